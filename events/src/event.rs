@@ -1,0 +1,693 @@
+//! The event vocabulary of the whole pipeline: the persisted schema.
+//!
+//! Every payload type here is a compatibility promise. A stored event is its [`EventKind`] name
+//! (in the envelope) plus the bincode-2 encoding of that kind's payload struct, tagged with the
+//! [`SCHEMA_VERSION`] it was written with. Changing a payload struct means adding a version and an
+//! upcaster in [`Event::decode`]; events already stored are never edited.
+//!
+//! Payload structs avoid serde attributes that a non-self-describing format cannot carry
+//! (`flatten`, `tag`, `untagged`, `skip_serializing_if`): they are encoded with bincode.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::DecodeError;
+
+/// The schema version this build writes. Events of a later version are refused with
+/// [`DecodeError::UnknownSchemaVersion`]; earlier versions are upcast on read.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Upper bound on a decoded payload, so a corrupted length prefix cannot make the decoder
+/// allocate gigabytes.
+pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_PAYLOAD_BYTES>()
+}
+
+/// A promotion stage of a strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Backtest on the most recent days of bars.
+    Cold,
+    /// Paper trading beside the baseline.
+    Warm,
+    /// A small share of capital.
+    Limited,
+    /// Full capital, monitored.
+    Full,
+}
+
+impl Stage {
+    /// All stages in promotion order.
+    pub const ALL: [Stage; 4] = [Stage::Cold, Stage::Warm, Stage::Limited, Stage::Full];
+
+    /// The lower-case name used in files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Cold => "cold",
+            Stage::Warm => "warm",
+            Stage::Limited => "limited",
+            Stage::Full => "full",
+        }
+    }
+}
+
+/// How a strategy's source was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationMode {
+    /// Parameter substitution into a template.
+    Template,
+    /// Written by a language model.
+    Llm,
+    /// A template's structure with model-written signal logic.
+    Hybrid,
+}
+
+/// The outcome of one check of a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceOutcome {
+    /// The source answered with content.
+    Ok,
+    /// A conditional GET answered 304: nothing new.
+    NotModified,
+    /// The check failed; the message says why (never a secret).
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// The validator's verdict on a strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Every layer clean: approved for COLD.
+    Approved,
+    /// At least one error.
+    Rejected,
+    /// Warnings only: a person decides.
+    ManualReview,
+}
+
+/// A named numeric parameter (a look-back, a threshold, a variant of a clone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameter {
+    /// Parameter name, as the template knows it.
+    pub name: String,
+    /// Its value.
+    pub value: f64,
+}
+
+/// One sub-score of the opportunity scorer, with the reason for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubScore {
+    /// In [0, 1].
+    pub value: f64,
+    /// One line saying why.
+    pub reason: String,
+}
+
+/// One error or warning of a validation layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// A stable machine-readable code, e.g. `security.unsafe`.
+    pub code: String,
+    /// Our own description (never raw compiler output).
+    pub message: String,
+    /// 1-based line in the strategy file, when known.
+    pub line: Option<u32>,
+}
+
+/// Performance of a strategy over one stage run. Ratios are plain fractions (0.1 = 10 %).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StageMetrics {
+    /// Bars the run covered.
+    pub bars: u64,
+    /// Final equity / initial equity - 1.
+    pub total_return: f64,
+    /// Annualised Sharpe ratio of per-bar returns.
+    pub sharpe: f64,
+    /// Annualised Sortino ratio.
+    pub sortino: f64,
+    /// Largest peak-to-trough fall of equity, as a positive fraction.
+    pub max_drawdown: f64,
+    /// Annualised return / max drawdown.
+    pub calmar: f64,
+    /// Winning trades / closed trades.
+    pub win_rate: f64,
+    /// Gross profit / gross loss.
+    pub profit_factor: f64,
+    /// Closed trades.
+    pub trades: u64,
+    /// Share of bars with a position.
+    pub exposure: f64,
+    /// Traded notional / average equity.
+    pub turnover: f64,
+    /// Probabilistic Sharpe ratio, when computed.
+    pub probabilistic_sharpe: Option<f64>,
+    /// Deflated Sharpe ratio, when computed.
+    pub deflated_sharpe: Option<f64>,
+    /// Sharpe of the baseline over the same bars, for WARM and LIMITED.
+    pub baseline_sharpe: Option<f64>,
+}
+
+/// The switch of the discovery loop (the seed's `strategy_discovery_active`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryToggled {
+    /// Whether discovery is now running.
+    pub active: bool,
+    /// Why it changed.
+    pub reason: String,
+}
+
+/// A source was polled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceChecked {
+    /// Source name (`arxiv`, `reddit`, …).
+    pub source: String,
+    /// What happened.
+    pub outcome: SourceOutcome,
+    /// Items in the response.
+    pub fetched: u32,
+    /// Items not seen before.
+    pub new_items: u32,
+    /// How long the check took.
+    pub duration_ms: u64,
+}
+
+/// A new idea entered the pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityDiscovered {
+    /// Our id for it.
+    pub opportunity_id: Uuid,
+    /// Source name; `manual` for submissions, `clone` for variants of a winner.
+    pub source: String,
+    /// The source's own id (arXiv id, post id, accession number), for de-duplication.
+    pub external_id: Option<String>,
+    /// Title.
+    pub title: String,
+    /// The alpha hypothesis in plain words.
+    pub hypothesis: String,
+    /// Where it came from.
+    pub url: Option<String>,
+    /// Strategy family, when known (`momentum`, `mean_reversion`, …).
+    pub family: Option<String>,
+    /// Asset class, when known.
+    pub asset_class: Option<String>,
+    /// Time-frame hint, when stated.
+    pub timeframe: Option<String>,
+    /// Parameters the text states.
+    pub parameters: Vec<Parameter>,
+    /// A Sharpe ratio the text claims.
+    pub stated_sharpe: Option<f64>,
+    /// The template that fits, if any.
+    pub template: Option<String>,
+    /// For clones: the strategy this is a variant of.
+    pub parent_strategy_id: Option<Uuid>,
+}
+
+/// An opportunity was scored (again, for held ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityScored {
+    /// Which opportunity.
+    pub opportunity_id: Uuid,
+    /// Novelty (weight 25 % by default).
+    pub novelty: SubScore,
+    /// Fit to the current regime (25 %).
+    pub market_fit: SubScore,
+    /// Implementation complexity, higher = simpler (15 %).
+    pub complexity: SubScore,
+    /// Capital efficiency (15 %).
+    pub capital_efficiency: SubScore,
+    /// Risk profile (20 %).
+    pub risk: SubScore,
+    /// Weighted composite in [0, 1].
+    pub composite: f64,
+    /// Regime the market fit was judged against (`bull`, `bear`, `sideways`).
+    pub regime: String,
+}
+
+/// Scored below the threshold: held for the next cycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityHeld {
+    /// Which opportunity.
+    pub opportunity_id: Uuid,
+    /// Its composite.
+    pub composite: f64,
+    /// The threshold it missed.
+    pub threshold: f64,
+}
+
+/// Scored at or above the threshold: submitted to code generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunitySubmitted {
+    /// Which opportunity.
+    pub opportunity_id: Uuid,
+    /// Its composite.
+    pub composite: f64,
+}
+
+/// A near-duplicate of an earlier idea: never submitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityRejectedDuplicate {
+    /// Which opportunity.
+    pub opportunity_id: Uuid,
+    /// The earlier one it duplicates, when it is an opportunity we know.
+    pub duplicate_of: Option<Uuid>,
+    /// Similarity in [0, 1].
+    pub similarity: f64,
+}
+
+/// Strategy source was produced. Carries everything needed to audit it without calling a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyGenerated {
+    /// Our id for the strategy.
+    pub strategy_id: Uuid,
+    /// The opportunity it implements.
+    pub opportunity_id: Uuid,
+    /// File stem, `<name>_<hash8>`.
+    pub name: String,
+    /// Where the file was written, relative to the data directory.
+    pub path: String,
+    /// SHA-256 of the source, hex.
+    pub sha256: String,
+    /// The source itself.
+    pub source_code: String,
+    /// How it was produced.
+    pub mode: GenerationMode,
+    /// Template used, if any.
+    pub template: Option<String>,
+    /// Parameters substituted.
+    pub parameters: Vec<Parameter>,
+    /// Model name, for LLM and hybrid modes.
+    pub model: Option<String>,
+    /// Prompt sent (never a key).
+    pub prompt: Option<String>,
+    /// Reply received.
+    pub reply: Option<String>,
+    /// Tokens charged to the daily budget.
+    pub tokens_used: u64,
+}
+
+/// Validation of a strategy began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationStarted {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Hash of the source being validated.
+    pub sha256: String,
+}
+
+/// One validator layer finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationLayerFinished {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// 1 to 6.
+    pub layer: u8,
+    /// `syntax`, `security`, `conventions`, `integration`, `coverage`, `sandbox`.
+    pub layer_name: String,
+    /// No errors.
+    pub passed: bool,
+    /// Errors (reject).
+    pub errors: Vec<Finding>,
+    /// Warnings (manual review when alone).
+    pub warnings: Vec<Finding>,
+    /// How long the layer took.
+    pub duration_us: u64,
+}
+
+/// The validator decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationDecided {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The verdict.
+    pub decision: Decision,
+    /// Layers that passed.
+    pub layers_passed: u8,
+    /// One line: why.
+    pub reason: String,
+}
+
+/// A person approved a strategy waiting for review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewApproved {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Who.
+    pub reviewer: String,
+    /// The checkpoint approved (`None` = the validator's manual review).
+    pub before_stage: Option<Stage>,
+    /// Free text.
+    pub note: String,
+}
+
+/// A person rejected a strategy waiting for review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRejected {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Who.
+    pub reviewer: String,
+    /// The checkpoint rejected (`None` = the validator's manual review).
+    pub before_stage: Option<Stage>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A stage run began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageStarted {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Which stage.
+    pub stage: Stage,
+    /// Id of this run, so a resumed run is recognised.
+    pub run_id: Uuid,
+    /// The baseline it is measured against (`buy_and_hold` or a strategy id).
+    pub baseline: Option<String>,
+    /// Share of capital allotted.
+    pub capital_fraction: f64,
+    /// First bar of the window (unix seconds), when known.
+    pub window_start: Option<i64>,
+    /// Last bar of the window (unix seconds), when known.
+    pub window_end: Option<i64>,
+}
+
+/// A stage run finished, with its metrics and gate outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageCompleted {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Which stage.
+    pub stage: Stage,
+    /// The run.
+    pub run_id: Uuid,
+    /// What was measured.
+    pub metrics: StageMetrics,
+    /// Whether the gate passed.
+    pub passed: bool,
+    /// The gate as text, e.g. `sharpe 0.71 >= 0.50 and trades 12 >= 5`.
+    pub gate: String,
+}
+
+/// A strategy moved up a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagePromoted {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// From (None = freshly approved, entering COLD).
+    pub from: Option<Stage>,
+    /// To.
+    pub to: Stage,
+}
+
+/// A strategy failed a stage gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRejected {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The stage it failed.
+    pub stage: Stage,
+    /// Why.
+    pub reason: String,
+}
+
+/// The monitor moved a strategy back a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRolledBack {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// From.
+    pub from: Stage,
+    /// To.
+    pub to: Stage,
+    /// Why.
+    pub reason: String,
+    /// A previous champion put back, if any.
+    pub reinstated: Option<Uuid>,
+}
+
+/// A strategy was taken out of the pipeline for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyRetired {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Its stage when retired, if it had one.
+    pub stage: Option<Stage>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A winner's parameter variant became a new opportunity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloneSpawned {
+    /// The winner.
+    pub parent_strategy_id: Uuid,
+    /// The new opportunity.
+    pub opportunity_id: Uuid,
+    /// The varied parameters.
+    pub variant: Vec<Parameter>,
+}
+
+/// A notification was delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationSent {
+    /// `slack`, …
+    pub channel: String,
+    /// Which message (`opportunity_discovered`, `validation_passed`, …).
+    pub message_kind: String,
+    /// What it is about.
+    pub subject_id: Option<Uuid>,
+}
+
+/// A notification could not be delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationFailed {
+    /// `slack`, …
+    pub channel: String,
+    /// Which message.
+    pub message_kind: String,
+    /// What it is about.
+    pub subject_id: Option<Uuid>,
+    /// Why (never the webhook URL).
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// An actor started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActorStarted {
+    /// Actor name.
+    pub actor: String,
+}
+
+/// A supervisor restarted a failed actor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActorRestarted {
+    /// Actor name.
+    pub actor: String,
+    /// Restarts within the current intensity window.
+    pub attempt: u32,
+    /// Why it failed.
+    pub reason: String,
+    /// Wait before the restart.
+    pub backoff_ms: u64,
+}
+
+/// A supervisor stopped restarting an actor (intensity limit) and escalated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActorGaveUp {
+    /// Actor name.
+    pub actor: String,
+    /// Restarts within the window.
+    pub restarts: u32,
+    /// The window, in seconds.
+    pub window_secs: u64,
+    /// The last failure.
+    pub reason: String,
+}
+
+macro_rules! vocabulary {
+    ($( $variant:ident ( $payload:ident ) = $name:literal ),+ $(,)?) => {
+        /// Every event of the pipeline.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Event {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant($payload),
+            )+
+        }
+
+        /// The kind of an event: its stable name in the envelope.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventKind {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )+
+        }
+
+        impl EventKind {
+            /// Every kind.
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant),+];
+
+            /// The stable name stored in the envelope.
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventKind::$variant => $name),+ }
+            }
+
+            /// The kind with that stored name.
+            pub fn from_name(name: &str) -> Option<EventKind> {
+                match name { $($name => Some(EventKind::$variant),)+ _ => None }
+            }
+        }
+
+        impl Event {
+            /// This event's kind.
+            pub fn kind(&self) -> EventKind {
+                match self { $(Event::$variant(_) => EventKind::$variant),+ }
+            }
+
+            /// The bincode-2 payload of this event (without its kind).
+            pub fn encode_payload(&self) -> Vec<u8> {
+                let config = bincode_config();
+                let encoded = match self {
+                    $(Event::$variant(p) => bincode::serde::encode_to_vec(p, config)),+
+                };
+                // Encoding plain structs of strings and numbers into a Vec cannot fail except
+                // past the size limit, which no event of ours approaches; an empty payload then
+                // fails to decode loudly instead of panicking here.
+                encoded.unwrap_or_default()
+            }
+
+            fn decode_current(kind: EventKind, payload: &[u8]) -> Result<Event, DecodeError> {
+                match kind {
+                    $(EventKind::$variant => decode_exact::<$payload>(payload).map(Event::$variant)),+
+                }
+            }
+        }
+
+        $(
+            impl From<$payload> for Event {
+                fn from(p: $payload) -> Event { Event::$variant(p) }
+            }
+        )+
+    };
+}
+
+vocabulary! {
+    DiscoveryToggled(DiscoveryToggled) = "discovery.toggled",
+    SourceChecked(SourceChecked) = "source.checked",
+    OpportunityDiscovered(OpportunityDiscovered) = "opportunity.discovered",
+    OpportunityScored(OpportunityScored) = "opportunity.scored",
+    OpportunityHeld(OpportunityHeld) = "opportunity.held",
+    OpportunitySubmitted(OpportunitySubmitted) = "opportunity.submitted",
+    OpportunityRejectedDuplicate(OpportunityRejectedDuplicate) = "opportunity.rejected_duplicate",
+    StrategyGenerated(StrategyGenerated) = "strategy.generated",
+    ValidationStarted(ValidationStarted) = "validation.started",
+    ValidationLayerFinished(ValidationLayerFinished) = "validation.layer_finished",
+    ValidationDecided(ValidationDecided) = "validation.decided",
+    ReviewApproved(ReviewApproved) = "review.approved",
+    ReviewRejected(ReviewRejected) = "review.rejected",
+    StageStarted(StageStarted) = "stage.started",
+    StageCompleted(StageCompleted) = "stage.completed",
+    StagePromoted(StagePromoted) = "stage.promoted",
+    StageRejected(StageRejected) = "stage.rejected",
+    StageRolledBack(StageRolledBack) = "stage.rolled_back",
+    StrategyRetired(StrategyRetired) = "strategy.retired",
+    CloneSpawned(CloneSpawned) = "clone.spawned",
+    NotificationSent(NotificationSent) = "notification.sent",
+    NotificationFailed(NotificationFailed) = "notification.failed",
+    ActorStarted(ActorStarted) = "actor.started",
+    ActorRestarted(ActorRestarted) = "actor.restarted",
+    ActorGaveUp(ActorGaveUp) = "actor.gave_up",
+}
+
+impl Event {
+    /// Decodes a stored payload of `kind` written with `schema_version`, upcasting older
+    /// versions to the current types.
+    ///
+    /// # Errors
+    /// [`DecodeError::UnknownSchemaVersion`] for a version newer than this build knows (the log
+    /// was written by a newer stratagem), [`DecodeError::Payload`] when the bytes do not decode.
+    pub fn decode(kind: EventKind, schema_version: u16, payload: &[u8]) -> Result<Event, DecodeError> {
+        match schema_version {
+            // Upcasters go here: `0 => upcast_v0(kind, payload)`, each returning current types.
+            SCHEMA_VERSION => Event::decode_current(kind, payload),
+            v => Err(DecodeError::UnknownSchemaVersion {
+                version: v,
+                supported: SCHEMA_VERSION,
+            }),
+        }
+    }
+}
+
+fn decode_exact<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
+    let (value, read) = bincode::serde::decode_from_slice::<T, _>(payload, bincode_config())
+        .map_err(|e| DecodeError::Payload(e.to_string()))?;
+    if read != payload.len() {
+        return Err(DecodeError::Payload(format!(
+            "{} trailing bytes after the payload",
+            payload.len() - read
+        )));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_name_round_trips_and_is_unique() {
+        let mut names = std::collections::HashSet::new();
+        for kind in EventKind::ALL {
+            assert!(names.insert(kind.as_str()), "duplicate name {}", kind.as_str());
+            assert_eq!(EventKind::from_name(kind.as_str()), Some(*kind));
+        }
+        assert_eq!(EventKind::from_name("no.such"), None);
+    }
+
+    #[test]
+    fn payload_round_trips_and_rejects_trailing_bytes() {
+        let event = Event::from(StageCompleted {
+            strategy_id: Uuid::now_v7(),
+            stage: Stage::Warm,
+            run_id: Uuid::now_v7(),
+            metrics: StageMetrics {
+                sharpe: 1.25,
+                deflated_sharpe: Some(0.4),
+                ..StageMetrics::default()
+            },
+            passed: true,
+            gate: "sharpe 1.25 >= 1.1 x baseline".into(),
+        });
+        let bytes = event.encode_payload();
+        let back = Event::decode(event.kind(), SCHEMA_VERSION, &bytes).unwrap();
+        assert_eq!(back, event);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            Event::decode(event.kind(), SCHEMA_VERSION, &longer),
+            Err(DecodeError::Payload(_))
+        ));
+    }
+
+    #[test]
+    fn future_schema_version_is_refused() {
+        let event = Event::from(ActorStarted { actor: "scorer".into() });
+        let err = Event::decode(event.kind(), SCHEMA_VERSION + 1, &event.encode_payload()).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::UnknownSchemaVersion { version: SCHEMA_VERSION + 1, supported: SCHEMA_VERSION }
+        );
+    }
+}

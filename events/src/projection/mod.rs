@@ -1,0 +1,519 @@
+//! Projections: state derived from the log by replay, and nothing else.
+//!
+//! [`Projections::apply`] is a pure function of the events in order (no clock, no I/O), so
+//! replaying the same log always yields the same state and the same audit lines. The files in
+//! the data directory are written by [`files::ProjectionFiles`].
+
+pub mod files;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{DecodeError, StoreError};
+use crate::event::{Decision, Event, GenerationMode, Stage, StageMetrics, SubScore};
+use crate::record::{hex, RecordedEvent};
+use crate::store::{iter_from, EventStore};
+
+/// Strategies currently in each stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StageCounts {
+    /// In COLD (backtest).
+    pub cold: u64,
+    /// In WARM (paper).
+    pub warm: u64,
+    /// In LIMITED.
+    pub limited: u64,
+    /// In FULL.
+    pub full: u64,
+}
+
+impl StageCounts {
+    fn slot(&mut self, stage: Stage) -> &mut u64 {
+        match stage {
+            Stage::Cold => &mut self.cold,
+            Stage::Warm => &mut self.warm,
+            Stage::Limited => &mut self.limited,
+            Stage::Full => &mut self.full,
+        }
+    }
+}
+
+/// The seed's `autonomy_state.json`: exactly its keys, plus the strategies per stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AutonomyState {
+    /// Whether the discovery loop is running (last `discovery.toggled`).
+    pub strategy_discovery_active: bool,
+    /// Opportunities discovered, from every source.
+    pub opportunities_discovered: u64,
+    /// Opportunities scored at least once.
+    pub opportunities_scored: u64,
+    /// Opportunities submitted to code generation.
+    pub opportunities_submitted: u64,
+    /// Strategies whose validation started and has not been decided.
+    pub strategies_in_validation: u64,
+    /// Strategies approved (by the validator, or by a person after manual review).
+    pub strategies_approved: u64,
+    /// Strategies rejected (by the validator, or by a person after manual review).
+    pub strategies_rejected: u64,
+    /// Strategies that reached FULL.
+    pub strategies_implemented: u64,
+    /// Strategies in each stage now.
+    pub stages: StageCounts,
+}
+
+impl AutonomyState {
+    /// Replays a whole log into the autonomy state.
+    ///
+    /// # Errors
+    /// A storage error or an unreadable event, naming its sequence number.
+    pub fn replay(store: &dyn EventStore) -> Result<AutonomyState, StoreError> {
+        Ok(Projections::replay(store)?.autonomy)
+    }
+}
+
+/// Where an opportunity is in the funnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpportunityStatus {
+    /// Discovered, not scored yet.
+    Discovered,
+    /// Scored below the threshold; re-scored next cycle.
+    Held,
+    /// Submitted to code generation.
+    Submitted,
+    /// A near-duplicate; never submitted.
+    Duplicate,
+    /// A strategy was generated from it.
+    Generated,
+}
+
+/// The five sub-scores and composite of the latest scoring.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreView {
+    /// Novelty.
+    pub novelty: SubScore,
+    /// Market fit.
+    pub market_fit: SubScore,
+    /// Implementation complexity (higher = simpler).
+    pub complexity: SubScore,
+    /// Capital efficiency.
+    pub capital_efficiency: SubScore,
+    /// Risk profile.
+    pub risk: SubScore,
+    /// Weighted composite.
+    pub composite: f64,
+    /// Regime judged against.
+    pub regime: String,
+}
+
+/// Read model of one opportunity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpportunityView {
+    /// Our id.
+    pub id: Uuid,
+    /// Source name.
+    pub source: String,
+    /// The source's id.
+    pub external_id: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Hypothesis.
+    pub hypothesis: String,
+    /// Link.
+    pub url: Option<String>,
+    /// Family.
+    pub family: Option<String>,
+    /// Fitting template.
+    pub template: Option<String>,
+    /// For clones, the parent strategy.
+    pub parent_strategy_id: Option<Uuid>,
+    /// Sequence number of its discovery event.
+    pub discovered_seq: u64,
+    /// Latest score.
+    pub score: Option<ScoreView>,
+    /// Funnel status.
+    pub status: OpportunityStatus,
+    /// Strategies generated from it.
+    pub strategies: Vec<Uuid>,
+}
+
+/// Where a strategy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyStatus {
+    /// Generated, not validated yet.
+    Generated,
+    /// In validation.
+    Validating,
+    /// Approved for COLD, not started.
+    Approved,
+    /// Rejected by the validator, a person or a stage gate.
+    Rejected,
+    /// Waiting for a person.
+    ManualReview,
+    /// In a stage (see `stage`).
+    Staged,
+    /// Retired.
+    Retired,
+}
+
+/// Read model of one strategy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyView {
+    /// Our id.
+    pub id: Uuid,
+    /// Opportunity it implements.
+    pub opportunity_id: Uuid,
+    /// File stem.
+    pub name: String,
+    /// File path, relative to the data directory.
+    pub path: String,
+    /// SHA-256 of its source.
+    pub sha256: String,
+    /// Generation mode.
+    pub mode: GenerationMode,
+    /// Template, if any.
+    pub template: Option<String>,
+    /// Status.
+    pub status: StrategyStatus,
+    /// Current stage, when staged.
+    pub stage: Option<Stage>,
+    /// The validator's decision.
+    pub decision: Option<Decision>,
+    /// Layers passed in the last validation.
+    pub layers_passed: u8,
+    /// Metrics of the last completed stage run.
+    pub last_metrics: Option<StageMetrics>,
+    /// Whether it ever reached FULL.
+    pub implemented: bool,
+}
+
+/// Every projection of the log, kept together so one pass of replay builds them all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Projections {
+    /// The seed's counters.
+    pub autonomy: AutonomyState,
+    /// Opportunities by id (UUID v7, so in discovery order).
+    pub opportunities: BTreeMap<Uuid, OpportunityView>,
+    /// Strategies by id.
+    pub strategies: BTreeMap<Uuid, StrategyView>,
+    /// COLD runs completed: the number of trials for the deflated Sharpe ratio.
+    pub backtest_trials: u64,
+    /// Last sequence number applied.
+    pub last_seq: u64,
+}
+
+impl Projections {
+    /// Replays a whole log.
+    ///
+    /// # Errors
+    /// A storage error or an unreadable event, naming its sequence number.
+    pub fn replay(store: &dyn EventStore) -> Result<Projections, StoreError> {
+        let mut p = Projections::default();
+        for rec in iter_from(store, 1) {
+            let rec = rec?;
+            p.apply(&rec).map_err(|source| StoreError::Corrupt { seq: rec.seq, source })?;
+        }
+        Ok(p)
+    }
+
+    /// Applies one recorded event and returns it decoded.
+    ///
+    /// # Errors
+    /// When its payload does not decode.
+    pub fn apply(&mut self, rec: &RecordedEvent) -> Result<Event, DecodeError> {
+        let event = rec.event()?;
+        self.apply_event(rec.seq, &event);
+        self.last_seq = rec.seq;
+        Ok(event)
+    }
+
+    fn set_strategy_status(&mut self, id: Uuid, status: StrategyStatus) {
+        let a = &mut self.autonomy;
+        let Some(s) = self.strategies.get_mut(&id) else { return };
+        if s.status == StrategyStatus::Validating {
+            a.strategies_in_validation = a.strategies_in_validation.saturating_sub(1);
+        }
+        if status == StrategyStatus::Validating {
+            a.strategies_in_validation += 1;
+        }
+        // Leaving the stages clears the stage count; entering one is done by `set_stage`.
+        if status != StrategyStatus::Staged {
+            if let Some(stage) = s.stage.take() {
+                let slot = a.stages.slot(stage);
+                *slot = slot.saturating_sub(1);
+            }
+        }
+        s.status = status;
+    }
+
+    fn set_stage(&mut self, id: Uuid, stage: Stage) {
+        self.set_strategy_status(id, StrategyStatus::Staged);
+        let a = &mut self.autonomy;
+        let Some(s) = self.strategies.get_mut(&id) else { return };
+        if let Some(old) = s.stage.replace(stage) {
+            let slot = a.stages.slot(old);
+            *slot = slot.saturating_sub(1);
+        }
+        *a.stages.slot(stage) += 1;
+        if stage == Stage::Full && !s.implemented {
+            s.implemented = true;
+            a.strategies_implemented += 1;
+        }
+    }
+
+    fn set_opportunity_status(&mut self, id: Uuid, status: OpportunityStatus) {
+        let Some(o) = self.opportunities.get_mut(&id) else { return };
+        let was_submitted = matches!(o.status, OpportunityStatus::Submitted | OpportunityStatus::Generated);
+        if !was_submitted && status == OpportunityStatus::Submitted {
+            self.autonomy.opportunities_submitted += 1;
+        }
+        // Once generated, a later re-score does not move it back.
+        if o.status != OpportunityStatus::Generated {
+            o.status = status;
+        }
+    }
+
+    fn apply_event(&mut self, seq: u64, event: &Event) {
+        match event {
+            Event::DiscoveryToggled(e) => self.autonomy.strategy_discovery_active = e.active,
+            Event::SourceChecked(_)
+            | Event::NotificationSent(_)
+            | Event::NotificationFailed(_)
+            | Event::ActorStarted(_)
+            | Event::ActorRestarted(_)
+            | Event::ActorGaveUp(_)
+            | Event::ValidationLayerFinished(_)
+            | Event::CloneSpawned(_)
+            | Event::StageStarted(_) => {}
+            Event::OpportunityDiscovered(e) => {
+                if self.opportunities.contains_key(&e.opportunity_id) {
+                    return;
+                }
+                self.autonomy.opportunities_discovered += 1;
+                self.opportunities.insert(
+                    e.opportunity_id,
+                    OpportunityView {
+                        id: e.opportunity_id,
+                        source: e.source.clone(),
+                        external_id: e.external_id.clone(),
+                        title: e.title.clone(),
+                        hypothesis: e.hypothesis.clone(),
+                        url: e.url.clone(),
+                        family: e.family.clone(),
+                        template: e.template.clone(),
+                        parent_strategy_id: e.parent_strategy_id,
+                        discovered_seq: seq,
+                        score: None,
+                        status: OpportunityStatus::Discovered,
+                        strategies: Vec::new(),
+                    },
+                );
+            }
+            Event::OpportunityScored(e) => {
+                let Some(o) = self.opportunities.get_mut(&e.opportunity_id) else { return };
+                if o.score.is_none() {
+                    self.autonomy.opportunities_scored += 1;
+                }
+                o.score = Some(ScoreView {
+                    novelty: e.novelty.clone(),
+                    market_fit: e.market_fit.clone(),
+                    complexity: e.complexity.clone(),
+                    capital_efficiency: e.capital_efficiency.clone(),
+                    risk: e.risk.clone(),
+                    composite: e.composite,
+                    regime: e.regime.clone(),
+                });
+            }
+            Event::OpportunityHeld(e) => self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Held),
+            Event::OpportunitySubmitted(e) => self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Submitted),
+            Event::OpportunityRejectedDuplicate(e) => {
+                self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Duplicate)
+            }
+            Event::StrategyGenerated(e) => {
+                if self.strategies.contains_key(&e.strategy_id) {
+                    return;
+                }
+                if let Some(o) = self.opportunities.get_mut(&e.opportunity_id) {
+                    o.strategies.push(e.strategy_id);
+                    o.status = OpportunityStatus::Generated;
+                }
+                self.strategies.insert(
+                    e.strategy_id,
+                    StrategyView {
+                        id: e.strategy_id,
+                        opportunity_id: e.opportunity_id,
+                        name: e.name.clone(),
+                        path: e.path.clone(),
+                        sha256: e.sha256.clone(),
+                        mode: e.mode,
+                        template: e.template.clone(),
+                        status: StrategyStatus::Generated,
+                        stage: None,
+                        decision: None,
+                        layers_passed: 0,
+                        last_metrics: None,
+                        implemented: false,
+                    },
+                );
+            }
+            Event::ValidationStarted(e) => self.set_strategy_status(e.strategy_id, StrategyStatus::Validating),
+            Event::ValidationDecided(e) => {
+                let status = match e.decision {
+                    Decision::Approved => {
+                        self.autonomy.strategies_approved += 1;
+                        StrategyStatus::Approved
+                    }
+                    Decision::Rejected => {
+                        self.autonomy.strategies_rejected += 1;
+                        StrategyStatus::Rejected
+                    }
+                    Decision::ManualReview => StrategyStatus::ManualReview,
+                };
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.decision = Some(e.decision);
+                    s.layers_passed = e.layers_passed;
+                }
+                self.set_strategy_status(e.strategy_id, status);
+            }
+            Event::ReviewApproved(e) => {
+                // The validator's manual review (no stage) turns into an approval; a stage
+                // checkpoint approval leaves the strategy where it is until it is promoted.
+                if e.before_stage.is_none() {
+                    let waiting = self.strategies.get(&e.strategy_id).map(|s| s.status) == Some(StrategyStatus::ManualReview);
+                    if waiting {
+                        self.autonomy.strategies_approved += 1;
+                        self.set_strategy_status(e.strategy_id, StrategyStatus::Approved);
+                    }
+                }
+            }
+            Event::ReviewRejected(e) => {
+                let status = self.strategies.get(&e.strategy_id).map(|s| s.status);
+                if e.before_stage.is_none() && status == Some(StrategyStatus::ManualReview) {
+                    self.autonomy.strategies_rejected += 1;
+                }
+                if status.is_some() {
+                    self.set_strategy_status(e.strategy_id, StrategyStatus::Rejected);
+                }
+            }
+            Event::StageCompleted(e) => {
+                if e.stage == Stage::Cold {
+                    self.backtest_trials += 1;
+                }
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.last_metrics = Some(e.metrics.clone());
+                }
+            }
+            Event::StagePromoted(e) => self.set_stage(e.strategy_id, e.to),
+            Event::StageRolledBack(e) => self.set_stage(e.strategy_id, e.to),
+            Event::StageRejected(e) => self.set_strategy_status(e.strategy_id, StrategyStatus::Rejected),
+            Event::StrategyRetired(e) => self.set_strategy_status(e.strategy_id, StrategyStatus::Retired),
+        }
+    }
+}
+
+/// The audit-trail files, one per part of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFile {
+    /// `strategy_opportunities.jsonl`: discovery, scoring, submission, duplicates.
+    Opportunities,
+    /// `strategy_generation.jsonl`: generated strategies, with prompt and reply.
+    Generation,
+    /// `strategy_validation.jsonl`: validation layers, decisions, manual reviews.
+    Validation,
+    /// `strategy_stages.jsonl`: stage runs, promotions, rollbacks, retirements, clones.
+    Stages,
+}
+
+impl AuditFile {
+    /// All files, in a fixed order.
+    pub const ALL: [AuditFile; 4] = [AuditFile::Opportunities, AuditFile::Generation, AuditFile::Validation, AuditFile::Stages];
+
+    /// File name.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            AuditFile::Opportunities => "strategy_opportunities.jsonl",
+            AuditFile::Generation => "strategy_generation.jsonl",
+            AuditFile::Validation => "strategy_validation.jsonl",
+            AuditFile::Stages => "strategy_stages.jsonl",
+        }
+    }
+
+    pub(crate) fn idx(self) -> usize {
+        self as usize
+    }
+}
+
+/// The audit file an event belongs in, if any (actor, source-health and notification events
+/// stay in the log only).
+pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
+    match event {
+        Event::OpportunityDiscovered(_)
+        | Event::OpportunityScored(_)
+        | Event::OpportunityHeld(_)
+        | Event::OpportunitySubmitted(_)
+        | Event::OpportunityRejectedDuplicate(_) => Some(AuditFile::Opportunities),
+        Event::StrategyGenerated(_) => Some(AuditFile::Generation),
+        Event::ValidationStarted(_) | Event::ValidationLayerFinished(_) | Event::ValidationDecided(_) => {
+            Some(AuditFile::Validation)
+        }
+        Event::ReviewApproved(e) if e.before_stage.is_none() => Some(AuditFile::Validation),
+        Event::ReviewRejected(e) if e.before_stage.is_none() => Some(AuditFile::Validation),
+        Event::ReviewApproved(_)
+        | Event::ReviewRejected(_)
+        | Event::StageStarted(_)
+        | Event::StageCompleted(_)
+        | Event::StagePromoted(_)
+        | Event::StageRejected(_)
+        | Event::StageRolledBack(_)
+        | Event::StrategyRetired(_)
+        | Event::CloneSpawned(_) => Some(AuditFile::Stages),
+        Event::DiscoveryToggled(_)
+        | Event::SourceChecked(_)
+        | Event::NotificationSent(_)
+        | Event::NotificationFailed(_)
+        | Event::ActorStarted(_)
+        | Event::ActorRestarted(_)
+        | Event::ActorGaveUp(_) => None,
+    }
+}
+
+#[derive(Serialize)]
+struct AuditLine<'a> {
+    seq: u64,
+    event_id: Uuid,
+    recorded_at: String,
+    kind: &'static str,
+    hash: String,
+    data: &'a Event,
+}
+
+/// The JSONL line (with its newline) an event adds to its audit file.
+pub fn audit_line(rec: &RecordedEvent, event: &Event) -> Option<(AuditFile, String)> {
+    let file = audit_file_of(event)?;
+    let line = AuditLine {
+        seq: rec.seq,
+        event_id: rec.id,
+        recorded_at: rfc3339_micros(rec.recorded_at_micros),
+        kind: rec.kind.as_str(),
+        hash: hex(&rec.hash),
+        data: event,
+    };
+    // Serialising our own plain structs to a String cannot fail (no maps with non-string keys).
+    let mut text = serde_json::to_string(&line).unwrap_or_default();
+    text.push('\n');
+    Some((file, text))
+}
+
+/// RFC 3339 in UTC with microseconds, e.g. `2026-11-25T20:06:54.123456Z`.
+pub fn rfc3339_micros(micros: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("@{micros}us"))
+}

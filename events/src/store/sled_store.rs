@@ -1,0 +1,282 @@
+//! The durable [`EventStore`] on sled 0.34.7.
+//!
+//! Layout of the store directory:
+//! - `stratagem.lock`: held (flock) for as long as a process has the store open, so a second
+//!   process gets [`StoreError::Locked`] instead of sled's raw lock error;
+//! - `db/`: the sled database. Tree `events` maps the big-endian sequence number to the stored
+//!   record; tree `idempotency` maps an idempotency key to the original batch's sequence range;
+//! - `acknowledged-head`: the last sequence number and hash acknowledged to a caller, rewritten
+//!   (atomically, by rename) after each durable flush. On open, a store that ends before that
+//!   head has lost acknowledged events: it is refused with [`StoreError::Truncated`] instead of
+//!   silently continuing from an earlier point.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use tokio::sync::watch;
+
+use super::{decode_ack_range, encode_ack_range, parse_stored, seal_batch, AppendAck, AppendRequest, EventStore, Expected, Head, StoreFuture};
+use crate::error::{io_err, DecodeError, StoreError};
+use crate::record::{hex, Hash};
+
+const HEAD_MARKER: &str = "acknowledged-head";
+const LOCK_FILE: &str = "stratagem.lock";
+
+struct Writer {
+    head: Head,
+    acknowledged: u64,
+}
+
+/// The durable event store.
+pub struct SledEventStore {
+    path: PathBuf,
+    db: sled::Db,
+    events: sled::Tree,
+    idempotency: sled::Tree,
+    writer: Mutex<Writer>,
+    /// Serialises rewrites of the head marker so an older head never overwrites a newer one.
+    marker: Mutex<u64>,
+    durable: watch::Sender<u64>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for SledEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledEventStore").field("path", &self.path).field("head", &self.head().seq).finish()
+    }
+}
+
+impl SledEventStore {
+    /// Opens (creating if needed) the store in directory `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process has it open, [`StoreError::Io`] when the
+    /// directory cannot be created or written, [`StoreError::Open`] when sled cannot open its
+    /// files (including a panic inside sled on a damaged file), [`StoreError::Corrupt`] when the
+    /// last record is unreadable, [`StoreError::Truncated`] when acknowledged events are missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).map_err(|source| StoreError::Io { action: "cannot create directory", path: path.clone(), source })?;
+        let lock_path = path.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io { action: "cannot create lock file", path: lock_path.clone(), source })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Io { action: "cannot lock", path: lock_path, source })
+            }
+        }
+        let db_path = path.join("db");
+        let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(&db_path).open()));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(StoreError::Open { path: db_path, message: e.to_string() }),
+            Err(_) => {
+                return Err(StoreError::Open {
+                    path: db_path,
+                    message: "the storage engine crashed reading its files: the store is damaged (restore it from a backup)".into(),
+                })
+            }
+        };
+        let backend = |e: sled::Error| StoreError::Backend { path: db_path.clone(), message: e.to_string() };
+        let events = db.open_tree("events").map_err(backend)?;
+        let idempotency = db.open_tree("idempotency").map_err(backend)?;
+        let head = match events.last().map_err(backend)? {
+            None => Head::EMPTY,
+            Some((key, value)) => {
+                let seq = seq_of_key(&key)?;
+                let rec = parse_stored(seq, &value)?;
+                Head { seq, hash: rec.hash }
+            }
+        };
+        let acknowledged = read_marker(&path)?;
+        if let Some((ack_seq, ack_hash)) = acknowledged {
+            if ack_seq > head.seq {
+                return Err(StoreError::Truncated { path, store_head: head.seq, acknowledged_head: ack_seq });
+            }
+            if let Some(found) = events.get(ack_seq.to_be_bytes()).map_err(backend)? {
+                let rec = parse_stored(ack_seq, &found)?;
+                if rec.hash != ack_hash {
+                    return Err(StoreError::Corrupt {
+                        seq: ack_seq,
+                        source: DecodeError::Record(format!(
+                            "hash {} differs from the acknowledged {}",
+                            hex(&rec.hash),
+                            hex(&ack_hash)
+                        )),
+                    });
+                }
+            }
+        }
+        let ack_seq = acknowledged.map_or(0, |(seq, _)| seq);
+        Ok(SledEventStore {
+            durable: watch::Sender::new(head.seq),
+            writer: Mutex::new(Writer { head, acknowledged: ack_seq }),
+            marker: Mutex::new(ack_seq),
+            path,
+            db,
+            events,
+            idempotency,
+            _lock: lock,
+        })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn backend(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Backend { path: self.path.clone(), message: e.to_string() }
+    }
+
+    /// Writes the batch (not yet durable). Returns the ack, or the original ack for a used key.
+    fn write(&self, request: &AppendRequest) -> Result<AppendAck, StoreError> {
+        if request.events.is_empty() {
+            return Err(StoreError::EmptyBatch);
+        }
+        // The writer lock serialises sequence assignment in this process; the lock file keeps
+        // other processes out. A poisoned lock means a panic between sealing and writing, which
+        // leaves `head` untouched, so it is safe to continue.
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = &request.idempotency_key {
+            if let Some(range) = self.idempotency.get(key.as_bytes()).map_err(|e| self.backend(e))? {
+                let (first_seq, last_seq) = decode_ack_range(&range).ok_or_else(|| self.backend("malformed idempotency entry"))?;
+                return Ok(AppendAck { first_seq, last_seq, deduplicated: true });
+            }
+        }
+        let next = writer.head.seq + 1;
+        if let Expected::NextSeq(expected) = request.expected {
+            if expected != next {
+                return Err(StoreError::Conflict { expected, actual: next });
+            }
+        }
+        let (records, new_head) = seal_batch(next, writer.head.hash, &request.events);
+        match &request.idempotency_key {
+            None => {
+                let mut batch = sled::Batch::default();
+                for (seq, bytes) in &records {
+                    batch.insert(&seq.to_be_bytes(), bytes.as_slice());
+                }
+                self.events.apply_batch(batch).map_err(|e| self.backend(e))?;
+            }
+            Some(key) => {
+                let range = encode_ack_range(next, new_head.seq);
+                (&self.events, &self.idempotency)
+                    .transaction(|(events, idempotency)| {
+                        for (seq, bytes) in &records {
+                            events.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                        }
+                        idempotency.insert(key.as_bytes(), &range)?;
+                        Ok::<(), ConflictableTransactionError<()>>(())
+                    })
+                    .map_err(|e: TransactionError<()>| self.backend(format!("{e:?}")))?;
+            }
+        }
+        writer.head = new_head;
+        Ok(AppendAck { first_seq: next, last_seq: new_head.seq, deduplicated: false })
+    }
+
+    fn after_flush(&self, ack: &AppendAck) -> Result<(), StoreError> {
+        // Everything written before this flush began is durable, so the durable mark can move
+        // to the batch's last sequence even if appends that started earlier have not resolved.
+        self.durable.send_if_modified(|d| {
+            if ack.last_seq > *d {
+                *d = ack.last_seq;
+                true
+            } else {
+                false
+            }
+        });
+        let mut marker = self.marker.lock().unwrap_or_else(|p| p.into_inner());
+        if ack.last_seq <= *marker {
+            return Ok(());
+        }
+        let hash = match self.events.get(ack.last_seq.to_be_bytes()).map_err(|e| self.backend(e))? {
+            Some(bytes) => parse_stored(ack.last_seq, &bytes)?.hash,
+            None => return Err(self.backend(format!("event {} vanished after its flush", ack.last_seq))),
+        };
+        write_marker(&self.path, ack.last_seq, &hash)?;
+        *marker = ack.last_seq;
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer.acknowledged = writer.acknowledged.max(ack.last_seq);
+        Ok(())
+    }
+}
+
+impl EventStore for SledEventStore {
+    fn append(&self, request: AppendRequest) -> StoreFuture<'_, AppendAck> {
+        Box::pin(async move {
+            let ack = self.write(&request)?;
+            // A deduplicated retry may follow a failed flush: flush again before acknowledging.
+            self.db.flush_async().await.map_err(|e| self.backend(e))?;
+            self.after_flush(&ack)?;
+            Ok(ack)
+        })
+    }
+
+    fn head(&self) -> Head {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).head
+    }
+
+    fn read_raw(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::with_capacity(limit.min(super::READ_CHUNK));
+        for item in self.events.range(from.max(1).to_be_bytes()..).take(limit) {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            out.push((seq_of_key(&key)?, value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn durable_watch(&self) -> watch::Receiver<u64> {
+        self.durable.subscribe()
+    }
+}
+
+fn seq_of_key(key: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| StoreError::Corrupt {
+        seq: 0,
+        source: DecodeError::Record(format!("a key of {} bytes is not a sequence number", key.len())),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+fn read_marker(dir: &Path) -> Result<Option<(u64, Hash)>, StoreError> {
+    let path = dir.join(HEAD_MARKER);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StoreError::Io { action: "cannot read", path, source }),
+    };
+    let malformed = || StoreError::Open { path: path.clone(), message: "malformed acknowledged-head marker".into() };
+    let mut parts = text.split_whitespace();
+    let seq = parts.next().and_then(|s| s.parse::<u64>().ok()).ok_or_else(malformed)?;
+    let hash_hex = parts.next().ok_or_else(malformed)?;
+    if hash_hex.len() != 64 {
+        return Err(malformed());
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hash_hex.get(2 * i..2 * i + 2).ok_or_else(malformed)?, 16).map_err(|_| malformed())?;
+    }
+    Ok(Some((seq, hash)))
+}
+
+fn write_marker(dir: &Path, seq: u64, hash: &Hash) -> Result<(), StoreError> {
+    let tmp = dir.join(format!("{HEAD_MARKER}.tmp"));
+    let mut file = File::create(&tmp).map_err(io_err("cannot write", &tmp))?;
+    writeln!(file, "{seq} {}", hex(hash)).map_err(io_err("cannot write", &tmp))?;
+    drop(file);
+    let path = dir.join(HEAD_MARKER);
+    std::fs::rename(&tmp, &path).map_err(io_err("cannot replace", &path))
+}
