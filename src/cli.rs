@@ -1,0 +1,93 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Autonomous strategy discovery: sources → scorer → generator → validator → COLD → WARM →
+/// LIMITED → FULL, with every decision on one tamper-evident event log.
+#[derive(Debug, Parser)]
+#[command(name = "stratagem", version, about)]
+pub struct Cli {
+    /// Where the event log and the projections live.
+    #[arg(long, global = true, env = "STRATAGEM_DATA_DIR", default_value = "stratagem-data")]
+    pub data_dir: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the autonomy state (the seed's counters and strategies per stage).
+    Status(JsonFlag),
+    /// Submit an idea by hand (the manual source).
+    Submit(SubmitArgs),
+    /// Verify, export or replay the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Tools for tests; not for everyday use.
+    #[command(subcommand, hide = true)]
+    Debug(DebugCommand),
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// A short title.
+    #[arg(long)]
+    pub title: String,
+    /// The alpha hypothesis, in plain words.
+    #[arg(long)]
+    pub hypothesis: String,
+    /// Where the idea comes from (http or https).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; name the first broken event and exit 1 if there is one.
+    Verify(JsonFlag),
+    /// Write the JSONL audit trail and autonomy_state.json, rebuilt from the log, to a folder.
+    Export {
+        /// Destination folder (default: DATA_DIR/audit-export).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild every projection from the log in a fresh folder and compare with the live ones;
+    /// exit 1 on a difference.
+    Replay(JsonFlag),
+}
+
+/// `debug …` (hidden).
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Append synthetic batches, printing `ack BATCH FIRST LAST` after each durable append.
+    /// Used by the kill -9 crash test.
+    AppendLoad {
+        /// Number of batches.
+        #[arg(long, default_value_t = 1000)]
+        batches: u64,
+        /// Largest batch; batch sizes cycle from 1 to this.
+        #[arg(long, default_value_t = 8)]
+        max_batch: u64,
+    },
+}

@@ -1,0 +1,27 @@
+//! One module per command. Each opens what it needs of the data directory, does its work, and
+//! returns the process exit code.
+
+mod audit;
+mod debug;
+mod status;
+mod submit;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Status(flags) => status::run(&cli.data_dir, flags.json),
+        Command::Submit(args) => submit::run(&cli.data_dir, args).await,
+        Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
+        Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
