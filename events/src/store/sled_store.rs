@@ -29,7 +29,6 @@ const LOCK_FILE: &str = "stratagem.lock";
 
 struct Writer {
     head: Head,
-    acknowledged: u64,
 }
 
 /// The durable event store.
@@ -41,6 +40,11 @@ pub struct SledEventStore {
     writer: Mutex<Writer>,
     /// Serialises rewrites of the head marker so an older head never overwrites a newer one.
     marker: Mutex<u64>,
+    /// One flush at a time, holding the highest sequence known durable. sled 0.34.7 can hang
+    /// when several threads flush one database at once (they all wait in `make_stable` for a
+    /// stability interval nobody advances); serialising also gives group commit: an append whose
+    /// batch was covered by a flush that began after it was written needs no flush of its own.
+    flushed: tokio::sync::Mutex<u64>,
     durable: watch::Sender<u64>,
     _lock: File,
 }
@@ -121,8 +125,9 @@ impl SledEventStore {
         let ack_seq = acknowledged.map_or(0, |(seq, _)| seq);
         Ok(SledEventStore {
             durable: watch::Sender::new(head.seq),
-            writer: Mutex::new(Writer { head, acknowledged: ack_seq }),
+            writer: Mutex::new(Writer { head }),
             marker: Mutex::new(ack_seq),
+            flushed: tokio::sync::Mutex::new(head.seq),
             path,
             db,
             events,
@@ -187,29 +192,23 @@ impl SledEventStore {
         Ok(AppendAck { first_seq: next, last_seq: new_head.seq, deduplicated: false })
     }
 
-    fn after_flush(&self, ack: &AppendAck) -> Result<(), StoreError> {
-        // Everything written before this flush began is durable, so the durable mark can move
-        // to the batch's last sequence even if appends that started earlier have not resolved.
+    /// Publishes a durable mark: wakes subscribers and rewrites the head marker.
+    fn publish_durable(&self, durable: u64) -> Result<(), StoreError> {
         self.durable.send_if_modified(|d| {
-            if ack.last_seq > *d {
-                *d = ack.last_seq;
-                true
-            } else {
-                false
-            }
+            let moved = durable > *d;
+            *d = (*d).max(durable);
+            moved
         });
         let mut marker = self.marker.lock().unwrap_or_else(|p| p.into_inner());
-        if ack.last_seq <= *marker {
+        if durable <= *marker {
             return Ok(());
         }
-        let hash = match self.events.get(ack.last_seq.to_be_bytes()).map_err(|e| self.backend(e))? {
-            Some(bytes) => parse_stored(ack.last_seq, &bytes)?.hash,
-            None => return Err(self.backend(format!("event {} vanished after its flush", ack.last_seq))),
+        let hash = match self.events.get(durable.to_be_bytes()).map_err(|e| self.backend(e))? {
+            Some(bytes) => parse_stored(durable, &bytes)?.hash,
+            None => return Err(self.backend(format!("event {durable} vanished after its flush"))),
         };
-        write_marker(&self.path, ack.last_seq, &hash)?;
-        *marker = ack.last_seq;
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        writer.acknowledged = writer.acknowledged.max(ack.last_seq);
+        write_marker(&self.path, durable, &hash)?;
+        *marker = durable;
         Ok(())
     }
 }
@@ -218,9 +217,17 @@ impl EventStore for SledEventStore {
     fn append(&self, request: AppendRequest) -> StoreFuture<'_, AppendAck> {
         Box::pin(async move {
             let ack = self.write(&request)?;
-            // A deduplicated retry may follow a failed flush: flush again before acknowledging.
-            self.db.flush_async().await.map_err(|e| self.backend(e))?;
-            self.after_flush(&ack)?;
+            // A deduplicated retry may follow a failed flush, so it waits for durability too.
+            let mut flushed = self.flushed.lock().await;
+            if *flushed < ack.last_seq {
+                // Everything written up to now is covered by this flush.
+                let covered = self.head().seq;
+                self.db.flush_async().await.map_err(|e| self.backend(e))?;
+                *flushed = covered;
+            }
+            let durable = *flushed;
+            drop(flushed);
+            self.publish_durable(durable)?;
             Ok(ack)
         })
     }
