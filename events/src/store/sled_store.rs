@@ -84,6 +84,12 @@ impl SledEventStore {
         let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(&db_path).open()));
         let db = match opened {
             Ok(Ok(db)) => db,
+            Ok(Err(sled::Error::Corruption { .. })) => {
+                return Err(StoreError::Open {
+                    path: db_path,
+                    message: "its files are corrupted or cut short (restore the store from a backup; nothing was written to it)".into(),
+                })
+            }
             Ok(Err(e)) => return Err(StoreError::Open { path: db_path, message: e.to_string() }),
             Err(_) => {
                 return Err(StoreError::Open {

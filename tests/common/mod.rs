@@ -1,0 +1,48 @@
+//! Helpers shared by the end-to-end tests: run the real binary on a real data directory.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratagem"));
+    cmd.env_remove("STRATAGEM_DATA_DIR").env_remove("STRATAGEM_LOG");
+    cmd
+}
+
+/// Runs `stratagem --data-dir DIR ARGS…`.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    bin().arg("--data-dir").arg(dir).args(args).output().expect("the binary runs")
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs and requires success; returns stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(out.status.success(), "{args:?} failed: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// Runs and requires failure without a panic; returns stderr.
+pub fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(!out.status.success(), "{args:?} should fail: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+/// Submits a manual idea.
+pub fn submit(dir: &Path, title: &str) -> String {
+    ok(dir, &["submit", "--title", title, "--hypothesis", "prices trend after news", "--url", "https://arxiv.org/abs/2401.00001"])
+}
