@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "stratagem", version, about)]
 pub struct Cli {
     /// Where the event log and the projections live.
-    #[arg(long, global = true, env = "STRATAGEM_DATA_DIR", default_value = "stratagem-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "STRATAGEM_DATA_DIR",
+        default_value = "stratagem-data"
+    )]
     pub data_dir: PathBuf,
 
     /// What to do.

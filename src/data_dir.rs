@@ -18,7 +18,10 @@ impl DataDir {
     pub fn open(root: &Path) -> anyhow::Result<DataDir> {
         let store = SledEventStore::open(root.join("events"))
             .with_context(|| format!("cannot open the data directory {}", root.display()))?;
-        Ok(DataDir { root: root.to_path_buf(), store: Arc::new(store) })
+        Ok(DataDir {
+            root: root.to_path_buf(),
+            store: Arc::new(store),
+        })
     }
 
     /// The event store.
@@ -28,14 +31,28 @@ impl DataDir {
 
     /// Opens the live projection files, repairing and catching them up with the log.
     pub fn projections(&self) -> anyhow::Result<ProjectionFiles> {
-        ProjectionFiles::open(&self.root, self.store.as_ref())
-            .with_context(|| format!("cannot bring the projections in {} up to date", self.root.display()))
+        ProjectionFiles::open(&self.root, self.store.as_ref()).with_context(|| {
+            format!(
+                "cannot bring the projections in {} up to date",
+                self.root.display()
+            )
+        })
     }
 
     /// Appends durably, then brings the projections up to date.
-    pub async fn append(&self, projections: &mut ProjectionFiles, request: AppendRequest) -> anyhow::Result<AppendAck> {
-        let ack = self.store.append(request).await.context("cannot append to the event log")?;
-        projections.catch_up(self.store.as_ref()).context("cannot update the projections")?;
+    pub async fn append(
+        &self,
+        projections: &mut ProjectionFiles,
+        request: AppendRequest,
+    ) -> anyhow::Result<AppendAck> {
+        let ack = self
+            .store
+            .append(request)
+            .await
+            .context("cannot append to the event log")?;
+        projections
+            .catch_up(self.store.as_ref())
+            .context("cannot update the projections")?;
         Ok(ack)
     }
 }

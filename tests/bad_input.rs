@@ -25,7 +25,14 @@ fn a_data_directory_held_by_a_running_process_is_named() {
     let mut holder = bin()
         .arg("--data-dir")
         .arg(&d)
-        .args(["debug", "append-load", "--batches", "100000", "--max-batch", "1"])
+        .args([
+            "debug",
+            "append-load",
+            "--batches",
+            "100000",
+            "--max-batch",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -38,7 +45,10 @@ fn a_data_directory_held_by_a_running_process_is_named() {
     holder.kill().unwrap();
     drain.join().unwrap();
     holder.wait().unwrap();
-    assert!(err.contains("is in use by another stratagem process"), "{err}");
+    assert!(
+        err.contains("is in use by another stratagem process"),
+        "{err}"
+    );
     assert!(err.contains(&d.display().to_string()), "{err}");
     // Once the holder is gone the directory opens, and everything it acknowledged is there.
     assert!(ok(&d, &["audit", "verify"]).starts_with("chain ok"));
@@ -52,7 +62,10 @@ fn an_unwritable_data_directory_is_named() {
     std::fs::write(&file, b"x").unwrap();
     let d = file.join("data");
     let err = fails(&d, &["status"]);
-    assert!(err.contains("cannot create directory") && err.contains("not-a-directory"), "{err}");
+    assert!(
+        err.contains("cannot create directory") && err.contains("not-a-directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -63,7 +76,10 @@ fn a_read_only_data_directory_is_named() {
     // Make a projection file impossible to replace: a directory where the temporary file goes.
     std::fs::create_dir(d.join("autonomy_state.json.tmp")).unwrap();
     let err = fails(&d, &["submit", "--title", "t", "--hypothesis", "h"]);
-    assert!(err.contains("cannot write") && err.contains("autonomy_state.json.tmp"), "{err}");
+    assert!(
+        err.contains("cannot write") && err.contains("autonomy_state.json.tmp"),
+        "{err}"
+    );
     // The projections are brought up to date before anything is appended, so the refusal
     // stored nothing, and what was recorded before is intact.
     std::fs::remove_dir(d.join("autonomy_state.json.tmp")).unwrap();
@@ -80,13 +96,28 @@ fn an_event_of_a_future_schema_version_is_named() {
     {
         let (db, tree) = events_tree(&d);
         let last = decode_record(&tree.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();
-        let event = Event::from(ActorStarted { actor: "newer".into() });
-        let (bytes, _) = encode_record(3, uuid::Uuid::now_v7(), 0, SCHEMA_VERSION + 1, event.kind(), &event.encode_payload(), &last.hash);
+        let event = Event::from(ActorStarted {
+            actor: "newer".into(),
+        });
+        let (bytes, _) = encode_record(
+            3,
+            uuid::Uuid::now_v7(),
+            0,
+            SCHEMA_VERSION + 1,
+            event.kind(),
+            &event.encode_payload(),
+            &last.hash,
+        );
         tree.insert(3u64.to_be_bytes(), bytes).unwrap();
         db.flush().unwrap();
     }
     let err = fails(&d, &["status"]);
-    assert!(err.contains("event 3 is unreadable: schema version 2 is newer than this build supports (1)"), "{err}");
+    assert!(
+        err.contains(
+            "event 3 is unreadable: schema version 2 is newer than this build supports (1)"
+        ),
+        "{err}"
+    );
     let out = common::run(&d, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(common::stdout(&out).contains("chain BROKEN at event 3: payload unreadable"));
@@ -123,11 +154,15 @@ fn a_corrupted_last_record_is_named() {
     {
         let (db, tree) = events_tree(&d);
         let bytes = tree.get(3u64.to_be_bytes()).unwrap().unwrap().to_vec();
-        tree.insert(3u64.to_be_bytes(), &bytes[..bytes.len() / 2]).unwrap();
+        tree.insert(3u64.to_be_bytes(), &bytes[..bytes.len() / 2])
+            .unwrap();
         db.flush().unwrap();
     }
     let err = fails(&d, &["status"]);
-    assert!(err.contains("event 3 is unreadable: malformed record: truncated"), "{err}");
+    assert!(
+        err.contains("event 3 is unreadable: malformed record: truncated"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -147,7 +182,11 @@ fn damaged_database_files_are_an_error_not_a_panic() {
     for damaged in [pristine[..4096].to_vec(), Vec::new(), scrambled] {
         std::fs::write(&db_file, &damaged).unwrap();
         let err = fails(&d, &["status"]);
-        assert!(err.contains("cannot open the data directory") && err.contains("its files are corrupted or cut short"), "{err}");
+        assert!(
+            err.contains("cannot open the data directory")
+                && err.contains("its files are corrupted or cut short"),
+            "{err}"
+        );
     }
     // Nothing was written over the damage: restoring the bytes restores every event.
     std::fs::write(&db_file, &pristine).unwrap();

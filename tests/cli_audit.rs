@@ -32,11 +32,15 @@ fn three_submissions_show_in_status_and_the_audit_is_clean() {
     let replay = ok(&d, &["audit", "replay"]);
     assert!(replay.starts_with("identical"), "{replay}");
     // The file the seed names, with exactly its keys plus the stage counts.
-    let state: Value = serde_json::from_slice(&std::fs::read(d.join("autonomy_state.json")).unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(d.join("autonomy_state.json")).unwrap()).unwrap();
     assert_eq!(state["opportunities_discovered"], 3);
     assert_eq!(state.as_object().unwrap().len(), 9);
     let trail = std::fs::read_to_string(d.join("strategy_opportunities.jsonl")).unwrap();
-    let lines: Vec<Value> = trail.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[2]["seq"], 3);
     assert_eq!(lines[2]["kind"], "opportunity.discovered");
@@ -52,10 +56,24 @@ fn export_rebuilds_the_trail_byte_for_byte() {
         submit(&d, &format!("Idea {i}"));
     }
     let out = tmp.path().join("export");
-    let printed: Value = serde_json::from_str(&ok(&d, &["audit", "export", "--json", "--out", out.to_str().unwrap()])).unwrap();
+    let printed: Value = serde_json::from_str(&ok(
+        &d,
+        &["audit", "export", "--json", "--out", out.to_str().unwrap()],
+    ))
+    .unwrap();
     assert_eq!(printed.as_array().unwrap().len(), 5);
-    for name in ["autonomy_state.json", "strategy_opportunities.jsonl", "strategy_generation.jsonl", "strategy_validation.jsonl", "strategy_stages.jsonl"] {
-        assert_eq!(std::fs::read(d.join(name)).unwrap(), std::fs::read(out.join(name)).unwrap(), "{name}");
+    for name in [
+        "autonomy_state.json",
+        "strategy_opportunities.jsonl",
+        "strategy_generation.jsonl",
+        "strategy_validation.jsonl",
+        "strategy_stages.jsonl",
+    ] {
+        assert_eq!(
+            std::fs::read(d.join(name)).unwrap(),
+            std::fs::read(out.join(name)).unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -78,8 +96,12 @@ fn verify_names_the_event_whose_stored_bytes_were_overwritten() {
     let out = run(&d, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("chain BROKEN at event 4: hash mismatch"), "{text}");
-    let json: Value = serde_json::from_str(&stdout(&run(&d, &["audit", "verify", "--json"]))).unwrap();
+    assert!(
+        text.contains("chain BROKEN at event 4: hash mismatch"),
+        "{text}"
+    );
+    let json: Value =
+        serde_json::from_str(&stdout(&run(&d, &["audit", "verify", "--json"]))).unwrap();
     assert_eq!(json["ok"], false);
     assert_eq!(json["broken_at"], 4);
     assert_eq!(json["events"], 3);
@@ -93,12 +115,17 @@ fn replay_reports_a_live_projection_edited_by_hand() {
         submit(&d, &format!("Idea {i}"));
     }
     let path = d.join("strategy_opportunities.jsonl");
-    let edited = std::fs::read_to_string(&path).unwrap().replace("Idea 1", "Idea X");
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("Idea 1", "Idea X");
     std::fs::write(&path, edited).unwrap();
     let out = run(&d, &["audit", "replay"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("DIFFERENT") && text.contains("strategy_opportunities.jsonl: line 2"), "{text}");
+    assert!(
+        text.contains("DIFFERENT") && text.contains("strategy_opportunities.jsonl: line 2"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -123,7 +150,18 @@ fn bad_submissions_are_refused_with_the_field_named() {
     let d = tmp.path().join("data");
     let err = fails(&d, &["submit", "--title", "  ", "--hypothesis", "h"]);
     assert!(err.contains("--title is empty"), "{err}");
-    let err = fails(&d, &["submit", "--title", "t", "--hypothesis", "h", "--url", "file:///etc/passwd"]);
+    let err = fails(
+        &d,
+        &[
+            "submit",
+            "--title",
+            "t",
+            "--hypothesis",
+            "h",
+            "--url",
+            "file:///etc/passwd",
+        ],
+    );
     assert!(err.contains("is not an http(s) URL"), "{err}");
     let long = "x".repeat(301);
     let err = fails(&d, &["submit", "--title", &long, "--hypothesis", "h"]);

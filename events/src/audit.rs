@@ -44,12 +44,19 @@ pub fn verify_chain(store: &dyn EventStore) -> Result<ChainReport, StoreError> {
         let chunk = store.read_raw(expected, READ_CHUNK)?;
         let chunk_len = chunk.len();
         for (seq, bytes) in chunk {
-            let broken = |reason: String| ChainReport { verified: expected - 1, head_hash: prev, first_break: Some(ChainBreak { seq, reason }) };
+            let broken = |reason: String| ChainReport {
+                verified: expected - 1,
+                head_hash: prev,
+                first_break: Some(ChainBreak { seq, reason }),
+            };
             if seq != expected {
                 return Ok(ChainReport {
                     verified: expected - 1,
                     head_hash: prev,
-                    first_break: Some(ChainBreak { seq: expected, reason: format!("missing: the next stored event is {seq}") }),
+                    first_break: Some(ChainBreak {
+                        seq: expected,
+                        reason: format!("missing: the next stored event is {seq}"),
+                    }),
                 });
             }
             let rec = match decode_record(&bytes) {
@@ -57,13 +64,22 @@ pub fn verify_chain(store: &dyn EventStore) -> Result<ChainReport, StoreError> {
                 Err(e) => return Ok(broken(format!("record unreadable: {e}"))),
             };
             if rec.seq != seq {
-                return Ok(broken(format!("stored under {seq} but the record says {}", rec.seq)));
+                return Ok(broken(format!(
+                    "stored under {seq} but the record says {}",
+                    rec.seq
+                )));
             }
             if !verify_record(&bytes) {
-                return Ok(broken("hash mismatch: the stored bytes were changed after they were written".into()));
+                return Ok(broken(
+                    "hash mismatch: the stored bytes were changed after they were written".into(),
+                ));
             }
             if rec.prev_hash != prev {
-                return Ok(broken(format!("link broken: previous hash {} but the event before hashes to {}", hex(&rec.prev_hash), hex(&prev))));
+                return Ok(broken(format!(
+                    "link broken: previous hash {} but the event before hashes to {}",
+                    hex(&rec.prev_hash),
+                    hex(&prev)
+                )));
             }
             if let Err(e) = rec.event() {
                 return Ok(broken(format!("payload unreadable: {e}")));
@@ -72,7 +88,11 @@ pub fn verify_chain(store: &dyn EventStore) -> Result<ChainReport, StoreError> {
             expected += 1;
         }
         if chunk_len < READ_CHUNK {
-            return Ok(ChainReport { verified: expected - 1, head_hash: prev, first_break: None });
+            return Ok(ChainReport {
+                verified: expected - 1,
+                head_hash: prev,
+                first_break: None,
+            });
         }
     }
 }

@@ -618,7 +618,11 @@ impl Event {
     /// # Errors
     /// [`DecodeError::UnknownSchemaVersion`] for a version newer than this build knows (the log
     /// was written by a newer stratagem), [`DecodeError::Payload`] when the bytes do not decode.
-    pub fn decode(kind: EventKind, schema_version: u16, payload: &[u8]) -> Result<Event, DecodeError> {
+    pub fn decode(
+        kind: EventKind,
+        schema_version: u16,
+        payload: &[u8],
+    ) -> Result<Event, DecodeError> {
         match schema_version {
             // Upcasters go here: `0 => upcast_v0(kind, payload)`, each returning current types.
             SCHEMA_VERSION => Event::decode_current(kind, payload),
@@ -650,7 +654,11 @@ mod tests {
     fn every_kind_name_round_trips_and_is_unique() {
         let mut names = std::collections::HashSet::new();
         for kind in EventKind::ALL {
-            assert!(names.insert(kind.as_str()), "duplicate name {}", kind.as_str());
+            assert!(
+                names.insert(kind.as_str()),
+                "duplicate name {}",
+                kind.as_str()
+            );
             assert_eq!(EventKind::from_name(kind.as_str()), Some(*kind));
         }
         assert_eq!(EventKind::from_name("no.such"), None);
@@ -683,11 +691,17 @@ mod tests {
 
     #[test]
     fn future_schema_version_is_refused() {
-        let event = Event::from(ActorStarted { actor: "scorer".into() });
-        let err = Event::decode(event.kind(), SCHEMA_VERSION + 1, &event.encode_payload()).unwrap_err();
+        let event = Event::from(ActorStarted {
+            actor: "scorer".into(),
+        });
+        let err =
+            Event::decode(event.kind(), SCHEMA_VERSION + 1, &event.encode_payload()).unwrap_err();
         assert_eq!(
             err,
-            DecodeError::UnknownSchemaVersion { version: SCHEMA_VERSION + 1, supported: SCHEMA_VERSION }
+            DecodeError::UnknownSchemaVersion {
+                version: SCHEMA_VERSION + 1,
+                supported: SCHEMA_VERSION
+            }
         );
     }
 }

@@ -30,4 +30,7 @@ pub use error::{DecodeError, StoreError};
 pub use event::*;
 pub use projection::{AutonomyState, Projections};
 pub use record::{Hash, RecordedEvent};
-pub use store::{iter_from, AppendAck, AppendRequest, EventStore, Expected, Head, MemoryEventStore, SledEventStore, Subscription};
+pub use store::{
+    iter_from, AppendAck, AppendRequest, EventStore, Expected, Head, MemoryEventStore,
+    SledEventStore, Subscription,
+};

@@ -106,13 +106,17 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], DecodeError> {
-        let end = self.at.checked_add(n).filter(|end| *end <= self.bytes.len()).ok_or_else(|| {
-            DecodeError::Record(format!(
-                "truncated: {what} needs {n} bytes at offset {}, record has {}",
-                self.at,
-                self.bytes.len()
-            ))
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| {
+                DecodeError::Record(format!(
+                    "truncated: {what} needs {n} bytes at offset {}, record has {}",
+                    self.at,
+                    self.bytes.len()
+                ))
+            })?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)
@@ -135,7 +139,9 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, DecodeError> {
     let mut r = Reader { bytes, at: 0 };
     let [format] = r.array::<1>("format")?;
     if format != FORMAT {
-        return Err(DecodeError::Record(format!("unknown record format {format}")));
+        return Err(DecodeError::Record(format!(
+            "unknown record format {format}"
+        )));
     }
     let seq = u64::from_be_bytes(r.array("sequence")?);
     let id = Uuid::from_bytes(r.array("event id")?);
@@ -143,16 +149,30 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, DecodeError> {
     let schema_version = u16::from_be_bytes(r.array("schema version")?);
     let [name_len] = r.array::<1>("kind length")?;
     let name = r.take(name_len as usize, "kind")?;
-    let name = std::str::from_utf8(name).map_err(|_| DecodeError::Record("kind is not UTF-8".into()))?;
-    let kind = EventKind::from_name(name).ok_or_else(|| DecodeError::UnknownKind(name.to_string()))?;
+    let name =
+        std::str::from_utf8(name).map_err(|_| DecodeError::Record("kind is not UTF-8".into()))?;
+    let kind =
+        EventKind::from_name(name).ok_or_else(|| DecodeError::UnknownKind(name.to_string()))?;
     let payload_len = u32::from_be_bytes(r.array("payload length")?) as usize;
     let payload = r.take(payload_len, "payload")?.to_vec();
     let prev_hash = r.array::<32>("previous hash")?;
     let hash = r.array::<32>("hash")?;
     if r.at != bytes.len() {
-        return Err(DecodeError::Record(format!("{} trailing bytes", bytes.len() - r.at)));
+        return Err(DecodeError::Record(format!(
+            "{} trailing bytes",
+            bytes.len() - r.at
+        )));
     }
-    Ok(RecordedEvent { seq, id, recorded_at_micros, schema_version, kind, payload, prev_hash, hash })
+    Ok(RecordedEvent {
+        seq,
+        id,
+        recorded_at_micros,
+        schema_version,
+        kind,
+        payload,
+        prev_hash,
+        hash,
+    })
 }
 
 /// Whether the stored bytes hash to the hash they carry.
@@ -185,8 +205,18 @@ mod tests {
     use crate::event::{ActorStarted, SCHEMA_VERSION};
 
     fn sample() -> (Vec<u8>, Hash) {
-        let event = Event::from(ActorStarted { actor: "arxiv".into() });
-        encode_record(7, Uuid::now_v7(), 1_700_000_000_000_000, SCHEMA_VERSION, event.kind(), &event.encode_payload(), &[9; 32])
+        let event = Event::from(ActorStarted {
+            actor: "arxiv".into(),
+        });
+        encode_record(
+            7,
+            Uuid::now_v7(),
+            1_700_000_000_000_000,
+            SCHEMA_VERSION,
+            event.kind(),
+            &event.encode_payload(),
+            &[9; 32],
+        )
     }
 
     #[test]
@@ -197,7 +227,12 @@ mod tests {
         assert_eq!(rec.hash, hash);
         assert_eq!(rec.prev_hash, [9; 32]);
         assert!(verify_record(&bytes));
-        assert_eq!(rec.event().unwrap(), Event::from(ActorStarted { actor: "arxiv".into() }));
+        assert_eq!(
+            rec.event().unwrap(),
+            Event::from(ActorStarted {
+                actor: "arxiv".into()
+            })
+        );
     }
 
     #[test]
@@ -209,7 +244,10 @@ mod tests {
             assert!(!verify_record(&bad), "flip at {i} went unnoticed");
         }
         for len in 0..bytes.len() {
-            assert!(decode_record(&bytes[..len]).is_err(), "truncation to {len} decoded");
+            assert!(
+                decode_record(&bytes[..len]).is_err(),
+                "truncation to {len} decoded"
+            );
         }
     }
 }

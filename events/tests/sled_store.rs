@@ -4,7 +4,8 @@
 use stratagem_events::audit::verify_chain;
 use stratagem_events::record::encode_record;
 use stratagem_events::{
-    ActorStarted, AppendRequest, Event, EventStore, Projections, SledEventStore, StoreError, SCHEMA_VERSION,
+    ActorStarted, AppendRequest, Event, EventStore, Projections, SledEventStore, StoreError,
+    SCHEMA_VERSION,
 };
 
 fn actor(name: &str) -> Event {
@@ -14,7 +15,10 @@ fn actor(name: &str) -> Event {
 async fn store_with(dir: &std::path::Path, n: usize) -> SledEventStore {
     let store = SledEventStore::open(dir).unwrap();
     for i in 0..n {
-        store.append(AppendRequest::one(actor(&format!("a{i}"))).idempotent(format!("key-{i}"))).await.unwrap();
+        store
+            .append(AppendRequest::one(actor(&format!("a{i}"))).idempotent(format!("key-{i}")))
+            .await
+            .unwrap();
     }
     store
 }
@@ -32,9 +36,15 @@ async fn reopening_keeps_events_head_and_idempotency_keys() {
     let head = store_with(tmp.path(), 5).await.head();
     let store = SledEventStore::open(tmp.path()).unwrap();
     assert_eq!(store.head(), head);
-    let retry = store.append(AppendRequest::one(actor("a2")).idempotent("key-2")).await.unwrap();
+    let retry = store
+        .append(AppendRequest::one(actor("a2")).idempotent("key-2"))
+        .await
+        .unwrap();
     assert_eq!((retry.first_seq, retry.deduplicated), (3, true));
-    let next = store.append(AppendRequest::one(actor("new")).expecting(6)).await.unwrap();
+    let next = store
+        .append(AppendRequest::one(actor("new")).expecting(6))
+        .await
+        .unwrap();
     assert_eq!(next.first_seq, 6);
     assert_eq!(verify_chain(&store).unwrap().verified, 6);
 }
@@ -45,7 +55,11 @@ async fn a_second_opener_is_told_the_directory_is_in_use() {
     let _held = SledEventStore::open(tmp.path()).unwrap();
     let err = SledEventStore::open(tmp.path()).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("in use by another stratagem process"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("in use by another stratagem process"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -74,9 +88,20 @@ async fn a_rehashed_forgery_breaks_the_next_link() {
     drop(store_with(tmp.path(), 4).await);
     {
         let (db, tree) = raw_events(tmp.path());
-        let original = stratagem_events::record::decode_record(&tree.get(2u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        let original = stratagem_events::record::decode_record(
+            &tree.get(2u64.to_be_bytes()).unwrap().unwrap(),
+        )
+        .unwrap();
         let forged = actor("forged");
-        let (bytes, _) = encode_record(2, original.id, original.recorded_at_micros, SCHEMA_VERSION, forged.kind(), &forged.encode_payload(), &original.prev_hash);
+        let (bytes, _) = encode_record(
+            2,
+            original.id,
+            original.recorded_at_micros,
+            SCHEMA_VERSION,
+            forged.kind(),
+            &forged.encode_payload(),
+            &original.prev_hash,
+        );
         tree.insert(2u64.to_be_bytes(), bytes).unwrap();
         db.flush().unwrap();
     }
@@ -97,8 +122,22 @@ async fn a_store_missing_acknowledged_events_is_refused() {
         db.flush().unwrap();
     }
     let err = SledEventStore::open(tmp.path()).unwrap_err();
-    assert!(matches!(err, StoreError::Truncated { store_head: 3, acknowledged_head: 5, .. }), "{err}");
-    assert!(err.to_string().contains("ends at sequence 3, but events up to 5 were acknowledged"), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Truncated {
+                store_head: 3,
+                acknowledged_head: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("ends at sequence 3, but events up to 5 were acknowledged"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -108,14 +147,26 @@ async fn an_event_of_a_future_schema_version_is_named_not_skipped() {
     {
         let (db, tree) = raw_events(tmp.path());
         let future = actor("from the future");
-        let (bytes, _) = encode_record(3, uuid::Uuid::now_v7(), 0, SCHEMA_VERSION + 98, future.kind(), &future.encode_payload(), &head.hash);
+        let (bytes, _) = encode_record(
+            3,
+            uuid::Uuid::now_v7(),
+            0,
+            SCHEMA_VERSION + 98,
+            future.kind(),
+            &future.encode_payload(),
+            &head.hash,
+        );
         tree.insert(3u64.to_be_bytes(), bytes).unwrap();
         db.flush().unwrap();
     }
     let store = SledEventStore::open(tmp.path()).unwrap();
     let err = Projections::replay(&store).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("event 3") && text.contains("schema version 99 is newer than this build supports (1)"), "{text}");
+    assert!(
+        text.contains("event 3")
+            && text.contains("schema version 99 is newer than this build supports (1)"),
+        "{text}"
+    );
     let broken = verify_chain(&store).unwrap().first_break.unwrap();
     assert_eq!(broken.seq, 3);
     // Nothing recorded before it was lost.

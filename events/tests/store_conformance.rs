@@ -6,8 +6,8 @@ use std::sync::Arc;
 use stratagem_events::audit::verify_chain;
 use stratagem_events::record::GENESIS_HASH;
 use stratagem_events::{
-    ActorStarted, AppendRequest, Event, EventStore, Head, MemoryEventStore, OpportunityDiscovered, Projections,
-    SledEventStore, StoreError, Subscription,
+    ActorStarted, AppendRequest, Event, EventStore, Head, MemoryEventStore, OpportunityDiscovered,
+    Projections, SledEventStore, StoreError, Subscription,
 };
 use uuid::Uuid;
 
@@ -18,13 +18,19 @@ struct Subject {
 }
 
 fn memory() -> Subject {
-    Subject { store: Arc::new(MemoryEventStore::new()), _dir: None }
+    Subject {
+        store: Arc::new(MemoryEventStore::new()),
+        _dir: None,
+    }
 }
 
 fn sled() -> Subject {
     let dir = tempfile::tempdir().unwrap();
     let store = SledEventStore::open(dir.path().join("events")).unwrap();
-    Subject { store: Arc::new(store), _dir: Some(dir) }
+    Subject {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
 }
 
 fn actor(name: &str) -> Event {
@@ -57,72 +63,161 @@ async fn empty_store(s: Subject) {
 }
 
 async fn appends_are_contiguous_and_chained(s: Subject) {
-    let a = s.store.append(AppendRequest::one(actor("a"))).await.unwrap();
+    let a = s
+        .store
+        .append(AppendRequest::one(actor("a")))
+        .await
+        .unwrap();
     assert_eq!((a.first_seq, a.last_seq, a.deduplicated), (1, 1, false));
-    let b = s.store.append(AppendRequest::new(vec![actor("b"), actor("c"), actor("d")])).await.unwrap();
+    let b = s
+        .store
+        .append(AppendRequest::new(vec![actor("b"), actor("c"), actor("d")]))
+        .await
+        .unwrap();
     assert_eq!((b.first_seq, b.last_seq), (2, 4));
     let events = s.store.read(1, 100).unwrap();
-    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(events[0].prev_hash, GENESIS_HASH);
     for pair in events.windows(2) {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
         assert!(pair[0].id < pair[1].id, "UUID v7 ids grow");
     }
     assert_eq!(events[2].event().unwrap(), actor("c"));
-    assert_eq!(s.store.head(), Head { seq: 4, hash: events[3].hash });
+    assert_eq!(
+        s.store.head(),
+        Head {
+            seq: 4,
+            hash: events[3].hash
+        }
+    );
     let report = verify_chain(s.store.as_ref()).unwrap();
-    assert_eq!((report.verified, report.first_break, report.head_hash), (4, None, events[3].hash));
+    assert_eq!(
+        (report.verified, report.first_break, report.head_hash),
+        (4, None, events[3].hash)
+    );
 }
 
 async fn empty_batch_is_refused(s: Subject) {
-    let err = s.store.append(AppendRequest::new(vec![])).await.unwrap_err();
+    let err = s
+        .store
+        .append(AppendRequest::new(vec![]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::EmptyBatch), "{err}");
     assert_eq!(s.store.head().seq, 0);
 }
 
 async fn expected_sequence_is_enforced(s: Subject) {
-    s.store.append(AppendRequest::one(actor("a")).expecting(1)).await.unwrap();
-    let err = s.store.append(AppendRequest::one(actor("b")).expecting(1)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { expected: 1, actual: 2 }), "{err}");
-    assert!(err.to_string().contains("expected the next sequence number to be 1, but it is 2"));
+    s.store
+        .append(AppendRequest::one(actor("a")).expecting(1))
+        .await
+        .unwrap();
+    let err = s
+        .store
+        .append(AppendRequest::one(actor("b")).expecting(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 1,
+                actual: 2
+            }
+        ),
+        "{err}"
+    );
+    assert!(err
+        .to_string()
+        .contains("expected the next sequence number to be 1, but it is 2"));
     assert_eq!(s.store.head().seq, 1, "a conflicting append stores nothing");
-    s.store.append(AppendRequest::one(actor("b")).expecting(2)).await.unwrap();
+    s.store
+        .append(AppendRequest::one(actor("b")).expecting(2))
+        .await
+        .unwrap();
     assert_eq!(s.store.head().seq, 2);
 }
 
 async fn idempotency_key_stores_once(s: Subject) {
-    let first = s.store.append(AppendRequest::new(vec![actor("a"), actor("b")]).idempotent("k1")).await.unwrap();
-    s.store.append(AppendRequest::one(actor("other"))).await.unwrap();
+    let first = s
+        .store
+        .append(AppendRequest::new(vec![actor("a"), actor("b")]).idempotent("k1"))
+        .await
+        .unwrap();
+    s.store
+        .append(AppendRequest::one(actor("other")))
+        .await
+        .unwrap();
     // A retry with a stale expectation still gets the original acknowledgement.
-    let retry = s.store.append(AppendRequest::new(vec![actor("a"), actor("b")]).idempotent("k1").expecting(1)).await.unwrap();
-    assert_eq!((retry.first_seq, retry.last_seq, retry.deduplicated), (first.first_seq, first.last_seq, true));
+    let retry = s
+        .store
+        .append(
+            AppendRequest::new(vec![actor("a"), actor("b")])
+                .idempotent("k1")
+                .expecting(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry.first_seq, retry.last_seq, retry.deduplicated),
+        (first.first_seq, first.last_seq, true)
+    );
     assert_eq!(s.store.head().seq, 3, "the retry stored nothing");
-    let next = s.store.append(AppendRequest::one(actor("c")).idempotent("k2")).await.unwrap();
+    let next = s
+        .store
+        .append(AppendRequest::one(actor("c")).idempotent("k2"))
+        .await
+        .unwrap();
     assert_eq!((next.first_seq, next.deduplicated), (4, false));
 }
 
 async fn reads_ranges(s: Subject) {
     for i in 0..10 {
-        s.store.append(AppendRequest::one(actor(&format!("a{i}")))).await.unwrap();
+        s.store
+            .append(AppendRequest::one(actor(&format!("a{i}"))))
+            .await
+            .unwrap();
     }
     let middle = s.store.read(4, 3).unwrap();
-    assert_eq!(middle.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5, 6]);
+    assert_eq!(
+        middle.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![4, 5, 6]
+    );
     assert!(s.store.read(11, 5).unwrap().is_empty());
-    assert_eq!(s.store.read(0, 2).unwrap()[0].seq, 1, "0 reads from the start");
-    let all: Vec<_> = stratagem_events::iter_from(s.store.as_ref(), 8).map(|e| e.unwrap().seq).collect();
+    assert_eq!(
+        s.store.read(0, 2).unwrap()[0].seq,
+        1,
+        "0 reads from the start"
+    );
+    let all: Vec<_> = stratagem_events::iter_from(s.store.as_ref(), 8)
+        .map(|e| e.unwrap().seq)
+        .collect();
     assert_eq!(all, vec![8, 9, 10]);
 }
 
 async fn subscription_catches_up_then_follows(s: Subject) {
-    s.store.append(AppendRequest::new(vec![actor("a"), actor("b")])).await.unwrap();
+    s.store
+        .append(AppendRequest::new(vec![actor("a"), actor("b")]))
+        .await
+        .unwrap();
     let mut sub = Subscription::new(s.store.clone(), 2);
     assert_eq!(sub.next().await.unwrap().unwrap().seq, 2);
     let store = s.store.clone();
     let writer = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        store.append(AppendRequest::new(vec![actor("c"), actor("d")])).await.unwrap();
+        store
+            .append(AppendRequest::new(vec![actor("c"), actor("d")]))
+            .await
+            .unwrap();
     });
-    let c = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next()).await.unwrap().unwrap().unwrap();
+    let c = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!((c.seq, c.event().unwrap()), (3, actor("c")));
     assert_eq!(sub.next().await.unwrap().unwrap().seq, 4);
     writer.await.unwrap();
@@ -135,7 +230,9 @@ async fn concurrent_appends_stay_contiguous(s: Subject) {
         tasks.push(tokio::spawn(async move {
             let mut acks = Vec::new();
             for i in 0..25 {
-                let batch = (0..(i % 3 + 1)).map(|j| actor(&format!("t{t}-{i}-{j}"))).collect();
+                let batch = (0..(i % 3 + 1))
+                    .map(|j| actor(&format!("t{t}-{i}-{j}")))
+                    .collect();
                 acks.push(store.append(AppendRequest::new(batch)).await.unwrap());
             }
             acks
@@ -143,12 +240,20 @@ async fn concurrent_appends_stay_contiguous(s: Subject) {
     }
     let mut ranges = Vec::new();
     for t in tasks {
-        ranges.extend(t.await.unwrap().into_iter().map(|a| (a.first_seq, a.last_seq)));
+        ranges.extend(
+            t.await
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.first_seq, a.last_seq)),
+        );
     }
     ranges.sort();
     let mut next = 1;
     for (first, last) in &ranges {
-        assert_eq!(*first, next, "batches tile the sequence with no gap or overlap");
+        assert_eq!(
+            *first, next,
+            "batches tile the sequence with no gap or overlap"
+        );
         next = last + 1;
     }
     assert_eq!(s.store.head().seq, next - 1);
@@ -158,7 +263,13 @@ async fn concurrent_appends_stay_contiguous(s: Subject) {
 async fn replay_equals_incremental_projection(s: Subject) {
     let mut live = Projections::default();
     for i in 0..20 {
-        s.store.append(AppendRequest::new(vec![opportunity(&format!("idea {i}")), actor("x")])).await.unwrap();
+        s.store
+            .append(AppendRequest::new(vec![
+                opportunity(&format!("idea {i}")),
+                actor("x"),
+            ]))
+            .await
+            .unwrap();
         for rec in s.store.read(live.last_seq + 1, 100).unwrap() {
             live.apply(&rec).unwrap();
         }

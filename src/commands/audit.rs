@@ -43,11 +43,21 @@ fn verify(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
         print_json(&out)?;
     } else if let Some(b) = &report.first_break {
         println!("chain BROKEN at event {}: {}", b.seq, b.reason);
-        println!("{} events before it verified; last good hash {}", report.verified, out.head_hash);
+        println!(
+            "{} events before it verified; last good hash {}",
+            report.verified, out.head_hash
+        );
     } else {
-        println!("chain ok: {} events, head hash {}", report.verified, out.head_hash);
+        println!(
+            "chain ok: {} events, head hash {}",
+            report.verified, out.head_hash
+        );
     }
-    Ok(if out.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if out.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[derive(Serialize)]
@@ -60,11 +70,13 @@ struct ExportedFile {
 fn export(root: &Path, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
     let dir = DataDir::open(root)?;
     let out = out.unwrap_or_else(|| root.join("audit-export"));
-    ProjectionFiles::rebuild(&out, dir.store()).with_context(|| format!("cannot export to {}", out.display()))?;
+    ProjectionFiles::rebuild(&out, dir.store())
+        .with_context(|| format!("cannot export to {}", out.display()))?;
     let mut files = Vec::new();
     for name in projection_file_names() {
         let path = out.join(name);
-        let text = std::fs::read(&path).with_context(|| format!("cannot read back {}", path.display()))?;
+        let text =
+            std::fs::read(&path).with_context(|| format!("cannot read back {}", path.display()))?;
         files.push(ExportedFile {
             file: path.display().to_string(),
             bytes: text.len() as u64,
@@ -76,7 +88,10 @@ fn export(root: &Path, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitC
     } else {
         println!("audit trail rebuilt from the log into {}", out.display());
         for f in &files {
-            println!("  {:<60} {:>8} lines {:>10} bytes", f.file, f.lines, f.bytes);
+            println!(
+                "  {:<60} {:>8} lines {:>10} bytes",
+                f.file, f.lines, f.bytes
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -109,7 +124,11 @@ fn first_difference(live: &[u8], fresh: &[u8]) -> String {
                     None => "(end of file)".to_string(),
                     Some(l) => {
                         let s = String::from_utf8_lossy(l);
-                        if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s.into_owned() }
+                        if s.chars().count() > 160 {
+                            format!("{}…", s.chars().take(160).collect::<String>())
+                        } else {
+                            s.into_owned()
+                        }
                     }
                 };
                 return format!("line {n}: live {:?}, replay {:?}", show(a), show(b));
@@ -126,19 +145,27 @@ fn replay(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let scratch = root.join(format!(".replay-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let result = (|| -> anyhow::Result<ReplayJson> {
-        ProjectionFiles::rebuild(&scratch, dir.store()).context("cannot replay the log into a fresh folder")?;
+        ProjectionFiles::rebuild(&scratch, dir.store())
+            .context("cannot replay the log into a fresh folder")?;
         let mut differences = Vec::new();
         for name in projection_file_names() {
             let live_bytes = std::fs::read(live.dir().join(name)).unwrap_or_default();
-            let fresh_bytes = std::fs::read(scratch.join(name)).with_context(|| format!("cannot read the replayed {name}"))?;
+            let fresh_bytes = std::fs::read(scratch.join(name))
+                .with_context(|| format!("cannot read the replayed {name}"))?;
             if live_bytes != fresh_bytes {
-                differences.push(Difference { file: name.to_string(), detail: first_difference(&live_bytes, &fresh_bytes) });
+                differences.push(Difference {
+                    file: name.to_string(),
+                    detail: first_difference(&live_bytes, &fresh_bytes),
+                });
             }
         }
         Ok(ReplayJson {
             identical: differences.is_empty(),
             events: live.state().last_seq,
-            files: projection_file_names().into_iter().map(String::from).collect(),
+            files: projection_file_names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
             differences,
         })
     })();
@@ -147,12 +174,23 @@ fn replay(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&report)?;
     } else if report.identical {
-        println!("identical: {} files rebuilt from {} events match the live projections", report.files.len(), report.events);
+        println!(
+            "identical: {} files rebuilt from {} events match the live projections",
+            report.files.len(),
+            report.events
+        );
     } else {
-        println!("DIFFERENT: the live projections do not match a replay of the log ({} events)", report.events);
+        println!(
+            "DIFFERENT: the live projections do not match a replay of the log ({} events)",
+            report.events
+        );
         for d in &report.differences {
             println!("  {}: {}", d.file, d.detail);
         }
     }
-    Ok(if report.identical { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.identical {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

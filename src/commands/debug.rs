@@ -12,7 +12,9 @@ use crate::data_dir::DataDir;
 
 pub async fn run(root: &Path, cmd: DebugCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        DebugCommand::AppendLoad { batches, max_batch } => append_load(root, batches, max_batch.max(1)).await,
+        DebugCommand::AppendLoad { batches, max_batch } => {
+            append_load(root, batches, max_batch.max(1)).await
+        }
     }
 }
 
@@ -38,7 +40,10 @@ async fn append_load(root: &Path, batches: u64, max_batch: u64) -> anyhow::Resul
                     family: Some("momentum".into()),
                     asset_class: None,
                     timeframe: None,
-                    parameters: vec![Parameter { name: "lookback".into(), value: b as f64 }],
+                    parameters: vec![Parameter {
+                        name: "lookback".into(),
+                        value: b as f64,
+                    }],
                     stated_sharpe: None,
                     template: None,
                     parent_strategy_id: None,

@@ -32,23 +32,40 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&StatusJson {
             autonomy: a,
-            log: LogJson { events: head.seq, head_hash: hex(&head.hash), data_dir: root.display().to_string() },
+            log: LogJson {
+                events: head.seq,
+                head_hash: hex(&head.hash),
+                data_dir: root.display().to_string(),
+            },
         })?;
     } else {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
         println!("data dir      {}", root.display());
-        println!("event log     {} events, head {}", head.seq, &hex(&head.hash)[..16]);
-        println!("discovery     active: {}", yes_no(a.strategy_discovery_active));
+        println!(
+            "event log     {} events, head {}",
+            head.seq,
+            &hex(&head.hash)[..16]
+        );
+        println!(
+            "discovery     active: {}",
+            yes_no(a.strategy_discovery_active)
+        );
         println!(
             "opportunities discovered {}, scored {}, submitted {}",
             a.opportunities_discovered, a.opportunities_scored, a.opportunities_submitted
         );
         println!(
             "strategies    in validation {}, approved {}, rejected {}, implemented {}",
-            a.strategies_in_validation, a.strategies_approved, a.strategies_rejected, a.strategies_implemented
+            a.strategies_in_validation,
+            a.strategies_approved,
+            a.strategies_rejected,
+            a.strategies_implemented
         );
         let s = &a.stages;
-        println!("stages        cold {}, warm {}, limited {}, full {}", s.cold, s.warm, s.limited, s.full);
+        println!(
+            "stages        cold {}, warm {}, limited {}, full {}",
+            s.cold, s.warm, s.limited, s.full
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

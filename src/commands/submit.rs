@@ -42,7 +42,10 @@ fn check(args: &SubmitArgs) -> anyhow::Result<(String, String, Option<String>)> 
     }
     let url = match args.url.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(u) if (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(char::is_whitespace) => {
+        Some(u)
+            if (u.starts_with("https://") || u.starts_with("http://"))
+                && !u.contains(char::is_whitespace) =>
+        {
             Some(u.to_string())
         }
         Some(u) => bail!("--url {u:?} is not an http(s) URL"),
@@ -70,9 +73,15 @@ pub async fn run(root: &Path, args: SubmitArgs) -> anyhow::Result<ExitCode> {
         template: None,
         parent_strategy_id: None,
     };
-    let ack = dir.append(&mut projections, AppendRequest::one(event)).await?;
+    let ack = dir
+        .append(&mut projections, AppendRequest::one(event))
+        .await?;
     if args.json {
-        print_json(&Submitted { opportunity_id: id, seq: ack.first_seq, source: "manual" })?;
+        print_json(&Submitted {
+            opportunity_id: id,
+            seq: ack.first_seq,
+            source: "manual",
+        })?;
     } else {
         println!("submitted opportunity {id} (event {})", ack.first_seq);
     }

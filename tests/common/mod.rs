@@ -7,13 +7,19 @@ use std::process::{Command, Output};
 /// The binary under test.
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratagem"));
-    cmd.env_remove("STRATAGEM_DATA_DIR").env_remove("STRATAGEM_LOG");
+    cmd.env_remove("STRATAGEM_DATA_DIR")
+        .env_remove("STRATAGEM_LOG");
     cmd
 }
 
 /// Runs `stratagem --data-dir DIR ARGS…`.
 pub fn run(dir: &Path, args: &[&str]) -> Output {
-    bin().arg("--data-dir").arg(dir).args(args).output().expect("the binary runs")
+    bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 /// Stdout as text.
@@ -29,14 +35,23 @@ pub fn stderr(out: &Output) -> String {
 /// Runs and requires success; returns stdout.
 pub fn ok(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
-    assert!(out.status.success(), "{args:?} failed: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     stdout(&out)
 }
 
 /// Runs and requires failure without a panic; returns stderr.
 pub fn fails(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
-    assert!(!out.status.success(), "{args:?} should fail: {}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "{args:?} should fail: {}",
+        stdout(&out)
+    );
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     err
@@ -44,5 +59,16 @@ pub fn fails(dir: &Path, args: &[&str]) -> String {
 
 /// Submits a manual idea.
 pub fn submit(dir: &Path, title: &str) -> String {
-    ok(dir, &["submit", "--title", title, "--hypothesis", "prices trend after news", "--url", "https://arxiv.org/abs/2401.00001"])
+    ok(
+        dir,
+        &[
+            "submit",
+            "--title",
+            title,
+            "--hypothesis",
+            "prices trend after news",
+            "--url",
+            "https://arxiv.org/abs/2401.00001",
+        ],
+    )
 }

@@ -36,9 +36,15 @@ struct Checkpoint {
 
 impl Checkpoint {
     fn parse(text: &str) -> Option<Checkpoint> {
-        let nums: Vec<u64> = text.split_whitespace().map(|n| n.parse().ok()).collect::<Option<_>>()?;
+        let nums: Vec<u64> = text
+            .split_whitespace()
+            .map(|n| n.parse().ok())
+            .collect::<Option<_>>()?;
         match nums.as_slice() {
-            [seq, a, b, c, d] => Some(Checkpoint { seq: *seq, lens: [*a, *b, *c, *d] }),
+            [seq, a, b, c, d] => Some(Checkpoint {
+                seq: *seq,
+                lens: [*a, *b, *c, *d],
+            }),
             _ => None,
         }
     }
@@ -56,7 +62,6 @@ pub struct ProjectionFiles {
     lens: [u64; 4],
 }
 
-
 impl ProjectionFiles {
     /// Opens the projections in `dir`, repairs them after a crash, and brings them up to the
     /// end of the log.
@@ -66,14 +71,21 @@ impl ProjectionFiles {
     pub fn open(dir: impl AsRef<Path>, store: &dyn EventStore) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io_err("cannot create directory", &dir))?;
-        let checkpoint = std::fs::read_to_string(dir.join(CHECKPOINT_FILE)).ok().and_then(|t| Checkpoint::parse(&t));
+        let checkpoint = std::fs::read_to_string(dir.join(CHECKPOINT_FILE))
+            .ok()
+            .and_then(|t| Checkpoint::parse(&t));
         let usable = checkpoint.filter(|c| {
             c.seq <= store.head().seq
                 && AuditFile::ALL.iter().all(|f| {
-                    std::fs::metadata(dir.join(f.file_name())).map(|m| m.len() >= c.lens[f.idx()]).unwrap_or(false)
+                    std::fs::metadata(dir.join(f.file_name()))
+                        .map(|m| m.len() >= c.lens[f.idx()])
+                        .unwrap_or(false)
                 })
         });
-        let start = usable.unwrap_or(Checkpoint { seq: 0, lens: [0; 4] });
+        let start = usable.unwrap_or(Checkpoint {
+            seq: 0,
+            lens: [0; 4],
+        });
         for f in AuditFile::ALL {
             let path = dir.join(f.file_name());
             let file = OpenOptions::new()
@@ -82,7 +94,8 @@ impl ProjectionFiles {
                 .truncate(false)
                 .open(&path)
                 .map_err(io_err("cannot open", &path))?;
-            file.set_len(start.lens[f.idx()]).map_err(io_err("cannot truncate", &path))?;
+            file.set_len(start.lens[f.idx()])
+                .map_err(io_err("cannot truncate", &path))?;
         }
         // Rebuild the in-memory state up to the checkpoint without writing: those lines exist.
         let mut state = Projections::default();
@@ -91,9 +104,16 @@ impl ProjectionFiles {
             if rec.seq > start.seq {
                 break;
             }
-            state.apply(&rec).map_err(|source| StoreError::Corrupt { seq: rec.seq, source })?;
+            state.apply(&rec).map_err(|source| StoreError::Corrupt {
+                seq: rec.seq,
+                source,
+            })?;
         }
-        let mut files = ProjectionFiles { dir, state, lens: start.lens };
+        let mut files = ProjectionFiles {
+            dir,
+            state,
+            lens: start.lens,
+        };
         files.catch_up(store)?;
         Ok(files)
     }
@@ -117,17 +137,26 @@ impl ProjectionFiles {
         let mut writers: [Option<BufWriter<File>>; 4] = Default::default();
         for rec in iter_from(store, self.state.last_seq + 1) {
             let rec = rec?;
-            let event = self.state.apply(&rec).map_err(|source| StoreError::Corrupt { seq: rec.seq, source })?;
-            if let Some((file, line)) = audit_line(&rec, &event) {
+            let event = rec.event().map_err(|source| StoreError::Corrupt {
+                seq: rec.seq,
+                source,
+            })?;
+            let line = audit_line(&rec, &event);
+            self.state.apply_decoded(rec.seq, event);
+            if let Some((file, line)) = line {
                 let i = file.idx();
                 if writers[i].is_none() {
                     let path = self.dir.join(file.file_name());
-                    let f = OpenOptions::new().append(true).open(&path).map_err(io_err("cannot open", &path))?;
+                    let f = OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .map_err(io_err("cannot open", &path))?;
                     writers[i] = Some(BufWriter::new(f));
                 }
                 if let Some(w) = writers[i].as_mut() {
                     let path = self.dir.join(file.file_name());
-                    w.write_all(line.as_bytes()).map_err(io_err("cannot write", &path))?;
+                    w.write_all(line.as_bytes())
+                        .map_err(io_err("cannot write", &path))?;
                 }
                 self.lens[i] += line.len() as u64;
             }
@@ -139,7 +168,10 @@ impl ProjectionFiles {
             }
         }
         self.write_atomically(AUTONOMY_FILE, &self.autonomy_json())?;
-        let checkpoint = Checkpoint { seq: self.state.last_seq, lens: self.lens };
+        let checkpoint = Checkpoint {
+            seq: self.state.last_seq,
+            lens: self.lens,
+        };
         self.write_atomically(CHECKPOINT_FILE, &checkpoint.render())
     }
 

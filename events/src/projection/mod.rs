@@ -214,25 +214,35 @@ impl Projections {
         let mut p = Projections::default();
         for rec in iter_from(store, 1) {
             let rec = rec?;
-            p.apply(&rec).map_err(|source| StoreError::Corrupt { seq: rec.seq, source })?;
+            p.apply(&rec).map_err(|source| StoreError::Corrupt {
+                seq: rec.seq,
+                source,
+            })?;
         }
         Ok(p)
     }
 
-    /// Applies one recorded event and returns it decoded.
+    /// Decodes and applies one recorded event.
     ///
     /// # Errors
     /// When its payload does not decode.
-    pub fn apply(&mut self, rec: &RecordedEvent) -> Result<Event, DecodeError> {
+    pub fn apply(&mut self, rec: &RecordedEvent) -> Result<(), DecodeError> {
         let event = rec.event()?;
-        self.apply_event(rec.seq, &event);
-        self.last_seq = rec.seq;
-        Ok(event)
+        self.apply_decoded(rec.seq, event);
+        Ok(())
+    }
+
+    /// Applies an event already decoded from the record with sequence number `seq`.
+    pub fn apply_decoded(&mut self, seq: u64, event: Event) {
+        self.apply_event(seq, event);
+        self.last_seq = seq;
     }
 
     fn set_strategy_status(&mut self, id: Uuid, status: StrategyStatus) {
         let a = &mut self.autonomy;
-        let Some(s) = self.strategies.get_mut(&id) else { return };
+        let Some(s) = self.strategies.get_mut(&id) else {
+            return;
+        };
         if s.status == StrategyStatus::Validating {
             a.strategies_in_validation = a.strategies_in_validation.saturating_sub(1);
         }
@@ -252,7 +262,9 @@ impl Projections {
     fn set_stage(&mut self, id: Uuid, stage: Stage) {
         self.set_strategy_status(id, StrategyStatus::Staged);
         let a = &mut self.autonomy;
-        let Some(s) = self.strategies.get_mut(&id) else { return };
+        let Some(s) = self.strategies.get_mut(&id) else {
+            return;
+        };
         if let Some(old) = s.stage.replace(stage) {
             let slot = a.stages.slot(old);
             *slot = slot.saturating_sub(1);
@@ -265,8 +277,13 @@ impl Projections {
     }
 
     fn set_opportunity_status(&mut self, id: Uuid, status: OpportunityStatus) {
-        let Some(o) = self.opportunities.get_mut(&id) else { return };
-        let was_submitted = matches!(o.status, OpportunityStatus::Submitted | OpportunityStatus::Generated);
+        let Some(o) = self.opportunities.get_mut(&id) else {
+            return;
+        };
+        let was_submitted = matches!(
+            o.status,
+            OpportunityStatus::Submitted | OpportunityStatus::Generated
+        );
         if !was_submitted && status == OpportunityStatus::Submitted {
             self.autonomy.opportunities_submitted += 1;
         }
@@ -276,7 +293,7 @@ impl Projections {
         }
     }
 
-    fn apply_event(&mut self, seq: u64, event: &Event) {
+    fn apply_event(&mut self, seq: u64, event: Event) {
         match event {
             Event::DiscoveryToggled(e) => self.autonomy.strategy_discovery_active = e.active,
             Event::SourceChecked(_)
@@ -297,13 +314,13 @@ impl Projections {
                     e.opportunity_id,
                     OpportunityView {
                         id: e.opportunity_id,
-                        source: e.source.clone(),
-                        external_id: e.external_id.clone(),
-                        title: e.title.clone(),
-                        hypothesis: e.hypothesis.clone(),
-                        url: e.url.clone(),
-                        family: e.family.clone(),
-                        template: e.template.clone(),
+                        source: e.source,
+                        external_id: e.external_id,
+                        title: e.title,
+                        hypothesis: e.hypothesis,
+                        url: e.url,
+                        family: e.family,
+                        template: e.template,
                         parent_strategy_id: e.parent_strategy_id,
                         discovered_seq: seq,
                         score: None,
@@ -313,22 +330,28 @@ impl Projections {
                 );
             }
             Event::OpportunityScored(e) => {
-                let Some(o) = self.opportunities.get_mut(&e.opportunity_id) else { return };
+                let Some(o) = self.opportunities.get_mut(&e.opportunity_id) else {
+                    return;
+                };
                 if o.score.is_none() {
                     self.autonomy.opportunities_scored += 1;
                 }
                 o.score = Some(ScoreView {
-                    novelty: e.novelty.clone(),
-                    market_fit: e.market_fit.clone(),
-                    complexity: e.complexity.clone(),
-                    capital_efficiency: e.capital_efficiency.clone(),
-                    risk: e.risk.clone(),
+                    novelty: e.novelty,
+                    market_fit: e.market_fit,
+                    complexity: e.complexity,
+                    capital_efficiency: e.capital_efficiency,
+                    risk: e.risk,
                     composite: e.composite,
-                    regime: e.regime.clone(),
+                    regime: e.regime,
                 });
             }
-            Event::OpportunityHeld(e) => self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Held),
-            Event::OpportunitySubmitted(e) => self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Submitted),
+            Event::OpportunityHeld(e) => {
+                self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Held)
+            }
+            Event::OpportunitySubmitted(e) => {
+                self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Submitted)
+            }
             Event::OpportunityRejectedDuplicate(e) => {
                 self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Duplicate)
             }
@@ -345,11 +368,11 @@ impl Projections {
                     StrategyView {
                         id: e.strategy_id,
                         opportunity_id: e.opportunity_id,
-                        name: e.name.clone(),
-                        path: e.path.clone(),
-                        sha256: e.sha256.clone(),
+                        name: e.name,
+                        path: e.path,
+                        sha256: e.sha256,
                         mode: e.mode,
-                        template: e.template.clone(),
+                        template: e.template,
                         status: StrategyStatus::Generated,
                         stage: None,
                         decision: None,
@@ -359,7 +382,9 @@ impl Projections {
                     },
                 );
             }
-            Event::ValidationStarted(e) => self.set_strategy_status(e.strategy_id, StrategyStatus::Validating),
+            Event::ValidationStarted(e) => {
+                self.set_strategy_status(e.strategy_id, StrategyStatus::Validating)
+            }
             Event::ValidationDecided(e) => {
                 let status = match e.decision {
                     Decision::Approved => {
@@ -382,7 +407,8 @@ impl Projections {
                 // The validator's manual review (no stage) turns into an approval; a stage
                 // checkpoint approval leaves the strategy where it is until it is promoted.
                 if e.before_stage.is_none() {
-                    let waiting = self.strategies.get(&e.strategy_id).map(|s| s.status) == Some(StrategyStatus::ManualReview);
+                    let waiting = self.strategies.get(&e.strategy_id).map(|s| s.status)
+                        == Some(StrategyStatus::ManualReview);
                     if waiting {
                         self.autonomy.strategies_approved += 1;
                         self.set_strategy_status(e.strategy_id, StrategyStatus::Approved);
@@ -403,13 +429,17 @@ impl Projections {
                     self.backtest_trials += 1;
                 }
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
-                    s.last_metrics = Some(e.metrics.clone());
+                    s.last_metrics = Some(e.metrics);
                 }
             }
             Event::StagePromoted(e) => self.set_stage(e.strategy_id, e.to),
             Event::StageRolledBack(e) => self.set_stage(e.strategy_id, e.to),
-            Event::StageRejected(e) => self.set_strategy_status(e.strategy_id, StrategyStatus::Rejected),
-            Event::StrategyRetired(e) => self.set_strategy_status(e.strategy_id, StrategyStatus::Retired),
+            Event::StageRejected(e) => {
+                self.set_strategy_status(e.strategy_id, StrategyStatus::Rejected)
+            }
+            Event::StrategyRetired(e) => {
+                self.set_strategy_status(e.strategy_id, StrategyStatus::Retired)
+            }
         }
     }
 }
@@ -429,7 +459,12 @@ pub enum AuditFile {
 
 impl AuditFile {
     /// All files, in a fixed order.
-    pub const ALL: [AuditFile; 4] = [AuditFile::Opportunities, AuditFile::Generation, AuditFile::Validation, AuditFile::Stages];
+    pub const ALL: [AuditFile; 4] = [
+        AuditFile::Opportunities,
+        AuditFile::Generation,
+        AuditFile::Validation,
+        AuditFile::Stages,
+    ];
 
     /// File name.
     pub fn file_name(self) -> &'static str {
@@ -456,9 +491,9 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::OpportunitySubmitted(_)
         | Event::OpportunityRejectedDuplicate(_) => Some(AuditFile::Opportunities),
         Event::StrategyGenerated(_) => Some(AuditFile::Generation),
-        Event::ValidationStarted(_) | Event::ValidationLayerFinished(_) | Event::ValidationDecided(_) => {
-            Some(AuditFile::Validation)
-        }
+        Event::ValidationStarted(_)
+        | Event::ValidationLayerFinished(_)
+        | Event::ValidationDecided(_) => Some(AuditFile::Validation),
         Event::ReviewApproved(e) if e.before_stage.is_none() => Some(AuditFile::Validation),
         Event::ReviewRejected(e) if e.before_stage.is_none() => Some(AuditFile::Validation),
         Event::ReviewApproved(_)

@@ -6,7 +6,10 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
-use super::{decode_ack_range, encode_ack_range, seal_batch, AppendAck, AppendRequest, EventStore, Expected, Head, StoreFuture};
+use super::{
+    decode_ack_range, encode_ack_range, seal_batch, AppendAck, AppendRequest, EventStore, Expected,
+    Head, StoreFuture,
+};
 use crate::error::StoreError;
 
 #[derive(Default)]
@@ -24,7 +27,10 @@ pub struct MemoryEventStore {
 
 impl Default for MemoryEventStore {
     fn default() -> Self {
-        MemoryEventStore { inner: Mutex::new(Inner::default()), durable: watch::Sender::new(0) }
+        MemoryEventStore {
+            inner: Mutex::new(Inner::default()),
+            durable: watch::Sender::new(0),
+        }
     }
 }
 
@@ -46,32 +52,53 @@ impl MemoryEventStore {
         }
         let mut inner = self.lock();
         if let Some(key) = &request.idempotency_key {
-            if let Some((first_seq, last_seq)) = inner.idempotency.get(key).and_then(|v| decode_ack_range(v)) {
-                return Ok(AppendAck { first_seq, last_seq, deduplicated: true });
+            if let Some((first_seq, last_seq)) =
+                inner.idempotency.get(key).and_then(|v| decode_ack_range(v))
+            {
+                return Ok(AppendAck {
+                    first_seq,
+                    last_seq,
+                    deduplicated: true,
+                });
             }
         }
         let head = inner.head.unwrap_or(Head::EMPTY);
         if let Expected::NextSeq(expected) = request.expected {
             if expected != head.seq + 1 {
-                return Err(StoreError::Conflict { expected, actual: head.seq + 1 });
+                return Err(StoreError::Conflict {
+                    expected,
+                    actual: head.seq + 1,
+                });
             }
         }
         let (records, new_head) = seal_batch(head.seq + 1, head.hash, &request.events);
-        inner.records.extend(records.into_iter().map(|(_, bytes)| bytes));
+        inner
+            .records
+            .extend(records.into_iter().map(|(_, bytes)| bytes));
         inner.head = Some(new_head);
         if let Some(key) = request.idempotency_key {
-            inner.idempotency.insert(key, encode_ack_range(head.seq + 1, new_head.seq));
+            inner
+                .idempotency
+                .insert(key, encode_ack_range(head.seq + 1, new_head.seq));
         }
         drop(inner);
         self.durable.send_replace(new_head.seq);
-        Ok(AppendAck { first_seq: head.seq + 1, last_seq: new_head.seq, deduplicated: false })
+        Ok(AppendAck {
+            first_seq: head.seq + 1,
+            last_seq: new_head.seq,
+            deduplicated: false,
+        })
     }
 
     /// Replaces the stored bytes of one event (tests of tamper detection only).
     #[doc(hidden)]
     pub fn tamper(&self, seq: u64, bytes: Vec<u8>) {
         let mut inner = self.lock();
-        if let Some(slot) = usize::try_from(seq).ok().and_then(|s| s.checked_sub(1)).and_then(|i| inner.records.get_mut(i)) {
+        if let Some(slot) = usize::try_from(seq)
+            .ok()
+            .and_then(|s| s.checked_sub(1))
+            .and_then(|i| inner.records.get_mut(i))
+        {
             *slot = bytes;
         }
     }

@@ -60,7 +60,11 @@ pub struct AppendRequest {
 impl AppendRequest {
     /// A batch with no expectation and no idempotency key.
     pub fn new(events: Vec<Event>) -> Self {
-        AppendRequest { events, expected: Expected::Any, idempotency_key: None }
+        AppendRequest {
+            events,
+            expected: Expected::Any,
+            idempotency_key: None,
+        }
     }
 
     /// A single event.
@@ -103,7 +107,10 @@ pub struct Head {
 
 impl Head {
     /// The head of an empty log.
-    pub const EMPTY: Head = Head { seq: 0, hash: GENESIS_HASH };
+    pub const EMPTY: Head = Head {
+        seq: 0,
+        hash: GENESIS_HASH,
+    };
 }
 
 /// An append-only, hash-chained event log.
@@ -152,7 +159,10 @@ pub fn parse_stored(seq: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError>
     if rec.seq != seq {
         return Err(StoreError::Corrupt {
             seq,
-            source: crate::error::DecodeError::Record(format!("stored under {seq} but says {}", rec.seq)),
+            source: crate::error::DecodeError::Record(format!(
+                "stored under {seq} but says {}",
+                rec.seq
+            )),
         });
     }
     Ok(rec)
@@ -160,7 +170,12 @@ pub fn parse_stored(seq: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError>
 
 /// Iterates every event from `from` on, reading in chunks.
 pub fn iter_from(store: &dyn EventStore, from: u64) -> EventIter<'_> {
-    EventIter { store, next: from.max(1), buffer: VecDeque::new(), done: false }
+    EventIter {
+        store,
+        next: from.max(1),
+        buffer: VecDeque::new(),
+        done: false,
+    }
 }
 
 /// Chunk size of [`EventIter`].
@@ -212,7 +227,12 @@ impl Subscription {
     /// Subscribes from sequence `from` (1 = the whole log).
     pub fn new(store: Arc<dyn EventStore>, from: u64) -> Self {
         let durable = store.durable_watch();
-        Subscription { store, next: from.max(1), durable, buffer: VecDeque::new() }
+        Subscription {
+            store,
+            next: from.max(1),
+            durable,
+            buffer: VecDeque::new(),
+        }
     }
 
     /// The next durable event; `Ok(None)` once the store is closed and everything was delivered.
@@ -230,13 +250,17 @@ impl Subscription {
             }
             let durable = *self.durable.borrow_and_update();
             if durable >= self.next {
-                let want = usize::try_from(durable - self.next + 1).unwrap_or(READ_CHUNK).min(READ_CHUNK);
+                let want = usize::try_from(durable - self.next + 1)
+                    .unwrap_or(READ_CHUNK)
+                    .min(READ_CHUNK);
                 self.buffer.extend(self.store.read(self.next, want)?);
                 if self.buffer.is_empty() {
                     // Durable says there is more but nothing was read: the store lost events.
                     return Err(StoreError::Corrupt {
                         seq: self.next,
-                        source: crate::error::DecodeError::Record("missing though acknowledged".into()),
+                        source: crate::error::DecodeError::Record(
+                            "missing though acknowledged".into(),
+                        ),
                     });
                 }
                 continue;
@@ -250,19 +274,36 @@ impl Subscription {
 
 /// Seals a batch onto a chain: assigns sequence numbers from `next_seq`, ids and times, and
 /// links each event to the one before. Returns the stored records and the new head.
-pub(crate) fn seal_batch(next_seq: u64, prev: Hash, events: &[Event]) -> (Vec<(u64, Vec<u8>)>, Head) {
+pub(crate) fn seal_batch(
+    next_seq: u64,
+    prev: Hash,
+    events: &[Event],
+) -> (Vec<(u64, Vec<u8>)>, Head) {
     let now = now_micros();
     let mut prev = prev;
     let mut records = Vec::with_capacity(events.len());
     let mut seq = next_seq;
     for event in events {
-        let (bytes, hash) =
-            encode_record(seq, Uuid::now_v7(), now, SCHEMA_VERSION, event.kind(), &event.encode_payload(), &prev);
+        let (bytes, hash) = encode_record(
+            seq,
+            Uuid::now_v7(),
+            now,
+            SCHEMA_VERSION,
+            event.kind(),
+            &event.encode_payload(),
+            &prev,
+        );
         records.push((seq, bytes));
         prev = hash;
         seq += 1;
     }
-    (records, Head { seq: seq - 1, hash: prev })
+    (
+        records,
+        Head {
+            seq: seq - 1,
+            hash: prev,
+        },
+    )
 }
 
 fn now_micros() -> i64 {

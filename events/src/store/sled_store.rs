@@ -20,9 +20,12 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use tokio::sync::watch;
 
-use super::{decode_ack_range, encode_ack_range, parse_stored, seal_batch, AppendAck, AppendRequest, EventStore, Expected, Head, StoreFuture};
+use super::{
+    decode_ack_range, encode_ack_range, parse_stored, seal_batch, AppendAck, AppendRequest,
+    EventStore, Expected, Head, StoreFuture,
+};
 use crate::error::{io_err, DecodeError, StoreError};
-use crate::record::{hex, Hash};
+use crate::record::{hex, Hash, RecordedEvent};
 
 const HEAD_MARKER: &str = "acknowledged-head";
 const LOCK_FILE: &str = "stratagem.lock";
@@ -51,7 +54,10 @@ pub struct SledEventStore {
 
 impl std::fmt::Debug for SledEventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledEventStore").field("path", &self.path).field("head", &self.head().seq).finish()
+        f.debug_struct("SledEventStore")
+            .field("path", &self.path)
+            .field("head", &self.head().seq)
+            .finish()
     }
 }
 
@@ -65,23 +71,37 @@ impl SledEventStore {
     /// last record is unreadable, [`StoreError::Truncated`] when acknowledged events are missing.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path).map_err(|source| StoreError::Io { action: "cannot create directory", path: path.clone(), source })?;
+        std::fs::create_dir_all(&path).map_err(|source| StoreError::Io {
+            action: "cannot create directory",
+            path: path.clone(),
+            source,
+        })?;
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| StoreError::Io { action: "cannot create lock file", path: lock_path.clone(), source })?;
+            .map_err(|source| StoreError::Io {
+                action: "cannot create lock file",
+                path: lock_path.clone(),
+                source,
+            })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
             Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StoreError::Io { action: "cannot lock", path: lock_path, source })
+                return Err(StoreError::Io {
+                    action: "cannot lock",
+                    path: lock_path,
+                    source,
+                })
             }
         }
         let db_path = path.join("db");
-        let opened = catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(&db_path).open()));
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            sled::Config::new().path(&db_path).open()
+        }));
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(sled::Error::Corruption { .. })) => {
@@ -98,7 +118,10 @@ impl SledEventStore {
                 })
             }
         };
-        let backend = |e: sled::Error| StoreError::Backend { path: db_path.clone(), message: e.to_string() };
+        let backend = |e: sled::Error| StoreError::Backend {
+            path: db_path.clone(),
+            message: e.to_string(),
+        };
         let events = db.open_tree("events").map_err(backend)?;
         let idempotency = db.open_tree("idempotency").map_err(backend)?;
         let head = match events.last().map_err(backend)? {
@@ -106,13 +129,20 @@ impl SledEventStore {
             Some((key, value)) => {
                 let seq = seq_of_key(&key)?;
                 let rec = parse_stored(seq, &value)?;
-                Head { seq, hash: rec.hash }
+                Head {
+                    seq,
+                    hash: rec.hash,
+                }
             }
         };
         let acknowledged = read_marker(&path)?;
         if let Some((ack_seq, ack_hash)) = acknowledged {
             if ack_seq > head.seq {
-                return Err(StoreError::Truncated { path, store_head: head.seq, acknowledged_head: ack_seq });
+                return Err(StoreError::Truncated {
+                    path,
+                    store_head: head.seq,
+                    acknowledged_head: ack_seq,
+                });
             }
             if let Some(found) = events.get(ack_seq.to_be_bytes()).map_err(backend)? {
                 let rec = parse_stored(ack_seq, &found)?;
@@ -148,7 +178,10 @@ impl SledEventStore {
     }
 
     fn backend(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Backend { path: self.path.clone(), message: e.to_string() }
+        StoreError::Backend {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
     }
 
     /// Writes the batch (not yet durable). Returns the ack, or the original ack for a used key.
@@ -161,15 +194,27 @@ impl SledEventStore {
         // leaves `head` untouched, so it is safe to continue.
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(key) = &request.idempotency_key {
-            if let Some(range) = self.idempotency.get(key.as_bytes()).map_err(|e| self.backend(e))? {
-                let (first_seq, last_seq) = decode_ack_range(&range).ok_or_else(|| self.backend("malformed idempotency entry"))?;
-                return Ok(AppendAck { first_seq, last_seq, deduplicated: true });
+            if let Some(range) = self
+                .idempotency
+                .get(key.as_bytes())
+                .map_err(|e| self.backend(e))?
+            {
+                let (first_seq, last_seq) = decode_ack_range(&range)
+                    .ok_or_else(|| self.backend("malformed idempotency entry"))?;
+                return Ok(AppendAck {
+                    first_seq,
+                    last_seq,
+                    deduplicated: true,
+                });
             }
         }
         let next = writer.head.seq + 1;
         if let Expected::NextSeq(expected) = request.expected {
             if expected != next {
-                return Err(StoreError::Conflict { expected, actual: next });
+                return Err(StoreError::Conflict {
+                    expected,
+                    actual: next,
+                });
             }
         }
         let (records, new_head) = seal_batch(next, writer.head.hash, &request.events);
@@ -179,7 +224,9 @@ impl SledEventStore {
                 for (seq, bytes) in &records {
                     batch.insert(&seq.to_be_bytes(), bytes.as_slice());
                 }
-                self.events.apply_batch(batch).map_err(|e| self.backend(e))?;
+                self.events
+                    .apply_batch(batch)
+                    .map_err(|e| self.backend(e))?;
             }
             Some(key) => {
                 let range = encode_ack_range(next, new_head.seq);
@@ -195,7 +242,11 @@ impl SledEventStore {
             }
         }
         writer.head = new_head;
-        Ok(AppendAck { first_seq: next, last_seq: new_head.seq, deduplicated: false })
+        Ok(AppendAck {
+            first_seq: next,
+            last_seq: new_head.seq,
+            deduplicated: false,
+        })
     }
 
     /// Publishes a durable mark: wakes subscribers and rewrites the head marker.
@@ -209,7 +260,11 @@ impl SledEventStore {
         if durable <= *marker {
             return Ok(());
         }
-        let hash = match self.events.get(durable.to_be_bytes()).map_err(|e| self.backend(e))? {
+        let hash = match self
+            .events
+            .get(durable.to_be_bytes())
+            .map_err(|e| self.backend(e))?
+        {
             Some(bytes) => parse_stored(durable, &bytes)?.hash,
             None => return Err(self.backend(format!("event {durable} vanished after its flush"))),
         };
@@ -254,12 +309,25 @@ impl EventStore for SledEventStore {
     fn durable_watch(&self) -> watch::Receiver<u64> {
         self.durable.subscribe()
     }
+
+    /// Parses straight from sled's buffers (no intermediate copy of each record).
+    fn read(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut out = Vec::with_capacity(limit.min(super::READ_CHUNK));
+        for item in self.events.range(from.max(1).to_be_bytes()..).take(limit) {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            out.push(parse_stored(seq_of_key(&key)?, &value)?);
+        }
+        Ok(out)
+    }
 }
 
 fn seq_of_key(key: &[u8]) -> Result<u64, StoreError> {
     let bytes: [u8; 8] = key.try_into().map_err(|_| StoreError::Corrupt {
         seq: 0,
-        source: DecodeError::Record(format!("a key of {} bytes is not a sequence number", key.len())),
+        source: DecodeError::Record(format!(
+            "a key of {} bytes is not a sequence number",
+            key.len()
+        )),
     })?;
     Ok(u64::from_be_bytes(bytes))
 }
@@ -269,18 +337,31 @@ fn read_marker(dir: &Path) -> Result<Option<(u64, Hash)>, StoreError> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(StoreError::Io { action: "cannot read", path, source }),
+        Err(source) => {
+            return Err(StoreError::Io {
+                action: "cannot read",
+                path,
+                source,
+            })
+        }
     };
-    let malformed = || StoreError::Open { path: path.clone(), message: "malformed acknowledged-head marker".into() };
+    let malformed = || StoreError::Open {
+        path: path.clone(),
+        message: "malformed acknowledged-head marker".into(),
+    };
     let mut parts = text.split_whitespace();
-    let seq = parts.next().and_then(|s| s.parse::<u64>().ok()).ok_or_else(malformed)?;
+    let seq = parts
+        .next()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(malformed)?;
     let hash_hex = parts.next().ok_or_else(malformed)?;
     if hash_hex.len() != 64 {
         return Err(malformed());
     }
     let mut hash = [0u8; 32];
     for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hash_hex.get(2 * i..2 * i + 2).ok_or_else(malformed)?, 16).map_err(|_| malformed())?;
+        *byte = u8::from_str_radix(hash_hex.get(2 * i..2 * i + 2).ok_or_else(malformed)?, 16)
+            .map_err(|_| malformed())?;
     }
     Ok(Some((seq, hash)))
 }
