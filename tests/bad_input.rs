@@ -105,7 +105,7 @@ fn an_event_of_a_future_schema_version_is_named() {
             0,
             SCHEMA_VERSION + 1,
             event.kind(),
-            &event.encode_payload(),
+            &event.encode_payload().unwrap(),
             &last.hash,
         );
         tree.insert(3u64.to_be_bytes(), bytes).unwrap();

@@ -24,6 +24,29 @@ pub enum DecodeError {
     Record(String),
 }
 
+/// An event could not be encoded for storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// Over the payload size limit.
+    #[error("{kind} payload is {bytes} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Event kind.
+        kind: &'static str,
+        /// Its encoded size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The encoder failed.
+    #[error("{kind} payload does not encode: {message}")]
+    Failed {
+        /// Event kind.
+        kind: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
 /// An operation on the event store failed. Nothing already acknowledged is lost by any of these.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,6 +61,9 @@ pub enum StoreError {
     /// An append with no events.
     #[error("an append needs at least one event")]
     EmptyBatch,
+    /// An event of the batch cannot be stored; nothing of the batch was.
+    #[error("cannot append: {0}")]
+    Encode(#[from] EncodeError),
     /// A stored event does not decode.
     #[error("event {seq} is unreadable: {source}")]
     Corrupt {

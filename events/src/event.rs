@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 
 /// The schema version this build writes. Events of a later version are refused with
 /// [`DecodeError::UnknownSchemaVersion`]; earlier versions are upcast on read.
@@ -557,15 +557,19 @@ macro_rules! vocabulary {
             }
 
             /// The bincode-2 payload of this event (without its kind).
-            pub fn encode_payload(&self) -> Vec<u8> {
-                let config = bincode_config();
+            ///
+            /// # Errors
+            /// [`EncodeError::TooLarge`] when the payload exceeds [`MAX_PAYLOAD_BYTES`] (a huge
+            /// model reply or strategy source, say): such an event is refused, never stored.
+            pub fn encode_payload(&self) -> Result<Vec<u8>, EncodeError> {
                 let encoded = match self {
-                    $(Event::$variant(p) => bincode::serde::encode_to_vec(p, config)),+
+                    $(Event::$variant(p) => bincode::serde::encode_to_vec(p, bincode::config::standard())),+
                 };
-                // Encoding plain structs of strings and numbers into a Vec cannot fail except
-                // past the size limit, which no event of ours approaches; an empty payload then
-                // fails to decode loudly instead of panicking here.
-                encoded.unwrap_or_default()
+                let bytes = encoded.map_err(|e| EncodeError::Failed { kind: self.kind().as_str(), message: e.to_string() })?;
+                if bytes.len() > MAX_PAYLOAD_BYTES {
+                    return Err(EncodeError::TooLarge { kind: self.kind().as_str(), bytes: bytes.len(), limit: MAX_PAYLOAD_BYTES });
+                }
+                Ok(bytes)
             }
 
             fn decode_current(kind: EventKind, payload: &[u8]) -> Result<Event, DecodeError> {
@@ -678,7 +682,7 @@ mod tests {
             passed: true,
             gate: "sharpe 1.25 >= 1.1 x baseline".into(),
         });
-        let bytes = event.encode_payload();
+        let bytes = event.encode_payload().unwrap();
         let back = Event::decode(event.kind(), SCHEMA_VERSION, &bytes).unwrap();
         assert_eq!(back, event);
         let mut longer = bytes.clone();
@@ -690,12 +694,28 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_payload_is_refused_not_truncated() {
+        let event = Event::from(ActorStarted {
+            actor: "x".repeat(MAX_PAYLOAD_BYTES + 1),
+        });
+        let err = event.encode_payload().unwrap_err();
+        assert!(
+            err.to_string().contains("over the limit of 16777216"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn future_schema_version_is_refused() {
         let event = Event::from(ActorStarted {
             actor: "scorer".into(),
         });
-        let err =
-            Event::decode(event.kind(), SCHEMA_VERSION + 1, &event.encode_payload()).unwrap_err();
+        let err = Event::decode(
+            event.kind(),
+            SCHEMA_VERSION + 1,
+            &event.encode_payload().unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             DecodeError::UnknownSchemaVersion {

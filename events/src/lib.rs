@@ -26,7 +26,7 @@ pub mod projection;
 pub mod record;
 pub mod store;
 
-pub use error::{DecodeError, StoreError};
+pub use error::{DecodeError, EncodeError, StoreError};
 pub use event::*;
 pub use projection::{AutonomyState, Projections};
 pub use record::{Hash, RecordedEvent};

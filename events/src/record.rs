@@ -214,7 +214,7 @@ mod tests {
             1_700_000_000_000_000,
             SCHEMA_VERSION,
             event.kind(),
-            &event.encode_payload(),
+            &event.encode_payload().unwrap(),
             &[9; 32],
         )
     }

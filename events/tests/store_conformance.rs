@@ -110,6 +110,29 @@ async fn empty_batch_is_refused(s: Subject) {
     assert_eq!(s.store.head().seq, 0);
 }
 
+async fn an_oversized_event_refuses_its_whole_batch(s: Subject) {
+    let huge = actor(&"x".repeat(stratagem_events::MAX_PAYLOAD_BYTES));
+    let err = s
+        .store
+        .append(AppendRequest::new(vec![actor("fine"), huge]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Encode(_)), "{err}");
+    assert!(
+        err.to_string().contains("actor.started payload is"),
+        "{err}"
+    );
+    assert_eq!(s.store.head().seq, 0, "nothing of the batch was stored");
+    assert_eq!(
+        s.store
+            .append(AppendRequest::one(actor("next")))
+            .await
+            .unwrap()
+            .first_seq,
+        1
+    );
+}
+
 async fn expected_sequence_is_enforced(s: Subject) {
     s.store
         .append(AppendRequest::one(actor("a")).expecting(1))
@@ -297,6 +320,7 @@ conformance!(
     empty_store,
     appends_are_contiguous_and_chained,
     empty_batch_is_refused,
+    an_oversized_event_refuses_its_whole_batch,
     expected_sequence_is_enforced,
     idempotency_key_stores_once,
     reads_ranges,

@@ -71,7 +71,7 @@ impl MemoryEventStore {
                 });
             }
         }
-        let (records, new_head) = seal_batch(head.seq + 1, head.hash, &request.events);
+        let (records, new_head) = seal_batch(head.seq + 1, head.hash, &request.events)?;
         inner
             .records
             .extend(records.into_iter().map(|(_, bytes)| bytes));
@@ -88,19 +88,6 @@ impl MemoryEventStore {
             last_seq: new_head.seq,
             deduplicated: false,
         })
-    }
-
-    /// Replaces the stored bytes of one event (tests of tamper detection only).
-    #[doc(hidden)]
-    pub fn tamper(&self, seq: u64, bytes: Vec<u8>) {
-        let mut inner = self.lock();
-        if let Some(slot) = usize::try_from(seq)
-            .ok()
-            .and_then(|s| s.checked_sub(1))
-            .and_then(|i| inner.records.get_mut(i))
-        {
-            *slot = bytes;
-        }
     }
 }
 

@@ -274,36 +274,40 @@ impl Subscription {
 
 /// Seals a batch onto a chain: assigns sequence numbers from `next_seq`, ids and times, and
 /// links each event to the one before. Returns the stored records and the new head.
+///
+/// # Errors
+/// [`StoreError::Encode`] when an event cannot be encoded; nothing of the batch is stored then.
 pub(crate) fn seal_batch(
     next_seq: u64,
     prev: Hash,
     events: &[Event],
-) -> (Vec<(u64, Vec<u8>)>, Head) {
+) -> Result<(Vec<(u64, Vec<u8>)>, Head), StoreError> {
     let now = now_micros();
     let mut prev = prev;
     let mut records = Vec::with_capacity(events.len());
     let mut seq = next_seq;
     for event in events {
+        let payload = event.encode_payload()?;
         let (bytes, hash) = encode_record(
             seq,
             Uuid::now_v7(),
             now,
             SCHEMA_VERSION,
             event.kind(),
-            &event.encode_payload(),
+            &payload,
             &prev,
         );
         records.push((seq, bytes));
         prev = hash;
         seq += 1;
     }
-    (
+    Ok((
         records,
         Head {
             seq: seq - 1,
             hash: prev,
         },
-    )
+    ))
 }
 
 fn now_micros() -> i64 {

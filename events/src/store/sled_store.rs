@@ -217,7 +217,7 @@ impl SledEventStore {
                 });
             }
         }
-        let (records, new_head) = seal_batch(next, writer.head.hash, &request.events);
+        let (records, new_head) = seal_batch(next, writer.head.hash, &request.events)?;
         match &request.idempotency_key {
             None => {
                 let mut batch = sled::Batch::default();
