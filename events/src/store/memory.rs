@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::{
     decode_ack_range, encode_ack_range, seal_batch, AppendAck, AppendRequest, EventStore, Expected,
-    Head, StoreFuture,
+    Head, RawRecord, StoreFuture,
 };
 use crate::error::StoreError;
 
@@ -101,7 +101,7 @@ impl EventStore for MemoryEventStore {
         self.lock().head.unwrap_or(Head::EMPTY)
     }
 
-    fn read_raw(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    fn read_raw(&self, from: u64, limit: usize) -> Result<Vec<RawRecord>, StoreError> {
         let inner = self.lock();
         let start = usize::try_from(from.max(1) - 1).unwrap_or(usize::MAX);
         Ok(inner

@@ -37,6 +37,9 @@ use crate::record::{decode_record, encode_record, Hash, RecordedEvent, GENESIS_H
 /// A boxed future returned by the store's async methods.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// A stored record as the store holds it: its sequence number and its exact bytes.
+pub type RawRecord = (u64, Vec<u8>);
+
 /// What the caller expects the log to look like when its append lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {
@@ -133,7 +136,7 @@ pub trait EventStore: Send + Sync {
     ///
     /// # Errors
     /// A storage error.
-    fn read_raw(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    fn read_raw(&self, from: u64, limit: usize) -> Result<Vec<RawRecord>, StoreError>;
 
     /// A watch of the last durable sequence number.
     fn durable_watch(&self) -> watch::Receiver<u64>;
@@ -281,7 +284,7 @@ pub(crate) fn seal_batch(
     next_seq: u64,
     prev: Hash,
     events: &[Event],
-) -> Result<(Vec<(u64, Vec<u8>)>, Head), StoreError> {
+) -> Result<(Vec<RawRecord>, Head), StoreError> {
     let now = now_micros();
     let mut prev = prev;
     let mut records = Vec::with_capacity(events.len());

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use super::{
     decode_ack_range, encode_ack_range, parse_stored, seal_batch, AppendAck, AppendRequest,
-    EventStore, Expected, Head, StoreFuture,
+    EventStore, Expected, Head, RawRecord, StoreFuture,
 };
 use crate::error::{io_err, DecodeError, StoreError};
 use crate::record::{hex, Hash, RecordedEvent};
@@ -297,7 +297,7 @@ impl EventStore for SledEventStore {
         self.writer.lock().unwrap_or_else(|p| p.into_inner()).head
     }
 
-    fn read_raw(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    fn read_raw(&self, from: u64, limit: usize) -> Result<Vec<RawRecord>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(super::READ_CHUNK));
         for item in self.events.range(from.max(1).to_be_bytes()..).take(limit) {
             let (key, value) = item.map_err(|e| self.backend(e))?;
