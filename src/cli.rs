@@ -30,6 +30,14 @@ pub enum Command {
     Status(JsonFlag),
     /// Submit an idea by hand (the manual source).
     Submit(SubmitArgs),
+    /// Run the security layer alone on a strategy file (exit 0 clean, 1 findings).
+    Scan {
+        /// The strategy source file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify, export or replay the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),

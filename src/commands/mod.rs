@@ -3,6 +3,7 @@
 
 mod audit;
 mod debug;
+mod scan;
 mod status;
 mod submit;
 
@@ -16,6 +17,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(flags) => status::run(&cli.data_dir, flags.json),
         Command::Submit(args) => submit::run(&cli.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
+        Command::Scan { file, json } => scan::run(&file, json),
         Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
     }
 }

@@ -1,0 +1,3 @@
+// expect: layer 2 security.file_module
+// A hostile strategy file: file module.
+mod helpers;

@@ -1,0 +1,3 @@
+// expect: layer 2 security.unsafe
+// A hostile strategy file: unsafe in macro body.
+fn f() -> Vec<u8> { vec![unsafe { std::mem::zeroed() }] }
