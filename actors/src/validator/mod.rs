@@ -12,6 +12,7 @@
 //! Messages are our own words: they never quote a secret, a file path a strategy tried to read,
 //! or compiler output.
 
+pub mod sandbox;
 pub mod secrets;
 pub mod security;
 pub mod syntax;

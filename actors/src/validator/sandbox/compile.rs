@@ -1,0 +1,453 @@
+//! Compiling an untrusted strategy to WebAssembly without letting it touch the machine.
+//!
+//! 1. The SDK (`templates/sdk/stratagem_sdk.rs`) is compiled once per rustc version and SDK hash
+//!    to a wasm32 rlib, cached under the cache directory.
+//! 2. The strategy is compiled alone as an rlib with `-F unsafe_code -F long_running_const_eval`,
+//!    with no `-L` and no `--extern` but the SDK, and never `--cap-lints`.
+//! 3. Our trusted glue (`templates/sdk/glue.rs.in`) is linked as the cdylib that exports the
+//!    sandbox ABI.
+//!
+//! rustc runs with an empty environment (only `PATH` and `HOME`: `RUSTC_BOOTSTRAP` can never
+//! reach it), in a fresh temporary directory, under a wall-clock timeout and an address-space
+//! limit (`ulimit -v`). Its stderr is never passed on: it could quote files from the machine.
+//! We report our own summary: error codes and line numbers.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// The SDK source compiled into every strategy.
+pub const SDK_SOURCE: &str = include_str!("../../../../templates/sdk/stratagem_sdk.rs");
+/// The glue template; `__STRATEGY_TYPE__` is replaced by the strategy's type name.
+pub const GLUE_TEMPLATE: &str = include_str!("../../../../templates/sdk/glue.rs.in");
+/// The compilation target.
+pub const TARGET: &str = "wasm32-unknown-unknown";
+
+/// Limits on one rustc run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileLimits {
+    /// Wall-clock limit of one rustc run.
+    pub timeout: Duration,
+    /// Address-space limit of rustc, in bytes.
+    pub address_space_bytes: u64,
+}
+
+impl Default for CompileLimits {
+    /// 60 s and 2 GiB: a strategy takes ~0.1 s and ~100 MB; compile-time bombs hit a limit.
+    fn default() -> Self {
+        CompileLimits {
+            timeout: Duration::from_secs(60),
+            address_space_bytes: 2 << 30,
+        }
+    }
+}
+
+/// One compiler diagnostic, as we report it: no compiler text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// rustc's error code (`E0425`), when it gave one.
+    pub code: Option<String>,
+    /// 1-based line in the strategy file.
+    pub line: Option<u32>,
+}
+
+/// Why a strategy did not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The wasm target is missing.
+    #[error("the wasm32-unknown-unknown target is not installed: run `rustup target add wasm32-unknown-unknown`")]
+    MissingTarget,
+    /// No usable rustc.
+    #[error("no usable rustc: {0}")]
+    NoToolchain(String),
+    /// rustc ran out of time.
+    #[error("compilation took longer than {0:?} and was stopped")]
+    Timeout(Duration),
+    /// rustc ran out of memory or was killed.
+    #[error("compilation was stopped by the memory limit or a signal")]
+    Killed,
+    /// The strategy has compile errors.
+    #[error("the strategy does not compile: {}", summary(.0))]
+    Rejected(Vec<Diagnostic>),
+    /// The strategy compiled but the glue could not use its type.
+    #[error("the strategy type `{0}` must be a `pub struct` implementing `Strategy`")]
+    BadStrategyType(String),
+    /// A file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was done.
+        action: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The trusted SDK or glue failed to compile: a bug of ours, not the strategy's.
+    #[error("internal error: the {0} did not compile with this rustc")]
+    Internal(&'static str),
+}
+
+fn summary(diags: &[Diagnostic]) -> String {
+    let parts: Vec<String> = diags
+        .iter()
+        .take(10)
+        .map(|d| match (&d.code, d.line) {
+            (Some(c), Some(l)) => format!("{c} at line {l}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(l)) => format!("error at line {l}"),
+            (None, None) => "error".into(),
+        })
+        .collect();
+    if parts.is_empty() {
+        "rustc reported errors".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CompileError {
+    let path = path.to_path_buf();
+    move |source| CompileError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The rustc found on this machine.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    rustc: PathBuf,
+    version: String,
+}
+
+impl Toolchain {
+    /// Finds rustc (env `RUSTC`, else on `PATH`), resolves the real binary in its sysroot, and
+    /// checks that the wasm32 target is installed.
+    ///
+    /// # Errors
+    /// [`CompileError::NoToolchain`], or [`CompileError::MissingTarget`].
+    pub fn detect() -> Result<Toolchain, CompileError> {
+        let launcher = std::env::var_os("RUSTC")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("rustc"));
+        let output = |args: &[&str]| -> Result<String, CompileError> {
+            let out = Command::new(&launcher)
+                .args(args)
+                .env_remove("RUSTC_BOOTSTRAP")
+                .output()
+                .map_err(|e| {
+                    CompileError::NoToolchain(format!("cannot run {}: {e}", launcher.display()))
+                })?;
+            if !out.status.success() {
+                return Err(CompileError::NoToolchain(format!(
+                    "`{} {}` failed",
+                    launcher.display(),
+                    args.join(" ")
+                )));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let sysroot = PathBuf::from(output(&["--print", "sysroot"])?);
+        let version = output(&["-vV"])?;
+        let rustc = sysroot.join("bin/rustc");
+        if !rustc.exists() {
+            return Err(CompileError::NoToolchain(format!(
+                "{} does not exist",
+                rustc.display()
+            )));
+        }
+        if !sysroot
+            .join("lib/rustlib")
+            .join(TARGET)
+            .join("lib")
+            .is_dir()
+        {
+            return Err(CompileError::MissingTarget);
+        }
+        Ok(Toolchain { rustc, version })
+    }
+
+    /// `rustc -vV`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+/// Compiles strategies to wasm modules.
+#[derive(Debug, Clone)]
+pub struct Compiler {
+    toolchain: Toolchain,
+    cache_dir: PathBuf,
+    limits: CompileLimits,
+}
+
+/// Flags shared by every compilation.
+const COMMON_FLAGS: &[&str] = &[
+    "--edition",
+    "2021",
+    "--target",
+    TARGET,
+    "-C",
+    "opt-level=2",
+    "-C",
+    "debuginfo=0",
+    "--error-format=short",
+];
+
+impl Compiler {
+    /// A compiler caching the SDK under `cache_dir`.
+    pub fn new(
+        toolchain: Toolchain,
+        cache_dir: impl Into<PathBuf>,
+        limits: CompileLimits,
+    ) -> Compiler {
+        Compiler {
+            toolchain,
+            cache_dir: cache_dir.into(),
+            limits,
+        }
+    }
+
+    /// The key of the SDK cache: rustc version, SDK source and flags.
+    pub fn sdk_key(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.toolchain.version.as_bytes());
+        h.update(SDK_SOURCE.as_bytes());
+        h.update(COMMON_FLAGS.join(" ").as_bytes());
+        h.finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The SDK rlib, built on first use and cached.
+    ///
+    /// # Errors
+    /// A file error, or [`CompileError::Internal`] if the SDK does not compile.
+    pub fn sdk_rlib(&self) -> Result<PathBuf, CompileError> {
+        let dir = self.cache_dir.join(format!("sdk-{}", self.sdk_key()));
+        let rlib = dir.join("libstratagem_sdk.rlib");
+        if rlib.is_file() {
+            return Ok(rlib);
+        }
+        std::fs::create_dir_all(&self.cache_dir).map_err(io("cannot create", &self.cache_dir))?;
+        let work = tempdir_in(&self.cache_dir)?;
+        let src = work.join("stratagem_sdk.rs");
+        std::fs::write(&src, SDK_SOURCE).map_err(io("cannot write", &src))?;
+        let out = work.join("libstratagem_sdk.rlib");
+        let result = self.rustc(
+            &work,
+            &[
+                "--crate-type",
+                "rlib",
+                "--crate-name",
+                "stratagem_sdk",
+                "stratagem_sdk.rs",
+                "-o",
+                "libstratagem_sdk.rlib",
+            ],
+        );
+        if !matches!(result, Ok(ref r) if r.success) {
+            let _ = std::fs::remove_dir_all(&work);
+            return Err(result
+                .err()
+                .unwrap_or(CompileError::Internal("strategy SDK")));
+        }
+        std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        // Atomic publish: a concurrent builder either sees no file or the whole file.
+        std::fs::rename(&out, &rlib).map_err(io("cannot publish", &rlib))?;
+        let _ = std::fs::remove_dir_all(&work);
+        Ok(rlib)
+    }
+
+    /// Compiles a strategy whose public strategy type is `strategy_type` into a wasm module.
+    ///
+    /// # Errors
+    /// [`CompileError::Rejected`] with our summary of rustc's errors, a limit, or a file error.
+    pub fn compile(&self, source: &str, strategy_type: &str) -> Result<Vec<u8>, CompileError> {
+        let valid_ident = !strategy_type.is_empty()
+            && strategy_type
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !strategy_type.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_ident {
+            return Err(CompileError::BadStrategyType(
+                strategy_type.chars().take(64).collect(),
+            ));
+        }
+        let sdk = self.sdk_rlib()?;
+        let sdk_arg = format!("stratagem_sdk={}", sdk.display());
+        let work = tempdir_in(&self.cache_dir)?;
+        let result = (|| {
+            let src = work.join("strategy.rs");
+            std::fs::write(&src, source).map_err(io("cannot write", &src))?;
+            let strategy = self.rustc(
+                &work,
+                &[
+                    "--crate-type",
+                    "rlib",
+                    "--crate-name",
+                    "strategy",
+                    "-F",
+                    "unsafe_code",
+                    "-F",
+                    "long_running_const_eval",
+                    "--extern",
+                    &sdk_arg,
+                    "strategy.rs",
+                    "-o",
+                    "libstrategy.rlib",
+                ],
+            )?;
+            if !strategy.success {
+                return Err(CompileError::Rejected(strategy.diagnostics("strategy.rs")));
+            }
+            let glue = work.join("glue.rs");
+            std::fs::write(
+                &glue,
+                GLUE_TEMPLATE.replace("__STRATEGY_TYPE__", strategy_type),
+            )
+            .map_err(io("cannot write", &glue))?;
+            let linked = self.rustc(
+                &work,
+                &[
+                    "--crate-type",
+                    "cdylib",
+                    "--crate-name",
+                    "stratagem_glue",
+                    "-C",
+                    "strip=debuginfo",
+                    "--extern",
+                    &sdk_arg,
+                    "--extern",
+                    "strategy=libstrategy.rlib",
+                    "glue.rs",
+                    "-o",
+                    "strategy.wasm",
+                ],
+            )?;
+            if !linked.success {
+                return Err(CompileError::BadStrategyType(strategy_type.to_string()));
+            }
+            let wasm = work.join("strategy.wasm");
+            std::fs::read(&wasm).map_err(io("cannot read", &wasm))
+        })();
+        let _ = std::fs::remove_dir_all(&work);
+        result
+    }
+
+    fn rustc(&self, dir: &Path, args: &[&str]) -> Result<RustcRun, CompileError> {
+        let kib = self.limits.address_space_bytes / 1024;
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+            .arg(&self.toolchain.rustc)
+            .args(COMMON_FLAGS)
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| CompileError::NoToolchain(format!("cannot start rustc: {e}")))?;
+        let stderr = child.stderr.take();
+        let reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut s) = stderr {
+                // Keep at most 256 KiB; drain the rest so rustc never blocks on a full pipe.
+                let _ = (&mut s).take(256 * 1024).read_to_end(&mut text);
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let deadline = Instant::now() + self.limits.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = reader.join();
+                    return Err(CompileError::Timeout(self.limits.timeout));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => {
+                    return Err(CompileError::NoToolchain(format!(
+                        "cannot wait for rustc: {e}"
+                    )))
+                }
+            }
+        };
+        let stderr = reader.join().unwrap_or_default();
+        if status.code().is_none()
+            || stderr.contains("memory allocation of")
+            || stderr.contains("out of memory")
+        {
+            return Err(CompileError::Killed);
+        }
+        Ok(RustcRun {
+            success: status.success(),
+            stderr,
+        })
+    }
+}
+
+struct RustcRun {
+    success: bool,
+    stderr: String,
+}
+
+impl RustcRun {
+    /// Error codes and lines of `file`, from rustc's short format
+    /// (`file:LINE:COL: error[CODE]: …`). Nothing else of the text is kept.
+    fn diagnostics(&self, file: &str) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for line in self.stderr.lines() {
+            let Some(rest) = line.strip_prefix(file).and_then(|r| r.strip_prefix(':')) else {
+                continue;
+            };
+            let mut parts = rest.splitn(3, ':');
+            let line_no = parts.next().and_then(|l| l.parse::<u32>().ok());
+            let _col = parts.next();
+            let Some(kind) = parts.next().map(str::trim_start) else {
+                continue;
+            };
+            if !kind.starts_with("error") {
+                continue;
+            }
+            let code = kind
+                .strip_prefix("error[")
+                .and_then(|r| r.split(']').next())
+                .filter(|c| c.len() <= 8 && c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+                .map(String::from);
+            out.push(Diagnostic {
+                code,
+                line: line_no,
+            });
+        }
+        if out.is_empty() {
+            out.push(Diagnostic {
+                code: None,
+                line: None,
+            });
+        }
+        out.dedup();
+        out
+    }
+}
+
+fn tempdir_in(parent: &Path) -> Result<PathBuf, CompileError> {
+    std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
+    let dir = parent.join(format!("work-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir(&dir).map_err(io("cannot create", &dir))?;
+    Ok(dir)
+}

@@ -1,0 +1,513 @@
+//! Running a compiled strategy in wasmtime: no WASI, no imports but the SDK's four host
+//! functions, fuel as the deterministic budget, an epoch deadline as the wall-clock backstop,
+//! a memory cap and a wasm stack limit. Market data reaches the strategy one bar at a time, so
+//! it cannot look ahead; the host sizes, gates and clamps every order itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use wasmtime::{
+    Caller, Config, Engine, ExternType, InstancePre, Linker, Module, Store, StoreLimits,
+    StoreLimitsBuilder, Trap, ValType,
+};
+
+/// The module name of the host imports.
+pub const HOST_MODULE: &str = "stratagem";
+
+/// Limits of one sandbox run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SandboxLimits {
+    /// Wall-clock limit of a whole run (`VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30 s).
+    pub timeout: Duration,
+    /// Fuel for `stratagem_init`.
+    pub init_fuel: u64,
+    /// Fuel for each bar.
+    pub fuel_per_bar: u64,
+    /// Linear memory cap, bytes (default 64 MiB; the module's own stack needs > 1 MiB).
+    pub memory_bytes: usize,
+    /// Largest log line kept, bytes; longer lines are cut.
+    pub max_log_line: usize,
+    /// Most log lines kept per run.
+    pub max_log_lines: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            timeout: Duration::from_secs(30),
+            init_fuel: 50_000_000,
+            fuel_per_bar: 5_000_000,
+            memory_bytes: 64 << 20,
+            max_log_line: 1024,
+            max_log_lines: 1000,
+        }
+    }
+}
+
+/// The host's risk limits, applied to every gate, size and order whatever the strategy asks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskLimits {
+    /// Capital allotted, in quote currency.
+    pub capital: f64,
+    /// Largest position, as a share of capital.
+    pub max_position_fraction: f64,
+    /// Lowest confidence the gate lets through.
+    pub min_confidence: f64,
+}
+
+impl Default for RiskLimits {
+    fn default() -> Self {
+        RiskLimits {
+            capital: 100_000.0,
+            max_position_fraction: 1.0,
+            min_confidence: 0.5,
+        }
+    }
+}
+
+/// A bar given to the strategy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SandboxBar {
+    /// Close time, unix seconds.
+    pub timestamp: i64,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+/// An order as the host accepted it (after clamping).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HostOrder {
+    /// Index of the bar during which it was placed.
+    pub bar: usize,
+    /// -1 short, 0 flat, 1 long.
+    pub direction: i32,
+    /// Target quantity after the host's clamp.
+    pub quantity: f64,
+    /// Whether the host reduced the requested quantity.
+    pub clamped: bool,
+}
+
+/// Why a run stopped early, named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxTrap {
+    /// The fuel budget ran out (an endless or too costly loop).
+    #[error("out of fuel (endless or too costly computation)")]
+    OutOfFuel,
+    /// The wall-clock deadline passed.
+    #[error("wall-clock timeout")]
+    Timeout,
+    /// The linear memory cap was hit.
+    #[error("memory limit exceeded")]
+    MemoryLimit,
+    /// The wasm stack overflowed (unbounded recursion).
+    #[error("stack overflow (unbounded recursion?)")]
+    StackOverflow,
+    /// The strategy panicked or aborted.
+    #[error("panic: {0}")]
+    Panic(String),
+    /// Any other trap.
+    #[error("trap: {0}")]
+    Other(String),
+}
+
+/// Why a module cannot run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// wasmtime could not be set up.
+    #[error("cannot set up the sandbox: {0}")]
+    Setup(String),
+    /// The module is not valid wasm.
+    #[error("the module is not valid WebAssembly: {0}")]
+    InvalidModule(String),
+    /// An import other than the SDK's host functions.
+    #[error("the module imports `{module}::{name}`, which is not a host function of the SDK")]
+    ForbiddenImport {
+        /// Import module.
+        module: String,
+        /// Import name.
+        name: String,
+    },
+    /// A required export is missing or of the wrong type.
+    #[error("the module does not export `{0}` as the sandbox ABI needs")]
+    MissingExport(&'static str),
+    /// Instantiation or init trapped.
+    #[error("the strategy failed to start: {0}")]
+    Start(SandboxTrap),
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunOutput {
+    /// Bars fed before the run ended.
+    pub bars: usize,
+    /// Orders the host accepted, in order.
+    pub orders: Vec<HostOrder>,
+    /// Orders the host refused (not a number, negative, unknown direction).
+    pub refused_orders: usize,
+    /// Bars on which the strategy returned an error.
+    pub strategy_errors: usize,
+    /// Log lines (`level: text`), capped.
+    pub logs: Vec<String>,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// The trap that ended the run early, if any.
+    pub trap: Option<SandboxTrap>,
+}
+
+struct HostState {
+    limits: StoreLimits,
+    risk: RiskLimits,
+    sandbox: SandboxLimits,
+    bar: usize,
+    price: f64,
+    orders: Vec<HostOrder>,
+    refused_orders: usize,
+    logs: Vec<String>,
+    panic_message: Option<String>,
+}
+
+const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// A wasmtime engine configured for strategies, with its epoch ticker.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<HostState>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A module checked and linked once, instantiated afresh for every run.
+pub struct LoadedStrategy {
+    pre: InstancePre<HostState>,
+}
+
+impl Sandbox {
+    /// A sandbox engine: fuel, epoch interruption, 512 KiB wasm stack, no WASI.
+    ///
+    /// # Errors
+    /// [`SandboxError::Setup`] when wasmtime cannot be configured.
+    pub fn new() -> Result<Sandbox, SandboxError> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(512 * 1024);
+        let engine = Engine::new(&config).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let linker = host_linker(&engine)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (ticking, stop) = (engine.clone(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("sandbox-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| SandboxError::Setup(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Sandbox {
+            engine,
+            linker,
+            stop_ticker,
+        })
+    }
+
+    /// Compiles and checks a module: its imports must be the SDK's host functions with their
+    /// exact types, and it must export the ABI.
+    ///
+    /// # Errors
+    /// [`SandboxError::InvalidModule`], [`SandboxError::ForbiddenImport`] or
+    /// [`SandboxError::MissingExport`].
+    pub fn load(&self, wasm: &[u8]) -> Result<LoadedStrategy, SandboxError> {
+        let module = Module::new(&self.engine, wasm)
+            .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
+        for import in module.imports() {
+            let expected = match (import.module(), import.name()) {
+                (HOST_MODULE, "gate") => Some((vec![ValType::F64], vec![ValType::I32])),
+                (HOST_MODULE, "size") => {
+                    Some((vec![ValType::F64, ValType::F64], vec![ValType::F64]))
+                }
+                (HOST_MODULE, "order") => {
+                    Some((vec![ValType::I32, ValType::F64], vec![ValType::I32]))
+                }
+                (HOST_MODULE, "log") => {
+                    Some((vec![ValType::I32, ValType::I32, ValType::I32], vec![]))
+                }
+                _ => None,
+            };
+            let matches = match (expected, import.ty()) {
+                (Some((params, results)), ExternType::Func(f)) => {
+                    f.params()
+                        .map(|p| p.to_string())
+                        .eq(params.iter().map(|p| p.to_string()))
+                        && f.results()
+                            .map(|r| r.to_string())
+                            .eq(results.iter().map(|r| r.to_string()))
+                }
+                _ => false,
+            };
+            if !matches {
+                return Err(SandboxError::ForbiddenImport {
+                    module: import.module().to_string(),
+                    name: import.name().to_string(),
+                });
+            }
+        }
+        let has = |name: &str, check: &dyn Fn(&ExternType) -> bool| {
+            module.exports().any(|e| e.name() == name && check(&e.ty()))
+        };
+        if !has("memory", &|t| matches!(t, ExternType::Memory(_))) {
+            return Err(SandboxError::MissingExport("memory"));
+        }
+        if !has("stratagem_init", &|t| matches!(t, ExternType::Func(_))) {
+            return Err(SandboxError::MissingExport("stratagem_init"));
+        }
+        if !has("stratagem_on_bar", &|t| matches!(t, ExternType::Func(_))) {
+            return Err(SandboxError::MissingExport("stratagem_on_bar"));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
+        Ok(LoadedStrategy { pre })
+    }
+
+    /// Runs a fresh instance over `bars`, one call per bar.
+    ///
+    /// # Errors
+    /// [`SandboxError`] when the module cannot start; a trap during the bars ends the run and
+    /// is reported in [`RunOutput::trap`].
+    pub fn run(
+        &self,
+        strategy: &LoadedStrategy,
+        bars: &[SandboxBar],
+        limits: &SandboxLimits,
+        risk: &RiskLimits,
+    ) -> Result<RunOutput, SandboxError> {
+        let state = HostState {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(1)
+                .memories(1)
+                .tables(4)
+                .trap_on_grow_failure(true)
+                .build(),
+            risk: *risk,
+            sandbox: *limits,
+            bar: 0,
+            price: 0.0,
+            orders: Vec::new(),
+            refused_orders: 0,
+            logs: Vec::new(),
+            panic_message: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let setup = |e: wasmtime::Error| SandboxError::Setup(e.to_string());
+        store.set_fuel(limits.init_fuel).map_err(setup)?;
+        let start = |store: &mut Store<HostState>, e: wasmtime::Error| {
+            SandboxError::Start(classify(&e, store.data().panic_message.clone()))
+        };
+        let instance = match strategy.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => return Err(start(&mut store, e)),
+        };
+        let init = instance
+            .get_typed_func::<(), i32>(&mut store, "stratagem_init")
+            .map_err(|_| SandboxError::MissingExport("stratagem_init"))?;
+        let on_bar = instance
+            .get_typed_func::<(i64, f64, f64, f64, f64, f64), i32>(&mut store, "stratagem_on_bar")
+            .map_err(|_| SandboxError::MissingExport("stratagem_on_bar"))?;
+        let mut fuel_used = 0u64;
+        if let Err(e) = init.call(&mut store, ()) {
+            return Err(start(&mut store, e));
+        }
+        fuel_used += limits.init_fuel - store.get_fuel().unwrap_or(0);
+        let mut strategy_errors = 0;
+        let mut trap = None;
+        let mut fed = 0;
+        for (i, bar) in bars.iter().enumerate() {
+            store.data_mut().bar = i;
+            store.data_mut().price = bar.close;
+            store.set_fuel(limits.fuel_per_bar).map_err(setup)?;
+            let result = on_bar.call(
+                &mut store,
+                (
+                    bar.timestamp,
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    bar.close,
+                    bar.volume,
+                ),
+            );
+            fuel_used += limits.fuel_per_bar - store.get_fuel().unwrap_or(0);
+            fed = i + 1;
+            match result {
+                Ok(0) => {}
+                Ok(_) => strategy_errors += 1,
+                Err(e) => {
+                    trap = Some(classify(&e, store.data().panic_message.clone()));
+                    break;
+                }
+            }
+        }
+        let state = store.into_data();
+        Ok(RunOutput {
+            bars: fed,
+            orders: state.orders,
+            refused_orders: state.refused_orders,
+            strategy_errors,
+            logs: state.logs,
+            fuel_used,
+            trap,
+        })
+    }
+}
+
+fn classify(error: &wasmtime::Error, panic_message: Option<String>) -> SandboxTrap {
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => SandboxTrap::OutOfFuel,
+            Trap::Interrupt => SandboxTrap::Timeout,
+            Trap::StackOverflow => SandboxTrap::StackOverflow,
+            // Rust on wasm32 keeps large frames on a shadow stack in linear memory, growing down
+            // from 1 MiB. Safe code (strategies are compiled with `-F unsafe_code`) cannot
+            // access memory out of bounds without panicking first, so this trap can only be that
+            // shadow stack running past address 0.
+            Trap::MemoryOutOfBounds => SandboxTrap::StackOverflow,
+            Trap::UnreachableCodeReached => {
+                SandboxTrap::Panic(panic_message.unwrap_or_else(|| "abort".into()))
+            }
+            other => SandboxTrap::Other(other.to_string()),
+        };
+    }
+    let text = format!("{error:#}");
+    if text.contains("forcing trap when growing memory") {
+        SandboxTrap::MemoryLimit
+    } else {
+        SandboxTrap::Other(text.chars().take(200).collect())
+    }
+}
+
+fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
+    let mut linker: Linker<HostState> = Linker::new(engine);
+    let err = |e: wasmtime::Error| SandboxError::Setup(e.to_string());
+    linker
+        .func_wrap(
+            HOST_MODULE,
+            "gate",
+            |caller: Caller<'_, HostState>, confidence: f64| -> i32 {
+                i32::from(
+                    confidence.is_finite()
+                        && confidence >= caller.data().risk.min_confidence
+                        && confidence <= 1.0,
+                )
+            },
+        )
+        .map_err(err)?;
+    linker
+        .func_wrap(
+            HOST_MODULE,
+            "size",
+            |caller: Caller<'_, HostState>, confidence: f64, price: f64| -> f64 {
+                let s = caller.data();
+                if !(confidence.is_finite() && price.is_finite() && price > 0.0) {
+                    return 0.0;
+                }
+                s.risk.capital * s.risk.max_position_fraction * confidence.clamp(0.0, 1.0) / price
+            },
+        )
+        .map_err(err)?;
+    linker
+        .func_wrap(
+            HOST_MODULE,
+            "order",
+            |mut caller: Caller<'_, HostState>, direction: i32, quantity: f64| -> i32 {
+                let s = caller.data_mut();
+                if !(-1..=1).contains(&direction) || !quantity.is_finite() || quantity < 0.0 {
+                    s.refused_orders += 1;
+                    return -1;
+                }
+                // The host's own limit, whatever the strategy asked: at most the allotted share of
+                // capital at the current price.
+                let max_quantity = if s.price > 0.0 {
+                    s.risk.capital * s.risk.max_position_fraction / s.price
+                } else {
+                    0.0
+                };
+                let quantity = if direction == 0 { 0.0 } else { quantity };
+                let clamped = quantity > max_quantity;
+                let bar = s.bar;
+                s.orders.push(HostOrder {
+                    bar,
+                    direction,
+                    quantity: quantity.min(max_quantity),
+                    clamped,
+                });
+                0
+            },
+        )
+        .map_err(err)?;
+    linker
+        .func_wrap(
+            HOST_MODULE,
+            "log",
+            |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+                let max_line = caller.data().sandbox.max_log_line;
+                let take = usize::try_from(len).unwrap_or(0).min(max_line);
+                let mut buf = vec![0u8; take];
+                let read = match caller.get_export("memory").and_then(|e| e.into_memory()) {
+                    Some(memory) => memory
+                        .read(
+                            &caller,
+                            usize::try_from(ptr).unwrap_or(usize::MAX),
+                            &mut buf,
+                        )
+                        .is_ok(),
+                    None => false,
+                };
+                let text = if read {
+                    String::from_utf8_lossy(&buf).into_owned()
+                } else {
+                    "<unreadable log message>".into()
+                };
+                let s = caller.data_mut();
+                if level == 4 {
+                    s.panic_message = Some(text.clone());
+                }
+                if s.logs.len() < s.sandbox.max_log_lines {
+                    let name = match level {
+                        0 => "debug",
+                        1 => "info",
+                        2 => "warn",
+                        3 => "error",
+                        4 => "panic",
+                        _ => "log",
+                    };
+                    s.logs.push(format!("{name}: {text}"));
+                }
+            },
+        )
+        .map_err(err)?;
+    Ok(linker)
+}

@@ -1,0 +1,284 @@
+//! Layer 6 with the real components: rustc compiling to wasm32, wasmtime running the module
+//! over real bars, and each runtime attack stopped and named.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use stratagem_actors::validator::sandbox::compile::{
+    CompileError, CompileLimits, Compiler, Toolchain,
+};
+use stratagem_actors::validator::sandbox::runtime::{
+    RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits, SandboxTrap,
+};
+
+fn compiler() -> &'static Compiler {
+    static COMPILER: OnceLock<Compiler> = OnceLock::new();
+    COMPILER.get_or_init(|| {
+        let toolchain = Toolchain::detect().expect("rustc with the wasm32 target");
+        Compiler::new(
+            toolchain,
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("strategy-cache"),
+            CompileLimits::default(),
+        )
+    })
+}
+
+/// The first `n` real hourly Coinbase BTC/USD bars of `data/`.
+fn real_bars(n: usize) -> Vec<SandboxBar> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv");
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .skip(1)
+        .take(n)
+        .enumerate()
+        .map(|(i, line)| {
+            let f: Vec<&str> = line.split(',').collect();
+            let num = |k: usize| f[k].parse::<f64>().unwrap();
+            SandboxBar {
+                timestamp: 1_498_906_800 + 3600 * i as i64,
+                open: num(1),
+                high: num(2),
+                low: num(3),
+                close: num(4),
+                volume: num(5),
+            }
+        })
+        .collect()
+}
+
+fn clean_source() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/strategies/clean_momentum.rs"),
+    )
+    .unwrap()
+}
+
+/// A strategy whose `should_trade` body is `body` (and whose state is a counter).
+fn strategy_with(body: &str) -> String {
+    format!(
+        "use stratagem_sdk::prelude::*;\npub struct HostileStrategy {{ n: u64 }}\nimpl Strategy for HostileStrategy {{\n    fn new() -> Self {{ HostileStrategy {{ n: 0 }} }}\n    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {{\n        self.n += 1;\n        {body}\n    }}\n    fn execute(&mut self, _s: Signal, _b: &Bar) -> Result<Option<Order>, StrategyError> {{ Ok(None) }}\n}}\n"
+    )
+}
+
+fn run_hostile(body: &str, limits: &SandboxLimits) -> SandboxTrap {
+    let wasm = compiler()
+        .compile(&strategy_with(body), "HostileStrategy")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    let output = sandbox
+        .run(&loaded, &real_bars(50), limits, &RiskLimits::default())
+        .unwrap();
+    output.trap.expect("the run must be stopped")
+}
+
+#[test]
+fn a_clean_strategy_runs_deterministically_over_real_bars() {
+    let wasm = compiler()
+        .compile(&clean_source(), "CleanMomentumStrategy")
+        .unwrap();
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    let bars = real_bars(2000);
+    let limits = SandboxLimits::default();
+    let first = sandbox
+        .run(&loaded, &bars, &limits, &RiskLimits::default())
+        .unwrap();
+    let second = sandbox
+        .run(&loaded, &bars, &limits, &RiskLimits::default())
+        .unwrap();
+    assert_eq!(first.trap, None);
+    assert_eq!(first.bars, 2000);
+    assert!(
+        !first.orders.is_empty(),
+        "a 24-bar momentum strategy trades over 2,000 hours"
+    );
+    assert_eq!(first, second, "same bars in, same orders out");
+    assert!(
+        first
+            .logs
+            .iter()
+            .any(|l| l.starts_with("info: long signal")),
+        "logs reach the host"
+    );
+    // The host sized every order within its limits.
+    for order in &first.orders {
+        let price = bars[order.bar].close;
+        assert!(
+            order.quantity * price <= RiskLimits::default().capital * 1.000_001,
+            "{order:?}"
+        );
+    }
+}
+
+#[test]
+fn the_host_clamps_orders_whatever_the_strategy_asks() {
+    let source = strategy_with("let _ = bar; Ok(Some(Signal::new(Direction::Long, 1.0)))").replace(
+        "fn execute(&mut self, _s: Signal, _b: &Bar) -> Result<Option<Order>, StrategyError> { Ok(None) }",
+        "fn execute(&mut self, s: Signal, _b: &Bar) -> Result<Option<Order>, StrategyError> { Ok(Some(Order::market(s.direction, 1.0e12))) }",
+    );
+    let wasm = compiler().compile(&source, "HostileStrategy").unwrap();
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    let risk = RiskLimits {
+        capital: 10_000.0,
+        max_position_fraction: 0.1,
+        min_confidence: 0.5,
+    };
+    let bars = real_bars(10);
+    let out = sandbox
+        .run(&loaded, &bars, &SandboxLimits::default(), &risk)
+        .unwrap();
+    assert_eq!(out.orders.len(), 10);
+    for order in &out.orders {
+        assert!(order.clamped);
+        assert!(
+            (order.quantity * bars[order.bar].close - 1_000.0).abs() < 1e-6,
+            "{order:?}"
+        );
+    }
+}
+
+#[test]
+fn an_endless_loop_runs_out_of_fuel() {
+    let started = Instant::now();
+    let trap = run_hostile(
+        "loop { self.n = self.n.wrapping_mul(3).wrapping_add(1); }",
+        &SandboxLimits::default(),
+    );
+    assert_eq!(trap, SandboxTrap::OutOfFuel);
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn the_wall_clock_deadline_stops_what_fuel_allows() {
+    let limits = SandboxLimits {
+        timeout: Duration::from_millis(300),
+        fuel_per_bar: u64::MAX / 4,
+        ..SandboxLimits::default()
+    };
+    let started = Instant::now();
+    let trap = run_hostile(
+        "loop { self.n = self.n.wrapping_mul(3).wrapping_add(1); }",
+        &limits,
+    );
+    assert_eq!(trap, SandboxTrap::Timeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn unbounded_recursion_overflows_the_stack() {
+    // A stack frame the optimiser cannot remove (black_box), and a recursion it cannot fold.
+    let body = "fn deep(n: u64) -> u64 { let frame = std::hint::black_box([n; 32]); if n == u64::MAX { 0 } else { deep(n + 1).wrapping_add(frame[(n % 32) as usize]) } }\n        let d = deep(self.n); if d == 7 { return Ok(None) } Ok(None)";
+    assert_eq!(
+        run_hostile(body, &SandboxLimits::default()),
+        SandboxTrap::StackOverflow
+    );
+}
+
+#[test]
+fn a_huge_allocation_hits_the_memory_cap() {
+    let body = "let v = vec![bar.close as u8; 512 * 1024 * 1024]; if v[7] == 3 { return Ok(None) } Ok(None)";
+    assert_eq!(
+        run_hostile(body, &SandboxLimits::default()),
+        SandboxTrap::MemoryLimit
+    );
+}
+
+#[test]
+fn a_panic_is_named_with_its_message() {
+    let trap = run_hostile(
+        "if self.n > 3 { panic!(\"strategy gave up at bar {}\", self.n) } Ok(None)",
+        &SandboxLimits::default(),
+    );
+    assert_eq!(trap, SandboxTrap::Panic("strategy gave up at bar 4".into()));
+}
+
+#[test]
+fn reading_the_clock_is_a_panic_not_a_leak() {
+    // std's clock is unsupported on wasm32-unknown-unknown: the strategy cannot observe time.
+    let trap = run_hostile(
+        "let t = std::time::SystemTime::now(); let _ = t; Ok(None)",
+        &SandboxLimits::default(),
+    );
+    assert!(matches!(trap, SandboxTrap::Panic(_)), "{trap:?}");
+}
+
+#[test]
+fn a_module_with_any_other_import_is_refused() {
+    // (module (type (func)) (import "env" "system" (func (type 0)))), written out by hand.
+    let wasm = [
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: one func type () -> ()
+        0x02, 0x0e, 0x01, 0x03, b'e', b'n', b'v', 0x06, b's', b'y', b's', b't', b'e', b'm', 0x00,
+        0x00, // import
+    ];
+    let err = Sandbox::new().unwrap().load(&wasm).err().expect("refused");
+    assert!(
+        matches!(&err, SandboxError::ForbiddenImport { module, name } if module == "env" && name == "system"),
+        "{err}"
+    );
+    let err = Sandbox::new()
+        .unwrap()
+        .load(b"not wasm at all")
+        .err()
+        .expect("refused");
+    assert!(matches!(err, SandboxError::InvalidModule(_)));
+}
+
+#[test]
+fn endless_const_evaluation_is_a_compile_error_in_bounded_time() {
+    let source = format!("const BOMB: u64 = {{ let mut i = 0u64; loop {{ i = i.wrapping_add(1); if i == 0 {{ break i; }} }} }};\n{}", strategy_with("let _ = BOMB; let _ = bar; Ok(None)"));
+    let started = Instant::now();
+    let err = compiler().compile(&source, "HostileStrategy").unwrap_err();
+    assert!(
+        matches!(err, CompileError::Rejected(_) | CompileError::Timeout(_)),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(70));
+}
+
+#[test]
+fn compile_errors_are_summarised_by_code_and_line_only() {
+    let source = strategy_with("let x: u64 = \"/etc/passwd\"; Ok(None)");
+    let err = compiler().compile(&source, "HostileStrategy").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, CompileError::Rejected(d) if d.iter().any(|d| d.code.as_deref() == Some("E0308") && d.line == Some(7))),
+        "{text}"
+    );
+    assert!(
+        !text.contains("passwd") && !text.contains("expected"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_strategy_type_that_is_not_public_is_named() {
+    let source = clean_source().replace(
+        "pub struct CleanMomentumStrategy",
+        "struct CleanMomentumStrategy",
+    );
+    let err = compiler()
+        .compile(&source, "CleanMomentumStrategy")
+        .unwrap_err();
+    assert!(matches!(err, CompileError::BadStrategyType(_)), "{err}");
+    let err = compiler()
+        .compile(&clean_source(), "Clean; evil")
+        .unwrap_err();
+    assert!(matches!(err, CompileError::BadStrategyType(_)), "{err}");
+}
+
+#[test]
+fn a_missing_wasm_target_is_said_exactly() {
+    assert_eq!(
+        CompileError::MissingTarget.to_string(),
+        "the wasm32-unknown-unknown target is not installed: run `rustup target add wasm32-unknown-unknown`"
+    );
+}

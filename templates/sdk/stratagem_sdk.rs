@@ -1,0 +1,255 @@
+//! The stratagem strategy SDK: the contract every strategy follows.
+//!
+//! A strategy is a `pub struct …Strategy` implementing [`Strategy`]. Each bar, the host calls
+//! [`Strategy::should_trade`] with the bar (the strategy keeps whatever history it needs); a
+//! signal goes to [`Strategy::execute`], which turns it into an order. [`GoalValidator::gate`]
+//! (the confidence gate) and [`RiskController::size`] (position sizing) are host functions, so
+//! the host's limits apply; the host clamps every order to its risk limits again.
+//!
+//! This crate is trusted code of stratagem, compiled once to a wasm32 rlib. Its only `unsafe`
+//! is the declaration of the host imports; strategies are compiled with `-F unsafe_code`.
+
+/// One bar of market data. Prices in quote currency; `timestamp` in unix seconds (bar close).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    /// Close time, unix seconds.
+    pub timestamp: i64,
+    /// Open price.
+    pub open: f64,
+    /// High price.
+    pub high: f64,
+    /// Low price.
+    pub low: f64,
+    /// Close price.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+/// Which way to be positioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Long.
+    Long,
+    /// Short.
+    Short,
+    /// No position.
+    Flat,
+}
+
+impl Direction {
+    /// The code passed to the host.
+    pub fn code(self) -> i32 {
+        match self {
+            Direction::Long => 1,
+            Direction::Short => -1,
+            Direction::Flat => 0,
+        }
+    }
+}
+
+/// A trading signal with a confidence in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signal {
+    /// Direction.
+    pub direction: Direction,
+    /// Confidence in [0, 1].
+    pub confidence: f64,
+}
+
+impl Signal {
+    /// A signal; confidence is clamped to [0, 1] (NaN becomes 0).
+    pub fn new(direction: Direction, confidence: f64) -> Signal {
+        let confidence = if confidence.is_nan() { 0.0 } else { confidence.clamp(0.0, 1.0) };
+        Signal { direction, confidence }
+    }
+}
+
+/// An order: a target position in `direction` of `quantity` units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Order {
+    /// Direction of the target position.
+    pub direction: Direction,
+    /// Units of the base asset.
+    pub quantity: f64,
+}
+
+impl Order {
+    /// A market order for a target position.
+    pub fn market(direction: Direction, quantity: f64) -> Order {
+        Order { direction, quantity }
+    }
+
+    /// Close any position.
+    pub fn flat() -> Order {
+        Order { direction: Direction::Flat, quantity: 0.0 }
+    }
+}
+
+/// What went wrong inside a strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyError {
+    /// Our own description.
+    pub message: String,
+}
+
+impl StrategyError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> StrategyError {
+        StrategyError { message: message.into() }
+    }
+}
+
+impl core::fmt::Display for StrategyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The contract of a strategy.
+pub trait Strategy {
+    /// A fresh strategy with its default parameters.
+    fn new() -> Self
+    where
+        Self: Sized;
+
+    /// Sees the current bar; returns a signal when it wants to trade.
+    ///
+    /// # Errors
+    /// A [`StrategyError`] is logged by the host and the bar is skipped.
+    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError>;
+
+    /// Turns a signal into an order (or none).
+    ///
+    /// # Errors
+    /// A [`StrategyError`] is logged by the host and the bar is skipped.
+    fn execute(&mut self, signal: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError>;
+}
+
+mod host {
+    #[link(wasm_import_module = "stratagem")]
+    unsafe extern "C" {
+        pub safe fn gate(confidence: f64) -> i32;
+        pub safe fn size(confidence: f64, price: f64) -> f64;
+        pub safe fn order(direction: i32, quantity: f64) -> i32;
+        pub unsafe fn log(level: i32, ptr: *const u8, len: usize);
+    }
+}
+
+/// The confidence gate (the seed's `agent_goals`): the host decides whether a confidence is
+/// high enough to act on.
+pub struct GoalValidator;
+
+impl GoalValidator {
+    /// Whether a signal of this confidence may trade.
+    ///
+    /// # Errors
+    /// When the confidence is not a number in [0, 1].
+    pub fn gate(confidence: f64) -> Result<bool, StrategyError> {
+        if !(0.0..=1.0).contains(&confidence) {
+            return Err(StrategyError::new("confidence must be within [0, 1]"));
+        }
+        Ok(host::gate(confidence) == 1)
+    }
+}
+
+/// Position sizing (the seed's `risk_controller`): the host sizes the position within its
+/// risk limits.
+pub struct RiskController;
+
+impl RiskController {
+    /// Units of the base asset to hold for a signal of this confidence at this price.
+    ///
+    /// # Errors
+    /// When the price is not positive or the host refuses to size.
+    pub fn size(confidence: f64, price: f64) -> Result<f64, StrategyError> {
+        if !(price > 0.0) {
+            return Err(StrategyError::new("price must be positive"));
+        }
+        let quantity = host::size(confidence, price);
+        if quantity.is_finite() && quantity >= 0.0 {
+            Ok(quantity)
+        } else {
+            Err(StrategyError::new("the host refused to size this position"))
+        }
+    }
+}
+
+/// Log levels understood by the host.
+pub mod level {
+    /// Debug.
+    pub const DEBUG: i32 = 0;
+    /// Info.
+    pub const INFO: i32 = 1;
+    /// Warning.
+    pub const WARN: i32 = 2;
+    /// Error.
+    pub const ERROR: i32 = 3;
+}
+
+/// Sends a log line to the host (use the `log_*!` macros).
+pub fn log(level: i32, message: &str) {
+    // SAFETY: the host reads `len` bytes at `ptr` from this module's memory, bounds-checked.
+    unsafe { host::log(level, message.as_ptr(), message.len()) }
+}
+
+/// Logs at info level, with `format!` arguments.
+#[macro_export]
+macro_rules! log_info {
+    ($($arg:tt)*) => { $crate::log($crate::level::INFO, &::std::format!($($arg)*)) };
+}
+
+/// Logs at warning level.
+#[macro_export]
+macro_rules! log_warn {
+    ($($arg:tt)*) => { $crate::log($crate::level::WARN, &::std::format!($($arg)*)) };
+}
+
+/// Logs at debug level.
+#[macro_export]
+macro_rules! log_debug {
+    ($($arg:tt)*) => { $crate::log($crate::level::DEBUG, &::std::format!($($arg)*)) };
+}
+
+/// Everything a strategy needs: `use stratagem_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{log_debug, log_info, log_warn};
+    pub use crate::{Bar, Direction, GoalValidator, Order, RiskController, Signal, Strategy, StrategyError};
+}
+
+/// Drives one bar through a strategy: `should_trade`, then `execute`, then the order to the
+/// host. Returns 0, or 1 when the strategy returned an error (logged). Called by the glue.
+#[doc(hidden)]
+pub fn drive<S: Strategy>(strategy: &mut S, bar: Bar) -> i32 {
+    let signal = match strategy.should_trade(&bar) {
+        Ok(Some(signal)) => signal,
+        Ok(None) => return 0,
+        Err(e) => {
+            log(level::ERROR, &e.message);
+            return 1;
+        }
+    };
+    match strategy.execute(signal, &bar) {
+        Ok(Some(order)) => {
+            host::order(order.direction.code(), order.quantity);
+            0
+        }
+        Ok(None) => 0,
+        Err(e) => {
+            log(level::ERROR, &e.message);
+            1
+        }
+    }
+}
+
+/// Installs a panic hook that reports the panic message to the host before the module traps.
+#[doc(hidden)]
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = match info.payload().downcast_ref::<&str>() {
+            Some(s) => (*s).to_string(),
+            None => info.payload().downcast_ref::<String>().cloned().unwrap_or_else(|| "panic".to_string()),
+        };
+        log(4, &message);
+    }));
+}
