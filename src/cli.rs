@@ -30,6 +30,15 @@ pub enum Command {
     Status(JsonFlag),
     /// Submit an idea by hand (the manual source).
     Submit(SubmitArgs),
+    /// Run all six validator layers on a strategy file (exit 0 approved, 1 rejected, 2 manual
+    /// review).
+    Validate {
+        /// The strategy source file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the security layer alone on a strategy file (exit 0 clean, 1 findings).
     Scan {
         /// The strategy source file.

@@ -17,5 +17,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod market;
 pub mod supervisor;
 pub mod validator;

@@ -6,6 +6,7 @@ mod debug;
 mod scan;
 mod status;
 mod submit;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(args) => submit::run(&cli.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
         Command::Scan { file, json } => scan::run(&file, json),
+        Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json),
         Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
     }
 }

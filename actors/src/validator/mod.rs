@@ -6,12 +6,20 @@
 //! | --- | --- | --- |
 //! | 1 | [`syntax`] | size cap, parses with `syn`, lists imports, functions and types |
 //! | 2 | [`security`] | forbidden constructs in the AST **and** the raw token stream; hard-coded secrets |
+//! | 3 | [`conventions`] | SDK import, `pub struct …Strategy`, `impl Strategy` with both methods; magic numbers |
+//! | 4 | [`integration`] | confidence gate, sizing, error handling, logging |
+//! | 5 | [`coverage`] | at least 3 functions and 20 lines of logic |
+//! | 6 | [`sandbox`] | rustc → wasm32, run twice in wasmtime over real bars, same orders |
 //!
-//! Layers 3–6 (conventions, integration, coverage, sandbox) follow with the strategy SDK.
+//! Decision: every layer clean → approved for COLD; any error → rejected (later layers do not
+//! run); warnings only → manual review.
 //!
 //! Messages are our own words: they never quote a secret, a file path a strategy tried to read,
 //! or compiler output.
 
+pub mod conventions;
+pub mod coverage;
+pub mod integration;
 pub mod sandbox;
 pub mod secrets;
 pub mod security;
@@ -20,6 +28,12 @@ pub mod syntax;
 use std::time::Duration;
 
 use serde::Serialize;
+use stratagem_events::Decision;
+
+use integration::IntegrationRules;
+use sandbox::compile::CompileError;
+use sandbox::runtime::SandboxBar;
+use sandbox::SandboxLayer;
 
 /// The validator layers, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -116,7 +130,12 @@ impl LayerReport {
     /// Sorts and de-duplicates findings (the AST and token checks can find the same thing).
     fn normalise(mut self) -> Self {
         for list in [&mut self.errors, &mut self.warnings] {
-            list.sort();
+            // Same line and code from both passes: keep the more descriptive message.
+            list.sort_by(|a, b| {
+                (a.line, a.code)
+                    .cmp(&(b.line, b.code))
+                    .then(b.message.len().cmp(&a.message.len()))
+            });
             list.dedup_by(|a, b| a.line == b.line && a.code == b.code);
         }
         self
@@ -133,5 +152,105 @@ impl LayerReport {
             warnings: self.warnings.iter().map(Finding::to_event).collect(),
             duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
         }
+    }
+}
+
+/// The outcome of all layers that ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidationReport {
+    /// SHA-256 of the source, hex.
+    pub sha256: String,
+    /// The strategy type found by layer 3.
+    pub strategy_type: Option<String>,
+    /// Reports of the layers that ran, in order (fail-fast: none after the first with errors).
+    pub layers: Vec<LayerReport>,
+    /// The verdict.
+    pub decision: Decision,
+}
+
+impl ValidationReport {
+    /// Layers that ran without errors.
+    pub fn layers_passed(&self) -> u8 {
+        u8::try_from(self.layers.iter().filter(|l| l.passed()).count()).unwrap_or(u8::MAX)
+    }
+
+    /// One line saying why.
+    pub fn reason(&self) -> String {
+        match self.layers.iter().find(|l| !l.passed()) {
+            Some(l) => format!(
+                "layer {} ({}): {}",
+                l.layer.number(),
+                l.layer.name(),
+                l.errors.first().map_or("", |f| f.message.as_str())
+            ),
+            None if self.decision == Decision::ManualReview => {
+                let n: usize = self.layers.iter().map(|l| l.warnings.len()).sum();
+                format!("{n} warning(s): manual review")
+            }
+            None => "all six layers passed".into(),
+        }
+    }
+}
+
+/// Runs the six layers in order, fail-fast.
+pub struct Validator {
+    /// Layer 4's rules.
+    pub rules: IntegrationRules,
+    /// Layer 6.
+    pub sandbox: SandboxLayer,
+    /// Bars layer 6 runs the strategy over.
+    pub bars: Vec<SandboxBar>,
+}
+
+impl Validator {
+    /// Validates one strategy source.
+    ///
+    /// # Errors
+    /// Only problems of this machine (toolchain, cache files) from layer 6.
+    pub fn validate(&self, source: &str) -> Result<ValidationReport, CompileError> {
+        use sha2::Digest;
+        let sha256 = sha2::Sha256::digest(source.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut layers = Vec::new();
+        let finish = |layers: Vec<LayerReport>, strategy_type: Option<String>| {
+            let decision = if layers.iter().any(|l| !l.passed()) {
+                Decision::Rejected
+            } else if layers.iter().any(|l| !l.warnings.is_empty()) {
+                Decision::ManualReview
+            } else {
+                Decision::Approved
+            };
+            ValidationReport {
+                sha256: String::clone(&sha256),
+                strategy_type,
+                layers,
+                decision,
+            }
+        };
+        let (report, parsed) = syntax::check(source);
+        layers.push(report);
+        let Some(parsed) = parsed else {
+            return Ok(finish(layers, None));
+        };
+        let file = &parsed.file;
+        for report in [
+            security::check(source, file),
+            conventions::check(file),
+            integration::check(file, self.rules),
+            coverage::check(source, file),
+        ] {
+            let failed = !report.passed();
+            layers.push(report);
+            if failed {
+                return Ok(finish(layers, conventions::strategy_type(file)));
+            }
+        }
+        let Some(strategy_type) = conventions::strategy_type(file) else {
+            return Ok(finish(layers, None));
+        };
+        layers.push(self.sandbox.check(source, &strategy_type, &self.bars)?);
+        Ok(finish(layers, Some(strategy_type)))
     }
 }

@@ -1,4 +1,163 @@
-//! Layer 6: compile to wasm32 with rustc ([`compile`]) and run in wasmtime ([`runtime`]).
+//! Layer 6: compile to wasm32 with rustc ([`compile`]) and run in wasmtime ([`runtime`]), over
+//! real bars, twice, requiring identical orders.
 
 pub mod compile;
 pub mod runtime;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use compile::{CompileError, CompileLimits, Compiler, Toolchain};
+use runtime::{RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits};
+
+use super::{Finding, Layer, LayerReport};
+
+/// Layer 6, ready to run: a compiler with its SDK cache and a sandbox engine.
+pub struct SandboxLayer {
+    compiler: Compiler,
+    sandbox: Sandbox,
+    limits: SandboxLimits,
+    risk: RiskLimits,
+}
+
+impl SandboxLayer {
+    /// Detects the toolchain and sets up the engine.
+    ///
+    /// # Errors
+    /// [`CompileError::MissingTarget`] (with the exact `rustup` command), no rustc, or an
+    /// engine that cannot start (as [`CompileError::NoToolchain`]).
+    pub fn new(
+        cache_dir: impl Into<PathBuf>,
+        compile_limits: CompileLimits,
+        limits: SandboxLimits,
+        risk: RiskLimits,
+    ) -> Result<SandboxLayer, CompileError> {
+        let compiler = Compiler::new(Toolchain::detect()?, cache_dir, compile_limits);
+        let sandbox = Sandbox::new().map_err(|e| CompileError::NoToolchain(e.to_string()))?;
+        Ok(SandboxLayer {
+            compiler,
+            sandbox,
+            limits,
+            risk,
+        })
+    }
+
+    /// The compiler (for benchmarks and the SDK cache).
+    pub fn compiler(&self) -> &Compiler {
+        &self.compiler
+    }
+
+    /// Compiles `source`, runs it over `bars` twice in fresh instances, and compares.
+    ///
+    /// # Errors
+    /// Only problems of this machine (toolchain, files); everything the strategy does wrong is
+    /// a finding in the report.
+    pub fn check(
+        &self,
+        source: &str,
+        strategy_type: &str,
+        bars: &[SandboxBar],
+    ) -> Result<LayerReport, CompileError> {
+        let started = Instant::now();
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let report = |errors, warnings| {
+            LayerReport {
+                layer: Layer::Sandbox,
+                errors,
+                warnings,
+                duration: started.elapsed(),
+            }
+            .normalise()
+        };
+        let wasm = match self.compiler.compile(source, strategy_type) {
+            Ok(wasm) => wasm,
+            Err(CompileError::Rejected(diags)) => {
+                for d in diags {
+                    let what = d
+                        .code
+                        .map_or_else(|| "rustc error".to_string(), |c| format!("rustc error {c}"));
+                    errors.push(Finding::at(
+                        d.line.unwrap_or(0) as usize,
+                        "sandbox.compile",
+                        what,
+                    ));
+                }
+                return Ok(report(errors, warnings));
+            }
+            Err(
+                e @ (CompileError::Timeout(_)
+                | CompileError::Killed
+                | CompileError::BadStrategyType(_)),
+            ) => {
+                errors.push(Finding::at(0, "sandbox.compile", e.to_string()));
+                return Ok(report(errors, warnings));
+            }
+            Err(e) => return Err(e),
+        };
+        let loaded = match self.sandbox.load(&wasm) {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(Finding::at(0, "sandbox.module", e.to_string()));
+                return Ok(report(errors, warnings));
+            }
+        };
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            match self.sandbox.run(&loaded, bars, &self.limits, &self.risk) {
+                Ok(out) => runs.push(out),
+                Err(SandboxError::Start(trap)) => {
+                    errors.push(Finding::at(
+                        0,
+                        "sandbox.trap",
+                        format!("while starting: {trap}"),
+                    ));
+                    return Ok(report(errors, warnings));
+                }
+                Err(e) => {
+                    errors.push(Finding::at(0, "sandbox.module", e.to_string()));
+                    return Ok(report(errors, warnings));
+                }
+            }
+        }
+        let (first, second) = (&runs[0], &runs[1]);
+        if let Some(trap) = &first.trap {
+            errors.push(Finding::at(
+                0,
+                "sandbox.trap",
+                format!("{trap} at bar {} of {}", first.bars, bars.len()),
+            ));
+        } else if first.orders != second.orders || first.strategy_errors != second.strategy_errors {
+            errors.push(Finding::at(
+                0,
+                "sandbox.nondeterministic",
+                "two runs over the same bars gave different orders",
+            ));
+        }
+        if first.strategy_errors > 0 {
+            warnings.push(Finding::at(
+                0,
+                "sandbox.strategy_errors",
+                format!(
+                    "the strategy returned errors on {} of {} bars",
+                    first.strategy_errors, first.bars
+                ),
+            ));
+        }
+        if first.refused_orders > 0 {
+            warnings.push(Finding::at(
+                0,
+                "sandbox.refused_orders",
+                format!("the host refused {} malformed orders", first.refused_orders),
+            ));
+        }
+        if errors.is_empty() && first.orders.is_empty() {
+            warnings.push(Finding::at(
+                0,
+                "sandbox.no_orders",
+                format!("no order over {} bars", bars.len()),
+            ));
+        }
+        Ok(report(errors, warnings))
+    }
+}

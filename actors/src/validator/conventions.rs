@@ -1,0 +1,198 @@
+//! Layer 3: the SDK's conventions. Errors: no SDK import, no `pub struct …Strategy`, no
+//! `impl Strategy for` it with `should_trade` and `execute`. Warnings: hard-coded numbers in
+//! trading logic (they belong in the parameters: a `const`, a `Default` impl or `new`).
+
+use std::time::Instant;
+
+use syn::visit::Visit;
+
+use super::syntax::line_of;
+use super::{Finding, Layer, LayerReport};
+
+/// Numbers that are not parameters: identities, halves, small counts.
+const TRIVIAL_NUMBERS: &[f64] = &[0.0, 0.5, 1.0, 2.0, 100.0];
+
+/// The strategy type the file declares: the `pub struct` named `…Strategy` that implements
+/// `Strategy`, if there is exactly such a one.
+pub fn strategy_type(file: &syn::File) -> Option<String> {
+    let implemented: Vec<String> = file
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Impl(i) if trait_name(i).as_deref() == Some("Strategy") => {
+                type_name(&i.self_ty)
+            }
+            _ => None,
+        })
+        .collect();
+    file.items.iter().find_map(|item| match item {
+        syn::Item::Struct(s)
+            if matches!(s.vis, syn::Visibility::Public(_))
+                && s.ident.to_string().ends_with("Strategy")
+                && implemented.contains(&s.ident.to_string()) =>
+        {
+            Some(s.ident.to_string())
+        }
+        _ => None,
+    })
+}
+
+fn trait_name(i: &syn::ItemImpl) -> Option<String> {
+    i.trait_
+        .as_ref()
+        .and_then(|(_, path, _)| path.segments.last())
+        .map(|s| s.ident.to_string())
+}
+
+fn type_name(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+/// Runs layer 3.
+pub fn check(file: &syn::File) -> LayerReport {
+    let started = Instant::now();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let sdk_import = file.items.iter().any(|item| matches!(item, syn::Item::Use(u) if matches!(&u.tree, syn::UseTree::Path(p) if p.ident == "stratagem_sdk")));
+    if !sdk_import {
+        errors.push(Finding::at(
+            1,
+            "conventions.sdk_import",
+            "no `use stratagem_sdk::…` import",
+        ));
+    }
+    let structs: Vec<&syn::ItemStruct> = file
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            syn::Item::Struct(s) if s.ident.to_string().ends_with("Strategy") => Some(s),
+            _ => None,
+        })
+        .collect();
+    match structs.first() {
+        None => errors.push(Finding::at(
+            1,
+            "conventions.strategy_struct",
+            "no struct named `…Strategy`",
+        )),
+        Some(s) if !matches!(s.vis, syn::Visibility::Public(_)) => errors.push(Finding::at(
+            line_of(&s.ident),
+            "conventions.strategy_struct",
+            format!("`{}` must be `pub`", s.ident),
+        )),
+        Some(_) => {}
+    }
+    let impls: Vec<&syn::ItemImpl> = file
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            syn::Item::Impl(i) if trait_name(i).as_deref() == Some("Strategy") => Some(i),
+            _ => None,
+        })
+        .collect();
+    match impls.first() {
+        None => errors.push(Finding::at(
+            1,
+            "conventions.trait_impl",
+            "no `impl Strategy for …Strategy`",
+        )),
+        Some(imp) => {
+            let methods: Vec<String> = imp
+                .items
+                .iter()
+                .filter_map(|m| match m {
+                    syn::ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
+                    _ => None,
+                })
+                .collect();
+            for required in ["should_trade", "execute"] {
+                if !methods.iter().any(|m| m == required) {
+                    errors.push(Finding::at(
+                        line_of(&imp.impl_token),
+                        "conventions.missing_method",
+                        format!("`impl Strategy` has no `{required}`"),
+                    ));
+                }
+            }
+            let target = type_name(&imp.self_ty).unwrap_or_default();
+            if !structs.iter().any(|s| s.ident == target) {
+                errors.push(Finding::at(
+                    line_of(&imp.impl_token),
+                    "conventions.trait_impl",
+                    format!(
+                        "`Strategy` is implemented for `{target}`, not for a `…Strategy` struct"
+                    ),
+                ));
+            }
+        }
+    }
+    let mut numbers = MagicNumbers { found: Vec::new() };
+    numbers.visit_file(file);
+    for (line, text) in numbers.found {
+        warnings.push(Finding::at(
+            line,
+            "conventions.magic_number",
+            format!("hard-coded number {text} in trading logic: make it a parameter"),
+        ));
+    }
+    LayerReport {
+        layer: Layer::Conventions,
+        errors,
+        warnings,
+        duration: started.elapsed(),
+    }
+    .normalise()
+}
+
+/// Numeric literals in function bodies, except in `const`/`static` items, `Default` impls and
+/// `new`/`default` constructors (where parameters get their values).
+struct MagicNumbers {
+    found: Vec<(usize, String)>,
+}
+
+impl<'ast> Visit<'ast> for MagicNumbers {
+    fn visit_item_const(&mut self, _: &'ast syn::ItemConst) {}
+    fn visit_item_static(&mut self, _: &'ast syn::ItemStatic) {}
+    fn visit_impl_item_const(&mut self, _: &'ast syn::ImplItemConst) {}
+
+    fn visit_item_impl(&mut self, node: &'ast syn::ItemImpl) {
+        if trait_name(node).as_deref() != Some("Default") {
+            syn::visit::visit_item_impl(self, node);
+        }
+    }
+
+    fn visit_impl_item_fn(&mut self, node: &'ast syn::ImplItemFn) {
+        if node.sig.ident != "new" && node.sig.ident != "default" {
+            syn::visit::visit_impl_item_fn(self, node);
+        }
+    }
+
+    fn visit_expr_index(&mut self, node: &'ast syn::ExprIndex) {
+        // `v[3]` is a position, not a parameter.
+        self.visit_expr(&node.expr);
+    }
+
+    fn visit_lit(&mut self, lit: &'ast syn::Lit) {
+        let value = match lit {
+            syn::Lit::Int(i) => i.base10_parse::<f64>().ok(),
+            syn::Lit::Float(f) => f.base10_parse::<f64>().ok(),
+            _ => None,
+        };
+        if let Some(v) = value {
+            if !TRIVIAL_NUMBERS.iter().any(|t| (t - v).abs() < f64::EPSILON) {
+                self.found.push((line_of(lit), lit_text(lit)));
+            }
+        }
+    }
+}
+
+fn lit_text(lit: &syn::Lit) -> String {
+    match lit {
+        syn::Lit::Int(i) => i.base10_digits().to_string(),
+        syn::Lit::Float(f) => f.base10_digits().to_string(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,114 @@
+//! `stratagem validate FILE`: all six layers, fail-fast.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use stratagem_actors::market;
+use stratagem_actors::validator::integration::IntegrationRules;
+use stratagem_actors::validator::sandbox::compile::CompileLimits;
+use stratagem_actors::validator::sandbox::runtime::{RiskLimits, SandboxLimits};
+use stratagem_actors::validator::sandbox::SandboxLayer;
+use stratagem_actors::validator::Validator;
+use stratagem_events::Decision;
+
+use super::print_json;
+use super::scan::read_strategy;
+
+/// Bars layer 6 runs a strategy over: the most recent of the embedded hourly file.
+pub const VALIDATION_BARS: usize = 1000;
+
+/// Reads a boolean setting of the seed (`1`/`true`/`yes` or `0`/`false`/`no`).
+fn env_flag(key: &str) -> anyhow::Result<bool> {
+    match std::env::var(key) {
+        Err(std::env::VarError::NotPresent) => Ok(false),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{key} is not valid text"),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "" | "0" | "false" | "no" | "off" => Ok(false),
+            other => bail!("{key}={other:?} is not a boolean (use 1 or 0)"),
+        },
+    }
+}
+
+/// `VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30, between 1 and 3600.
+fn sandbox_timeout() -> anyhow::Result<Duration> {
+    let key = "VALIDATOR_SANDBOX_TIMEOUT_SECONDS";
+    match std::env::var(key) {
+        Err(_) => Ok(SandboxLimits::default().timeout),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
+            _ => bail!("{key}={v:?} is not a number of seconds between 1 and 3600"),
+        },
+    }
+}
+
+pub fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let source = read_strategy(path)?;
+    let rules = IntegrationRules {
+        require_error_handling: env_flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
+        require_logging: env_flag("VALIDATOR_REQUIRE_LOGGING")?,
+    };
+    let limits = SandboxLimits {
+        timeout: sandbox_timeout()?,
+        ..SandboxLimits::default()
+    };
+    let sandbox = SandboxLayer::new(
+        data_dir.join("cache"),
+        CompileLimits::default(),
+        limits,
+        RiskLimits::default(),
+    )?;
+    let all = market::embedded_hourly();
+    let bars = all[all.len().saturating_sub(VALIDATION_BARS)..].to_vec();
+    let validator = Validator {
+        rules,
+        sandbox,
+        bars,
+    };
+    let report = validator
+        .validate(&source)
+        .with_context(|| format!("cannot validate {}", path.display()))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        for layer in &report.layers {
+            let verdict = if !layer.passed() {
+                "FAILED"
+            } else if layer.warnings.is_empty() {
+                "passed"
+            } else {
+                "warnings"
+            };
+            println!(
+                "layer {} {:<12} {:<8} {:>9.1} ms",
+                layer.layer.number(),
+                layer.layer.name(),
+                verdict,
+                layer.duration.as_secs_f64() * 1000.0
+            );
+            for (kind, list) in [("error", &layer.errors), ("warning", &layer.warnings)] {
+                for f in list {
+                    let line = f.line.map_or_else(String::new, |l| format!("line {l}: "));
+                    println!("    {kind}: {line}{} ({})", f.message, f.code);
+                }
+            }
+        }
+        let verdict = match report.decision {
+            Decision::Approved => "APPROVED for COLD",
+            Decision::Rejected => "REJECTED",
+            Decision::ManualReview => "MANUAL REVIEW",
+        };
+        println!(
+            "decision: {verdict} ({}/6 layers passed; {})",
+            report.layers_passed(),
+            report.reason()
+        );
+    }
+    Ok(match report.decision {
+        Decision::Approved => ExitCode::SUCCESS,
+        Decision::Rejected => ExitCode::from(1),
+        Decision::ManualReview => ExitCode::from(2),
+    })
+}

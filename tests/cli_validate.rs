@@ -1,0 +1,102 @@
+//! `stratagem validate` through the real binary: exit 0 approved, 1 rejected, 2 manual review.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::bin;
+
+fn clean() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/strategies/clean_momentum.rs")
+}
+
+fn validate(data: &Path, file: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = bin();
+    cmd.arg("--data-dir").arg(data).arg("validate").arg(file);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn approved_rejected_and_manual_review_have_their_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = validate(&data, &clean(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("decision: APPROVED for COLD (6/6 layers passed"));
+
+    let silent = tmp.path().join("silent.rs");
+    std::fs::write(
+        &silent,
+        std::fs::read_to_string(clean())
+            .unwrap()
+            .replace("log_info!(\"long signal, edge {edge:.4}\");", ""),
+    )
+    .unwrap();
+    let out = validate(&data, &silent, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("warning: no logging") && text(&out).contains("MANUAL REVIEW"));
+    let out = validate(&data, &silent, &[("VALIDATOR_REQUIRE_LOGGING", "1")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: no logging")
+            && text(&out).contains("REJECTED (3/6 layers passed; layer 4 (integration)")
+    );
+
+    let hostile = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/include_str_passwd.rs");
+    let out = validate(&data, &hostile, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("reads a file at compile time") && !text(&out).contains("root:"));
+
+    let json: serde_json::Value = serde_json::from_slice(
+        &bin()
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["validate", "--json"])
+            .arg(clean())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["decision"], "approved");
+    assert_eq!(json["layers"].as_array().unwrap().len(), 6);
+    assert_eq!(json["strategy_type"], "CleanMomentumStrategy");
+}
+
+#[test]
+fn a_bad_setting_is_refused_with_its_key_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = validate(
+        tmp.path(),
+        &clean(),
+        &[("VALIDATOR_SANDBOX_TIMEOUT_SECONDS", "soon")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .contains("VALIDATOR_SANDBOX_TIMEOUT_SECONDS=\"soon\" is not a number of seconds"),
+        "{}",
+        text(&out)
+    );
+    let out = validate(
+        tmp.path(),
+        &clean(),
+        &[("VALIDATOR_REQUIRE_LOGGING", "maybe")],
+    );
+    assert!(
+        text(&out).contains("VALIDATOR_REQUIRE_LOGGING=\"maybe\" is not a boolean"),
+        "{}",
+        text(&out)
+    );
+}
