@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod generator;
 pub mod market;
 pub mod supervisor;
 pub mod validator;
