@@ -30,6 +30,23 @@ pub enum Command {
     Status(JsonFlag),
     /// Submit an idea by hand (the manual source).
     Submit(SubmitArgs),
+    /// List the strategy templates with their parameters.
+    Templates(JsonFlag),
+    /// Generate a strategy for an opportunity; prints the file, its hash and the strategy id.
+    Generate {
+        /// The opportunity (its id, from `submit` or `opportunities`).
+        #[arg(long)]
+        opportunity: String,
+        /// The template (default: the one the opportunity names, else the one of its family).
+        #[arg(long)]
+        template: Option<String>,
+        /// Generation mode.
+        #[arg(long, value_enum, default_value_t = GenerationModeArg::Template)]
+        mode: GenerationModeArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run all six validator layers on a strategy file (exit 0 approved, 1 rejected, 2 manual
     /// review).
     Validate {
@@ -53,6 +70,13 @@ pub enum Command {
     /// Tools for tests; not for everyday use.
     #[command(subcommand, hide = true)]
     Debug(DebugCommand),
+}
+
+/// `generate --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerationModeArg {
+    /// Parameter substitution into a template.
+    Template,
 }
 
 /// `--json`.

@@ -3,6 +3,7 @@
 
 mod audit;
 mod debug;
+mod generate;
 mod scan;
 mod status;
 mod submit;
@@ -19,7 +20,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(args) => submit::run(&cli.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
         Command::Scan { file, json } => scan::run(&file, json),
-        Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json),
+        Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json).await,
+        Command::Templates(flags) => generate::list_templates(flags.json),
+        Command::Generate {
+            opportunity,
+            template,
+            mode: _,
+            json,
+        } => generate::run(&cli.data_dir, &opportunity, template.as_deref(), json).await,
         Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
     }
 }

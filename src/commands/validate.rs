@@ -11,10 +11,11 @@ use stratagem_actors::validator::sandbox::compile::CompileLimits;
 use stratagem_actors::validator::sandbox::runtime::{RiskLimits, SandboxLimits};
 use stratagem_actors::validator::sandbox::SandboxLayer;
 use stratagem_actors::validator::Validator;
-use stratagem_events::Decision;
+use stratagem_events::{AppendRequest, Decision, Event, ValidationDecided, ValidationStarted};
 
 use super::print_json;
 use super::scan::read_strategy;
+use crate::data_dir::DataDir;
 
 /// Bars layer 6 runs a strategy over: the most recent of the embedded hourly file.
 pub const VALIDATION_BARS: usize = 1000;
@@ -44,7 +45,7 @@ fn sandbox_timeout() -> anyhow::Result<Duration> {
     }
 }
 
-pub fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let source = read_strategy(path)?;
     let rules = IntegrationRules {
         require_error_handling: env_flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
@@ -67,9 +68,45 @@ pub fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode>
         sandbox,
         bars,
     };
+    // A strategy the log knows (by its hash) gets its validation recorded: started first
+    // (write-ahead), then every layer and the decision in one batch.
+    let dir = DataDir::open(data_dir)?;
+    let mut projections = dir.projections()?;
+    let sha256 = stratagem_actors::generator::sha256_hex(&source);
+    let known = projections
+        .state()
+        .strategies
+        .values()
+        .find(|s| s.sha256 == sha256)
+        .map(|s| s.id);
+    if let Some(strategy_id) = known {
+        dir.append(
+            &mut projections,
+            AppendRequest::one(ValidationStarted {
+                strategy_id,
+                sha256: sha256.clone(),
+            }),
+        )
+        .await?;
+    }
     let report = validator
         .validate(&source)
         .with_context(|| format!("cannot validate {}", path.display()))?;
+    if let Some(strategy_id) = known {
+        let mut events: Vec<Event> = report
+            .layers
+            .iter()
+            .map(|l| Event::from(l.to_event(strategy_id)))
+            .collect();
+        events.push(Event::from(ValidationDecided {
+            strategy_id,
+            decision: report.decision,
+            layers_passed: report.layers_passed(),
+            reason: report.reason(),
+        }));
+        dir.append(&mut projections, AppendRequest::new(events))
+            .await?;
+    }
     if json {
         print_json(&report)?;
     } else {
@@ -105,6 +142,10 @@ pub fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode>
             report.layers_passed(),
             report.reason()
         );
+        match known {
+            Some(id) => println!("recorded in the log for strategy {id}"),
+            None => println!("(not a generated strategy of this data directory: nothing recorded)"),
+        }
     }
     Ok(match report.decision {
         Decision::Approved => ExitCode::SUCCESS,

@@ -127,6 +127,8 @@ pub struct OpportunityView {
     pub family: Option<String>,
     /// Fitting template.
     pub template: Option<String>,
+    /// Parameters the text states.
+    pub parameters: Vec<crate::event::Parameter>,
     /// For clones, the parent strategy.
     pub parent_strategy_id: Option<Uuid>,
     /// Sequence number of its discovery event.
@@ -321,6 +323,7 @@ impl Projections {
                         url: e.url,
                         family: e.family,
                         template: e.template,
+                        parameters: e.parameters,
                         parent_strategy_id: e.parent_strategy_id,
                         discovered_seq: seq,
                         score: None,

@@ -1,0 +1,142 @@
+//! The strategies acceptance through the real binary: every template listed, then for each:
+//! submit → generate → validate, approved 6/6, with every step on the log.
+
+mod common;
+
+use common::{fails, ok, run};
+use serde_json::Value;
+
+#[test]
+fn each_template_is_generated_validated_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let listed: Value = serde_json::from_str(&ok(&d, &["templates", "--json"])).unwrap();
+    let names: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in &names {
+        let submitted: Value = serde_json::from_str(&ok(
+            &d,
+            &[
+                "submit",
+                "--title",
+                &format!("idea for {name}"),
+                "--hypothesis",
+                "h",
+                "--json",
+            ],
+        ))
+        .unwrap();
+        let id = submitted["opportunity_id"].as_str().unwrap();
+        let generated: Value = serde_json::from_str(&ok(
+            &d,
+            &[
+                "generate",
+                "--opportunity",
+                id,
+                "--template",
+                name,
+                "--mode",
+                "template",
+                "--json",
+            ],
+        ))
+        .unwrap();
+        let path = generated["path"].as_str().unwrap();
+        assert!(
+            path.contains("generated_strategies/") && path.ends_with(".rs"),
+            "{path}"
+        );
+        let source = std::fs::read_to_string(path).unwrap();
+        assert_eq!(
+            generated["sha256"].as_str().unwrap(),
+            stratagem_actors::generator::sha256_hex(&source)
+        );
+        let out = run(&d, &["validate", path]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}: {text}");
+        assert!(
+            text.contains("6/6 layers passed") && text.contains("recorded in the log"),
+            "{text}"
+        );
+        // Generating again stores nothing new.
+        let again: Value = serde_json::from_str(&ok(
+            &d,
+            &[
+                "generate",
+                "--opportunity",
+                id,
+                "--template",
+                name,
+                "--json",
+            ],
+        ))
+        .unwrap();
+        assert_eq!(again["already_generated"], true);
+        assert_eq!(again["strategy_id"], generated["strategy_id"]);
+    }
+    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    assert_eq!(status["strategies_approved"], names.len());
+    assert_eq!(status["strategies_in_validation"], 0);
+    let generation = std::fs::read_to_string(d.join("strategy_generation.jsonl")).unwrap();
+    assert_eq!(generation.lines().count(), names.len());
+    let first: Value = serde_json::from_str(generation.lines().next().unwrap()).unwrap();
+    assert_eq!(first["data"]["mode"], "template");
+    assert!(first["data"]["source_code"]
+        .as_str()
+        .unwrap()
+        .contains("impl Strategy for"));
+    let validation = std::fs::read_to_string(d.join("strategy_validation.jsonl")).unwrap();
+    assert_eq!(
+        validation
+            .lines()
+            .filter(|l| l.contains("\"validation.decided\""))
+            .count(),
+        names.len()
+    );
+    assert!(ok(&d, &["audit", "verify"]).starts_with("chain ok"));
+    assert!(ok(&d, &["audit", "replay"]).starts_with("identical"));
+}
+
+#[test]
+fn generation_errors_name_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let submitted: Value = serde_json::from_str(&ok(
+        &d,
+        &["submit", "--title", "t", "--hypothesis", "h", "--json"],
+    ))
+    .unwrap();
+    let id = submitted["opportunity_id"].as_str().unwrap();
+    let err = fails(&d, &["generate", "--opportunity", id]);
+    assert!(
+        err.contains("no template fits opportunity") && err.contains("--template"),
+        "{err}"
+    );
+    let err = fails(
+        &d,
+        &["generate", "--opportunity", id, "--template", "astrology"],
+    );
+    assert!(
+        err.contains("no template \"astrology\"; the templates are: momentum"),
+        "{err}"
+    );
+    let err = fails(&d, &["generate", "--opportunity", "not-a-uuid"]);
+    assert!(err.contains("is not an opportunity id"), "{err}");
+    let err = fails(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            "01a21484-dd60-709d-bbdb-80a3cf309b21",
+        ],
+    );
+    assert!(
+        err.contains("no opportunity 01a21484-dd60-709d-bbdb-80a3cf309b21 in the log"),
+        "{err}"
+    );
+}
