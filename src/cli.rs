@@ -40,9 +40,10 @@ pub enum Command {
         /// The template (default: the one the opportunity names, else the one of its family).
         #[arg(long)]
         template: Option<String>,
-        /// Generation mode.
-        #[arg(long, value_enum, default_value_t = GenerationModeArg::Template)]
-        mode: GenerationModeArg,
+        /// Generation mode (default `CODEGEN_DEFAULT_MODE`, else hybrid when a model is
+        /// configured, else template).
+        #[arg(long, value_enum)]
+        mode: Option<GenerationModeArg>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -77,6 +78,10 @@ pub enum Command {
 pub enum GenerationModeArg {
     /// Parameter substitution into a template.
     Template,
+    /// A language model writes the whole strategy.
+    Llm,
+    /// A template's structure, with the model writing the signal logic.
+    Hybrid,
 }
 
 /// `--json`.

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod data_dir;
+mod settings;
 
 use std::process::ExitCode;
 

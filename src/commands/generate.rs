@@ -5,12 +5,22 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
-use stratagem_actors::generator::{self, templates};
-use stratagem_events::{AppendRequest, GenerationMode, Parameter, StrategyGenerated};
+use stratagem_actors::generator::llm::LlmClient;
+use stratagem_actors::generator::model::{self, Idea, ModelMode};
+use stratagem_actors::generator::templates::{self, ChosenParam, TemplateSpec};
+use stratagem_actors::generator::{self, GeneratedStrategy};
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::projection::OpportunityView;
+use stratagem_events::{
+    iter_from, AppendRequest, Event, EventKind, GenerationMode, Parameter, StrategyGenerated,
+};
 use uuid::Uuid;
 
 use super::print_json;
+use super::validate::validator_from_env;
+use crate::cli::GenerationModeArg;
 use crate::data_dir::DataDir;
+use crate::settings::CodegenSettings;
 
 /// Folder of generated strategies, in the data directory.
 pub const GENERATED_DIR: &str = "generated_strategies";
@@ -37,19 +47,75 @@ pub fn list_templates(json: bool) -> anyhow::Result<ExitCode> {
 struct Generated<'a> {
     strategy_id: Uuid,
     opportunity_id: Uuid,
-    template: &'a str,
+    mode: &'static str,
+    template: Option<&'a str>,
     path: String,
     sha256: &'a str,
     already_generated: bool,
-    parameters: &'a [templates::ChosenParam],
+    parameters: &'a [ChosenParam],
+    model: Option<&'a str>,
+    attempts: u32,
+    tokens_used: u64,
+}
+
+/// The template for an opportunity: the one asked for, else the one it names, else its family's.
+fn choose_template(
+    opp: &OpportunityView,
+    asked: Option<&str>,
+) -> anyhow::Result<&'static TemplateSpec> {
+    match asked.or(opp.template.as_deref()) {
+        Some(name) => templates::find(name).ok_or_else(|| {
+            let known: Vec<&str> = templates::TEMPLATES.iter().map(|t| t.name).collect();
+            anyhow!("no template {name:?}; the templates are: {}", known.join(", "))
+        }),
+        None => opp.family.as_deref().and_then(templates::for_family).ok_or_else(|| {
+            anyhow!(
+                "no template fits opportunity {} (family: {}); choose one with --template (see `stratagem templates`)",
+                opp.id,
+                opp.family.as_deref().unwrap_or("unknown")
+            )
+        }),
+    }
+}
+
+/// Tokens charged today (UTC) by earlier generations, from the log.
+fn tokens_used_today(dir: &DataDir) -> anyhow::Result<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let midnight_micros =
+        i64::try_from((now.as_secs() / 86_400) * 86_400 * 1_000_000).unwrap_or(i64::MAX);
+    let mut used = 0;
+    for rec in iter_from(dir.store(), 1) {
+        let rec = rec?;
+        if rec.kind == EventKind::StrategyGenerated && rec.recorded_at_micros >= midnight_micros {
+            if let Ok(Event::StrategyGenerated(e)) = rec.event() {
+                used += e.tokens_used;
+            }
+        }
+    }
+    Ok(used)
+}
+
+/// What produced a strategy, for its event.
+struct Provenance<'a> {
+    mode: GenerationMode,
+    model: Option<&'a str>,
+    prompt: Option<&'a str>,
+    reply: Option<&'a str>,
+    tokens: u64,
+    attempts: u32,
 }
 
 pub async fn run(
     root: &Path,
     opportunity: &str,
     template: Option<&str>,
+    mode: Option<GenerationModeArg>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let settings = CodegenSettings::from_env()?;
+    let mode = mode.unwrap_or(settings.default_mode);
     let opportunity_id: Uuid = opportunity
         .trim()
         .parse()
@@ -64,33 +130,110 @@ pub async fn run(
     else {
         bail!("no opportunity {opportunity_id} in the log (see `stratagem status`)");
     };
-    let spec = match template.or(opp.template.as_deref()) {
-        Some(name) => templates::find(name).ok_or_else(|| {
-            let known: Vec<&str> = templates::TEMPLATES.iter().map(|t| t.name).collect();
-            anyhow!("no template {name:?}; the templates are: {}", known.join(", "))
-        })?,
-        None => opp.family.as_deref().and_then(templates::for_family).ok_or_else(|| {
-            anyhow!(
-                "no template fits opportunity {opportunity_id} (family: {}); choose one with --template (see `stratagem templates`)",
-                opp.family.as_deref().unwrap_or("unknown")
-            )
-        })?,
-    };
     let given: Vec<(String, f64)> = opp
         .parameters
         .iter()
         .map(|p| (p.name.clone(), p.value))
         .collect();
-    let generated = generator::from_template(spec, opportunity_id, &given)?;
+    if mode == GenerationModeArg::Template {
+        let spec = choose_template(&opp, template)?;
+        let generated = generator::from_template(spec, opportunity_id, &given)?;
+        let provenance = Provenance {
+            mode: GenerationMode::Template,
+            model: None,
+            prompt: None,
+            reply: None,
+            tokens: 0,
+            attempts: 1,
+        };
+        return record(
+            root,
+            &dir,
+            &mut projections,
+            opportunity_id,
+            &generated,
+            provenance,
+            json,
+        )
+        .await;
+    }
+    let Some(provider) = settings.provider.clone() else {
+        let name = if mode == GenerationModeArg::Llm {
+            "llm"
+        } else {
+            "hybrid"
+        };
+        bail!("generation mode {name} needs a language model: set ANTHROPIC_API_KEY (Anthropic) or CODEGEN_OPENAI_BASE_URL (an OpenAI-compatible server; with OPENAI_API_KEY if it needs one). Nothing was generated.");
+    };
+    let used = tokens_used_today(&dir)?;
+    if used >= settings.daily_token_budget {
+        bail!("the daily token budget is spent ({used} of {} tokens used today, CODEGEN_DAILY_TOKEN_BUDGET); nothing was generated", settings.daily_token_budget);
+    }
+    let model_mode = match mode {
+        GenerationModeArg::Hybrid => ModelMode::Hybrid(choose_template(&opp, template)?),
+        _ => ModelMode::Llm,
+    };
+    let client = LlmClient::new(provider, settings.llm.clone())?;
+    let validator = validator_from_env(root)?;
+    let idea = Idea {
+        opportunity_id,
+        title: opp.title.clone(),
+        hypothesis: opp.hypothesis.clone(),
+        family: opp.family.clone(),
+        parameters: given,
+    };
+    let made = model::generate(
+        &client,
+        &validator,
+        model_mode,
+        &idea,
+        settings.max_attempts,
+    )
+    .await?;
+    let provenance = Provenance {
+        mode: if matches!(model_mode, ModelMode::Hybrid(_)) {
+            GenerationMode::Hybrid
+        } else {
+            GenerationMode::Llm
+        },
+        model: Some(&made.model),
+        prompt: Some(&made.prompt),
+        reply: Some(&made.reply),
+        tokens: made.tokens,
+        attempts: made.attempts,
+    };
+    record(
+        root,
+        &dir,
+        &mut projections,
+        opportunity_id,
+        &made.generated,
+        provenance,
+        json,
+    )
+    .await
+}
+
+/// Writes the file and records the `strategy.generated` event (once per source hash).
+async fn record(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    opportunity_id: Uuid,
+    generated: &GeneratedStrategy,
+    p: Provenance<'_>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let relative = format!("{GENERATED_DIR}/{}", generated.file_name());
     let path = root.join(&relative);
+    write_file(&path, &generated.source)?;
     let existing = projections
         .state()
         .strategies
         .values()
         .find(|s| s.sha256 == generated.sha256)
         .map(|s| s.id);
-    write_file(&path, &generated.source)?;
+    let template = (!generated.template.is_empty()).then_some(generated.template);
     let strategy_id = match existing {
         Some(id) => id,
         None => {
@@ -98,39 +241,48 @@ pub async fn run(
                 strategy_id: generated.strategy_id,
                 opportunity_id,
                 name: generated.name.clone(),
-                path: relative.clone(),
+                path: relative,
                 sha256: generated.sha256.clone(),
                 source_code: generated.source.clone(),
-                mode: GenerationMode::Template,
-                template: Some(spec.name.to_string()),
+                mode: p.mode,
+                template: template.map(str::to_string),
                 parameters: generated
                     .parameters
                     .iter()
-                    .map(|p| Parameter {
-                        name: p.name.to_string(),
-                        value: p.value,
+                    .map(|c| Parameter {
+                        name: c.name.to_string(),
+                        value: c.value,
                     })
                     .collect(),
-                model: None,
-                prompt: None,
-                reply: None,
-                tokens_used: 0,
+                model: p.model.map(str::to_string),
+                prompt: p.prompt.map(str::to_string),
+                reply: p.reply.map(str::to_string),
+                tokens_used: p.tokens,
             };
             let request = AppendRequest::one(event)
                 .idempotent(format!("generate:{opportunity_id}:{}", generated.sha256));
-            dir.append(&mut projections, request).await?;
+            dir.append(projections, request).await?;
             generated.strategy_id
         }
+    };
+    let mode = match p.mode {
+        GenerationMode::Template => "template",
+        GenerationMode::Llm => "llm",
+        GenerationMode::Hybrid => "hybrid",
     };
     if json {
         print_json(&Generated {
             strategy_id,
             opportunity_id,
-            template: spec.name,
+            mode,
+            template,
             path: path.display().to_string(),
             sha256: &generated.sha256,
             already_generated: existing.is_some(),
             parameters: &generated.parameters,
+            model: p.model,
+            attempts: p.attempts,
+            tokens_used: p.tokens,
         })?;
     } else {
         let note = if existing.is_some() {
@@ -138,7 +290,18 @@ pub async fn run(
         } else {
             ""
         };
-        println!("strategy {strategy_id} from template {}{note}", spec.name);
+        println!(
+            "strategy {strategy_id} ({mode}{}){note}",
+            template
+                .map(|t| format!(", template {t}"))
+                .unwrap_or_default()
+        );
+        if let Some(model) = p.model {
+            println!(
+                "model    {model}, {} attempt(s), {} tokens",
+                p.attempts, p.tokens
+            );
+        }
         println!("file     {}", path.display());
         println!("sha256   {}", generated.sha256);
     }

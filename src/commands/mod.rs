@@ -25,9 +25,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate {
             opportunity,
             template,
-            mode: _,
+            mode,
             json,
-        } => generate::run(&cli.data_dir, &opportunity, template.as_deref(), json).await,
+        } => generate::run(&cli.data_dir, &opportunity, template.as_deref(), mode, json).await,
         Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
     }
 }

@@ -45,8 +45,8 @@ fn sandbox_timeout() -> anyhow::Result<Duration> {
     }
 }
 
-pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let source = read_strategy(path)?;
+/// The six-layer validator with the seed's settings from the environment.
+pub fn validator_from_env(data_dir: &Path) -> anyhow::Result<Validator> {
     let rules = IntegrationRules {
         require_error_handling: env_flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
         require_logging: env_flag("VALIDATOR_REQUIRE_LOGGING")?,
@@ -63,11 +63,16 @@ pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<Exi
     )?;
     let all = market::embedded_hourly();
     let bars = all[all.len().saturating_sub(VALIDATION_BARS)..].to_vec();
-    let validator = Validator {
+    Ok(Validator {
         rules,
         sandbox,
         bars,
-    };
+    })
+}
+
+pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let source = read_strategy(path)?;
+    let validator = validator_from_env(data_dir)?;
     // A strategy the log knows (by its hash) gets its validation recorded: started first
     // (write-ahead), then every layer and the decision in one batch.
     let dir = DataDir::open(data_dir)?;

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: run the real binary on a real data directory.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,6 +1,8 @@
 //! The strategy generator. Template mode substitutes an opportunity's parameters into a
 //! template ([`templates`]); the LLM and hybrid modes follow.
 
+pub mod llm;
+pub mod model;
 pub mod templates;
 
 use serde::Serialize;

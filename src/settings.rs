@@ -1,0 +1,151 @@
+//! Settings of code generation, from the seed's environment variables. A bad value is refused
+//! with its key named. (The daemon's full configuration — file, environment, flags — comes with
+//! issue 6 and absorbs this.)
+
+use std::time::Duration;
+
+use anyhow::bail;
+use stratagem_actors::generator::llm::{LlmSettings, Provider, Secret};
+
+use crate::cli::GenerationModeArg;
+
+/// Code-generation settings.
+#[derive(Debug, Clone)]
+pub struct CodegenSettings {
+    /// `CODEGEN_DEFAULT_MODE`; default hybrid when a model is configured, template otherwise.
+    pub default_mode: GenerationModeArg,
+    /// The configured model server, if any.
+    pub provider: Option<Provider>,
+    /// Model, temperature, token cap, retries.
+    pub llm: LlmSettings,
+    /// `CODEGEN_MAX_ATTEMPTS`: generations per strategy, repairs included (default 3).
+    pub max_attempts: u32,
+    /// `CODEGEN_DAILY_TOKEN_BUDGET`: tokens per UTC day (default 200,000).
+    pub daily_token_budget: u64,
+}
+
+fn var(key: &str) -> anyhow::Result<Option<String>> {
+    match std::env::var(key) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v.trim().to_string())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{key} is not valid text"),
+    }
+}
+
+fn parsed<T: std::str::FromStr>(
+    key: &str,
+    default: T,
+    ok: impl Fn(&T) -> bool,
+    what: &str,
+) -> anyhow::Result<T> {
+    match var(key)? {
+        None => Ok(default),
+        Some(v) => match v.parse::<T>() {
+            Ok(x) if ok(&x) => Ok(x),
+            _ => bail!("{key}={v:?} is not {what}"),
+        },
+    }
+}
+
+impl CodegenSettings {
+    /// Reads the settings.
+    pub fn from_env() -> anyhow::Result<CodegenSettings> {
+        let anthropic_key = var("ANTHROPIC_API_KEY")?;
+        let openai_base = var("CODEGEN_OPENAI_BASE_URL")?;
+        let openai_key = var("OPENAI_API_KEY")?;
+        let choice = var("CODEGEN_LLM_PROVIDER")?;
+        let anthropic = || -> anyhow::Result<Provider> {
+            let Some(key) = anthropic_key.clone() else {
+                bail!("CODEGEN_LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY")
+            };
+            let base_url = var("CODEGEN_ANTHROPIC_BASE_URL")?
+                .unwrap_or_else(|| "https://api.anthropic.com".into());
+            Ok(Provider::Anthropic {
+                base_url: check_url("CODEGEN_ANTHROPIC_BASE_URL", base_url)?,
+                api_key: Secret::new(key),
+            })
+        };
+        let openai = || -> anyhow::Result<Provider> {
+            let base_url = match (openai_base.clone(), &openai_key) {
+                (Some(url), _) => url,
+                (None, Some(_)) => "https://api.openai.com/v1".into(),
+                (None, None) => bail!(
+                    "CODEGEN_LLM_PROVIDER=openai needs CODEGEN_OPENAI_BASE_URL or OPENAI_API_KEY"
+                ),
+            };
+            Ok(Provider::OpenAiCompatible {
+                base_url: check_url("CODEGEN_OPENAI_BASE_URL", base_url)?,
+                api_key: openai_key.clone().map(Secret::new),
+            })
+        };
+        let provider = match choice.as_deref() {
+            Some("anthropic") => Some(anthropic()?),
+            Some("openai") => Some(openai()?),
+            Some(other) => bail!("CODEGEN_LLM_PROVIDER={other:?} is not anthropic or openai"),
+            None if anthropic_key.is_some() => Some(anthropic()?),
+            None if openai_base.is_some() || openai_key.is_some() => Some(openai()?),
+            None => None,
+        };
+        let default_model = match provider {
+            Some(Provider::OpenAiCompatible { .. }) => "gpt-4o-mini",
+            _ => "claude-opus-4-6",
+        };
+        let defaults = LlmSettings::default();
+        let llm = LlmSettings {
+            model: var("CODEGEN_MODEL")?.unwrap_or_else(|| default_model.into()),
+            temperature: parsed(
+                "CODEGEN_CLAUDE_TEMPERATURE",
+                defaults.temperature,
+                |t: &f64| (0.0..=2.0).contains(t),
+                "a temperature between 0 and 2",
+            )?,
+            max_tokens: parsed(
+                "CODEGEN_CLAUDE_MAX_TOKENS",
+                defaults.max_tokens,
+                |t: &u32| (1..=200_000).contains(t),
+                "a token count between 1 and 200000",
+            )?,
+            initial_backoff: Duration::from_millis(parsed(
+                "CODEGEN_RETRY_BACKOFF_MS",
+                500u64,
+                |_| true,
+                "a number of milliseconds",
+            )?),
+            ..defaults
+        };
+        let default_mode = match var("CODEGEN_DEFAULT_MODE")?.as_deref() {
+            None if provider.is_some() => GenerationModeArg::Hybrid,
+            None | Some("template") => GenerationModeArg::Template,
+            Some("llm" | "claude") => GenerationModeArg::Llm,
+            Some("hybrid") => GenerationModeArg::Hybrid,
+            Some(other) => bail!("CODEGEN_DEFAULT_MODE={other:?} is not template, llm or hybrid"),
+        };
+        Ok(CodegenSettings {
+            default_mode,
+            provider,
+            llm,
+            max_attempts: parsed(
+                "CODEGEN_MAX_ATTEMPTS",
+                3u32,
+                |n| (1..=10).contains(n),
+                "a number of attempts between 1 and 10",
+            )?,
+            daily_token_budget: parsed(
+                "CODEGEN_DAILY_TOKEN_BUDGET",
+                200_000u64,
+                |_| true,
+                "a number of tokens",
+            )?,
+        })
+    }
+}
+
+fn check_url(key: &str, url: String) -> anyhow::Result<String> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(char::is_whitespace);
+    if !ok {
+        bail!("{key}={url:?} is not an http(s) URL");
+    }
+    Ok(url)
+}

@@ -1,0 +1,418 @@
+//! LLM and hybrid generation through the real binary against real HTTP servers on loopback that
+//! speak the Anthropic Messages API and the OpenAI chat-completions API.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use common::http::{LoopbackServer, Reply};
+use common::{bin, ok};
+use serde_json::{json, Value};
+
+const KEY: &str = "test-key-0c9f3e71";
+
+fn clean_code() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/strategies/clean_momentum.rs"),
+    )
+    .unwrap()
+}
+
+fn anthropic_reply(text: &str) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-test",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 900, "output_tokens": 700}
+        }),
+    )
+}
+
+fn openai_reply(text: &str) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "model": "local-test",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 800, "completion_tokens": 600, "total_tokens": 1400}
+        }),
+    )
+}
+
+/// Runs `stratagem` with only the given code-generation settings in its environment.
+fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = bin();
+    for key in [
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "CODEGEN_OPENAI_BASE_URL",
+        "CODEGEN_ANTHROPIC_BASE_URL",
+        "CODEGEN_LLM_PROVIDER",
+        "CODEGEN_DEFAULT_MODE",
+        "CODEGEN_MODEL",
+    ] {
+        cmd.env_remove(key);
+    }
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("CODEGEN_RETRY_BACKOFF_MS", "20");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn submit(data: &Path) -> String {
+    let out: Value = serde_json::from_str(&ok(
+        data,
+        &[
+            "submit",
+            "--title",
+            "Hourly momentum",
+            "--hypothesis",
+            "trends persist",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    out["opportunity_id"].as_str().unwrap().to_string()
+}
+
+fn generated(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn no_file_contains(dir: &Path, needle: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            no_file_contains(&path, needle);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} holds the key",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn anthropic_llm_mode_speaks_the_messages_api_and_records_everything_but_the_key() {
+    let server = LoopbackServer::start(vec![anthropic_reply(&format!(
+        "Here it is:\n```rust\n{}```\n",
+        clean_code()
+    ))]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    let env = [
+        ("ANTHROPIC_API_KEY", KEY),
+        ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
+    ];
+    let out = generated(&stratagem(
+        &d,
+        &["generate", "--opportunity", &id, "--mode", "llm", "--json"],
+        &env,
+    ));
+    assert_eq!(out["mode"], "llm");
+    assert_eq!(out["model"], "claude-test");
+    assert_eq!(out["attempts"], 1);
+    assert_eq!(out["tokens_used"], 1600);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/v1/messages")
+    );
+    assert_eq!(r.header("x-api-key"), Some(KEY));
+    assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
+    let body = r.json();
+    assert_eq!(body["temperature"], 0.3);
+    assert_eq!(body["max_tokens"], 2000);
+    assert!(body["system"]
+        .as_str()
+        .unwrap()
+        .contains("stratagem strategy SDK"));
+    assert_eq!(body["messages"][0]["role"], "user");
+    assert!(body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Hourly momentum"));
+    // The audit trail replays the generation without the model; the key is nowhere.
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(d.join("strategy_generation.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["data"]["mode"], "llm");
+    assert!(line["data"]["prompt"]
+        .as_str()
+        .unwrap()
+        .contains("Hourly momentum"));
+    assert!(line["data"]["reply"]
+        .as_str()
+        .unwrap()
+        .starts_with("Here it is:"));
+    no_file_contains(&d, KEY);
+    let path = out["path"].as_str().unwrap();
+    assert_eq!(
+        stratagem(&d, &["validate", path], &[]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_429_with_retry_after_is_waited_out() {
+    let server = LoopbackServer::start(vec![
+        Reply::json(
+            429,
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}),
+        )
+        .header("retry-after", "1"),
+        anthropic_reply(&format!("```rust\n{}```", clean_code())),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    let env = [
+        ("ANTHROPIC_API_KEY", KEY),
+        ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
+    ];
+    generated(&stratagem(
+        &d,
+        &["generate", "--opportunity", &id, "--mode", "llm", "--json"],
+        &env,
+    ));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let waited = requests[1].at - requests[0].at;
+    assert!(
+        waited >= Duration::from_millis(950),
+        "waited only {waited:?}"
+    );
+}
+
+#[test]
+fn code_that_fails_validation_is_repaired_with_our_summary() {
+    let bad = clean_code().replace("let Some(mean) = self.average() else { return Ok(None) };", "let Some(mean) = self.average() else { return Ok(None) };\n        let _peek = unsafe { std::ptr::read(&mean) };");
+    let server = LoopbackServer::start(vec![
+        anthropic_reply(&format!("```rust\n{bad}```")),
+        anthropic_reply(&format!("```rust\n{}```", clean_code())),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    let env = [
+        ("ANTHROPIC_API_KEY", KEY),
+        ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
+    ];
+    let out = generated(&stratagem(
+        &d,
+        &["generate", "--opportunity", &id, "--mode", "llm", "--json"],
+        &env,
+    ));
+    assert_eq!(out["attempts"], 2);
+    let repair = server.requests()[1].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        repair.contains("rejected by the validator") && repair.contains("security.unsafe"),
+        "{repair}"
+    );
+    assert!(
+        !repair.contains("error[E"),
+        "never rustc's own text: {repair}"
+    );
+    let path = out["path"].as_str().unwrap();
+    assert_eq!(
+        stratagem(&d, &["validate", path], &[]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn an_openai_compatible_server_without_a_key_works() {
+    let server =
+        LoopbackServer::start(vec![openai_reply(&format!("```rust\n{}```", clean_code()))]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    let base = format!("{}/v1", server.url);
+    let out = generated(&stratagem(
+        &d,
+        &["generate", "--opportunity", &id, "--mode", "llm", "--json"],
+        &[
+            ("CODEGEN_OPENAI_BASE_URL", &base),
+            ("CODEGEN_MODEL", "qwen-coder"),
+        ],
+    ));
+    assert_eq!(out["model"], "local-test");
+    let r = &server.requests()[0];
+    assert_eq!(r.path, "/v1/chat/completions");
+    assert_eq!(r.header("authorization"), None);
+    let body = r.json();
+    assert_eq!(body["model"], "qwen-coder");
+    assert_eq!(body["temperature"], 0.3);
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(body["messages"][1]["role"], "user");
+}
+
+#[test]
+fn hybrid_mode_has_the_model_write_only_the_signal_logic() {
+    let region = "let confidence = (change.abs() / self.params.threshold).min(1.0);\nif change > self.params.threshold {\n    return Ok(Some(Signal::new(Direction::Long, confidence)));\n}\nOk(None)";
+    let server = LoopbackServer::start(vec![openai_reply(&format!("```rust\n{region}\n```"))]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    let base = format!("{}/v1", server.url);
+    let out = generated(&stratagem(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            &id,
+            "--mode",
+            "hybrid",
+            "--template",
+            "momentum",
+            "--json",
+        ],
+        &[("CODEGEN_OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", KEY)],
+    ));
+    assert_eq!(out["mode"], "hybrid");
+    assert_eq!(out["template"], "momentum");
+    let r = &server.requests()[0];
+    assert_eq!(
+        r.header("authorization").map(|a| a.starts_with("Bearer ")),
+        Some(true)
+    );
+    let prompt = r.json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        prompt.contains("// BEGIN SIGNAL LOGIC") && prompt.contains("pub struct MomentumStrategy"),
+        "{prompt}"
+    );
+    let source = std::fs::read_to_string(out["path"].as_str().unwrap()).unwrap();
+    assert!(
+        source.contains("        // BEGIN SIGNAL LOGIC\n        let confidence")
+            && !source.contains("Direction::Short, confidence"),
+        "{source}"
+    );
+    assert_eq!(
+        stratagem(&d, &["validate", out["path"].as_str().unwrap()], &[])
+            .status
+            .code(),
+        Some(0)
+    );
+    no_file_contains(&d, KEY);
+}
+
+#[test]
+fn server_errors_end_in_a_clear_message_and_record_nothing() {
+    let server = LoopbackServer::start(vec![Reply::json(
+        500,
+        json!({"error": {"message": "overloaded upstream"}}),
+    )]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    let env = [
+        ("ANTHROPIC_API_KEY", KEY),
+        ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
+    ];
+    let out = stratagem(
+        &d,
+        &["generate", "--opportunity", &id, "--mode", "llm"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("answered HTTP 500: overloaded upstream") && !err.contains(KEY),
+        "{err}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "retried up to the attempt limit"
+    );
+    let unauthorized = LoopbackServer::start(vec![Reply::json(
+        401,
+        json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+    )]);
+    let env = [
+        ("ANTHROPIC_API_KEY", KEY),
+        ("CODEGEN_ANTHROPIC_BASE_URL", unauthorized.url.as_str()),
+    ];
+    let out = stratagem(
+        &d,
+        &["generate", "--opportunity", &id, "--mode", "llm"],
+        &env,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answered HTTP 401: invalid x-api-key"));
+    assert_eq!(unauthorized.requests().len(), 1, "a 401 is not retried");
+    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    assert_eq!(status["log"]["events"], 1, "only the submission");
+}
+
+#[test]
+fn without_a_model_llm_and_hybrid_stop_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    for mode in ["llm", "hybrid"] {
+        let out = stratagem(
+            &d,
+            &[
+                "generate",
+                "--opportunity",
+                &id,
+                "--mode",
+                mode,
+                "--template",
+                "momentum",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "generation mode {mode} needs a language model: set ANTHROPIC_API_KEY"
+            )),
+            "{err}"
+        );
+    }
+    // Without a model the default mode is template (no silent fall-back for llm/hybrid).
+    let out = generated(&stratagem(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            &id,
+            "--template",
+            "momentum",
+            "--json",
+        ],
+        &[],
+    ));
+    assert_eq!(out["mode"], "template");
+}
