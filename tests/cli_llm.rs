@@ -416,3 +416,41 @@ fn without_a_model_llm_and_hybrid_stop_with_a_clear_message() {
     ));
     assert_eq!(out["mode"], "template");
 }
+
+#[test]
+fn a_model_reply_that_reads_etc_passwd_is_recorded_then_rejected_before_rustc_and_leaks_nothing() {
+    let reader = clean_code().replace(
+        "pub struct MomentumParams {",
+        "const LEAK: &str = core::include_str!(\"/etc/passwd\");\n\npub struct MomentumParams {",
+    );
+    let server = LoopbackServer::start(vec![anthropic_reply(&format!("```rust\n{reader}```"))]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    let env = [
+        ("ANTHROPIC_API_KEY", KEY),
+        ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
+        ("CODEGEN_MAX_ATTEMPTS", "1"),
+    ];
+    let out = generated(&stratagem(
+        &d,
+        &["generate", "--opportunity", &id, "--mode", "llm", "--json"],
+        &env,
+    ));
+    let validated = stratagem(&d, &["validate", out["path"].as_str().unwrap()], &[]);
+    assert_eq!(validated.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&validated.stdout);
+    assert!(
+        text.contains("REJECTED (1/6 layers passed; layer 2 (security)")
+            && text.contains("reads a file at compile time"),
+        "{text}"
+    );
+    // No compile happened for it (only the SDK cache of earlier tests could exist), and no
+    // line of the real file is in any output, event or projection.
+    let passwd = std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_else(|_| "root:x:0:0:root:/root:/bin/bash\n".into());
+    for line in passwd.lines().filter(|l| l.len() > 8) {
+        assert!(!text.contains(line));
+        no_file_contains(&d, line);
+    }
+}

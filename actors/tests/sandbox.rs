@@ -96,6 +96,9 @@ fn a_clean_strategy_runs_deterministically_over_real_bars() {
         "a 24-bar momentum strategy trades over 2,000 hours"
     );
     assert_eq!(first, second, "same bars in, same orders out");
+    // Loading the same bytes again reuses the compiled module.
+    sandbox.load(&wasm).unwrap();
+    assert_eq!(sandbox.cached_modules(), 1);
     assert!(
         first
             .logs

@@ -184,7 +184,13 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
     stop_ticker: Arc<AtomicBool>,
+    /// Compiled modules by SHA-256 of their bytes: a module is compiled once however often it
+    /// is loaded (validation runs it twice; stages run it again).
+    modules: std::sync::Mutex<std::collections::HashMap<[u8; 32], Module>>,
 }
+
+/// Most compiled modules kept; past it the cache starts afresh.
+const MODULE_CACHE_ENTRIES: usize = 64;
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
@@ -225,6 +231,7 @@ impl Sandbox {
             engine,
             linker,
             stop_ticker,
+            modules: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -235,8 +242,7 @@ impl Sandbox {
     /// [`SandboxError::InvalidModule`], [`SandboxError::ForbiddenImport`] or
     /// [`SandboxError::MissingExport`].
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedStrategy, SandboxError> {
-        let module = Module::new(&self.engine, wasm)
-            .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
+        let module = self.compiled(wasm)?;
         for import in module.imports() {
             let expected = match (import.module(), import.name()) {
                 (HOST_MODULE, "gate") => Some((vec![ValType::F64], vec![ValType::I32])),
@@ -286,6 +292,28 @@ impl Sandbox {
             .instantiate_pre(&module)
             .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
         Ok(LoadedStrategy { pre })
+    }
+
+    /// The compiled module for these bytes, from the cache or compiled now.
+    fn compiled(&self, wasm: &[u8]) -> Result<Module, SandboxError> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(wasm).into();
+        let mut cache = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(module) = cache.get(&key) {
+            return Ok(module.clone());
+        }
+        let module = Module::new(&self.engine, wasm)
+            .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
+        if cache.len() >= MODULE_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, module.clone());
+        Ok(module)
+    }
+
+    /// Modules in the compiled-module cache.
+    pub fn cached_modules(&self) -> usize {
+        self.modules.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Runs a fresh instance over `bars`, one call per bar.
