@@ -126,6 +126,7 @@ pub trait Strategy {
     fn execute(&mut self, signal: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError>;
 }
 
+#[cfg(target_arch = "wasm32")]
 mod host {
     #[link(wasm_import_module = "stratagem")]
     unsafe extern "C" {
@@ -133,6 +134,43 @@ mod host {
         pub safe fn size(confidence: f64, price: f64) -> f64;
         pub safe fn order(direction: i32, quantity: f64) -> i32;
         pub unsafe fn log(level: i32, ptr: *const u8, len: usize);
+    }
+}
+
+/// Native stand-ins for the host functions, with the sandbox's default risk limits, so the same
+/// strategy can run natively (the per-bar cost benchmark compares the two).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod host {
+    use std::cell::RefCell;
+
+    const CAPITAL: f64 = 100_000.0;
+    const MIN_CONFIDENCE: f64 = 0.5;
+
+    thread_local! {
+        static ORDERS: RefCell<Vec<(i32, f64)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn gate(confidence: f64) -> i32 {
+        i32::from((MIN_CONFIDENCE..=1.0).contains(&confidence))
+    }
+
+    pub fn size(confidence: f64, price: f64) -> f64 {
+        if price.is_finite() && price > 0.0 { CAPITAL * confidence.clamp(0.0, 1.0) / price } else { 0.0 }
+    }
+
+    pub fn order(direction: i32, quantity: f64) -> i32 {
+        let quantity = quantity.min(CAPITAL);
+        ORDERS.with(|o| o.borrow_mut().push((direction, quantity)));
+        0
+    }
+
+    /// # Safety
+    /// `ptr` must point to `len` readable bytes (the SDK passes a `&str`).
+    pub unsafe fn log(_level: i32, _ptr: *const u8, _len: usize) {}
+
+    /// Takes the orders placed so far on this thread.
+    pub fn take_orders() -> Vec<(i32, f64)> {
+        ORDERS.with(|o| std::mem::take(&mut *o.borrow_mut()))
     }
 }
 
@@ -163,7 +201,7 @@ impl RiskController {
     /// # Errors
     /// When the price is not positive or the host refuses to size.
     pub fn size(confidence: f64, price: f64) -> Result<f64, StrategyError> {
-        if !(price > 0.0) {
+        if price.is_nan() || price <= 0.0 {
             return Err(StrategyError::new("price must be positive"));
         }
         let quantity = host::size(confidence, price);

@@ -1,0 +1,133 @@
+//! Validation and sandbox benchmarks.
+//!
+//! - layers 1–5 on a 300-line strategy (target < 5 ms);
+//! - full six-layer validation of a template strategy with a warm SDK cache (target p50 < 2 s),
+//!   and with a cold one (the SDK rebuilt every time);
+//! - per-bar cost of the momentum template in wasmtime against the same source compiled
+//!   natively with the same SDK (target ≤ 3×).
+//!
+//! Run with `cargo bench --bench validation`.
+
+#[path = "native/momentum.rs"]
+mod native_momentum;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use stratagem_actors::generator::templates;
+use stratagem_actors::market;
+use stratagem_actors::validator::integration::IntegrationRules;
+use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
+use stratagem_actors::validator::sandbox::runtime::{RiskLimits, Sandbox, SandboxLimits};
+use stratagem_actors::validator::sandbox::SandboxLayer;
+use stratagem_actors::validator::{conventions, coverage, integration, security, syntax, Validator};
+use stratagem_sdk::Strategy;
+
+/// The clean strategy of the tests, grown past 300 lines with helper functions.
+fn strategy_of_300_lines() -> String {
+    let mut source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/strategies/clean_momentum.rs")).unwrap();
+    let mut i = 0;
+    while source.lines().count() < 300 {
+        source.push_str(&format!(
+            "\n/// Helper {i}.\npub fn helper_{i}(values: &[f64], weight: f64) -> f64 {{\n    let mut total = 0.0;\n    for v in values {{\n        total += v * weight;\n    }}\n    total / (values.len() as f64).max(1.0)\n}}\n"
+        ));
+        i += 1;
+    }
+    source
+}
+
+fn source_layers(c: &mut Criterion) {
+    let source = strategy_of_300_lines();
+    let mut group = c.benchmark_group("validation");
+    group.bench_function("layers_1_to_5_300_lines", |b| {
+        b.iter(|| {
+            let (report, parsed) = syntax::check(&source);
+            assert!(report.passed());
+            let file = parsed.unwrap().file;
+            let reports = [security::check(&source, &file), conventions::check(&file), integration::check(&file, IntegrationRules::default()), coverage::check(&source, &file)];
+            assert!(reports.iter().all(|r| r.passed()));
+        })
+    });
+    group.finish();
+}
+
+fn bars() -> Vec<stratagem_actors::validator::sandbox::runtime::SandboxBar> {
+    market::embedded_hourly()
+}
+
+fn validator(cache: PathBuf) -> Validator {
+    let sandbox = SandboxLayer::new(cache, CompileLimits::default(), SandboxLimits::default(), RiskLimits::default()).unwrap();
+    let all = bars();
+    Validator { rules: IntegrationRules::default(), sandbox, bars: all[all.len() - 1000..].to_vec() }
+}
+
+fn momentum_source() -> String {
+    let spec = templates::find("momentum").unwrap();
+    templates::render(spec, &templates::choose_params(spec, &[]), uuid::Uuid::nil()).unwrap()
+}
+
+fn full_validation(c: &mut Criterion) {
+    let source = momentum_source();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("validation");
+    group.sample_size(10).measurement_time(Duration::from_secs(15));
+    let warm = validator(tmp.path().join("warm"));
+    warm.validate(&source).unwrap();
+    group.bench_function("six_layers_warm_sdk_cache", |b| b.iter(|| warm.validate(&source).unwrap()));
+    let cold_dir = tmp.path().join("cold");
+    let cold = validator(cold_dir.clone());
+    group.bench_function("six_layers_cold_sdk_cache", |b| {
+        b.iter_batched(
+            || {
+                let _ = std::fs::remove_dir_all(&cold_dir);
+            },
+            |()| cold.validate(&source).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn per_bar(c: &mut Criterion) {
+    let bars = bars();
+    let tmp = tempfile::tempdir().unwrap();
+    let compiler = Compiler::new(Toolchain::detect().unwrap(), tmp.path(), CompileLimits::default());
+    let wasm = compiler.compile(&momentum_source(), "MomentumStrategy").unwrap();
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    let limits = SandboxLimits::default();
+    let risk = RiskLimits::default();
+    // Both builds must trade alike before their speed is compared.
+    let wasm_orders = sandbox.run(&loaded, &bars, &limits, &risk).unwrap().orders.len();
+    let native_orders = {
+        let _ = stratagem_sdk::host::take_orders();
+        let mut s = native_momentum::MomentumStrategy::new();
+        for b in &bars {
+            stratagem_sdk::drive(&mut s, to_sdk(b));
+        }
+        stratagem_sdk::host::take_orders().len()
+    };
+    assert_eq!(wasm_orders, native_orders, "the wasm and native builds disagree");
+
+    let mut group = c.benchmark_group("per_bar_momentum");
+    group.throughput(Throughput::Elements(bars.len() as u64));
+    group.bench_function("wasm", |b| b.iter(|| sandbox.run(&loaded, &bars, &limits, &risk).unwrap()));
+    group.bench_function("native", |b| {
+        b.iter(|| {
+            let mut s = native_momentum::MomentumStrategy::new();
+            for bar in &bars {
+                stratagem_sdk::drive(&mut s, to_sdk(bar));
+            }
+            stratagem_sdk::host::take_orders()
+        })
+    });
+    group.finish();
+}
+
+fn to_sdk(b: &stratagem_actors::validator::sandbox::runtime::SandboxBar) -> stratagem_sdk::Bar {
+    stratagem_sdk::Bar { timestamp: b.timestamp, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume }
+}
+
+criterion_group!(benches, source_layers, full_validation, per_bar);
+criterion_main!(benches);
