@@ -21,12 +21,18 @@ use stratagem_actors::validator::integration::IntegrationRules;
 use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
 use stratagem_actors::validator::sandbox::runtime::{RiskLimits, Sandbox, SandboxLimits};
 use stratagem_actors::validator::sandbox::SandboxLayer;
-use stratagem_actors::validator::{conventions, coverage, integration, security, syntax, Validator};
+use stratagem_actors::validator::{
+    conventions, coverage, integration, security, syntax, Validator,
+};
 use stratagem_sdk::Strategy;
 
 /// The clean strategy of the tests, grown past 300 lines with helper functions.
 fn strategy_of_300_lines() -> String {
-    let mut source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/strategies/clean_momentum.rs")).unwrap();
+    let mut source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/strategies/clean_momentum.rs"
+    ))
+    .unwrap();
     let mut i = 0;
     while source.lines().count() < 300 {
         source.push_str(&format!(
@@ -45,7 +51,12 @@ fn source_layers(c: &mut Criterion) {
             let (report, parsed) = syntax::check(&source);
             assert!(report.passed());
             let file = parsed.unwrap().file;
-            let reports = [security::check(&source, &file), conventions::check(&file), integration::check(&file, IntegrationRules::default()), coverage::check(&source, &file)];
+            let reports = [
+                security::check(&source, &file),
+                conventions::check(&file),
+                integration::check(&file, IntegrationRules::default()),
+                coverage::check(&source, &file),
+            ];
             assert!(reports.iter().all(|r| r.passed()));
         })
     });
@@ -57,24 +68,43 @@ fn bars() -> Vec<stratagem_actors::validator::sandbox::runtime::SandboxBar> {
 }
 
 fn validator(cache: PathBuf) -> Validator {
-    let sandbox = SandboxLayer::new(cache, CompileLimits::default(), SandboxLimits::default(), RiskLimits::default()).unwrap();
+    let sandbox = SandboxLayer::new(
+        cache,
+        CompileLimits::default(),
+        SandboxLimits::default(),
+        RiskLimits::default(),
+    )
+    .unwrap();
     let all = bars();
-    Validator { rules: IntegrationRules::default(), sandbox, bars: all[all.len() - 1000..].to_vec() }
+    Validator {
+        rules: IntegrationRules::default(),
+        sandbox,
+        bars: all[all.len() - 1000..].to_vec(),
+    }
 }
 
 fn momentum_source() -> String {
     let spec = templates::find("momentum").unwrap();
-    templates::render(spec, &templates::choose_params(spec, &[]), uuid::Uuid::nil()).unwrap()
+    templates::render(
+        spec,
+        &templates::choose_params(spec, &[]),
+        uuid::Uuid::nil(),
+    )
+    .unwrap()
 }
 
 fn full_validation(c: &mut Criterion) {
     let source = momentum_source();
     let tmp = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("validation");
-    group.sample_size(10).measurement_time(Duration::from_secs(15));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
     let warm = validator(tmp.path().join("warm"));
     warm.validate(&source).unwrap();
-    group.bench_function("six_layers_warm_sdk_cache", |b| b.iter(|| warm.validate(&source).unwrap()));
+    group.bench_function("six_layers_warm_sdk_cache", |b| {
+        b.iter(|| warm.validate(&source).unwrap())
+    });
     let cold_dir = tmp.path().join("cold");
     let cold = validator(cold_dir.clone());
     group.bench_function("six_layers_cold_sdk_cache", |b| {
@@ -92,14 +122,24 @@ fn full_validation(c: &mut Criterion) {
 fn per_bar(c: &mut Criterion) {
     let bars = bars();
     let tmp = tempfile::tempdir().unwrap();
-    let compiler = Compiler::new(Toolchain::detect().unwrap(), tmp.path(), CompileLimits::default());
-    let wasm = compiler.compile(&momentum_source(), "MomentumStrategy").unwrap();
+    let compiler = Compiler::new(
+        Toolchain::detect().unwrap(),
+        tmp.path(),
+        CompileLimits::default(),
+    );
+    let wasm = compiler
+        .compile(&momentum_source(), "MomentumStrategy")
+        .unwrap();
     let sandbox = Sandbox::new().unwrap();
     let loaded = sandbox.load(&wasm).unwrap();
     let limits = SandboxLimits::default();
     let risk = RiskLimits::default();
     // Both builds must trade alike before their speed is compared.
-    let wasm_orders = sandbox.run(&loaded, &bars, &limits, &risk).unwrap().orders.len();
+    let wasm_orders = sandbox
+        .run(&loaded, &bars, &limits, &risk)
+        .unwrap()
+        .orders
+        .len();
     let native_orders = {
         let _ = stratagem_sdk::host::take_orders();
         let mut s = native_momentum::MomentumStrategy::new();
@@ -108,11 +148,16 @@ fn per_bar(c: &mut Criterion) {
         }
         stratagem_sdk::host::take_orders().len()
     };
-    assert_eq!(wasm_orders, native_orders, "the wasm and native builds disagree");
+    assert_eq!(
+        wasm_orders, native_orders,
+        "the wasm and native builds disagree"
+    );
 
     let mut group = c.benchmark_group("per_bar_momentum");
     group.throughput(Throughput::Elements(bars.len() as u64));
-    group.bench_function("wasm", |b| b.iter(|| sandbox.run(&loaded, &bars, &limits, &risk).unwrap()));
+    group.bench_function("wasm", |b| {
+        b.iter(|| sandbox.run(&loaded, &bars, &limits, &risk).unwrap())
+    });
     group.bench_function("native", |b| {
         b.iter(|| {
             let mut s = native_momentum::MomentumStrategy::new();
@@ -126,7 +171,14 @@ fn per_bar(c: &mut Criterion) {
 }
 
 fn to_sdk(b: &stratagem_actors::validator::sandbox::runtime::SandboxBar) -> stratagem_sdk::Bar {
-    stratagem_sdk::Bar { timestamp: b.timestamp, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume }
+    stratagem_sdk::Bar {
+        timestamp: b.timestamp,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+    }
 }
 
 criterion_group!(benches, source_layers, full_validation, per_bar);

@@ -454,3 +454,48 @@ fn a_model_reply_that_reads_etc_passwd_is_recorded_then_rejected_before_rustc_an
         no_file_contains(&d, line);
     }
 }
+
+#[test]
+fn the_daily_token_budget_counted_from_the_log_stops_generation() {
+    let server = LoopbackServer::start(vec![anthropic_reply(&format!(
+        "```rust\n{}```",
+        clean_code()
+    ))]);
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let first = submit(&d);
+    let second = submit(&d);
+    let env = [
+        ("ANTHROPIC_API_KEY", KEY),
+        ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
+        ("CODEGEN_DAILY_TOKEN_BUDGET", "1500"),
+    ];
+    generated(&stratagem(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            &first,
+            "--mode",
+            "llm",
+            "--json",
+        ],
+        &env,
+    ));
+    let out = stratagem(
+        &d,
+        &["generate", "--opportunity", &second, "--mode", "llm"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the daily token budget is spent (1600 of 1500 tokens used today"),
+        "{err}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "no request once the budget is spent"
+    );
+}

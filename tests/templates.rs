@@ -122,10 +122,15 @@ fn contradictory_parameters_are_refused() {
 #[test]
 fn the_native_benchmark_copy_of_the_momentum_template_is_current() {
     let spec = templates::find("momentum").unwrap();
-    let rendered = templates::render(spec, &templates::choose_params(spec, &[]), Uuid::nil()).unwrap();
+    let rendered =
+        templates::render(spec, &templates::choose_params(spec, &[]), Uuid::nil()).unwrap();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/native/momentum.rs");
     if std::env::var_os("STRATAGEM_BLESS").is_some() {
         std::fs::write(&path, &rendered).unwrap();
     }
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), rendered, "run with STRATAGEM_BLESS=1 to update");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        rendered,
+        "run with STRATAGEM_BLESS=1 to update"
+    );
 }

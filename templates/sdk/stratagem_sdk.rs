@@ -60,8 +60,15 @@ pub struct Signal {
 impl Signal {
     /// A signal; confidence is clamped to [0, 1] (NaN becomes 0).
     pub fn new(direction: Direction, confidence: f64) -> Signal {
-        let confidence = if confidence.is_nan() { 0.0 } else { confidence.clamp(0.0, 1.0) };
-        Signal { direction, confidence }
+        let confidence = if confidence.is_nan() {
+            0.0
+        } else {
+            confidence.clamp(0.0, 1.0)
+        };
+        Signal {
+            direction,
+            confidence,
+        }
     }
 }
 
@@ -77,12 +84,18 @@ pub struct Order {
 impl Order {
     /// A market order for a target position.
     pub fn market(direction: Direction, quantity: f64) -> Order {
-        Order { direction, quantity }
+        Order {
+            direction,
+            quantity,
+        }
     }
 
     /// Close any position.
     pub fn flat() -> Order {
-        Order { direction: Direction::Flat, quantity: 0.0 }
+        Order {
+            direction: Direction::Flat,
+            quantity: 0.0,
+        }
     }
 }
 
@@ -96,7 +109,9 @@ pub struct StrategyError {
 impl StrategyError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> StrategyError {
-        StrategyError { message: message.into() }
+        StrategyError {
+            message: message.into(),
+        }
     }
 }
 
@@ -155,7 +170,11 @@ pub mod host {
     }
 
     pub fn size(confidence: f64, price: f64) -> f64 {
-        if price.is_finite() && price > 0.0 { CAPITAL * confidence.clamp(0.0, 1.0) / price } else { 0.0 }
+        if price.is_finite() && price > 0.0 {
+            CAPITAL * confidence.clamp(0.0, 1.0) / price
+        } else {
+            0.0
+        }
     }
 
     pub fn order(direction: i32, quantity: f64) -> i32 {
@@ -252,7 +271,9 @@ macro_rules! log_debug {
 /// Everything a strategy needs: `use stratagem_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{log_debug, log_info, log_warn};
-    pub use crate::{Bar, Direction, GoalValidator, Order, RiskController, Signal, Strategy, StrategyError};
+    pub use crate::{
+        Bar, Direction, GoalValidator, Order, RiskController, Signal, Strategy, StrategyError,
+    };
 }
 
 /// Drives one bar through a strategy: `should_trade`, then `execute`, then the order to the
@@ -286,7 +307,11 @@ pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let message = match info.payload().downcast_ref::<&str>() {
             Some(s) => (*s).to_string(),
-            None => info.payload().downcast_ref::<String>().cloned().unwrap_or_else(|| "panic".to_string()),
+            None => info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "panic".to_string()),
         };
         log(4, &message);
     }));
