@@ -82,6 +82,14 @@ fn submit(data: &Path) -> String {
     out["opportunity_id"].as_str().unwrap().to_string()
 }
 
+/// A fresh data directory with one submitted opportunity: (its guard, its path, the id).
+fn fresh_data_dir() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = submit(&d);
+    (tmp, d, id)
+}
+
 fn generated(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -113,9 +121,7 @@ fn anthropic_llm_mode_speaks_the_messages_api_and_records_everything_but_the_key
         "Here it is:\n```rust\n{}```\n",
         clean_code()
     ))]);
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     let env = [
         ("ANTHROPIC_API_KEY", KEY),
         ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
@@ -186,9 +192,7 @@ fn a_429_with_retry_after_is_waited_out() {
         .header("retry-after", "1"),
         anthropic_reply(&format!("```rust\n{}```", clean_code())),
     ]);
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     let env = [
         ("ANTHROPIC_API_KEY", KEY),
         ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
@@ -214,9 +218,7 @@ fn code_that_fails_validation_is_repaired_with_our_summary() {
         anthropic_reply(&format!("```rust\n{bad}```")),
         anthropic_reply(&format!("```rust\n{}```", clean_code())),
     ]);
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     let env = [
         ("ANTHROPIC_API_KEY", KEY),
         ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
@@ -250,9 +252,7 @@ fn code_that_fails_validation_is_repaired_with_our_summary() {
 fn an_openai_compatible_server_without_a_key_works() {
     let server =
         LoopbackServer::start(vec![openai_reply(&format!("```rust\n{}```", clean_code()))]);
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     let base = format!("{}/v1", server.url);
     let out = generated(&stratagem(
         &d,
@@ -277,9 +277,7 @@ fn an_openai_compatible_server_without_a_key_works() {
 fn hybrid_mode_has_the_model_write_only_the_signal_logic() {
     let region = "let confidence = (change.abs() / self.params.threshold).min(1.0);\nif change > self.params.threshold {\n    return Ok(Some(Signal::new(Direction::Long, confidence)));\n}\nOk(None)";
     let server = LoopbackServer::start(vec![openai_reply(&format!("```rust\n{region}\n```"))]);
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     let base = format!("{}/v1", server.url);
     let out = generated(&stratagem(
         &d,
@@ -331,9 +329,7 @@ fn server_errors_end_in_a_clear_message_and_record_nothing() {
         500,
         json!({"error": {"message": "overloaded upstream"}}),
     )]);
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     let env = [
         ("ANTHROPIC_API_KEY", KEY),
         ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
@@ -375,9 +371,7 @@ fn server_errors_end_in_a_clear_message_and_record_nothing() {
 
 #[test]
 fn without_a_model_llm_and_hybrid_stop_with_a_clear_message() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     for mode in ["llm", "hybrid"] {
         let out = stratagem(
             &d,
@@ -424,9 +418,7 @@ fn a_model_reply_that_reads_etc_passwd_is_recorded_then_rejected_before_rustc_an
         "const LEAK: &str = core::include_str!(\"/etc/passwd\");\n\npub struct MomentumParams {",
     );
     let server = LoopbackServer::start(vec![anthropic_reply(&format!("```rust\n{reader}```"))]);
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path().join("data");
-    let id = submit(&d);
+    let (_tmp, d, id) = fresh_data_dir();
     let env = [
         ("ANTHROPIC_API_KEY", KEY),
         ("CODEGEN_ANTHROPIC_BASE_URL", server.url.as_str()),
