@@ -8,6 +8,8 @@
 //!
 //! Run with `cargo bench --bench validation`.
 
+// Kept byte-identical to the rendered template (a test checks it): rustfmt must not touch it.
+#[rustfmt::skip]
 #[path = "native/momentum.rs"]
 mod native_momentum;
 

@@ -57,6 +57,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Backtest a strategy (a file, or a generated strategy's id) on bars, in the sandbox.
+    Backtest(BacktestArgs),
     /// Run the security layer alone on a strategy file (exit 0 clean, 1 findings).
     Scan {
         /// The strategy source file.
@@ -82,6 +84,38 @@ pub enum GenerationModeArg {
     Llm,
     /// A template's structure, with the model writing the signal logic.
     Hybrid,
+}
+
+/// `backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// A strategy file, or the id of a generated strategy (its source is taken from the log).
+    pub strategy: String,
+    /// Bars: `coinbase-1h` (embedded, the default) or a CSV file
+    /// (`timestamp,open,high,low,close,volume`).
+    #[arg(long, default_value = "coinbase-1h")]
+    pub data: String,
+    /// Only the most recent N days of the bars.
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Fee per side, basis points (default 10).
+    #[arg(long, default_value_t = 10.0)]
+    pub fee_bps: f64,
+    /// Slippage against the open, basis points (default 5).
+    #[arg(long, default_value_t = 5.0)]
+    pub slippage_bps: f64,
+    /// Starting capital (default 100,000).
+    #[arg(long, default_value_t = 100_000.0)]
+    pub capital: f64,
+    /// Write the equity curve (`timestamp,equity`) to this CSV.
+    #[arg(long)]
+    pub equity_out: Option<PathBuf>,
+    /// Write the closed trades to this CSV.
+    #[arg(long)]
+    pub trades_out: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--json`.

@@ -19,5 +19,6 @@
 
 pub mod generator;
 pub mod market;
+pub mod stages;
 pub mod supervisor;
 pub mod validator;

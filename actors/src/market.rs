@@ -19,9 +19,10 @@ pub struct BarError {
     pub reason: String,
 }
 
-/// Reads `timestamp,open,high,low,close,volume[,…]` rows with RFC 3339 timestamps, oldest
-/// first. Refuses out-of-order or duplicate timestamps, non-numbers and non-positive prices,
-/// naming the row.
+/// Reads `timestamp,open,high,low,close,volume[,…]` rows, oldest first. Timestamps are
+/// RFC 3339, `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC), or unix seconds or milliseconds. Refuses,
+/// naming the row: out-of-order or duplicate timestamps, non-numbers, NaN and non-positive
+/// prices, and any gap (a 24/7 market has none it can explain).
 ///
 /// # Errors
 /// The first bad row.
@@ -40,10 +41,9 @@ pub fn parse_bars(csv: &str) -> Result<Vec<SandboxBar>, BarError> {
                 fields.len()
             )));
         }
-        let timestamp =
-            time::OffsetDateTime::parse(fields[0], &time::format_description::well_known::Rfc3339)
-                .map_err(|_| bad(format!("timestamp {:?} is not RFC 3339", fields[0])))?
-                .unix_timestamp();
+        let timestamp = parse_timestamp(fields[0]).ok_or_else(|| {
+            bad(format!("timestamp {:?} is not RFC 3339, `YYYY-MM-DD HH:MM:SS`, or unix seconds or milliseconds", fields[0]))
+        })?;
         let num = |k: usize, name: &str| -> Result<f64, BarError> {
             let v: f64 = fields[k]
                 .parse()
@@ -63,15 +63,80 @@ pub fn parse_bars(csv: &str) -> Result<Vec<SandboxBar>, BarError> {
         };
         if let Some(prev) = bars.last() {
             if bar.timestamp <= prev.timestamp {
+                let what = if bar.timestamp == prev.timestamp {
+                    "repeats"
+                } else {
+                    "is before"
+                };
                 return Err(bad(format!(
-                    "timestamp {} is not after the previous row's",
+                    "timestamp {} {what} the previous row's",
                     fields[0]
                 )));
             }
         }
         bars.push(bar);
     }
+    if bars.len() < 2 {
+        return Err(BarError {
+            row: 1,
+            reason: format!("{} bars: at least two are needed", bars.len()),
+        });
+    }
+    let interval = bar_interval(&bars);
+    for (i, w) in bars.windows(2).enumerate() {
+        let step = w[1].timestamp - w[0].timestamp;
+        if step != interval {
+            return Err(BarError {
+                row: i + 3,
+                reason: format!("a gap of {step} s where bars are {interval} s apart"),
+            });
+        }
+    }
     Ok(bars)
+}
+
+/// The bar interval in seconds: the most common spacing.
+pub fn bar_interval(bars: &[SandboxBar]) -> i64 {
+    let mut counts = std::collections::BTreeMap::new();
+    for w in bars.windows(2) {
+        *counts
+            .entry(w[1].timestamp - w[0].timestamp)
+            .or_insert(0u64) += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(step, n)| (*n, -step))
+        .map_or(0, |(step, _)| step)
+}
+
+/// Bars a year on a 24/7 calendar.
+pub fn bars_per_year(bars: &[SandboxBar]) -> f64 {
+    let interval = bar_interval(bars).max(1);
+    365.0 * 86_400.0 / interval as f64
+}
+
+/// RFC 3339, `YYYY-MM-DD HH:MM:SS[.ffffff]` (UTC), or unix seconds / milliseconds.
+fn parse_timestamp(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t.unix_timestamp());
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        // Milliseconds from 1973 on are at least 1e11; seconds stay below it until the year 5138.
+        return Some(if n.abs() >= 100_000_000_000 {
+            n / 1000
+        } else {
+            n
+        });
+    }
+    let space = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let space_frac = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]"
+    );
+    time::PrimitiveDateTime::parse(text, &space_frac)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, &space))
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
 }
 
 /// The embedded hourly bars.
@@ -97,26 +162,57 @@ mod tests {
     }
 
     #[test]
+    fn every_timestamp_form_reads_the_same_instant() {
+        for stamp in [
+            "2022-01-01T00:00:00Z",
+            "2022-01-01 00:00:00",
+            "2022-01-01 00:00:00.000000",
+            "1640995200",
+            "1640995200000",
+        ] {
+            assert_eq!(parse_timestamp(stamp), Some(1_640_995_200), "{stamp}");
+        }
+    }
+
+    #[test]
     fn bad_rows_are_named() {
         let check = |csv: &str, expected: &str| {
             assert_eq!(parse_bars(csv).unwrap_err().to_string(), expected)
         };
         let head = "timestamp,open,high,low,close,volume\n";
+        let ok = "2020-01-01T01:00:00Z,1,1,1,1,1\n";
         check(
-            &format!("{head}2020-01-01T00:00:00Z,1,1,1,x,1\n"),
+            &format!("{head}2020-01-01T00:00:00Z,1,1,1,x,1\n{ok}"),
             "row 2: close \"x\" is not a number",
         );
         check(
-            &format!("{head}2020-01-01T00:00:00Z,1,1,1,0,1\n"),
+            &format!("{head}2020-01-01T00:00:00Z,1,1,1,0,1\n{ok}"),
             "row 2: close 0 is not a valid value",
         );
         check(
-            &format!("{head}2020-01-01T01:00:00Z,1,1,1,1,1\n2020-01-01T00:00:00Z,1,1,1,1,1\n"),
-            "row 3: timestamp 2020-01-01T00:00:00Z is not after the previous row's",
+            &format!("{head}2020-01-01T00:00:00Z,NaN,1,1,1,1\n{ok}"),
+            "row 2: open NaN is not a valid value",
         );
         check(
-            &format!("{head}yesterday,1,1,1,1,1\n"),
-            "row 2: timestamp \"yesterday\" is not RFC 3339",
+            &format!("{head}2020-01-01T00:00:00Z,1,1,1,-3,1\n{ok}"),
+            "row 2: close -3 is not a valid value",
+        );
+        check(
+            &format!("{head}{ok}2020-01-01T00:00:00Z,1,1,1,1,1\n"),
+            "row 3: timestamp 2020-01-01T00:00:00Z is before the previous row's",
+        );
+        check(
+            &format!("{head}1577836800,1,1,1,1,1\n1577836800,1,1,1,1,1\n"),
+            "row 3: timestamp 1577836800 repeats the previous row's",
+        );
+        check(
+            &format!("{head}1577836800000,1,1,1,1,1\n1577840400000,1,1,1,1,1\n1577847600000,1,1,1,1,1\n1577851200000,1,1,1,1,1\n"),
+            "row 4: a gap of 7200 s where bars are 3600 s apart",
+        );
+        check(&format!("{head}yesterday,1,1,1,1,1\n"), "row 2: timestamp \"yesterday\" is not RFC 3339, `YYYY-MM-DD HH:MM:SS`, or unix seconds or milliseconds");
+        check(
+            &format!("{head}{ok}"),
+            "row 1: 1 bars: at least two are needed",
         );
     }
 }

@@ -14,10 +14,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
-            lookback: 24,
-            threshold: 0.01,
-        }
+        Params { lookback: 24, threshold: 0.01 }
     }
 }
 
@@ -47,10 +44,7 @@ impl MomentumStrategy {
 
 impl Strategy for MomentumStrategy {
     fn new() -> Self {
-        MomentumStrategy {
-            params: Params::default(),
-            closes: VecDeque::new(),
-        }
+        MomentumStrategy { params: Params::default(), closes: VecDeque::new() }
     }
 
     fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {

@@ -42,15 +42,17 @@ fn verify(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&out)?;
     } else if let Some(b) = &report.first_break {
-        println!("chain BROKEN at event {}: {}", b.seq, b.reason);
-        println!(
+        say!("chain BROKEN at event {}: {}", b.seq, b.reason);
+        say!(
             "{} events before it verified; last good hash {}",
-            report.verified, out.head_hash
+            report.verified,
+            out.head_hash
         );
     } else {
-        println!(
+        say!(
             "chain ok: {} events, head hash {}",
-            report.verified, out.head_hash
+            report.verified,
+            out.head_hash
         );
     }
     Ok(if out.ok {
@@ -86,11 +88,13 @@ fn export(root: &Path, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitC
     if json {
         print_json(&files)?;
     } else {
-        println!("audit trail rebuilt from the log into {}", out.display());
+        say!("audit trail rebuilt from the log into {}", out.display());
         for f in &files {
-            println!(
+            say!(
                 "  {:<60} {:>8} lines {:>10} bytes",
-                f.file, f.lines, f.bytes
+                f.file,
+                f.lines,
+                f.bytes
             );
         }
     }
@@ -174,18 +178,18 @@ fn replay(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&report)?;
     } else if report.identical {
-        println!(
+        say!(
             "identical: {} files rebuilt from {} events match the live projections",
             report.files.len(),
             report.events
         );
     } else {
-        println!(
+        say!(
             "DIFFERENT: the live projections do not match a replay of the log ({} events)",
             report.events
         );
         for d in &report.differences {
-            println!("  {}: {}", d.file, d.detail);
+            say!("  {}: {}", d.file, d.detail);
         }
     }
     Ok(if report.identical {

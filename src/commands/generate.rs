@@ -31,12 +31,17 @@ pub fn list_templates(json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for t in templates::TEMPLATES {
-        println!("{} ({}): {}", t.name, t.family, t.description);
+        say!("{} ({}): {}", t.name, t.family, t.description);
         for p in t.params {
             let kind = if p.integer { "bars" } else { "real" };
-            println!(
+            say!(
                 "    {:<12} {:<5} default {:<8} range [{}, {}]  {}",
-                p.name, kind, p.default, p.min, p.max, p.doc
+                p.name,
+                kind,
+                p.default,
+                p.min,
+                p.max,
+                p.doc
             );
         }
     }
@@ -290,20 +295,21 @@ async fn record(
         } else {
             ""
         };
-        println!(
+        say!(
             "strategy {strategy_id} ({mode}{}){note}",
             template
                 .map(|t| format!(", template {t}"))
                 .unwrap_or_default()
         );
         if let Some(model) = p.model {
-            println!(
+            say!(
                 "model    {model}, {} attempt(s), {} tokens",
-                p.attempts, p.tokens
+                p.attempts,
+                p.tokens
             );
         }
-        println!("file     {}", path.display());
-        println!("sha256   {}", generated.sha256);
+        say!("file     {}", path.display());
+        say!("sha256   {}", generated.sha256);
     }
     Ok(ExitCode::SUCCESS)
 }

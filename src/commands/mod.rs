@@ -1,7 +1,16 @@
 //! One module per command. Each opens what it needs of the data directory, does its work, and
 //! returns the process exit code.
 
+/// `println!` that never panics: a closed stdout (`stratagem … | head`) is not an error of ours.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod audit;
+mod backtest;
 mod debug;
 mod generate;
 mod scan;
@@ -21,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json).await,
+        Command::Backtest(args) => backtest::run(&cli.data_dir, args),
         Command::Templates(flags) => generate::list_templates(flags.json),
         Command::Generate {
             opportunity,
@@ -34,6 +44,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    say!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -33,20 +33,20 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&report)?;
     } else if report.passed() {
-        println!(
+        say!(
             "clean: no security findings in {} ({} µs)",
             path.display(),
             report.duration.as_micros()
         );
     } else {
-        println!(
+        say!(
             "REJECTED: {} security finding(s) in {}",
             report.errors.len(),
             path.display()
         );
         for f in &report.errors {
             let line = f.line.map_or_else(|| "-".to_string(), |l| l.to_string());
-            println!("  line {line:>4}  {:<26} {}", f.code, f.message);
+            say!("  line {line:>4}  {:<26} {}", f.code, f.message);
         }
     }
     Ok(if report.passed() {

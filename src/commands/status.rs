@@ -40,21 +40,23 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
         })?;
     } else {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
-        println!("data dir      {}", root.display());
-        println!(
+        say!("data dir      {}", root.display());
+        say!(
             "event log     {} events, head {}",
             head.seq,
             &hex(&head.hash)[..16]
         );
-        println!(
+        say!(
             "discovery     active: {}",
             yes_no(a.strategy_discovery_active)
         );
-        println!(
+        say!(
             "opportunities discovered {}, scored {}, submitted {}",
-            a.opportunities_discovered, a.opportunities_scored, a.opportunities_submitted
+            a.opportunities_discovered,
+            a.opportunities_scored,
+            a.opportunities_submitted
         );
-        println!(
+        say!(
             "strategies    in validation {}, approved {}, rejected {}, implemented {}",
             a.strategies_in_validation,
             a.strategies_approved,
@@ -62,9 +64,12 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
             a.strategies_implemented
         );
         let s = &a.stages;
-        println!(
+        say!(
             "stages        cold {}, warm {}, limited {}, full {}",
-            s.cold, s.warm, s.limited, s.full
+            s.cold,
+            s.warm,
+            s.limited,
+            s.full
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -83,7 +83,7 @@ pub async fn run(root: &Path, args: SubmitArgs) -> anyhow::Result<ExitCode> {
             source: "manual",
         })?;
     } else {
-        println!("submitted opportunity {id} (event {})", ack.first_seq);
+        say!("submitted opportunity {id} (event {})", ack.first_seq);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -123,7 +123,7 @@ pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<Exi
             } else {
                 "warnings"
             };
-            println!(
+            say!(
                 "layer {} {:<12} {:<8} {:>9.1} ms",
                 layer.layer.number(),
                 layer.layer.name(),
@@ -133,7 +133,7 @@ pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<Exi
             for (kind, list) in [("error", &layer.errors), ("warning", &layer.warnings)] {
                 for f in list {
                     let line = f.line.map_or_else(String::new, |l| format!("line {l}: "));
-                    println!("    {kind}: {line}{} ({})", f.message, f.code);
+                    say!("    {kind}: {line}{} ({})", f.message, f.code);
                 }
             }
         }
@@ -142,14 +142,14 @@ pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<Exi
             Decision::Rejected => "REJECTED",
             Decision::ManualReview => "MANUAL REVIEW",
         };
-        println!(
+        say!(
             "decision: {verdict} ({}/6 layers passed; {})",
             report.layers_passed(),
             report.reason()
         );
         match known {
-            Some(id) => println!("recorded in the log for strategy {id}"),
-            None => println!("(not a generated strategy of this data directory: nothing recorded)"),
+            Some(id) => say!("recorded in the log for strategy {id}"),
+            None => say!("(not a generated strategy of this data directory: nothing recorded)"),
         }
     }
     Ok(match report.decision {

@@ -1,0 +1,5 @@
+//! The stages a strategy is promoted through, and what measures them: [`metrics`] (pure) and
+//! the backtest engine ([`backtest`]).
+
+pub mod backtest;
+pub mod metrics;

@@ -1,0 +1,208 @@
+//! `stratagem backtest` through the real binary on a user's own CSV of real bars.
+
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+
+use common::{bin, fails, ok};
+use serde_json::Value;
+
+const CLEAN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/strategies/clean_momentum.rs"
+);
+
+/// 720 real hourly Coinbase bars rewritten as a user's file with unix-millisecond timestamps.
+fn user_csv(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
+    ))
+    .unwrap();
+    let mut out = String::from("timestamp,open,high,low,close,volume\n");
+    for (i, line) in text.lines().skip(5000).take(720).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            (1_600_000_000 + 3600 * i as i64) * 1000,
+            f[1],
+            f[2],
+            f[3],
+            f[4],
+            f[5]
+        ));
+    }
+    let path = dir.join("my_bars.csv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn metrics_agree_with_the_formulas_applied_to_the_exported_equity_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let csv = user_csv(tmp.path());
+    let equity_out = tmp.path().join("equity.csv");
+    let trades_out = tmp.path().join("trades.csv");
+    let out: Value = serde_json::from_str(&ok(
+        &d,
+        &[
+            "backtest",
+            CLEAN,
+            "--data",
+            csv.to_str().unwrap(),
+            "--equity-out",
+            equity_out.to_str().unwrap(),
+            "--trades-out",
+            trades_out.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(out["bars"], 720);
+    assert_eq!(out["bars_per_year"], 8760.0);
+    let m = &out["metrics"];
+    for key in [
+        "total_return",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "win_rate",
+        "profit_factor",
+        "trades",
+        "exposure",
+        "turnover",
+        "probabilistic_sharpe",
+        "deflated_sharpe",
+    ] {
+        assert!(
+            m.get(key).is_some_and(|v| !v.is_null()),
+            "missing {key}: {m}"
+        );
+    }
+    assert!(m["trades"].as_u64().unwrap() > 0);
+    // Independently: per-bar returns of the exported curve, mean / sample std × √8760.
+    let text = std::fs::read_to_string(&equity_out).unwrap();
+    let equity: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(equity.len(), 721);
+    let r: Vec<f64> = equity.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+    let mean = r.iter().sum::<f64>() / r.len() as f64;
+    let var = r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (r.len() - 1) as f64;
+    let sharpe = mean / var.sqrt() * 8760f64.sqrt();
+    let mut peak = f64::MIN;
+    let mut mdd: f64 = 0.0;
+    for e in &equity {
+        peak = peak.max(*e);
+        mdd = mdd.max(1.0 - e / peak);
+    }
+    assert!(
+        (m["sharpe"].as_f64().unwrap() - sharpe).abs() < 1e-9,
+        "{} vs {sharpe}",
+        m["sharpe"]
+    );
+    assert!(
+        (m["max_drawdown"].as_f64().unwrap() - mdd).abs() < 1e-12,
+        "{} vs {mdd}",
+        m["max_drawdown"]
+    );
+    let trades = std::fs::read_to_string(&trades_out).unwrap();
+    assert_eq!(
+        trades.lines().count() as u64 - 1,
+        m["trades"].as_u64().unwrap()
+    );
+    assert!(trades.starts_with("entry_time,exit_time,side,quantity,entry_price,exit_price,pnl\n"));
+}
+
+#[test]
+fn a_generated_strategy_is_backtested_by_its_id_from_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let submitted: Value = serde_json::from_str(&ok(
+        &d,
+        &["submit", "--title", "t", "--hypothesis", "h", "--json"],
+    ))
+    .unwrap();
+    let generated: Value = serde_json::from_str(&ok(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            submitted["opportunity_id"].as_str().unwrap(),
+            "--template",
+            "donchian_breakout",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let id = generated["strategy_id"].as_str().unwrap();
+    // The file may go: the log holds the source.
+    std::fs::remove_file(generated["path"].as_str().unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_str(&ok(&d, &["backtest", id, "--days", "7", "--json"])).unwrap();
+    assert_eq!(out["bars"], 168);
+    assert!(out["buy_and_hold"]["sharpe"].is_number());
+}
+
+#[test]
+fn bad_inputs_are_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let gappy = tmp.path().join("gappy.csv");
+    std::fs::write(&gappy, "timestamp,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,1,1,1,1\n2020-01-01T01:00:00Z,1,1,1,1,1\n2020-01-01T03:00:00Z,1,1,1,1,1\n2020-01-01T04:00:00Z,1,1,1,1,1\n").unwrap();
+    let err = fails(&d, &["backtest", CLEAN, "--data", gappy.to_str().unwrap()]);
+    assert!(
+        err.contains("is not a usable bar file")
+            && err.contains("row 4: a gap of 7200 s where bars are 3600 s apart"),
+        "{err}"
+    );
+    let hostile = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/hostile/include_bytes_passwd.rs"
+    );
+    let err = fails(&d, &["backtest", hostile]);
+    assert!(
+        err.contains("fails the security layer") && !err.contains("root:"),
+        "{err}"
+    );
+    let err = fails(&d, &["backtest", CLEAN, "--fee-bps=-1"]);
+    assert!(
+        err.contains("--fee-bps -1 is not between 0 and 1000"),
+        "{err}"
+    );
+    let err = fails(&d, &["backtest", "01a21484-dd60-709d-bbdb-80a3cf309b21"]);
+    assert!(
+        err.contains("no strategy 01a21484-dd60-709d-bbdb-80a3cf309b21 in the log"),
+        "{err}"
+    );
+}
+
+/// Regression: `stratagem … --json | head -1` panicked with "failed printing to stdout: Broken
+/// pipe" because `println!` panics when the reader goes away.
+#[test]
+fn regression_a_closed_stdout_is_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["templates", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader leaves at once
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}
