@@ -59,6 +59,19 @@ pub enum Command {
     },
     /// Backtest a strategy (a file, or a generated strategy's id) on bars, in the sandbox.
     Backtest(BacktestArgs),
+    /// Run a stage of a strategy now, offline on the recorded bars: cold (7-day backtest),
+    /// warm (4 h paper beside the baseline), limited (10 % capital, 24 h) or full. Prints the
+    /// gate and the verdict and records every step.
+    Stage {
+        /// The strategy id.
+        strategy: String,
+        /// The stage.
+        #[arg(value_enum)]
+        stage: StageArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the security layer alone on a strategy file (exit 0 clean, 1 findings).
     Scan {
         /// The strategy source file.
@@ -116,6 +129,19 @@ pub struct BacktestArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A stage on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StageArg {
+    /// Backtest.
+    Cold,
+    /// Paper trading beside the baseline.
+    Warm,
+    /// A share of capital.
+    Limited,
+    /// Full capital.
+    Full,
 }
 
 /// `--json`.

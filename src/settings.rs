@@ -149,3 +149,73 @@ fn check_url(key: &str, url: String) -> anyhow::Result<String> {
     }
     Ok(url)
 }
+
+/// The stage settings, from the environment (`COLD_MIN_SHARPE`, `WARM_HOURS`, …).
+pub fn stage_settings_from_env() -> anyhow::Result<stratagem_actors::stages::runner::StageSettings>
+{
+    let d = stratagem_actors::stages::runner::StageSettings::default();
+    let fraction = |x: &f64| (0.0..=1.0).contains(x);
+    Ok(stratagem_actors::stages::runner::StageSettings {
+        cold_days: parsed(
+            "COLD_DAYS",
+            d.cold_days,
+            |n| (1..=365).contains(n),
+            "a number of days between 1 and 365",
+        )?,
+        cold_min_sharpe: parsed(
+            "COLD_MIN_SHARPE",
+            d.cold_min_sharpe,
+            |x: &f64| x.is_finite(),
+            "a Sharpe ratio",
+        )?,
+        cold_min_trades: parsed(
+            "COLD_MIN_TRADES",
+            d.cold_min_trades,
+            |_| true,
+            "a number of trades",
+        )?,
+        warm_hours: parsed(
+            "WARM_HOURS",
+            d.warm_hours,
+            |n| (1..=24 * 90).contains(n),
+            "a number of hours",
+        )?,
+        warm_min_improvement: parsed(
+            "WARM_MIN_IMPROVEMENT",
+            d.warm_min_improvement,
+            fraction,
+            "a fraction between 0 and 1",
+        )?,
+        limited_hours: parsed(
+            "LIMITED_HOURS",
+            d.limited_hours,
+            |n| (1..=24 * 90).contains(n),
+            "a number of hours",
+        )?,
+        limited_capital_fraction: parsed(
+            "LIMITED_CAPITAL_FRACTION",
+            d.limited_capital_fraction,
+            |x: &f64| *x > 0.0 && *x <= 1.0,
+            "a fraction above 0 and at most 1",
+        )?,
+        limited_min_improvement: parsed(
+            "LIMITED_MIN_IMPROVEMENT",
+            d.limited_min_improvement,
+            fraction,
+            "a fraction between 0 and 1",
+        )?,
+        capital: parsed(
+            "STAGE_CAPITAL",
+            d.capital,
+            |x: &f64| x.is_finite() && *x > 0.0,
+            "a positive amount",
+        )?,
+        warmup_bars: parsed(
+            "STAGE_WARMUP_BARS",
+            d.warmup_bars,
+            |n| *n <= 100_000,
+            "a number of bars up to 100000",
+        )?,
+        costs: d.costs,
+    })
+}

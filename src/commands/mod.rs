@@ -14,6 +14,7 @@ mod backtest;
 mod debug;
 mod generate;
 mod scan;
+mod stage;
 mod status;
 mod submit;
 mod validate;
@@ -31,6 +32,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json).await,
         Command::Backtest(args) => backtest::run(&cli.data_dir, args),
+        Command::Stage {
+            strategy,
+            stage,
+            json,
+        } => stage::run(&cli.data_dir, &strategy, stage, json).await,
         Command::Templates(flags) => generate::list_templates(flags.json),
         Command::Generate {
             opportunity,

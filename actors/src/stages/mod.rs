@@ -3,3 +3,4 @@
 
 pub mod backtest;
 pub mod metrics;
+pub mod runner;

@@ -1,0 +1,280 @@
+//! The stage gates, run offline on recorded bars (a simulated clock: "4 hours of paper trading"
+//! is 4 hours of recorded bars, replayed in milliseconds).
+//!
+//! Offline timeline, with `now` = the last recorded bar − (WARM + LIMITED hours):
+//!
+//! | stage | window | capital | gate (defaults: the seed's) |
+//! | --- | --- | --- | --- |
+//! | COLD | the `cold_days` (7) days before `now` | 100 % | Sharpe ≥ `cold_min_sharpe` (0.5) **and** closed trades ≥ `cold_min_trades` (2) |
+//! | WARM | `warm_hours` (4) from `now`, beside the baseline | 100 % | Sharpe ≥ baseline + `warm_min_improvement` (10 %) × \|baseline\| |
+//! | LIMITED | the `limited_hours` (24) after WARM | `limited_capital_fraction` (10 %) | Sharpe ≥ baseline + `limited_min_improvement` (15 %) × \|baseline\| |
+//! | FULL | everything recorded after LIMITED | 100 % | none: the monitor watches it |
+//!
+//! The baseline is the current FULL champion, or buy-and-hold when there is none, on the same
+//! window. The strategy is fed `warmup_bars` bars before its window (so its indicators are
+//! ready); only orders placed inside the window trade. The paper broker is the backtest
+//! engine's fill model: next-open fills, the same fees and slippage.
+
+use serde::Serialize;
+use stratagem_events::{Stage, StageMetrics};
+
+use super::backtest::{self, CostModel};
+use crate::market;
+use crate::validator::sandbox::runtime::{
+    HostOrder, LoadedStrategy, RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits,
+    SandboxTrap,
+};
+
+/// Every duration, share and threshold of the stages, with the seed's values as defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StageSettings {
+    /// COLD backtest length, days (`COLD_DAYS`, 7).
+    pub cold_days: u32,
+    /// COLD gate: minimum annualised Sharpe (`COLD_MIN_SHARPE`, 0.5).
+    pub cold_min_sharpe: f64,
+    /// COLD gate: minimum closed trades (`COLD_MIN_TRADES`, 2).
+    pub cold_min_trades: u64,
+    /// WARM paper-trading length, hours (`WARM_HOURS`, 4).
+    pub warm_hours: u32,
+    /// WARM gate: Sharpe improvement over the baseline (`WARM_MIN_IMPROVEMENT`, 0.10).
+    pub warm_min_improvement: f64,
+    /// LIMITED length, hours (`LIMITED_HOURS`, 24).
+    pub limited_hours: u32,
+    /// LIMITED share of capital (`LIMITED_CAPITAL_FRACTION`, 0.10).
+    pub limited_capital_fraction: f64,
+    /// LIMITED gate: Sharpe improvement over the baseline (`LIMITED_MIN_IMPROVEMENT`, 0.15).
+    pub limited_min_improvement: f64,
+    /// Capital of a full allocation (`STAGE_CAPITAL`, 100,000).
+    pub capital: f64,
+    /// Bars fed before the window so indicators are ready (`STAGE_WARMUP_BARS`, 500).
+    pub warmup_bars: usize,
+    /// Fees and slippage.
+    pub costs: CostModel,
+}
+
+impl Default for StageSettings {
+    fn default() -> Self {
+        StageSettings {
+            cold_days: 7,
+            cold_min_sharpe: 0.5,
+            cold_min_trades: 2,
+            warm_hours: 4,
+            warm_min_improvement: 0.10,
+            limited_hours: 24,
+            limited_capital_fraction: 0.10,
+            limited_min_improvement: 0.15,
+            capital: 100_000.0,
+            warmup_bars: 500,
+            costs: CostModel::default(),
+        }
+    }
+}
+
+/// Where a stage runs in the bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StageWindow {
+    /// First bar fed to the strategy (warm-up).
+    pub feed_start: usize,
+    /// First bar of the window.
+    pub start: usize,
+    /// One past its last bar.
+    pub end: usize,
+}
+
+/// What a stage run measured and decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageOutcome {
+    /// The stage.
+    pub stage: Stage,
+    /// Its window.
+    pub window: StageWindow,
+    /// Share of capital.
+    pub capital_fraction: f64,
+    /// The candidate's metrics (`baseline_sharpe` set for WARM and LIMITED).
+    pub metrics: StageMetrics,
+    /// The baseline it was measured against.
+    pub baseline: String,
+    /// Whether the gate passed.
+    pub passed: bool,
+    /// The gate, as text with the numbers.
+    pub gate: String,
+    /// A trap that stopped the strategy, if any (fails the gate).
+    pub trap: Option<SandboxTrap>,
+}
+
+/// Why a stage could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Not enough recorded bars for the timeline.
+    #[error("{0}")]
+    NotEnoughBars(String),
+    /// The sandbox failed.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// The window of a stage on these bars.
+///
+/// # Errors
+/// [`StageError::NotEnoughBars`] when the recorded bars are too short for the timeline.
+pub fn window(
+    stage: Stage,
+    bars: &[SandboxBar],
+    s: &StageSettings,
+) -> Result<StageWindow, StageError> {
+    let interval = market::bar_interval(bars).max(1);
+    let per_hour = (3600 / interval).max(1) as usize;
+    let warm = s.warm_hours as usize * per_hour;
+    let limited = s.limited_hours as usize * per_hour;
+    let cold = s.cold_days as usize * 24 * per_hour;
+    let needed = cold + warm + limited + 1;
+    if bars.len() < needed {
+        return Err(StageError::NotEnoughBars(format!(
+            "{} bars; the stages need at least {needed} at this interval",
+            bars.len()
+        )));
+    }
+    let now = bars.len() - warm - limited;
+    let (start, end) = match stage {
+        Stage::Cold => (now - cold, now),
+        Stage::Warm => (now, now + warm),
+        Stage::Limited => (now + warm, now + warm + limited),
+        Stage::Full => (now + warm + limited - 1, bars.len()),
+    };
+    Ok(StageWindow {
+        feed_start: start.saturating_sub(s.warmup_bars),
+        start,
+        end,
+    })
+}
+
+/// The baseline a candidate is measured against.
+pub enum Baseline<'a> {
+    /// Buy at the window's first open and hold.
+    BuyAndHold,
+    /// The current FULL champion, run on the same window.
+    Champion {
+        /// Its name (strategy id).
+        name: String,
+        /// Its loaded module.
+        strategy: &'a LoadedStrategy,
+    },
+}
+
+/// Orders placed inside the window, re-indexed to it.
+fn window_orders(orders: &[HostOrder], w: StageWindow) -> Vec<HostOrder> {
+    let offset = w.start - w.feed_start;
+    orders
+        .iter()
+        .filter(|o| o.bar >= offset)
+        .map(|o| HostOrder {
+            bar: o.bar - offset,
+            ..*o
+        })
+        .collect()
+}
+
+fn run_on(
+    sandbox: &Sandbox,
+    strategy: &LoadedStrategy,
+    bars: &[SandboxBar],
+    w: StageWindow,
+    capital: f64,
+    s: &StageSettings,
+    trials: u64,
+) -> Result<(StageMetrics, Option<SandboxTrap>), StageError> {
+    let limits = SandboxLimits {
+        timeout: std::time::Duration::from_secs(600),
+        ..SandboxLimits::default()
+    };
+    let risk = RiskLimits {
+        capital,
+        ..RiskLimits::default()
+    };
+    let run = sandbox.run(strategy, &bars[w.feed_start..w.end], &limits, &risk)?;
+    let orders = window_orders(&run.orders, w);
+    let bpy = market::bars_per_year(bars);
+    Ok((
+        backtest::simulate(
+            &bars[w.start..w.end],
+            &orders,
+            capital,
+            s.costs,
+            bpy,
+            trials,
+        )
+        .metrics,
+        run.trap,
+    ))
+}
+
+/// Runs one stage of a candidate and applies its gate.
+///
+/// # Errors
+/// [`StageError`] when the bars are too short or the sandbox cannot start.
+pub fn run_stage(
+    sandbox: &Sandbox,
+    candidate: &LoadedStrategy,
+    baseline: &Baseline<'_>,
+    stage: Stage,
+    bars: &[SandboxBar],
+    s: &StageSettings,
+    trials: u64,
+) -> Result<StageOutcome, StageError> {
+    let w = window(stage, bars, s)?;
+    let fraction = if stage == Stage::Limited {
+        s.limited_capital_fraction
+    } else {
+        1.0
+    };
+    let capital = s.capital * fraction;
+    let (mut metrics, trap) = run_on(sandbox, candidate, bars, w, capital, s, trials)?;
+    let bpy = market::bars_per_year(bars);
+    let (baseline_name, baseline_sharpe) = match baseline {
+        Baseline::BuyAndHold => (
+            "buy_and_hold".to_string(),
+            backtest::buy_and_hold(&bars[w.start..w.end], capital, s.costs, bpy)
+                .metrics
+                .sharpe,
+        ),
+        Baseline::Champion { name, strategy } => (
+            name.clone(),
+            run_on(sandbox, strategy, bars, w, capital, s, trials)?
+                .0
+                .sharpe,
+        ),
+    };
+    let beat = |improvement: f64| {
+        let needed = baseline_sharpe + improvement * baseline_sharpe.abs();
+        (metrics.sharpe >= needed, format!("sharpe {:.3} >= {needed:.3} (baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", metrics.sharpe, improvement * 100.0))
+    };
+    let (passed, gate) = match stage {
+        Stage::Cold => (
+            metrics.sharpe >= s.cold_min_sharpe && metrics.trades >= s.cold_min_trades,
+            format!(
+                "sharpe {:.3} >= {:.2} and trades {} >= {}",
+                metrics.sharpe, s.cold_min_sharpe, metrics.trades, s.cold_min_trades
+            ),
+        ),
+        Stage::Warm => beat(s.warm_min_improvement),
+        Stage::Limited => beat(s.limited_min_improvement),
+        Stage::Full => (
+            true,
+            "none (full capital; the monitor watches it)".to_string(),
+        ),
+    };
+    if matches!(stage, Stage::Warm | Stage::Limited) {
+        metrics.baseline_sharpe = Some(baseline_sharpe);
+    }
+    let passed = passed && trap.is_none();
+    Ok(StageOutcome {
+        stage,
+        window: w,
+        capital_fraction: fraction,
+        metrics,
+        baseline: baseline_name,
+        passed,
+        gate,
+        trap,
+    })
+}

@@ -1,0 +1,235 @@
+//! `stratagem stage STRATEGY_ID cold|warm|limited|full`: runs a stage now, offline.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context};
+use stratagem_actors::market;
+use stratagem_actors::stages::runner::{self, Baseline};
+use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
+use stratagem_actors::validator::sandbox::runtime::{LoadedStrategy, Sandbox};
+use stratagem_actors::validator::{conventions, security, syntax};
+use stratagem_events::projection::StrategyStatus;
+use stratagem_events::{
+    iter_from, AppendRequest, Event, EventKind, Stage, StageCompleted, StagePromoted,
+    StageRejected, StageStarted,
+};
+use uuid::Uuid;
+
+use super::print_json;
+use crate::cli::StageArg;
+use crate::data_dir::DataDir;
+use crate::settings::stage_settings_from_env;
+
+fn next(stage: Stage) -> Option<Stage> {
+    match stage {
+        Stage::Cold => Some(Stage::Warm),
+        Stage::Warm => Some(Stage::Limited),
+        Stage::Limited => Some(Stage::Full),
+        Stage::Full => None,
+    }
+}
+
+/// The recorded source of a strategy.
+fn source_of(dir: &DataDir, id: Uuid) -> anyhow::Result<String> {
+    for rec in iter_from(dir.store(), 1) {
+        let rec = rec?;
+        if rec.kind == EventKind::StrategyGenerated {
+            if let Event::StrategyGenerated(e) = rec.event()? {
+                if e.strategy_id == id {
+                    return Ok(e.source_code);
+                }
+            }
+        }
+    }
+    bail!("no strategy {id} in the log")
+}
+
+/// Compiles and loads a recorded strategy (the source-level security layer first).
+fn load(dir: &DataDir, root: &Path, sandbox: &Sandbox, id: Uuid) -> anyhow::Result<LoadedStrategy> {
+    let source = source_of(dir, id)?;
+    let (report, parsed) = syntax::check(&source);
+    let parsed = parsed
+        .filter(|_| report.passed())
+        .ok_or_else(|| anyhow!("strategy {id} does not parse"))?;
+    if !security::check(&source, &parsed.file).passed() {
+        bail!("strategy {id} fails the security layer");
+    }
+    let strategy_type = conventions::strategy_type(&parsed.file)
+        .ok_or_else(|| anyhow!("strategy {id} has no strategy type"))?;
+    let wasm = Compiler::new(
+        Toolchain::detect()?,
+        root.join("cache"),
+        CompileLimits::default(),
+    )
+    .compile(&source, &strategy_type)?;
+    Ok(sandbox.load(&wasm)?)
+}
+
+pub async fn run(
+    root: &Path,
+    strategy: &str,
+    stage: StageArg,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let stage = match stage {
+        StageArg::Cold => Stage::Cold,
+        StageArg::Warm => Stage::Warm,
+        StageArg::Limited => Stage::Limited,
+        StageArg::Full => Stage::Full,
+    };
+    let settings = stage_settings_from_env()?;
+    let id: Uuid = strategy
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("{strategy:?} is not a strategy id (a UUID)"))?;
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
+    let view = projections
+        .state()
+        .strategies
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| anyhow!("no strategy {id} in the log"))?;
+    let ready = match stage {
+        Stage::Cold => view.status == StrategyStatus::Approved || view.stage == Some(Stage::Cold),
+        s => view.status == StrategyStatus::Staged && view.stage == Some(s),
+    };
+    if !ready {
+        let now = match (view.status, view.stage) {
+            (StrategyStatus::Staged, Some(s)) => format!("in {}", s.as_str().to_uppercase()),
+            (status, _) => format!("{status:?}").to_lowercase(),
+        };
+        let wants = if stage == Stage::Cold {
+            "an approved strategy".to_string()
+        } else {
+            format!("a strategy promoted to {}", stage.as_str().to_uppercase())
+        };
+        bail!(
+            "strategy {id} is {now}; `stage {}` needs {wants}",
+            stage.as_str()
+        );
+    }
+    let sandbox = Sandbox::new()?;
+    let candidate = load(&dir, root, &sandbox, id)?;
+    let champion_id = projections
+        .state()
+        .strategies
+        .values()
+        .find(|s| s.stage == Some(Stage::Full) && s.status == StrategyStatus::Staged && s.id != id)
+        .map(|s| s.id);
+    let champion = match champion_id {
+        Some(cid) => Some((
+            cid,
+            load(&dir, root, &sandbox, cid)
+                .with_context(|| format!("cannot load the champion {cid}"))?,
+        )),
+        None => None,
+    };
+    let baseline = match &champion {
+        Some((cid, loaded)) => Baseline::Champion {
+            name: cid.to_string(),
+            strategy: loaded,
+        },
+        None => Baseline::BuyAndHold,
+    };
+    let bars = market::embedded_hourly();
+    let window = runner::window(stage, &bars, &settings)?;
+    let run_id = Uuid::now_v7();
+    // Write-ahead: the start is durable before the run.
+    let mut start = Vec::new();
+    if stage == Stage::Cold && view.stage != Some(Stage::Cold) {
+        start.push(Event::from(StagePromoted {
+            strategy_id: id,
+            from: None,
+            to: Stage::Cold,
+        }));
+    }
+    start.push(Event::from(StageStarted {
+        strategy_id: id,
+        stage,
+        run_id,
+        baseline: Some(match &baseline {
+            Baseline::BuyAndHold => "buy_and_hold".to_string(),
+            Baseline::Champion { name, .. } => name.clone(),
+        }),
+        capital_fraction: if stage == Stage::Limited {
+            settings.limited_capital_fraction
+        } else {
+            1.0
+        },
+        window_start: Some(bars[window.start].timestamp),
+        window_end: Some(bars[window.end - 1].timestamp),
+    }));
+    dir.append(&mut projections, AppendRequest::new(start))
+        .await?;
+    let trials = projections.state().backtest_trials + 1;
+    let outcome = runner::run_stage(
+        &sandbox, &candidate, &baseline, stage, &bars, &settings, trials,
+    )?;
+    let mut end = vec![Event::from(StageCompleted {
+        strategy_id: id,
+        stage,
+        run_id,
+        metrics: outcome.metrics.clone(),
+        passed: outcome.passed,
+        gate: outcome.gate.clone(),
+    })];
+    match (outcome.passed, next(stage)) {
+        (true, Some(to)) => end.push(Event::from(StagePromoted {
+            strategy_id: id,
+            from: Some(stage),
+            to,
+        })),
+        (true, None) => {}
+        (false, _) => {
+            let reason = match &outcome.trap {
+                Some(t) => format!("stopped by the sandbox: {t}"),
+                None => format!("gate not met: {}", outcome.gate),
+            };
+            end.push(Event::from(StageRejected {
+                strategy_id: id,
+                stage,
+                reason,
+            }));
+        }
+    }
+    dir.append(&mut projections, AppendRequest::new(end))
+        .await?;
+    if json {
+        print_json(&outcome)?;
+    } else {
+        let m = &outcome.metrics;
+        say!(
+            "{} of strategy {id}: {} bars, {:.0} % of capital, baseline {}",
+            stage.as_str().to_uppercase(),
+            window.end - window.start,
+            outcome.capital_fraction * 100.0,
+            outcome.baseline
+        );
+        say!(
+            "  return {:.2} %, sharpe {:.3}, max drawdown {:.2} %, trades {}",
+            m.total_return * 100.0,
+            m.sharpe,
+            m.max_drawdown * 100.0,
+            m.trades
+        );
+        if let (Some(psr), Some(dsr)) = (m.probabilistic_sharpe, m.deflated_sharpe) {
+            say!("  PSR {psr:.3}, DSR {dsr:.3} over {trials} trial(s)");
+        }
+        say!("  gate: {}", outcome.gate);
+        match (outcome.passed, next(stage)) {
+            (true, Some(to)) => say!(
+                "  verdict: PASSED, promoted to {}",
+                to.as_str().to_uppercase()
+            ),
+            (true, None) => say!("  verdict: running at full capital"),
+            (false, _) => say!("  verdict: REJECTED at {}", stage.as_str().to_uppercase()),
+        }
+    }
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

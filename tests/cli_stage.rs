@@ -1,0 +1,101 @@
+//! The stages through the real binary, offline on the recorded bars: a validated strategy taken
+//! COLD → WARM → LIMITED → FULL, each printing its gate and verdict, every step on the log.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, ok, run};
+use serde_json::Value;
+
+/// submit → generate (template) → validate; returns the strategy id.
+fn approved(d: &Path, template: &str) -> String {
+    let submitted: Value = serde_json::from_str(&ok(
+        d,
+        &["submit", "--title", template, "--hypothesis", "h", "--json"],
+    ))
+    .unwrap();
+    let generated: Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "generate",
+            "--opportunity",
+            submitted["opportunity_id"].as_str().unwrap(),
+            "--template",
+            template,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    ok(d, &["validate", generated["path"].as_str().unwrap()]);
+    generated["strategy_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_validated_strategy_goes_from_cold_to_full_with_every_step_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = approved(&d, "mean_reversion");
+    let err = fails(&d, &["stage", &id, "warm"]);
+    assert!(
+        err.contains("is approved; `stage warm` needs a strategy promoted to WARM"),
+        "{err}"
+    );
+    for (stage, promoted) in [("cold", "WARM"), ("warm", "LIMITED"), ("limited", "FULL")] {
+        let text = ok(&d, &["stage", &id, stage]);
+        assert!(
+            text.contains("gate: sharpe")
+                && text.contains(&format!("verdict: PASSED, promoted to {promoted}")),
+            "{stage}: {text}"
+        );
+    }
+    let text = ok(&d, &["stage", &id, "full"]);
+    assert!(text.contains("verdict: running at full capital"), "{text}");
+    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    assert_eq!(status["stages"]["full"], 1);
+    assert_eq!(status["strategies_implemented"], 1);
+    let trail = std::fs::read_to_string(d.join("strategy_stages.jsonl")).unwrap();
+    let kinds: Vec<String> = trail
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "stage.started").count(), 4);
+    assert_eq!(kinds.iter().filter(|k| *k == "stage.completed").count(), 4);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "stage.promoted").count(),
+        4,
+        "into COLD, WARM, LIMITED, FULL"
+    );
+    let warm: Value = trail
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["kind"] == "stage.completed" && v["data"]["stage"] == "warm")
+        .unwrap();
+    assert!(warm["data"]["metrics"]["baseline_sharpe"].is_number());
+    assert!(ok(&d, &["audit", "verify"]).starts_with("chain ok"));
+    assert!(ok(&d, &["audit", "replay"]).starts_with("identical"));
+}
+
+#[test]
+fn a_strategy_that_misses_the_cold_gate_is_rejected_and_stays_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = approved(&d, "momentum");
+    let out = run(&d, &["stage", &id, "cold", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["passed"], false);
+    assert!(outcome["gate"].as_str().unwrap().starts_with("sharpe "));
+    assert!(outcome["metrics"]["deflated_sharpe"].is_number());
+    let err = fails(&d, &["stage", &id, "warm"]);
+    assert!(err.contains("is rejected"), "{err}");
+    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    assert_eq!(status["stages"]["cold"], 0);
+    let err = fails(&d, &["stage", "not-an-id", "cold"]);
+    assert!(err.contains("is not a strategy id"), "{err}");
+}
