@@ -104,8 +104,8 @@ pub enum GenerationModeArg {
 pub struct BacktestArgs {
     /// A strategy file, or the id of a generated strategy (its source is taken from the log).
     pub strategy: String,
-    /// Bars: `coinbase-1h` (embedded, the default) or a CSV file
-    /// (`timestamp,open,high,low,close,volume`).
+    /// Bars: `coinbase-1h` (embedded hourly, the default), `ftx-1m` (embedded 1-minute), or a
+    /// CSV file (`timestamp,open,high,low,close,volume`).
     #[arg(long, default_value = "coinbase-1h")]
     pub data: String,
     /// Only the most recent N days of the bars.

@@ -9,6 +9,11 @@ use crate::validator::sandbox::runtime::SandboxBar;
 pub const COINBASE_BTCUSD_1H: &str =
     include_str!("../../data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv");
 
+/// The embedded 1-minute FTX BTC-PERP bars (45,031, verbatim), as CSV. Their undocumented
+/// timestamp is taken as the bar's close.
+pub const FTX_BTCPERP_1M: &str =
+    include_str!("../../data/ftx_btc-perp_1m_2021-12-31_2022-02-01.csv");
+
 /// A bad row in a bar file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("row {row}: {reason}")]
@@ -139,6 +144,15 @@ fn parse_timestamp(text: &str) -> Option<i64> {
         .map(|t| t.assume_utc().unix_timestamp())
 }
 
+/// The embedded data sets by name: `coinbase-1h` and `ftx-1m`.
+pub fn embedded(name: &str) -> Option<Vec<SandboxBar>> {
+    match name {
+        "coinbase-1h" => Some(embedded_hourly()),
+        "ftx-1m" => Some(parse_bars(FTX_BTCPERP_1M).unwrap_or_default()),
+        _ => None,
+    }
+}
+
 /// The embedded hourly bars.
 ///
 /// # Panics
@@ -159,6 +173,16 @@ mod tests {
         assert!(bars
             .windows(2)
             .all(|w| w[1].timestamp - w[0].timestamp == 3600));
+    }
+
+    #[test]
+    fn the_embedded_minute_file_parses_whole() {
+        let bars = parse_bars(FTX_BTCPERP_1M).unwrap();
+        assert_eq!(bars.len(), 45_031);
+        assert_eq!(bar_interval(&bars), 60);
+        assert_eq!(bars_per_year(&bars), 525_600.0);
+        assert_eq!(embedded("ftx-1m").unwrap().len(), 45_031);
+        assert!(embedded("nasdaq").is_none());
     }
 
     #[test]

@@ -58,9 +58,10 @@ fn strategy_source(dir: &DataDir, target: &str) -> anyhow::Result<String> {
 
 /// The bars named by `--data`, cut to the last `days`.
 pub fn load_bars(data: &str, days: Option<u32>) -> anyhow::Result<Vec<SandboxBar>> {
-    let mut bars = match data {
-        "coinbase-1h" => market::embedded_hourly(),
-        path => {
+    let mut bars = match market::embedded(data) {
+        Some(bars) => bars,
+        None => {
+            let path = data;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read bars from {path}"))?;
             market::parse_bars(&text).with_context(|| format!("{path} is not a usable bar file"))?
