@@ -285,3 +285,40 @@ fn a_missing_wasm_target_is_said_exactly() {
         "the wasm32-unknown-unknown target is not installed: run `rustup target add wasm32-unknown-unknown`"
     );
 }
+
+/// Regression: on a cold cache, two validations building the SDK at once could each publish
+/// their own build; a strategy compiled against one was then linked against the other, and the
+/// glue failed with E0463 (reported as "the strategy type must be a `pub struct`"). Builds are
+/// now reproducible and the first published SDK is never replaced.
+#[test]
+fn regression_concurrent_compiles_on_a_cold_cache_agree() {
+    let cache =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cold-{}", uuid::Uuid::now_v7()));
+    let source = clean_source();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (cache, source) = (cache.clone(), source.clone());
+            std::thread::spawn(move || {
+                let compiler = Compiler::new(
+                    Toolchain::detect().unwrap(),
+                    cache,
+                    CompileLimits::default(),
+                );
+                compiler.compile(&source, "CleanMomentumStrategy")
+            })
+        })
+        .collect();
+    let outputs: Vec<Vec<u8>> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap()
+                .expect("every concurrent compile succeeds")
+        })
+        .collect();
+    assert!(
+        outputs.windows(2).all(|w| w[0] == w[1]),
+        "the same source gives the same wasm"
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+}

@@ -260,10 +260,20 @@ impl Compiler {
                 .unwrap_or(CompileError::Internal("strategy SDK")));
         }
         std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
-        // Atomic publish: a concurrent builder either sees no file or the whole file.
-        std::fs::rename(&out, &rlib).map_err(io("cannot publish", &rlib))?;
+        // Publish without ever replacing: a strategy compiled against the SDK must be linked
+        // against that same file. The first builder wins; a concurrent one finds the file there
+        // and uses it (builds are reproducible anyway, see `--remap-path-prefix`).
+        let published = match std::fs::hard_link(&out, &rlib) {
+            Ok(()) => Ok(rlib),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(rlib),
+            Err(source) => Err(CompileError::Io {
+                action: "cannot publish",
+                path: rlib,
+                source,
+            }),
+        };
         let _ = std::fs::remove_dir_all(&work);
-        Ok(rlib)
+        published
     }
 
     /// Compiles a strategy whose public strategy type is `strategy_type` into a wasm module.
@@ -333,7 +343,29 @@ impl Compiler {
                 ],
             )?;
             if !linked.success {
-                return Err(CompileError::BadStrategyType(strategy_type.to_string()));
+                // Only "no such type" or "not public" are the strategy's fault; anything else
+                // (a crate mismatch with the SDK, say) is ours.
+                let diags = linked.diagnostics("glue.rs");
+                let strategy_fault = diags.iter().any(|d| {
+                    matches!(
+                        d.code.as_deref(),
+                        Some(
+                            "E0412"
+                                | "E0422"
+                                | "E0423"
+                                | "E0425"
+                                | "E0433"
+                                | "E0603"
+                                | "E0277"
+                                | "E0599"
+                        )
+                    )
+                });
+                return Err(if strategy_fault {
+                    CompileError::BadStrategyType(strategy_type.to_string())
+                } else {
+                    CompileError::Internal("strategy glue")
+                });
             }
             let wasm = work.join("strategy.wasm");
             std::fs::read(&wasm).map_err(io("cannot read", &wasm))
@@ -344,11 +376,15 @@ impl Compiler {
 
     fn rustc(&self, dir: &Path, args: &[&str]) -> Result<RustcRun, CompileError> {
         let kib = self.limits.address_space_bytes / 1024;
+        // The scratch directory's name must not reach the output: with it remapped, the same
+        // source gives the same rlib and wasm wherever it is built.
+        let remap = format!("--remap-path-prefix={}=/stratagem", dir.display());
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
             .arg(&self.toolchain.rustc)
             .args(COMMON_FLAGS)
+            .arg(&remap)
             .args(args)
             .current_dir(dir)
             .env_clear()
