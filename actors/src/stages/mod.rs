@@ -2,5 +2,6 @@
 //! the backtest engine ([`backtest`]).
 
 pub mod backtest;
+pub mod feed;
 pub mod metrics;
 pub mod runner;
