@@ -322,3 +322,28 @@ fn regression_concurrent_compiles_on_a_cold_cache_agree() {
     );
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+#[test]
+fn stepping_bar_by_bar_gives_exactly_the_orders_of_a_batch_run() {
+    use stratagem_actors::validator::sandbox::runtime::Deadline;
+    let wasm = compiler()
+        .compile(&clean_source(), "CleanMomentumStrategy")
+        .unwrap();
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    let bars = real_bars(800);
+    let limits = SandboxLimits::default();
+    let batch = sandbox
+        .run(&loaded, &bars, &limits, &RiskLimits::default())
+        .unwrap();
+    let mut live = sandbox
+        .start(&loaded, &limits, &RiskLimits::default(), Deadline::PerBar)
+        .unwrap();
+    let mut stepped = Vec::new();
+    for bar in &bars {
+        stepped.extend(live.step(bar).unwrap());
+    }
+    assert_eq!(live.bars(), 800);
+    assert_eq!(stepped, batch.orders);
+    assert_eq!(live.finish().orders, batch.orders);
+}

@@ -316,7 +316,8 @@ impl Sandbox {
         self.modules.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Runs a fresh instance over `bars`, one call per bar.
+    /// Runs a fresh instance over `bars`, one call per bar. The wall-clock deadline covers the
+    /// whole run.
     ///
     /// # Errors
     /// [`SandboxError`] when the module cannot start; a trap during the bars ends the run and
@@ -328,6 +329,26 @@ impl Sandbox {
         limits: &SandboxLimits,
         risk: &RiskLimits,
     ) -> Result<RunOutput, SandboxError> {
+        let mut live = self.start(strategy, limits, risk, Deadline::WholeRun)?;
+        for bar in bars {
+            if live.step(bar).is_err() {
+                break;
+            }
+        }
+        Ok(live.finish())
+    }
+
+    /// Starts a fresh instance (instantiated and initialised) to be fed one bar at a time.
+    ///
+    /// # Errors
+    /// [`SandboxError`] when the module cannot start.
+    pub fn start(
+        &self,
+        strategy: &LoadedStrategy,
+        limits: &SandboxLimits,
+        risk: &RiskLimits,
+        deadline: Deadline,
+    ) -> Result<LiveRun, SandboxError> {
         let state = HostState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
@@ -365,42 +386,102 @@ impl Sandbox {
         let on_bar = instance
             .get_typed_func::<(i64, f64, f64, f64, f64, f64), i32>(&mut store, "stratagem_on_bar")
             .map_err(|_| SandboxError::MissingExport("stratagem_on_bar"))?;
-        let mut fuel_used = 0u64;
         if let Err(e) = init.call(&mut store, ()) {
             return Err(start(&mut store, e));
         }
-        fuel_used += limits.init_fuel - store.get_fuel().unwrap_or(0);
-        let mut strategy_errors = 0;
-        let mut trap = None;
-        let mut fed = 0;
-        for (i, bar) in bars.iter().enumerate() {
-            store.data_mut().bar = i;
-            store.data_mut().price = bar.close;
-            store.set_fuel(limits.fuel_per_bar).map_err(setup)?;
-            let result = on_bar.call(
-                &mut store,
-                (
-                    bar.timestamp,
-                    bar.open,
-                    bar.high,
-                    bar.low,
-                    bar.close,
-                    bar.volume,
-                ),
-            );
-            fuel_used += limits.fuel_per_bar - store.get_fuel().unwrap_or(0);
-            fed = i + 1;
-            match result {
-                Ok(0) => {}
-                Ok(_) => strategy_errors += 1,
-                Err(e) => {
-                    trap = Some(classify(&e, store.data().panic_message.clone()));
-                    break;
-                }
+        let fuel_used = limits.init_fuel - store.get_fuel().unwrap_or(0);
+        Ok(LiveRun {
+            store,
+            on_bar,
+            limits: *limits,
+            ticks,
+            deadline,
+            fed: 0,
+            fuel_used,
+            strategy_errors: 0,
+            trap: None,
+        })
+    }
+}
+
+/// What the wall-clock deadline of a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// The whole run (validation and backtests).
+    WholeRun,
+    /// Each bar's call (paper trading, which lasts hours of real time).
+    PerBar,
+}
+
+/// An instance being fed bars one at a time.
+pub struct LiveRun {
+    store: Store<HostState>,
+    on_bar: wasmtime::TypedFunc<(i64, f64, f64, f64, f64, f64), i32>,
+    limits: SandboxLimits,
+    ticks: u64,
+    deadline: Deadline,
+    fed: usize,
+    fuel_used: u64,
+    strategy_errors: usize,
+    trap: Option<SandboxTrap>,
+}
+
+impl LiveRun {
+    /// Feeds one bar; returns the orders the host accepted during it.
+    ///
+    /// # Errors
+    /// The trap that stopped the strategy; it stays stopped.
+    pub fn step(&mut self, bar: &SandboxBar) -> Result<Vec<HostOrder>, SandboxTrap> {
+        if let Some(trap) = &self.trap {
+            return Err(trap.clone());
+        }
+        let before = self.store.data().orders.len();
+        self.store.data_mut().bar = self.fed;
+        self.store.data_mut().price = bar.close;
+        if self.deadline == Deadline::PerBar {
+            self.store.set_epoch_deadline(self.ticks);
+        }
+        if let Err(e) = self.store.set_fuel(self.limits.fuel_per_bar) {
+            let trap = SandboxTrap::Other(e.to_string());
+            self.trap = Some(trap.clone());
+            return Err(trap);
+        }
+        let result = self.on_bar.call(
+            &mut self.store,
+            (
+                bar.timestamp,
+                bar.open,
+                bar.high,
+                bar.low,
+                bar.close,
+                bar.volume,
+            ),
+        );
+        self.fuel_used += self.limits.fuel_per_bar - self.store.get_fuel().unwrap_or(0);
+        self.fed += 1;
+        match result {
+            Ok(0) => {}
+            Ok(_) => self.strategy_errors += 1,
+            Err(e) => {
+                let trap = classify(&e, self.store.data().panic_message.clone());
+                self.trap = Some(trap.clone());
+                return Err(trap);
             }
         }
-        let state = store.into_data();
-        Ok(RunOutput {
+        Ok(self.store.data().orders[before..].to_vec())
+    }
+
+    /// Bars fed so far.
+    pub fn bars(&self) -> usize {
+        self.fed
+    }
+
+    /// Ends the run.
+    pub fn finish(self) -> RunOutput {
+        let (fed, fuel_used, strategy_errors, trap) =
+            (self.fed, self.fuel_used, self.strategy_errors, self.trap);
+        let state = self.store.into_data();
+        RunOutput {
             bars: fed,
             orders: state.orders,
             refused_orders: state.refused_orders,
@@ -408,7 +489,7 @@ impl Sandbox {
             logs: state.logs,
             fuel_used,
             trap,
-        })
+        }
     }
 }
 
