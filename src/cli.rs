@@ -68,6 +68,14 @@ pub enum Command {
         /// The stage.
         #[arg(value_enum)]
         stage: StageArg,
+        /// Replay speed of the paper stages on recorded bars (simulated seconds per real
+        /// second; default: as fast as possible).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Paper-trade on a live exchange feed instead (a Binance kline stream URL,
+        /// e.g. wss://stream.binance.com:9443/ws/btcusdt@kline_1h); warm and limited only.
+        #[arg(long)]
+        feed: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

@@ -35,8 +35,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stage {
             strategy,
             stage,
+            speed,
+            feed,
             json,
-        } => stage::run(&cli.data_dir, &strategy, stage, json).await,
+        } => {
+            stage::run(
+                &cli.data_dir,
+                &strategy,
+                stage,
+                speed,
+                feed.as_deref(),
+                json,
+            )
+            .await
+        }
         Command::Templates(flags) => generate::list_templates(flags.json),
         Command::Generate {
             opportunity,

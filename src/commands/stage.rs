@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 use stratagem_actors::market;
-use stratagem_actors::stages::runner::{self, Baseline};
+use stratagem_actors::stages::feed::KlineFeed;
+use stratagem_actors::stages::runner::{self, Baseline, PaperFeed};
 use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
 use stratagem_actors::validator::sandbox::runtime::{LoadedStrategy, Sandbox};
 use stratagem_actors::validator::{conventions, security, syntax};
@@ -70,8 +71,18 @@ pub async fn run(
     root: &Path,
     strategy: &str,
     stage: StageArg,
+    speed: Option<f64>,
+    feed: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(s) = speed {
+        if !(s.is_finite() && s > 0.0) {
+            bail!("--speed {s} is not a positive number");
+        }
+    }
+    if feed.is_some() && !matches!(stage, StageArg::Warm | StageArg::Limited) {
+        bail!("--feed is for the paper stages (warm, limited)");
+    }
     let stage = match stage {
         StageArg::Cold => Stage::Cold,
         StageArg::Warm => Stage::Warm,
@@ -164,9 +175,22 @@ pub async fn run(
     dir.append(&mut projections, AppendRequest::new(start))
         .await?;
     let trials = projections.state().backtest_trials + 1;
+    let mut live = match feed {
+        Some(url) => Some(
+            KlineFeed::connect(url)
+                .await
+                .with_context(|| format!("cannot open the live feed {url}"))?,
+        ),
+        None => None,
+    };
+    let paper_feed = match live.as_mut() {
+        Some(l) => PaperFeed::Live(l),
+        None => PaperFeed::Recorded { speed },
+    };
     let outcome = runner::run_stage(
-        &sandbox, &candidate, &baseline, stage, &bars, &settings, trials,
-    )?;
+        &sandbox, &candidate, &baseline, stage, &bars, &settings, trials, paper_feed,
+    )
+    .await?;
     let mut end = vec![Event::from(StageCompleted {
         strategy_id: id,
         stage,

@@ -2,6 +2,8 @@
 //! the backtest engine ([`backtest`]).
 
 pub mod backtest;
+pub mod clock;
 pub mod feed;
 pub mod metrics;
+pub mod paper;
 pub mod runner;

@@ -19,6 +19,8 @@ use serde::Serialize;
 use stratagem_events::{Stage, StageMetrics};
 
 use super::backtest::{self, CostModel};
+use super::clock::SimulatedClock;
+use super::paper::{self, PaperError, RecordedFeed};
 use crate::market;
 use crate::validator::sandbox::runtime::{
     HostOrder, LoadedStrategy, RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits,
@@ -111,6 +113,9 @@ pub enum StageError {
     /// The sandbox failed.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The live feed failed.
+    #[error(transparent)]
+    Feed(#[from] super::feed::FeedError),
 }
 
 /// The window of a stage on these bars.
@@ -208,11 +213,24 @@ fn run_on(
     ))
 }
 
-/// Runs one stage of a candidate and applies its gate.
+/// Where WARM and LIMITED get their bars.
+pub enum PaperFeed<'a> {
+    /// The recorded bars of the stage's window, on a simulated clock at `speed` (None = at once).
+    Recorded {
+        /// Replay speed: simulated seconds per real second.
+        speed: Option<f64>,
+    },
+    /// A live exchange feed (closed candles only); the strategy warms up on its first bars.
+    Live(&'a mut super::feed::KlineFeed),
+}
+
+/// Runs one stage of a candidate and applies its gate. COLD and FULL are backtests of their
+/// windows; WARM and LIMITED are paper sessions beside the baseline on `feed`.
 ///
 /// # Errors
-/// [`StageError`] when the bars are too short or the sandbox cannot start.
-pub fn run_stage(
+/// [`StageError`] when the bars are too short, the sandbox cannot start, or the feed breaks.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_stage(
     sandbox: &Sandbox,
     candidate: &LoadedStrategy,
     baseline: &Baseline<'_>,
@@ -220,6 +238,7 @@ pub fn run_stage(
     bars: &[SandboxBar],
     s: &StageSettings,
     trials: u64,
+    feed: PaperFeed<'_>,
 ) -> Result<StageOutcome, StageError> {
     let w = window(stage, bars, s)?;
     let fraction = if stage == Stage::Limited {
@@ -228,25 +247,71 @@ pub fn run_stage(
         1.0
     };
     let capital = s.capital * fraction;
-    let (mut metrics, trap) = run_on(sandbox, candidate, bars, w, capital, s, trials)?;
     let bpy = market::bars_per_year(bars);
-    let (baseline_name, baseline_sharpe) = match baseline {
-        Baseline::BuyAndHold => (
-            "buy_and_hold".to_string(),
-            backtest::buy_and_hold(&bars[w.start..w.end], capital, s.costs, bpy)
-                .metrics
-                .sharpe,
-        ),
-        Baseline::Champion { name, strategy } => (
-            name.clone(),
-            run_on(sandbox, strategy, bars, w, capital, s, trials)?
-                .0
-                .sharpe,
-        ),
+    let baseline_name = match baseline {
+        Baseline::BuyAndHold => "buy_and_hold".to_string(),
+        Baseline::Champion { name, .. } => name.clone(),
     };
-    let beat = |improvement: f64| {
+    let (mut metrics, baseline_sharpe, trap) = match stage {
+        Stage::Warm | Stage::Limited => {
+            let champion = match baseline {
+                Baseline::Champion { strategy, .. } => Some(*strategy),
+                Baseline::BuyAndHold => None,
+            };
+            let wanted = w.end - w.start;
+            let session = match feed {
+                PaperFeed::Recorded { speed } => {
+                    let interval = market::bar_interval(bars);
+                    let clock = SimulatedClock::new(bars[w.start].timestamp - interval, speed);
+                    let mut recorded = RecordedFeed::new(&bars[w.start..w.end], &clock);
+                    paper::trade(
+                        sandbox,
+                        candidate,
+                        champion,
+                        &bars[w.feed_start..w.start],
+                        &mut recorded,
+                        wanted,
+                        capital,
+                        s.costs,
+                        bpy,
+                    )
+                    .await
+                }
+                PaperFeed::Live(live) => {
+                    paper::trade(
+                        sandbox,
+                        candidate,
+                        champion,
+                        &[],
+                        live,
+                        wanted,
+                        capital,
+                        s.costs,
+                        bpy,
+                    )
+                    .await
+                }
+            }
+            .map_err(|e| match e {
+                PaperError::Sandbox(e) => StageError::Sandbox(e),
+                PaperError::Feed(e) => StageError::Feed(e),
+            })?;
+            if session.bars.len() < wanted {
+                return Err(StageError::NotEnoughBars(format!(
+                    "the feed ended after {} of {wanted} bars",
+                    session.bars.len()
+                )));
+            }
+            (session.candidate, session.baseline.sharpe, session.trap)
+        }
+        Stage::Cold | Stage::Full => {
+            let (m, trap) = run_on(sandbox, candidate, bars, w, capital, s, trials)?;
+            (m, 0.0, trap)
+        }
+    };
+    let beat = |m: &StageMetrics, improvement: f64| {
         let needed = baseline_sharpe + improvement * baseline_sharpe.abs();
-        (metrics.sharpe >= needed, format!("sharpe {:.3} >= {needed:.3} (baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", metrics.sharpe, improvement * 100.0))
+        (m.sharpe >= needed, format!("sharpe {:.3} >= {needed:.3} (baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", m.sharpe, improvement * 100.0))
     };
     let (passed, gate) = match stage {
         Stage::Cold => (
@@ -256,8 +321,8 @@ pub fn run_stage(
                 metrics.sharpe, s.cold_min_sharpe, metrics.trades, s.cold_min_trades
             ),
         ),
-        Stage::Warm => beat(s.warm_min_improvement),
-        Stage::Limited => beat(s.limited_min_improvement),
+        Stage::Warm => beat(&metrics, s.warm_min_improvement),
+        Stage::Limited => beat(&metrics, s.limited_min_improvement),
         Stage::Full => (
             true,
             "none (full capital; the monitor watches it)".to_string(),

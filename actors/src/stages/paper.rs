@@ -1,0 +1,144 @@
+//! The paper engine: the candidate and its baseline trade the same bar feed side by side, one
+//! bar at a time, and the paper broker fills them as the backtest does (next open, same fees
+//! and slippage). The feed is recorded bars on a [`Clock`] (offline) or a live exchange
+//! websocket (closed candles only).
+
+use std::future::Future;
+
+use stratagem_events::StageMetrics;
+
+use super::backtest::{self, CostModel};
+use super::clock::Clock;
+use super::feed::{FeedError, KlineFeed};
+use crate::validator::sandbox::runtime::{
+    Deadline, HostOrder, LoadedStrategy, RiskLimits, Sandbox, SandboxBar, SandboxError,
+    SandboxLimits, SandboxTrap,
+};
+
+/// A source of closed bars.
+pub trait BarFeed {
+    /// The next bar; `Ok(None)` when the feed ends.
+    fn next_bar(&mut self) -> impl Future<Output = Result<Option<SandboxBar>, FeedError>>;
+}
+
+impl BarFeed for KlineFeed {
+    async fn next_bar(&mut self) -> Result<Option<SandboxBar>, FeedError> {
+        self.next_closed().await
+    }
+}
+
+/// Recorded bars released as the clock reaches each bar's close.
+pub struct RecordedFeed<'a, C: Clock> {
+    bars: &'a [SandboxBar],
+    next: usize,
+    clock: &'a C,
+}
+
+impl<'a, C: Clock> RecordedFeed<'a, C> {
+    /// A replay of `bars` on `clock`.
+    pub fn new(bars: &'a [SandboxBar], clock: &'a C) -> Self {
+        RecordedFeed {
+            bars,
+            next: 0,
+            clock,
+        }
+    }
+}
+
+impl<C: Clock> BarFeed for RecordedFeed<'_, C> {
+    async fn next_bar(&mut self) -> Result<Option<SandboxBar>, FeedError> {
+        let Some(bar) = self.bars.get(self.next).copied() else {
+            return Ok(None);
+        };
+        self.clock.wait_until(bar.timestamp).await;
+        self.next += 1;
+        Ok(Some(bar))
+    }
+}
+
+/// What a paper session produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperSession {
+    /// The bars traded (after the warm-up).
+    pub bars: Vec<SandboxBar>,
+    /// The candidate's metrics.
+    pub candidate: StageMetrics,
+    /// The baseline's metrics on the same bars.
+    pub baseline: StageMetrics,
+    /// A trap that stopped the candidate.
+    pub trap: Option<SandboxTrap>,
+}
+
+/// Why a paper session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PaperError {
+    /// The sandbox could not start a strategy.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The feed broke.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+/// Paper-trades up to `bars_wanted` bars of `feed`: the candidate and (when given) the champion
+/// step on every bar; without a champion the baseline is buy-and-hold on the same bars. Both
+/// first see `warmup` (no trading).
+///
+/// # Errors
+/// [`PaperError`] when a strategy cannot start or the feed breaks.
+#[allow(clippy::too_many_arguments)]
+pub async fn trade(
+    sandbox: &Sandbox,
+    candidate: &LoadedStrategy,
+    champion: Option<&LoadedStrategy>,
+    warmup: &[SandboxBar],
+    feed: &mut impl BarFeed,
+    bars_wanted: usize,
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+) -> Result<PaperSession, PaperError> {
+    let limits = SandboxLimits::default();
+    let risk = RiskLimits {
+        capital,
+        ..RiskLimits::default()
+    };
+    let mut runs = vec![sandbox.start(candidate, &limits, &risk, Deadline::PerBar)?];
+    if let Some(champion) = champion {
+        runs.push(sandbox.start(champion, &limits, &risk, Deadline::PerBar)?);
+    }
+    for bar in warmup {
+        for run in &mut runs {
+            let _ = run.step(bar);
+        }
+    }
+    let mut orders: Vec<Vec<HostOrder>> = vec![Vec::new(); runs.len()];
+    let mut bars = Vec::new();
+    while bars.len() < bars_wanted {
+        let Some(bar) = feed.next_bar().await? else {
+            break;
+        };
+        let index = bars.len();
+        for (run, placed) in runs.iter_mut().zip(orders.iter_mut()) {
+            if let Ok(new) = run.step(&bar) {
+                placed.extend(new.into_iter().map(|o| HostOrder { bar: index, ..o }));
+            }
+        }
+        bars.push(bar);
+    }
+    let trap = runs.remove(0).finish().trap;
+    let candidate_metrics =
+        backtest::simulate(&bars, &orders[0], capital, costs, bars_per_year, 1).metrics;
+    let baseline = match orders.get(1) {
+        Some(champion_orders) => {
+            backtest::simulate(&bars, champion_orders, capital, costs, bars_per_year, 1).metrics
+        }
+        None => backtest::buy_and_hold(&bars, capital, costs, bars_per_year).metrics,
+    };
+    Ok(PaperSession {
+        bars,
+        candidate: candidate_metrics,
+        baseline,
+        trap,
+    })
+}

@@ -1,0 +1,138 @@
+//! A paper stage on a live feed: `stage ID warm --feed ws://…` against a websocket server on
+//! loopback that speaks Binance's kline stream format.
+
+mod common;
+
+use std::net::TcpListener as StdListener;
+
+use common::{bin, ok};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+fn kline(open_ms: i64, o: f64, c: f64) -> String {
+    format!(
+        r#"{{"e":"kline","E":{},"s":"BTCUSDT","k":{{"t":{open_ms},"T":{},"s":"BTCUSDT","i":"1h","f":1,"L":2,"o":"{o}","c":"{c}","h":"{}","l":"{}","v":"10","n":2,"x":true,"q":"1","V":"1","Q":"1","B":"0"}}}}"#,
+        open_ms + 5,
+        open_ms + 3_599_999,
+        o.max(c) + 1.0,
+        o.min(c) - 1.0
+    )
+}
+
+/// Serves one websocket connection with `messages`, on a thread of its own.
+fn serve(messages: Vec<String>) -> String {
+    let std_listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            std_listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+            for m in messages {
+                let _ = ws.send(Message::text(m)).await;
+            }
+            let _ = ws.close(None).await;
+            while ws.next().await.is_some() {}
+        });
+    });
+    format!("ws://{addr}/ws/btcusdt@kline_1h")
+}
+
+fn promoted_to_warm(d: &std::path::Path) -> String {
+    let submitted: Value = serde_json::from_str(&ok(
+        d,
+        &["submit", "--title", "t", "--hypothesis", "h", "--json"],
+    ))
+    .unwrap();
+    let generated: Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "generate",
+            "--opportunity",
+            submitted["opportunity_id"].as_str().unwrap(),
+            "--template",
+            "mean_reversion",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    ok(d, &["validate", generated["path"].as_str().unwrap()]);
+    let id = generated["strategy_id"].as_str().unwrap().to_string();
+    ok(d, &["stage", &id, "cold"]);
+    id
+}
+
+#[test]
+fn warm_paper_trades_closed_candles_from_a_live_feed_beside_the_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = promoted_to_warm(&d);
+    let t0 = 1_764_000_000_000;
+    let url = serve(
+        (0..3)
+            .map(|i| {
+                kline(
+                    t0 + i * 3_600_000,
+                    90_000.0 + 100.0 * i as f64,
+                    90_100.0 + 100.0 * i as f64,
+                )
+            })
+            .collect(),
+    );
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["stage", &id, "warm", "--feed", &url, "--json"])
+        .env("WARM_HOURS", "3")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let outcome: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(outcome["stage"], "warm");
+    assert_eq!(outcome["baseline"], "buy_and_hold");
+    assert!(
+        outcome["gate"].as_str().unwrap().starts_with("sharpe "),
+        "{outcome}"
+    );
+    assert!(outcome["metrics"]["baseline_sharpe"].is_number());
+    assert_eq!(
+        out.status.code(),
+        Some(if outcome["passed"] == true { 0 } else { 1 })
+    );
+    let trail = std::fs::read_to_string(d.join("strategy_stages.jsonl")).unwrap();
+    assert!(trail
+        .lines()
+        .any(|l| l.contains("\"stage.completed\"") && l.contains("\"warm\"")));
+}
+
+#[test]
+fn a_live_feed_that_ends_early_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = promoted_to_warm(&d);
+    let url = serve(vec![kline(1_764_000_000_000, 90_000.0, 90_100.0)]);
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["stage", &id, "warm", "--feed", &url])
+        .env("WARM_HOURS", "3")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("the feed ended after 1 of 3 bars"), "{err}");
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["stage", &id, "cold", "--feed", &url])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--feed is for the paper stages"));
+}
