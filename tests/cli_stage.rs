@@ -99,3 +99,39 @@ fn a_strategy_that_misses_the_cold_gate_is_rejected_and_stays_out() {
     let err = fails(&d, &["stage", "not-an-id", "cold"]);
     assert!(err.contains("is not a strategy id"), "{err}");
 }
+
+/// Same inputs, same outputs: two backtests print byte-identical JSON, and the COLD stage of the
+/// same template in two separate data directories records identical metrics and gate text (only
+/// the ids and times of the envelope and the run differ, by design).
+#[test]
+fn the_same_inputs_give_identical_results_and_stage_events() {
+    let clean = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/strategies/clean_momentum.rs"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let a = ok(
+        &tmp.path().join("a"),
+        &["backtest", clean, "--days", "30", "--json"],
+    );
+    let b = ok(
+        &tmp.path().join("b"),
+        &["backtest", clean, "--days", "30", "--json"],
+    );
+    assert_eq!(a, b);
+    let completed = |d: &Path| -> Value {
+        let id = approved(d, "mean_reversion");
+        ok(d, &["stage", &id, "cold"]);
+        let trail = std::fs::read_to_string(d.join("strategy_stages.jsonl")).unwrap();
+        let line: Value = trail
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|v| v["kind"] == "stage.completed")
+            .unwrap();
+        serde_json::json!({"metrics": line["data"]["metrics"], "gate": line["data"]["gate"], "passed": line["data"]["passed"]})
+    };
+    assert_eq!(
+        completed(&tmp.path().join("c")).to_string(),
+        completed(&tmp.path().join("d")).to_string()
+    );
+}
