@@ -39,6 +39,22 @@ impl DataDir {
         })
     }
 
+    /// The source of a generated strategy, as the log recorded it.
+    pub fn strategy_source(&self, id: uuid::Uuid) -> anyhow::Result<String> {
+        use stratagem_events::{iter_from, Event, EventKind};
+        for rec in iter_from(self.store.as_ref(), 1) {
+            let rec = rec?;
+            if rec.kind == EventKind::StrategyGenerated {
+                if let Event::StrategyGenerated(e) = rec.event()? {
+                    if e.strategy_id == id {
+                        return Ok(e.source_code);
+                    }
+                }
+            }
+        }
+        anyhow::bail!("no strategy {id} in the log")
+    }
+
     /// Appends durably, then brings the projections up to date.
     pub async fn append(
         &self,

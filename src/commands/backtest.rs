@@ -4,21 +4,19 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use serde::Serialize;
 use stratagem_actors::market;
 use stratagem_actors::stages::backtest::{self, Backtest, CostModel};
-use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
 use stratagem_actors::validator::sandbox::runtime::{
     RiskLimits, Sandbox, SandboxBar, SandboxLimits,
 };
-use stratagem_actors::validator::{conventions, security, syntax};
 use stratagem_events::projection::rfc3339_micros;
-use stratagem_events::{iter_from, Event, EventKind, StageMetrics};
+use stratagem_events::StageMetrics;
 use uuid::Uuid;
 
 use super::print_json;
-use super::scan::read_strategy;
+use super::scan::{compile_checked, read_strategy};
 use crate::cli::BacktestArgs;
 use crate::data_dir::DataDir;
 
@@ -40,20 +38,10 @@ struct BacktestJson<'a> {
 
 /// The source of a strategy: a file, or a generated strategy's source from the log.
 fn strategy_source(dir: &DataDir, target: &str) -> anyhow::Result<String> {
-    if let Ok(id) = target.parse::<Uuid>() {
-        for rec in iter_from(dir.store(), 1) {
-            let rec = rec?;
-            if rec.kind == EventKind::StrategyGenerated {
-                if let Event::StrategyGenerated(e) = rec.event()? {
-                    if e.strategy_id == id {
-                        return Ok(e.source_code);
-                    }
-                }
-            }
-        }
-        bail!("no strategy {id} in the log");
+    match target.parse::<Uuid>() {
+        Ok(id) => dir.strategy_source(id),
+        Err(_) => read_strategy(Path::new(target)),
     }
-    read_strategy(Path::new(target))
 }
 
 /// The bars named by `--data`, cut to the last `days`.
@@ -93,29 +81,9 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = DataDir::open(root)?;
     let source = strategy_source(&dir, &args.strategy)?;
-    // Never hand rustc a file the source-level layers reject (it could read files at compile time).
-    let (report, parsed) = syntax::check(&source);
-    let Some(parsed) = parsed.filter(|_| report.passed()) else {
-        bail!("the strategy does not parse (run `stratagem validate` for details)");
-    };
-    let security = security::check(&source, &parsed.file);
-    if !security.passed() {
-        bail!(
-            "the strategy fails the security layer: {} (run `stratagem validate`)",
-            security.errors[0].message
-        );
-    }
-    let strategy_type = conventions::strategy_type(&parsed.file).ok_or_else(|| {
-        anyhow!("no `pub struct …Strategy` implementing `Strategy` (run `stratagem validate`)")
-    })?;
     let bars = load_bars(&args.data, args.days)?;
     let bars_per_year = market::bars_per_year(&bars);
-    let compiler = Compiler::new(
-        Toolchain::detect()?,
-        root.join("cache"),
-        CompileLimits::default(),
-    );
-    let wasm = compiler.compile(&source, &strategy_type)?;
+    let wasm = compile_checked(root, &source)?;
     let sandbox = Sandbox::new()?;
     let loaded = sandbox.load(&wasm)?;
     let risk = RiskLimits {

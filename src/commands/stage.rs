@@ -7,17 +7,15 @@ use anyhow::{anyhow, bail, Context};
 use stratagem_actors::market;
 use stratagem_actors::stages::feed::KlineFeed;
 use stratagem_actors::stages::runner::{self, Baseline, PaperFeed};
-use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
 use stratagem_actors::validator::sandbox::runtime::{LoadedStrategy, Sandbox};
-use stratagem_actors::validator::{conventions, security, syntax};
 use stratagem_events::projection::StrategyStatus;
 use stratagem_events::{
-    iter_from, AppendRequest, Event, EventKind, Stage, StageCompleted, StagePromoted,
-    StageRejected, StageStarted,
+    AppendRequest, Event, Stage, StageCompleted, StagePromoted, StageRejected, StageStarted,
 };
 use uuid::Uuid;
 
 use super::print_json;
+use super::scan::compile_checked;
 use crate::cli::StageArg;
 use crate::data_dir::DataDir;
 use crate::settings::stage_settings_from_env;
@@ -31,39 +29,10 @@ fn next(stage: Stage) -> Option<Stage> {
     }
 }
 
-/// The recorded source of a strategy.
-fn source_of(dir: &DataDir, id: Uuid) -> anyhow::Result<String> {
-    for rec in iter_from(dir.store(), 1) {
-        let rec = rec?;
-        if rec.kind == EventKind::StrategyGenerated {
-            if let Event::StrategyGenerated(e) = rec.event()? {
-                if e.strategy_id == id {
-                    return Ok(e.source_code);
-                }
-            }
-        }
-    }
-    bail!("no strategy {id} in the log")
-}
-
-/// Compiles and loads a recorded strategy (the source-level security layer first).
+/// Compiles and loads a recorded strategy.
 fn load(dir: &DataDir, root: &Path, sandbox: &Sandbox, id: Uuid) -> anyhow::Result<LoadedStrategy> {
-    let source = source_of(dir, id)?;
-    let (report, parsed) = syntax::check(&source);
-    let parsed = parsed
-        .filter(|_| report.passed())
-        .ok_or_else(|| anyhow!("strategy {id} does not parse"))?;
-    if !security::check(&source, &parsed.file).passed() {
-        bail!("strategy {id} fails the security layer");
-    }
-    let strategy_type = conventions::strategy_type(&parsed.file)
-        .ok_or_else(|| anyhow!("strategy {id} has no strategy type"))?;
-    let wasm = Compiler::new(
-        Toolchain::detect()?,
-        root.join("cache"),
-        CompileLimits::default(),
-    )
-    .compile(&source, &strategy_type)?;
+    let wasm = compile_checked(root, &dir.strategy_source(id)?)
+        .with_context(|| format!("strategy {id}"))?;
     Ok(sandbox.load(&wasm)?)
 }
 
