@@ -135,3 +135,62 @@ fn the_same_inputs_give_identical_results_and_stage_events() {
         completed(&tmp.path().join("d")).to_string()
     );
 }
+
+/// A stage whose process is SIGKILLed mid-run resumes its own run on the next `stage` call:
+/// one start and one completion on the log, never two.
+#[test]
+fn a_stage_cut_short_by_sigkill_resumes_its_run_and_is_recorded_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let id = approved(&d, "mean_reversion");
+    ok(&d, &["stage", &id, "cold"]);
+    // WARM at 3,600× real time: each recorded hour takes a second.
+    let mut child = common::bin()
+        .arg("--data-dir")
+        .arg(&d)
+        .args(["stage", &id, "warm", "--speed", "3600"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let trail = d.join("strategy_stages.jsonl");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&trail)
+        .unwrap_or_default()
+        .contains("\"stage\":\"warm\"")
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the warm run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL, mid-replay
+    child.wait().unwrap();
+    let count = |kind: &str| {
+        std::fs::read_to_string(&trail)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["kind"] == kind && v["data"]["stage"] == "warm")
+            .count()
+    };
+    assert_eq!(
+        (count("stage.started"), count("stage.completed")),
+        (1, 0),
+        "killed before completing"
+    );
+    let resumed = ok(&d, &["stage", &id, "warm"]);
+    assert!(
+        resumed.contains("resuming WARM run") && resumed.contains("verdict:"),
+        "{resumed}"
+    );
+    assert_eq!((count("stage.started"), count("stage.completed")), (1, 1));
+    let err = fails(&d, &["stage", &id, "warm"]);
+    assert!(
+        err.contains("is in LIMITED"),
+        "the completed run is not run again: {err}"
+    );
+    assert!(ok(&d, &["audit", "verify"]).starts_with("chain ok"));
+    assert!(ok(&d, &["audit", "replay"]).starts_with("identical"));
+}

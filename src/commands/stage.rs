@@ -115,34 +115,52 @@ pub async fn run(
     };
     let bars = market::embedded_hourly();
     let window = runner::window(stage, &bars, &settings)?;
-    let run_id = Uuid::now_v7();
-    // Write-ahead: the start is durable before the run.
-    let mut start = Vec::new();
-    if stage == Stage::Cold && view.stage != Some(Stage::Cold) {
-        start.push(Event::from(StagePromoted {
+    // A run of this stage that was started and never completed (the process died) is resumed
+    // under its own run id: its start is already on the log and is not written again.
+    let resumed = view
+        .open_run
+        .filter(|(open_stage, _)| *open_stage == stage)
+        .map(|(_, run)| run);
+    let run_id = resumed.unwrap_or_else(Uuid::now_v7);
+    if let Some(run) = resumed {
+        if !json {
+            say!(
+                "resuming {} run {run}, started before an interruption",
+                stage.as_str().to_uppercase()
+            );
+        }
+    } else {
+        // Write-ahead: the start is durable before the run.
+        let mut start = Vec::new();
+        if stage == Stage::Cold && view.stage != Some(Stage::Cold) {
+            start.push(Event::from(StagePromoted {
+                strategy_id: id,
+                from: None,
+                to: Stage::Cold,
+            }));
+        }
+        start.push(Event::from(StageStarted {
             strategy_id: id,
-            from: None,
-            to: Stage::Cold,
+            stage,
+            run_id,
+            baseline: Some(match &baseline {
+                Baseline::BuyAndHold => "buy_and_hold".to_string(),
+                Baseline::Champion { name, .. } => name.clone(),
+            }),
+            capital_fraction: if stage == Stage::Limited {
+                settings.limited_capital_fraction
+            } else {
+                1.0
+            },
+            window_start: Some(bars[window.start].timestamp),
+            window_end: Some(bars[window.end - 1].timestamp),
         }));
-    }
-    start.push(Event::from(StageStarted {
-        strategy_id: id,
-        stage,
-        run_id,
-        baseline: Some(match &baseline {
-            Baseline::BuyAndHold => "buy_and_hold".to_string(),
-            Baseline::Champion { name, .. } => name.clone(),
-        }),
-        capital_fraction: if stage == Stage::Limited {
-            settings.limited_capital_fraction
-        } else {
-            1.0
-        },
-        window_start: Some(bars[window.start].timestamp),
-        window_end: Some(bars[window.end - 1].timestamp),
-    }));
-    dir.append(&mut projections, AppendRequest::new(start))
+        dir.append(
+            &mut projections,
+            AppendRequest::new(start).idempotent(format!("stage-started:{run_id}")),
+        )
         .await?;
+    }
     let trials = projections.state().backtest_trials + 1;
     let mut live = match feed {
         Some(url) => Some(
@@ -187,8 +205,11 @@ pub async fn run(
             }));
         }
     }
-    dir.append(&mut projections, AppendRequest::new(end))
-        .await?;
+    dir.append(
+        &mut projections,
+        AppendRequest::new(end).idempotent(format!("stage-completed:{run_id}")),
+    )
+    .await?;
     if json {
         print_json(&outcome)?;
     } else {

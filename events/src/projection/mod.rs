@@ -190,6 +190,8 @@ pub struct StrategyView {
     pub last_metrics: Option<StageMetrics>,
     /// Whether it ever reached FULL.
     pub implemented: bool,
+    /// A stage run started and not yet completed (in flight, or cut short by a crash).
+    pub open_run: Option<(Stage, Uuid)>,
 }
 
 /// Every projection of the log, kept together so one pass of replay builds them all.
@@ -305,8 +307,12 @@ impl Projections {
             | Event::ActorRestarted(_)
             | Event::ActorGaveUp(_)
             | Event::ValidationLayerFinished(_)
-            | Event::CloneSpawned(_)
-            | Event::StageStarted(_) => {}
+            | Event::CloneSpawned(_) => {}
+            Event::StageStarted(e) => {
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.open_run = Some((e.stage, e.run_id));
+                }
+            }
             Event::OpportunityDiscovered(e) => {
                 if self.opportunities.contains_key(&e.opportunity_id) {
                     return;
@@ -382,6 +388,7 @@ impl Projections {
                         layers_passed: 0,
                         last_metrics: None,
                         implemented: false,
+                        open_run: None,
                     },
                 );
             }
@@ -433,6 +440,9 @@ impl Projections {
                 }
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.last_metrics = Some(e.metrics);
+                    if s.open_run.is_some_and(|(_, run)| run == e.run_id) {
+                        s.open_run = None;
+                    }
                 }
             }
             Event::StagePromoted(e) => self.set_stage(e.strategy_id, e.to),
