@@ -42,6 +42,17 @@ fn a_data_directory_held_by_a_running_process_is_named() {
     assert!(first_line.starts_with("ack "), "{first_line}");
     let drain = std::thread::spawn(move || lines.count());
     let err = fails(&d, &["submit", "--title", "t", "--hypothesis", "h"]);
+    // Reading still works: `status` shows the state the holder keeps current, and says so.
+    let status: serde_json::Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    assert_eq!(status["held_by_another_process"], true);
+    assert!(
+        status["autonomy_state"]["opportunities_discovered"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{status}"
+    );
+    assert!(ok(&d, &["status"]).starts_with("another stratagem process holds"));
     holder.kill().unwrap();
     drain.join().unwrap();
     holder.wait().unwrap();

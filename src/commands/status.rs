@@ -3,9 +3,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use serde::Serialize;
+use stratagem_events::projection::files::AUTONOMY_FILE;
 use stratagem_events::record::hex;
-use stratagem_events::{AutonomyState, EventStore};
+use stratagem_events::{AutonomyState, EventStore, StoreError};
 
 use super::print_json;
 use crate::data_dir::DataDir;
@@ -24,8 +26,46 @@ struct LogJson {
     data_dir: String,
 }
 
+/// While another process (the daemon) holds the log, the state it keeps current in
+/// `autonomy_state.json` is shown instead, and said to be.
+fn held_elsewhere(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let path = root.join(AUTONOMY_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "another process holds {} and {} cannot be read",
+            root.display(),
+            path.display()
+        )
+    })?;
+    let state: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    if json {
+        print_json(
+            &serde_json::json!({"source": AUTONOMY_FILE, "held_by_another_process": true, "autonomy_state": state}),
+        )?;
+    } else {
+        say!(
+            "another stratagem process holds {}; its autonomy_state.json says:",
+            root.display()
+        );
+        say!("{}", serde_json::to_string_pretty(&state)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::open(root)?;
+    let dir = match DataDir::open(root) {
+        Ok(dir) => dir,
+        Err(e)
+            if matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::Locked { .. })
+            ) =>
+        {
+            return held_elsewhere(root, json)
+        }
+        Err(e) => return Err(e),
+    };
     let projections = dir.projections()?;
     let a = &projections.state().autonomy;
     let head = dir.store().head();
