@@ -39,20 +39,25 @@ impl DataDir {
         })
     }
 
-    /// The source of a generated strategy, as the log recorded it.
-    pub fn strategy_source(&self, id: uuid::Uuid) -> anyhow::Result<String> {
-        use stratagem_events::{iter_from, Event, EventKind};
-        for rec in iter_from(self.store.as_ref(), 1) {
-            let rec = rec?;
-            if rec.kind == EventKind::StrategyGenerated {
-                if let Event::StrategyGenerated(e) = rec.event()? {
-                    if e.strategy_id == id {
-                        return Ok(e.source_code);
-                    }
-                }
-            }
+    /// The source of a generated strategy, as the log recorded it: one read at the sequence
+    /// number the read model keeps.
+    pub fn strategy_source(
+        &self,
+        projections: &ProjectionFiles,
+        id: uuid::Uuid,
+    ) -> anyhow::Result<String> {
+        use stratagem_events::{Event, EventStore};
+        let Some(view) = projections.state().strategies.get(&id) else {
+            anyhow::bail!("no strategy {id} in the log");
+        };
+        let recorded = self.store.read(view.generated_seq, 1)?;
+        match recorded.first().map(|rec| rec.event()).transpose()? {
+            Some(Event::StrategyGenerated(e)) if e.strategy_id == id => Ok(e.source_code),
+            _ => anyhow::bail!(
+                "event {} should hold the source of strategy {id} but does not",
+                view.generated_seq
+            ),
         }
-        anyhow::bail!("no strategy {id} in the log")
     }
 
     /// Appends durably, then brings the projections up to date.

@@ -347,3 +347,41 @@ fn stepping_bar_by_bar_gives_exactly_the_orders_of_a_batch_run() {
     assert_eq!(stepped, batch.orders);
     assert_eq!(live.finish().orders, batch.orders);
 }
+
+/// The compile limits hold: a wall-clock limit stops rustc, and an address-space limit too small
+/// for rustc is reported as the limit, not as a fault of the strategy.
+#[test]
+fn rustc_is_held_to_its_time_and_memory_limits() {
+    let cache =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("limits-{}", uuid::Uuid::now_v7()));
+    let toolchain = Toolchain::detect().unwrap();
+    let hurried = Compiler::new(
+        toolchain.clone(),
+        &cache,
+        CompileLimits {
+            timeout: Duration::from_millis(1),
+            ..CompileLimits::default()
+        },
+    );
+    let err = hurried
+        .compile(&clean_source(), "CleanMomentumStrategy")
+        .unwrap_err();
+    assert!(matches!(err, CompileError::Timeout(_)), "{err}");
+    let starved = Compiler::new(
+        toolchain,
+        &cache,
+        CompileLimits {
+            address_space_bytes: 64 << 20,
+            ..CompileLimits::default()
+        },
+    );
+    let err = starved
+        .compile(&clean_source(), "CleanMomentumStrategy")
+        .unwrap_err();
+    assert!(matches!(err, CompileError::Killed), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "compilation was stopped by the memory limit or a signal"
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+}

@@ -11,9 +11,7 @@ use stratagem_actors::generator::templates::{self, ChosenParam, TemplateSpec};
 use stratagem_actors::generator::{self, GeneratedStrategy};
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::projection::OpportunityView;
-use stratagem_events::{
-    iter_from, AppendRequest, Event, EventKind, GenerationMode, Parameter, StrategyGenerated,
-};
+use stratagem_events::{AppendRequest, GenerationMode, Parameter, StrategyGenerated};
 use uuid::Uuid;
 
 use super::print_json;
@@ -83,23 +81,12 @@ fn choose_template(
     }
 }
 
-/// Tokens charged today (UTC) by earlier generations, from the log.
-fn tokens_used_today(dir: &DataDir) -> anyhow::Result<u64> {
+/// Microseconds since the epoch at today's UTC midnight.
+fn utc_midnight_micros() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let midnight_micros =
-        i64::try_from((now.as_secs() / 86_400) * 86_400 * 1_000_000).unwrap_or(i64::MAX);
-    let mut used = 0;
-    for rec in iter_from(dir.store(), 1) {
-        let rec = rec?;
-        if rec.kind == EventKind::StrategyGenerated && rec.recorded_at_micros >= midnight_micros {
-            if let Ok(Event::StrategyGenerated(e)) = rec.event() {
-                used += e.tokens_used;
-            }
-        }
-    }
-    Ok(used)
+    i64::try_from((now.as_secs() / 86_400) * 86_400 * 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// What produced a strategy, for its event.
@@ -170,7 +157,7 @@ pub async fn run(
         };
         bail!("generation mode {name} needs a language model: set ANTHROPIC_API_KEY (Anthropic) or CODEGEN_OPENAI_BASE_URL (an OpenAI-compatible server; with OPENAI_API_KEY if it needs one). Nothing was generated.");
     };
-    let used = tokens_used_today(&dir)?;
+    let used = projections.state().tokens_used_since(utc_midnight_micros());
     if used >= settings.daily_token_budget {
         bail!("the daily token budget is spent ({used} of {} tokens used today, CODEGEN_DAILY_TOKEN_BUDGET); nothing was generated", settings.daily_token_budget);
     }

@@ -19,6 +19,7 @@ use super::scan::compile_checked;
 use crate::cli::StageArg;
 use crate::data_dir::DataDir;
 use crate::settings::stage_settings_from_env;
+use stratagem_events::projection::files::ProjectionFiles;
 
 fn next(stage: Stage) -> Option<Stage> {
     match stage {
@@ -30,8 +31,14 @@ fn next(stage: Stage) -> Option<Stage> {
 }
 
 /// Compiles and loads a recorded strategy.
-fn load(dir: &DataDir, root: &Path, sandbox: &Sandbox, id: Uuid) -> anyhow::Result<LoadedStrategy> {
-    let wasm = compile_checked(root, &dir.strategy_source(id)?)
+fn load(
+    dir: &DataDir,
+    projections: &ProjectionFiles,
+    root: &Path,
+    sandbox: &Sandbox,
+    id: Uuid,
+) -> anyhow::Result<LoadedStrategy> {
+    let wasm = compile_checked(root, &dir.strategy_source(projections, id)?)
         .with_context(|| format!("strategy {id}"))?;
     Ok(sandbox.load(&wasm)?)
 }
@@ -91,7 +98,7 @@ pub async fn run(
         );
     }
     let sandbox = Sandbox::new()?;
-    let candidate = load(&dir, root, &sandbox, id)?;
+    let candidate = load(&dir, &projections, root, &sandbox, id)?;
     let champion_id = projections
         .state()
         .strategies
@@ -101,7 +108,7 @@ pub async fn run(
     let champion = match champion_id {
         Some(cid) => Some((
             cid,
-            load(&dir, root, &sandbox, cid)
+            load(&dir, &projections, root, &sandbox, cid)
                 .with_context(|| format!("cannot load the champion {cid}"))?,
         )),
         None => None,

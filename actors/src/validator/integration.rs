@@ -57,44 +57,43 @@ pub fn check(file: &syn::File, rules: IntegrationRules) -> LayerReport {
     let started = Instant::now();
     let mut uses = Uses::default();
     uses.visit_file(file);
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    if !uses.gate {
-        warnings.push(Finding::at(
-            0,
+    // Each rail: (present, required, code, message). A missing rail is an error when required.
+    let rails = [
+        (
+            uses.gate,
+            false,
             "integration.no_gate",
             "no `GoalValidator::gate` confidence gate",
-        ));
-    }
-    if !uses.sizing {
-        warnings.push(Finding::at(
-            0,
+        ),
+        (
+            uses.sizing,
+            false,
             "integration.no_sizing",
             "no `RiskController::size` position sizing",
-        ));
-    }
-    if !uses.error_handling {
-        let f = Finding::at(
-            0,
+        ),
+        (
+            uses.error_handling,
+            rules.require_error_handling,
             "integration.no_error_handling",
             "no error handling (`?` or `Err`)",
-        );
-        if rules.require_error_handling {
-            errors.push(f)
-        } else {
-            warnings.push(f)
-        }
-    }
-    if !uses.logging {
-        let f = Finding::at(
-            0,
+        ),
+        (
+            uses.logging,
+            rules.require_logging,
             "integration.no_logging",
             "no logging (`log_info!`, `log_warn!` or `log_debug!`)",
-        );
-        if rules.require_logging {
-            errors.push(f)
-        } else {
-            warnings.push(f)
+        ),
+    ];
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for (present, required, code, message) in rails {
+        if !present {
+            let finding = Finding::at(0, code, message);
+            if required {
+                errors.push(finding)
+            } else {
+                warnings.push(finding)
+            }
         }
     }
     LayerReport {

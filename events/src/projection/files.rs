@@ -142,7 +142,7 @@ impl ProjectionFiles {
                 source,
             })?;
             let line = audit_line(&rec, &event);
-            self.state.apply_decoded(rec.seq, event);
+            self.state.apply_decoded(&rec, event);
             if let Some((file, line)) = line {
                 let i = file.idx();
                 if writers[i].is_none() {

@@ -192,6 +192,12 @@ pub struct StrategyView {
     pub implemented: bool,
     /// A stage run started and not yet completed (in flight, or cut short by a crash).
     pub open_run: Option<(Stage, Uuid)>,
+    /// Sequence number of its `strategy.generated` event (which holds the source).
+    pub generated_seq: u64,
+    /// When it was generated, microseconds since the Unix epoch.
+    pub generated_at_micros: i64,
+    /// Model tokens its generation used.
+    pub tokens_used: u64,
 }
 
 /// Every projection of the log, kept together so one pass of replay builds them all.
@@ -232,14 +238,23 @@ impl Projections {
     /// When its payload does not decode.
     pub fn apply(&mut self, rec: &RecordedEvent) -> Result<(), DecodeError> {
         let event = rec.event()?;
-        self.apply_decoded(rec.seq, event);
+        self.apply_decoded(rec, event);
         Ok(())
     }
 
-    /// Applies an event already decoded from the record with sequence number `seq`.
-    pub fn apply_decoded(&mut self, seq: u64, event: Event) {
-        self.apply_event(seq, event);
-        self.last_seq = seq;
+    /// Applies an event already decoded from `rec`.
+    pub fn apply_decoded(&mut self, rec: &RecordedEvent, event: Event) {
+        self.apply_event(rec.seq, rec.recorded_at_micros, event);
+        self.last_seq = rec.seq;
+    }
+
+    /// Model tokens used by generations recorded at or after `since_micros`.
+    pub fn tokens_used_since(&self, since_micros: i64) -> u64 {
+        self.strategies
+            .values()
+            .filter(|s| s.generated_at_micros >= since_micros)
+            .map(|s| s.tokens_used)
+            .sum()
     }
 
     fn set_strategy_status(&mut self, id: Uuid, status: StrategyStatus) {
@@ -297,7 +312,7 @@ impl Projections {
         }
     }
 
-    fn apply_event(&mut self, seq: u64, event: Event) {
+    fn apply_event(&mut self, seq: u64, recorded_at_micros: i64, event: Event) {
         match event {
             Event::DiscoveryToggled(e) => self.autonomy.strategy_discovery_active = e.active,
             Event::SourceChecked(_)
@@ -389,6 +404,9 @@ impl Projections {
                         last_metrics: None,
                         implemented: false,
                         open_run: None,
+                        generated_seq: seq,
+                        generated_at_micros: recorded_at_micros,
+                        tokens_used: e.tokens_used,
                     },
                 );
             }

@@ -43,11 +43,11 @@ pub struct SledEventStore {
     writer: Mutex<Writer>,
     /// Serialises rewrites of the head marker so an older head never overwrites a newer one.
     marker: Mutex<u64>,
-    /// One flush at a time, holding the highest sequence known durable. sled 0.34.7 can hang
+    /// One flush at a time, holding the head known durable. sled 0.34.7 can hang
     /// when several threads flush one database at once (they all wait in `make_stable` for a
     /// stability interval nobody advances); serialising also gives group commit: an append whose
     /// batch was covered by a flush that began after it was written needs no flush of its own.
-    flushed: tokio::sync::Mutex<u64>,
+    flushed: tokio::sync::Mutex<Head>,
     durable: watch::Sender<u64>,
     _lock: File,
 }
@@ -163,7 +163,7 @@ impl SledEventStore {
             durable: watch::Sender::new(head.seq),
             writer: Mutex::new(Writer { head }),
             marker: Mutex::new(ack_seq),
-            flushed: tokio::sync::Mutex::new(head.seq),
+            flushed: tokio::sync::Mutex::new(head),
             path,
             db,
             events,
@@ -249,27 +249,19 @@ impl SledEventStore {
         })
     }
 
-    /// Publishes a durable mark: wakes subscribers and rewrites the head marker.
-    fn publish_durable(&self, durable: u64) -> Result<(), StoreError> {
+    /// Publishes a durable head: wakes subscribers and rewrites the head marker.
+    fn publish_durable(&self, durable: Head) -> Result<(), StoreError> {
         self.durable.send_if_modified(|d| {
-            let moved = durable > *d;
-            *d = (*d).max(durable);
+            let moved = durable.seq > *d;
+            *d = (*d).max(durable.seq);
             moved
         });
         let mut marker = self.marker.lock().unwrap_or_else(|p| p.into_inner());
-        if durable <= *marker {
+        if durable.seq <= *marker {
             return Ok(());
         }
-        let hash = match self
-            .events
-            .get(durable.to_be_bytes())
-            .map_err(|e| self.backend(e))?
-        {
-            Some(bytes) => parse_stored(durable, &bytes)?.hash,
-            None => return Err(self.backend(format!("event {durable} vanished after its flush"))),
-        };
-        write_marker(&self.path, durable, &hash)?;
-        *marker = durable;
+        write_marker(&self.path, durable.seq, &durable.hash)?;
+        *marker = durable.seq;
         Ok(())
     }
 }
@@ -280,9 +272,9 @@ impl EventStore for SledEventStore {
             let ack = self.write(&request)?;
             // A deduplicated retry may follow a failed flush, so it waits for durability too.
             let mut flushed = self.flushed.lock().await;
-            if *flushed < ack.last_seq {
-                // Everything written up to now is covered by this flush.
-                let covered = self.head().seq;
+            if flushed.seq < ack.last_seq {
+                // Everything written up to now (this head, with its hash) is covered by this flush.
+                let covered = self.head();
                 self.db.flush_async().await.map_err(|e| self.backend(e))?;
                 *flushed = covered;
             }

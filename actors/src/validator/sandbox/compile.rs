@@ -424,10 +424,15 @@ impl Compiler {
             }
         };
         let stderr = reader.join().unwrap_or_default();
-        if status.code().is_none()
-            || stderr.contains("memory allocation of")
-            || stderr.contains("out of memory")
-        {
+        // The address-space limit shows as a failure to load rustc's libraries, or as an
+        // allocation failure mid-compile (an abort): the limit's doing, not the strategy's.
+        const MEMORY_SIGNS: [&str; 4] = [
+            "memory allocation of",
+            "out of memory",
+            "failed to map segment",
+            "Cannot allocate memory",
+        ];
+        if status.code().is_none() || MEMORY_SIGNS.iter().any(|sign| stderr.contains(sign)) {
             return Err(CompileError::Killed);
         }
         Ok(RustcRun {
