@@ -17,8 +17,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod extract;
 pub mod generator;
 pub mod market;
+pub mod sources;
 pub mod stages;
 pub mod supervisor;
 pub mod validator;

@@ -1,0 +1,707 @@
+//! From item to opportunity: plain, rule-based functions (no I/O) that read a paper, post,
+//! filing or release and say what trading idea it holds — family, asset class, time frame,
+//! the parameters and Sharpe ratio the text states, and the template that fits. Every choice
+//! carries the phrase that decided it, so a person can see why.
+//!
+//! An LLM extractor can sit behind the same [`Extractor`] trait; the rule-based one is the
+//! default and the only one built so far.
+
+use serde::Serialize;
+use stratagem_events::{OpportunityDiscovered, Parameter};
+use uuid::Uuid;
+
+use crate::generator::templates;
+use crate::sources::{Item, SourceName};
+
+/// A strategy family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// Follow recent returns.
+    Momentum,
+    /// Fade deviations from a mean.
+    MeanReversion,
+    /// Follow a break of a range.
+    Breakout,
+    /// Follow a trend (moving averages).
+    Trend,
+    /// Trade volatility itself.
+    Volatility,
+    /// Relative value between related instruments.
+    StatisticalArbitrage,
+    /// Quote both sides, earn the spread.
+    MarketMaking,
+    /// Trade on text and crowd mood.
+    Sentiment,
+    /// Trade on announcements, filings, listings, upgrades.
+    EventDriven,
+    /// Maximal extractable value on-chain.
+    Mev,
+    /// Nothing recognisable.
+    Other,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 11] = [
+        Family::Momentum,
+        Family::MeanReversion,
+        Family::Breakout,
+        Family::Trend,
+        Family::Volatility,
+        Family::StatisticalArbitrage,
+        Family::MarketMaking,
+        Family::Sentiment,
+        Family::EventDriven,
+        Family::Mev,
+        Family::Other,
+    ];
+
+    /// The snake-case name used in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Momentum => "momentum",
+            Family::MeanReversion => "mean_reversion",
+            Family::Breakout => "breakout",
+            Family::Trend => "trend",
+            Family::Volatility => "volatility",
+            Family::StatisticalArbitrage => "statistical_arbitrage",
+            Family::MarketMaking => "market_making",
+            Family::Sentiment => "sentiment",
+            Family::EventDriven => "event_driven",
+            Family::Mev => "mev",
+            Family::Other => "other",
+        }
+    }
+
+    /// By name.
+    pub fn parse(name: &str) -> Option<Family> {
+        let name = name.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+        Family::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// Phrases that indicate the family (matched on whole words, case and hyphens ignored).
+    fn phrases(self) -> &'static [&'static str] {
+        match self {
+            Family::Momentum => &[
+                "momentum",
+                "rate of change",
+                "relative strength",
+                "winners minus losers",
+                "time series momentum",
+            ],
+            Family::MeanReversion => &[
+                "mean reversion",
+                "mean reverting",
+                "mean revert",
+                "revert",
+                "reverts",
+                "z score",
+                "bollinger",
+                "oversold",
+                "overbought",
+                "standard deviations below",
+                "sigma",
+            ],
+            Family::Breakout => &[
+                "breakout",
+                "break out",
+                "breakouts",
+                "donchian",
+                "channel break",
+                "new high",
+                "52 week high",
+                "range break",
+            ],
+            Family::Trend => &[
+                "trend following",
+                "trend",
+                "trends",
+                "moving average crossover",
+                "moving average",
+                "crossover",
+                "ema",
+                "sma",
+                "cta",
+            ],
+            Family::Volatility => &[
+                "volatility",
+                "implied volatility",
+                "variance",
+                "vix",
+                "straddle",
+                "garch",
+                "vol targeting",
+                "volatility risk premium",
+            ],
+            Family::StatisticalArbitrage => &[
+                "pairs trading",
+                "pairs",
+                "cointegration",
+                "cointegrated",
+                "statistical arbitrage",
+                "stat arb",
+                "spread trading",
+                "basis trade",
+                "funding rate",
+                "triangular arbitrage",
+            ],
+            Family::MarketMaking => &[
+                "market making",
+                "market maker",
+                "market makers",
+                "limit order book",
+                "order book",
+                "bid ask",
+                "quoting",
+                "inventory risk",
+            ],
+            Family::Sentiment => &[
+                "sentiment",
+                "social media",
+                "news",
+                "nlp",
+                "text mining",
+                "tweets",
+                "investor attention",
+            ],
+            Family::EventDriven => &[
+                "earnings",
+                "announcement",
+                "filing",
+                "filings",
+                "merger",
+                "acquisition",
+                "hard fork",
+                "fork",
+                "upgrade",
+                "listing",
+                "listed",
+                "launch",
+                "release",
+                "ipo",
+                "8 k",
+                "10 k",
+                "restaking",
+                "airdrop",
+                "halving",
+            ],
+            Family::Mev => &[
+                "mev",
+                "sandwich",
+                "front running",
+                "frontrunning",
+                "flashbots",
+                "liquidation",
+                "liquidations",
+                "mempool",
+                "backrun",
+                "backrunning",
+            ],
+            Family::Other => &[],
+        }
+    }
+}
+
+/// What the rules read from an item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Extracted {
+    /// Title.
+    pub title: String,
+    /// The alpha hypothesis in plain words.
+    pub hypothesis: String,
+    /// Strategy family.
+    pub family: Family,
+    /// Why that family (the phrases that matched, or the source's nature).
+    pub family_reason: String,
+    /// Asset class, when the text says.
+    pub asset_class: Option<String>,
+    /// Time frame, when the text says.
+    pub timeframe: Option<String>,
+    /// Parameters the text states, named as the template knows them, each with its phrase.
+    pub parameters: Vec<(String, f64, String)>,
+    /// A Sharpe ratio the text claims.
+    pub stated_sharpe: Option<f64>,
+    /// The template that fits, if any.
+    pub template: Option<String>,
+}
+
+/// Turns items into opportunities.
+pub trait Extractor {
+    /// Reads one item.
+    fn extract(&self, item: &Item) -> Extracted;
+}
+
+/// The rule-based extractor: keyword phrases and number patterns, explainable line by line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuleExtractor;
+
+/// Lower-case words, with every non-alphanumeric character a separator (`mean-reversion` and
+/// `mean reversion` read the same), padded with spaces for whole-word phrase search.
+fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(' ');
+    let mut last_space = true;
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '.' || c == '%' || c == '/' {
+            out.extend(c.to_lowercase());
+            last_space = false;
+        } else if !last_space {
+            out.push(' ');
+            last_space = true;
+        }
+    }
+    // A sentence-ending full stop is not part of a word.
+    let mut out = out.replace(". ", " ");
+    if out.ends_with('.') {
+        out.pop();
+    }
+    out.push(' ');
+    out
+}
+
+fn has(haystack: &str, phrase: &str) -> bool {
+    haystack.contains(&format!(" {phrase} "))
+}
+
+const ASSET_CLASSES: &[(&str, &[&str])] = &[
+    (
+        "crypto",
+        &[
+            "bitcoin",
+            "btc",
+            "ethereum",
+            "eth",
+            "crypto",
+            "cryptocurrency",
+            "cryptocurrencies",
+            "defi",
+            "stablecoin",
+            "blockchain",
+            "on chain",
+            "token",
+            "tokens",
+            "solana",
+        ],
+    ),
+    (
+        "equities",
+        &[
+            "stock", "stocks", "equity", "equities", "s p 500", "shares", "nasdaq", "nyse", "10 k",
+            "earnings",
+        ],
+    ),
+    (
+        "fx",
+        &["forex", "fx", "currency", "currencies", "exchange rate"],
+    ),
+    (
+        "futures",
+        &["futures", "perpetual", "perpetuals", "perp", "perps"],
+    ),
+    ("options", &["option", "options", "implied volatility"]),
+    (
+        "fixed_income",
+        &["bond", "bonds", "treasury", "yield curve", "interest rate"],
+    ),
+    ("commodities", &["gold", "oil", "commodity", "commodities"]),
+];
+
+const TIMEFRAMES: &[(&str, &[&str])] = &[
+    (
+        "intraday",
+        &["intraday", "high frequency", "tick", "microstructure"],
+    ),
+    (
+        "minute",
+        &["minute", "minutes", "1m", "5m", "1 minute", "5 minute"],
+    ),
+    ("hourly", &["hourly", "hour", "hours", "1h", "4h"]),
+    ("daily", &["daily", "day", "days", "overnight"]),
+    ("weekly", &["weekly", "week", "weeks"]),
+    ("monthly", &["monthly", "month", "months"]),
+];
+
+impl Extractor for RuleExtractor {
+    fn extract(&self, item: &Item) -> Extracted {
+        extract(item)
+    }
+}
+
+/// Reads one item (see [`RuleExtractor`]).
+pub fn extract(item: &Item) -> Extracted {
+    let title_n = normalise(&item.title);
+    let text_n = normalise(&item.text);
+    let (family, family_reason) = family_of(item, &title_n, &text_n);
+    let both = format!("{title_n}{text_n}");
+    let asset_class = ASSET_CLASSES
+        .iter()
+        .map(|(class, phrases)| (class, phrases.iter().filter(|p| has(&both, p)).count()))
+        .filter(|(_, n)| *n > 0)
+        // The first class in the table wins a tie (crypto perpetuals are crypto).
+        .fold(None, |best: Option<(&&str, usize)>, (c, n)| match best {
+            Some((_, m)) if m >= n => best,
+            _ => Some((c, n)),
+        })
+        .map(|(c, _)| c.to_string())
+        .or(match item.source {
+            SourceName::Defillama | SourceName::Network => Some("crypto".to_string()),
+            SourceName::Edgar => Some("equities".to_string()),
+            _ => None,
+        });
+    let timeframe = TIMEFRAMES
+        .iter()
+        .find(|(_, phrases)| phrases.iter().any(|p| has(&both, p)))
+        .map(|(t, _)| t.to_string());
+    let mut parameters = stated_parameters(family, &both);
+    for (name, value) in item
+        .fields
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("param:")?, v.parse::<f64>().ok()?)))
+    {
+        parameters.retain(|(n, _, _)| n != name);
+        parameters.push((
+            name.to_string(),
+            value,
+            "given in the idea file".to_string(),
+        ));
+    }
+    let template = item
+        .field("template")
+        .and_then(templates::find)
+        .or_else(|| templates::for_family(family.as_str()))
+        .map(|t| t.name.to_string());
+    let hypothesis = if item.text.trim().is_empty() {
+        item.title.clone()
+    } else {
+        item.text.clone()
+    };
+    Extracted {
+        title: item.title.clone(),
+        hypothesis,
+        family,
+        family_reason,
+        asset_class,
+        timeframe,
+        parameters,
+        stated_sharpe: stated_sharpe(&both),
+        template,
+    }
+}
+
+fn family_of(item: &Item, title: &str, text: &str) -> (Family, String) {
+    if let Some(f) = item.field("family").and_then(Family::parse) {
+        return (f, "named in the idea".to_string());
+    }
+    let mut best: Option<(Family, f64, Vec<&str>)> = None;
+    for family in Family::ALL {
+        let mut score = 0.0;
+        let mut matched = Vec::new();
+        for p in family.phrases() {
+            let weight = if has(title, p) {
+                2.0
+            } else if has(text, p) {
+                1.0
+            } else {
+                continue;
+            };
+            // Longer phrases are more specific than single words.
+            score += weight * (1.0 + 0.5 * p.matches(' ').count() as f64);
+            matched.push(*p);
+        }
+        if score > best.as_ref().map_or(0.0, |b| b.1) {
+            best = Some((family, score, matched));
+        }
+    }
+    let prior = match item.source {
+        SourceName::Edgar => Some("an SEC filing is an event"),
+        SourceName::Network => Some("a client release is a network event"),
+        SourceName::Defillama => Some("a new protocol listing is an event"),
+        _ => None,
+    };
+    match (best, prior) {
+        (Some((f, score, matched)), _) if score >= 2.0 || prior.is_none() => (
+            f,
+            format!(
+                "matched {}",
+                matched
+                    .iter()
+                    .map(|m| format!("'{m}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        (_, Some(why)) => (Family::EventDriven, why.to_string()),
+        (_, None) => (Family::Other, "no trading phrase matched".to_string()),
+    }
+}
+
+/// Numbers and the words after them: `48 hour`, `20 day`, `2 standard deviations`, `2%`.
+fn numbers(text: &str) -> Vec<(f64, &str, &str, usize)> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let (num, pct) = match w.strip_suffix('%') {
+            Some(n) => (n, true),
+            None => (*w, false),
+        };
+        if let Ok(v) = num.parse::<f64>() {
+            if v.is_finite() {
+                let next = if pct {
+                    "%"
+                } else {
+                    words.get(i + 1).copied().unwrap_or("")
+                };
+                let prev = if i > 0 { words[i - 1] } else { "" };
+                out.push((v, next, prev, i));
+            }
+        }
+    }
+    out
+}
+
+fn stated_parameters(family: Family, text: &str) -> Vec<(String, f64, String)> {
+    let nums = numbers(text);
+    let mut out: Vec<(String, f64, String)> = Vec::new();
+    let mut put = |name: &str, value: f64, why: String| {
+        if !out.iter().any(|(n, _, _)| n == name) {
+            out.push((name.to_string(), value, why));
+        }
+    };
+    // Look-backs in bars of the hourly data the stages run on.
+    let lookbacks: Vec<(f64, String)> = nums
+        .iter()
+        .filter_map(|(v, unit, _, _)| {
+            let hours = match *unit {
+                "hour" | "hours" | "bar" | "bars" | "period" | "periods" | "h" => 1.0,
+                "day" | "days" => 24.0,
+                "week" | "weeks" => 168.0,
+                _ => return None,
+            };
+            (*v >= 1.0 && *v <= 10_000.0).then(|| (v * hours, format!("'{v} {unit}'")))
+        })
+        .collect();
+    let sigma = nums
+        .iter()
+        .find(|(v, unit, prev, _)| {
+            (matches!(*unit, "standard" | "sigma" | "std" | "sd")
+                || *prev == "score"
+                || *prev == "z")
+                && v.abs() > 0.0
+                && v.abs() <= 6.0
+        })
+        .map(|(v, unit, _, _)| (v.abs(), format!("'{v} {unit}'")));
+    let percent = nums
+        .iter()
+        .find(|(v, unit, _, _)| *unit == "%" && *v > 0.0 && *v <= 50.0)
+        .map(|(v, _, _, _)| (v / 100.0, format!("'{v}%'")));
+    match family {
+        Family::Momentum => {
+            if let Some((v, why)) = lookbacks.first() {
+                put("lookback", *v, format!("{why} → lookback {v} bars"));
+            }
+            if let Some((v, why)) = percent {
+                put("threshold", v, format!("{why} → threshold {v}"));
+            }
+        }
+        Family::MeanReversion | Family::StatisticalArbitrage => {
+            if let Some((v, why)) = lookbacks.first() {
+                put("lookback", *v, format!("{why} → lookback {v} bars"));
+            }
+            if let Some((v, why)) = sigma {
+                put("entry_z", v, format!("{why} → entry_z {v}"));
+            }
+        }
+        Family::Breakout => {
+            if let Some((v, why)) = lookbacks.first() {
+                put("channel", *v, format!("{why} → channel {v} bars"));
+            }
+        }
+        Family::Trend | Family::Volatility => {
+            // "12/48 moving average" or two look-backs: the shorter is fast.
+            let pair = text.split_whitespace().find_map(|w| {
+                let (a, b) = w.split_once('/')?;
+                Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?))
+            });
+            let two = match (pair, lookbacks.as_slice()) {
+                (Some((a, b)), _) => Some((a.min(b), a.max(b), format!("'{a}/{b}'"))),
+                (None, [(a, wa), (b, wb), ..]) => {
+                    Some((a.min(*b), a.max(*b), format!("{wa} and {wb}")))
+                }
+                _ => None,
+            };
+            if let Some((fast, slow, why)) = two.filter(|(f, s, _)| f < s) {
+                put("fast", fast, format!("{why} → fast {fast} bars"));
+                put("slow", slow, format!("{why} → slow {slow} bars"));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// A Sharpe ratio the text claims: the first number within four words after "sharpe".
+fn stated_sharpe(text: &str) -> Option<f64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w == "sharpe")
+        .find_map(|(i, _)| {
+            words[i + 1..]
+                .iter()
+                .take(4)
+                .find_map(|w| w.trim_end_matches('.').parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v > -10.0 && *v < 20.0)
+        })
+}
+
+/// The event of a new opportunity from an item and what was read from it.
+pub fn to_event(item: &Item, x: &Extracted, id: Uuid) -> OpportunityDiscovered {
+    OpportunityDiscovered {
+        opportunity_id: id,
+        source: item.source.as_str().to_string(),
+        external_id: Some(item.external_id.clone()),
+        title: x.title.clone(),
+        hypothesis: x.hypothesis.clone(),
+        url: item.url.clone(),
+        family: Some(x.family.as_str().to_string()),
+        asset_class: x.asset_class.clone(),
+        timeframe: x.timeframe.clone(),
+        parameters: x
+            .parameters
+            .iter()
+            .map(|(name, value, _)| Parameter {
+                name: name.clone(),
+                value: *value,
+            })
+            .collect(),
+        stated_sharpe: x.stated_sharpe,
+        template: x.template.clone(),
+        parent_strategy_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(source: SourceName, title: &str, text: &str) -> Item {
+        Item {
+            source,
+            external_id: "x".into(),
+            title: title.into(),
+            text: text.into(),
+            url: None,
+            published: None,
+            fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn families_parameters_and_sharpe_are_read_from_the_text() {
+        let check = |source,
+                     title: &str,
+                     text: &str,
+                     family: Family,
+                     template: Option<&str>,
+                     params: &[(&str, f64)],
+                     sharpe: Option<f64>| {
+            let x = extract(&item(source, title, text));
+            assert_eq!(x.family, family, "{title}: {}", x.family_reason);
+            assert_eq!(x.template.as_deref(), template, "{title}");
+            let got: Vec<(&str, f64)> = x
+                .parameters
+                .iter()
+                .map(|(n, v, _)| (n.as_str(), *v))
+                .collect();
+            assert_eq!(got, params, "{title}");
+            assert_eq!(x.stated_sharpe, sharpe, "{title}");
+        };
+        check(
+            SourceName::Arxiv,
+            "Time-Series Momentum in Cryptocurrency Markets",
+            "A 48-hour look-back with a 2% threshold earns a Sharpe ratio of 1.4.",
+            Family::Momentum,
+            Some("momentum"),
+            &[("lookback", 48.0), ("threshold", 0.02)],
+            Some(1.4),
+        );
+        check(
+            SourceName::Reddit,
+            "Mean-reversion on BTC",
+            "Buy when price is 2 standard deviations below the 20-day mean.",
+            Family::MeanReversion,
+            Some("mean_reversion"),
+            &[("lookback", 480.0), ("entry_z", 2.0)],
+            None,
+        );
+        check(
+            SourceName::Twitter,
+            "Donchian breakout works on ETH",
+            "20-bar channel breakout",
+            Family::Breakout,
+            Some("donchian_breakout"),
+            &[("channel", 20.0)],
+            None,
+        );
+        check(
+            SourceName::Arxiv,
+            "Trend following with a 12/48 moving average crossover",
+            "",
+            Family::Trend,
+            Some("vol_target_trend"),
+            &[("fast", 12.0), ("slow", 48.0)],
+            None,
+        );
+        check(
+            SourceName::Arxiv,
+            "Optimal market making in a limit order book",
+            "inventory risk",
+            Family::MarketMaking,
+            None,
+            &[],
+            None,
+        );
+        check(
+            SourceName::Reddit,
+            "Ulberg on Jiri showing mercy",
+            "https://x.com/status/1",
+            Family::Other,
+            None,
+            &[],
+            None,
+        );
+        check(
+            SourceName::Edgar,
+            "8-K - Coinbase Global, Inc. (Filer)",
+            "Filed 2021-04-16",
+            Family::EventDriven,
+            None,
+            &[],
+            None,
+        );
+        check(
+            SourceName::Network,
+            "ethereum/go-ethereum release v1.14.0",
+            "",
+            Family::EventDriven,
+            None,
+            &[],
+            None,
+        );
+    }
+
+    #[test]
+    fn asset_class_and_timeframe() {
+        let x = extract(&item(
+            SourceName::Reddit,
+            "Hourly BTC momentum",
+            "bitcoin perpetual futures",
+        ));
+        assert_eq!(x.asset_class.as_deref(), Some("crypto"));
+        assert_eq!(x.timeframe.as_deref(), Some("hourly"));
+        let x = extract(&item(SourceName::Edgar, "10-K - INTEL CORP", ""));
+        assert_eq!(x.asset_class.as_deref(), Some("equities"));
+    }
+}
