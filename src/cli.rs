@@ -88,6 +88,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one discovery cycle: check each enabled source, score what is new, record it all.
+    /// Prints per source: fetched, new, duplicates, submitted, held, errors.
+    Discover {
+        /// Only this source (arxiv, reddit, twitter, defillama, edgar, network, manual).
+        #[arg(long)]
+        source: Option<String>,
+        /// Read recorded responses from DIR/<source>/ instead of the network (the shipped ones
+        /// are in data/sources).
+        #[arg(long, value_name = "DIR")]
+        offline: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List opportunities ranked by composite score, with the five sub-scores and reasons.
+    Opportunities {
+        /// How many to show (default 20).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only this status: discovered, held, submitted, duplicate, generated.
+        #[arg(long)]
+        status: Option<String>,
+        /// Every opportunity, duplicates included, without a limit.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify, export or replay the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -389,9 +389,67 @@ pub fn extract(item: &Item) -> Extracted {
     }
 }
 
+/// Words that say a text is about trading or markets at all. A paper on software testing
+/// that mentions a "trend" is not a trend-following idea.
+const MARKET_CONTEXT: &[&str] = &[
+    "trading",
+    "trade",
+    "trades",
+    "trader",
+    "traders",
+    "market",
+    "markets",
+    "price",
+    "prices",
+    "returns",
+    "return",
+    "portfolio",
+    "portfolios",
+    "asset",
+    "assets",
+    "stock",
+    "stocks",
+    "equity",
+    "equities",
+    "crypto",
+    "bitcoin",
+    "btc",
+    "eth",
+    "ethereum",
+    "futures",
+    "options",
+    "alpha",
+    "hedge",
+    "investment",
+    "investor",
+    "investors",
+    "volatility",
+    "liquidity",
+    "arbitrage",
+    "sharpe",
+    "backtest",
+    "backtesting",
+    "defi",
+    "token",
+    "forex",
+    "exchange",
+    "quant",
+    "quantitative finance",
+    "order book",
+    "execution",
+];
+
 fn family_of(item: &Item, title: &str, text: &str) -> (Family, String) {
     if let Some(f) = item.field("family").and_then(Family::parse) {
         return (f, "named in the idea".to_string());
+    }
+    let about_markets = MARKET_CONTEXT.iter().any(|w| has(title, w) || has(text, w))
+        || matches!(
+            item.source,
+            SourceName::Edgar | SourceName::Network | SourceName::Defillama
+        );
+    if !about_markets {
+        return (Family::Other, "not about trading or markets".to_string());
     }
     let mut best: Option<(Family, f64, Vec<&str>)> = None;
     for family in Family::ALL {
@@ -648,7 +706,7 @@ mod tests {
         check(
             SourceName::Arxiv,
             "Trend following with a 12/48 moving average crossover",
-            "",
+            "Backtested on equity index futures.",
             Family::Trend,
             Some("vol_target_trend"),
             &[("fast", 12.0), ("slow", 48.0)],
@@ -667,6 +725,16 @@ mod tests {
             SourceName::Reddit,
             "Ulberg on Jiri showing mercy",
             "https://x.com/status/1",
+            Family::Other,
+            None,
+            &[],
+            None,
+        );
+        // A "trend" in a paper about software testing is not a trading idea.
+        check(
+            SourceName::Arxiv,
+            "A Survey on Web Testing",
+            "the trend towards AI in testing",
             Family::Other,
             None,
             &[],

@@ -17,9 +17,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod discovery;
 pub mod extract;
 pub mod generator;
 pub mod market;
+pub mod scorer;
 pub mod sources;
 pub mod stages;
 pub mod supervisor;

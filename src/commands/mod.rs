@@ -12,7 +12,9 @@ macro_rules! say {
 mod audit;
 mod backtest;
 mod debug;
+mod discover;
 mod generate;
+mod opportunities;
 mod scan;
 mod stage;
 mod status;
@@ -56,6 +58,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             mode,
             json,
         } => generate::run(&cli.data_dir, &opportunity, template.as_deref(), mode, json).await,
+        Command::Discover {
+            source,
+            offline,
+            json,
+        } => discover::run(&cli.data_dir, source.as_deref(), offline, json).await,
+        Command::Opportunities {
+            limit,
+            status,
+            all,
+            json,
+        } => opportunities::run(&cli.data_dir, limit, status.as_deref(), all, json),
         Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
     }
 }

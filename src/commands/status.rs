@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 use stratagem_events::projection::files::AUTONOMY_FILE;
+use stratagem_events::projection::{rfc3339_micros, SourceHealth};
 use stratagem_events::record::hex;
 use stratagem_events::{AutonomyState, EventStore, StoreError};
 
@@ -17,6 +18,7 @@ struct StatusJson<'a> {
     #[serde(flatten)]
     autonomy: &'a AutonomyState,
     log: LogJson,
+    sources: &'a std::collections::BTreeMap<String, SourceHealth>,
 }
 
 #[derive(Serialize)]
@@ -68,6 +70,7 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     };
     let projections = dir.projections()?;
     let a = &projections.state().autonomy;
+    let sources = &projections.state().sources;
     let head = dir.store().head();
     if json {
         print_json(&StatusJson {
@@ -77,6 +80,7 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 head_hash: hex(&head.hash),
                 data_dir: root.display().to_string(),
             },
+            sources,
         })?;
     } else {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
@@ -111,6 +115,27 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
             s.limited,
             s.full
         );
+        if sources.is_empty() {
+            say!("sources       never checked (run `stratagem discover`)");
+        }
+        for (name, h) in sources {
+            let health = match h.last_outcome.as_str() {
+                "failed" => format!(
+                    "FAILING ({} in a row): {}",
+                    h.consecutive_failures,
+                    h.last_error.as_deref().unwrap_or("")
+                ),
+                other => other.to_string(),
+            };
+            say!(
+                "source {name:<9} {health}; last check {}, {} checks, {} failed, {} items, {} new",
+                rfc3339_micros(h.last_checked_micros),
+                h.checks,
+                h.failures,
+                h.fetched,
+                h.new_items
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -42,6 +42,8 @@ pub struct SourceCheck {
     pub fetched: u32,
     /// Items the log has not seen, in the source's order.
     pub items: Vec<Item>,
+    /// Items skipped because the log (or an earlier page) already has them.
+    pub already_seen: u32,
     /// Gas conditions, for DefiLlama with an RPC URL.
     pub gas: Option<GasConditions>,
     /// How long it took.
@@ -70,6 +72,7 @@ pub fn not_ready(source: SourceName, config: &DiscoveryConfig, mode: &Mode) -> O
 struct Collector<'a> {
     known: &'a Known<'a>,
     fetched: u32,
+    seen: u32,
     items: Vec<Item>,
     errors: Vec<String>,
     bodies: u32,
@@ -95,6 +98,7 @@ impl Collector<'_> {
                     .chain(&self.listings)
                     .any(|i| i.external_id == item.external_id)
             {
+                self.seen += 1;
                 continue;
             }
             new += 1;
@@ -128,6 +132,7 @@ pub async fn check_source(
     let mut c = Collector {
         known,
         fetched: 0,
+        seen: 0,
         items: Vec::new(),
         errors: Vec::new(),
         bodies: 0,
@@ -174,6 +179,7 @@ pub async fn check_source(
         outcome,
         fetched: c.fetched,
         items: c.items,
+        already_seen: c.seen,
         gas: c.gas,
         duration: started.elapsed(),
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{DecodeError, StoreError};
-use crate::event::{Decision, Event, GenerationMode, Stage, StageMetrics, SubScore};
+use crate::event::{Decision, Event, GenerationMode, SourceOutcome, Stage, StageMetrics, SubScore};
 use crate::record::{hex, RecordedEvent};
 use crate::store::{iter_from, EventStore};
 
@@ -127,6 +127,12 @@ pub struct OpportunityView {
     pub family: Option<String>,
     /// Fitting template.
     pub template: Option<String>,
+    /// Asset class, when known.
+    pub asset_class: Option<String>,
+    /// Time-frame hint, when stated.
+    pub timeframe: Option<String>,
+    /// A Sharpe ratio the text claims.
+    pub stated_sharpe: Option<f64>,
     /// Parameters the text states.
     pub parameters: Vec<crate::event::Parameter>,
     /// For clones, the parent strategy.
@@ -211,8 +217,33 @@ pub struct Projections {
     pub strategies: BTreeMap<Uuid, StrategyView>,
     /// COLD runs completed: the number of trials for the deflated Sharpe ratio.
     pub backtest_trials: u64,
+    /// Health of each discovery source, by name.
+    pub sources: BTreeMap<String, SourceHealth>,
     /// Last sequence number applied.
     pub last_seq: u64,
+}
+
+/// What the log says of one discovery source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SourceHealth {
+    /// Checks recorded.
+    pub checks: u64,
+    /// Checks that failed.
+    pub failures: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// When it was last checked (micros since the epoch).
+    pub last_checked_micros: i64,
+    /// When a check last succeeded (micros since the epoch), if ever.
+    pub last_success_micros: Option<i64>,
+    /// `ok`, `not_modified` or `failed`.
+    pub last_outcome: String,
+    /// The last failure's message, while failing.
+    pub last_error: Option<String>,
+    /// Items fetched, all checks.
+    pub fetched: u64,
+    /// New items, all checks.
+    pub new_items: u64,
 }
 
 impl Projections {
@@ -315,8 +346,32 @@ impl Projections {
     fn apply_event(&mut self, seq: u64, recorded_at_micros: i64, event: Event) {
         match event {
             Event::DiscoveryToggled(e) => self.autonomy.strategy_discovery_active = e.active,
-            Event::SourceChecked(_)
-            | Event::NotificationSent(_)
+            Event::SourceChecked(e) => {
+                let h = self.sources.entry(e.source).or_default();
+                h.checks += 1;
+                h.last_checked_micros = recorded_at_micros;
+                h.fetched += u64::from(e.fetched);
+                h.new_items += u64::from(e.new_items);
+                match e.outcome {
+                    SourceOutcome::Ok | SourceOutcome::NotModified => {
+                        h.consecutive_failures = 0;
+                        h.last_success_micros = Some(recorded_at_micros);
+                        h.last_error = None;
+                        h.last_outcome = if e.outcome == SourceOutcome::Ok {
+                            "ok".into()
+                        } else {
+                            "not_modified".into()
+                        };
+                    }
+                    SourceOutcome::Failed { error } => {
+                        h.failures += 1;
+                        h.consecutive_failures += 1;
+                        h.last_error = Some(error);
+                        h.last_outcome = "failed".into();
+                    }
+                }
+            }
+            Event::NotificationSent(_)
             | Event::NotificationFailed(_)
             | Event::ActorStarted(_)
             | Event::ActorRestarted(_)
@@ -344,6 +399,9 @@ impl Projections {
                         url: e.url,
                         family: e.family,
                         template: e.template,
+                        asset_class: e.asset_class,
+                        timeframe: e.timeframe,
+                        stated_sharpe: e.stated_sharpe,
                         parameters: e.parameters,
                         parent_strategy_id: e.parent_strategy_id,
                         discovered_seq: seq,

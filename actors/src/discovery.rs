@@ -1,0 +1,257 @@
+//! One discovery cycle as plain functions: a source check's items become opportunities, each
+//! scored and decided, as the events to record; held opportunities are re-scored. The caller
+//! appends each batch (one per source check, so a check is recorded whole or not at all).
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use stratagem_events::projection::{OpportunityStatus, OpportunityView};
+use stratagem_events::{
+    Event, OpportunityHeld, OpportunityRejectedDuplicate, OpportunityScored, OpportunitySubmitted,
+    Projections, SourceChecked, SourceOutcome,
+};
+use uuid::Uuid;
+
+use crate::extract::{self, Extractor, Family};
+use crate::scorer::novelty::NoveltyIndex;
+use crate::scorer::regime::RegimeReading;
+use crate::scorer::{score, Candidate, Scored, ScorerConfig, Verdict};
+use crate::sources::check::SourceCheck;
+use crate::sources::GasConditions;
+
+/// What the scorer needs beside the opportunity: the regime, the gas reading, the settings and
+/// every earlier idea.
+#[derive(Debug, Clone)]
+pub struct ScoringContext {
+    /// The current regime.
+    pub regime: RegimeReading,
+    /// Latest gas conditions, if a check read them.
+    pub gas: Option<GasConditions>,
+    /// Weights and thresholds.
+    pub config: ScorerConfig,
+    /// Every opportunity on record.
+    pub index: NoveltyIndex,
+}
+
+impl ScoringContext {
+    /// Builds the novelty index from the read model (every opportunity, in log order).
+    pub fn new(
+        projections: &Projections,
+        regime: RegimeReading,
+        config: ScorerConfig,
+    ) -> ScoringContext {
+        let mut index = NoveltyIndex::new();
+        let mut views: Vec<&OpportunityView> = projections.opportunities.values().collect();
+        views.sort_by_key(|o| o.discovered_seq);
+        for o in views {
+            index.insert(
+                o.id,
+                o.discovered_seq,
+                crate::scorer::novelty::signature(&format!("{} {}", o.title, o.hypothesis)),
+            );
+        }
+        ScoringContext {
+            regime,
+            gas: None,
+            config,
+            index,
+        }
+    }
+}
+
+/// The external ids already recorded for each source.
+pub fn known_ids(projections: &Projections) -> HashSet<(String, String)> {
+    projections
+        .opportunities
+        .values()
+        .filter_map(|o| Some((o.source.clone(), o.external_id.clone()?)))
+        .collect()
+}
+
+/// Per-source counts of one check, for people.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckSummary {
+    /// Source name.
+    pub source: String,
+    /// Items in the responses.
+    pub fetched: u32,
+    /// Items not seen before.
+    pub new: u32,
+    /// Already on record, or near-duplicates of an earlier idea.
+    pub duplicates: u32,
+    /// Submitted to code generation.
+    pub submitted: u32,
+    /// Held below the threshold.
+    pub held: u32,
+    /// Failures, with their reasons.
+    pub errors: Vec<String>,
+    /// Why the source was not checked, when it was not.
+    pub skipped: Option<String>,
+}
+
+fn decision_events(id: Uuid, s: &Scored, threshold: f64) -> Vec<Event> {
+    let mut out = vec![Event::OpportunityScored(OpportunityScored {
+        opportunity_id: id,
+        novelty: s.novelty.clone(),
+        market_fit: s.market_fit.clone(),
+        complexity: s.complexity.clone(),
+        capital_efficiency: s.capital_efficiency.clone(),
+        risk: s.risk.clone(),
+        composite: s.composite,
+        regime: s.regime.as_str().to_string(),
+    })];
+    out.push(match &s.verdict {
+        Verdict::Submit => Event::OpportunitySubmitted(OpportunitySubmitted {
+            opportunity_id: id,
+            composite: s.composite,
+        }),
+        Verdict::Hold => Event::OpportunityHeld(OpportunityHeld {
+            opportunity_id: id,
+            composite: s.composite,
+            threshold,
+        }),
+        Verdict::Duplicate { of, similarity } => {
+            Event::OpportunityRejectedDuplicate(OpportunityRejectedDuplicate {
+                opportunity_id: id,
+                duplicate_of: Some(*of),
+                similarity: *similarity,
+            })
+        }
+    });
+    out
+}
+
+/// The events of one source check: `source.checked`, then for each new item its discovery,
+/// score and decision. Also adds the new opportunities to the novelty index, so later items of
+/// the same cycle are compared with them. `first_seq` is the sequence number the batch will
+/// start at (append it with [`stratagem_events::AppendRequest::expecting`]): an opportunity's
+/// novelty is judged against ideas recorded before its own discovery event, now and on every
+/// re-score.
+pub fn plan_check(
+    check: &SourceCheck,
+    ctx: &mut ScoringContext,
+    extractor: &dyn Extractor,
+    first_seq: u64,
+) -> (Vec<Event>, CheckSummary) {
+    if check.gas.is_some() {
+        ctx.gas = check.gas.clone();
+    }
+    let mut summary = CheckSummary {
+        source: check.source.as_str().to_string(),
+        fetched: check.fetched,
+        new: check.items.len() as u32,
+        duplicates: check.already_seen,
+        ..CheckSummary::default()
+    };
+    if let SourceOutcome::Failed { error } = &check.outcome {
+        summary.errors = error.split("; ").map(str::to_string).collect();
+    }
+    let mut events = vec![Event::SourceChecked(SourceChecked {
+        source: check.source.as_str().to_string(),
+        outcome: check.outcome.clone(),
+        fetched: check.fetched,
+        new_items: check.items.len() as u32,
+        duration_ms: check.duration.as_millis() as u64,
+    })];
+    for item in &check.items {
+        let x = extractor.extract(item);
+        let id = Uuid::now_v7();
+        let order = first_seq + events.len() as u64;
+        let text = format!("{} {}", x.title, x.hypothesis);
+        let candidate = Candidate {
+            id,
+            order,
+            title: &x.title,
+            hypothesis: &x.hypothesis,
+            family: x.family,
+            template: x.template.as_deref(),
+            parameters: x.parameters.len(),
+            stated_sharpe: x.stated_sharpe,
+            timeframe: x.timeframe.as_deref(),
+            asset_class: x.asset_class.as_deref(),
+        };
+        let sig = candidate.signature();
+        let scored = score(
+            &candidate,
+            &sig,
+            &ctx.index,
+            &ctx.regime,
+            ctx.gas.as_ref(),
+            &text,
+            &ctx.config,
+        );
+        match scored.verdict {
+            Verdict::Submit => summary.submitted += 1,
+            Verdict::Hold => summary.held += 1,
+            Verdict::Duplicate { .. } => summary.duplicates += 1,
+        }
+        ctx.index.insert(id, order, sig);
+        events.push(Event::OpportunityDiscovered(extract::to_event(
+            item, &x, id,
+        )));
+        events.extend(decision_events(id, &scored, ctx.config.min_score));
+    }
+    (events, summary)
+}
+
+/// Scores a recorded opportunity (a held one again, or a manual submission).
+pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
+    let family = o
+        .family
+        .as_deref()
+        .and_then(Family::parse)
+        .unwrap_or(Family::Other);
+    let candidate = Candidate {
+        id: o.id,
+        order: o.discovered_seq,
+        title: &o.title,
+        hypothesis: &o.hypothesis,
+        family,
+        template: o.template.as_deref(),
+        parameters: o.parameters.len(),
+        stated_sharpe: o.stated_sharpe,
+        timeframe: o.timeframe.as_deref(),
+        asset_class: o.asset_class.as_deref(),
+    };
+    let text = format!("{} {}", o.title, o.hypothesis);
+    score(
+        &candidate,
+        &candidate.signature(),
+        &ctx.index,
+        &ctx.regime,
+        ctx.gas.as_ref(),
+        &text,
+        &ctx.config,
+    )
+}
+
+/// The events of one opportunity's scoring and decision.
+pub fn scoring_events(o: &OpportunityView, ctx: &ScoringContext) -> (Scored, Vec<Event>) {
+    let scored = score_view(o, ctx);
+    let events = decision_events(o.id, &scored, ctx.config.min_score);
+    (scored, events)
+}
+
+/// Re-scores held opportunities: events only for those whose composite moved by at least
+/// 0.005 or whose verdict changed, so a quiet cycle writes nothing.
+pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Event>, u32) {
+    let mut events = Vec::new();
+    let mut submitted = 0;
+    for o in projections
+        .opportunities
+        .values()
+        .filter(|o| o.status == OpportunityStatus::Held)
+    {
+        let scored = score_view(o, ctx);
+        let old = o.score.as_ref().map_or(-1.0, |s| s.composite);
+        let changed =
+            !matches!(scored.verdict, Verdict::Hold) || (scored.composite - old).abs() >= 0.005;
+        if changed {
+            if scored.verdict == Verdict::Submit {
+                submitted += 1;
+            }
+            events.extend(decision_events(o.id, &scored, ctx.config.min_score));
+        }
+    }
+    (events, submitted)
+}

@@ -1,0 +1,177 @@
+//! `stratagem discover`: one discovery cycle. Each enabled source is checked (online, or from
+//! the recorded responses of `--offline DIR`), its new items become scored opportunities, and
+//! each check is recorded as one atomic batch: `source.checked`, then every opportunity's
+//! discovery, score and decision. Held opportunities are then re-scored.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use stratagem_actors::discovery::{self, CheckSummary, ScoringContext};
+use stratagem_actors::extract::RuleExtractor;
+use stratagem_actors::scorer::regime::{self, RegimeReading};
+use stratagem_actors::scorer::ScorerConfig;
+use stratagem_actors::sources::check::{self, Known, Mode};
+use stratagem_actors::sources::config::DiscoveryConfig;
+use stratagem_actors::sources::http::Validators;
+use stratagem_actors::sources::SourceName;
+use stratagem_events::AppendRequest;
+
+use super::print_json;
+use crate::data_dir::DataDir;
+
+/// Conditional-GET validators kept between runs (a cache; deleting it costs full responses).
+pub const VALIDATORS_FILE: &str = "http-validators.json";
+
+#[derive(Serialize)]
+struct DiscoverJson<'a> {
+    mode: String,
+    regime: &'a RegimeReading,
+    sources: &'a [CheckSummary],
+    rescored: u32,
+    resubmitted: u32,
+}
+
+/// Reads an environment variable as text (unset and empty are the same).
+pub fn env_lookup(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The discovery and scorer settings from the environment, with the inbox defaulting to
+/// `DATA_DIR/inbox`.
+pub fn settings(root: &Path) -> anyhow::Result<(DiscoveryConfig, ScorerConfig)> {
+    let mut config = DiscoveryConfig::from_lookup(&env_lookup)
+        .map_err(|e| anyhow::anyhow!("bad discovery setting: {e}"))?;
+    if config.inbox.is_none() {
+        config.inbox = Some(root.join("inbox"));
+    }
+    let scorer = ScorerConfig::from_lookup(&env_lookup)
+        .map_err(|e| anyhow::anyhow!("bad scorer setting: {e}"))?;
+    Ok((config, scorer))
+}
+
+pub async fn run(
+    root: &Path,
+    source: Option<&str>,
+    offline: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let selected: Vec<SourceName> = match source {
+        None => SourceName::ALL.to_vec(),
+        Some(name) => match SourceName::parse(name) {
+            Some(s) => vec![s],
+            None => bail!(
+                "unknown source {name:?}: one of {}",
+                SourceName::ALL.map(|s| s.as_str()).join(", ")
+            ),
+        },
+    };
+    let (config, scorer) = settings(root)?;
+    let mode = match offline {
+        None => Mode::Online,
+        Some(dir) => {
+            if !dir.is_dir() {
+                bail!("--offline {}: no such folder (it should hold one folder per source: arxiv/, reddit/, …)", dir.display());
+            }
+            Mode::Offline(dir)
+        }
+    };
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
+    let validators_path = root.join(VALIDATORS_FILE);
+    let mut validators = Validators::load(&validators_path);
+    let regime = regime::detect(&stratagem_actors::market::embedded_hourly());
+    let mut ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
+    let known = discovery::known_ids(projections.state());
+    let mut summaries = Vec::new();
+    for source in selected {
+        if let Some(why) = check::not_ready(source, &config, &mode) {
+            summaries.push(CheckSummary {
+                source: source.as_str().to_string(),
+                skipped: Some(why),
+                ..CheckSummary::default()
+            });
+            continue;
+        }
+        let name = source.as_str().to_string();
+        let seen = |id: &str| known.contains(&(name.clone(), id.to_string()));
+        let last_success_unix = projections
+            .state()
+            .sources
+            .get(&name)
+            .and_then(|h| h.last_success_micros)
+            .map(|m| m / 1_000_000);
+        let known_view = Known {
+            seen: &seen,
+            last_success_unix,
+        };
+        let result =
+            check::check_source(source, &config, &mode, &mut validators, &known_view).await;
+        let first_seq = projections.state().last_seq + 1;
+        let (events, summary) = discovery::plan_check(&result, &mut ctx, &RuleExtractor, first_seq);
+        dir.append(
+            &mut projections,
+            AppendRequest::new(events).expecting(first_seq),
+        )
+        .await
+        .with_context(|| format!("cannot record the check of {name}"))?;
+        summaries.push(summary);
+    }
+    let (events, resubmitted) = discovery::plan_rescore(projections.state(), &ctx);
+    let rescored = events.len() as u32 / 2;
+    if !events.is_empty() {
+        dir.append(&mut projections, AppendRequest::new(events))
+            .await
+            .context("cannot record the re-scoring of held opportunities")?;
+    }
+    if let Err(e) = validators.save(&validators_path) {
+        tracing::warn!(error = %e, "cannot save the conditional-GET cache");
+    }
+    if json {
+        print_json(&DiscoverJson {
+            mode: match &mode {
+                Mode::Online => "online".into(),
+                Mode::Offline(d) => format!("offline {}", d.display()),
+            },
+            regime: &regime,
+            sources: &summaries,
+            rescored,
+            resubmitted,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    say!("regime        {}", regime.reason);
+    say!(
+        "{:<10} {:>7} {:>5} {:>10} {:>9} {:>5} {:>6}",
+        "source",
+        "fetched",
+        "new",
+        "duplicates",
+        "submitted",
+        "held",
+        "errors"
+    );
+    for s in &summaries {
+        match &s.skipped {
+            Some(why) => say!("{:<10} {why}", s.source),
+            None => say!(
+                "{:<10} {:>7} {:>5} {:>10} {:>9} {:>5} {:>6}",
+                s.source,
+                s.fetched,
+                s.new,
+                s.duplicates,
+                s.submitted,
+                s.held,
+                s.errors.len()
+            ),
+        }
+        for e in &s.errors {
+            say!("  ! {e}");
+        }
+    }
+    if rescored > 0 {
+        say!("re-scored {rescored} held opportunities; {resubmitted} now submitted");
+    }
+    Ok(ExitCode::SUCCESS)
+}
