@@ -73,6 +73,8 @@ pub fn known_ids(projections: &Projections) -> HashSet<(String, String)> {
 pub struct CheckSummary {
     /// Source name.
     pub source: String,
+    /// `ok`, `not_modified`, `failed`, or `skipped`.
+    pub outcome: String,
     /// Items in the responses.
     pub fetched: u32,
     /// Items not seen before.
@@ -138,6 +140,12 @@ pub fn plan_check(
     }
     let mut summary = CheckSummary {
         source: check.source.as_str().to_string(),
+        outcome: match check.outcome {
+            SourceOutcome::Ok => "ok",
+            SourceOutcome::NotModified => "not_modified",
+            SourceOutcome::Failed { .. } => "failed",
+        }
+        .to_string(),
         fetched: check.fetched,
         new: check.items.len() as u32,
         duplicates: check.already_seen,

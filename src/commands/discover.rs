@@ -89,6 +89,7 @@ pub async fn run(
         if let Some(why) = check::not_ready(source, &config, &mode) {
             summaries.push(CheckSummary {
                 source: source.as_str().to_string(),
+                outcome: "skipped".into(),
                 skipped: Some(why),
                 ..CheckSummary::default()
             });
@@ -165,6 +166,9 @@ pub async fn run(
                 s.held,
                 s.errors.len()
             ),
+        }
+        if s.outcome == "not_modified" {
+            say!("  (not modified since the last check)");
         }
         for e in &s.errors {
             say!("  ! {e}");

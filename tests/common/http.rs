@@ -18,16 +18,35 @@ pub struct Reply {
     /// Extra headers.
     pub headers: Vec<(String, String)>,
     /// Body.
-    pub body: String,
+    pub body: Vec<u8>,
+    /// Wait this long before answering (to test timeouts).
+    pub delay: Option<Duration>,
 }
 
 impl Reply {
+    /// A reply with a body of bytes.
+    pub fn bytes(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+            delay: None,
+        }
+    }
+
+    /// Answers only after `delay`.
+    pub fn delayed(mut self, delay: Duration) -> Reply {
+        self.delay = Some(delay);
+        self
+    }
+
     /// A JSON reply.
     pub fn json(status: u16, body: serde_json::Value) -> Reply {
         Reply {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string(),
+            body: body.to_string().into_bytes(),
+            delay: None,
         }
     }
 
@@ -158,8 +177,12 @@ fn serve(stream: TcpStream, reply: Option<Reply>, seen: &Mutex<Vec<Recorded>>) {
     let reply = reply.unwrap_or(Reply {
         status: 500,
         headers: vec![],
-        body: "no scripted reply".into(),
+        body: b"no scripted reply".to_vec(),
+        delay: None,
     });
+    if let Some(d) = reply.delay {
+        std::thread::sleep(d);
+    }
     let mut out = format!(
         "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
         reply.status,
@@ -169,8 +192,8 @@ fn serve(stream: TcpStream, reply: Option<Reply>, seen: &Mutex<Vec<Recorded>>) {
         out.push_str(&format!("{n}: {v}\r\n"));
     }
     out.push_str("\r\n");
-    out.push_str(&reply.body);
     let mut stream = stream;
     let _ = stream.write_all(out.as_bytes());
+    let _ = stream.write_all(&reply.body);
     let _ = stream.flush();
 }

@@ -424,8 +424,34 @@ fn retry_after(response: &Response) -> Option<Duration> {
     ))
 }
 
-/// The first 200 characters of an error body, on one line.
+/// What an error body says: the service's own message when the body is its error format (an
+/// Atom feed with an `Error` entry, as arXiv sends with HTTP 400; a JSON `message`, `error`,
+/// `detail` or `errors[0]`), else its first 200 characters on one line.
 fn error_excerpt(body: &[u8]) -> String {
+    if let Ok(root) = super::xml::parse(body) {
+        let message = root
+            .children_named(super::xml::ATOM, "entry")
+            .find(|e| e.child_text(super::xml::ATOM, "title").as_deref() == Some("Error"))
+            .and_then(|e| e.child_text(super::xml::ATOM, "summary"));
+        if let Some(m) = message {
+            return super::clip(&m, 200);
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        let found = [
+            "/error/message",
+            "/message",
+            "/detail",
+            "/errors/0/message",
+            "/errors/0/detail",
+            "/error",
+        ]
+        .iter()
+        .find_map(|p| v.pointer(p).and_then(|m| m.as_str()).map(str::to_string));
+        if let Some(m) = found {
+            return super::clip(&m, 200);
+        }
+    }
     let text = String::from_utf8_lossy(&body[..body.len().min(400)]);
     let line = super::xml::collapse_whitespace(&text);
     let excerpt: String = line.chars().take(200).collect();
