@@ -243,7 +243,9 @@ fn arxiv_faults_each_end_in_a_clear_source_checked_event() {
     assert!(r[1].at.duration_since(r[0].at) >= Duration::from_millis(950));
 
     // Each failure: its own clear message, recorded, and no crash.
-    let cases: Vec<(Vec<Reply>, Vec<(&str, &str)>, &str)> = vec![
+    // (the server's script, extra settings, the message expected)
+    type Case<'a> = (Vec<Reply>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![Reply::bytes(429, "text/plain", "later").header("retry-after", "3600")],
             vec![],

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use stratagem_actors::sources::{arxiv, defillama, edgar, manual, network, reddit, twitter, xml};
 
-fn parsers() -> Vec<(&'static str, Box<dyn Fn(&[u8]) -> bool>)> {
+/// A parser under test: says whether the input parsed.
+type Parser = Box<dyn Fn(&[u8]) -> bool>;
+
+fn parsers() -> Vec<(&'static str, Parser)> {
     vec![
         ("arxiv", Box::new(|b: &[u8]| arxiv::parse(b).is_ok())),
         ("reddit", Box::new(|b: &[u8]| reddit::parse(b).is_ok())),
