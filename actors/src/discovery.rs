@@ -202,24 +202,49 @@ pub fn plan_check(
     (events, summary)
 }
 
-/// Scores a recorded opportunity (a held one again, or a manual submission).
+/// Scores a recorded opportunity (a held one again, or a manual submission). An opportunity
+/// recorded without a family (`stratagem submit`) is read by the rule extractor first.
 pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
-    let family = o
-        .family
-        .as_deref()
-        .and_then(Family::parse)
-        .unwrap_or(Family::Other);
-    let candidate = Candidate {
-        id: o.id,
-        order: o.discovered_seq,
-        title: &o.title,
-        hypothesis: &o.hypothesis,
-        family,
-        template: o.template.as_deref(),
-        parameters: o.parameters.len(),
-        stated_sharpe: o.stated_sharpe,
-        timeframe: o.timeframe.as_deref(),
-        asset_class: o.asset_class.as_deref(),
+    let read = o.family.is_none().then(|| {
+        extract::extract(&crate::sources::Item {
+            source: crate::sources::SourceName::Manual,
+            external_id: String::new(),
+            title: o.title.clone(),
+            text: o.hypothesis.clone(),
+            url: o.url.clone(),
+            published: None,
+            fields: Vec::new(),
+        })
+    });
+    let candidate = match &read {
+        Some(x) => Candidate {
+            id: o.id,
+            order: o.discovered_seq,
+            title: &o.title,
+            hypothesis: &o.hypothesis,
+            family: x.family,
+            template: x.template.as_deref(),
+            parameters: x.parameters.len(),
+            stated_sharpe: x.stated_sharpe,
+            timeframe: x.timeframe.as_deref(),
+            asset_class: x.asset_class.as_deref(),
+        },
+        None => Candidate {
+            id: o.id,
+            order: o.discovered_seq,
+            title: &o.title,
+            hypothesis: &o.hypothesis,
+            family: o
+                .family
+                .as_deref()
+                .and_then(Family::parse)
+                .unwrap_or(Family::Other),
+            template: o.template.as_deref(),
+            parameters: o.parameters.len(),
+            stated_sharpe: o.stated_sharpe,
+            timeframe: o.timeframe.as_deref(),
+            asset_class: o.asset_class.as_deref(),
+        },
     };
     let text = format!("{} {}", o.title, o.hypothesis);
     score(
@@ -233,23 +258,17 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
     )
 }
 
-/// The events of one opportunity's scoring and decision.
-pub fn scoring_events(o: &OpportunityView, ctx: &ScoringContext) -> (Scored, Vec<Event>) {
-    let scored = score_view(o, ctx);
-    let events = decision_events(o.id, &scored, ctx.config.min_score);
-    (scored, events)
-}
-
-/// Re-scores held opportunities: events only for those whose composite moved by at least
-/// 0.005 or whose verdict changed, so a quiet cycle writes nothing.
+/// Scores opportunities never scored (manual submissions) and re-scores held ones: events for
+/// every first scoring, and for held ones only when the composite moved by at least 0.005 or
+/// the verdict changed, so a quiet cycle writes nothing.
 pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Event>, u32) {
     let mut events = Vec::new();
     let mut submitted = 0;
-    for o in projections
-        .opportunities
-        .values()
-        .filter(|o| o.status == OpportunityStatus::Held)
-    {
+    let waiting = |o: &&OpportunityView| {
+        o.status == OpportunityStatus::Held
+            || (o.status == OpportunityStatus::Discovered && o.score.is_none())
+    };
+    for o in projections.opportunities.values().filter(waiting) {
         let scored = score_view(o, ctx);
         let old = o.score.as_ref().map_or(-1.0, |s| s.composite);
         let changed =

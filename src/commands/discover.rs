@@ -175,7 +175,7 @@ pub async fn run(
         }
     }
     if rescored > 0 {
-        say!("re-scored {rescored} held opportunities; {resubmitted} now submitted");
+        say!("scored {rescored} waiting opportunities (held, or submitted by hand); {resubmitted} now submitted");
     }
     Ok(ExitCode::SUCCESS)
 }
