@@ -98,6 +98,13 @@ pub enum Command {
         /// are in data/sources).
         #[arg(long, value_name = "DIR")]
         offline: Option<PathBuf>,
+        /// Keep going: each source as a supervised actor on its own interval
+        /// (DISCOVERY_<SOURCE>_INTERVAL_HOURS), until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: stop after this many seconds.
+        #[arg(long = "for", value_name = "SECONDS", requires = "watch")]
+        for_secs: Option<u64>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

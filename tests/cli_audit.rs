@@ -61,13 +61,14 @@ fn export_rebuilds_the_trail_byte_for_byte() {
         &["audit", "export", "--json", "--out", out.to_str().unwrap()],
     ))
     .unwrap();
-    assert_eq!(printed.as_array().unwrap().len(), 5);
+    assert_eq!(printed.as_array().unwrap().len(), 6);
     for name in [
         "autonomy_state.json",
         "strategy_opportunities.jsonl",
         "strategy_generation.jsonl",
         "strategy_validation.jsonl",
         "strategy_stages.jsonl",
+        "operations.jsonl",
     ] {
         assert_eq!(
             std::fs::read(d.join(name)).unwrap(),

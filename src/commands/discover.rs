@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
+use std::sync::{Arc, Mutex};
 use stratagem_actors::discovery::{self, CheckSummary, ScoringContext};
 use stratagem_actors::extract::RuleExtractor;
 use stratagem_actors::scorer::regime::{self, RegimeReading};
@@ -16,7 +17,13 @@ use stratagem_actors::sources::check::{self, Known, Mode};
 use stratagem_actors::sources::config::DiscoveryConfig;
 use stratagem_actors::sources::http::Validators;
 use stratagem_actors::sources::SourceName;
-use stratagem_events::AppendRequest;
+
+use stratagem_actors::discovery::actors::{
+    run_until, AppendFuture, DiscoveryLog, ScorerArgs, SupervisorArgs,
+};
+use stratagem_actors::supervisor::RestartPolicy;
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::{AppendRequest, Event, Projections};
 
 use super::print_json;
 use crate::data_dir::DataDir;
@@ -51,10 +58,90 @@ pub fn settings(root: &Path) -> anyhow::Result<(DiscoveryConfig, ScorerConfig)> 
     Ok((config, scorer))
 }
 
+/// The data directory as the scorer actor's log.
+struct LiveLog {
+    dir: DataDir,
+    projections: ProjectionFiles,
+}
+
+impl DiscoveryLog for LiveLog {
+    fn state(&self) -> &Projections {
+        self.projections.state()
+    }
+
+    fn append(&mut self, events: Vec<Event>, first_seq: u64) -> AppendFuture<'_> {
+        Box::pin(async move {
+            self.dir
+                .append(
+                    &mut self.projections,
+                    AppendRequest::new(events).expecting(first_seq),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+}
+
+/// `discover --watch`: the source actors under their supervisor, each on its interval (and
+/// once at start), until Ctrl-C or `--for` seconds.
+async fn watch(
+    root: &Path,
+    selected: Vec<SourceName>,
+    config: DiscoveryConfig,
+    scorer: ScorerConfig,
+    mode: Mode,
+    for_secs: Option<u64>,
+) -> anyhow::Result<(Vec<CheckSummary>, RegimeReading)> {
+    let dir = DataDir::open(root)?;
+    let projections = dir.projections()?;
+    let regime = regime::detect(&stratagem_actors::market::embedded_hourly());
+    let ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
+    let validators_path = root.join(VALIDATORS_FILE);
+    let validators = Arc::new(Mutex::new(Validators::load(&validators_path)));
+    let panic_once = env_lookup("STRATAGEM_CHAOS_PANIC_SOURCE").and_then(|s| SourceName::parse(&s));
+    let args = SupervisorArgs {
+        scorer: ScorerArgs {
+            log: Box::new(LiveLog { dir, projections }),
+            ctx,
+        },
+        config: Arc::new(config),
+        mode,
+        sources: selected,
+        policy: RestartPolicy::default(),
+        validators: validators.clone(),
+        panic_once,
+    };
+    let until = async move {
+        match for_secs {
+            Some(s) => tokio::time::sleep(std::time::Duration::from_secs(s)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    let (mut summaries, skipped) = run_until(args, until).await.map_err(anyhow::Error::msg)?;
+    for (source, why) in skipped {
+        summaries.push(CheckSummary {
+            source: source.as_str().to_string(),
+            outcome: "skipped".into(),
+            skipped: Some(why),
+            ..CheckSummary::default()
+        });
+    }
+    if let Ok(v) = validators.lock() {
+        if let Err(e) = v.save(&validators_path) {
+            tracing::warn!(error = %e, "cannot save the conditional-GET cache");
+        }
+    }
+    Ok((summaries, regime))
+}
+
 pub async fn run(
     root: &Path,
     source: Option<&str>,
     offline: Option<PathBuf>,
+    watch_for: Option<Option<u64>>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let selected: Vec<SourceName> = match source {
@@ -77,6 +164,11 @@ pub async fn run(
             Mode::Offline(dir)
         }
     };
+    if let Some(for_secs) = watch_for {
+        let (summaries, regime) =
+            watch(root, selected, config, scorer, mode.clone(), for_secs).await?;
+        return report(&mode, &regime, &summaries, 0, 0, json);
+    }
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
     let validators_path = root.join(VALIDATORS_FILE);
@@ -129,14 +221,25 @@ pub async fn run(
     if let Err(e) = validators.save(&validators_path) {
         tracing::warn!(error = %e, "cannot save the conditional-GET cache");
     }
+    report(&mode, &regime, &summaries, rescored, resubmitted, json)
+}
+
+fn report(
+    mode: &Mode,
+    regime: &RegimeReading,
+    summaries: &[CheckSummary],
+    rescored: u32,
+    resubmitted: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&DiscoverJson {
             mode: match &mode {
                 Mode::Online => "online".into(),
                 Mode::Offline(d) => format!("offline {}", d.display()),
             },
-            regime: &regime,
-            sources: &summaries,
+            regime,
+            sources: summaries,
             rescored,
             resubmitted,
         })?;
@@ -153,7 +256,7 @@ pub async fn run(
         "held",
         "errors"
     );
-    for s in &summaries {
+    for s in summaries {
         match &s.skipped {
             Some(why) => say!("{:<10} {why}", s.source),
             None => say!(

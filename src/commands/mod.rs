@@ -61,8 +61,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Discover {
             source,
             offline,
+            watch,
+            for_secs,
             json,
-        } => discover::run(&cli.data_dir, source.as_deref(), offline, json).await,
+        } => {
+            let watch_for = watch.then_some(for_secs);
+            discover::run(&cli.data_dir, source.as_deref(), offline, watch_for, json).await
+        }
         Command::Opportunities {
             limit,
             status,

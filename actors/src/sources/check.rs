@@ -26,7 +26,7 @@ pub enum Mode {
 /// What the check needs from the log.
 pub struct Known<'a> {
     /// Whether this source's external id is already recorded.
-    pub seen: &'a dyn Fn(&str) -> bool,
+    pub seen: &'a (dyn Fn(&str) -> bool + Sync),
     /// Unix time of this source's last successful check, if any.
     pub last_success_unix: Option<i64>,
 }

@@ -134,6 +134,11 @@ struct Validator {
 }
 
 impl Validators {
+    /// Takes the entries of another cache (theirs win).
+    pub fn merge(&mut self, other: Validators) {
+        self.entries.extend(other.entries);
+    }
+
     /// Reads a cache file; a missing or unreadable one is an empty cache.
     pub fn load(path: &std::path::Path) -> Validators {
         std::fs::read(path)

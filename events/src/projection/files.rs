@@ -31,7 +31,7 @@ pub fn projection_file_names() -> Vec<&'static str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Checkpoint {
     seq: u64,
-    lens: [u64; 4],
+    lens: [u64; AuditFile::ALL.len()],
 }
 
 impl Checkpoint {
@@ -40,18 +40,22 @@ impl Checkpoint {
             .split_whitespace()
             .map(|n| n.parse().ok())
             .collect::<Option<_>>()?;
-        match nums.as_slice() {
-            [seq, a, b, c, d] => Some(Checkpoint {
-                seq: *seq,
-                lens: [*a, *b, *c, *d],
-            }),
-            _ => None,
-        }
+        // The sequence number, then one length per audit file. A checkpoint of an older
+        // layout (fewer files) does not parse: the projections are then rebuilt by replay.
+        let (seq, lens) = nums.split_first()?;
+        Some(Checkpoint {
+            seq: *seq,
+            lens: lens.try_into().ok()?,
+        })
     }
 
     fn render(&self) -> String {
-        let [a, b, c, d] = self.lens;
-        format!("{} {a} {b} {c} {d}\n", self.seq)
+        let mut out = self.seq.to_string();
+        for len in self.lens {
+            out.push_str(&format!(" {len}"));
+        }
+        out.push('\n');
+        out
     }
 }
 
@@ -59,7 +63,7 @@ impl Checkpoint {
 pub struct ProjectionFiles {
     dir: PathBuf,
     state: Projections,
-    lens: [u64; 4],
+    lens: [u64; AuditFile::ALL.len()],
 }
 
 impl ProjectionFiles {
@@ -84,7 +88,7 @@ impl ProjectionFiles {
         });
         let start = usable.unwrap_or(Checkpoint {
             seq: 0,
-            lens: [0; 4],
+            lens: [0; AuditFile::ALL.len()],
         });
         for f in AuditFile::ALL {
             let path = dir.join(f.file_name());
@@ -134,7 +138,7 @@ impl ProjectionFiles {
     /// # Errors
     /// A storage or file error, or an unreadable event.
     pub fn catch_up(&mut self, store: &dyn EventStore) -> Result<(), StoreError> {
-        let mut writers: [Option<BufWriter<File>>; 4] = Default::default();
+        let mut writers: [Option<BufWriter<File>>; AuditFile::ALL.len()] = Default::default();
         for rec in iter_from(store, self.state.last_seq + 1) {
             let rec = rec?;
             let event = rec.event().map_err(|source| StoreError::Corrupt {

@@ -544,15 +544,19 @@ pub enum AuditFile {
     Validation,
     /// `strategy_stages.jsonl`: stage runs, promotions, rollbacks, retirements, clones.
     Stages,
+    /// `operations.jsonl`: source checks, actor starts, restarts and give-ups, notifications,
+    /// the discovery switch — how the machine ran, beside what it decided.
+    Operations,
 }
 
 impl AuditFile {
     /// All files, in a fixed order.
-    pub const ALL: [AuditFile; 4] = [
+    pub const ALL: [AuditFile; 5] = [
         AuditFile::Opportunities,
         AuditFile::Generation,
         AuditFile::Validation,
         AuditFile::Stages,
+        AuditFile::Operations,
     ];
 
     /// File name.
@@ -562,6 +566,7 @@ impl AuditFile {
             AuditFile::Generation => "strategy_generation.jsonl",
             AuditFile::Validation => "strategy_validation.jsonl",
             AuditFile::Stages => "strategy_stages.jsonl",
+            AuditFile::Operations => "operations.jsonl",
         }
     }
 
@@ -570,8 +575,7 @@ impl AuditFile {
     }
 }
 
-/// The audit file an event belongs in, if any (actor, source-health and notification events
-/// stay in the log only).
+/// The audit file an event belongs in.
 pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
     match event {
         Event::OpportunityDiscovered(_)
@@ -600,7 +604,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::NotificationFailed(_)
         | Event::ActorStarted(_)
         | Event::ActorRestarted(_)
-        | Event::ActorGaveUp(_) => None,
+        | Event::ActorGaveUp(_) => Some(AuditFile::Operations),
     }
 }
 

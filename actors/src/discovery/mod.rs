@@ -282,3 +282,5 @@ pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Eve
     }
     (events, submitted)
 }
+
+pub mod actors;
