@@ -19,6 +19,8 @@ fn the_readme_demo_runs_the_pipeline_to_full_and_the_audit_is_clean() {
         String::from_utf8_lossy(&out.stderr)
     );
     for expected in [
+        "manual           2     2          0         2     0      0",
+        "reddit         100   100",
         "APPROVED for COLD (6/6 layers passed",
         "promoted to WARM",
         "promoted to LIMITED",
