@@ -12,7 +12,7 @@ use stratagem_actors::discovery::ScoringContext;
 use stratagem_actors::extract::{self};
 use stratagem_actors::scorer::novelty::{signature, NoveltyIndex};
 use stratagem_actors::scorer::regime;
-use stratagem_actors::scorer::{score, Candidate, ScorerConfig};
+use stratagem_actors::scorer::{Candidate, ScorerConfig};
 use stratagem_actors::sources::{reddit, Item, SourceName};
 use stratagem_events::Projections;
 use uuid::Uuid;
@@ -90,28 +90,9 @@ fn bench(c: &mut Criterion) {
             let mut submitted = 0;
             for (i, item) in items.iter().enumerate() {
                 let x = extract::extract(item);
-                let candidate = Candidate {
-                    id: Uuid::from_u128(u128::MAX - i as u128),
-                    order: u64::MAX,
-                    title: &x.title,
-                    hypothesis: &x.hypothesis,
-                    family: x.family,
-                    template: x.template.as_deref(),
-                    parameters: x.parameters.len(),
-                    stated_sharpe: x.stated_sharpe,
-                    timeframe: x.timeframe.as_deref(),
-                    asset_class: x.asset_class.as_deref(),
-                };
-                let text = format!("{} {}", x.title, x.hypothesis);
-                let s = score(
-                    &candidate,
-                    &candidate.signature(),
-                    &ctx.index,
-                    &ctx.regime,
-                    None,
-                    &text,
-                    &ctx.config,
-                );
+                let candidate =
+                    Candidate::from_extracted(Uuid::from_u128(u128::MAX - i as u128), u64::MAX, &x);
+                let (s, _) = ctx.score(&candidate);
                 submitted += usize::from(s.composite >= ctx.config.min_score);
             }
             submitted

@@ -136,13 +136,10 @@ impl Actor for ScorerActor {
                 });
             }
             ScorerMsg::Checked(check) => {
+                // `record` appends at the next sequence number: the one the plan is made for.
                 let first = state.log.state().last_seq + 1;
                 let (events, summary) = plan_check(&check, &mut state.ctx, &RuleExtractor, first);
-                state
-                    .log
-                    .append(events, first)
-                    .await
-                    .map_err(ActorProcessingErr::from)?;
+                state.record(events).await?;
                 let (rescore, _) = plan_rescore(state.log.state(), &state.ctx);
                 state.record(rescore).await?;
                 tracing::info!(source = %summary.source, fetched = summary.fetched, new = summary.new, submitted = summary.submitted, "source checked");

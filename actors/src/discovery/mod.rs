@@ -13,7 +13,7 @@ use stratagem_events::{
 use uuid::Uuid;
 
 use crate::extract::{self, Extractor, Family};
-use crate::scorer::novelty::NoveltyIndex;
+use crate::scorer::novelty::{NoveltyIndex, Signature};
 use crate::scorer::regime::RegimeReading;
 use crate::scorer::{score, Candidate, Scored, ScorerConfig, Verdict};
 use crate::sources::check::SourceCheck;
@@ -56,6 +56,25 @@ impl ScoringContext {
             config,
             index,
         }
+    }
+}
+
+impl ScoringContext {
+    /// Scores a candidate against everything in the context; returns its signature too, for
+    /// adding it to the index.
+    pub fn score(&self, c: &Candidate<'_>) -> (Scored, Signature) {
+        let sig = c.signature();
+        let text = format!("{} {}", c.title, c.hypothesis);
+        let scored = score(
+            c,
+            &sig,
+            &self.index,
+            &self.regime,
+            self.gas.as_ref(),
+            &text,
+            &self.config,
+        );
+        (scored, sig)
     }
 }
 
@@ -165,29 +184,7 @@ pub fn plan_check(
         let x = extractor.extract(item);
         let id = Uuid::now_v7();
         let order = first_seq + events.len() as u64;
-        let text = format!("{} {}", x.title, x.hypothesis);
-        let candidate = Candidate {
-            id,
-            order,
-            title: &x.title,
-            hypothesis: &x.hypothesis,
-            family: x.family,
-            template: x.template.as_deref(),
-            parameters: x.parameters.len(),
-            stated_sharpe: x.stated_sharpe,
-            timeframe: x.timeframe.as_deref(),
-            asset_class: x.asset_class.as_deref(),
-        };
-        let sig = candidate.signature();
-        let scored = score(
-            &candidate,
-            &sig,
-            &ctx.index,
-            &ctx.regime,
-            ctx.gas.as_ref(),
-            &text,
-            &ctx.config,
-        );
+        let (scored, sig) = ctx.score(&Candidate::from_extracted(id, order, &x));
         match scored.verdict {
             Verdict::Submit => summary.submitted += 1,
             Verdict::Hold => summary.held += 1,
@@ -217,18 +214,7 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
         })
     });
     let candidate = match &read {
-        Some(x) => Candidate {
-            id: o.id,
-            order: o.discovered_seq,
-            title: &o.title,
-            hypothesis: &o.hypothesis,
-            family: x.family,
-            template: x.template.as_deref(),
-            parameters: x.parameters.len(),
-            stated_sharpe: x.stated_sharpe,
-            timeframe: x.timeframe.as_deref(),
-            asset_class: x.asset_class.as_deref(),
-        },
+        Some(x) => Candidate::from_extracted(o.id, o.discovered_seq, x),
         None => Candidate {
             id: o.id,
             order: o.discovered_seq,
@@ -246,16 +232,7 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
             asset_class: o.asset_class.as_deref(),
         },
     };
-    let text = format!("{} {}", o.title, o.hypothesis);
-    score(
-        &candidate,
-        &candidate.signature(),
-        &ctx.index,
-        &ctx.regime,
-        ctx.gas.as_ref(),
-        &text,
-        &ctx.config,
-    )
+    ctx.score(&candidate).0
 }
 
 /// Scores opportunities never scored (manual submissions) and re-scores held ones: events for

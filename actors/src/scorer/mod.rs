@@ -140,7 +140,23 @@ pub struct Candidate<'a> {
     pub asset_class: Option<&'a str>,
 }
 
-impl Candidate<'_> {
+impl<'a> Candidate<'a> {
+    /// The candidate of what the extractor read from an item.
+    pub fn from_extracted(id: Uuid, order: u64, x: &'a crate::extract::Extracted) -> Candidate<'a> {
+        Candidate {
+            id,
+            order,
+            title: &x.title,
+            hypothesis: &x.hypothesis,
+            family: x.family,
+            template: x.template.as_deref(),
+            parameters: x.parameters.len(),
+            stated_sharpe: x.stated_sharpe,
+            timeframe: x.timeframe.as_deref(),
+            asset_class: x.asset_class.as_deref(),
+        }
+    }
+
     /// The text novelty is judged on.
     pub fn signature(&self) -> Signature {
         novelty::signature(&format!("{} {}", self.title, self.hypothesis))
