@@ -433,6 +433,11 @@ fn reddit_oauth_app_only_and_rate_limit_headers() {
 
 #[test]
 fn twitter_needs_a_token_and_follows_next_token() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reset = (now + 2).to_string();
     let tmp = tempfile::tempdir().unwrap();
     let out = stratagem(tmp.path(), &["discover", "--source", "twitter"], &[]);
     assert!(out.status.success());
@@ -448,7 +453,9 @@ fn twitter_needs_a_token_and_follows_next_token() {
             "application/json",
             recording("data/sources/twitter/twitter_v2_search_recent_query-Tweepy_2022-10-07.json"),
         )
-        .header("x-rate-limit-remaining", "448"),
+        // X's reset is a Unix time: nothing remaining until then, so the next page waits.
+        .header("x-rate-limit-remaining", "0")
+        .header("x-rate-limit-reset", &reset),
         Reply::json(
             200,
             serde_json::json!({"data": [{"id": "1578511000000000000", "text": "BTC momentum: 24h breakout long, stop at 3%"}], "meta": {"result_count": 1}}),
@@ -480,6 +487,10 @@ fn twitter_needs_a_token_and_follows_next_token() {
             .starts_with("/2/tweets/search/recent?query=bitcoin+momentum&max_results=100"),
         "{}",
         r[0].path
+    );
+    assert!(
+        r[1].at.duration_since(r[0].at) >= Duration::from_millis(900),
+        "x-rate-limit-remaining 0 waits for x-rate-limit-reset"
     );
     assert!(
         r[1].path
