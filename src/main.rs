@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod data_dir;
+mod notifications;
 mod settings;
 
 use std::process::ExitCode;

@@ -21,6 +21,7 @@ pub mod discovery;
 pub mod extract;
 pub mod generator;
 pub mod market;
+pub mod notify;
 pub mod scorer;
 pub mod sources;
 pub mod stages;

@@ -27,6 +27,7 @@ use stratagem_events::{AppendRequest, Event, Projections};
 
 use super::print_json;
 use crate::data_dir::DataDir;
+use crate::notifications::Notifications;
 
 /// Conditional-GET validators kept between runs (a cache; deleting it costs full responses).
 pub const VALIDATORS_FILE: &str = "http-validators.json";
@@ -104,6 +105,7 @@ async fn watch(
         scorer: ScorerArgs {
             log: Box::new(LiveLog { dir, projections }),
             ctx,
+            notifier: Notifications::slack_from_env()?,
         },
         config: Arc::new(config),
         mode,
@@ -164,6 +166,7 @@ pub async fn run(
             Mode::Offline(dir)
         }
     };
+    let mut notifications = Notifications::from_env()?;
     if let Some(for_secs) = watch_for {
         let (summaries, regime) =
             watch(root, selected, config, scorer, mode.clone(), for_secs).await?;
@@ -205,18 +208,20 @@ pub async fn run(
         let (events, summary) = discovery::plan_check(&result, &mut ctx, &RuleExtractor, first_seq);
         dir.append(
             &mut projections,
-            AppendRequest::new(events).expecting(first_seq),
+            AppendRequest::new(events.clone()).expecting(first_seq),
         )
         .await
         .with_context(|| format!("cannot record the check of {name}"))?;
+        notifications.after(&dir, &mut projections, &events).await;
         summaries.push(summary);
     }
     let (events, resubmitted) = discovery::plan_rescore(projections.state(), &ctx);
     let rescored = events.len() as u32 / 2;
     if !events.is_empty() {
-        dir.append(&mut projections, AppendRequest::new(events))
+        dir.append(&mut projections, AppendRequest::new(events.clone()))
             .await
             .context("cannot record the re-scoring of held opportunities")?;
+        notifications.after(&dir, &mut projections, &events).await;
     }
     if let Err(e) = validators.save(&validators_path) {
         tracing::warn!(error = %e, "cannot save the conditional-GET cache");

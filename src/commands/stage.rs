@@ -18,6 +18,7 @@ use super::print_json;
 use super::scan::compile_checked;
 use crate::cli::StageArg;
 use crate::data_dir::DataDir;
+use crate::notifications::Notifications;
 use crate::settings::stage_settings_from_env;
 use stratagem_events::projection::files::ProjectionFiles;
 
@@ -66,6 +67,7 @@ pub async fn run(
         StageArg::Full => Stage::Full,
     };
     let settings = stage_settings_from_env()?;
+    let mut notifications = Notifications::from_env()?;
     let id: Uuid = strategy
         .trim()
         .parse()
@@ -214,9 +216,10 @@ pub async fn run(
     }
     dir.append(
         &mut projections,
-        AppendRequest::new(end).idempotent(format!("stage-completed:{run_id}")),
+        AppendRequest::new(end.clone()).idempotent(format!("stage-completed:{run_id}")),
     )
     .await?;
+    notifications.after(&dir, &mut projections, &end).await;
     if json {
         print_json(&outcome)?;
     } else {

@@ -16,6 +16,7 @@ use stratagem_events::{AppendRequest, Decision, Event, ValidationDecided, Valida
 use super::print_json;
 use super::scan::read_strategy;
 use crate::data_dir::DataDir;
+use crate::notifications::Notifications;
 
 /// Bars layer 6 runs a strategy over: the most recent of the embedded hourly file.
 pub const VALIDATION_BARS: usize = 1000;
@@ -73,6 +74,7 @@ pub fn validator_from_env(data_dir: &Path) -> anyhow::Result<Validator> {
 pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let source = read_strategy(path)?;
     let validator = validator_from_env(data_dir)?;
+    let mut notifications = Notifications::from_env()?;
     // A strategy the log knows (by its hash) gets its validation recorded: started first
     // (write-ahead), then every layer and the decision in one batch.
     let dir = DataDir::open(data_dir)?;
@@ -109,8 +111,9 @@ pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<Exi
             layers_passed: report.layers_passed(),
             reason: report.reason(),
         }));
-        dir.append(&mut projections, AppendRequest::new(events))
+        dir.append(&mut projections, AppendRequest::new(events.clone()))
             .await?;
+        notifications.after(&dir, &mut projections, &events).await;
     }
     if json {
         print_json(&report)?;

@@ -67,6 +67,7 @@ pub struct ScorerActor;
 
 /// The scorer's state.
 pub struct ScorerState {
+    notifier: Option<crate::notify::SlackNotifier>,
     log: Box<dyn DiscoveryLog>,
     ctx: ScoringContext,
     summaries: Vec<CheckSummary>,
@@ -78,6 +79,8 @@ pub struct ScorerArgs {
     pub log: Box<dyn DiscoveryLog>,
     /// The scoring context (regime, settings), built from the log.
     pub ctx: ScoringContext,
+    /// Slack, when configured: told of submitted opportunities after they are recorded.
+    pub notifier: Option<crate::notify::SlackNotifier>,
 }
 
 impl ScorerState {
@@ -87,9 +90,23 @@ impl ScorerState {
         }
         let first = self.log.state().last_seq + 1;
         self.log
-            .append(events, first)
+            .append(events.clone(), first)
             .await
-            .map_err(ActorProcessingErr::from)
+            .map_err(ActorProcessingErr::from)?;
+        // After the decision is durable: notify, and record how that went (never fails).
+        if let Some(n) = self.notifier.as_mut() {
+            let mut outcomes = Vec::new();
+            for m in crate::notify::messages_for(&events, self.log.state()) {
+                outcomes.push(n.send(&m).await);
+            }
+            if !outcomes.is_empty() {
+                let first = self.log.state().last_seq + 1;
+                if let Err(e) = self.log.append(outcomes, first).await {
+                    tracing::warn!(error = %e, "cannot record the notifications' outcomes");
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -104,6 +121,7 @@ impl Actor for ScorerActor {
         args: ScorerArgs,
     ) -> Result<ScorerState, ActorProcessingErr> {
         Ok(ScorerState {
+            notifier: args.notifier,
             log: args.log,
             ctx: args.ctx,
             summaries: Vec::new(),

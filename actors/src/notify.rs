@@ -1,0 +1,403 @@
+//! Notifications: a Slack incoming webhook with the seed's messages (opportunity discovered,
+//! validation passed, validation failed) and promotions.
+//!
+//! A notification is sent only after the decision it reports is durable, and its outcome is an
+//! event (`notification.sent` / `notification.failed`). Sending is rate limited (one message per
+//! `min_interval`, Slack's limit is about one a second per webhook), retried on 429 / 5xx /
+//! connection errors honouring `Retry-After`, and never blocks or fails the pipeline. The
+//! webhook URL is the secret: it is a [`Secret`], redacted in `Debug`, and never part of an
+//! error or an event.
+
+use std::time::{Duration, Instant};
+
+use stratagem_events::{Event, NotificationFailed, NotificationSent, Stage};
+use uuid::Uuid;
+
+use crate::generator::llm::Secret;
+
+/// A message and what it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// `opportunity_discovered`, `validation_passed`, `validation_failed`, `stage_promoted`, ….
+    pub kind: &'static str,
+    /// The opportunity or strategy it is about.
+    pub subject: Option<Uuid>,
+    /// The text, as Slack shows it.
+    pub text: String,
+}
+
+/// Implementation effort on the seed's 1–10 scale from the complexity sub-score (higher =
+/// simpler): 0.95 → 1/10 (Low), 0.5 → 5/10 (Medium), 0.15 → 9/10 (High).
+pub fn effort(complexity_score: f64) -> (u8, &'static str) {
+    let tenths = ((1.0 - complexity_score.clamp(0.0, 1.0)) * 10.0)
+        .round()
+        .clamp(1.0, 10.0) as u8;
+    let word = match tenths {
+        1..=3 => "Low",
+        4..=6 => "Medium",
+        _ => "High",
+    };
+    (tenths, word)
+}
+
+/// 🔍 a submitted opportunity.
+pub fn opportunity_discovered(
+    id: Uuid,
+    title: &str,
+    composite: f64,
+    complexity_score: f64,
+) -> Message {
+    let (n, word) = effort(complexity_score);
+    Message {
+        kind: "opportunity_discovered",
+        subject: Some(id),
+        text: format!(
+            "🔍 Strategy Opportunity Discovered\nTitle: {}\nScore: {composite:.2}\nImplementation: {word} (complexity {n}/10)",
+            one_line(title)
+        ),
+    }
+}
+
+/// ✅ a strategy approved for COLD.
+pub fn validation_passed(id: Uuid, strategy: &str, layers_passed: u8) -> Message {
+    Message {
+        kind: "validation_passed",
+        subject: Some(id),
+        text: format!(
+            "✅ Strategy Validation Passed\nStrategy: {strategy}\nLayers: {layers_passed}/6 passed\nRecommendation: APPROVE for COLD"
+        ),
+    }
+}
+
+/// ❌ a rejected strategy (or one sent to manual review), with its first finding.
+pub fn validation_failed(
+    id: Uuid,
+    strategy: &str,
+    layer: u8,
+    layer_name: &str,
+    finding: &str,
+    review: bool,
+) -> Message {
+    let mut name = layer_name.to_string();
+    if let Some(first) = name.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    Message {
+        kind: "validation_failed",
+        subject: Some(id),
+        text: format!(
+            "❌ Strategy Validation Failed\nStrategy: {strategy}\nLayer {layer} ({name}): {}\nRecommendation: {}",
+            one_line(finding),
+            if review { "MANUAL REVIEW" } else { "REJECT" }
+        ),
+    }
+}
+
+/// ⬆️ a promotion.
+pub fn stage_promoted(
+    id: Uuid,
+    strategy: &str,
+    from: Option<Stage>,
+    to: Stage,
+    gate: &str,
+) -> Message {
+    let from = from.map_or("validation".to_string(), |s| s.as_str().to_uppercase());
+    Message {
+        kind: "stage_promoted",
+        subject: Some(id),
+        text: format!(
+            "⬆️ Strategy Promoted\nStrategy: {strategy}\n{from} → {}\nGate: {}",
+            to.as_str().to_uppercase(),
+            one_line(gate)
+        ),
+    }
+}
+
+/// The messages a batch of recorded events calls for, with names and titles from the
+/// projections (already caught up with the batch): a submitted opportunity, a validation
+/// decision (with the first finding of the failing layer), a promotion to a stage.
+pub fn messages_for(events: &[Event], state: &stratagem_events::Projections) -> Vec<Message> {
+    let strategy_name = |id: &Uuid| {
+        state
+            .strategies
+            .get(id)
+            .map_or_else(|| id.to_string(), |s| s.name.clone())
+    };
+    let mut out = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            Event::OpportunitySubmitted(e) => {
+                let Some(o) = state.opportunities.get(&e.opportunity_id) else {
+                    continue;
+                };
+                let complexity = o.score.as_ref().map_or(0.5, |s| s.complexity.value);
+                out.push(opportunity_discovered(
+                    o.id,
+                    &o.title,
+                    e.composite,
+                    complexity,
+                ));
+            }
+            Event::ValidationDecided(d) => {
+                let name = strategy_name(&d.strategy_id);
+                if d.decision == stratagem_events::Decision::Approved {
+                    out.push(validation_passed(d.strategy_id, &name, d.layers_passed));
+                    continue;
+                }
+                // The layer that stopped it: its first error, else its first warning.
+                let layer = events[..i].iter().rev().find_map(|e| match e {
+                    Event::ValidationLayerFinished(l)
+                        if l.strategy_id == d.strategy_id
+                            && (!l.passed || !l.warnings.is_empty()) =>
+                    {
+                        Some(l)
+                    }
+                    _ => None,
+                });
+                let review = d.decision == stratagem_events::Decision::ManualReview;
+                let (number, layer_name, finding) = match layer {
+                    Some(l) => (
+                        l.layer,
+                        l.layer_name.clone(),
+                        l.errors
+                            .first()
+                            .or(l.warnings.first())
+                            .map_or_else(|| d.reason.clone(), |f| f.message.clone()),
+                    ),
+                    None => (
+                        d.layers_passed + 1,
+                        "validation".to_string(),
+                        d.reason.clone(),
+                    ),
+                };
+                out.push(validation_failed(
+                    d.strategy_id,
+                    &name,
+                    number,
+                    &layer_name,
+                    &finding,
+                    review,
+                ));
+            }
+            Event::StagePromoted(p) => {
+                let gate = events[..i]
+                    .iter()
+                    .rev()
+                    .find_map(|e| match e {
+                        Event::StageCompleted(c) if c.strategy_id == p.strategy_id => {
+                            Some(c.gate.clone())
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "validation passed".into());
+                out.push(stage_promoted(
+                    p.strategy_id,
+                    &strategy_name(&p.strategy_id),
+                    p.from,
+                    p.to,
+                    &gate,
+                ));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Settings of the Slack channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackSettings {
+    /// `SLACK_WEBHOOK_URL`: the secret.
+    pub webhook: Secret,
+    /// Least time between two messages (`SLACK_MIN_INTERVAL_MS`, default 1,000).
+    pub min_interval: Duration,
+    /// Attempts per message (`SLACK_MAX_ATTEMPTS`, default 3).
+    pub max_attempts: u32,
+    /// First backoff, doubled per retry (default 500 ms).
+    pub initial_backoff: Duration,
+    /// Timeout of one request (default 10 s).
+    pub timeout: Duration,
+}
+
+impl SlackSettings {
+    /// Reads the settings through `get`; `None` when no webhook is set.
+    ///
+    /// # Errors
+    /// A value that is not what it should be, naming its key (never the URL's value).
+    pub fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SlackSettings>, String> {
+        let Some(url) = get("SLACK_WEBHOOK_URL")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+        else {
+            return Ok(None);
+        };
+        match reqwest::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return Err("SLACK_WEBHOOK_URL is not an http(s) URL".into()),
+        }
+        let number = |k: &str, default: u64, max: u64| -> Result<u64, String> {
+            match get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+            {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|x| *x <= max)
+                    .ok_or(format!("{k}={v:?} is not a whole number up to {max}")),
+            }
+        };
+        let attempts = number("SLACK_MAX_ATTEMPTS", 3, 10)?;
+        Ok(Some(SlackSettings {
+            webhook: Secret::new(url),
+            min_interval: Duration::from_millis(number("SLACK_MIN_INTERVAL_MS", 1_000, 60_000)?),
+            max_attempts: attempts.max(1) as u32,
+            initial_backoff: Duration::from_millis(500),
+            timeout: Duration::from_secs(10),
+        }))
+    }
+}
+
+/// The Slack notifier.
+#[derive(Debug)]
+pub struct SlackNotifier {
+    settings: SlackSettings,
+    http: reqwest::Client,
+    last_sent: Option<Instant>,
+}
+
+impl SlackNotifier {
+    /// A notifier.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(settings: SlackSettings) -> Result<SlackNotifier, String> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .user_agent(concat!("stratagem/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(SlackNotifier {
+            settings,
+            http,
+            last_sent: None,
+        })
+    }
+
+    /// Sends one message; the event says how it went. Never fails the caller.
+    pub async fn send(&mut self, message: &Message) -> Event {
+        let mut backoff = self.settings.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            if let Some(last) = self.last_sent {
+                let next = last + self.settings.min_interval;
+                let now = Instant::now();
+                if next > now {
+                    tokio::time::sleep(next - now).await;
+                }
+            }
+            self.last_sent = Some(Instant::now());
+            let outcome = self
+                .http
+                .post(self.settings.webhook.expose())
+                .json(&serde_json::json!({ "text": message.text }))
+                .send()
+                .await;
+            let (error, retry, wait) = match outcome {
+                Ok(r) if r.status().is_success() => {
+                    return Event::from(NotificationSent {
+                        channel: "slack".into(),
+                        message_kind: message.kind.into(),
+                        subject_id: message.subject,
+                    })
+                }
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let wait = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    // Slack's error bodies are bare strings (`channel_not_found`, …).
+                    let body = r.text().await.unwrap_or_default();
+                    let body: String = body.chars().filter(|c| !c.is_control()).take(100).collect();
+                    (
+                        format!("HTTP {status}: {body}"),
+                        status == 429 || status >= 500,
+                        wait,
+                    )
+                }
+                Err(e) if e.is_timeout() => ("timed out".to_string(), true, None),
+                Err(e) if e.is_connect() => ("connection failed".to_string(), true, None),
+                Err(_) => ("request failed".to_string(), true, None),
+            };
+            if !retry || attempt >= self.settings.max_attempts {
+                tracing::warn!(kind = message.kind, %error, attempt, "notification not delivered");
+                return Event::from(NotificationFailed {
+                    channel: "slack".into(),
+                    message_kind: message.kind.into(),
+                    subject_id: message.subject,
+                    error,
+                    attempts: attempt,
+                });
+            }
+            tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(30))).await;
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_three_messages() {
+        let id = Uuid::from_u128(7);
+        assert_eq!(
+            opportunity_discovered(id, "Momentum Clustering in Crypto", 0.78, 0.5).text,
+            "🔍 Strategy Opportunity Discovered\nTitle: Momentum Clustering in Crypto\nScore: 0.78\nImplementation: Medium (complexity 5/10)"
+        );
+        assert_eq!(
+            validation_passed(id, "arxiv_momentum_abc123", 6).text,
+            "✅ Strategy Validation Passed\nStrategy: arxiv_momentum_abc123\nLayers: 6/6 passed\nRecommendation: APPROVE for COLD"
+        );
+        assert_eq!(
+            validation_failed(id, "twitter_arb_def456", 2, "security", "Hardcoded API key detected", false).text,
+            "❌ Strategy Validation Failed\nStrategy: twitter_arb_def456\nLayer 2 (Security): Hardcoded API key detected\nRecommendation: REJECT"
+        );
+        assert_eq!(effort(0.95), (1, "Low"));
+        assert_eq!(effort(0.15), (9, "High"));
+    }
+
+    #[test]
+    fn the_webhook_is_a_secret() {
+        let get = |k: &str| {
+            (k == "SLACK_WEBHOOK_URL")
+                .then(|| "https://hooks.slack.com/services/T1/B2/very-secret".to_string())
+        };
+        let s = SlackSettings::from_lookup(&get).unwrap().unwrap();
+        assert!(!format!("{s:?}").contains("very-secret"));
+        let bad =
+            |k: &str| (k == "SLACK_WEBHOOK_URL").then(|| "not a url with very-secret".to_string());
+        let e = SlackSettings::from_lookup(&bad).unwrap_err();
+        assert!(
+            e.contains("SLACK_WEBHOOK_URL") && !e.contains("very-secret"),
+            "{e}"
+        );
+    }
+}
