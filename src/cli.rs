@@ -109,6 +109,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the pipeline: discovery → generation → validation → COLD → WARM → LIMITED → FULL,
+    /// resuming whatever the log shows in flight, then print the funnel.
+    Run {
+        /// One whole cycle, then stop (the long-running daemon is not built yet).
+        #[arg(long)]
+        once: bool,
+        /// Read recorded source responses from DIR/<source>/ instead of the network
+        /// (the shipped ones are in data/sources).
+        #[arg(long, value_name = "DIR")]
+        offline: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List opportunities ranked by composite score, with the five sub-scores and reasons.
     Opportunities {
         /// How many to show (default 20).

@@ -328,6 +328,19 @@ impl Extractor for RuleExtractor {
     }
 }
 
+/// Reads an idea recorded with only a title and a hypothesis (`stratagem submit`).
+pub fn extract_text(title: &str, hypothesis: &str) -> Extracted {
+    extract(&Item {
+        source: SourceName::Manual,
+        external_id: String::new(),
+        title: title.to_string(),
+        text: hypothesis.to_string(),
+        url: None,
+        published: None,
+        fields: Vec::new(),
+    })
+}
+
 /// Reads one item (see [`RuleExtractor`]).
 pub fn extract(item: &Item) -> Extracted {
     let title_n = normalise(&item.title);

@@ -174,14 +174,56 @@ pub async fn run(
     }
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
+    let cycle = cycle(
+        root,
+        &dir,
+        &mut projections,
+        &mut notifications,
+        &selected,
+        &config,
+        scorer,
+        &mode,
+    )
+    .await?;
+    report(
+        &mode,
+        &cycle.regime,
+        &cycle.summaries,
+        cycle.rescored,
+        cycle.resubmitted,
+        json,
+    )
+}
+
+/// What one discovery cycle did.
+pub struct Cycle {
+    pub regime: RegimeReading,
+    pub summaries: Vec<CheckSummary>,
+    pub rescored: u32,
+    pub resubmitted: u32,
+}
+
+/// One discovery cycle: each selected source checked and recorded (one batch a check), then
+/// held and hand-submitted opportunities scored again.
+#[allow(clippy::too_many_arguments)]
+pub async fn cycle(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    selected: &[SourceName],
+    config: &DiscoveryConfig,
+    scorer: ScorerConfig,
+    mode: &Mode,
+) -> anyhow::Result<Cycle> {
     let validators_path = root.join(VALIDATORS_FILE);
     let mut validators = Validators::load(&validators_path);
     let regime = regime::detect(&stratagem_actors::market::embedded_hourly());
     let mut ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
     let known = discovery::known_ids(projections.state());
     let mut summaries = Vec::new();
-    for source in selected {
-        if let Some(why) = check::not_ready(source, &config, &mode) {
+    for &source in selected {
+        if let Some(why) = check::not_ready(source, config, mode) {
             summaries.push(CheckSummary {
                 source: source.as_str().to_string(),
                 outcome: "skipped".into(),
@@ -202,34 +244,38 @@ pub async fn run(
             seen: &seen,
             last_success_unix,
         };
-        let result =
-            check::check_source(source, &config, &mode, &mut validators, &known_view).await;
+        let result = check::check_source(source, config, mode, &mut validators, &known_view).await;
         let first_seq = projections.state().last_seq + 1;
         let (events, summary) = discovery::plan_check(&result, &mut ctx, &RuleExtractor, first_seq);
         dir.append(
-            &mut projections,
+            projections,
             AppendRequest::new(events.clone()).expecting(first_seq),
         )
         .await
         .with_context(|| format!("cannot record the check of {name}"))?;
-        notifications.after(&dir, &mut projections, &events).await;
+        notifications.after(dir, projections, &events).await;
         summaries.push(summary);
     }
     let (events, resubmitted) = discovery::plan_rescore(projections.state(), &ctx);
     let rescored = events.len() as u32 / 2;
     if !events.is_empty() {
-        dir.append(&mut projections, AppendRequest::new(events.clone()))
+        dir.append(projections, AppendRequest::new(events.clone()))
             .await
             .context("cannot record the re-scoring of held opportunities")?;
-        notifications.after(&dir, &mut projections, &events).await;
+        notifications.after(dir, projections, &events).await;
     }
     if let Err(e) = validators.save(&validators_path) {
         tracing::warn!(error = %e, "cannot save the conditional-GET cache");
     }
-    report(&mode, &regime, &summaries, rescored, resubmitted, json)
+    Ok(Cycle {
+        regime,
+        summaries,
+        rescored,
+        resubmitted,
+    })
 }
 
-fn report(
+pub fn report(
     mode: &Mode,
     regime: &RegimeReading,
     summaries: &[CheckSummary],

@@ -206,7 +206,9 @@ pub async fn run(
     .await
 }
 
-/// Writes the file and records the `strategy.generated` event (once per source hash).
+/// Writes the file and records the `strategy.generated` event (once per source hash), then
+/// prints what was done.
+#[allow(clippy::too_many_arguments)]
 async fn record(
     root: &Path,
     dir: &DataDir,
@@ -216,6 +218,63 @@ async fn record(
     p: Provenance<'_>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let (strategy_id, existing, path) =
+        record_generated(root, dir, projections, opportunity_id, generated, &p).await?;
+    let template = (!generated.template.is_empty()).then_some(generated.template);
+    let mode = match p.mode {
+        GenerationMode::Template => "template",
+        GenerationMode::Llm => "llm",
+        GenerationMode::Hybrid => "hybrid",
+    };
+    if json {
+        print_json(&Generated {
+            strategy_id,
+            opportunity_id,
+            mode,
+            template,
+            path: path.display().to_string(),
+            sha256: &generated.sha256,
+            already_generated: existing,
+            parameters: &generated.parameters,
+            model: p.model,
+            attempts: p.attempts,
+            tokens_used: p.tokens,
+        })?;
+    } else {
+        let note = if existing {
+            " (already generated: nothing new recorded)"
+        } else {
+            ""
+        };
+        say!(
+            "strategy {strategy_id} ({mode}{}){note}",
+            template
+                .map(|t| format!(", template {t}"))
+                .unwrap_or_default()
+        );
+        if let Some(model) = p.model {
+            say!(
+                "model    {model}, {} attempt(s), {} tokens",
+                p.attempts,
+                p.tokens
+            );
+        }
+        say!("file     {}", path.display());
+        say!("sha256   {}", generated.sha256);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the file and records the `strategy.generated` event unless a strategy with the same
+/// source is already recorded. Returns the strategy id, whether it existed, and the file.
+async fn record_generated(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    opportunity_id: Uuid,
+    generated: &GeneratedStrategy,
+    p: &Provenance<'_>,
+) -> anyhow::Result<(Uuid, bool, std::path::PathBuf)> {
     let relative = format!("{GENERATED_DIR}/{}", generated.file_name());
     let path = root.join(&relative);
     write_file(&path, &generated.source)?;
@@ -257,48 +316,64 @@ async fn record(
             generated.strategy_id
         }
     };
-    let mode = match p.mode {
-        GenerationMode::Template => "template",
-        GenerationMode::Llm => "llm",
-        GenerationMode::Hybrid => "hybrid",
+    Ok((strategy_id, existing.is_some(), path))
+}
+
+/// Template mode for the pipeline: the strategy of a submitted opportunity from the template
+/// it names or its family's; `None` when no template fits (it then waits for a model).
+pub async fn from_template_recorded(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    opportunity_id: Uuid,
+) -> anyhow::Result<Option<Uuid>> {
+    let Some(opp) = projections
+        .state()
+        .opportunities
+        .get(&opportunity_id)
+        .cloned()
+    else {
+        bail!("no opportunity {opportunity_id} in the log");
     };
-    if json {
-        print_json(&Generated {
-            strategy_id,
-            opportunity_id,
-            mode,
-            template,
-            path: path.display().to_string(),
-            sha256: &generated.sha256,
-            already_generated: existing.is_some(),
-            parameters: &generated.parameters,
-            model: p.model,
-            attempts: p.attempts,
-            tokens_used: p.tokens,
-        })?;
-    } else {
-        let note = if existing.is_some() {
-            " (already generated: nothing new recorded)"
-        } else {
-            ""
-        };
-        say!(
-            "strategy {strategy_id} ({mode}{}){note}",
-            template
-                .map(|t| format!(", template {t}"))
-                .unwrap_or_default()
-        );
-        if let Some(model) = p.model {
-            say!(
-                "model    {model}, {} attempt(s), {} tokens",
-                p.attempts,
-                p.tokens
-            );
+    let mut given: Vec<(String, f64)> = opp
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.value))
+        .collect();
+    let spec = match choose_template(&opp, None) {
+        Ok(spec) => spec,
+        // A hand submission carries no family: read it as the scorer did.
+        Err(_) if opp.family.is_none() => {
+            let x = stratagem_actors::extract::extract_text(&opp.title, &opp.hypothesis);
+            let Some(spec) = x.template.as_deref().and_then(templates::find) else {
+                return Ok(None);
+            };
+            if given.is_empty() {
+                given = x.parameters.into_iter().map(|(n, v, _)| (n, v)).collect();
+            }
+            spec
         }
-        say!("file     {}", path.display());
-        say!("sha256   {}", generated.sha256);
-    }
-    Ok(ExitCode::SUCCESS)
+        Err(_) => return Ok(None),
+    };
+    let generated = generator::from_template(spec, opportunity_id, &given)?;
+    let provenance = Provenance {
+        mode: GenerationMode::Template,
+        model: None,
+        prompt: None,
+        reply: None,
+        tokens: 0,
+        attempts: 1,
+    };
+    let (id, _, _) = record_generated(
+        root,
+        dir,
+        projections,
+        opportunity_id,
+        &generated,
+        &provenance,
+    )
+    .await?;
+    Ok(Some(id))
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {

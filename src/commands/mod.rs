@@ -15,6 +15,7 @@ mod debug;
 mod discover;
 mod generate;
 mod opportunities;
+mod run;
 mod scan;
 mod stage;
 mod status;
@@ -68,6 +69,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let watch_for = watch.then_some(for_secs);
             discover::run(&cli.data_dir, source.as_deref(), offline, watch_for, json).await
         }
+        Command::Run {
+            once,
+            offline,
+            json,
+        } => run::run(&cli.data_dir, once, offline, json).await,
         Command::Opportunities {
             limit,
             status,

@@ -44,6 +44,15 @@ fn load(
     Ok(sandbox.load(&wasm)?)
 }
 
+/// One stage run as recorded: its outcome, the bars it covered, the trial count, and the run
+/// it resumed (when a crash had cut it short).
+pub struct StageRun {
+    pub outcome: runner::StageOutcome,
+    pub bars: usize,
+    pub trials: u64,
+    pub resumed: Option<Uuid>,
+}
+
 pub async fn run(
     root: &Path,
     strategy: &str,
@@ -74,6 +83,77 @@ pub async fn run(
         .map_err(|_| anyhow!("{strategy:?} is not a strategy id (a UUID)"))?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
+    let run = run_recorded(
+        root,
+        &dir,
+        &mut projections,
+        &mut notifications,
+        &settings,
+        id,
+        stage,
+        speed,
+        feed,
+    )
+    .await?;
+    let (outcome, trials) = (&run.outcome, run.trials);
+    if json {
+        print_json(outcome)?;
+    } else {
+        if let Some(r) = run.resumed {
+            say!(
+                "resuming {} run {r}, started before an interruption",
+                stage.as_str().to_uppercase()
+            );
+        }
+        let m = &outcome.metrics;
+        say!(
+            "{} of strategy {id}: {} bars, {:.0} % of capital, baseline {}",
+            stage.as_str().to_uppercase(),
+            run.bars,
+            outcome.capital_fraction * 100.0,
+            outcome.baseline
+        );
+        say!(
+            "  return {:.2} %, sharpe {:.3}, max drawdown {:.2} %, trades {}",
+            m.total_return * 100.0,
+            m.sharpe,
+            m.max_drawdown * 100.0,
+            m.trades
+        );
+        if let (Some(psr), Some(dsr)) = (m.probabilistic_sharpe, m.deflated_sharpe) {
+            say!("  PSR {psr:.3}, DSR {dsr:.3} over {trials} trial(s)");
+        }
+        say!("  gate: {}", outcome.gate);
+        match (outcome.passed, next(stage)) {
+            (true, Some(to)) => say!(
+                "  verdict: PASSED, promoted to {}",
+                to.as_str().to_uppercase()
+            ),
+            (true, None) => say!("  verdict: running at full capital"),
+            (false, _) => say!("  verdict: REJECTED at {}", stage.as_str().to_uppercase()),
+        }
+    }
+    Ok(if outcome.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs a stage of a recorded strategy and records it: the start first (write-ahead), then the
+/// completion with the promotion or rejection; a run cut short is resumed under its own id.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_recorded(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    settings: &runner::StageSettings,
+    id: Uuid,
+    stage: Stage,
+    speed: Option<f64>,
+    feed: Option<&str>,
+) -> anyhow::Result<StageRun> {
     let view = projections
         .state()
         .strategies
@@ -100,7 +180,7 @@ pub async fn run(
         );
     }
     let sandbox = Sandbox::new()?;
-    let candidate = load(&dir, &projections, root, &sandbox, id)?;
+    let candidate = load(dir, projections, root, &sandbox, id)?;
     let champion_id = projections
         .state()
         .strategies
@@ -110,7 +190,7 @@ pub async fn run(
     let champion = match champion_id {
         Some(cid) => Some((
             cid,
-            load(&dir, &projections, root, &sandbox, cid)
+            load(dir, projections, root, &sandbox, cid)
                 .with_context(|| format!("cannot load the champion {cid}"))?,
         )),
         None => None,
@@ -123,7 +203,7 @@ pub async fn run(
         None => Baseline::BuyAndHold,
     };
     let bars = market::embedded_hourly();
-    let window = runner::window(stage, &bars, &settings)?;
+    let window = runner::window(stage, &bars, settings)?;
     // A run of this stage that was started and never completed (the process died) is resumed
     // under its own run id: its start is already on the log and is not written again.
     let resumed = view
@@ -131,14 +211,7 @@ pub async fn run(
         .filter(|(open_stage, _)| *open_stage == stage)
         .map(|(_, run)| run);
     let run_id = resumed.unwrap_or_else(Uuid::now_v7);
-    if let Some(run) = resumed {
-        if !json {
-            say!(
-                "resuming {} run {run}, started before an interruption",
-                stage.as_str().to_uppercase()
-            );
-        }
-    } else {
+    if resumed.is_none() {
         // Write-ahead: the start is durable before the run.
         let mut start = Vec::new();
         if stage == Stage::Cold && view.stage != Some(Stage::Cold) {
@@ -165,7 +238,7 @@ pub async fn run(
             window_end: Some(bars[window.end - 1].timestamp),
         }));
         dir.append(
-            &mut projections,
+            projections,
             AppendRequest::new(start).idempotent(format!("stage-started:{run_id}")),
         )
         .await?;
@@ -184,7 +257,7 @@ pub async fn run(
         None => PaperFeed::Recorded { speed },
     };
     let outcome = runner::run_stage(
-        &sandbox, &candidate, &baseline, stage, &bars, &settings, trials, paper_feed,
+        &sandbox, &candidate, &baseline, stage, &bars, settings, trials, paper_feed,
     )
     .await?;
     let mut end = vec![Event::from(StageCompleted {
@@ -215,45 +288,15 @@ pub async fn run(
         }
     }
     dir.append(
-        &mut projections,
+        projections,
         AppendRequest::new(end.clone()).idempotent(format!("stage-completed:{run_id}")),
     )
     .await?;
-    notifications.after(&dir, &mut projections, &end).await;
-    if json {
-        print_json(&outcome)?;
-    } else {
-        let m = &outcome.metrics;
-        say!(
-            "{} of strategy {id}: {} bars, {:.0} % of capital, baseline {}",
-            stage.as_str().to_uppercase(),
-            window.end - window.start,
-            outcome.capital_fraction * 100.0,
-            outcome.baseline
-        );
-        say!(
-            "  return {:.2} %, sharpe {:.3}, max drawdown {:.2} %, trades {}",
-            m.total_return * 100.0,
-            m.sharpe,
-            m.max_drawdown * 100.0,
-            m.trades
-        );
-        if let (Some(psr), Some(dsr)) = (m.probabilistic_sharpe, m.deflated_sharpe) {
-            say!("  PSR {psr:.3}, DSR {dsr:.3} over {trials} trial(s)");
-        }
-        say!("  gate: {}", outcome.gate);
-        match (outcome.passed, next(stage)) {
-            (true, Some(to)) => say!(
-                "  verdict: PASSED, promoted to {}",
-                to.as_str().to_uppercase()
-            ),
-            (true, None) => say!("  verdict: running at full capital"),
-            (false, _) => say!("  verdict: REJECTED at {}", stage.as_str().to_uppercase()),
-        }
-    }
-    Ok(if outcome.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    notifications.after(dir, projections, &end).await;
+    Ok(StageRun {
+        outcome,
+        bars: window.end - window.start,
+        trials,
+        resumed,
     })
 }

@@ -10,8 +10,10 @@ use stratagem_actors::validator::integration::IntegrationRules;
 use stratagem_actors::validator::sandbox::compile::CompileLimits;
 use stratagem_actors::validator::sandbox::runtime::{RiskLimits, SandboxLimits};
 use stratagem_actors::validator::sandbox::SandboxLayer;
-use stratagem_actors::validator::Validator;
+use stratagem_actors::validator::{ValidationReport, Validator};
+use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{AppendRequest, Decision, Event, ValidationDecided, ValidationStarted};
+use uuid::Uuid;
 
 use super::print_json;
 use super::scan::read_strategy;
@@ -86,35 +88,16 @@ pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<Exi
         .values()
         .find(|s| s.sha256 == sha256)
         .map(|s| s.id);
-    if let Some(strategy_id) = known {
-        dir.append(
-            &mut projections,
-            AppendRequest::one(ValidationStarted {
-                strategy_id,
-                sha256: sha256.clone(),
-            }),
-        )
-        .await?;
-    }
-    let report = validator
-        .validate(&source)
-        .with_context(|| format!("cannot validate {}", path.display()))?;
-    if let Some(strategy_id) = known {
-        let mut events: Vec<Event> = report
-            .layers
-            .iter()
-            .map(|l| Event::from(l.to_event(strategy_id)))
-            .collect();
-        events.push(Event::from(ValidationDecided {
-            strategy_id,
-            decision: report.decision,
-            layers_passed: report.layers_passed(),
-            reason: report.reason(),
-        }));
-        dir.append(&mut projections, AppendRequest::new(events.clone()))
-            .await?;
-        notifications.after(&dir, &mut projections, &events).await;
-    }
+    let report = validate_and_record(
+        &dir,
+        &mut projections,
+        &mut notifications,
+        &validator,
+        &source,
+        known,
+    )
+    .await
+    .with_context(|| format!("cannot validate {}", path.display()))?;
     if json {
         print_json(&report)?;
     } else {
@@ -160,4 +143,45 @@ pub async fn run(data_dir: &Path, path: &Path, json: bool) -> anyhow::Result<Exi
         Decision::Rejected => ExitCode::from(1),
         Decision::ManualReview => ExitCode::from(2),
     })
+}
+
+/// Validates a source; for a strategy the log knows, records the start first (write-ahead),
+/// then every layer and the decision in one batch, then notifies.
+pub async fn validate_and_record(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    validator: &Validator,
+    source: &str,
+    known: Option<Uuid>,
+) -> anyhow::Result<ValidationReport> {
+    let sha256 = stratagem_actors::generator::sha256_hex(source);
+    if let Some(strategy_id) = known {
+        dir.append(
+            projections,
+            AppendRequest::one(ValidationStarted {
+                strategy_id,
+                sha256: sha256.clone(),
+            }),
+        )
+        .await?;
+    }
+    let report = validator.validate(source)?;
+    if let Some(strategy_id) = known {
+        let mut events: Vec<Event> = report
+            .layers
+            .iter()
+            .map(|l| Event::from(l.to_event(strategy_id)))
+            .collect();
+        events.push(Event::from(ValidationDecided {
+            strategy_id,
+            decision: report.decision,
+            layers_passed: report.layers_passed(),
+            reason: report.reason(),
+        }));
+        dir.append(projections, AppendRequest::new(events.clone()))
+            .await?;
+        notifications.after(dir, projections, &events).await;
+    }
+    Ok(report)
 }

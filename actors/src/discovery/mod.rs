@@ -202,17 +202,10 @@ pub fn plan_check(
 /// Scores a recorded opportunity (a held one again, or a manual submission). An opportunity
 /// recorded without a family (`stratagem submit`) is read by the rule extractor first.
 pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
-    let read = o.family.is_none().then(|| {
-        extract::extract(&crate::sources::Item {
-            source: crate::sources::SourceName::Manual,
-            external_id: String::new(),
-            title: o.title.clone(),
-            text: o.hypothesis.clone(),
-            url: o.url.clone(),
-            published: None,
-            fields: Vec::new(),
-        })
-    });
+    let read = o
+        .family
+        .is_none()
+        .then(|| extract::extract_text(&o.title, &o.hypothesis));
     let candidate = match &read {
         Some(x) => Candidate::from_extracted(o.id, o.discovered_seq, x),
         None => Candidate {

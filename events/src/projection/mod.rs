@@ -188,6 +188,8 @@ pub struct StrategyView {
     pub status: StrategyStatus,
     /// Current stage, when staged.
     pub stage: Option<Stage>,
+    /// The furthest stage it ever reached (rollbacks do not lower it): the funnel counts this.
+    pub highest_stage: Option<Stage>,
     /// The validator's decision.
     pub decision: Option<Decision>,
     /// Layers passed in the last validation.
@@ -320,6 +322,7 @@ impl Projections {
             *slot = slot.saturating_sub(1);
         }
         *a.stages.slot(stage) += 1;
+        s.highest_stage = s.highest_stage.max(Some(stage));
         if stage == Stage::Full && !s.implemented {
             s.implemented = true;
             a.strategies_implemented += 1;
@@ -457,6 +460,7 @@ impl Projections {
                         template: e.template,
                         status: StrategyStatus::Generated,
                         stage: None,
+                        highest_stage: None,
                         decision: None,
                         layers_passed: 0,
                         last_metrics: None,

@@ -1,0 +1,260 @@
+//! `stratagem run --once [--offline DIR]`: one whole cycle of the pipeline — discovery, then
+//! every submitted opportunity generated from its template, every generated strategy validated
+//! in six layers, every approved one taken through COLD → WARM → LIMITED → FULL on the
+//! recorded bars with a simulated clock — and the funnel.
+//!
+//! What to do next is read from the log's read models, never from memory: an opportunity
+//! submitted but not generated, a strategy generated but not validated, approved but not
+//! staged, or staged with its stage not yet run (a stage started and cut short resumes under
+//! its own run id). Run it again after a crash and it carries on where the log stops; every
+//! step is idempotent by id, so nothing happens twice.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use stratagem_actors::sources::check::Mode;
+use stratagem_actors::sources::SourceName;
+use stratagem_events::projection::files::AUTONOMY_FILE;
+use stratagem_events::projection::{AuditFile, OpportunityStatus, StrategyStatus};
+use stratagem_events::{Projections, Stage};
+use uuid::Uuid;
+
+use super::{discover, generate, print_json, stage, validate};
+use crate::data_dir::DataDir;
+use crate::notifications::Notifications;
+use crate::settings::stage_settings_from_env;
+
+#[derive(Serialize, Default)]
+struct Funnel {
+    discovered: u64,
+    scored: u64,
+    submitted: u64,
+    generated: u64,
+    validated: u64,
+    approved: u64,
+    reached_cold: u64,
+    reached_warm: u64,
+    reached_limited: u64,
+    reached_full: u64,
+}
+
+impl Funnel {
+    fn of(p: &Projections) -> Funnel {
+        let a = &p.autonomy;
+        let reached = |s: Stage| {
+            p.strategies
+                .values()
+                .filter(|v| v.highest_stage >= Some(s))
+                .count() as u64
+        };
+        Funnel {
+            discovered: a.opportunities_discovered,
+            scored: a.opportunities_scored,
+            submitted: a.opportunities_submitted,
+            generated: p.strategies.len() as u64,
+            validated: p
+                .strategies
+                .values()
+                .filter(|s| s.decision.is_some())
+                .count() as u64,
+            approved: a.strategies_approved,
+            reached_cold: reached(Stage::Cold),
+            reached_warm: reached(Stage::Warm),
+            reached_limited: reached(Stage::Limited),
+            reached_full: reached(Stage::Full),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RunJson {
+    funnel: Funnel,
+    audit_files: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Progress on stderr, only when someone is watching.
+struct Progress(bool);
+
+impl Progress {
+    fn say(&self, what: &str) {
+        if self.0 {
+            eprintln!("… {what}");
+        }
+    }
+}
+
+fn next(stage: Stage) -> Option<Stage> {
+    match stage {
+        Stage::Cold => Some(Stage::Warm),
+        Stage::Warm => Some(Stage::Limited),
+        Stage::Limited => Some(Stage::Full),
+        Stage::Full => None,
+    }
+}
+
+pub async fn run(
+    root: &Path,
+    once: bool,
+    offline: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if !once {
+        bail!("`stratagem run` without --once (the long-running daemon) is not built yet: use `run --once` for one cycle, or `discover --watch` for continuous discovery");
+    }
+    let progress = Progress(std::io::stderr().is_terminal() && !json);
+    let (config, scorer) = discover::settings(root)?;
+    let stage_settings = stage_settings_from_env()?;
+    let mode = match offline {
+        None => Mode::Online,
+        Some(dir) if dir.is_dir() => Mode::Offline(dir),
+        Some(dir) => bail!("--offline {}: no such folder (it should hold one folder per source: arxiv/, reddit/, …)", dir.display()),
+    };
+    let mut notifications = Notifications::from_env()?;
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
+    let mut notes = Vec::new();
+
+    progress.say("discovering");
+    let cycle = discover::cycle(
+        root,
+        &dir,
+        &mut projections,
+        &mut notifications,
+        &SourceName::ALL,
+        &config,
+        scorer,
+        &mode,
+    )
+    .await?;
+    for s in &cycle.summaries {
+        for e in &s.errors {
+            notes.push(format!("{}: {e}", s.source));
+        }
+    }
+
+    // Generation: every submitted opportunity without a strategy, from its template.
+    let waiting: Vec<Uuid> = projections
+        .state()
+        .opportunities
+        .values()
+        .filter(|o| o.status == OpportunityStatus::Submitted && o.strategies.is_empty())
+        .map(|o| o.id)
+        .collect();
+    for id in waiting {
+        progress.say(&format!("generating a strategy for opportunity {id}"));
+        match generate::from_template_recorded(root, &dir, &mut projections, id).await? {
+            Some(_) => {}
+            None => notes.push(format!("opportunity {id}: no template fits; it waits for a language model (generate --mode llm)")),
+        }
+    }
+
+    // Validation: every generated strategy not yet validated, its source taken from the log.
+    let validator = validate::validator_from_env(root)?;
+    let unvalidated: Vec<Uuid> = projections
+        .state()
+        .strategies
+        .values()
+        .filter(|s| {
+            matches!(
+                s.status,
+                StrategyStatus::Generated | StrategyStatus::Validating
+            )
+        })
+        .map(|s| s.id)
+        .collect();
+    for id in unvalidated {
+        progress.say(&format!(
+            "validating strategy {id} (six layers, rustc → wasm32 → wasmtime)"
+        ));
+        let source = dir.strategy_source(&projections, id)?;
+        validate::validate_and_record(
+            &dir,
+            &mut projections,
+            &mut notifications,
+            &validator,
+            &source,
+            Some(id),
+        )
+        .await
+        .with_context(|| format!("cannot validate strategy {id}"))?;
+    }
+
+    // Stages: every approved strategy from COLD, every staged one from the stage it waits in.
+    let staged: Vec<(Uuid, Stage)> = projections
+        .state()
+        .strategies
+        .values()
+        .filter_map(|s| match (s.status, s.stage) {
+            (StrategyStatus::Approved, _) => Some((s.id, Stage::Cold)),
+            // In FULL it runs at full capital under the monitor: nothing left to run here.
+            (StrategyStatus::Staged, Some(st)) if st != Stage::Full => Some((s.id, st)),
+            _ => None,
+        })
+        .collect();
+    for (id, from) in staged {
+        let mut at = Some(from);
+        while let Some(st) = at {
+            progress.say(&format!("{} of strategy {id}", st.as_str().to_uppercase()));
+            let run = stage::run_recorded(
+                root,
+                &dir,
+                &mut projections,
+                &mut notifications,
+                &stage_settings,
+                id,
+                st,
+                None,
+                None,
+            )
+            .await
+            .with_context(|| {
+                format!("cannot run {} of strategy {id}", st.as_str().to_uppercase())
+            })?;
+            at = if run.outcome.passed { next(st) } else { None };
+            if !run.outcome.passed {
+                notes.push(format!(
+                    "strategy {id} stopped at {}: {}",
+                    st.as_str().to_uppercase(),
+                    run.outcome.gate
+                ));
+            }
+        }
+    }
+
+    let funnel = Funnel::of(projections.state());
+    let mut audit_files: Vec<String> = AuditFile::ALL
+        .iter()
+        .map(|f| root.join(f.file_name()).display().to_string())
+        .collect();
+    audit_files.push(root.join(AUTONOMY_FILE).display().to_string());
+    if json {
+        print_json(&RunJson {
+            funnel,
+            audit_files,
+            notes,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let f = &funnel;
+    say!("regime        {}", cycle.regime.reason);
+    say!(
+        "funnel        discovered {} → scored {} → submitted {} → generated {} → validated {} → approved {}",
+        f.discovered, f.scored, f.submitted, f.generated, f.validated, f.approved
+    );
+    say!(
+        "stages        reached COLD {}, WARM {}, LIMITED {}, FULL {}",
+        f.reached_cold,
+        f.reached_warm,
+        f.reached_limited,
+        f.reached_full
+    );
+    for n in &notes {
+        say!("note          {n}");
+    }
+    say!("audit files   {}", audit_files.join("\n              "));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,247 @@
+//! `stratagem run --once --offline data/sources`, the README's first command: the whole
+//! pipeline on the recorded payloads and the embedded bars, and its recovery — SIGKILLed at
+//! random moments and run again, it ends where an uninterrupted run ends, with no step twice.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{bin, stderr, stdout};
+use serde_json::Value;
+
+fn offline() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
+}
+
+fn command(data: &Path, json: bool) -> Command {
+    let mut cmd = bin();
+    for (key, _) in std::env::vars() {
+        if [
+            "DISCOVERY_",
+            "OPPORTUNITY_",
+            "SLACK_",
+            "TWITTER_",
+            "REDDIT_",
+            "CODEGEN_",
+            "ANTHROPIC_",
+            "OPENAI_",
+            "COLD_",
+            "WARM_",
+            "LIMITED_",
+            "STAGE_",
+            "VALIDATOR_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["run", "--once", "--offline"])
+        .arg(offline());
+    if json {
+        cmd.arg("--json");
+    }
+    cmd
+}
+
+fn run_once(data: &Path) -> Value {
+    let out = command(data, true).output().unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn audit_clean(data: &Path) {
+    for args in [["audit", "verify"], ["audit", "replay"]] {
+        let out = bin()
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+}
+
+/// Every stage transition of the log, counted by (strategy, kind, stage).
+fn transitions(data: &Path) -> HashMap<(String, String, String), u32> {
+    let mut seen = HashMap::new();
+    let text = std::fs::read_to_string(data.join("strategy_stages.jsonl")).unwrap_or_default();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let d = &v["data"];
+        let stage = d["stage"]
+            .as_str()
+            .or(d["to"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let key = (
+            d["strategy_id"].as_str().unwrap_or("").to_string(),
+            v["kind"].as_str().unwrap().to_string(),
+            stage,
+        );
+        *seen.entry(key).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[test]
+fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let out = command(data, false).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("funnel        discovered 155 → scored 155 → submitted 2 → generated 2 → validated 2 → approved 2"), "{text}");
+    assert!(text.contains("stages        reached COLD 2,"), "{text}");
+    assert!(
+        text.contains(&data.join("strategy_stages.jsonl").display().to_string()),
+        "{text}"
+    );
+    let first = std::fs::read_to_string(data.join("autonomy_state.json")).unwrap();
+    let transitions_first = transitions(data);
+    // Again: sources re-checked, nothing new, no step repeated.
+    let again = run_once(data);
+    assert_eq!(again["funnel"]["discovered"], 155);
+    assert_eq!(
+        std::fs::read_to_string(data.join("autonomy_state.json")).unwrap(),
+        first
+    );
+    assert_eq!(transitions(data), transitions_first);
+    audit_clean(data);
+}
+
+#[test]
+fn killed_at_random_moments_it_ends_where_an_uninterrupted_run_ends() {
+    let reference = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let expected_funnel = run_once(reference.path())["funnel"].clone();
+    let mut horizon = started.elapsed().as_millis() as u64;
+    let expected_state =
+        std::fs::read_to_string(reference.path().join("autonomy_state.json")).unwrap();
+
+    let trials: u32 = std::env::var("STRATAGEM_CHAOS_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut rng = fastrand::Rng::with_seed(
+        std::env::var("STRATAGEM_CHAOS_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(11),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    // Runs cut short at a random moment within the time a whole run takes, until `trials` of
+    // them were killed mid-run: early ones die in discovery, generation, rustc, the sandbox or
+    // a stage; once the pipeline is through, later (shorter) runs die while the sources are
+    // re-checked and recorded. A run that finished first sets the new time a run takes.
+    let (mut killed, mut attempts) = (0, 0);
+    while killed < trials && attempts < trials * 5 {
+        attempts += 1;
+        let started = std::time::Instant::now();
+        let mut child = command(data, true)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = started + Duration::from_millis(rng.u64(5..horizon.max(10)));
+        let finished = loop {
+            if child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            if std::time::Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if finished {
+            horizon = started.elapsed().as_millis() as u64;
+        } else {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        let _ = child.wait();
+    }
+    assert_eq!(
+        killed, trials,
+        "only {killed} of {attempts} runs were cut short"
+    );
+    let finished = run_once(data);
+    assert_eq!(finished["funnel"], expected_funnel);
+    assert_eq!(
+        std::fs::read_to_string(data.join("autonomy_state.json")).unwrap(),
+        expected_state
+    );
+    // No stage transition twice: one start, one completion, one promotion per strategy and stage.
+    for (key, n) in transitions(data) {
+        assert_eq!(n, 1, "{key:?} recorded {n} times");
+    }
+    audit_clean(data);
+}
+
+#[test]
+fn a_hand_submission_goes_through_the_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Recorded responses: none (each source's folder empty).
+    let empty = tmp.path().join("offline");
+    for s in [
+        "arxiv",
+        "reddit",
+        "twitter",
+        "defillama",
+        "edgar",
+        "network",
+        "manual",
+    ] {
+        std::fs::create_dir_all(empty.join(s)).unwrap();
+    }
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["submit", "--title", "Bitcoin breakout above the 20-day high"])
+        .args(["--hypothesis", "Buy BTC when the close breaks the 20-day Donchian channel high; stop-loss at the channel low; no leverage."])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = bin()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["run", "--once", "--json", "--offline"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let f = &v["funnel"];
+    // Scored by the rule extractor (breakout, Donchian template), submitted, generated from the
+    // donchian_breakout template with its stated 20-day channel, validated, staged.
+    assert_eq!(
+        (
+            f["discovered"].as_u64(),
+            f["submitted"].as_u64(),
+            f["generated"].as_u64(),
+            f["approved"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(f["reached_cold"], 1, "{v}");
+    let generation = std::fs::read_to_string(data.join("strategy_generation.jsonl")).unwrap();
+    assert!(
+        generation.contains("\"template\":\"donchian_breakout\""),
+        "{generation}"
+    );
+    audit_clean(&data);
+}
