@@ -22,6 +22,15 @@ use stratagem_events::projection::{AuditFile, OpportunityStatus, StrategyStatus}
 use stratagem_events::{Projections, Stage};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use stratagem_actors::stages::actors::{run_until_idle, SharedWork, StageWork, WorkFuture};
+use stratagem_actors::stages::runner::StageSettings;
+use stratagem_actors::supervisor::RestartPolicy;
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::Event;
+use tokio::sync::Mutex;
+
 use super::{discover, generate, print_json, stage, validate};
 use crate::data_dir::DataDir;
 use crate::notifications::Notifications;
@@ -87,12 +96,80 @@ impl Progress {
     }
 }
 
-fn next(stage: Stage) -> Option<Stage> {
-    match stage {
-        Stage::Cold => Some(Stage::Warm),
-        Stage::Warm => Some(Stage::Limited),
-        Stage::Limited => Some(Stage::Full),
-        Stage::Full => None,
+/// The stage work over the data directory: what the runners do, one at a time.
+struct RecordedStages {
+    root: PathBuf,
+    dir: DataDir,
+    projections: ProjectionFiles,
+    notifications: Notifications,
+    settings: StageSettings,
+    progress: bool,
+}
+
+impl StageWork for RecordedStages {
+    fn run(&mut self, strategy: Uuid, st: Stage) -> WorkFuture<'_, Result<(bool, String), String>> {
+        Box::pin(async move {
+            Progress(self.progress).say(&format!(
+                "{} of strategy {strategy}",
+                st.as_str().to_uppercase()
+            ));
+            stage::run_recorded(
+                &self.root,
+                &self.dir,
+                &mut self.projections,
+                &mut self.notifications,
+                &self.settings,
+                strategy,
+                st,
+                None,
+                None,
+            )
+            .await
+            .map(|r| {
+                let why = match &r.outcome.trap {
+                    Some(t) => format!("stopped by the sandbox: {t}"),
+                    None if r.outcome.passed => r.outcome.gate.clone(),
+                    None => format!("gate not met: {}", r.outcome.gate),
+                };
+                (r.outcome.passed, why)
+            })
+            .map_err(|e| format!("{e:#}"))
+        })
+    }
+
+    fn waiting(&self, st: Stage) -> Vec<Uuid> {
+        self.projections
+            .state()
+            .strategies
+            .values()
+            .filter(|s| match (st, s.status, s.stage) {
+                (Stage::Cold, StrategyStatus::Approved, _) => true,
+                // FULL's own run once; after it the monitor watches.
+                (Stage::Full, StrategyStatus::Staged, Some(Stage::Full)) => {
+                    s.last_completed_stage != Some(Stage::Full)
+                }
+                (_, StrategyStatus::Staged, Some(at)) => at == st,
+                _ => false,
+            })
+            .map(|s| s.id)
+            .collect()
+    }
+
+    fn state(&self) -> &Projections {
+        self.projections.state()
+    }
+
+    fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.dir
+                .append(
+                    &mut self.projections,
+                    stratagem_events::AppendRequest::new(events),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+        })
     }
 }
 
@@ -183,49 +260,39 @@ pub async fn run(
         .with_context(|| format!("cannot validate strategy {id}"))?;
     }
 
-    // Stages: every approved strategy from COLD, every staged one from the stage it waits in.
-    let staged: Vec<(Uuid, Stage)> = projections
-        .state()
-        .strategies
-        .values()
-        .filter_map(|s| match (s.status, s.stage) {
-            (StrategyStatus::Approved, _) => Some((s.id, Stage::Cold)),
-            // In FULL it runs at full capital under the monitor: nothing left to run here.
-            (StrategyStatus::Staged, Some(st)) if st != Stage::Full => Some((s.id, st)),
-            _ => None,
-        })
-        .collect();
-    for (id, from) in staged {
-        let mut at = Some(from);
-        while let Some(st) = at {
-            progress.say(&format!("{} of strategy {id}", st.as_str().to_uppercase()));
-            let run = stage::run_recorded(
-                root,
-                &dir,
-                &mut projections,
-                &mut notifications,
-                &stage_settings,
-                id,
-                st,
-                None,
-                None,
-            )
-            .await
-            .with_context(|| {
-                format!("cannot run {} of strategy {id}", st.as_str().to_uppercase())
-            })?;
-            at = if run.outcome.passed { next(st) } else { None };
-            if !run.outcome.passed {
-                notes.push(format!(
-                    "strategy {id} stopped at {}: {}",
-                    st.as_str().to_uppercase(),
-                    run.outcome.gate
-                ));
-            }
+    // Stages: the runners as supervised actors, one per stage, fed from the log.
+    let work = RecordedStages {
+        root: root.to_path_buf(),
+        dir,
+        projections,
+        notifications,
+        settings: stage_settings,
+        progress: progress.0,
+    };
+    let shared: SharedWork = Arc::new(Mutex::new(Box::new(work) as Box<dyn StageWork>));
+    let panic_once = std::env::var("STRATAGEM_CHAOS_PANIC_STAGE")
+        .ok()
+        .and_then(|s| Stage::ALL.into_iter().find(|st| st.as_str() == s.trim()));
+    let results = run_until_idle(shared.clone(), RestartPolicy::default(), panic_once)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    for r in &results {
+        match &r.result {
+            Ok((true, _)) => {}
+            Ok((false, why)) => notes.push(format!(
+                "strategy {} rejected at {} ({why})",
+                r.strategy,
+                r.stage.as_str().to_uppercase()
+            )),
+            Err(e) => notes.push(format!(
+                "strategy {}: {} could not run: {e}",
+                r.strategy,
+                r.stage.as_str().to_uppercase()
+            )),
         }
     }
-
-    let funnel = Funnel::of(projections.state());
+    let guard = shared.lock().await;
+    let funnel = Funnel::of(guard.state());
     let mut audit_files: Vec<String> = AuditFile::ALL
         .iter()
         .map(|f| root.join(f.file_name()).display().to_string())

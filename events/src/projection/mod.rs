@@ -190,6 +190,8 @@ pub struct StrategyView {
     pub stage: Option<Stage>,
     /// The furthest stage it ever reached (rollbacks do not lower it): the funnel counts this.
     pub highest_stage: Option<Stage>,
+    /// The stage of its last completed run (FULL's run done, or not yet).
+    pub last_completed_stage: Option<Stage>,
     /// The validator's decision.
     pub decision: Option<Decision>,
     /// Layers passed in the last validation.
@@ -461,6 +463,7 @@ impl Projections {
                         status: StrategyStatus::Generated,
                         stage: None,
                         highest_stage: None,
+                        last_completed_stage: None,
                         decision: None,
                         layers_passed: 0,
                         last_metrics: None,
@@ -520,6 +523,7 @@ impl Projections {
                 }
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.last_metrics = Some(e.metrics);
+                    s.last_completed_stage = Some(e.stage);
                     if s.open_run.is_some_and(|(_, run)| run == e.run_id) {
                         s.open_run = None;
                     }
