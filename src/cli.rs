@@ -18,6 +18,11 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// A TOML configuration file (default: DATA_DIR/stratagem.toml when it exists). The
+    /// environment overrides it; flags override both.
+    #[arg(long, global = true, env = "STRATAGEM_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -138,6 +143,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The configuration: `config show` prints every setting, where it came from, and the
+    /// settings as resolved (secrets never shown); a bad value is refused, naming its key.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Verify, export or replay the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -225,6 +234,13 @@ pub struct SubmitArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Every setting with its value and origin, then the settings as resolved and checked.
+    Show(JsonFlag),
 }
 
 /// `audit …`.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod config;
 mod data_dir;
 mod notifications;
 mod settings;
@@ -15,6 +16,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // The configuration file fills in the environment before any thread exists.
+    if let Err(e) = config::load(cli.config.as_deref(), &cli.data_dir) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -11,6 +11,7 @@ macro_rules! say {
 
 mod audit;
 mod backtest;
+mod config;
 mod debug;
 mod discover;
 mod generate;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(flags) => status::run(&cli.data_dir, flags.json),
         Command::Submit(args) => submit::run(&cli.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
+        Command::Config(cmd) => config::run(&cli.data_dir, cmd),
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json).await,
         Command::Backtest(args) => backtest::run(&cli.data_dir, args),

@@ -24,7 +24,7 @@ use crate::notifications::Notifications;
 pub const VALIDATION_BARS: usize = 1000;
 
 /// Reads a boolean setting of the seed (`1`/`true`/`yes` or `0`/`false`/`no`).
-fn env_flag(key: &str) -> anyhow::Result<bool> {
+pub fn env_flag(key: &str) -> anyhow::Result<bool> {
     match std::env::var(key) {
         Err(std::env::VarError::NotPresent) => Ok(false),
         Err(std::env::VarError::NotUnicode(_)) => bail!("{key} is not valid text"),
@@ -37,7 +37,7 @@ fn env_flag(key: &str) -> anyhow::Result<bool> {
 }
 
 /// `VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30, between 1 and 3600.
-fn sandbox_timeout() -> anyhow::Result<Duration> {
+pub fn sandbox_timeout() -> anyhow::Result<Duration> {
     let key = "VALIDATOR_SANDBOX_TIMEOUT_SECONDS";
     match std::env::var(key) {
         Err(_) => Ok(SandboxLimits::default().timeout),

@@ -1,0 +1,105 @@
+//! `stratagem config show`: every setting, its value (secrets redacted) and where it came from,
+//! then the settings as each part of the pipeline resolves them — which also checks them: a
+//! bad value is refused with its key named.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use stratagem_actors::notify::SlackSettings;
+
+use super::{discover, print_json, validate};
+use crate::cli::ConfigCommand;
+use crate::config::{self, Origin};
+use crate::settings::{stage_settings_from_env, CodegenSettings};
+
+#[derive(Serialize)]
+struct Setting {
+    key: String,
+    value: Option<String>,
+    origin: Option<Origin>,
+    secret: bool,
+}
+
+#[derive(Serialize)]
+struct Shown {
+    file: Option<String>,
+    settings: Vec<Setting>,
+    resolved: Vec<(&'static str, String)>,
+}
+
+pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
+    let ConfigCommand::Show(flags) = cmd;
+    // Resolve (and so check) every part's settings first: nothing is printed for a bad one.
+    let (discovery, scorer) = discover::settings(root)?;
+    let codegen = CodegenSettings::from_env()?;
+    let stages = stage_settings_from_env()?;
+    let get = |k: &str| std::env::var(k).ok();
+    let slack = SlackSettings::from_lookup(&get).map_err(anyhow::Error::msg)?;
+    let validator = (
+        validate::env_flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
+        validate::env_flag("VALIDATOR_REQUIRE_LOGGING")?,
+        validate::sandbox_timeout()?,
+    );
+    let settings: Vec<Setting> = config::known_keys()
+        .into_iter()
+        .map(|key| {
+            let secret = config::is_secret(&key);
+            let value = std::env::var(&key)
+                .ok()
+                .map(|v| if secret { "***".to_string() } else { v });
+            Setting {
+                origin: config::origin(&key),
+                value,
+                secret,
+                key,
+            }
+        })
+        .collect();
+    let resolved = vec![
+        ("discovery", format!("{discovery:#?}")),
+        ("scorer", format!("{scorer:#?}")),
+        ("codegen", format!("{codegen:#?}")),
+        ("stages", format!("{stages:#?}")),
+        (
+            "validator",
+            format!(
+                "require_error_handling: {}, require_logging: {}, sandbox_timeout: {:?}",
+                validator.0, validator.1, validator.2
+            ),
+        ),
+        ("slack", format!("{slack:#?}")),
+    ];
+    let file = config::loaded()
+        .file
+        .as_ref()
+        .map(|f| f.display().to_string());
+    if flags.json {
+        print_json(&Shown {
+            file,
+            settings,
+            resolved,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    say!(
+        "configuration file  {}",
+        file.as_deref().unwrap_or("(none)")
+    );
+    let mut unset = 0;
+    for s in &settings {
+        match (&s.value, s.origin) {
+            (Some(v), Some(o)) => say!(
+                "{} = {v}  ({})",
+                s.key,
+                if o == Origin::File { "file" } else { "env" }
+            ),
+            _ => unset += 1,
+        }
+    }
+    say!("({unset} more settings unset: their defaults apply)");
+    for (name, text) in &resolved {
+        say!("\n[{name}]\n{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,253 @@
+//! Configuration: a TOML file, then the environment, then the command line's flags, each
+//! overriding the one before. Every setting is named by its environment variable; in the file,
+//! `[section] key = value` stands for `SECTION_KEY` (`[discovery] arxiv_enabled = false` is
+//! `DISCOVERY_ARXIV_ENABLED=0`) and a top-level `key` for `KEY`. The file is read once at start,
+//! before any thread exists, and fills in what the environment does not set; an unknown key, a
+//! nested table or an unusable value is refused, naming the key.
+//!
+//! The file is `--config FILE` (env `STRATAGEM_CONFIG`), else `DATA_DIR/stratagem.toml` when it
+//! exists. Secrets (keys, tokens, the webhook URL) are never printed by `config show`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{bail, Context};
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The configuration file.
+    File,
+    /// The environment.
+    Env,
+}
+
+/// Settings whose value is a secret.
+pub fn is_secret(key: &str) -> bool {
+    ["API_KEY", "TOKEN", "SECRET", "WEBHOOK", "PASSWORD"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+const SOURCES: [&str; 7] = [
+    "ARXIV",
+    "REDDIT",
+    "TWITTER",
+    "DEFILLAMA",
+    "EDGAR",
+    "NETWORK",
+    "MANUAL",
+];
+
+const KEYS: &[&str] = &[
+    "STRATAGEM_LOG",
+    "DISCOVERY_ARXIV_ENABLED",
+    "DISCOVERY_TWITTER_ENABLED",
+    "DISCOVERY_REDDIT_ENABLED",
+    "DISCOVERY_DEFI_PULSE_ENABLED",
+    "DISCOVERY_SEC_EDGAR_ENABLED",
+    "DISCOVERY_NETWORK_ENABLED",
+    "DISCOVERY_MANUAL_ENABLED",
+    "DISCOVERY_ARXIV_CATEGORIES",
+    "DISCOVERY_ARXIV_PAGE_SIZE",
+    "DISCOVERY_ARXIV_MIN_INTERVAL_MS",
+    "DISCOVERY_MAX_PAGES",
+    "DISCOVERY_REDDIT_SUBREDDITS",
+    "DISCOVERY_REDDIT_OAUTH_URL",
+    "REDDIT_CLIENT_ID",
+    "REDDIT_CLIENT_SECRET",
+    "TWITTER_BEARER_TOKEN",
+    "X_BEARER_TOKEN",
+    "DISCOVERY_TWITTER_QUERIES",
+    "DISCOVERY_DEFILLAMA_RPC_URL",
+    "DISCOVERY_DEFILLAMA_NEW_WINDOW_DAYS",
+    "DISCOVERY_EDGAR_CONTACT_EMAIL",
+    "DISCOVERY_EDGAR_SEARCH_URL",
+    "DISCOVERY_EDGAR_FORMS",
+    "DISCOVERY_EDGAR_TERMS",
+    "DISCOVERY_NETWORK_REPOS",
+    "DISCOVERY_MANUAL_INBOX",
+    "DISCOVERY_HTTP_TIMEOUT_MS",
+    "DISCOVERY_HTTP_MAX_BODY_BYTES",
+    "DISCOVERY_HTTP_MAX_ATTEMPTS",
+    "DISCOVERY_HTTP_BACKOFF_MS",
+    "DISCOVERY_HTTP_MAX_WAIT_MS",
+    "OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION",
+    "OPPORTUNITY_NOVELTY_WEIGHT",
+    "OPPORTUNITY_MARKET_FIT_WEIGHT",
+    "OPPORTUNITY_COMPLEXITY_WEIGHT",
+    "OPPORTUNITY_CAPITAL_EFFICIENCY_WEIGHT",
+    "OPPORTUNITY_RISK_WEIGHT",
+    "OPPORTUNITY_DUPLICATE_SIMILARITY",
+    "VALIDATOR_SANDBOX_TIMEOUT_SECONDS",
+    "VALIDATOR_REQUIRE_ERROR_HANDLING",
+    "VALIDATOR_REQUIRE_LOGGING",
+    "CODEGEN_DEFAULT_MODE",
+    "CODEGEN_CLAUDE_TEMPERATURE",
+    "CODEGEN_CLAUDE_MAX_TOKENS",
+    "CODEGEN_LLM_PROVIDER",
+    "CODEGEN_MODEL",
+    "CODEGEN_MAX_ATTEMPTS",
+    "CODEGEN_DAILY_TOKEN_BUDGET",
+    "CODEGEN_RETRY_BACKOFF_MS",
+    "CODEGEN_ANTHROPIC_BASE_URL",
+    "CODEGEN_OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "COLD_DAYS",
+    "COLD_MIN_SHARPE",
+    "COLD_MIN_TRADES",
+    "WARM_HOURS",
+    "WARM_MIN_IMPROVEMENT",
+    "LIMITED_HOURS",
+    "LIMITED_CAPITAL_FRACTION",
+    "LIMITED_MIN_IMPROVEMENT",
+    "STAGE_CAPITAL",
+    "STAGE_WARMUP_BARS",
+    "SLACK_WEBHOOK_URL",
+    "SLACK_MIN_INTERVAL_MS",
+    "SLACK_MAX_ATTEMPTS",
+];
+
+/// Every setting, by environment variable name, in a fixed order.
+pub fn known_keys() -> Vec<String> {
+    let mut keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+    for s in SOURCES {
+        keys.push(format!("DISCOVERY_{s}_BASE_URL"));
+        keys.push(format!("DISCOVERY_{s}_INTERVAL_HOURS"));
+    }
+    keys
+}
+
+/// What was loaded: the file and the keys it set.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The file read, if any.
+    pub file: Option<PathBuf>,
+    /// Keys the file set (those the environment did not).
+    pub from_file: Vec<String>,
+}
+
+static LOADED: OnceLock<Loaded> = OnceLock::new();
+
+/// What [`load`] did (empty before it ran).
+pub fn loaded() -> &'static Loaded {
+    LOADED.get_or_init(Loaded::default)
+}
+
+fn value_text(key: &str, v: &toml::Value) -> anyhow::Result<String> {
+    Ok(match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => if *b { "1" } else { "0" }.to_string(),
+        toml::Value::Array(items) => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    toml::Value::Integer(n) => Ok(n.to_string()),
+                    _ => bail!("{key}: a list may hold only text and whole numbers"),
+                })
+                .collect::<anyhow::Result<_>>()?;
+            // Queries and search terms may hold commas: they are `;`-separated.
+            let sep = if key.ends_with("_QUERIES") || key.ends_with("_TERMS") {
+                ";"
+            } else {
+                ","
+            };
+            parts.join(sep)
+        }
+        toml::Value::Datetime(_) | toml::Value::Table(_) => {
+            bail!("{key}: expected text, a number, true/false or a list")
+        }
+    })
+}
+
+/// Reads a configuration file into `KEY → value`.
+///
+/// # Errors
+/// An unreadable file, bad TOML, an unknown key or an unusable value, named.
+pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let known = known_keys();
+    let mut out = BTreeMap::new();
+    let mut put = |key: String, shown: String, v: &toml::Value| -> anyhow::Result<()> {
+        if !known.contains(&key) {
+            bail!("{}: unknown setting {shown} ({key}); see `stratagem config show` for the known ones", path.display());
+        }
+        let text =
+            value_text(&key, v).with_context(|| format!("{}: setting {shown}", path.display()))?;
+        out.insert(key, text);
+        Ok(())
+    };
+    for (k, v) in &table {
+        match v {
+            toml::Value::Table(section) => {
+                for (sk, sv) in section {
+                    if sv.is_table() {
+                        bail!(
+                            "{}: [{k}] {sk} is a table; settings are one level deep",
+                            path.display()
+                        );
+                    }
+                    put(
+                        format!("{k}_{sk}").to_ascii_uppercase(),
+                        format!("{k}.{sk}"),
+                        sv,
+                    )?;
+                }
+            }
+            _ => put(k.to_ascii_uppercase(), k.clone(), v)?,
+        }
+    }
+    Ok(out)
+}
+
+/// Loads the configuration file, if any, into the environment (only keys the environment does
+/// not set). Must run before any other thread starts.
+///
+/// # Errors
+/// As [`read_file`]; and a `--config` file that does not exist.
+pub fn load(explicit: Option<&Path>, data_dir: &Path) -> anyhow::Result<()> {
+    let path = match explicit {
+        Some(p) => {
+            if !p.is_file() {
+                bail!("--config {}: no such file", p.display());
+            }
+            Some(p.to_path_buf())
+        }
+        None => Some(data_dir.join("stratagem.toml")).filter(|p| p.is_file()),
+    };
+    let mut loaded = Loaded {
+        file: path.clone(),
+        ..Loaded::default()
+    };
+    if let Some(path) = &path {
+        for (key, value) in read_file(path)? {
+            if std::env::var_os(&key).is_none() {
+                // Single-threaded here: main calls this before building the runtime.
+                std::env::set_var(&key, value);
+                loaded.from_file.push(key);
+            }
+        }
+    }
+    let _ = LOADED.set(loaded);
+    Ok(())
+}
+
+/// Where a key's current value comes from, if it is set.
+pub fn origin(key: &str) -> Option<Origin> {
+    std::env::var_os(key)?;
+    Some(if loaded().from_file.iter().any(|k| k == key) {
+        Origin::File
+    } else {
+        Origin::Env
+    })
+}

@@ -1,0 +1,206 @@
+//! The configuration: a TOML file, then the environment, then flags; `config show` never prints
+//! a secret; a bad configuration is refused with its key named.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{bin, stderr, stdout};
+use serde_json::Value;
+
+fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = bin();
+    for (key, _) in std::env::vars() {
+        if [
+            "DISCOVERY_",
+            "OPPORTUNITY_",
+            "SLACK_",
+            "TWITTER_",
+            "REDDIT_",
+            "CODEGEN_",
+            "ANTHROPIC_",
+            "OPENAI_",
+            "STRATAGEM_CONFIG",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    out
+}
+
+const FILE: &str = r#"
+# stratagem.toml
+anthropic_api_key = "sk-ant-file-secret-88"
+
+[discovery]
+arxiv_enabled = false
+reddit_subreddits = ["algotrading", "quant", "options"]
+twitter_queries = ["momentum, crypto", "sharpe ratio"]
+edgar_contact_email = "quant@example.com"
+
+[opportunity]
+min_score_for_submission = 0.7
+
+[slack]
+webhook_url = "https://hooks.slack.com/services/T1/B2/file-secret-77"
+"#;
+
+#[test]
+fn the_file_fills_in_what_the_environment_does_not_and_secrets_stay_hidden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(data.join("stratagem.toml"), FILE).unwrap();
+    let out = stratagem(
+        data,
+        &["config", "show", "--json"],
+        &[
+            ("TWITTER_BEARER_TOKEN", "AAAA-env-secret-99"),
+            ("OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION", "0.6"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for secret in ["file-secret-77", "file-secret-88", "env-secret-99"] {
+        assert!(
+            !text.contains(secret) && !stderr(&out).contains(secret),
+            "{secret} printed"
+        );
+    }
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let setting = |k: &str| {
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(setting("DISCOVERY_ARXIV_ENABLED")["value"], "0");
+    assert_eq!(setting("DISCOVERY_ARXIV_ENABLED")["origin"], "file");
+    assert_eq!(
+        setting("DISCOVERY_REDDIT_SUBREDDITS")["value"],
+        "algotrading,quant,options"
+    );
+    assert_eq!(
+        setting("DISCOVERY_TWITTER_QUERIES")["value"],
+        "momentum, crypto;sharpe ratio"
+    );
+    // The environment overrides the file.
+    assert_eq!(
+        setting("OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION")["value"],
+        "0.6"
+    );
+    assert_eq!(
+        setting("OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION")["origin"],
+        "env"
+    );
+    assert_eq!(setting("SLACK_WEBHOOK_URL")["value"], "***");
+    assert_eq!(setting("TWITTER_BEARER_TOKEN")["value"], "***");
+    assert_eq!(setting("ANTHROPIC_API_KEY")["origin"], "file");
+    let resolved = v["resolved"].to_string();
+    assert!(resolved.contains("min_score: 0.6"), "{resolved}");
+
+    // And the commands use it: arXiv is off by the file.
+    let offline = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources");
+    let out = stratagem(
+        data,
+        &[
+            "discover",
+            "--source",
+            "arxiv",
+            "--offline",
+            offline.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&out).contains("disabled (DISCOVERY_ARXIV_ENABLED=0)"),
+        "{}",
+        stdout(&out)
+    );
+    // …unless the environment says otherwise.
+    let out = stratagem(
+        data,
+        &[
+            "discover",
+            "--source",
+            "arxiv",
+            "--offline",
+            offline.to_str().unwrap(),
+        ],
+        &[("DISCOVERY_ARXIV_ENABLED", "1")],
+    );
+    assert!(
+        stdout(&out).contains("arxiv           12    12"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_bad_configuration_is_refused_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let check = |toml: &str, env: &[(&str, &str)], expected: &str| {
+        let file = tmp.path().join("bad.toml");
+        std::fs::write(&file, toml).unwrap();
+        let out = stratagem(
+            tmp.path(),
+            &["--config", file.to_str().unwrap(), "config", "show"],
+            env,
+        );
+        assert!(!out.status.success(), "{toml} was accepted");
+        assert!(
+            stderr(&out).contains(expected),
+            "expected {expected:?} in {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("hunter2"), "a secret in an error");
+    };
+    check(
+        "[discovery]\narxiv_enabld = false\n",
+        &[],
+        "unknown setting discovery.arxiv_enabld (DISCOVERY_ARXIV_ENABLD)",
+    );
+    check(
+        "[discovery]\narxiv_enabled = \"maybe\"\n",
+        &[],
+        "DISCOVERY_ARXIV_ENABLED=\"maybe\" is not 1/0",
+    );
+    check(
+        "[opportunity]\nnovelty_weight = 0.5\n",
+        &[],
+        "the OPPORTUNITY_*_WEIGHT values sum to 1.250, not 1",
+    );
+    check("[cold]\nmin_sharpe = \"high\"\n", &[], "COLD_MIN_SHARPE");
+    check(
+        "[slack]\nwebhook_url = \"hunter2\"\n",
+        &[],
+        "SLACK_WEBHOOK_URL is not an http(s) URL",
+    );
+    check(
+        "[discovery.arxiv]\nenabled = true\n",
+        &[],
+        "[discovery] arxiv is a table",
+    );
+    check("not toml at all =", &[], "is not valid TOML");
+    let out = stratagem(tmp.path(), &["--config", "/no/such.toml", "status"], &[]);
+    assert!(
+        stderr(&out).contains("--config /no/such.toml: no such file"),
+        "{}",
+        stderr(&out)
+    );
+}
