@@ -143,6 +143,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The human checkpoint: strategies waiting for a person (the validator's manual review, or
+    /// `REQUIRE_APPROVAL_BEFORE=limited|full`), and the decision.
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// The configuration: `config show` prints every setting, where it came from, and the
     /// settings as resolved (secrets never shown); a bad value is refused, naming its key.
     #[command(subcommand)]
@@ -234,6 +238,35 @@ pub struct SubmitArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `review …`.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Strategies waiting for a person.
+    List(JsonFlag),
+    /// Approve a waiting strategy (for COLD after a manual review, or into the gated stage).
+    Approve {
+        /// The strategy id.
+        strategy: String,
+        /// A note for the record.
+        #[arg(long)]
+        note: Option<String>,
+        /// Who decides (default $USER).
+        #[arg(long)]
+        reviewer: Option<String>,
+    },
+    /// Reject a waiting strategy; it leaves the pipeline.
+    Reject {
+        /// The strategy id.
+        strategy: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Who decides (default $USER).
+        #[arg(long)]
+        reviewer: Option<String>,
+    },
 }
 
 /// `config …`.

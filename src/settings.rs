@@ -217,5 +217,14 @@ pub fn stage_settings_from_env() -> anyhow::Result<stratagem_actors::stages::run
             "a number of bars up to 100000",
         )?,
         costs: d.costs,
+        require_approval_before: match var("REQUIRE_APPROVAL_BEFORE")?
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("none") => None,
+            Some("limited") => Some(stratagem_events::Stage::Limited),
+            Some("full") => Some(stratagem_events::Stage::Full),
+            Some(other) => bail!("REQUIRE_APPROVAL_BEFORE={other:?} is not limited, full or none"),
+        },
     })
 }

@@ -16,6 +16,7 @@ mod debug;
 mod discover;
 mod generate;
 mod opportunities;
+mod review;
 mod run;
 mod scan;
 mod stage;
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(args) => submit::run(&cli.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
         Command::Config(cmd) => config::run(&cli.data_dir, cmd),
+        Command::Review(cmd) => review::run(&cli.data_dir, cmd).await,
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json).await,
         Command::Backtest(args) => backtest::run(&cli.data_dir, args),

@@ -142,6 +142,7 @@ impl StageWork for RecordedStages {
             .state()
             .strategies
             .values()
+            .filter(|s| self.settings.approved_to_run(st, &s.approved_stages))
             .filter(|s| match (st, s.status, s.stage) {
                 (Stage::Cold, StrategyStatus::Approved, _) => true,
                 // FULL's own run once; after it the monitor watches.
@@ -185,6 +186,7 @@ pub async fn run(
     let progress = Progress(std::io::stderr().is_terminal() && !json);
     let (config, scorer) = discover::settings(root)?;
     let stage_settings = stage_settings_from_env()?;
+    let stage_settings_for_notes = stage_settings;
     let mode = match offline {
         None => Mode::Online,
         Some(dir) if dir.is_dir() => Mode::Offline(dir),
@@ -292,6 +294,13 @@ pub async fn run(
         }
     }
     let guard = shared.lock().await;
+    let waiting = super::review::waiting(guard.state(), &stage_settings_for_notes);
+    if !waiting.is_empty() {
+        notes.push(format!(
+            "waiting for a person: {} (`stratagem review list`)",
+            waiting.len()
+        ));
+    }
     let funnel = Funnel::of(guard.state());
     let mut audit_files: Vec<String> = AuditFile::ALL
         .iter()

@@ -179,6 +179,12 @@ pub async fn run_recorded(
             stage.as_str()
         );
     }
+    if !settings.approved_to_run(stage, &view.approved_stages) {
+        bail!(
+            "strategy {id} waits for a person's approval before {} (REQUIRE_APPROVAL_BEFORE): `stratagem review approve {id}` or `review reject {id} --reason …`",
+            stage.as_str().to_uppercase()
+        );
+    }
     let sandbox = Sandbox::new()?;
     let candidate = load(dir, projections, root, &sandbox, id)?;
     let champion_id = projections

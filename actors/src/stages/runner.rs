@@ -52,6 +52,17 @@ pub struct StageSettings {
     pub warmup_bars: usize,
     /// Fees and slippage.
     pub costs: CostModel,
+    /// The human checkpoint: a person approves each strategy before this stage
+    /// (`REQUIRE_APPROVAL_BEFORE` = `limited`, `full` or `none`; default none, the seed's
+    /// "can be fully autonomous").
+    pub require_approval_before: Option<Stage>,
+}
+
+impl StageSettings {
+    /// Whether `stage` of a strategy may run: no checkpoint before it, or a person approved.
+    pub fn approved_to_run(&self, stage: Stage, approved: &[Stage]) -> bool {
+        self.require_approval_before != Some(stage) || approved.contains(&stage)
+    }
 }
 
 impl Default for StageSettings {
@@ -68,6 +79,7 @@ impl Default for StageSettings {
             capital: 100_000.0,
             warmup_bars: 500,
             costs: CostModel::default(),
+            require_approval_before: None,
         }
     }
 }

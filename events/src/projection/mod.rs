@@ -192,6 +192,8 @@ pub struct StrategyView {
     pub highest_stage: Option<Stage>,
     /// The stage of its last completed run (FULL's run done, or not yet).
     pub last_completed_stage: Option<Stage>,
+    /// Stages a person approved it for (the human checkpoint).
+    pub approved_stages: Vec<Stage>,
     /// The validator's decision.
     pub decision: Option<Decision>,
     /// Layers passed in the last validation.
@@ -464,6 +466,7 @@ impl Projections {
                         stage: None,
                         highest_stage: None,
                         last_completed_stage: None,
+                        approved_stages: Vec::new(),
                         decision: None,
                         layers_passed: 0,
                         last_metrics: None,
@@ -505,6 +508,12 @@ impl Projections {
                     if waiting {
                         self.autonomy.strategies_approved += 1;
                         self.set_strategy_status(e.strategy_id, StrategyStatus::Approved);
+                    }
+                } else if let (Some(stage), Some(s)) =
+                    (e.before_stage, self.strategies.get_mut(&e.strategy_id))
+                {
+                    if !s.approved_stages.contains(&stage) {
+                        s.approved_stages.push(stage);
                     }
                 }
             }
