@@ -180,22 +180,128 @@ pub async fn run(
     offline: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if !once {
-        bail!("`stratagem run` without --once (the long-running daemon) is not built yet: use `run --once` for one cycle, or `discover --watch` for continuous discovery");
-    }
     let progress = Progress(std::io::stderr().is_terminal() && !json);
-    let (config, scorer) = discover::settings(root)?;
-    let stage_settings = stage_settings_from_env()?;
-    let stage_settings_for_notes = stage_settings;
     let mode = match offline {
         None => Mode::Online,
         Some(dir) if dir.is_dir() => Mode::Offline(dir),
         Some(dir) => bail!("--offline {}: no such folder (it should hold one folder per source: arxiv/, reddit/, …)", dir.display()),
     };
+    if once {
+        let done = one_cycle(root, &mode, &progress, Sources::All).await?;
+        return report(root, done, json);
+    }
+    daemon(root, &mode, &progress, json).await
+}
+
+/// Which sources a cycle checks.
+#[derive(Clone, Copy, PartialEq)]
+enum Sources {
+    /// Every source (`run --once`).
+    All,
+    /// Those whose interval has passed since their last check on the log (the daemon).
+    Due,
+}
+
+/// What one cycle left: the regime line, the funnel and the notes.
+struct CycleDone {
+    regime: String,
+    funnel: Funnel,
+    notes: Vec<String>,
+}
+
+/// `stratagem run`: cycles until SIGINT or SIGTERM. Each cycle checks the sources that are due
+/// (their interval passed since their last check on the log, so a restart keeps the rhythm),
+/// then carries every piece of in-flight work forward. The data directory is held only during a
+/// cycle. A signal lets the cycle in progress finish its current step; whatever is left is on
+/// the log and resumes at the next start.
+async fn daemon(
+    root: &Path,
+    mode: &Mode,
+    progress: &Progress,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let tick = match std::env::var("RUN_TICK_SECONDS") {
+        Err(_) => std::time::Duration::from_secs(60),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(s) if (1..=3600).contains(&s) => std::time::Duration::from_secs(s),
+            _ => bail!("RUN_TICK_SECONDS={v:?} is not a number of seconds from 1 to 3600"),
+        },
+    };
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let mut cycles = 0u64;
+    let mut last = None;
+    while !*stop.borrow() {
+        let done = one_cycle(root, mode, progress, Sources::Due).await?;
+        cycles += 1;
+        tracing::info!(cycles, "cycle done");
+        if !json {
+            say!("cycle {cycles}: {}", funnel_line(&done.funnel));
+        }
+        last = Some(done);
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    if !json {
+        say!("stopped after {cycles} cycle(s): everything in flight is on the log and resumes at the next start");
+    }
+    match last {
+        Some(done) if json => report(root, done, true),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn funnel_line(f: &Funnel) -> String {
+    format!(
+        "discovered {} → scored {} → submitted {} → generated {} → validated {} → approved {}; reached COLD {}, WARM {}, LIMITED {}, FULL {}",
+        f.discovered, f.scored, f.submitted, f.generated, f.validated, f.approved, f.reached_cold, f.reached_warm, f.reached_limited, f.reached_full
+    )
+}
+
+/// One cycle: discovery, then generation, validation and the stages for whatever waits.
+async fn one_cycle(
+    root: &Path,
+    mode: &Mode,
+    progress: &Progress,
+    sources: Sources,
+) -> anyhow::Result<CycleDone> {
+    let (config, scorer) = discover::settings(root)?;
+    let stage_settings = stage_settings_from_env()?;
+    let stage_settings_for_notes = stage_settings;
     let mut notifications = Notifications::from_env()?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
     let mut notes = Vec::new();
+    let selected: Vec<SourceName> = match sources {
+        Sources::All => SourceName::ALL.to_vec(),
+        Sources::Due => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
+            SourceName::ALL
+                .into_iter()
+                .filter(|s| {
+                    let interval = config.source(*s).interval.as_micros() as i64;
+                    projections
+                        .state()
+                        .sources
+                        .get(s.as_str())
+                        .is_none_or(|h| h.last_checked_micros + interval <= now)
+                })
+                .collect()
+        }
+    };
 
     progress.say("discovering");
     let cycle = discover::cycle(
@@ -203,10 +309,10 @@ pub async fn run(
         &dir,
         &mut projections,
         &mut notifications,
-        &SourceName::ALL,
+        &selected,
         &config,
         scorer,
-        &mode,
+        mode,
     )
     .await?;
     for s in &cycle.summaries {
@@ -301,7 +407,28 @@ pub async fn run(
             waiting.len()
         ));
     }
-    let funnel = Funnel::of(guard.state());
+    let done = CycleDone {
+        regime: cycle.regime.reason.clone(),
+        funnel: Funnel::of(guard.state()),
+        notes,
+    };
+    drop(guard);
+    // The runners are stopping; the data directory is free once they let go of the work.
+    for _ in 0..500 {
+        if Arc::strong_count(&shared) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(done)
+}
+
+fn report(root: &Path, done: CycleDone, json: bool) -> anyhow::Result<ExitCode> {
+    let CycleDone {
+        regime,
+        funnel,
+        notes,
+    } = done;
     let mut audit_files: Vec<String> = AuditFile::ALL
         .iter()
         .map(|f| root.join(f.file_name()).display().to_string())
@@ -316,7 +443,7 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let f = &funnel;
-    say!("regime        {}", cycle.regime.reason);
+    say!("regime        {regime}");
     say!(
         "funnel        discovered {} → scored {} → submitted {} → generated {} → validated {} → approved {}",
         f.discovered, f.scored, f.submitted, f.generated, f.validated, f.approved
