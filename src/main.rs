@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod data_dir;
+mod metrics;
 mod notifications;
 mod settings;
 

@@ -285,7 +285,8 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         .arg(data)
         .args(["run", "--offline"])
         .arg(offline())
-        .env("RUN_TICK_SECONDS", "1");
+        .env("RUN_TICK_SECONDS", "1")
+        .env("METRICS_ADDR", "127.0.0.1:0");
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -313,10 +314,35 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         }
     }
     // The first cycle carries the pipeline through; later ones find nothing due or waiting.
+    let addr = lines[0]
+        .strip_prefix("metrics on http://")
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("{lines:?}"))
+        .to_string();
     assert!(
-        lines[0].contains("reached COLD 2, WARM 1, LIMITED 1, FULL 1"),
+        lines[1].contains("reached COLD 2, WARM 1, LIMITED 1, FULL 1"),
         "{lines:?}"
     );
+    let metrics = http_get(&addr, "/metrics");
+    for expected in [
+        "HTTP/1.1 200 OK",
+        "# TYPE stratagem_events_appended_total counter",
+        "stratagem_source_up{source=\"arxiv\"} 1",
+        "stratagem_source_checks_total{source=\"reddit\"} 1",
+        "stratagem_stage_strategies{stage=\"full\"} 1",
+        "stratagem_stage_outcomes_total{stage=\"cold\",outcome=\"reached\"} 2",
+        "stratagem_queue_depth{queue=\"stage_cold\"} 0",
+        "stratagem_opportunities{status=\"held\"}",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing in:\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("stratagem_cycles_total 0"), "{metrics}");
+    assert!(http_get(&addr, "/livez").starts_with("HTTP/1.1 200 OK"));
+    assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200 OK"));
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -350,4 +376,15 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         7
     );
     audit_clean(data);
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }

@@ -207,6 +207,8 @@ struct CycleDone {
     regime: String,
     funnel: Funnel,
     notes: Vec<String>,
+    /// The Prometheus text of the read models after the cycle (the daemon serves it).
+    metrics: String,
 }
 
 /// `stratagem run`: cycles until SIGINT or SIGTERM. Each cycle checks the sources that are due
@@ -227,6 +229,23 @@ async fn daemon(
             _ => bail!("RUN_TICK_SECONDS={v:?} is not a number of seconds from 1 to 3600"),
         },
     };
+    let shared: crate::metrics::Shared = Default::default();
+    let addr = std::env::var("METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:9464".into());
+    if addr.trim() != "off" {
+        match tokio::net::TcpListener::bind(addr.trim()).await {
+            Ok(listener) => {
+                if let Ok(local) = listener.local_addr() {
+                    if !json {
+                        say!("metrics on http://{local}/metrics (and /livez, /readyz)");
+                    }
+                }
+                tokio::spawn(crate::metrics::serve(listener, shared.clone(), tick));
+            }
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "cannot serve /metrics; running without it")
+            }
+        }
+    }
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let mut term =
@@ -240,8 +259,21 @@ async fn daemon(
     let mut cycles = 0u64;
     let mut last = None;
     while !*stop.borrow() {
+        if let Ok(mut s) = shared.lock() {
+            s.heartbeat = Some(std::time::Instant::now());
+        }
         let done = one_cycle(root, mode, progress, Sources::Due).await?;
         cycles += 1;
+        if let Ok(mut s) = shared.lock() {
+            s.cycles = cycles;
+            s.heartbeat = Some(std::time::Instant::now());
+            // The cycle count is this process's; the rest is the log's.
+            s.text = done.metrics.replacen(
+                "stratagem_cycles_total 0",
+                &format!("stratagem_cycles_total {cycles}"),
+                1,
+            );
+        }
         tracing::info!(cycles, "cycle done");
         if !json {
             say!("cycle {cycles}: {}", funnel_line(&done.funnel));
@@ -407,10 +439,15 @@ async fn one_cycle(
             waiting.len()
         ));
     }
+    let queue: Vec<(Stage, usize)> = Stage::ALL
+        .iter()
+        .map(|st| (*st, guard.waiting(*st).len()))
+        .collect();
     let done = CycleDone {
         regime: cycle.regime.reason.clone(),
         funnel: Funnel::of(guard.state()),
         notes,
+        metrics: crate::metrics::render(guard.state(), 0, &queue, waiting.len()),
     };
     drop(guard);
     // The runners are stopping; the data directory is free once they let go of the work.
@@ -428,6 +465,7 @@ fn report(root: &Path, done: CycleDone, json: bool) -> anyhow::Result<ExitCode> 
         regime,
         funnel,
         notes,
+        ..
     } = done;
     let mut audit_files: Vec<String> = AuditFile::ALL
         .iter()

@@ -1,0 +1,259 @@
+//! The daemon's observability endpoints on a local port (`METRICS_ADDR`, default
+//! `127.0.0.1:9464`; `off` to disable): Prometheus `/metrics`, `/livez` and `/readyz`.
+//!
+//! The daemon holds the data directory only during a cycle, so the endpoints serve a snapshot
+//! taken at the end of each cycle; they never touch the log. `/livez` is 200 while the cycle
+//! loop has beaten within three ticks; `/readyz` is 200 once a cycle has completed.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use stratagem_events::projection::{OpportunityStatus, StrategyStatus};
+use stratagem_events::{Projections, Stage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the endpoints serve.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The Prometheus text of the last cycle.
+    pub text: String,
+    /// When the loop last beat.
+    pub heartbeat: Option<Instant>,
+    /// Cycles completed.
+    pub cycles: u64,
+}
+
+/// Shared between the loop and the server.
+pub type Shared = Arc<Mutex<Snapshot>>;
+
+fn esc(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', " ")
+}
+
+/// The Prometheus exposition of the read models after a cycle.
+pub fn render(
+    p: &Projections,
+    cycles: u64,
+    queue: &[(Stage, usize)],
+    waiting_review: usize,
+) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(
+            out,
+            "# HELP stratagem_{name} {help}\n# TYPE stratagem_{name} {kind}"
+        );
+        for (labels, v) in rows {
+            let _ = writeln!(out, "stratagem_{name}{labels} {v}");
+        }
+    };
+    let a = &p.autonomy;
+    metric(
+        "events_appended_total",
+        "Events on the log.",
+        "counter",
+        vec![(String::new(), p.last_seq as f64)],
+    );
+    metric(
+        "cycles_total",
+        "Pipeline cycles completed by this process.",
+        "counter",
+        vec![(String::new(), cycles as f64)],
+    );
+    metric(
+        "opportunities",
+        "Opportunities by status.",
+        "gauge",
+        [
+            ("discovered", OpportunityStatus::Discovered),
+            ("held", OpportunityStatus::Held),
+            ("submitted", OpportunityStatus::Submitted),
+            ("duplicate", OpportunityStatus::Duplicate),
+            ("generated", OpportunityStatus::Generated),
+        ]
+        .iter()
+        .map(|(n, st)| {
+            (
+                format!("{{status=\"{n}\"}}"),
+                p.opportunities.values().filter(|o| o.status == *st).count() as f64,
+            )
+        })
+        .collect(),
+    );
+    metric(
+        "strategies",
+        "Strategies by status.",
+        "gauge",
+        [
+            ("generated", StrategyStatus::Generated),
+            ("validating", StrategyStatus::Validating),
+            ("approved", StrategyStatus::Approved),
+            ("rejected", StrategyStatus::Rejected),
+            ("manual_review", StrategyStatus::ManualReview),
+            ("staged", StrategyStatus::Staged),
+            ("retired", StrategyStatus::Retired),
+        ]
+        .iter()
+        .map(|(n, st)| {
+            (
+                format!("{{status=\"{n}\"}}"),
+                p.strategies.values().filter(|s| s.status == *st).count() as f64,
+            )
+        })
+        .collect(),
+    );
+    metric(
+        "stage_strategies",
+        "Strategies in each stage (the seed's autonomy_state).",
+        "gauge",
+        [
+            ("cold", a.stages.cold),
+            ("warm", a.stages.warm),
+            ("limited", a.stages.limited),
+            ("full", a.stages.full),
+        ]
+        .iter()
+        .map(|(n, c)| (format!("{{stage=\"{n}\"}}"), *c as f64))
+        .collect(),
+    );
+    metric(
+        "stage_outcomes_total",
+        "Strategies that reached each stage, and rejections.",
+        "counter",
+        Stage::ALL
+            .iter()
+            .map(|st| {
+                (
+                    format!("{{stage=\"{}\",outcome=\"reached\"}}", st.as_str()),
+                    p.strategies
+                        .values()
+                        .filter(|s| s.highest_stage >= Some(*st))
+                        .count() as f64,
+                )
+            })
+            .chain(std::iter::once((
+                "{outcome=\"rejected\"}".to_string(),
+                a.strategies_rejected as f64,
+            )))
+            .collect(),
+    );
+    metric(
+        "queue_depth",
+        "Work waiting: per stage runner, for generation, for a person.",
+        "gauge",
+        queue
+            .iter()
+            .map(|(st, n)| (format!("{{queue=\"stage_{}\"}}", st.as_str()), *n as f64))
+            .chain(std::iter::once((
+                "{queue=\"generation\"}".to_string(),
+                p.opportunities
+                    .values()
+                    .filter(|o| o.status == OpportunityStatus::Submitted && o.strategies.is_empty())
+                    .count() as f64,
+            )))
+            .chain(std::iter::once((
+                "{queue=\"review\"}".to_string(),
+                waiting_review as f64,
+            )))
+            .collect(),
+    );
+    let src =
+        |f: &dyn Fn(&stratagem_events::projection::SourceHealth) -> f64| -> Vec<(String, f64)> {
+            p.sources
+                .iter()
+                .map(|(n, h)| (format!("{{source=\"{}\"}}", esc(n)), f(h)))
+                .collect()
+        };
+    metric(
+        "source_checks_total",
+        "Checks of each source.",
+        "counter",
+        src(&|h| h.checks as f64),
+    );
+    metric(
+        "source_failures_total",
+        "Failed checks of each source.",
+        "counter",
+        src(&|h| h.failures as f64),
+    );
+    metric(
+        "source_consecutive_failures",
+        "Failures since the last success.",
+        "gauge",
+        src(&|h| h.consecutive_failures as f64),
+    );
+    metric(
+        "source_up",
+        "1 when the last check of the source succeeded.",
+        "gauge",
+        src(&|h| f64::from(u8::from(h.last_outcome != "failed"))),
+    );
+    metric(
+        "source_items_total",
+        "Items fetched from each source.",
+        "counter",
+        src(&|h| h.fetched as f64),
+    );
+    out
+}
+
+/// Serves the endpoints until the process ends. A bind failure is reported and leaves the
+/// daemon running without them.
+pub async fn serve(listener: TcpListener, shared: Shared, tick: Duration) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+            {
+                Ok(Ok(n)) => n,
+                _ => return,
+            };
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            let (status, ctype, body) = {
+                let s = shared
+                    .lock()
+                    .map(|s| (s.text.clone(), s.heartbeat, s.cycles))
+                    .unwrap_or_default();
+                let (text, heartbeat, cycles) = s;
+                match path {
+                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", text),
+                    "/livez" => match heartbeat {
+                        Some(t) if t.elapsed() <= tick * 3 + Duration::from_secs(300) => {
+                            ("200 OK", "text/plain", "ok\n".to_string())
+                        }
+                        Some(_) => (
+                            "503 Service Unavailable",
+                            "text/plain",
+                            "the cycle loop is stuck\n".to_string(),
+                        ),
+                        None => ("200 OK", "text/plain", "starting\n".to_string()),
+                    },
+                    "/readyz" if cycles > 0 => ("200 OK", "text/plain", "ready\n".to_string()),
+                    "/readyz" => (
+                        "503 Service Unavailable",
+                        "text/plain",
+                        "the first cycle has not completed\n".to_string(),
+                    ),
+                    _ => (
+                        "404 Not Found",
+                        "text/plain",
+                        "try /metrics, /livez or /readyz\n".to_string(),
+                    ),
+                }
+            };
+            let head = format!("HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+        });
+    }
+}
