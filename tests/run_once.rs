@@ -388,3 +388,60 @@ fn http_get(addr: &str, path: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// Seven simulated days unattended: 168 cycles of one simulated hour each, back to back, the
+/// sources re-polled from the recordings on their own intervals. Resident memory after the
+/// first cycle (wasmtime, the sandbox, caches warm) and at the end must stay flat.
+#[test]
+fn seven_simulated_days_unattended_keep_memory_flat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["run", "--offline"])
+        .arg(offline())
+        .env("RUN_SIMULATED_HOURS_PER_CYCLE", "1")
+        .env("RUN_TICK_SECONDS", "0")
+        .env("RUN_CYCLES", "168")
+        .env("METRICS_ADDR", "off")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("cycle 168: "), "{text}");
+    // "resident memory A MiB at start, B MiB after the first cycle, C MiB at the end; …"
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("resident memory"))
+        .unwrap();
+    let mib: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (first, end) = (mib[1], mib[2]);
+    println!("{line}");
+    assert!(end <= first * 1.3 + 8.0, "memory grew: {line}");
+    // Each source polled on its own interval over 168 simulated hours.
+    let ops = std::fs::read_to_string(data.join("operations.jsonl")).unwrap();
+    let checks = |s: &str| {
+        ops.lines()
+            .filter(|l| {
+                l.contains("\"kind\":\"source.checked\"")
+                    && l.contains(&format!("\"source\":\"{s}\""))
+            })
+            .count()
+    };
+    for (source, hours) in [
+        ("arxiv", 6),
+        ("reddit", 1),
+        ("twitter", 1),
+        ("defillama", 4),
+        ("edgar", 2),
+        ("network", 12),
+        ("manual", 1),
+    ] {
+        assert_eq!(checks(source), 168 / hours, "{source}");
+    }
+    audit_clean(data);
+}

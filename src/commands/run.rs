@@ -9,6 +9,7 @@
 //! its own run id). Run it again after a crash and it carries on where the log stops; every
 //! step is idempotent by id, so nothing happens twice.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -195,11 +196,15 @@ pub async fn run(
 
 /// Which sources a cycle checks.
 #[derive(Clone, Copy, PartialEq)]
-enum Sources {
+enum Sources<'a> {
     /// Every source (`run --once`).
     All,
-    /// Those whose interval has passed since their last check on the log (the daemon).
-    Due,
+    /// Those whose interval has passed at `now` (micros) since their last check: on the
+    /// simulated clock, as this process recorded it; else as the log did (the daemon).
+    Due {
+        now: i64,
+        simulated: Option<&'a HashMap<SourceName, i64>>,
+    },
 }
 
 /// What one cycle left: the regime line, the funnel and the notes.
@@ -209,6 +214,8 @@ struct CycleDone {
     notes: Vec<String>,
     /// The Prometheus text of the read models after the cycle (the daemon serves it).
     metrics: String,
+    /// The sources checked.
+    checked: Vec<SourceName>,
 }
 
 /// `stratagem run`: cycles until SIGINT or SIGTERM. Each cycle checks the sources that are due
@@ -222,13 +229,34 @@ async fn daemon(
     progress: &Progress,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let tick = match std::env::var("RUN_TICK_SECONDS") {
-        Err(_) => std::time::Duration::from_secs(60),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(s) if (1..=3600).contains(&s) => std::time::Duration::from_secs(s),
-            _ => bail!("RUN_TICK_SECONDS={v:?} is not a number of seconds from 1 to 3600"),
-        },
-    };
+    let number =
+        |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> anyhow::Result<u64> {
+            match std::env::var(key) {
+                Err(_) => Ok(default),
+                Ok(v) => match v.trim().parse::<u64>() {
+                    Ok(x) if range.contains(&x) => Ok(x),
+                    _ => bail!(
+                        "{key}={v:?} is not a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                },
+            }
+        };
+    // A simulated clock (for soaks): each cycle advances it by this many hours, and sources
+    // fall due by it. 0 = the real clock.
+    let sim_hours = number("RUN_SIMULATED_HOURS_PER_CYCLE", 0, 0..=24)?;
+    let tick = std::time::Duration::from_secs(number(
+        "RUN_TICK_SECONDS",
+        60,
+        if sim_hours > 0 { 0..=3600 } else { 1..=3600 },
+    )?);
+    // Stop after this many cycles (0 = until a signal).
+    let max_cycles = number("RUN_CYCLES", 0, 0..=1_000_000)?;
+    let started_micros = now_micros();
+    let rss_start = resident_bytes();
+    let mut rss_first = None;
+    let mut sim_checked: HashMap<SourceName, i64> = HashMap::new();
     let shared: crate::metrics::Shared = Default::default();
     let addr = std::env::var("METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:9464".into());
     if addr.trim() != "off" {
@@ -262,7 +290,19 @@ async fn daemon(
         if let Ok(mut s) = shared.lock() {
             s.heartbeat = Some(std::time::Instant::now());
         }
-        let done = one_cycle(root, mode, progress, Sources::Due).await?;
+        let now = if sim_hours > 0 {
+            started_micros + (cycles * sim_hours * 3_600_000_000) as i64
+        } else {
+            now_micros()
+        };
+        let due = Sources::Due {
+            now,
+            simulated: (sim_hours > 0).then_some(&sim_checked),
+        };
+        let done = one_cycle(root, mode, progress, due).await?;
+        for name in &done.checked {
+            sim_checked.insert(*name, now);
+        }
         cycles += 1;
         if let Ok(mut s) = shared.lock() {
             s.cycles = cycles;
@@ -275,10 +315,16 @@ async fn daemon(
             );
         }
         tracing::info!(cycles, "cycle done");
+        if cycles == 1 {
+            rss_first = resident_bytes();
+        }
         if !json {
             say!("cycle {cycles}: {}", funnel_line(&done.funnel));
         }
         last = Some(done);
+        if max_cycles > 0 && cycles >= max_cycles {
+            break;
+        }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = stop.changed() => {}
@@ -286,11 +332,59 @@ async fn daemon(
     }
     if !json {
         say!("stopped after {cycles} cycle(s): everything in flight is on the log and resumes at the next start");
+        let mib = |b: Option<u64>| {
+            b.map_or("?".to_string(), |b| {
+                format!("{:.1} MiB", b as f64 / 1048576.0)
+            })
+        };
+        say!(
+            "resident memory {} at start, {} after the first cycle, {} at the end; event log {} on disk",
+            mib(rss_start),
+            mib(rss_first),
+            mib(resident_bytes()),
+            mib(Some(dir_size(&root.join("events"))))
+        );
     }
     match last {
         Some(done) if json => report(root, done, true),
         _ => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// This process's resident memory (Linux `/proc/self/status`).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn funnel_line(f: &Funnel) -> String {
@@ -305,7 +399,7 @@ async fn one_cycle(
     root: &Path,
     mode: &Mode,
     progress: &Progress,
-    sources: Sources,
+    sources: Sources<'_>,
 ) -> anyhow::Result<CycleDone> {
     let (config, scorer) = discover::settings(root)?;
     let stage_settings = stage_settings_from_env()?;
@@ -316,20 +410,23 @@ async fn one_cycle(
     let mut notes = Vec::new();
     let selected: Vec<SourceName> = match sources {
         Sources::All => SourceName::ALL.to_vec(),
-        Sources::Due => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_micros() as i64)
-                .unwrap_or(0);
+        Sources::Due { now, simulated } => {
+            // A minute's slack: a check recorded a moment after the cycle began is not a reason
+            // to skip the source for a whole interval.
+            let now = now + 60_000_000;
             SourceName::ALL
                 .into_iter()
                 .filter(|s| {
                     let interval = config.source(*s).interval.as_micros() as i64;
-                    projections
-                        .state()
-                        .sources
-                        .get(s.as_str())
-                        .is_none_or(|h| h.last_checked_micros + interval <= now)
+                    let last = match simulated {
+                        Some(times) => times.get(s).copied(),
+                        None => projections
+                            .state()
+                            .sources
+                            .get(s.as_str())
+                            .map(|h| h.last_checked_micros),
+                    };
+                    last.is_none_or(|t| t + interval <= now)
                 })
                 .collect()
         }
@@ -448,6 +545,12 @@ async fn one_cycle(
         funnel: Funnel::of(guard.state()),
         notes,
         metrics: crate::metrics::render(guard.state(), 0, &queue, waiting.len()),
+        checked: cycle
+            .summaries
+            .iter()
+            .filter(|s| s.skipped.is_none())
+            .filter_map(|s| SourceName::parse(&s.source))
+            .collect(),
     };
     drop(guard);
     // The runners are stopping; the data directory is free once they let go of the work.
