@@ -198,6 +198,28 @@ pub fn messages_for(events: &[Event], state: &stratagem_events::Projections) -> 
                     &gate,
                 ));
             }
+            Event::StageRolledBack(r) => out.push(Message {
+                kind: "stage_rolled_back",
+                subject: Some(r.strategy_id),
+                text: format!(
+                    "⬇️ Strategy Rolled Back\nStrategy: {}\n{} → {}\nReason: {}",
+                    strategy_name(&r.strategy_id),
+                    r.from.as_str().to_uppercase(),
+                    r.to.as_str().to_uppercase(),
+                    one_line(&r.reason)
+                ),
+            }),
+            Event::ActorGaveUp(g) => out.push(Message {
+                kind: "actor_gave_up",
+                subject: None,
+                text: format!(
+                    "🛑 Supervisor Gave Up\nActor: {}\nRestarts: {} within {} s\nReason: {}",
+                    g.actor,
+                    g.restarts,
+                    g.window_secs,
+                    one_line(&g.reason)
+                ),
+            }),
             _ => {}
         }
     }
@@ -381,6 +403,17 @@ mod tests {
             "❌ Strategy Validation Failed\nStrategy: twitter_arb_def456\nLayer 2 (Security): Hardcoded API key detected\nRecommendation: REJECT"
         );
         assert_eq!(effort(0.95), (1, "Low"));
+        let gave_up = Event::from(stratagem_events::ActorGaveUp {
+            actor: "source/reddit".into(),
+            restarts: 5,
+            window_secs: 60,
+            reason: "failed: boom".into(),
+        });
+        let m = messages_for(&[gave_up], &stratagem_events::Projections::default());
+        assert_eq!(
+            m[0].text,
+            "🛑 Supervisor Gave Up\nActor: source/reddit\nRestarts: 5 within 60 s\nReason: failed: boom"
+        );
         assert_eq!(effort(0.15), (9, "High"));
     }
 

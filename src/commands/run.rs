@@ -166,11 +166,15 @@ impl StageWork for RecordedStages {
             self.dir
                 .append(
                     &mut self.projections,
-                    stratagem_events::AppendRequest::new(events),
+                    stratagem_events::AppendRequest::new(events.clone()),
                 )
                 .await
-                .map(|_| ())
-                .map_err(|e| format!("{e:#}"))
+                .map_err(|e| format!("{e:#}"))?;
+            // A give-up is worth a message (after it is recorded).
+            self.notifications
+                .after(&self.dir, &mut self.projections, &events)
+                .await;
+            Ok(())
         })
     }
 }
