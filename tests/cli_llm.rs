@@ -45,17 +45,6 @@ fn openai_reply(text: &str) -> Reply {
 /// Runs `stratagem` with only the given code-generation settings in its environment.
 fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = bin();
-    for key in [
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "CODEGEN_OPENAI_BASE_URL",
-        "CODEGEN_ANTHROPIC_BASE_URL",
-        "CODEGEN_LLM_PROVIDER",
-        "CODEGEN_DEFAULT_MODE",
-        "CODEGEN_MODEL",
-    ] {
-        cmd.env_remove(key);
-    }
     cmd.arg("--data-dir")
         .arg(data)
         .args(args)

@@ -16,23 +16,6 @@ const SECRET: &str = "XyZsecret42";
 
 fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = bin();
-    for (key, _) in std::env::vars() {
-        if [
-            "DISCOVERY_",
-            "OPPORTUNITY_",
-            "SLACK_",
-            "TWITTER_",
-            "REDDIT_",
-            "CODEGEN_",
-            "ANTHROPIC_",
-            "OPENAI_",
-        ]
-        .iter()
-        .any(|p| key.starts_with(p))
-        {
-            cmd.env_remove(key);
-        }
-    }
     let out = cmd
         .arg("--data-dir")
         .arg(data)

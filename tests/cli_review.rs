@@ -15,26 +15,6 @@ fn offline() -> PathBuf {
 
 fn stratagem(data: &Path, args: &[&str]) -> Output {
     let mut cmd = bin();
-    for (key, _) in std::env::vars() {
-        if [
-            "DISCOVERY_",
-            "OPPORTUNITY_",
-            "SLACK_",
-            "CODEGEN_",
-            "ANTHROPIC_",
-            "OPENAI_",
-            "COLD_",
-            "WARM_",
-            "LIMITED_",
-            "STAGE_",
-            "REQUIRE_",
-        ]
-        .iter()
-        .any(|p| key.starts_with(p))
-        {
-            cmd.env_remove(key);
-        }
-    }
     let out = cmd
         .arg("--data-dir")
         .arg(data)

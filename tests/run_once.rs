@@ -18,28 +18,6 @@ fn offline() -> PathBuf {
 
 fn command(data: &Path, json: bool) -> Command {
     let mut cmd = bin();
-    for (key, _) in std::env::vars() {
-        if [
-            "DISCOVERY_",
-            "OPPORTUNITY_",
-            "SLACK_",
-            "TWITTER_",
-            "REDDIT_",
-            "CODEGEN_",
-            "ANTHROPIC_",
-            "OPENAI_",
-            "COLD_",
-            "WARM_",
-            "LIMITED_",
-            "STAGE_",
-            "VALIDATOR_",
-        ]
-        .iter()
-        .any(|p| key.starts_with(p))
-        {
-            cmd.env_remove(key);
-        }
-    }
     cmd.arg("--data-dir")
         .arg(data)
         .args(["run", "--once", "--offline"])

@@ -121,6 +121,25 @@ impl RestartTracker {
     }
 }
 
+/// A child's end as a supervisor sees it: the child and why it ended, for a failure or a stop
+/// (`None` for the other supervision events, which need no restart).
+pub fn ended(evt: ractor::SupervisionEvent) -> Option<(ractor::ActorCell, String)> {
+    match evt {
+        ractor::SupervisionEvent::ActorFailed(cell, err) => Some((cell, format!("failed: {err}"))),
+        ractor::SupervisionEvent::ActorTerminated(cell, _, why) => Some((
+            cell,
+            format!("stopped: {}", why.unwrap_or_else(|| "no reason".into())),
+        )),
+        _ => None,
+    }
+}
+
+/// Chaos testing: true the first time it is asked of a set flag (the caller then panics on
+/// purpose, so the supervisor's restart can be tested); always false without a flag.
+pub fn chaos_strikes(flag: Option<&std::sync::atomic::AtomicBool>) -> bool {
+    flag.is_some_and(|f| !f.swap(true, std::sync::atomic::Ordering::SeqCst))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

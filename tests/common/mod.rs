@@ -6,11 +6,37 @@ pub mod http;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The binary under test.
+/// Prefixes of every setting the binary reads: a test starts from none of them (the
+/// developer's shell must not change what a test sees) and sets what it needs.
+const SETTINGS: &[&str] = &[
+    "STRATAGEM_",
+    "DISCOVERY_",
+    "OPPORTUNITY_",
+    "SLACK_",
+    "TWITTER_",
+    "X_BEARER",
+    "REDDIT_",
+    "CODEGEN_",
+    "ANTHROPIC_",
+    "OPENAI_",
+    "COLD_",
+    "WARM_",
+    "LIMITED_",
+    "STAGE_",
+    "VALIDATOR_",
+    "REQUIRE_",
+    "RUN_",
+    "METRICS_",
+];
+
+/// The binary under test, with no setting inherited from the environment.
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratagem"));
-    cmd.env_remove("STRATAGEM_DATA_DIR")
-        .env_remove("STRATAGEM_LOG");
+    for (key, _) in std::env::vars() {
+        if SETTINGS.iter().any(|p| key.starts_with(p)) {
+            cmd.env_remove(key);
+        }
+    }
     cmd
 }
 

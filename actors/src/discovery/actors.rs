@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -221,10 +221,8 @@ impl Actor for SourceActor {
         _msg: SourceMsg,
         s: &mut SourceArgs,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(flag) = &s.panic_once {
-            if !flag.swap(true, Ordering::SeqCst) {
-                panic!("chaos: the {} source actor fails on purpose", s.source);
-            }
+        if crate::supervisor::chaos_strikes(s.panic_once.as_deref()) {
+            panic!("chaos: the {} source actor fails on purpose", s.source);
         }
         let known = ractor::call!(s.scorer, ScorerMsg::Known, s.source)?;
         let seen = |id: &str| known.ids.contains(id);
@@ -380,13 +378,8 @@ impl Actor for DiscoverySupervisor {
         evt: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match evt {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, why) => (
-                cell,
-                format!("stopped: {}", why.unwrap_or_else(|| "no reason".into())),
-            ),
-            _ => return Ok(()),
+        let Some((cell, reason)) = crate::supervisor::ended(evt) else {
+            return Ok(());
         };
         if cell.get_id() == state.scorer.get_id() {
             // The scorer owns the log: without it nothing can be recorded. Escalate.

@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,10 +105,8 @@ impl Actor for StageRunner {
         RunJob(id): RunJob,
         a: &mut RunnerArgs,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(flag) = &a.panic_once {
-            if !flag.swap(true, Ordering::SeqCst) {
-                panic!("chaos: the {} runner fails on purpose", a.stage.as_str());
-            }
+        if crate::supervisor::chaos_strikes(a.panic_once.as_deref()) {
+            panic!("chaos: the {} runner fails on purpose", a.stage.as_str());
         }
         let mut work = a.work.lock().await;
         // Handlers are idempotent by id: a job the log no longer shows waiting (queued twice
@@ -303,13 +301,8 @@ impl Actor for StageSupervisor {
         evt: SupervisionEvent,
         state: &mut StageSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match evt {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, format!("failed: {err}")),
-            SupervisionEvent::ActorTerminated(cell, _, why) => (
-                cell,
-                format!("stopped: {}", why.unwrap_or_else(|| "no reason".into())),
-            ),
-            _ => return Ok(()),
+        let Some((cell, reason)) = crate::supervisor::ended(evt) else {
+            return Ok(());
         };
         let Some(stage) = state.ids.remove(&cell.get_id()) else {
             return Ok(());
