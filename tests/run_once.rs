@@ -104,53 +104,13 @@ fn killed_at_random_moments_it_ends_where_an_uninterrupted_run_ends() {
     let reference = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
     let expected_funnel = run_once(reference.path())["funnel"].clone();
-    let mut horizon = started.elapsed().as_millis() as u64;
+    let horizon = started.elapsed().as_millis() as u64;
     let expected_state =
         std::fs::read_to_string(reference.path().join("autonomy_state.json")).unwrap();
 
-    let trials: u32 = std::env::var("STRATAGEM_CHAOS_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let mut rng = fastrand::Rng::with_seed(
-        std::env::var("STRATAGEM_CHAOS_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(11),
-    );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
-    // Runs cut short at a random moment within the time a whole run takes, until `trials` of
-    // them were killed mid-run: early ones die in discovery, generation, rustc, the sandbox or
-    // a stage; once the pipeline is through, later (shorter) runs die while the sources are
-    // re-checked and recorded. A run that finished first sets the new time a run takes.
-    let (mut killed, mut attempts) = (0, 0);
-    while killed < trials && attempts < trials * 5 {
-        attempts += 1;
-        let started = std::time::Instant::now();
-        let mut child = command(data, true)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = started + Duration::from_millis(rng.u64(5..horizon.max(10)));
-        let finished = loop {
-            if child.try_wait().unwrap().is_some() {
-                break true;
-            }
-            if std::time::Instant::now() >= deadline {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        if finished {
-            horizon = started.elapsed().as_millis() as u64;
-        } else {
-            child.kill().unwrap(); // SIGKILL
-            killed += 1;
-        }
-        let _ = child.wait();
-    }
+    let (killed, attempts, trials) = kill_repeatedly(|| command(data, true), horizon);
     assert_eq!(
         killed, trials,
         "only {killed} of {attempts} runs were cut short"
@@ -420,6 +380,97 @@ fn seven_simulated_days_unattended_keep_memory_flat() {
         ("manual", 1),
     ] {
         assert_eq!(checks(source), 168 / hours, "{source}");
+    }
+    audit_clean(data);
+}
+
+/// Starts `make()` again and again, SIGKILLing each run at a random moment within the time a
+/// whole run takes, until `STRATAGEM_CHAOS_TRIALS` (20) of them were killed mid-run: early ones
+/// die in discovery, generation, rustc, the sandbox or a stage; once the pipeline is through,
+/// later (shorter) runs die while the sources are re-checked and recorded. A run that finished
+/// first sets the new time a run takes. Returns (killed, attempts, trials).
+fn kill_repeatedly(make: impl Fn() -> Command, mut horizon: u64) -> (u32, u32, u32) {
+    let trials: u32 = std::env::var("STRATAGEM_CHAOS_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut rng = fastrand::Rng::with_seed(
+        std::env::var("STRATAGEM_CHAOS_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(11),
+    );
+    let (mut killed, mut attempts) = (0, 0);
+    while killed < trials && attempts < trials * 5 {
+        attempts += 1;
+        let started = std::time::Instant::now();
+        let mut child = make()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = started + Duration::from_millis(rng.u64(5..horizon.max(10)));
+        let finished = loop {
+            if child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            if std::time::Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if finished {
+            horizon = started.elapsed().as_millis() as u64;
+        } else {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        let _ = child.wait();
+    }
+    (killed, attempts, trials)
+}
+
+/// The daemon on the simulated clock, for `cycles` simulated hours back to back.
+fn daemon(data: &Path, cycles: u32) -> Command {
+    let mut cmd = bin();
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["run", "--offline"])
+        .arg(offline())
+        .env("RUN_SIMULATED_HOURS_PER_CYCLE", "1")
+        .env("RUN_TICK_SECONDS", "0")
+        .env("RUN_CYCLES", cycles.to_string())
+        .env("METRICS_ADDR", "off");
+    cmd
+}
+
+/// The chaos test of the daemon: offline on the simulated clock, SIGKILLed at 20 random
+/// moments and restarted each time; the final state equals an uninterrupted daemon's, no
+/// stage transition appears twice, the audit is clean.
+#[test]
+fn the_daemon_killed_at_random_moments_ends_where_an_uninterrupted_daemon_ends() {
+    let reference = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = daemon(reference.path(), 12).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let horizon = started.elapsed().as_millis() as u64;
+    let expected = std::fs::read_to_string(reference.path().join("autonomy_state.json")).unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let (killed, attempts, trials) = kill_repeatedly(|| daemon(data, 12), horizon);
+    assert_eq!(
+        killed, trials,
+        "only {killed} of {attempts} runs were cut short"
+    );
+    let out = daemon(data, 12).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(data.join("autonomy_state.json")).unwrap(),
+        expected
+    );
+    for (key, n) in transitions(data) {
+        assert_eq!(n, 1, "{key:?} recorded {n} times");
     }
     audit_clean(data);
 }
