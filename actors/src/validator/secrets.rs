@@ -62,7 +62,7 @@ pub fn find(text: &str) -> Option<&'static str> {
         return Some("OpenAI API key");
     }
     for token in text.split(|c: char| !is_key_char(c)) {
-        if token.len() >= MIN_ENTROPY_TOKEN && looks_random(token) {
+        if token.len() >= MIN_ENTROPY_TOKEN && !is_uuid(token) && looks_random(token) {
             return Some("high-entropy key-like literal");
         }
     }
@@ -87,6 +87,18 @@ pub fn entropy(s: &str) -> f64 {
         .map(|c| f64::from(*c) / n)
         .map(|p| -p * p.log2())
         .sum()
+}
+
+/// A canonical UUID (`8-4-4-4-12` hex digits): an identifier, not a key. Generated strategies
+/// name their opportunity's UUID in their header, and a random UUID's entropy is close to the
+/// threshold (up to log2(17) ≈ 4.09 bits per character).
+fn is_uuid(token: &str) -> bool {
+    let groups: Vec<&str> = token.split('-').collect();
+    groups.len() == 5
+        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn looks_random(token: &str) -> bool {
@@ -147,6 +159,26 @@ mod tests {
         );
         check(
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            Some("high-entropy key-like literal"),
+        );
+    }
+
+    #[test]
+    fn regression_a_generated_strategys_opportunity_uuid_is_not_a_secret() {
+        // A template names its opportunity (`//! Opportunity <uuid>.`); random UUIDs sometimes
+        // reached 4.0 bits per character and the strategy was rejected as holding a key.
+        let mut flagged = 0;
+        for i in 0..20_000u128 {
+            let id =
+                uuid::Uuid::from_u128(i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835));
+            if find(&format!("Opportunity {id}.")).is_some() {
+                flagged += 1;
+            }
+        }
+        assert_eq!(flagged, 0);
+        // A key-like token shaped otherwise is still caught.
+        check(
+            "token 7Fq2Zr9LmX4pK8sW1dV6bN3hJ5tY0cGe",
             Some("high-entropy key-like literal"),
         );
     }
