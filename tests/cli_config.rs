@@ -6,20 +6,11 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{bin, stderr, stdout};
+use common::{stderr, stdout};
 use serde_json::Value;
 
 fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = bin();
-    let out = cmd
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-    out
+    common::run_with(data, args, env)
 }
 
 const FILE: &str = r#"

@@ -9,21 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::http::{LoopbackServer, Reply};
-use common::{bin, stderr, stdout};
+use common::{stderr, stdout};
 use serde_json::Value;
 
 const SECRET: &str = "XyZsecret42";
 
 fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = bin();
-    let out = cmd
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let out = common::run_with(data, args, env);
     assert!(
         !stdout(&out).contains(SECRET) && !stderr(&out).contains(SECRET),
         "the webhook URL leaked"

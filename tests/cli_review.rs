@@ -14,16 +14,7 @@ fn offline() -> PathBuf {
 }
 
 fn stratagem(data: &Path, args: &[&str]) -> Output {
-    let mut cmd = bin();
-    let out = cmd
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("REQUIRE_APPROVAL_BEFORE", "limited")
-        .output()
-        .unwrap();
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-    out
+    common::run_with(data, args, &[("REQUIRE_APPROVAL_BEFORE", "limited")])
 }
 
 fn json(out: &Output) -> Value {

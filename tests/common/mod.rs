@@ -50,6 +50,24 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs `stratagem --data-dir DIR ARGS…` with these settings (and no inherited ones); it
+/// must not panic.
+pub fn run_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    assert!(
+        !stderr(&out).contains("panicked"),
+        "{args:?} panicked: {}",
+        stderr(&out)
+    );
+    out
+}
+
 /// Stdout as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
