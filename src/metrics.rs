@@ -36,12 +36,7 @@ fn esc(label: &str) -> String {
 }
 
 /// The Prometheus exposition of the read models after a cycle.
-pub fn render(
-    p: &Projections,
-    cycles: u64,
-    queue: &[(Stage, usize)],
-    waiting_review: usize,
-) -> String {
+pub fn render(p: &Projections, queue: &[(Stage, usize)], waiting_review: usize) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
         let _ = writeln!(
@@ -58,12 +53,6 @@ pub fn render(
         "Events on the log.",
         "counter",
         vec![(String::new(), p.last_seq as f64)],
-    );
-    metric(
-        "cycles_total",
-        "Pipeline cycles completed by this process.",
-        "counter",
-        vec![(String::new(), cycles as f64)],
     );
     metric(
         "opportunities",
@@ -226,7 +215,14 @@ pub async fn serve(listener: TcpListener, shared: Shared, tick: Duration) {
                     .unwrap_or_default();
                 let (text, heartbeat, cycles) = s;
                 match path {
-                    "/metrics" => ("200 OK", "text/plain; version=0.0.4", text),
+                    // The cycle count is this process's; the rest is the log's.
+                    "/metrics" => (
+                        "200 OK",
+                        "text/plain; version=0.0.4",
+                        format!(
+                            "# HELP stratagem_cycles_total Pipeline cycles completed by this process.\n# TYPE stratagem_cycles_total counter\nstratagem_cycles_total {cycles}\n{text}"
+                        ),
+                    ),
                     "/livez" => match heartbeat {
                         Some(t) if t.elapsed() <= tick * 3 + Duration::from_secs(300) => {
                             ("200 OK", "text/plain", "ok\n".to_string())

@@ -256,8 +256,7 @@ pub async fn cycle(
         notifications.after(dir, projections, &events).await;
         summaries.push(summary);
     }
-    let (events, resubmitted) = discovery::plan_rescore(projections.state(), &ctx);
-    let rescored = events.len() as u32 / 2;
+    let (events, rescored, resubmitted) = discovery::plan_rescore(projections.state(), &ctx);
     if !events.is_empty() {
         dir.append(projections, AppendRequest::new(events.clone()))
             .await

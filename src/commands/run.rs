@@ -311,12 +311,7 @@ async fn daemon(
         if let Ok(mut s) = shared.lock() {
             s.cycles = cycles;
             s.heartbeat = Some(std::time::Instant::now());
-            // The cycle count is this process's; the rest is the log's.
-            s.text = done.metrics.replacen(
-                "stratagem_cycles_total 0",
-                &format!("stratagem_cycles_total {cycles}"),
-                1,
-            );
+            s.text = done.metrics.clone();
         }
         tracing::info!(cycles, "cycle done");
         if cycles == 1 {
@@ -407,7 +402,6 @@ async fn one_cycle(
 ) -> anyhow::Result<CycleDone> {
     let (config, scorer) = discover::settings(root)?;
     let stage_settings = stage_settings_from_env()?;
-    let stage_settings_for_notes = stage_settings;
     let mut notifications = Notifications::from_env()?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
@@ -533,7 +527,7 @@ async fn one_cycle(
         }
     }
     let guard = shared.lock().await;
-    let waiting = super::review::waiting(guard.state(), &stage_settings_for_notes);
+    let waiting = super::review::waiting(guard.state(), &stage_settings);
     if !waiting.is_empty() {
         notes.push(format!(
             "waiting for a person: {} (`stratagem review list`)",
@@ -548,7 +542,7 @@ async fn one_cycle(
         regime: cycle.regime.reason.clone(),
         funnel: Funnel::of(guard.state()),
         notes,
-        metrics: crate::metrics::render(guard.state(), 0, &queue, waiting.len()),
+        metrics: crate::metrics::render(guard.state(), &queue, waiting.len()),
         checked: cycle
             .summaries
             .iter()

@@ -158,7 +158,7 @@ impl Actor for ScorerActor {
                 let first = state.log.state().last_seq + 1;
                 let (events, summary) = plan_check(&check, &mut state.ctx, &RuleExtractor, first);
                 state.record(events).await?;
-                let (rescore, _) = plan_rescore(state.log.state(), &state.ctx);
+                let (rescore, _, _) = plan_rescore(state.log.state(), &state.ctx);
                 state.record(rescore).await?;
                 tracing::info!(source = %summary.source, fetched = summary.fetched, new = summary.new, submitted = summary.submitted, "source checked");
                 state.summaries.push(summary);

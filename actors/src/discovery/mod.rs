@@ -230,10 +230,11 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
 
 /// Scores opportunities never scored (manual submissions) and re-scores held ones: events for
 /// every first scoring, and for held ones only when the composite moved by at least 0.005 or
-/// the verdict changed, so a quiet cycle writes nothing.
-pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Event>, u32) {
+/// the verdict changed, so a quiet cycle writes nothing. Returns the events, how many were
+/// scored, and how many of those were submitted.
+pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Event>, u32, u32) {
     let mut events = Vec::new();
-    let mut submitted = 0;
+    let (mut scored_n, mut submitted) = (0, 0);
     let waiting = |o: &&OpportunityView| {
         o.status == OpportunityStatus::Held
             || (o.status == OpportunityStatus::Discovered && o.score.is_none())
@@ -244,13 +245,14 @@ pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Eve
         let changed =
             !matches!(scored.verdict, Verdict::Hold) || (scored.composite - old).abs() >= 0.005;
         if changed {
+            scored_n += 1;
             if scored.verdict == Verdict::Submit {
                 submitted += 1;
             }
             events.extend(decision_events(o.id, &scored, ctx.config.min_score));
         }
     }
-    (events, submitted)
+    (events, scored_n, submitted)
 }
 
 pub mod actors;
