@@ -147,6 +147,10 @@ pub enum Command {
     /// `REQUIRE_APPROVAL_BEFORE=limited|full`), and the decision.
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// One pass of the monitor over every strategy trading in LIMITED or FULL: rolling P&L,
+    /// Sharpe and drawdown on the recorded bars of its stay; rollback to the previous stage on
+    /// degradation, clones of winners, retirement of losers (settings `MONITOR_*`).
+    Monitor(JsonFlag),
     /// The configuration: `config show` prints every setting, where it came from, and the
     /// settings as resolved (secrets never shown); a bad value is refused, naming its key.
     #[command(subcommand)]

@@ -75,6 +75,39 @@ pub fn render(p: &Projections, queue: &[(Stage, usize)], waiting_review: usize) 
         .collect(),
     );
     metric(
+        "rollbacks_total",
+        "Rollbacks the monitor decided.",
+        "counter",
+        vec![(
+            String::new(),
+            p.strategies.values().map(|s| f64::from(s.rollbacks)).sum(),
+        )],
+    );
+    let watched: Vec<_> = p
+        .strategies
+        .values()
+        .filter_map(|s| Some((s.id, s.monitor.as_ref()?)))
+        .filter(|(id, _)| p.strategies[id].status == StrategyStatus::Staged)
+        .collect();
+    metric(
+        "monitor_rolling_sharpe",
+        "Rolling Sharpe of each watched strategy at its latest reading.",
+        "gauge",
+        watched
+            .iter()
+            .map(|(id, m)| (format!("{{strategy=\"{id}\"}}"), m.rolling_sharpe))
+            .collect(),
+    );
+    metric(
+        "monitor_drawdown",
+        "Drawdown from the stay's peak of each watched strategy at its latest reading.",
+        "gauge",
+        watched
+            .iter()
+            .map(|(id, m)| (format!("{{strategy=\"{id}\"}}"), m.drawdown))
+            .collect(),
+    );
+    metric(
         "strategies",
         "Strategies by status.",
         "gauge",

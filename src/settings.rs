@@ -204,6 +204,12 @@ pub fn stage_settings_from_env() -> anyhow::Result<stratagem_actors::stages::run
             fraction,
             "a fraction between 0 and 1",
         )?,
+        live_days: parsed(
+            "LIVE_DAYS",
+            d.live_days,
+            |n| (1..=365).contains(n),
+            "a number of days between 1 and 365",
+        )?,
         capital: parsed(
             "STAGE_CAPITAL",
             d.capital,
@@ -226,5 +232,75 @@ pub fn stage_settings_from_env() -> anyhow::Result<stratagem_actors::stages::run
             Some("full") => Some(stratagem_events::Stage::Full),
             Some(other) => bail!("REQUIRE_APPROVAL_BEFORE={other:?} is not limited, full or none"),
         },
+    })
+}
+
+/// The monitor's thresholds, from the environment (`MONITOR_MAX_DRAWDOWN`, …).
+pub fn monitor_settings_from_env(
+) -> anyhow::Result<stratagem_actors::stages::monitor::MonitorSettings> {
+    let d = stratagem_actors::stages::monitor::MonitorSettings::default();
+    let hours = |n: &u32| (1..=24 * 90).contains(n);
+    let fraction = |x: &f64| *x > 0.0 && *x <= 1.0;
+    Ok(stratagem_actors::stages::monitor::MonitorSettings {
+        step_hours: parsed(
+            "MONITOR_STEP_HOURS",
+            d.step_hours,
+            hours,
+            "a number of hours",
+        )?,
+        window_hours: parsed(
+            "MONITOR_WINDOW_HOURS",
+            d.window_hours,
+            hours,
+            "a number of hours",
+        )?,
+        max_drawdown: parsed(
+            "MONITOR_MAX_DRAWDOWN",
+            d.max_drawdown,
+            fraction,
+            "a fraction above 0 and at most 1",
+        )?,
+        underperform_hours: parsed(
+            "MONITOR_UNDERPERFORM_HOURS",
+            d.underperform_hours,
+            hours,
+            "a number of hours",
+        )?,
+        retire_after_rollbacks: parsed(
+            "MONITOR_RETIRE_AFTER_ROLLBACKS",
+            d.retire_after_rollbacks,
+            |n| (1..=100).contains(n),
+            "a number of rollbacks from 1 to 100",
+        )?,
+        retire_loss: parsed(
+            "MONITOR_RETIRE_LOSS",
+            d.retire_loss,
+            fraction,
+            "a fraction above 0 and at most 1",
+        )?,
+        clone_min_sharpe: parsed(
+            "MONITOR_CLONE_MIN_SHARPE",
+            d.clone_min_sharpe,
+            |x: &f64| x.is_finite(),
+            "a Sharpe ratio",
+        )?,
+        clone_variants: parsed(
+            "MONITOR_CLONE_VARIANTS",
+            d.clone_variants,
+            |n| *n <= 10,
+            "a number of variants from 0 to 10",
+        )?,
+        clone_step: parsed(
+            "MONITOR_CLONE_STEP",
+            d.clone_step,
+            |x: &f64| *x > 0.0 && *x < 1.0,
+            "a fraction between 0 and 1",
+        )?,
+        clone_max_depth: parsed(
+            "MONITOR_CLONE_MAX_DEPTH",
+            d.clone_max_depth,
+            |n| *n <= 10,
+            "a number of generations from 0 to 10",
+        )?,
     })
 }

@@ -10,6 +10,12 @@ use serde_json::Value;
 
 /// submit → generate (template) → validate; returns the strategy id.
 fn approved(d: &Path, template: &str) -> String {
+    // The timeline ends two days of watched FULL trading before the recording's end: there
+    // the default mean-reversion strategy passes every gate (the default 28 days puts "now"
+    // where it fails LIMITED, as `run --once` shows for another strategy). The data
+    // directory's configuration file sets it for every command below.
+    std::fs::create_dir_all(d).unwrap();
+    std::fs::write(d.join("stratagem.toml"), "[live]\ndays = 2\n").unwrap();
     let submitted: Value = serde_json::from_str(&ok(
         d,
         &["submit", "--title", template, "--hypothesis", "h", "--json"],

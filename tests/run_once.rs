@@ -51,24 +51,35 @@ fn audit_clean(data: &Path) {
     }
 }
 
-/// Every stage transition of the log, counted by (strategy, kind, stage).
+/// Every stage transition of the log, counted by what identifies it: a stage run's start and
+/// completion by its run id, a monitor reading by its stay and number, any other transition by
+/// (strategy, kind, stage) within one stay — a strategy the monitor rolled back may legitimately
+/// earn the same promotion again, once per stay.
 fn transitions(data: &Path) -> HashMap<(String, String, String), u32> {
     let mut seen = HashMap::new();
+    let mut stays: HashMap<String, u32> = HashMap::new();
     let text = std::fs::read_to_string(data.join("strategy_stages.jsonl")).unwrap_or_default();
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         let d = &v["data"];
-        let stage = d["stage"]
+        let strategy = d["strategy_id"]
             .as_str()
-            .or(d["to"].as_str())
+            .or(d["parent_strategy_id"].as_str())
             .unwrap_or("")
             .to_string();
-        let key = (
-            d["strategy_id"].as_str().unwrap_or("").to_string(),
-            v["kind"].as_str().unwrap().to_string(),
-            stage,
-        );
-        *seen.entry(key).or_insert(0) += 1;
+        let kind = v["kind"].as_str().unwrap().to_string();
+        let stage = d["stage"].as_str().or(d["to"].as_str()).unwrap_or("");
+        let stay = stays.get(&strategy).copied().unwrap_or(0);
+        let what = match kind.as_str() {
+            "stage.started" | "stage.completed" => d["run_id"].to_string(),
+            "monitor.observed" => format!("{}#{}", d["run_id"], d["observation"]),
+            "clone.spawned" => d["opportunity_id"].to_string(),
+            _ => format!("{stage}@{stay}"),
+        };
+        if kind == "stage.rolled_back" {
+            *stays.entry(strategy.clone()).or_insert(0) += 1;
+        }
+        *seen.entry((strategy, kind, what)).or_insert(0) += 1;
     }
     seen
 }
@@ -80,7 +91,7 @@ fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
     let out = command(data, false).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("funnel        discovered 155 → scored 155 → submitted 2 → generated 2 → validated 2 → approved 2"), "{text}");
+    assert!(text.contains("funnel        discovered 157 → scored 157 → submitted 2 → generated 2 → validated 2 → approved 2"), "{text}");
     assert!(text.contains("stages        reached COLD 2,"), "{text}");
     assert!(
         text.contains(&data.join("strategy_stages.jsonl").display().to_string()),
@@ -90,7 +101,7 @@ fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
     let transitions_first = transitions(data);
     // Again: sources re-checked, nothing new, no step repeated.
     let again = run_once(data);
-    assert_eq!(again["funnel"]["discovered"], 155);
+    assert_eq!(again["funnel"]["discovered"], 157);
     assert_eq!(
         std::fs::read_to_string(data.join("autonomy_state.json")).unwrap(),
         first
@@ -267,7 +278,10 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         "# TYPE stratagem_events_appended_total counter",
         "stratagem_source_up{source=\"arxiv\"} 1",
         "stratagem_source_checks_total{source=\"reddit\"} 1",
-        "stratagem_stage_strategies{stage=\"full\"} 1",
+        // The FULL strategy degraded on its stay, was rolled back twice and retired.
+        "stratagem_stage_strategies{stage=\"full\"} 0",
+        "stratagem_rollbacks_total 2",
+        "stratagem_strategies{status=\"retired\"} 1",
         "stratagem_stage_outcomes_total{stage=\"cold\",outcome=\"reached\"} 2",
         "stratagem_queue_depth{queue=\"stage_cold\"} 0",
         "stratagem_opportunities{status=\"held\"}",

@@ -209,6 +209,15 @@ pub fn messages_for(events: &[Event], state: &stratagem_events::Projections) -> 
                     one_line(&r.reason)
                 ),
             }),
+            Event::StrategyRetired(r) => out.push(Message {
+                kind: "strategy_retired",
+                subject: Some(r.strategy_id),
+                text: format!(
+                    "🪦 Strategy Retired\nStrategy: {}\nReason: {}",
+                    strategy_name(&r.strategy_id),
+                    one_line(&r.reason)
+                ),
+            }),
             Event::ActorGaveUp(g) => out.push(Message {
                 kind: "actor_gave_up",
                 subject: None,

@@ -455,6 +455,37 @@ pub struct CloneSpawned {
     pub variant: Vec<Parameter>,
 }
 
+/// The monitor's reading of a strategy in LIMITED or FULL over its latest rolling window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorObserved {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The stage it is in.
+    pub stage: Stage,
+    /// The stage run whose completion began this stay (a stay's readings are numbered anew).
+    pub run_id: Uuid,
+    /// 1, 2, …: the readings of this stay.
+    pub observation: u32,
+    /// First bar of the rolling window (unix seconds).
+    pub window_start: i64,
+    /// Last bar of the rolling window (unix seconds).
+    pub window_end: i64,
+    /// Profit since the stay began, in quote currency, net of costs.
+    pub pnl: f64,
+    /// Return since the stay began.
+    pub total_return: f64,
+    /// Annualised Sharpe over the rolling window.
+    pub rolling_sharpe: f64,
+    /// The baseline's over the same window.
+    pub baseline_sharpe: f64,
+    /// Equity below its peak since the stay began, a positive fraction.
+    pub drawdown: f64,
+    /// Hours in a row the rolling Sharpe has been below the baseline's.
+    pub below_baseline_hours: u32,
+    /// `healthy`, `winner` or `degraded: <why>`.
+    pub verdict: String,
+}
+
 /// A notification was delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationSent {
@@ -608,6 +639,7 @@ vocabulary! {
     StageRolledBack(StageRolledBack) = "stage.rolled_back",
     StrategyRetired(StrategyRetired) = "strategy.retired",
     CloneSpawned(CloneSpawned) = "clone.spawned",
+    MonitorObserved(MonitorObserved) = "monitor.observed",
     NotificationSent(NotificationSent) = "notification.sent",
     NotificationFailed(NotificationFailed) = "notification.failed",
     ActorStarted(ActorStarted) = "actor.started",

@@ -11,7 +11,7 @@ use stratagem_actors::notify::SlackSettings;
 use super::{discover, print_json, validate};
 use crate::cli::ConfigCommand;
 use crate::config::{self, Origin};
-use crate::settings::{stage_settings_from_env, CodegenSettings};
+use crate::settings::{monitor_settings_from_env, stage_settings_from_env, CodegenSettings};
 
 #[derive(Serialize)]
 struct Setting {
@@ -34,6 +34,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let (discovery, scorer) = discover::settings(root)?;
     let codegen = CodegenSettings::from_env()?;
     let stages = stage_settings_from_env()?;
+    let monitor = monitor_settings_from_env()?;
     let get = |k: &str| std::env::var(k).ok();
     let slack = SlackSettings::from_lookup(&get).map_err(anyhow::Error::msg)?;
     let validator = (
@@ -61,6 +62,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         ("scorer", format!("{scorer:#?}")),
         ("codegen", format!("{codegen:#?}")),
         ("stages", format!("{stages:#?}")),
+        ("monitor", format!("{monitor:#?}")),
         (
             "validator",
             format!(

@@ -15,6 +15,7 @@ mod config;
 mod debug;
 mod discover;
 mod generate;
+mod monitor;
 mod opportunities;
 mod review;
 mod run;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
         Command::Config(cmd) => config::run(&cli.data_dir, cmd),
         Command::Review(cmd) => review::run(&cli.data_dir, cmd).await,
+        Command::Monitor(flags) => monitor::run(&cli.data_dir, flags.json).await,
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json).await,
         Command::Backtest(args) => backtest::run(&cli.data_dir, args),

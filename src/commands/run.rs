@@ -35,7 +35,8 @@ use tokio::sync::Mutex;
 use super::{discover, generate, print_json, stage, validate};
 use crate::data_dir::DataDir;
 use crate::notifications::Notifications;
-use crate::settings::stage_settings_from_env;
+use crate::settings::{monitor_settings_from_env, stage_settings_from_env};
+use stratagem_actors::stages::monitor::MonitorSettings;
 
 #[derive(Serialize, Default)]
 struct Funnel {
@@ -49,6 +50,9 @@ struct Funnel {
     reached_warm: u64,
     reached_limited: u64,
     reached_full: u64,
+    rolled_back: u64,
+    retired: u64,
+    cloned: u64,
 }
 
 impl Funnel {
@@ -75,6 +79,17 @@ impl Funnel {
             reached_warm: reached(Stage::Warm),
             reached_limited: reached(Stage::Limited),
             reached_full: reached(Stage::Full),
+            rolled_back: p.strategies.values().map(|s| u64::from(s.rollbacks)).sum(),
+            retired: p
+                .strategies
+                .values()
+                .filter(|s| s.status == StrategyStatus::Retired)
+                .count() as u64,
+            cloned: p
+                .opportunities
+                .values()
+                .filter(|o| o.parent_strategy_id.is_some())
+                .count() as u64,
         }
     }
 }
@@ -104,6 +119,7 @@ struct RecordedStages {
     projections: ProjectionFiles,
     notifications: Notifications,
     settings: StageSettings,
+    monitor: MonitorSettings,
     progress: bool,
 }
 
@@ -159,6 +175,27 @@ impl StageWork for RecordedStages {
 
     fn state(&self) -> &Projections {
         self.projections.state()
+    }
+
+    fn monitor(&mut self) -> WorkFuture<'_, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            Progress(self.progress).say("monitoring the strategies in LIMITED and FULL");
+            let watched = super::monitor::pass(
+                &self.root,
+                &self.dir,
+                &mut self.projections,
+                &mut self.notifications,
+                &self.settings,
+                &self.monitor,
+            )
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+            Ok(watched
+                .iter()
+                .filter(|w| !w.actions.is_empty() || w.error.is_some())
+                .map(super::monitor::line)
+                .collect())
+        })
     }
 
     fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>> {
@@ -220,6 +257,8 @@ struct CycleDone {
     metrics: String,
     /// The sources checked.
     checked: Vec<SourceName>,
+    /// Work the round made that another round should carry (clones to score).
+    more: bool,
 }
 
 /// `stratagem run`: cycles until SIGINT or SIGTERM. Each cycle checks the sources that are due
@@ -388,27 +427,28 @@ fn dir_size(path: &Path) -> u64 {
 
 fn funnel_line(f: &Funnel) -> String {
     format!(
-        "discovered {} → scored {} → submitted {} → generated {} → validated {} → approved {}; reached COLD {}, WARM {}, LIMITED {}, FULL {}",
-        f.discovered, f.scored, f.submitted, f.generated, f.validated, f.approved, f.reached_cold, f.reached_warm, f.reached_limited, f.reached_full
+        "discovered {} → scored {} → submitted {} → generated {} → validated {} → approved {}; reached COLD {}, WARM {}, LIMITED {}, FULL {}; rolled back {}, retired {}, clones {}",
+        f.discovered, f.scored, f.submitted, f.generated, f.validated, f.approved, f.reached_cold, f.reached_warm, f.reached_limited, f.reached_full, f.rolled_back, f.retired, f.cloned
     )
 }
 
-/// One cycle: discovery, then generation, validation and the stages for whatever waits.
+/// One cycle: discovery, then generation, validation, the stages and the monitor for whatever
+/// waits. Clones the monitor spawns are scored, generated, validated and staged in the same
+/// cycle (a further round), so a cycle ends with nothing left in flight.
 async fn one_cycle(
     root: &Path,
     mode: &Mode,
     progress: &Progress,
     sources: Sources<'_>,
 ) -> anyhow::Result<CycleDone> {
-    let (config, scorer) = discover::settings(root)?;
-    let stage_settings = stage_settings_from_env()?;
-    let mut notifications = Notifications::from_env()?;
-    let dir = DataDir::open(root)?;
-    let mut projections = dir.projections()?;
-    let mut notes = Vec::new();
+    let (config, _) = discover::settings(root)?;
     let selected: Vec<SourceName> = match sources {
         Sources::All => SourceName::ALL.to_vec(),
         Sources::Due { now, simulated } => {
+            let recorded = match simulated {
+                Some(_) => None,
+                None => Some(DataDir::open(root)?.projections()?),
+            };
             // A minute's slack: a check recorded a moment after the cycle began is not a reason
             // to skip the source for a whole interval.
             let now = now + 60_000_000;
@@ -416,27 +456,64 @@ async fn one_cycle(
                 .into_iter()
                 .filter(|s| {
                     let interval = config.source(*s).interval.as_micros() as i64;
-                    let last = match simulated {
-                        Some(times) => times.get(s).copied(),
-                        None => projections
+                    let last = match (simulated, &recorded) {
+                        (Some(times), _) => times.get(s).copied(),
+                        (None, Some(p)) => p
                             .state()
                             .sources
                             .get(s.as_str())
                             .map(|h| h.last_checked_micros),
+                        (None, None) => None,
                     };
                     last.is_none_or(|t| t + interval <= now)
                 })
                 .collect()
         }
     };
+    let mut done = round(root, mode, progress, &selected, true).await?;
+    // Clones of winners wait to be scored: carry them through in this cycle. Clones of clones
+    // are bounded by MONITOR_CLONE_MAX_DEPTH, so this ends; the cap is a guard.
+    for _ in 0..8 {
+        if !done.more {
+            break;
+        }
+        let next = round(root, mode, progress, &[], false).await?;
+        done.notes.extend(next.notes);
+        done.funnel = next.funnel;
+        done.metrics = next.metrics;
+        done.more = next.more;
+    }
+    Ok(done)
+}
 
-    progress.say("discovering");
+/// One round of a cycle over the data directory: `selected` sources checked (and held or
+/// unscored opportunities scored), then every piece of work in flight carried forward.
+async fn round(
+    root: &Path,
+    mode: &Mode,
+    progress: &Progress,
+    selected: &[SourceName],
+    first: bool,
+) -> anyhow::Result<CycleDone> {
+    let (config, scorer) = discover::settings(root)?;
+    let stage_settings = stage_settings_from_env()?;
+    let monitor = monitor_settings_from_env()?;
+    let mut notifications = Notifications::from_env()?;
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
+    let mut notes = Vec::new();
+
+    progress.say(if first {
+        "discovering"
+    } else {
+        "scoring the clones of winners"
+    });
     let cycle = discover::cycle(
         root,
         &dir,
         &mut projections,
         &mut notifications,
-        &selected,
+        selected,
         &config,
         scorer,
         mode,
@@ -502,15 +579,32 @@ async fn one_cycle(
         projections,
         notifications,
         settings: stage_settings,
+        monitor,
         progress: progress.0,
     };
     let shared: SharedWork = Arc::new(Mutex::new(Box::new(work) as Box<dyn StageWork>));
     let panic_once = std::env::var("STRATAGEM_CHAOS_PANIC_STAGE")
         .ok()
-        .and_then(|s| Stage::ALL.into_iter().find(|st| st.as_str() == s.trim()));
-    let results = run_until_idle(shared.clone(), RestartPolicy::default(), panic_once)
-        .await
-        .map_err(anyhow::Error::msg)?;
+        .and_then(|s| Stage::ALL.into_iter().find(|st| st.as_str() == s.trim()))
+        .filter(|_| first);
+    // The runners until their queues are empty, then the monitor; a rollback it decides puts
+    // work back in a queue, so round again until neither has anything left (a strategy rolled
+    // back too often is retired, so this ends).
+    let mut results = Vec::new();
+    for round in 0..8 {
+        let chaos = if round == 0 { panic_once } else { None };
+        results.extend(
+            run_until_idle(shared.clone(), RestartPolicy::default(), chaos)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        );
+        let mut work = shared.lock().await;
+        let actions = work.monitor().await.map_err(anyhow::Error::msg)?;
+        notes.extend(actions.into_iter().map(|a| format!("monitor: {a}")));
+        if Stage::ALL.iter().all(|st| work.waiting(*st).is_empty()) {
+            break;
+        }
+    }
     for r in &results {
         match &r.result {
             Ok((true, _)) => {}
@@ -538,7 +632,14 @@ async fn one_cycle(
         .iter()
         .map(|st| (*st, guard.waiting(*st).len()))
         .collect();
+    // Opportunities never scored (clones the monitor just spawned) make another round.
+    let more = guard
+        .state()
+        .opportunities
+        .values()
+        .any(|o| o.status == OpportunityStatus::Discovered && o.score.is_none());
     let done = CycleDone {
+        more,
         regime: cycle.regime.reason.clone(),
         funnel: Funnel::of(guard.state()),
         notes,
@@ -593,6 +694,12 @@ fn report(root: &Path, done: CycleDone, json: bool) -> anyhow::Result<ExitCode> 
         f.reached_warm,
         f.reached_limited,
         f.reached_full
+    );
+    say!(
+        "monitor       rolled back {}, retired {}, clones spawned {}",
+        f.rolled_back,
+        f.retired,
+        f.cloned
     );
     for n in &notes {
         say!("note          {n}");

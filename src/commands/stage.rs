@@ -32,7 +32,7 @@ fn next(stage: Stage) -> Option<Stage> {
 }
 
 /// Compiles and loads a recorded strategy.
-fn load(
+pub(crate) fn load(
     dir: &DataDir,
     projections: &ProjectionFiles,
     root: &Path,
@@ -187,12 +187,7 @@ pub async fn run_recorded(
     }
     let sandbox = Sandbox::new()?;
     let candidate = load(dir, projections, root, &sandbox, id)?;
-    let champion_id = projections
-        .state()
-        .strategies
-        .values()
-        .find(|s| s.stage == Some(Stage::Full) && s.status == StrategyStatus::Staged && s.id != id)
-        .map(|s| s.id);
+    let champion_id = projections.state().champion.filter(|c| *c != id);
     let champion = match champion_id {
         Some(cid) => Some((
             cid,

@@ -23,6 +23,8 @@ const SETTINGS: &[&str] = &[
     "WARM_",
     "LIMITED_",
     "STAGE_",
+    "LIVE_",
+    "MONITOR_",
     "VALIDATOR_",
     "REQUIRE_",
     "RUN_",

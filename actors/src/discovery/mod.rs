@@ -223,6 +223,7 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
             stated_sharpe: o.stated_sharpe,
             timeframe: o.timeframe.as_deref(),
             asset_class: o.asset_class.as_deref(),
+            variant_of: o.parent_strategy_id,
         },
     };
     ctx.score(&candidate).0

@@ -138,6 +138,9 @@ pub struct Candidate<'a> {
     pub timeframe: Option<&'a str>,
     /// Asset class.
     pub asset_class: Option<&'a str>,
+    /// For a clone: the winning strategy it is a parameter variant of. A variant is the same
+    /// idea by design, so it is not judged a duplicate of its lineage.
+    pub variant_of: Option<Uuid>,
 }
 
 impl<'a> Candidate<'a> {
@@ -154,6 +157,7 @@ impl<'a> Candidate<'a> {
             stated_sharpe: x.stated_sharpe,
             timeframe: x.timeframe.as_deref(),
             asset_class: x.asset_class.as_deref(),
+            variant_of: None,
         }
     }
 
@@ -217,8 +221,19 @@ pub fn score(
     text: &str,
     config: &ScorerConfig,
 ) -> Scored {
-    let nearest = index.nearest(sig, c.order, Some(c.id));
+    let nearest = match c.variant_of {
+        // A clone's novelty is in its parameters, which the text index cannot see.
+        Some(_) => None,
+        None => index.nearest(sig, c.order, Some(c.id)),
+    };
     let novelty = match nearest {
+        _ if c.variant_of.is_some() => sub(
+            0.6,
+            format!(
+                "a parameter variant of winning strategy {}: a proven idea with new parameters",
+                c.variant_of.unwrap_or_default()
+            ),
+        ),
         Some(m) if m.similarity > 0.0 => sub(
             1.0 - m.similarity,
             format!(

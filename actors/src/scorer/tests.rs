@@ -30,6 +30,7 @@ fn candidate<'a>(
         stated_sharpe: None,
         timeframe: None,
         asset_class: Some("crypto"),
+        variant_of: None,
     }
 }
 
@@ -165,6 +166,15 @@ fn a_near_duplicate_is_rejected_whatever_it_scores() {
     let mut first = c;
     first.order = 1;
     assert_eq!(run(&first, &index, Regime::Bull).verdict, Verdict::Submit);
+    // A clone of a winner repeats its parent's text by design: novelty 0.6 for new parameters
+    // of a proven idea, and no duplicate. Composite 0.25·0.6 + 0.25·0.9 + 0.15·0.85 + …
+    // stays above 0.65 here, as its parent's did.
+    let mut clone = c;
+    clone.variant_of = Some(Uuid::from_u128(7));
+    let s = run(&clone, &index, Regime::Bull);
+    assert!(close(s.novelty.value, 0.6), "{:?}", s.novelty);
+    assert!(s.novelty.reason.contains("variant of winning strategy"));
+    assert_eq!(s.verdict, Verdict::Submit, "{s:?}");
 }
 
 #[test]

@@ -42,6 +42,9 @@ pub trait StageWork: Send + 'static {
     fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>>;
     /// The read models, current with every run recorded through this value.
     fn state(&self) -> &stratagem_events::Projections;
+    /// One pass of the monitor over every strategy trading in LIMITED or FULL, recorded;
+    /// returns a line for each rollback, retirement or clone it decided.
+    fn monitor(&mut self) -> WorkFuture<'_, Result<Vec<String>, String>>;
 }
 
 /// The work, shared by the runners.

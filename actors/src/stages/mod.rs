@@ -6,5 +6,6 @@ pub mod backtest;
 pub mod clock;
 pub mod feed;
 pub mod metrics;
+pub mod monitor;
 pub mod paper;
 pub mod runner;

@@ -1,14 +1,14 @@
 //! The stage gates, run offline on recorded bars (a simulated clock: "4 hours of paper trading"
 //! is 4 hours of recorded bars, replayed in milliseconds).
 //!
-//! Offline timeline, with `now` = the last recorded bar − (WARM + LIMITED hours):
+//! Offline timeline, with `now` = the last recorded bar − (WARM + LIMITED hours + live days):
 //!
 //! | stage | window | capital | gate (defaults: the seed's) |
 //! | --- | --- | --- | --- |
 //! | COLD | the `cold_days` (7) days before `now` | 100 % | Sharpe ≥ `cold_min_sharpe` (0.5) **and** closed trades ≥ `cold_min_trades` (2) |
 //! | WARM | `warm_hours` (4) from `now`, beside the baseline | 100 % | Sharpe ≥ baseline + `warm_min_improvement` (10 %) × \|baseline\| |
 //! | LIMITED | the `limited_hours` (24) after WARM | `limited_capital_fraction` (10 %) | Sharpe ≥ baseline + `limited_min_improvement` (15 %) × \|baseline\| |
-//! | FULL | everything recorded after LIMITED | 100 % | none: the monitor watches it |
+//! | FULL | its first bar, then the `live_days` (28) recorded after LIMITED, watched by the monitor | 100 % | none: the monitor rolls it back on degradation |
 //!
 //! The baseline is the current FULL champion, or buy-and-hold when there is none, on the same
 //! window. The strategy is fed `warmup_bars` bars before its window (so its indicators are
@@ -46,6 +46,9 @@ pub struct StageSettings {
     pub limited_capital_fraction: f64,
     /// LIMITED gate: Sharpe improvement over the baseline (`LIMITED_MIN_IMPROVEMENT`, 0.15).
     pub limited_min_improvement: f64,
+    /// Recorded days after LIMITED that a strategy trades at FULL offline, watched by the
+    /// monitor (`LIVE_DAYS`, 28).
+    pub live_days: u32,
     /// Capital of a full allocation (`STAGE_CAPITAL`, 100,000).
     pub capital: f64,
     /// Bars fed before the window so indicators are ready (`STAGE_WARMUP_BARS`, 500).
@@ -76,6 +79,7 @@ impl Default for StageSettings {
             limited_hours: 24,
             limited_capital_fraction: 0.10,
             limited_min_improvement: 0.15,
+            live_days: 28,
             capital: 100_000.0,
             warmup_bars: 500,
             costs: CostModel::default(),
@@ -144,19 +148,21 @@ pub fn window(
     let warm = s.warm_hours as usize * per_hour;
     let limited = s.limited_hours as usize * per_hour;
     let cold = s.cold_days as usize * 24 * per_hour;
-    let needed = cold + warm + limited + 1;
+    let live = s.live_days as usize * 24 * per_hour;
+    let needed = cold + warm + limited + live + 1;
     if bars.len() < needed {
         return Err(StageError::NotEnoughBars(format!(
             "{} bars; the stages need at least {needed} at this interval",
             bars.len()
         )));
     }
-    let now = bars.len() - warm - limited;
+    let now = bars.len() - warm - limited - live;
     let (start, end) = match stage {
         Stage::Cold => (now - cold, now),
         Stage::Warm => (now, now + warm),
         Stage::Limited => (now + warm, now + warm + limited),
-        Stage::Full => (now + warm + limited - 1, bars.len()),
+        // FULL's own run is its first bar; the monitor watches the `live` bars after LIMITED.
+        Stage::Full => (now + warm + limited - 1, now + warm + limited),
     };
     Ok(StageWindow {
         feed_start: start.saturating_sub(s.warmup_bars),
@@ -191,7 +197,26 @@ fn window_orders(orders: &[HostOrder], w: StageWindow) -> Vec<HostOrder> {
         .collect()
 }
 
-fn run_on(
+/// The bars a strategy trades at FULL offline after its own run: the `live_days` after LIMITED,
+/// to the end of the recording. The monitor watches them.
+///
+/// # Errors
+/// [`StageError::NotEnoughBars`] when the recorded bars are too short for the timeline.
+pub fn live_window(bars: &[SandboxBar], s: &StageSettings) -> Result<StageWindow, StageError> {
+    let full = window(Stage::Full, bars, s)?;
+    Ok(StageWindow {
+        feed_start: full.end.saturating_sub(s.warmup_bars),
+        start: full.end,
+        end: bars.len(),
+    })
+}
+
+/// Runs `strategy` in the sandbox over the window `w` of `bars` (warm-up first) and simulates
+/// its orders from `capital`: the backtest of the window, equity curve included.
+///
+/// # Errors
+/// [`StageError::Sandbox`] when the module cannot start.
+pub fn backtest_window(
     sandbox: &Sandbox,
     strategy: &LoadedStrategy,
     bars: &[SandboxBar],
@@ -199,7 +224,7 @@ fn run_on(
     capital: f64,
     s: &StageSettings,
     trials: u64,
-) -> Result<(StageMetrics, Option<SandboxTrap>), StageError> {
+) -> Result<(backtest::Backtest, Option<SandboxTrap>), StageError> {
     let limits = SandboxLimits {
         timeout: std::time::Duration::from_secs(600),
         ..SandboxLimits::default()
@@ -219,8 +244,7 @@ fn run_on(
             s.costs,
             bpy,
             trials,
-        )
-        .metrics,
+        ),
         run.trap,
     ))
 }
@@ -317,8 +341,8 @@ pub async fn run_stage(
             (session.candidate, session.baseline.sharpe, session.trap)
         }
         Stage::Cold | Stage::Full => {
-            let (m, trap) = run_on(sandbox, candidate, bars, w, capital, s, trials)?;
-            (m, 0.0, trap)
+            let (b, trap) = backtest_window(sandbox, candidate, bars, w, capital, s, trials)?;
+            (b.metrics, 0.0, trap)
         }
     };
     let beat = |m: &StageMetrics, improvement: f64| {

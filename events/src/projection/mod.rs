@@ -12,7 +12,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{DecodeError, StoreError};
-use crate::event::{Decision, Event, GenerationMode, SourceOutcome, Stage, StageMetrics, SubScore};
+use crate::event::{
+    Decision, Event, GenerationMode, Parameter, SourceOutcome, Stage, StageMetrics, SubScore,
+};
 use crate::record::{hex, RecordedEvent};
 use crate::store::{iter_from, EventStore};
 
@@ -210,6 +212,43 @@ pub struct StrategyView {
     pub generated_at_micros: i64,
     /// Model tokens its generation used.
     pub tokens_used: u64,
+    /// The parameters it was generated with.
+    pub parameters: Vec<Parameter>,
+    /// The run id of its last completed stage run.
+    pub last_completed_run: Option<Uuid>,
+    /// The monitor's latest reading of its current stay in LIMITED or FULL.
+    pub monitor: Option<MonitorView>,
+    /// Times the monitor rolled it back.
+    pub rollbacks: u32,
+    /// Opportunities spawned as its parameter variants.
+    pub clones: Vec<Uuid>,
+}
+
+/// The monitor's latest reading of one stay of a strategy in LIMITED or FULL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonitorView {
+    /// The stage.
+    pub stage: Stage,
+    /// The stage run that began the stay.
+    pub run_id: Uuid,
+    /// Readings so far.
+    pub observations: u32,
+    /// End of the last reading's window (unix seconds).
+    pub window_end: i64,
+    /// Profit since the stay began.
+    pub pnl: f64,
+    /// Return since the stay began.
+    pub total_return: f64,
+    /// Rolling Sharpe.
+    pub rolling_sharpe: f64,
+    /// The baseline's rolling Sharpe.
+    pub baseline_sharpe: f64,
+    /// Drawdown from the stay's peak.
+    pub drawdown: f64,
+    /// Hours in a row below the baseline.
+    pub below_baseline_hours: u32,
+    /// The last verdict.
+    pub verdict: String,
 }
 
 /// Every projection of the log, kept together so one pass of replay builds them all.
@@ -225,6 +264,12 @@ pub struct Projections {
     pub backtest_trials: u64,
     /// Health of each discovery source, by name.
     pub sources: BTreeMap<String, SourceHealth>,
+    /// The FULL champion: the strategy whose FULL run completed most recently and that has not
+    /// been rolled back or retired since.
+    /// WARM and LIMITED measure candidates against it.
+    pub champion: Option<Uuid>,
+    /// Earlier champions, oldest first: a rollback of the champion reinstates the last of them.
+    pub previous_champions: Vec<Uuid>,
     /// Last sequence number applied.
     pub last_seq: u64,
 }
@@ -383,8 +428,31 @@ impl Projections {
             | Event::ActorStarted(_)
             | Event::ActorRestarted(_)
             | Event::ActorGaveUp(_)
-            | Event::ValidationLayerFinished(_)
-            | Event::CloneSpawned(_) => {}
+            | Event::ValidationLayerFinished(_) => {}
+            Event::CloneSpawned(e) => {
+                if let Some(s) = self.strategies.get_mut(&e.parent_strategy_id) {
+                    if !s.clones.contains(&e.opportunity_id) {
+                        s.clones.push(e.opportunity_id);
+                    }
+                }
+            }
+            Event::MonitorObserved(e) => {
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.monitor = Some(MonitorView {
+                        stage: e.stage,
+                        run_id: e.run_id,
+                        observations: e.observation,
+                        window_end: e.window_end,
+                        pnl: e.pnl,
+                        total_return: e.total_return,
+                        rolling_sharpe: e.rolling_sharpe,
+                        baseline_sharpe: e.baseline_sharpe,
+                        drawdown: e.drawdown,
+                        below_baseline_hours: e.below_baseline_hours,
+                        verdict: e.verdict,
+                    });
+                }
+            }
             Event::StageStarted(e) => {
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.open_run = Some((e.stage, e.run_id));
@@ -475,6 +543,11 @@ impl Projections {
                         generated_seq: seq,
                         generated_at_micros: recorded_at_micros,
                         tokens_used: e.tokens_used,
+                        parameters: e.parameters,
+                        last_completed_run: None,
+                        monitor: None,
+                        rollbacks: 0,
+                        clones: Vec::new(),
                     },
                 );
             }
@@ -530,20 +603,45 @@ impl Projections {
                 if e.stage == Stage::Cold {
                     self.backtest_trials += 1;
                 }
+                // A strategy whose FULL run is done trades full capital: the new champion.
+                if e.stage == Stage::Full && e.passed && self.champion != Some(e.strategy_id) {
+                    self.previous_champions.retain(|c| *c != e.strategy_id);
+                    if let Some(old) = self.champion.replace(e.strategy_id) {
+                        self.previous_champions.push(old);
+                    }
+                }
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.last_metrics = Some(e.metrics);
                     s.last_completed_stage = Some(e.stage);
+                    s.last_completed_run = Some(e.run_id);
                     if s.open_run.is_some_and(|(_, run)| run == e.run_id) {
                         s.open_run = None;
                     }
                 }
             }
             Event::StagePromoted(e) => self.set_stage(e.strategy_id, e.to),
-            Event::StageRolledBack(e) => self.set_stage(e.strategy_id, e.to),
+            Event::StageRolledBack(e) => {
+                if e.from == Stage::Full {
+                    if self.champion == Some(e.strategy_id) {
+                        self.champion = e.reinstated;
+                    }
+                    self.previous_champions
+                        .retain(|c| *c != e.strategy_id && Some(*c) != self.champion);
+                }
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.rollbacks += 1;
+                    s.monitor = None;
+                }
+                self.set_stage(e.strategy_id, e.to)
+            }
             Event::StageRejected(e) => {
                 self.set_strategy_status(e.strategy_id, StrategyStatus::Rejected)
             }
             Event::StrategyRetired(e) => {
+                self.previous_champions.retain(|c| *c != e.strategy_id);
+                if self.champion == Some(e.strategy_id) {
+                    self.champion = self.previous_champions.pop();
+                }
                 self.set_strategy_status(e.strategy_id, StrategyStatus::Retired)
             }
         }
@@ -614,7 +712,8 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::StageRejected(_)
         | Event::StageRolledBack(_)
         | Event::StrategyRetired(_)
-        | Event::CloneSpawned(_) => Some(AuditFile::Stages),
+        | Event::CloneSpawned(_)
+        | Event::MonitorObserved(_) => Some(AuditFile::Stages),
         Event::DiscoveryToggled(_)
         | Event::SourceChecked(_)
         | Event::NotificationSent(_)
