@@ -196,32 +196,40 @@ fn a_hand_submission_goes_through_the_pipeline() {
 }
 
 #[test]
-fn a_stage_runner_that_crashes_is_restarted_and_its_queue_rebuilt_from_the_log() {
+fn every_pipeline_worker_that_crashes_is_restarted_and_its_queue_rebuilt_from_the_log() {
     let reference = tempfile::tempdir().unwrap();
     let expected = run_once(reference.path())["funnel"].clone();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path();
-    // The WARM runner panics on its first job; the supervisor restarts it after its backoff
-    // and rebuilds its queue from the read models, so the strategy waiting in WARM still runs.
-    let out = command(data, true)
-        .env("STRATAGEM_CHAOS_PANIC_STAGE", "warm")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(v["funnel"], expected);
-    let ops = std::fs::read_to_string(data.join("operations.jsonl")).unwrap();
-    let restarted: Vec<Value> = ops
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["kind"] == "actor.restarted")
-        .collect();
-    assert_eq!(restarted.len(), 1, "{ops}");
-    assert_eq!(restarted[0]["data"]["actor"], "stage/warm");
-    for (key, n) in transitions(data) {
-        assert_eq!(n, 1, "{key:?} recorded {n} times");
+    // Each worker in turn panics on its first job (the monitor on its first pass); the
+    // pipeline supervisor restarts it after its backoff and rebuilds its queue from the read
+    // models, so what was waiting for it is still done, once.
+    for (chaos, actor) in [
+        ("generator", "generator"),
+        ("validator", "validator"),
+        ("warm", "stage/warm"),
+        ("monitor", "monitor"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path();
+        let out = command(data, true)
+            .env("STRATAGEM_CHAOS_PANIC_STAGE", chaos)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{chaos}: {}", stderr(&out));
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(v["funnel"], expected, "{chaos}");
+        let ops = std::fs::read_to_string(data.join("operations.jsonl")).unwrap();
+        let restarted: Vec<Value> = ops
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["kind"] == "actor.restarted")
+            .collect();
+        assert_eq!(restarted.len(), 1, "{chaos}: {ops}");
+        assert_eq!(restarted[0]["data"]["actor"], actor);
+        for (key, n) in transitions(data) {
+            assert_eq!(n, 1, "{chaos}: {key:?} recorded {n} times");
+        }
+        audit_clean(data);
     }
-    audit_clean(data);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The supervised actors of the stratagem pipeline and the work each does.
 //!
-//! This crate grows with the pipeline: sources, scorer, generator, validator layers, stage
-//! runners, monitor and notifier, each a ractor actor under a root supervisor. What is here now
-//! is the supervisor's restart policy, which every actor will run under.
+//! Sources and the scorer (`discovery`), and the generator, validator, stage runners and monitor
+//! (`pipeline`), each a ractor actor under a supervisor that restarts it with backoff and an
+//! intensity limit (`supervisor`); beside them the work each does.
 //!
 //! ```
 //! use std::time::Duration;
@@ -22,6 +22,7 @@ pub mod extract;
 pub mod generator;
 pub mod market;
 pub mod notify;
+pub mod pipeline;
 pub mod scorer;
 pub mod sources;
 pub mod stages;

@@ -321,6 +321,30 @@ async fn record_generated(
 
 /// Template mode for the pipeline: the strategy of a submitted opportunity from the template
 /// it names or its family's; `None` when no template fits (it then waits for a model).
+/// The template an opportunity is generated from without a model, and the parameters it
+/// gives: its template or family's, else (a hand submission carries no family) what the rule
+/// extractor reads in its text. None when no template fits.
+pub fn template_for(opp: &OpportunityView) -> Option<(&'static TemplateSpec, Vec<(String, f64)>)> {
+    let mut given: Vec<(String, f64)> = opp
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.value))
+        .collect();
+    let spec = match choose_template(opp, None) {
+        Ok(spec) => spec,
+        Err(_) if opp.family.is_none() => {
+            let x = stratagem_actors::extract::extract_text(&opp.title, &opp.hypothesis);
+            let spec = x.template.as_deref().and_then(templates::find)?;
+            if given.is_empty() {
+                given = x.parameters.into_iter().map(|(n, v, _)| (n, v)).collect();
+            }
+            spec
+        }
+        Err(_) => return None,
+    };
+    Some((spec, given))
+}
+
 pub async fn from_template_recorded(
     root: &Path,
     dir: &DataDir,
@@ -335,25 +359,8 @@ pub async fn from_template_recorded(
     else {
         bail!("no opportunity {opportunity_id} in the log");
     };
-    let mut given: Vec<(String, f64)> = opp
-        .parameters
-        .iter()
-        .map(|p| (p.name.clone(), p.value))
-        .collect();
-    let spec = match choose_template(&opp, None) {
-        Ok(spec) => spec,
-        // A hand submission carries no family: read it as the scorer did.
-        Err(_) if opp.family.is_none() => {
-            let x = stratagem_actors::extract::extract_text(&opp.title, &opp.hypothesis);
-            let Some(spec) = x.template.as_deref().and_then(templates::find) else {
-                return Ok(None);
-            };
-            if given.is_empty() {
-                given = x.parameters.into_iter().map(|(n, v, _)| (n, v)).collect();
-            }
-            spec
-        }
-        Err(_) => return Ok(None),
+    let Some((spec, given)) = template_for(&opp) else {
+        return Ok(None);
     };
     let generated = generator::from_template(spec, opportunity_id, &given)?;
     let provenance = Provenance {

@@ -14,7 +14,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 use stratagem_actors::sources::check::Mode;
 use stratagem_actors::sources::SourceName;
@@ -25,9 +25,12 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use stratagem_actors::stages::actors::{run_until_idle, SharedWork, StageWork, WorkFuture};
+use stratagem_actors::pipeline::{
+    run_until_idle, Chaos, PipelineWork, SharedWork, Step, WorkFuture,
+};
 use stratagem_actors::stages::runner::StageSettings;
 use stratagem_actors::supervisor::RestartPolicy;
+use stratagem_actors::validator::Validator;
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::Event;
 use tokio::sync::Mutex;
@@ -112,65 +115,133 @@ impl Progress {
     }
 }
 
-/// The stage work over the data directory: what the runners do, one at a time.
-struct RecordedStages {
+/// The pipeline's work over the data directory: what the generator, validator, stage runners
+/// and monitor do, one at a time.
+struct RecordedPipeline {
     root: PathBuf,
     dir: DataDir,
     projections: ProjectionFiles,
     notifications: Notifications,
+    validator: Validator,
     settings: StageSettings,
     monitor: MonitorSettings,
     progress: bool,
 }
 
-impl StageWork for RecordedStages {
-    fn run(&mut self, strategy: Uuid, st: Stage) -> WorkFuture<'_, Result<(bool, String), String>> {
+impl RecordedPipeline {
+    async fn generate(&mut self, id: Uuid) -> anyhow::Result<(bool, String)> {
+        Progress(self.progress).say(&format!("generating a strategy for opportunity {id}"));
+        Ok(
+            match generate::from_template_recorded(&self.root, &self.dir, &mut self.projections, id)
+                .await?
+            {
+                Some(strategy) => (true, format!("strategy {strategy}")),
+                None => (
+                    false,
+                    "no template fits; it waits for a language model (generate --mode llm)".into(),
+                ),
+            },
+        )
+    }
+
+    async fn validate(&mut self, id: Uuid) -> anyhow::Result<(bool, String)> {
+        Progress(self.progress).say(&format!(
+            "validating strategy {id} (six layers, rustc → wasm32 → wasmtime)"
+        ));
+        let source = self.dir.strategy_source(&self.projections, id)?;
+        let report = validate::validate_and_record(
+            &self.dir,
+            &mut self.projections,
+            &mut self.notifications,
+            &self.validator,
+            &source,
+            Some(id),
+        )
+        .await?;
+        Ok((
+            report.decision == stratagem_events::Decision::Approved,
+            report.reason(),
+        ))
+    }
+
+    async fn stage(&mut self, strategy: Uuid, st: Stage) -> anyhow::Result<(bool, String)> {
+        Progress(self.progress).say(&format!(
+            "{} of strategy {strategy}",
+            st.as_str().to_uppercase()
+        ));
+        let r = stage::run_recorded(
+            &self.root,
+            &self.dir,
+            &mut self.projections,
+            &mut self.notifications,
+            &self.settings,
+            strategy,
+            st,
+            None,
+            None,
+        )
+        .await?;
+        let why = match &r.outcome.trap {
+            Some(t) => format!("stopped by the sandbox: {t}"),
+            None if r.outcome.passed => r.outcome.gate.clone(),
+            None => format!("gate not met: {}", r.outcome.gate),
+        };
+        Ok((r.outcome.passed, why))
+    }
+}
+
+impl PipelineWork for RecordedPipeline {
+    fn run(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<(bool, String), String>> {
         Box::pin(async move {
-            Progress(self.progress).say(&format!(
-                "{} of strategy {strategy}",
-                st.as_str().to_uppercase()
-            ));
-            stage::run_recorded(
-                &self.root,
-                &self.dir,
-                &mut self.projections,
-                &mut self.notifications,
-                &self.settings,
-                strategy,
-                st,
-                None,
-                None,
-            )
-            .await
-            .map(|r| {
-                let why = match &r.outcome.trap {
-                    Some(t) => format!("stopped by the sandbox: {t}"),
-                    None if r.outcome.passed => r.outcome.gate.clone(),
-                    None => format!("gate not met: {}", r.outcome.gate),
-                };
-                (r.outcome.passed, why)
-            })
+            match step {
+                Step::Generate => self.generate(id).await,
+                Step::Validate => self.validate(id).await,
+                Step::Stage(st) => self.stage(id, st).await,
+            }
             .map_err(|e| format!("{e:#}"))
         })
     }
 
-    fn waiting(&self, st: Stage) -> Vec<Uuid> {
-        self.projections
-            .state()
-            .strategies
-            .values()
-            .filter(|s| self.settings.approved_to_run(st, &s.approved_stages))
-            .filter(|s| match (st, s.status, s.stage) {
-                (Stage::Cold, StrategyStatus::Approved, _) => true,
-                // FULL's own run once; after it the monitor watches.
-                (Stage::Full, StrategyStatus::Staged, Some(Stage::Full)) => {
-                    s.last_completed_stage != Some(Stage::Full)
-                }
-                (_, StrategyStatus::Staged, Some(at)) => at == st,
-                _ => false,
-            })
-            .map(|s| s.id)
-            .collect()
+    fn waiting(&self, step: Step) -> Vec<Uuid> {
+        let state = self.projections.state();
+        match step {
+            // Submitted without a strategy, and a template fits (one that none fits waits for
+            // a language model: `generate --mode llm`).
+            Step::Generate => state
+                .opportunities
+                .values()
+                .filter(|o| o.status == OpportunityStatus::Submitted && o.strategies.is_empty())
+                .filter(|o| generate::template_for(o).is_some())
+                .map(|o| o.id)
+                .collect(),
+            // Generated, or its validation started and cut short.
+            Step::Validate => state
+                .strategies
+                .values()
+                .filter(|s| {
+                    matches!(
+                        s.status,
+                        StrategyStatus::Generated | StrategyStatus::Validating
+                    )
+                })
+                .map(|s| s.id)
+                .collect(),
+            Step::Stage(st) => state
+                .strategies
+                .values()
+                .filter(|s| self.settings.approved_to_run(st, &s.approved_stages))
+                .filter(|s| match (st, s.status, s.stage) {
+                    (Stage::Cold, StrategyStatus::Approved, _) => true,
+                    // FULL's own run once; after it the monitor watches.
+                    (Stage::Full, StrategyStatus::Staged, Some(Stage::Full)) => {
+                        s.last_completed_stage != Some(Stage::Full)
+                    }
+                    (_, StrategyStatus::Staged, Some(at)) => at == st,
+                    _ => false,
+                })
+                .map(|s| s.id)
+                .collect(),
+        }
     }
 
     fn state(&self) -> &Projections {
@@ -525,99 +596,48 @@ async fn round(
         }
     }
 
-    // Generation: every submitted opportunity without a strategy, from its template.
-    let waiting: Vec<Uuid> = projections
-        .state()
-        .opportunities
-        .values()
-        .filter(|o| o.status == OpportunityStatus::Submitted && o.strategies.is_empty())
-        .map(|o| o.id)
-        .collect();
-    for id in waiting {
-        progress.say(&format!("generating a strategy for opportunity {id}"));
-        match generate::from_template_recorded(root, &dir, &mut projections, id).await? {
-            Some(_) => {}
-            None => notes.push(format!("opportunity {id}: no template fits; it waits for a language model (generate --mode llm)")),
-        }
-    }
-
-    // Validation: every generated strategy not yet validated, its source taken from the log.
-    let validator = validate::validator_from_env(root)?;
-    let unvalidated: Vec<Uuid> = projections
-        .state()
-        .strategies
-        .values()
-        .filter(|s| {
-            matches!(
-                s.status,
-                StrategyStatus::Generated | StrategyStatus::Validating
-            )
-        })
-        .map(|s| s.id)
-        .collect();
-    for id in unvalidated {
-        progress.say(&format!(
-            "validating strategy {id} (six layers, rustc → wasm32 → wasmtime)"
-        ));
-        let source = dir.strategy_source(&projections, id)?;
-        validate::validate_and_record(
-            &dir,
-            &mut projections,
-            &mut notifications,
-            &validator,
-            &source,
-            Some(id),
-        )
-        .await
-        .with_context(|| format!("cannot validate strategy {id}"))?;
-    }
-
-    // Stages: the runners as supervised actors, one per stage, fed from the log.
-    let work = RecordedStages {
+    // Generation, validation, the stages and the monitor: supervised actors over the log.
+    let work = RecordedPipeline {
         root: root.to_path_buf(),
         dir,
         projections,
         notifications,
+        validator: validate::validator_from_env(root)?,
         settings: stage_settings,
         monitor,
         progress: progress.0,
     };
-    let shared: SharedWork = Arc::new(Mutex::new(Box::new(work) as Box<dyn StageWork>));
-    let panic_once = std::env::var("STRATAGEM_CHAOS_PANIC_STAGE")
+    let shared: SharedWork = Arc::new(Mutex::new(Box::new(work) as Box<dyn PipelineWork>));
+    let chaos = std::env::var("STRATAGEM_CHAOS_PANIC_STAGE")
         .ok()
-        .and_then(|s| Stage::ALL.into_iter().find(|st| st.as_str() == s.trim()))
+        .and_then(|s| Chaos::parse(&s))
         .filter(|_| first);
-    // The runners until their queues are empty, then the monitor; a rollback it decides puts
-    // work back in a queue, so round again until neither has anything left (a strategy rolled
-    // back too often is retired, so this ends).
-    let mut results = Vec::new();
-    for round in 0..8 {
-        let chaos = if round == 0 { panic_once } else { None };
-        results.extend(
-            run_until_idle(shared.clone(), RestartPolicy::default(), chaos)
-                .await
-                .map_err(anyhow::Error::msg)?,
-        );
-        let mut work = shared.lock().await;
-        let actions = work.monitor().await.map_err(anyhow::Error::msg)?;
-        notes.extend(actions.into_iter().map(|a| format!("monitor: {a}")));
-        if Stage::ALL.iter().all(|st| work.waiting(*st).is_empty()) {
-            break;
-        }
-    }
-    for r in &results {
-        match &r.result {
-            Ok((true, _)) => {}
-            Ok((false, why)) => notes.push(format!(
+    let idle = run_until_idle(shared.clone(), RestartPolicy::default(), chaos)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    notes.extend(idle.monitor.iter().map(|a| format!("monitor: {a}")));
+    notes.extend(
+        idle.monitor_errors
+            .iter()
+            .map(|e| format!("monitor: could not record its pass: {e}")),
+    );
+    for r in &idle.jobs {
+        match (&r.result, r.step) {
+            (Ok((true, _)), _) => {}
+            (Ok((false, why)), Step::Generate) => {
+                notes.push(format!("opportunity {}: {why}", r.id))
+            }
+            (Ok((false, why)), Step::Validate) => {
+                notes.push(format!("strategy {} not approved: {why}", r.id))
+            }
+            (Ok((false, why)), Step::Stage(st)) => notes.push(format!(
                 "strategy {} rejected at {} ({why})",
-                r.strategy,
-                r.stage.as_str().to_uppercase()
+                r.id,
+                st.as_str().to_uppercase()
             )),
-            Err(e) => notes.push(format!(
-                "strategy {}: {} could not run: {e}",
-                r.strategy,
-                r.stage.as_str().to_uppercase()
-            )),
+            (Err(e), step) => {
+                notes.push(format!("{} {}: could not be done: {e}", step.actor(), r.id))
+            }
         }
     }
     let guard = shared.lock().await;
@@ -630,7 +650,7 @@ async fn round(
     }
     let queue: Vec<(Stage, usize)> = Stage::ALL
         .iter()
-        .map(|st| (*st, guard.waiting(*st).len()))
+        .map(|st| (*st, guard.waiting(Step::Stage(*st)).len()))
         .collect();
     // Opportunities never scored (clones the monitor just spawned) make another round.
     let more = guard

@@ -1,7 +1,6 @@
 //! The stages a strategy is promoted through, and what measures them: [`metrics`] (pure) and
 //! the backtest engine ([`backtest`]).
 
-pub mod actors;
 pub mod backtest;
 pub mod clock;
 pub mod feed;

@@ -61,6 +61,36 @@ impl std::fmt::Debug for SledEventStore {
     }
 }
 
+/// Removes the snapshot files sled 0.34.7 was still writing when its process died.
+///
+/// sled writes a snapshot (its page table, a cache of the log) to `snap.<lsn>.generating`,
+/// syncs it, then renames it to `snap.<lsn>` and only then removes older ones. On open it takes
+/// the name that sorts last among all `snap.*` files — and `snap.<lsn>.generating` sorts after
+/// `snap.<lsn>` — so a process killed mid-write leaves a file that makes every later open fail
+/// with `Corruption` (spacejam/sled#1527). Such a file is never the only copy of anything: the
+/// previous snapshot is still there (or none was ever finished) and the log segments hold every
+/// write, from which sled rebuilds what the unfinished snapshot would have said. Called with
+/// the store's lock held, so no live writer can own the file.
+fn discard_unfinished_snapshots(db_path: &Path) -> Result<(), StoreError> {
+    let Ok(entries) = std::fs::read_dir(db_path) else {
+        return Ok(()); // a new store: nothing yet
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let file = entry.path();
+            std::fs::remove_file(&file).map_err(|source| StoreError::Io {
+                action: "cannot remove an unfinished snapshot",
+                path: file.clone(),
+                source,
+            })?;
+            tracing::warn!(file = %file.display(), "removed a snapshot sled was writing when its process died");
+        }
+    }
+    Ok(())
+}
+
 impl SledEventStore {
     /// Opens (creating if needed) the store in directory `path`.
     ///
@@ -99,6 +129,7 @@ impl SledEventStore {
             }
         }
         let db_path = path.join("db");
+        discard_unfinished_snapshots(&db_path)?;
         let opened = catch_unwind(AssertUnwindSafe(|| {
             sled::Config::new().path(&db_path).open()
         }));
