@@ -1,7 +1,8 @@
 //! The data directory: the event store in `events/`, the projection files beside it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use stratagem_events::projection::files::ProjectionFiles;
@@ -11,17 +12,112 @@ use stratagem_events::{AppendAck, AppendRequest, EventStore, SledEventStore};
 pub struct DataDir {
     root: PathBuf,
     store: Arc<SledEventStore>,
+    /// Held while this value lives, when the store is kept open by the process.
+    lease: Option<Arc<Kept>>,
+}
+
+/// A store the process keeps open for its whole life (`run`), lent to one holder at a time.
+///
+/// sled 0.34.7 does not give back the I/O buffers of a database closed while its background
+/// threads still run (about 70 KiB an open in the daemon, found with heaptrack), so a daemon
+/// that reopened the store each cycle grew without bound. It opens the store once; each phase
+/// borrows it — one at a time, as the file lock made them take turns before, so two holders
+/// never write the projection files at once.
+struct Kept {
+    root: PathBuf,
+    store: Arc<SledEventStore>,
+    lent: AtomicBool,
+}
+
+static KEPT: Mutex<Option<Arc<Kept>>> = Mutex::new(None);
+
+/// Keeps the data directory's store open until dropped; see [`DataDir::keep_open`].
+pub struct KeepOpen(Arc<Kept>);
+
+impl Drop for KeepOpen {
+    fn drop(&mut self) {
+        if let Ok(mut kept) = KEPT.lock() {
+            if kept.as_ref().is_some_and(|k| Arc::ptr_eq(k, &self.0)) {
+                *kept = None;
+            }
+        }
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        if let Some(k) = &self.lease {
+            k.lent.store(false, Ordering::SeqCst);
+        }
+    }
 }
 
 impl DataDir {
-    /// Opens (creating if needed) the data directory's event store.
+    /// Opens (creating if needed) the data directory's event store. When this process keeps it
+    /// open ([`DataDir::keep_open`]), it is borrowed instead — refused as in use while another
+    /// holder has it, as another process's lock would be.
     pub fn open(root: &Path) -> anyhow::Result<DataDir> {
+        let kept = KEPT.lock().ok().and_then(|k| k.clone());
+        if let Some(k) = kept.filter(|k| k.root == root) {
+            if k.lent.swap(true, Ordering::SeqCst) {
+                return Err(anyhow::Error::new(stratagem_events::StoreError::Locked {
+                    path: root.join("events"),
+                }))
+                .with_context(|| format!("cannot open the data directory {}", root.display()));
+            }
+            return Ok(DataDir {
+                root: root.to_path_buf(),
+                store: k.store.clone(),
+                lease: Some(k),
+            });
+        }
         let store = SledEventStore::open(root.join("events"))
             .with_context(|| format!("cannot open the data directory {}", root.display()))?;
         Ok(DataDir {
             root: root.to_path_buf(),
             store: Arc::new(store),
+            lease: None,
         })
+    }
+
+    /// Opens the store for the rest of the process's life (until the guard is dropped): every
+    /// later [`DataDir::open`] of `root` borrows it.
+    pub fn keep_open(root: &Path) -> anyhow::Result<KeepOpen> {
+        let store = SledEventStore::open(root.join("events"))
+            .with_context(|| format!("cannot open the data directory {}", root.display()))?;
+        let kept = Arc::new(Kept {
+            root: root.to_path_buf(),
+            store: Arc::new(store),
+            lent: AtomicBool::new(false),
+        });
+        if let Ok(mut slot) = KEPT.lock() {
+            *slot = Some(kept.clone());
+        }
+        Ok(KeepOpen(kept))
+    }
+
+    /// Opens the data directory in a process whose other part may be holding it a moment
+    /// longer (a phase of `run` letting go of the store it borrowed): a directory in use is
+    /// waited for (up to 10 s) instead of refused.
+    pub async fn reopen(root: &Path) -> anyhow::Result<DataDir> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match DataDir::open(root) {
+                Err(e)
+                    if std::time::Instant::now() < deadline
+                        && e.chain().any(|c| {
+                            c.downcast_ref::<stratagem_events::StoreError>()
+                                .is_some_and(|s| {
+                                    matches!(s, stratagem_events::StoreError::Locked { .. })
+                                })
+                                || c.to_string().contains("could not acquire lock")
+                        }) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The event store.

@@ -22,7 +22,10 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
-    init_tracing();
+    if let Err(e) = init_tracing() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -43,11 +46,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs on stderr: their level from `STRATAGEM_LOG` (default `warn`), their form from
+/// `STRATAGEM_LOG_FORMAT`: `human` (default) or `json`, one object a line for a log collector.
+fn init_tracing() -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STRATAGEM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let format = std::env::var("STRATAGEM_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    match format.trim() {
+        "" | "human" => {
+            let _ = builder.try_init();
+        }
+        "json" => {
+            let _ = builder.json().flatten_event(true).try_init();
+        }
+        other => {
+            return Err(format!(
+                "STRATAGEM_LOG_FORMAT={other:?} is not human or json"
+            ))
+        }
+    }
+    Ok(())
 }

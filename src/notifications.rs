@@ -1,7 +1,7 @@
 //! Notifications after recorded decisions: the Slack channel when `SLACK_WEBHOOK_URL` is set.
 //! Each message's outcome is recorded; a failure never fails the command.
 
-use stratagem_actors::notify::{messages_for, SlackNotifier, SlackSettings};
+use stratagem_actors::notify::{messages_for, Notify, SlackNotifier, SlackSettings};
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{AppendRequest, Event};
 
@@ -9,7 +9,7 @@ use crate::data_dir::DataDir;
 
 /// The configured channels.
 pub struct Notifications {
-    slack: Option<SlackNotifier>,
+    notify: Notify,
 }
 
 impl Notifications {
@@ -19,7 +19,23 @@ impl Notifications {
     /// A bad Slack setting, naming its key.
     pub fn from_env() -> anyhow::Result<Notifications> {
         Ok(Notifications {
-            slack: Self::slack_from_env()?,
+            notify: Self::notify_from_env()?,
+        })
+    }
+
+    /// Through the root supervisor's notifier actor.
+    pub fn via(notify: Notify) -> Notifications {
+        Notifications { notify }
+    }
+
+    /// A notifier of the caller's own when `SLACK_WEBHOOK_URL` is set, else none.
+    ///
+    /// # Errors
+    /// A bad Slack setting, naming its key.
+    pub fn notify_from_env() -> anyhow::Result<Notify> {
+        Ok(match Self::slack_from_env()? {
+            Some(slack) => Notify::Direct(slack),
+            None => Notify::Off,
         })
     }
 
@@ -43,16 +59,13 @@ impl Notifications {
         projections: &mut ProjectionFiles,
         events: &[Event],
     ) {
-        let Some(slack) = self.slack.as_mut() else {
-            return;
-        };
-        let messages = messages_for(events, projections.state());
-        if messages.is_empty() {
+        if matches!(self.notify, Notify::Off) {
             return;
         }
-        let mut outcomes = Vec::new();
-        for m in &messages {
-            outcomes.push(slack.send(m).await);
+        let messages = messages_for(events, projections.state());
+        let outcomes = self.notify.deliver(messages).await;
+        if outcomes.is_empty() {
+            return;
         }
         if let Err(e) = dir.append(projections, AppendRequest::new(outcomes)).await {
             tracing::warn!(error = %format!("{e:#}"), "cannot record the notifications' outcomes");

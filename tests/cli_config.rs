@@ -170,10 +170,72 @@ fn a_bad_configuration_is_refused_naming_the_key() {
         "[discovery] arxiv is a table",
     );
     check("not toml at all =", &[], "is not valid TOML");
+    check("[monitor]\nmax_drawdown = 3\n", &[], "MONITOR_MAX_DRAWDOWN");
+    check("[live]\ndays = 0\n", &[], "LIVE_DAYS");
+    check(
+        "[stratagem]\nlog_format = \"xml\"\n",
+        &[],
+        "STRATAGEM_LOG_FORMAT=\"xml\" is not human or json",
+    );
     let out = stratagem(tmp.path(), &["--config", "/no/such.toml", "status"], &[]);
     assert!(
         stderr(&out).contains("--config /no/such.toml: no such file"),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn logs_are_human_or_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One cycle of the daemon with every source off: it logs each cycle at info.
+    let mut env = vec![
+        ("STRATAGEM_LOG", "info"),
+        ("RUN_CYCLES", "1"),
+        ("RUN_SIMULATED_HOURS_PER_CYCLE", "1"),
+        ("RUN_TICK_SECONDS", "0"),
+        ("METRICS_ADDR", "off"),
+    ];
+    for s in [
+        "ARXIV",
+        "REDDIT",
+        "TWITTER",
+        "DEFI_PULSE",
+        "SEC_EDGAR",
+        "NETWORK",
+        "MANUAL",
+    ] {
+        env.push((
+            Box::leak(format!("DISCOVERY_{s}_ENABLED").into_boxed_str()),
+            "0",
+        ));
+    }
+    let run = |format: &'static str| {
+        let mut env = env.clone();
+        env.push(("STRATAGEM_LOG_FORMAT", format));
+        let out = stratagem(tmp.path(), &["run"], &env);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let json = run("json");
+    let lines: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let cycle = lines
+        .iter()
+        .find(|l| l["message"] == "cycle done")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(
+        (cycle["level"].as_str(), cycle["cycles"].as_u64()),
+        (Some("INFO"), Some(1))
+    );
+    assert!(cycle["timestamp"].is_string(), "{cycle}");
+    let human = run("human");
+    assert!(
+        human
+            .lines()
+            .any(|l| l.contains("INFO") && l.contains("cycle done") && !l.starts_with('{')),
+        "{human}"
     );
 }

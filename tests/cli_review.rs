@@ -162,3 +162,92 @@ fn a_rejected_strategy_leaves_the_pipeline() {
         stderr(&out)
     );
 }
+
+/// While the daemon holds the log, a decision is handed to it through `review-inbox/` and
+/// recorded at its next cycle; the strategy then goes on through LIMITED.
+#[test]
+fn a_decision_made_while_the_daemon_runs_is_handed_to_it_and_recorded() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let mut daemon = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["run", "--offline"])
+        .arg(offline())
+        .env("REQUIRE_APPROVAL_BEFORE", "limited")
+        .env("RUN_TICK_SECONDS", "1")
+        .env("METRICS_ADDR", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = |kind: &str| -> Vec<Value> {
+        std::fs::read_to_string(data.join("strategy_stages.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["kind"] == kind)
+            .collect()
+    };
+    let wait_for = |what: &dyn Fn() -> bool, label: &str| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !what() {
+            assert!(Instant::now() < deadline, "timed out waiting for {label}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The strategy that passed WARM waits before LIMITED.
+    wait_for(
+        &|| {
+            events("stage.promoted")
+                .iter()
+                .any(|e| e["data"]["to"] == "limited")
+        },
+        "a promotion to LIMITED",
+    );
+    let id = events("stage.promoted")
+        .into_iter()
+        .find(|e| e["data"]["to"] == "limited")
+        .unwrap()["data"]["strategy_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = stratagem(data, &["review", "approve", &id, "--reviewer", "ana"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("handed to it") && stdout(&out).contains("review-inbox"),
+        "{}",
+        stdout(&out)
+    );
+    // The daemon records it, then runs LIMITED.
+    wait_for(
+        &|| {
+            events("review.approved")
+                .iter()
+                .any(|e| e["data"]["strategy_id"] == id.as_str() && e["data"]["reviewer"] == "ana")
+        },
+        "the approval on the log",
+    );
+    wait_for(
+        &|| {
+            events("stage.completed")
+                .iter()
+                .any(|e| e["data"]["strategy_id"] == id.as_str() && e["data"]["stage"] == "limited")
+        },
+        "LIMITED to run",
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let code = daemon.wait().unwrap();
+    assert!(code.success(), "{code:?}");
+    // The handed-over file is gone; the approval is on the log once.
+    let left = std::fs::read_dir(data.join("review-inbox"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+    assert_eq!(events("review.approved").len(), 1);
+    let audit = stratagem(data, &["audit", "verify"]);
+    assert!(audit.status.success(), "{}", stderr(&audit));
+}

@@ -23,6 +23,7 @@ pub mod generator;
 pub mod market;
 pub mod notify;
 pub mod pipeline;
+pub mod root;
 pub mod scorer;
 pub mod sources;
 pub mod stages;

@@ -392,6 +392,118 @@ impl SlackNotifier {
     }
 }
 
+/// Messages of the notifier actor.
+pub enum NotifierMsg {
+    /// Deliver these messages (rate-limited, retried); the reply is one outcome event each.
+    Send(Vec<Message>, ractor::RpcReplyPort<Vec<Event>>),
+}
+
+/// The notifier as an actor: the Slack channel, its rate limit and retries, behind a mailbox,
+/// so a fault in it is a restart of the notifier, never a failure of the writer that asked.
+pub struct NotifierActor;
+
+/// What the notifier actor starts with (kept for each restart).
+#[derive(Clone)]
+pub struct NotifierArgs {
+    /// The channel's settings.
+    pub settings: SlackSettings,
+    /// Chaos testing: the first delivery of this process panics.
+    pub panic_once: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl ractor::Actor for NotifierActor {
+    type Msg = NotifierMsg;
+    type State = (SlackNotifier, NotifierArgs);
+    type Arguments = NotifierArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ractor::ActorRef<NotifierMsg>,
+        args: NotifierArgs,
+    ) -> Result<Self::State, ractor::ActorProcessingErr> {
+        let slack =
+            SlackNotifier::new(args.settings.clone()).map_err(ractor::ActorProcessingErr::from)?;
+        Ok((slack, args))
+    }
+
+    async fn handle(
+        &self,
+        _me: ractor::ActorRef<NotifierMsg>,
+        NotifierMsg::Send(messages, reply): NotifierMsg,
+        (slack, args): &mut Self::State,
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        if crate::supervisor::chaos_strikes(args.panic_once.as_deref()) {
+            panic!("chaos: the notifier fails on purpose");
+        }
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for m in &messages {
+            outcomes.push(slack.send(m).await);
+        }
+        let _ = reply.send(outcomes);
+        Ok(())
+    }
+}
+
+/// Where a writer's notifications go: nowhere (no webhook), a notifier of its own (a single
+/// command), or the notifier actor of the root supervisor, whose current incarnation is looked
+/// up at each delivery (it may have been restarted).
+pub enum Notify {
+    /// No channel configured.
+    Off,
+    /// A notifier owned by the caller.
+    Direct(SlackNotifier),
+    /// The supervised notifier actor.
+    Actor(NotifierSlot),
+}
+
+/// The supervised notifier's current address, replaced by its supervisor on each restart.
+pub type NotifierSlot = std::sync::Arc<std::sync::Mutex<Option<ractor::ActorRef<NotifierMsg>>>>;
+
+impl Notify {
+    /// Delivers `messages`; one outcome event each. Never fails: an unreachable notifier is a
+    /// `notification.failed` per message, saying so.
+    pub async fn deliver(&mut self, messages: Vec<Message>) -> Vec<Event> {
+        if messages.is_empty() {
+            return Vec::new();
+        }
+        match self {
+            Notify::Off => Vec::new(),
+            Notify::Direct(slack) => {
+                let mut outcomes = Vec::with_capacity(messages.len());
+                for m in &messages {
+                    outcomes.push(slack.send(m).await);
+                }
+                outcomes
+            }
+            Notify::Actor(slot) => {
+                let actor = slot.lock().ok().and_then(|a| a.clone());
+                let failed = |messages: &[Message], why: &str| {
+                    messages
+                        .iter()
+                        .map(|m| {
+                            Event::from(NotificationFailed {
+                                channel: "slack".into(),
+                                message_kind: m.kind.into(),
+                                subject_id: m.subject,
+                                error: why.to_string(),
+                                attempts: 0,
+                            })
+                        })
+                        .collect()
+                };
+                let Some(actor) = actor else {
+                    return failed(&messages, "the notifier is restarting");
+                };
+                let copy = messages.clone();
+                match ractor::call!(actor, NotifierMsg::Send, messages) {
+                    Ok(outcomes) => outcomes,
+                    Err(_) => failed(&copy, "the notifier stopped while delivering"),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,9 +60,9 @@ pub fn settings(root: &Path) -> anyhow::Result<(DiscoveryConfig, ScorerConfig)> 
 }
 
 /// The data directory as the scorer actor's log.
-struct LiveLog {
-    dir: DataDir,
-    projections: ProjectionFiles,
+pub struct LiveLog {
+    pub dir: DataDir,
+    pub projections: ProjectionFiles,
 }
 
 impl DiscoveryLog for LiveLog {
@@ -105,7 +105,7 @@ async fn watch(
         scorer: ScorerArgs {
             log: Box::new(LiveLog { dir, projections }),
             ctx,
-            notifier: Notifications::slack_from_env()?,
+            notify: Notifications::notify_from_env()?,
         },
         config: Arc::new(config),
         mode,
@@ -113,6 +113,7 @@ async fn watch(
         policy: RestartPolicy::default(),
         validators: validators.clone(),
         panic_once,
+        repeat: true,
     };
     let until = async move {
         match for_secs {

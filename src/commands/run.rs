@@ -25,9 +25,12 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use stratagem_actors::pipeline::{
-    run_until_idle, Chaos, PipelineWork, SharedWork, Step, WorkFuture,
-};
+use stratagem_actors::discovery::actors::{ScorerArgs, SupervisorArgs};
+use stratagem_actors::discovery::ScoringContext;
+use stratagem_actors::notify::{Notify, SlackSettings};
+use stratagem_actors::pipeline::{Chaos, PipelineWork, SharedWork, Step, WorkFuture};
+use stratagem_actors::root::{CycleHost, Root, RootArgs};
+use stratagem_actors::sources::http::Validators;
 use stratagem_actors::stages::runner::StageSettings;
 use stratagem_actors::supervisor::RestartPolicy;
 use stratagem_actors::validator::Validator;
@@ -299,11 +302,19 @@ pub async fn run(
         Some(dir) if dir.is_dir() => Mode::Offline(dir),
         Some(dir) => bail!("--offline {}: no such folder (it should hold one folder per source: arxiv/, reddit/, …)", dir.display()),
     };
-    if once {
-        let done = one_cycle(root, &mode, &progress, Sources::All).await?;
-        return report(root, done, json);
-    }
-    daemon(root, &mode, &progress, json).await
+    // The store stays open for the whole run (each phase borrows it): see `DataDir::keep_open`.
+    let _kept = DataDir::keep_open(root)?;
+    let actors = Actors::start(root, &mode, &progress).await?;
+    let result = if once {
+        match one_cycle(root, &actors, &progress, Sources::All).await {
+            Ok(done) => report(root, done, json),
+            Err(e) => Err(e),
+        }
+    } else {
+        daemon(root, &actors, &progress, json).await
+    };
+    actors.stop().await;
+    result
 }
 
 /// Which sources a cycle checks.
@@ -328,18 +339,16 @@ struct CycleDone {
     metrics: String,
     /// The sources checked.
     checked: Vec<SourceName>,
-    /// Work the round made that another round should carry (clones to score).
-    more: bool,
 }
 
 /// `stratagem run`: cycles until SIGINT or SIGTERM. Each cycle checks the sources that are due
 /// (their interval passed since their last check on the log, so a restart keeps the rhythm),
-/// then carries every piece of in-flight work forward. The data directory is held only during a
-/// cycle. A signal lets the cycle in progress finish its current step; whatever is left is on
-/// the log and resumes at the next start.
+/// then carries every piece of in-flight work forward. The data directory is held for the whole
+/// run (a person's review decisions reach it through `review-inbox/`). A signal lets the cycle
+/// in progress finish; whatever is left is on the log and resumes at the next start.
 async fn daemon(
     root: &Path,
-    mode: &Mode,
+    actors: &Actors,
     progress: &Progress,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -370,6 +379,9 @@ async fn daemon(
     let started_micros = now_micros();
     let rss_start = resident_bytes();
     let mut rss_first = None;
+    // After a simulated day's cycles the caches and the allocator have settled: growth after
+    // it is what a leak would show.
+    let mut rss_day = None;
     let mut sim_checked: HashMap<SourceName, i64> = HashMap::new();
     let shared: crate::metrics::Shared = Default::default();
     let addr = std::env::var("METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:9464".into());
@@ -413,7 +425,7 @@ async fn daemon(
             now,
             simulated: (sim_hours > 0).then_some(&sim_checked),
         };
-        let done = one_cycle(root, mode, progress, due).await?;
+        let done = one_cycle(root, actors, progress, due).await?;
         for name in &done.checked {
             sim_checked.insert(*name, now);
         }
@@ -426,6 +438,9 @@ async fn daemon(
         tracing::info!(cycles, "cycle done");
         if cycles == 1 {
             rss_first = resident_bytes();
+        }
+        if cycles == 24 {
+            rss_day = resident_bytes();
         }
         if !json {
             say!("cycle {cycles}: {}", funnel_line(&done.funnel));
@@ -447,9 +462,10 @@ async fn daemon(
             })
         };
         say!(
-            "resident memory {} at start, {} after the first cycle, {} at the end; event log {} on disk",
+            "resident memory {} at start, {} after the first cycle, {} after 24 cycles, {} at the end; event log {} on disk",
             mib(rss_start),
             mib(rss_first),
+            mib(rss_day),
             mib(resident_bytes()),
             mib(Some(dir_size(&root.join("events"))))
         );
@@ -508,7 +524,7 @@ fn funnel_line(f: &Funnel) -> String {
 /// cycle (a further round), so a cycle ends with nothing left in flight.
 async fn one_cycle(
     root: &Path,
-    mode: &Mode,
+    actors: &Actors,
     progress: &Progress,
     sources: Sources<'_>,
 ) -> anyhow::Result<CycleDone> {
@@ -541,106 +557,50 @@ async fn one_cycle(
                 .collect()
         }
     };
-    let mut done = round(root, mode, progress, &selected, true).await?;
-    // Clones of winners wait to be scored: carry them through in this cycle. Clones of clones
-    // are bounded by MONITOR_CLONE_MAX_DEPTH, so this ends; the cap is a guard.
-    for _ in 0..8 {
-        if !done.more {
-            break;
-        }
-        let next = round(root, mode, progress, &[], false).await?;
-        done.notes.extend(next.notes);
-        done.funnel = next.funnel;
-        done.metrics = next.metrics;
-        done.more = next.more;
-    }
-    Ok(done)
-}
-
-/// One round of a cycle over the data directory: `selected` sources checked (and held or
-/// unscored opportunities scored), then every piece of work in flight carried forward.
-async fn round(
-    root: &Path,
-    mode: &Mode,
-    progress: &Progress,
-    selected: &[SourceName],
-    first: bool,
-) -> anyhow::Result<CycleDone> {
-    let (config, scorer) = discover::settings(root)?;
-    let stage_settings = stage_settings_from_env()?;
-    let monitor = monitor_settings_from_env()?;
-    let mut notifications = Notifications::from_env()?;
-    let dir = DataDir::open(root)?;
-    let mut projections = dir.projections()?;
+    progress.say("discovering");
+    let outcome = actors
+        .root
+        .cycle(selected)
+        .await
+        .map_err(|e| anyhow::anyhow!("the cycle failed: {e}"))?;
     let mut notes = Vec::new();
-
-    progress.say(if first {
-        "discovering"
-    } else {
-        "scoring the clones of winners"
-    });
-    let cycle = discover::cycle(
-        root,
-        &dir,
-        &mut projections,
-        &mut notifications,
-        selected,
-        &config,
-        scorer,
-        mode,
-    )
-    .await?;
-    for s in &cycle.summaries {
+    for s in &outcome.summaries {
         for e in &s.errors {
             notes.push(format!("{}: {e}", s.source));
         }
     }
-
-    // Generation, validation, the stages and the monitor: supervised actors over the log.
-    let work = RecordedPipeline {
-        root: root.to_path_buf(),
-        dir,
-        projections,
-        notifications,
-        validator: validate::validator_from_env(root)?,
-        settings: stage_settings,
-        monitor,
-        progress: progress.0,
-    };
-    let shared: SharedWork = Arc::new(Mutex::new(Box::new(work) as Box<dyn PipelineWork>));
-    let chaos = std::env::var("STRATAGEM_CHAOS_PANIC_STAGE")
-        .ok()
-        .and_then(|s| Chaos::parse(&s))
-        .filter(|_| first);
-    let idle = run_until_idle(shared.clone(), RestartPolicy::default(), chaos)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    notes.extend(idle.monitor.iter().map(|a| format!("monitor: {a}")));
-    notes.extend(
-        idle.monitor_errors
-            .iter()
-            .map(|e| format!("monitor: could not record its pass: {e}")),
-    );
-    for r in &idle.jobs {
-        match (&r.result, r.step) {
-            (Ok((true, _)), _) => {}
-            (Ok((false, why)), Step::Generate) => {
-                notes.push(format!("opportunity {}: {why}", r.id))
-            }
-            (Ok((false, why)), Step::Validate) => {
-                notes.push(format!("strategy {} not approved: {why}", r.id))
-            }
-            (Ok((false, why)), Step::Stage(st)) => notes.push(format!(
-                "strategy {} rejected at {} ({why})",
-                r.id,
-                st.as_str().to_uppercase()
-            )),
-            (Err(e), step) => {
-                notes.push(format!("{} {}: could not be done: {e}", step.actor(), r.id))
+    for idle in &outcome.rounds {
+        notes.extend(idle.monitor.iter().map(|a| format!("monitor: {a}")));
+        notes.extend(
+            idle.monitor_errors
+                .iter()
+                .map(|e| format!("monitor: could not record its pass: {e}")),
+        );
+        for r in &idle.jobs {
+            match (&r.result, r.step) {
+                (Ok((true, _)), _) => {}
+                (Ok((false, why)), Step::Generate) => {
+                    notes.push(format!("opportunity {}: {why}", r.id))
+                }
+                (Ok((false, why)), Step::Validate) => {
+                    notes.push(format!("strategy {} not approved: {why}", r.id))
+                }
+                (Ok((false, why)), Step::Stage(st)) => notes.push(format!(
+                    "strategy {} rejected at {} ({why})",
+                    r.id,
+                    st.as_str().to_uppercase()
+                )),
+                (Err(e), step) => {
+                    notes.push(format!("{} {}: could not be done: {e}", step.actor(), r.id))
+                }
             }
         }
     }
-    let guard = shared.lock().await;
+    let Some(work) = outcome.work else {
+        bail!("the cycle ended without the pipeline's state");
+    };
+    let stage_settings = stage_settings_from_env()?;
+    let guard = work.lock().await;
     let waiting = super::review::waiting(guard.state(), &stage_settings);
     if !waiting.is_empty() {
         notes.push(format!(
@@ -652,19 +612,15 @@ async fn round(
         .iter()
         .map(|st| (*st, guard.waiting(Step::Stage(*st)).len()))
         .collect();
-    // Opportunities never scored (clones the monitor just spawned) make another round.
-    let more = guard
-        .state()
-        .opportunities
-        .values()
-        .any(|o| o.status == OpportunityStatus::Discovered && o.score.is_none());
     let done = CycleDone {
-        more,
-        regime: cycle.regime.reason.clone(),
+        regime: stratagem_actors::scorer::regime::detect(
+            &stratagem_actors::market::embedded_hourly(),
+        )
+        .reason,
         funnel: Funnel::of(guard.state()),
         notes,
         metrics: crate::metrics::render(guard.state(), &queue, waiting.len()),
-        checked: cycle
+        checked: outcome
             .summaries
             .iter()
             .filter(|s| s.skipped.is_none())
@@ -672,14 +628,171 @@ async fn round(
             .collect(),
     };
     drop(guard);
-    // The runners are stopping; the data directory is free once they let go of the work.
-    for _ in 0..500 {
-        if Arc::strong_count(&shared) == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    drop(work); // the last reference: the data directory is released
     Ok(done)
+}
+
+/// The log as the root supervisor's phases take it: opened for each, released after.
+struct Host {
+    root: PathBuf,
+    mode: Mode,
+    progress: bool,
+    validators: Arc<std::sync::Mutex<Validators>>,
+    /// Chaos testing: this source's actor panics on its first check.
+    source_chaos: Option<SourceName>,
+    /// Chaos testing: this phase (`discovery` or `pipeline`) fails to start once.
+    phase_chaos: std::sync::Mutex<Option<String>>,
+}
+
+impl Host {
+    fn chaos(&self, phase: &str) -> Result<(), String> {
+        let mut armed = self.phase_chaos.lock().map_err(|e| e.to_string())?;
+        if armed.as_deref() == Some(phase) {
+            *armed = None;
+            return Err(format!("chaos: the {phase} fails to start on purpose"));
+        }
+        Ok(())
+    }
+
+    async fn discovery_args(
+        &self,
+        sources: Vec<SourceName>,
+        notify: Notify,
+    ) -> anyhow::Result<SupervisorArgs> {
+        let (config, scorer) = discover::settings(&self.root)?;
+        let dir = DataDir::reopen(&self.root).await?;
+        let projections = dir.projections()?;
+        let regime =
+            stratagem_actors::scorer::regime::detect(&stratagem_actors::market::embedded_hourly());
+        let ctx = ScoringContext::new(projections.state(), regime, scorer);
+        Ok(SupervisorArgs {
+            scorer: ScorerArgs {
+                log: Box::new(discover::LiveLog { dir, projections }),
+                ctx,
+                notify,
+            },
+            config: Arc::new(config),
+            mode: self.mode.clone(),
+            sources,
+            policy: RestartPolicy::default(),
+            validators: self.validators.clone(),
+            panic_once: self.source_chaos,
+            repeat: false,
+        })
+    }
+
+    async fn pipeline_work(&self, notify: Notify) -> anyhow::Result<SharedWork> {
+        let dir = DataDir::reopen(&self.root).await?;
+        let mut projections = dir.projections()?;
+        let settings = stage_settings_from_env()?;
+        // Decisions a person handed over while this process held the log.
+        for line in
+            super::review::take_handoffs(&self.root, &dir, &mut projections, &settings).await
+        {
+            tracing::info!("{line}");
+        }
+        let work = RecordedPipeline {
+            root: self.root.clone(),
+            dir,
+            projections,
+            notifications: Notifications::via(notify),
+            validator: validate::validator_from_env(&self.root)?,
+            settings,
+            monitor: monitor_settings_from_env()?,
+            progress: self.progress,
+        };
+        Ok(Arc::new(
+            Mutex::new(Box::new(work) as Box<dyn PipelineWork>),
+        ))
+    }
+}
+
+impl CycleHost for Host {
+    fn discovery(
+        &self,
+        sources: Vec<SourceName>,
+        notify: Notify,
+    ) -> WorkFuture<'_, Result<SupervisorArgs, String>> {
+        Box::pin(async move {
+            self.chaos("discovery")?;
+            self.discovery_args(sources, notify)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+
+    fn discovery_stopped(&self) {
+        if let Ok(v) = self.validators.lock() {
+            if let Err(e) = v.save(&self.root.join(discover::VALIDATORS_FILE)) {
+                tracing::warn!(error = %e, "cannot save the conditional-GET cache");
+            }
+        }
+    }
+
+    fn pipeline(&self, notify: Notify) -> WorkFuture<'_, Result<SharedWork, String>> {
+        Box::pin(async move {
+            self.chaos("pipeline")?;
+            self.pipeline_work(notify)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+
+    fn record(&self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let append = async {
+                let dir = DataDir::reopen(&self.root).await?;
+                let mut projections = dir.projections()?;
+                dir.append(
+                    &mut projections,
+                    stratagem_events::AppendRequest::new(events),
+                )
+                .await
+                .map(|_| ())
+            };
+            append.await.map_err(|e: anyhow::Error| format!("{e:#}"))
+        })
+    }
+}
+
+/// The actors of a `run`: the root supervisor over everything.
+struct Actors {
+    root: Root,
+}
+
+impl Actors {
+    async fn start(root: &Path, mode: &Mode, progress: &Progress) -> anyhow::Result<Actors> {
+        let env = |k: &str| std::env::var(k).ok();
+        let slack = SlackSettings::from_lookup(&env).map_err(anyhow::Error::msg)?;
+        let chaos = std::env::var("STRATAGEM_CHAOS_PANIC_STAGE").ok();
+        let host = Host {
+            root: root.to_path_buf(),
+            mode: mode.clone(),
+            progress: progress.0,
+            validators: Arc::new(std::sync::Mutex::new(Validators::load(
+                &root.join(discover::VALIDATORS_FILE),
+            ))),
+            source_chaos: std::env::var("STRATAGEM_CHAOS_PANIC_SOURCE")
+                .ok()
+                .and_then(|s| SourceName::parse(&s)),
+            phase_chaos: std::sync::Mutex::new(std::env::var("STRATAGEM_CHAOS_FAIL_PHASE").ok()),
+        };
+        let args = RootArgs {
+            host: Arc::new(host),
+            policy: RestartPolicy::default(),
+            slack,
+            pipeline_chaos: chaos.as_deref().and_then(Chaos::parse),
+            notifier_chaos: chaos.as_deref() == Some("notifier"),
+            max_rounds: 8,
+        };
+        Ok(Actors {
+            root: Root::start(args).await.map_err(anyhow::Error::msg)?,
+        })
+    }
+
+    async fn stop(self) {
+        self.root.stop().await;
+    }
 }
 
 fn report(root: &Path, done: CycleDone, json: bool) -> anyhow::Result<ExitCode> {

@@ -67,7 +67,7 @@ pub struct ScorerActor;
 
 /// The scorer's state.
 pub struct ScorerState {
-    notifier: Option<crate::notify::SlackNotifier>,
+    notify: crate::notify::Notify,
     log: Box<dyn DiscoveryLog>,
     ctx: ScoringContext,
     summaries: Vec<CheckSummary>,
@@ -79,8 +79,8 @@ pub struct ScorerArgs {
     pub log: Box<dyn DiscoveryLog>,
     /// The scoring context (regime, settings), built from the log.
     pub ctx: ScoringContext,
-    /// Slack, when configured: told of submitted opportunities after they are recorded.
-    pub notifier: Option<crate::notify::SlackNotifier>,
+    /// Where notifications go: told of submitted opportunities after they are recorded.
+    pub notify: crate::notify::Notify,
 }
 
 impl ScorerState {
@@ -94,16 +94,12 @@ impl ScorerState {
             .await
             .map_err(ActorProcessingErr::from)?;
         // After the decision is durable: notify, and record how that went (never fails).
-        if let Some(n) = self.notifier.as_mut() {
-            let mut outcomes = Vec::new();
-            for m in crate::notify::messages_for(&events, self.log.state()) {
-                outcomes.push(n.send(&m).await);
-            }
-            if !outcomes.is_empty() {
-                let first = self.log.state().last_seq + 1;
-                if let Err(e) = self.log.append(outcomes, first).await {
-                    tracing::warn!(error = %e, "cannot record the notifications' outcomes");
-                }
+        let messages = crate::notify::messages_for(&events, self.log.state());
+        let outcomes = self.notify.deliver(messages).await;
+        if !outcomes.is_empty() {
+            let first = self.log.state().last_seq + 1;
+            if let Err(e) = self.log.append(outcomes, first).await {
+                tracing::warn!(error = %e, "cannot record the notifications' outcomes");
             }
         }
         Ok(())
@@ -120,12 +116,17 @@ impl Actor for ScorerActor {
         _me: ActorRef<ScorerMsg>,
         args: ScorerArgs,
     ) -> Result<ScorerState, ActorProcessingErr> {
-        Ok(ScorerState {
-            notifier: args.notifier,
+        let mut state = ScorerState {
+            notify: args.notify,
             log: args.log,
             ctx: args.ctx,
             summaries: Vec::new(),
-        })
+        };
+        // Whatever waits for a score already (a hand submission, a clone of a winner, a held
+        // idea in a changed regime) is scored at once, not at the first check.
+        let (rescore, _, _) = plan_rescore(state.log.state(), &state.ctx);
+        state.record(rescore).await?;
+        Ok(state)
     }
 
     async fn handle(
@@ -197,6 +198,9 @@ pub struct SourceArgs {
     /// Chaos testing: the first check of this source in this process panics (the supervisor
     /// must restart it). `STRATAGEM_CHAOS_PANIC_SOURCE` in the binary.
     pub panic_once: Option<Arc<AtomicBool>>,
+    /// Check again on the source's interval (`discover --watch`); else once (the root
+    /// supervisor decides when a source is due, and a timer would outlive the actor).
+    pub repeat: bool,
 }
 
 impl Actor for SourceActor {
@@ -209,9 +213,11 @@ impl Actor for SourceActor {
         me: ActorRef<SourceMsg>,
         args: SourceArgs,
     ) -> Result<SourceArgs, ActorProcessingErr> {
-        // Check at once, then on the interval.
+        // Check at once, then (watching) on the interval.
         me.send_message(SourceMsg::Tick)?;
-        me.send_interval(args.config.source(args.source).interval, || SourceMsg::Tick);
+        if args.repeat {
+            me.send_interval(args.config.source(args.source).interval, || SourceMsg::Tick);
+        }
         Ok(args)
     }
 
@@ -260,6 +266,8 @@ pub struct SupervisorArgs {
     pub validators: Arc<Mutex<Validators>>,
     /// Chaos testing (see [`SourceArgs::panic_once`]).
     pub panic_once: Option<SourceName>,
+    /// See [`SourceArgs::repeat`].
+    pub repeat: bool,
 }
 
 /// Messages of the supervisor.
@@ -270,6 +278,8 @@ pub enum SupervisorMsg {
     Scorer(RpcReplyPort<ActorRef<ScorerMsg>>),
     /// Sources not started and why.
     Skipped(RpcReplyPort<Vec<(SourceName, String)>>),
+    /// Sources whose actor failed past the intensity limit and stays stopped.
+    GaveUp(RpcReplyPort<Vec<SourceName>>),
 }
 
 /// The supervisor's state.
@@ -279,6 +289,7 @@ pub struct SupervisorState {
     children: HashMap<ractor::ActorId, SourceName>,
     trackers: HashMap<SourceName, RestartTracker>,
     skipped: Vec<(SourceName, String)>,
+    gave_up: Vec<SourceName>,
     started: Instant,
 }
 
@@ -327,6 +338,7 @@ impl Actor for DiscoverySupervisor {
             children: HashMap::new(),
             trackers: HashMap::new(),
             skipped: Vec::new(),
+            gave_up: Vec::new(),
             started: Instant::now(),
         };
         for source in a.sources {
@@ -343,6 +355,7 @@ impl Actor for DiscoverySupervisor {
                     scorer: scorer.clone(),
                     validators: a.validators.clone(),
                     panic_once: (a.panic_once == Some(source)).then(|| chaos.clone()),
+                    repeat: a.repeat,
                 },
             );
             state.trackers.insert(source, RestartTracker::new(a.policy));
@@ -367,6 +380,9 @@ impl Actor for DiscoverySupervisor {
             }
             SupervisorMsg::Skipped(reply) => {
                 let _ = reply.send(state.skipped.clone());
+            }
+            SupervisorMsg::GaveUp(reply) => {
+                let _ = reply.send(state.gave_up.clone());
             }
         }
         Ok(())
@@ -402,8 +418,11 @@ impl Actor for DiscoverySupervisor {
                 &reason,
                 tracker.policy(),
             ))))?;
-        if let RestartDecision::Restart { backoff, .. } = decision {
-            me.send_after(backoff, move || SupervisorMsg::Restart(source));
+        match decision {
+            RestartDecision::Restart { backoff, .. } => {
+                me.send_after(backoff, move || SupervisorMsg::Restart(source));
+            }
+            RestartDecision::GiveUp { .. } => state.gave_up.push(source),
         }
         Ok(())
     }

@@ -262,7 +262,7 @@ pub fn stays(state: &Projections) -> Vec<Stay> {
                 return None;
             }
             let (done, below) = match &s.monitor {
-                Some(m) if m.run_id == run_id => (m.observations, m.below_baseline_hours),
+                Some(m) if m.run_id == run_id => (m.observation, m.below_baseline_hours),
                 _ => (0, 0),
             };
             Some(Stay {

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::error::{DecodeError, StoreError};
 use crate::event::{
-    Decision, Event, GenerationMode, Parameter, SourceOutcome, Stage, StageMetrics, SubScore,
+    Decision, Event, GenerationMode, MonitorObserved, Parameter, SourceOutcome, Stage,
+    StageMetrics, SubScore,
 };
 use crate::record::{hex, RecordedEvent};
 use crate::store::{iter_from, EventStore};
@@ -217,38 +218,11 @@ pub struct StrategyView {
     /// The run id of its last completed stage run.
     pub last_completed_run: Option<Uuid>,
     /// The monitor's latest reading of its current stay in LIMITED or FULL.
-    pub monitor: Option<MonitorView>,
+    pub monitor: Option<MonitorObserved>,
     /// Times the monitor rolled it back.
     pub rollbacks: u32,
     /// Opportunities spawned as its parameter variants.
     pub clones: Vec<Uuid>,
-}
-
-/// The monitor's latest reading of one stay of a strategy in LIMITED or FULL.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MonitorView {
-    /// The stage.
-    pub stage: Stage,
-    /// The stage run that began the stay.
-    pub run_id: Uuid,
-    /// Readings so far.
-    pub observations: u32,
-    /// End of the last reading's window (unix seconds).
-    pub window_end: i64,
-    /// Profit since the stay began.
-    pub pnl: f64,
-    /// Return since the stay began.
-    pub total_return: f64,
-    /// Rolling Sharpe.
-    pub rolling_sharpe: f64,
-    /// The baseline's rolling Sharpe.
-    pub baseline_sharpe: f64,
-    /// Drawdown from the stay's peak.
-    pub drawdown: f64,
-    /// Hours in a row below the baseline.
-    pub below_baseline_hours: u32,
-    /// The last verdict.
-    pub verdict: String,
 }
 
 /// Every projection of the log, kept together so one pass of replay builds them all.
@@ -438,19 +412,7 @@ impl Projections {
             }
             Event::MonitorObserved(e) => {
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
-                    s.monitor = Some(MonitorView {
-                        stage: e.stage,
-                        run_id: e.run_id,
-                        observations: e.observation,
-                        window_end: e.window_end,
-                        pnl: e.pnl,
-                        total_return: e.total_return,
-                        rolling_sharpe: e.rolling_sharpe,
-                        baseline_sharpe: e.baseline_sharpe,
-                        drawdown: e.drawdown,
-                        below_baseline_hours: e.below_baseline_hours,
-                        verdict: e.verdict,
-                    });
+                    s.monitor = Some(e);
                 }
             }
             Event::StageStarted(e) => {
