@@ -91,6 +91,8 @@ pub enum RootMsg {
     StartPipeline,
     /// Start the notifier again after its backoff.
     RestartNotifier,
+    /// Record what waits to be recorded (before stopping).
+    Flush(RpcReplyPort<()>),
 }
 
 /// What the root starts with.
@@ -151,7 +153,20 @@ pub struct RootState {
     round: u32,
     max_rounds: u32,
     outcome: CycleOutcome,
+    /// Supervision events of the notifier, waiting for the log between two phases (a phase
+    /// holds the log for as long as it runs).
+    unrecorded: Vec<Event>,
     started: Instant,
+}
+
+/// Records what waits, before a phase opens the log.
+async fn record_waiting(host: &dyn CycleHost, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Err(e) = host.record(events).await {
+        tracing::warn!(error = %e, "cannot record a supervision event");
+    }
 }
 
 impl RootState {
@@ -195,7 +210,9 @@ impl RootState {
             Vec::new()
         };
         let (host, notify, root) = (self.host.clone(), self.notify(), me.clone());
+        let waiting = std::mem::take(&mut self.unrecorded);
         tokio::spawn(async move {
+            record_waiting(host.as_ref(), waiting).await;
             let args = host.discovery(sources, notify).await.map(Box::new);
             let _ = root.send_message(RootMsg::DiscoveryReady(generation, args));
         });
@@ -256,7 +273,9 @@ impl RootState {
         self.generation += 1;
         let generation = self.generation;
         let (host, notify, root) = (self.host.clone(), self.notify(), me.clone());
+        let waiting = std::mem::take(&mut self.unrecorded);
         tokio::spawn(async move {
+            record_waiting(host.as_ref(), waiting).await;
             let work = host.pipeline(notify).await;
             let _ = root.send_message(RootMsg::PipelineReady(generation, work));
         });
@@ -355,11 +374,17 @@ impl RootState {
                 None
             }
         };
+        if child == Child::Notifier {
+            // A phase may hold the log for long: the event is recorded before the next one.
+            self.unrecorded.push(event);
+            if let Some((backoff, msg)) = next {
+                me.send_after(backoff, move || msg);
+            }
+            return;
+        }
         let (host, root) = (self.host.clone(), me.clone());
         tokio::spawn(async move {
-            if let Err(e) = host.record(vec![event]).await {
-                tracing::warn!(error = %e, "cannot record a supervision event");
-            }
+            record_waiting(host.as_ref(), vec![event]).await;
             if let Some((backoff, msg)) = next {
                 tokio::time::sleep(backoff).await;
                 let _ = root.send_message(msg);
@@ -397,6 +422,7 @@ impl Actor for RootSupervisor {
             round: 0,
             max_rounds: a.max_rounds.max(1),
             outcome: CycleOutcome::default(),
+            unrecorded: Vec::new(),
             started: Instant::now(),
         };
         if state.slack.is_some() {
@@ -510,6 +536,13 @@ impl Actor for RootSupervisor {
                 }
             }
             RootMsg::RestartNotifier => state.spawn_notifier(&me).await?,
+            RootMsg::Flush(reply) => {
+                let (host, waiting) = (state.host.clone(), std::mem::take(&mut state.unrecorded));
+                tokio::spawn(async move {
+                    record_waiting(host.as_ref(), waiting).await;
+                    let _ = reply.send(());
+                });
+            }
         }
         Ok(())
     }
@@ -574,8 +607,9 @@ impl Root {
             .map_err(|e| format!("the root supervisor stopped: {e}"))?
     }
 
-    /// Stops the root and every actor under it.
+    /// Records what waits to be recorded, then stops the root and every actor under it.
     pub async fn stop(self) {
+        let _ = ractor::call!(self.actor, RootMsg::Flush);
         self.actor.stop(None);
         let _ = self.handle.await;
     }
