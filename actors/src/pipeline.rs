@@ -439,9 +439,9 @@ impl Actor for PipelineSupervisor {
             chaos: a.panic_once.map(|c| (c, Arc::new(AtomicBool::new(false)))),
             started: Instant::now(),
         };
-        let started: Vec<Event> = children
-            .iter()
-            .map(|c| Event::from(ActorStarted { actor: c.actor() }))
+        let started: Vec<Event> = std::iter::once("pipeline".to_string())
+            .chain(children.iter().map(|c| c.actor()))
+            .map(|actor| Event::from(ActorStarted { actor }))
             .collect();
         state
             .work

@@ -341,6 +341,11 @@ impl Actor for DiscoverySupervisor {
             gave_up: Vec::new(),
             started: Instant::now(),
         };
+        for actor in ["discovery", "scorer"] {
+            scorer.send_message(ScorerMsg::Record(Box::new(Event::from(ActorStarted {
+                actor: actor.into(),
+            }))))?;
+        }
         for source in a.sources {
             if let Some(why) = not_ready(source, &a.config, &a.mode) {
                 state.skipped.push((source, why));
