@@ -16,7 +16,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
+    // Absolute from here on: the sandbox runs rustc in a folder of its own, where a relative
+    // path (`--data-dir demo-data`, the README's first command) would point nowhere.
+    match std::path::absolute(&cli.data_dir) {
+        Ok(dir) => cli.data_dir = dir,
+        Err(e) => {
+            eprintln!("error: --data-dir {}: {e}", cli.data_dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     // The configuration file fills in the environment before any thread exists.
     if let Err(e) = config::load(cli.config.as_deref(), &cli.data_dir) {
         eprintln!("error: {e:#}");

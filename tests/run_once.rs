@@ -84,6 +84,32 @@ fn transitions(data: &Path) -> HashMap<(String, String, String), u32> {
     seen
 }
 
+/// Regression: the README's first command names a relative data directory. The sandbox runs
+/// rustc in a folder of its own, where that path pointed nowhere, so every strategy failed
+/// layer 6 ("rustc error") and nothing was approved.
+#[test]
+fn a_relative_data_directory_works_as_the_readme_uses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(tmp.path())
+        .args([
+            "--data-dir",
+            "demo-data",
+            "run",
+            "--once",
+            "--json",
+            "--offline",
+        ])
+        .arg(offline())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["funnel"]["approved"], 2, "{v}");
+    assert!(v["funnel"]["reached_cold"].as_u64().unwrap() >= 1, "{v}");
+    assert!(tmp.path().join("demo-data/autonomy_state.json").is_file());
+}
+
 #[test]
 fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
     let tmp = tempfile::tempdir().unwrap();
