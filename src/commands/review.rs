@@ -219,6 +219,9 @@ pub async fn run(root: &Path, cmd: ReviewCommand) -> anyhow::Result<ExitCode> {
             Some((dir, projections))
         }
         Err(e) if held_by_another_process(&e) && !matches!(cmd, ReviewCommand::List(_)) => None,
+        Err(e) if held_by_another_process(&e) => bail!(
+            "{e:#}\n`review list` reads the log, which a running `stratagem run` holds; `review approve` and `review reject` still work: they hand the decision to it"
+        ),
         Err(e) => return Err(e),
     };
     let (id, approve, text, who) = match cmd {
