@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
             signature(&text(&mut rng, &words, 120)),
         );
     }
-    let regime = regime::detect(&stratagem_actors::market::embedded_hourly());
+    let regime = regime::detect(stratagem_actors::market::embedded_hourly());
     let mut ctx = ScoringContext::new(
         &Projections::default(),
         regime.clone(),

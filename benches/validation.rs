@@ -66,7 +66,7 @@ fn source_layers(c: &mut Criterion) {
 }
 
 fn bars() -> Vec<stratagem_actors::validator::sandbox::runtime::SandboxBar> {
-    market::embedded_hourly()
+    market::embedded_hourly().to_vec()
 }
 
 fn validator(cache: PathBuf) -> Validator {

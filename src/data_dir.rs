@@ -106,11 +106,10 @@ impl DataDir {
                 Err(e)
                     if std::time::Instant::now() < deadline
                         && e.chain().any(|c| {
-                            c.downcast_ref::<stratagem_events::StoreError>()
-                                .is_some_and(|s| {
-                                    matches!(s, stratagem_events::StoreError::Locked { .. })
-                                })
-                                || c.to_string().contains("could not acquire lock")
+                            matches!(
+                                c.downcast_ref::<stratagem_events::StoreError>(),
+                                Some(stratagem_events::StoreError::Locked { .. })
+                            )
                         }) =>
                 {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -4,14 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{run_with, stderr, stdout};
+use common::{audit_clean, offline, run_with, stderr, stdout};
 use serde_json::Value;
-
-fn offline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
-}
 
 fn run_once(data: &Path, env: &[(&str, &str)]) -> Value {
     let offline = offline();
@@ -41,13 +37,6 @@ fn stage_events(data: &Path) -> Vec<Value> {
 
 fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
-}
-
-fn audit_clean(data: &Path) {
-    for args in [["audit", "verify"], ["audit", "replay"]] {
-        let out = run_with(data, &args, &[]);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    }
 }
 
 #[test]

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use common::http::{LoopbackServer, Reply};
-use common::{stderr, stdout};
+use common::{offline, stderr, stdout};
 use serde_json::Value;
 
 const SECRET: &str = "XyZsecret42";
@@ -52,10 +52,6 @@ fn secret_written_nowhere(dir: &Path) {
             );
         }
     }
-}
-
-fn offline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
 }
 
 fn discover(data: &Path, webhook: &str, extra: &[(&str, &str)]) -> Output {

@@ -3,15 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use common::{bin, stderr, stdout};
+use common::{bin, offline, stderr, stdout};
 use serde_json::Value;
-
-fn offline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
-}
 
 fn stratagem(data: &Path, args: &[&str]) -> Output {
     common::run_with(data, args, &[("REQUIRE_APPROVAL_BEFORE", "limited")])

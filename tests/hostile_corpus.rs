@@ -24,7 +24,7 @@ fn validator() -> Validator {
         RiskLimits::default(),
     )
     .expect("rustc with the wasm32 target");
-    let bars = market::embedded_hourly();
+    let bars = market::embedded_hourly().to_vec();
     Validator {
         rules: IntegrationRules::default(),
         sandbox,

@@ -5,16 +5,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{bin, stderr, stdout};
+use common::{audit_clean, bin, offline, stderr, stdout};
 use serde_json::Value;
-
-fn offline() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
-}
 
 fn command(data: &Path, json: bool) -> Command {
     let mut cmd = bin();
@@ -32,23 +28,6 @@ fn run_once(data: &Path) -> Value {
     let out = command(data, true).output().unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     serde_json::from_str(&stdout(&out)).unwrap()
-}
-
-fn audit_clean(data: &Path) {
-    for args in [["audit", "verify"], ["audit", "replay"]] {
-        let out = bin()
-            .arg("--data-dir")
-            .arg(data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-    }
 }
 
 /// Every stage transition of the log, counted by what identifies it: a stage run's start and

@@ -22,7 +22,7 @@ fn validator() -> Validator {
         RiskLimits::default(),
     )
     .unwrap();
-    let bars = market::embedded_hourly();
+    let bars = market::embedded_hourly().to_vec();
     Validator {
         rules: IntegrationRules {
             require_error_handling: true,

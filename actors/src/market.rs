@@ -147,18 +147,18 @@ fn parse_timestamp(text: &str) -> Option<i64> {
 /// The embedded data sets by name: `coinbase-1h` and `ftx-1m`.
 pub fn embedded(name: &str) -> Option<Vec<SandboxBar>> {
     match name {
-        "coinbase-1h" => Some(embedded_hourly()),
+        "coinbase-1h" => Some(embedded_hourly().to_vec()),
         "ftx-1m" => Some(parse_bars(FTX_BTCPERP_1M).unwrap_or_default()),
         _ => None,
     }
 }
 
-/// The embedded hourly bars.
-///
-/// # Panics
-/// Never in a released build: the embedded file is checked by a test.
-pub fn embedded_hourly() -> Vec<SandboxBar> {
-    parse_bars(COINBASE_BTCUSD_1H).unwrap_or_default()
+/// The embedded hourly bars, parsed once per process (every stage run, monitor pass and
+/// regime reading of a cycle uses them; 20,111 rows are not worth reading again each time).
+pub fn embedded_hourly() -> &'static [SandboxBar] {
+    static BARS: std::sync::OnceLock<Vec<SandboxBar>> = std::sync::OnceLock::new();
+    // The embedded file is checked by a test: it parses whole.
+    BARS.get_or_init(|| parse_bars(COINBASE_BTCUSD_1H).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -477,14 +477,17 @@ impl Notify {
             }
             Notify::Actor(slot) => {
                 let actor = slot.lock().ok().and_then(|a| a.clone());
-                let failed = |messages: &[Message], why: &str| {
-                    messages
+                // What each message is, to say so if it cannot be delivered.
+                let about: Vec<(&'static str, Option<Uuid>)> =
+                    messages.iter().map(|m| (m.kind, m.subject)).collect();
+                let failed = |why: &str| {
+                    about
                         .iter()
-                        .map(|m| {
+                        .map(|(kind, subject)| {
                             Event::from(NotificationFailed {
                                 channel: "slack".into(),
-                                message_kind: m.kind.into(),
-                                subject_id: m.subject,
+                                message_kind: (*kind).into(),
+                                subject_id: *subject,
                                 error: why.to_string(),
                                 attempts: 0,
                             })
@@ -492,12 +495,11 @@ impl Notify {
                         .collect()
                 };
                 let Some(actor) = actor else {
-                    return failed(&messages, "the notifier is restarting");
+                    return failed("the notifier is restarting");
                 };
-                let copy = messages.clone();
                 match ractor::call!(actor, NotifierMsg::Send, messages) {
                     Ok(outcomes) => outcomes,
-                    Err(_) => failed(&copy, "the notifier stopped while delivering"),
+                    Err(_) => failed("the notifier stopped while delivering"),
                 }
             }
         }

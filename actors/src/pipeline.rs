@@ -184,16 +184,27 @@ pub struct Watch;
 /// The monitor actor: a pass over every strategy trading in LIMITED or FULL, on request.
 pub struct MonitorActor;
 
+/// What the monitor actor is started with.
+#[derive(Clone)]
+pub struct MonitorArgs {
+    /// The work.
+    pub work: SharedWork,
+    /// Where its passes go.
+    pub supervisor: ActorRef<PipelineMsg>,
+    /// Chaos testing: its first pass in this process panics.
+    pub panic_once: Option<Arc<AtomicBool>>,
+}
+
 impl Actor for MonitorActor {
     type Msg = Watch;
-    type State = WorkerArgs;
-    type Arguments = WorkerArgs;
+    type State = MonitorArgs;
+    type Arguments = MonitorArgs;
 
     async fn pre_start(
         &self,
         _me: ActorRef<Watch>,
-        args: WorkerArgs,
-    ) -> Result<WorkerArgs, ActorProcessingErr> {
+        args: MonitorArgs,
+    ) -> Result<MonitorArgs, ActorProcessingErr> {
         Ok(args)
     }
 
@@ -201,7 +212,7 @@ impl Actor for MonitorActor {
         &self,
         _me: ActorRef<Watch>,
         _msg: Watch,
-        a: &mut WorkerArgs,
+        a: &mut MonitorArgs,
     ) -> Result<(), ActorProcessingErr> {
         if crate::supervisor::chaos_strikes(a.panic_once.as_deref()) {
             panic!("chaos: the monitor fails on purpose");
@@ -341,8 +352,7 @@ impl PipelineState {
         &mut self,
         me: &ActorRef<PipelineMsg>,
     ) -> Result<(), ActorProcessingErr> {
-        let args = WorkerArgs {
-            step: Step::Stage(Stage::Full),
+        let args = MonitorArgs {
             work: self.work.clone(),
             supervisor: me.clone(),
             panic_once: self.chaos_for(Chaos::Monitor),

@@ -96,7 +96,7 @@ async fn watch(
 ) -> anyhow::Result<(Vec<CheckSummary>, RegimeReading)> {
     let dir = DataDir::open(root)?;
     let projections = dir.projections()?;
-    let regime = regime::detect(&stratagem_actors::market::embedded_hourly());
+    let regime = regime::detect(stratagem_actors::market::embedded_hourly());
     let ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
     let validators_path = root.join(VALIDATORS_FILE);
     let validators = Arc::new(Mutex::new(Validators::load(&validators_path)));
@@ -219,7 +219,7 @@ pub async fn cycle(
 ) -> anyhow::Result<Cycle> {
     let validators_path = root.join(VALIDATORS_FILE);
     let mut validators = Validators::load(&validators_path);
-    let regime = regime::detect(&stratagem_actors::market::embedded_hourly());
+    let regime = regime::detect(stratagem_actors::market::embedded_hourly());
     let mut ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
     let known = discovery::known_ids(projections.state());
     let mut summaries = Vec::new();

@@ -65,10 +65,10 @@ pub async fn pass(
         return Ok(Vec::new());
     }
     let bars = market::embedded_hourly();
-    let live = runner::live_window(&bars, stages)?;
-    let interval = market::bar_interval(&bars).max(1);
+    let live = runner::live_window(bars, stages)?;
+    let interval = market::bar_interval(bars).max(1);
     let bars_per_hour = usize::try_from((3600 / interval).max(1)).unwrap_or(1);
-    let bars_per_year = market::bars_per_year(&bars);
+    let bars_per_year = market::bars_per_year(bars);
     let possible = monitor::readings_possible(live.end - live.start, bars_per_hour, settings);
     let timestamps: Vec<i64> = bars[live.start..live.end]
         .iter()
@@ -121,11 +121,8 @@ pub async fn pass(
         } else {
             stages.capital
         };
-        let (run, trap) =
-            runner::backtest_window(sandbox, &loaded, &bars, live, capital, stages, 1)
-                .with_context(|| {
-                    format!("cannot run strategy {} for the monitor", stay.strategy_id)
-                })?;
+        let (run, trap) = runner::backtest_window(sandbox, &loaded, bars, live, capital, stages, 1)
+            .with_context(|| format!("cannot run strategy {} for the monitor", stay.strategy_id))?;
         let base = backtest::buy_and_hold(
             &bars[live.start..live.end],
             capital,

@@ -614,7 +614,7 @@ async fn one_cycle(
         .collect();
     let done = CycleDone {
         regime: stratagem_actors::scorer::regime::detect(
-            &stratagem_actors::market::embedded_hourly(),
+            stratagem_actors::market::embedded_hourly(),
         )
         .reason,
         funnel: Funnel::of(guard.state()),
@@ -663,7 +663,7 @@ impl Host {
         let dir = DataDir::reopen(&self.root).await?;
         let projections = dir.projections()?;
         let regime =
-            stratagem_actors::scorer::regime::detect(&stratagem_actors::market::embedded_hourly());
+            stratagem_actors::scorer::regime::detect(stratagem_actors::market::embedded_hourly());
         let ctx = ScoringContext::new(projections.state(), regime, scorer);
         Ok(SupervisorArgs {
             scorer: ScorerArgs {

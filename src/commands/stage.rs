@@ -204,7 +204,7 @@ pub async fn run_recorded(
         None => Baseline::BuyAndHold,
     };
     let bars = market::embedded_hourly();
-    let window = runner::window(stage, &bars, settings)?;
+    let window = runner::window(stage, bars, settings)?;
     // A run of this stage that was started and never completed (the process died) is resumed
     // under its own run id: its start is already on the log and is not written again.
     let resumed = view
@@ -258,7 +258,7 @@ pub async fn run_recorded(
         None => PaperFeed::Recorded { speed },
     };
     let outcome = runner::run_stage(
-        &sandbox, &candidate, &baseline, stage, &bars, settings, trials, paper_feed,
+        &sandbox, &candidate, &baseline, stage, bars, settings, trials, paper_feed,
     )
     .await?;
     let mut end = vec![Event::from(StageCompleted {

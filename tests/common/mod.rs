@@ -3,7 +3,7 @@
 
 pub mod http;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Prefixes of every setting the binary reads: a test starts from none of them (the
@@ -119,4 +119,22 @@ pub fn submit(dir: &Path, title: &str) -> String {
             "https://arxiv.org/abs/2401.00001",
         ],
     )
+}
+
+/// The shipped recordings of the sources (`data/sources`), for `--offline`.
+pub fn offline() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
+}
+
+/// `audit verify` and `audit replay` both succeed on `data`.
+pub fn audit_clean(data: &Path) {
+    for args in [["audit", "verify"], ["audit", "replay"]] {
+        let out = run(data, &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
 }

@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn the_embedded_hourly_data_ends_in_a_bear_market() {
         // Coinbase BTC/USD, 2019-09-17 → 2019-10-17: from about 10,200 to about 8,000.
-        let r = detect(&crate::market::embedded_hourly());
+        let r = detect(crate::market::embedded_hourly());
         assert_eq!(r.regime, Regime::Bear, "{}", r.reason);
         assert!(r.window_return < -0.15, "{}", r.reason);
     }
