@@ -12,8 +12,20 @@ use stratagem_events::{AppendAck, AppendRequest, EventStore, SledEventStore};
 pub struct DataDir {
     root: PathBuf,
     store: Arc<SledEventStore>,
-    /// Held while this value lives, when the store is kept open by the process.
-    lease: Option<Arc<Kept>>,
+    /// Held while this value (or projections it lent) lives, when the store is kept open by
+    /// the process.
+    lease: Option<Arc<Lease>>,
+}
+
+/// A turn at the kept store. The next holder waits until every part of this turn — the
+/// [`DataDir`] and the [`Projected`] it handed out — is gone, so the projections are back in
+/// their slot before anyone can take them: two holders never write the files.
+struct Lease(Arc<Kept>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.lent.store(false, Ordering::SeqCst);
+    }
 }
 
 /// A store the process keeps open for its whole life (`run`), lent to one holder at a time.
@@ -27,6 +39,45 @@ struct Kept {
     root: PathBuf,
     store: Arc<SledEventStore>,
     lent: AtomicBool,
+    /// The projections in memory, handed from holder to holder: a phase takes them and only
+    /// the events since the last holder are projected (no replay at each borrow).
+    projections: Mutex<Option<ProjectionFiles>>,
+}
+
+/// The projections of a data directory, borrowed for as long as this value lives. When the
+/// process keeps the directory open, they go back to it on drop, for the next holder.
+pub struct Projected {
+    files: Option<ProjectionFiles>,
+    home: Option<Arc<Lease>>,
+}
+
+impl std::ops::Deref for Projected {
+    type Target = ProjectionFiles;
+    fn deref(&self) -> &ProjectionFiles {
+        // Always `Some` until drop takes it.
+        self.files.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl std::ops::DerefMut for Projected {
+    fn deref_mut(&mut self) -> &mut ProjectionFiles {
+        self.files.as_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for Projected {
+    fn drop(&mut self) {
+        let (Some(files), Some(home)) = (self.files.take(), &self.home) else {
+            return;
+        };
+        // A catch-up that failed part way is not kept: the next holder reopens (and repairs).
+        if files.is_broken() {
+            return;
+        }
+        if let Ok(mut slot) = home.0.projections.lock() {
+            *slot = Some(files);
+        }
+    }
 }
 
 static KEPT: Mutex<Option<Arc<Kept>>> = Mutex::new(None);
@@ -40,14 +91,6 @@ impl Drop for KeepOpen {
             if kept.as_ref().is_some_and(|k| Arc::ptr_eq(k, &self.0)) {
                 *kept = None;
             }
-        }
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        if let Some(k) = &self.lease {
-            k.lent.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -68,7 +111,7 @@ impl DataDir {
             return Ok(DataDir {
                 root: root.to_path_buf(),
                 store: k.store.clone(),
-                lease: Some(k),
+                lease: Some(Arc::new(Lease(k))),
             });
         }
         let store = SledEventStore::open(root.join("events"))
@@ -89,6 +132,7 @@ impl DataDir {
             root: root.to_path_buf(),
             store: Arc::new(store),
             lent: AtomicBool::new(false),
+            projections: Mutex::new(None),
         });
         if let Ok(mut slot) = KEPT.lock() {
             *slot = Some(kept.clone());
@@ -124,13 +168,30 @@ impl DataDir {
         &self.store
     }
 
-    /// Opens the live projection files, repairing and catching them up with the log.
-    pub fn projections(&self) -> anyhow::Result<ProjectionFiles> {
-        ProjectionFiles::open(&self.root, self.store.as_ref()).with_context(|| {
+    /// Opens the live projection files, repairing and catching them up with the log. While the
+    /// process keeps the directory open, the projections of the previous holder are taken over
+    /// and only the events since are projected.
+    pub fn projections(&self) -> anyhow::Result<Projected> {
+        let context = || {
             format!(
                 "cannot bring the projections in {} up to date",
                 self.root.display()
             )
+        };
+        let kept = self
+            .lease
+            .as_ref()
+            .and_then(|k| k.0.projections.lock().ok()?.take());
+        let files = match kept {
+            Some(mut files) => {
+                files.catch_up(self.store.as_ref()).with_context(context)?;
+                files
+            }
+            None => ProjectionFiles::open(&self.root, self.store.as_ref()).with_context(context)?,
+        };
+        Ok(Projected {
+            files: Some(files),
+            home: self.lease.clone(),
         })
     }
 

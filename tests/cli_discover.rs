@@ -419,11 +419,6 @@ fn reddit_oauth_app_only_and_rate_limit_headers() {
 
 #[test]
 fn twitter_needs_a_token_and_follows_next_token() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let reset = (now + 2).to_string();
     let tmp = tempfile::tempdir().unwrap();
     let out = stratagem(tmp.path(), &["discover", "--source", "twitter"], &[]);
     assert!(out.status.success());
@@ -433,6 +428,13 @@ fn twitter_needs_a_token_and_follows_next_token() {
         stdout(&out)
     );
 
+    // X's reset is a whole Unix second: taken just before the check (not before the first
+    // command above, whose run on a loaded machine could use up most of the wait).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reset = (now + 3).to_string();
     let server = LoopbackServer::start(vec![
         Reply::bytes(
             200,

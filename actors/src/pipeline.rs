@@ -252,6 +252,8 @@ pub struct PipelineArgs {
     pub panic_once: Option<Chaos>,
     /// Monitor passes at most, so a run always ends (a rollback loop is ended by retirement).
     pub max_monitor_passes: u32,
+    /// Actors whose start this process has already recorded.
+    pub announced: crate::supervisor::Announced,
 }
 
 /// Which actor a chaos test makes fail once.
@@ -451,15 +453,18 @@ impl Actor for PipelineSupervisor {
         };
         let started: Vec<Event> = std::iter::once("pipeline".to_string())
             .chain(children.iter().map(|c| c.actor()))
+            .filter(|actor| a.announced.first(actor))
             .map(|actor| Event::from(ActorStarted { actor }))
             .collect();
-        state
-            .work
-            .lock()
-            .await
-            .record(started)
-            .await
-            .map_err(ActorProcessingErr::from)?;
+        if !started.is_empty() {
+            state
+                .work
+                .lock()
+                .await
+                .record(started)
+                .await
+                .map_err(ActorProcessingErr::from)?;
+        }
         state.spawn_monitor(&me).await?;
         // Later steps first, so work an earlier worker moves on finds its next worker.
         for step in Step::ALL.iter().rev() {
@@ -602,6 +607,7 @@ pub async fn run_until_idle(
         idle: Some(tx),
         panic_once,
         max_monitor_passes: 16,
+        announced: crate::supervisor::Announced::default(),
     };
     let (sup, handle) = Actor::spawn(
         Some(format!("pipeline-{}", Uuid::now_v7())),

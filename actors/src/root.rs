@@ -157,6 +157,8 @@ pub struct RootState {
     /// holds the log for as long as it runs).
     unrecorded: Vec<Event>,
     started: Instant,
+    /// Actors whose start this process has recorded.
+    announced: crate::supervisor::Announced,
 }
 
 /// Records what waits, before a phase opens the log.
@@ -225,6 +227,10 @@ impl RootState {
     ) -> Result<(), ActorProcessingErr> {
         let generation = self.generation;
         let sources = args.sources.clone();
+        let args = SupervisorArgs {
+            announced: self.announced.clone(),
+            ..args
+        };
         let (sup, _) = Actor::spawn_linked(
             Some(format!("discovery-{}", Uuid::now_v7())),
             DiscoverySupervisor,
@@ -301,6 +307,7 @@ impl RootState {
                     None
                 },
                 max_monitor_passes: 16,
+                announced: self.announced.clone(),
             },
             me.get_cell(),
         )
@@ -424,8 +431,9 @@ impl Actor for RootSupervisor {
             outcome: CycleOutcome::default(),
             unrecorded: Vec::new(),
             started: Instant::now(),
+            announced: crate::supervisor::Announced::default(),
         };
-        if state.slack.is_some() {
+        if state.slack.is_some() && state.announced.first("notifier") {
             state
                 .host
                 .record(vec![Event::from(ActorStarted {

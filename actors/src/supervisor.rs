@@ -11,6 +11,27 @@ use std::time::Duration;
 
 use stratagem_events::{ActorGaveUp, ActorRestarted, Event};
 
+/// The actors whose start this process has recorded (`actor.started`).
+///
+/// A phase's actors (discovery's scorer and source actors, the pipeline's workers) are spawned
+/// with their phase in every cycle that has work; recording each spawn would add events to the
+/// log at every cycle of a daemon that runs for months. So `actor.started` records an actor's
+/// first start in the process, a failure and restart is `actor.restarted`, and a later cycle's
+/// spawn of the same actor is neither.
+#[derive(Debug, Clone, Default)]
+pub struct Announced(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Announced {
+    /// Whether `actor` starts for the first time in this process (and marks it started).
+    pub fn first(&self, actor: &str) -> bool {
+        match self.0.lock() {
+            Ok(mut seen) => seen.insert(actor.to_string()),
+            // A poisoned set: recording a start twice is better than losing one.
+            Err(_) => true,
+        }
+    }
+}
+
 /// How a supervisor restarts a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartPolicy {

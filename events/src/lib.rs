@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod durable;
 pub mod error;
 pub mod event;
 pub mod projection;

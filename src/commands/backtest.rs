@@ -39,7 +39,7 @@ struct BacktestJson<'a> {
 /// The source of a strategy: a file, or a generated strategy's source from the log.
 fn strategy_source(dir: &DataDir, target: &str) -> anyhow::Result<String> {
     match target.parse::<Uuid>() {
-        Ok(id) => dir.strategy_source(&dir.projections()?, id),
+        Ok(id) => dir.strategy_source(&*dir.projections()?, id),
         Err(_) => read_strategy(Path::new(target)),
     }
 }

@@ -62,7 +62,7 @@ pub fn settings(root: &Path) -> anyhow::Result<(DiscoveryConfig, ScorerConfig)> 
 /// The data directory as the scorer actor's log.
 pub struct LiveLog {
     pub dir: DataDir,
-    pub projections: ProjectionFiles,
+    pub projections: crate::data_dir::Projected,
 }
 
 impl DiscoveryLog for LiveLog {
@@ -114,6 +114,7 @@ async fn watch(
         validators: validators.clone(),
         panic_once,
         repeat: true,
+        announced: Default::default(),
     };
     let until = async move {
         match for_secs {

@@ -58,6 +58,13 @@ pub struct Decision {
 /// Where decisions wait for a running daemon: `DATA_DIR/review-inbox/`.
 pub const HANDOFF_DIR: &str = "review-inbox";
 
+/// Whether a decision waits in the inbox for the daemon to record it.
+pub fn handoffs_waiting(root: &Path) -> bool {
+    std::fs::read_dir(root.join(HANDOFF_DIR))
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false)
+}
+
 fn held_by_another_process(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
+use stratagem_actors::cycle::{due_sources, Idleness};
 use stratagem_actors::discovery::actors::{ScorerArgs, SupervisorArgs};
 use stratagem_actors::discovery::ScoringContext;
 use stratagem_actors::notify::{Notify, SlackSettings};
@@ -34,7 +35,6 @@ use stratagem_actors::sources::http::Validators;
 use stratagem_actors::stages::runner::StageSettings;
 use stratagem_actors::supervisor::RestartPolicy;
 use stratagem_actors::validator::Validator;
-use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::Event;
 use tokio::sync::Mutex;
 
@@ -44,7 +44,7 @@ use crate::notifications::Notifications;
 use crate::settings::{monitor_settings_from_env, stage_settings_from_env};
 use stratagem_actors::stages::monitor::MonitorSettings;
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, Clone)]
 struct Funnel {
     discovered: u64,
     scored: u64,
@@ -123,7 +123,7 @@ impl Progress {
 struct RecordedPipeline {
     root: PathBuf,
     dir: DataDir,
-    projections: ProjectionFiles,
+    projections: crate::data_dir::Projected,
     notifications: Notifications,
     validator: Validator,
     settings: StageSettings,
@@ -306,12 +306,13 @@ pub async fn run(
     let _kept = DataDir::keep_open(root)?;
     let actors = Actors::start(root, &mode, &progress).await?;
     let result = if once {
-        match one_cycle(root, &actors, &progress, Sources::All).await {
+        let selected = sources_for(root, &mode, Sources::All)?;
+        match one_cycle(&actors, &progress, selected).await {
             Ok(done) => report(root, done, json),
             Err(e) => Err(e),
         }
     } else {
-        daemon(root, &actors, &progress, json).await
+        daemon(root, &mode, &actors, &progress, json).await
     };
     actors.stop().await;
     result
@@ -331,6 +332,7 @@ enum Sources<'a> {
 }
 
 /// What one cycle left: the regime line, the funnel and the notes.
+#[derive(Clone)]
 struct CycleDone {
     regime: String,
     funnel: Funnel,
@@ -339,6 +341,8 @@ struct CycleDone {
     metrics: String,
     /// The sources checked.
     checked: Vec<SourceName>,
+    /// Something failed that the next cycle should try again, even if nothing else changed.
+    retry: bool,
 }
 
 /// `stratagem run`: cycles until SIGINT or SIGTERM. Each cycle checks the sources that are due
@@ -348,6 +352,7 @@ struct CycleDone {
 /// in progress finish; whatever is left is on the log and resumes at the next start.
 async fn daemon(
     root: &Path,
+    mode: &Mode,
     actors: &Actors,
     progress: &Progress,
     json: bool,
@@ -411,7 +416,8 @@ async fn daemon(
         let _ = stop_tx.send(true);
     });
     let mut cycles = 0u64;
-    let mut last = None;
+    let mut last: Option<CycleDone> = None;
+    let mut idleness = Idleness::default();
     while !*stop.borrow() {
         if let Ok(mut s) = shared.lock() {
             s.heartbeat = Some(std::time::Instant::now());
@@ -425,7 +431,22 @@ async fn daemon(
             now,
             simulated: (sim_hours > 0).then_some(&sim_checked),
         };
-        let done = one_cycle(root, actors, progress, due).await?;
+        let began = std::time::Instant::now();
+        let selected = sources_for(root, mode, due)?;
+        let head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
+        // Idle (see `Idleness`): the cycle appends nothing and does nothing, and its report is
+        // the last one's.
+        let idle = idleness.is_idle(&selected, head, super::review::handoffs_waiting(root));
+        let (done, head) = match (&last, idle) {
+            (Some(done), true) => (done.clone(), head),
+            _ => {
+                let done = one_cycle(actors, progress, selected).await?;
+                let head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
+                idleness.worked(head, done.retry);
+                (done, head)
+            }
+        };
+        let took = began.elapsed();
         for name in &done.checked {
             sim_checked.insert(*name, now);
         }
@@ -435,7 +456,12 @@ async fn daemon(
             s.heartbeat = Some(std::time::Instant::now());
             s.text = done.metrics.clone();
         }
-        tracing::info!(cycles, "cycle done");
+        tracing::info!(
+            cycles,
+            idle,
+            took_us = took.as_micros() as u64,
+            "cycle done"
+        );
         if cycles == 1 {
             rss_first = resident_bytes();
         }
@@ -443,7 +469,13 @@ async fn daemon(
             rss_day = resident_bytes();
         }
         if !json {
-            say!("cycle {cycles}: {}", funnel_line(&done.funnel));
+            say!(
+                "cycle {cycles} ({}, {} µs, log at {}): {}",
+                if idle { "idle" } else { "worked" },
+                took.as_micros(),
+                head,
+                funnel_line(&done.funnel)
+            );
         }
         last = Some(done);
         if max_cycles > 0 && cycles >= max_cycles {
@@ -519,44 +551,40 @@ fn funnel_line(f: &Funnel) -> String {
     )
 }
 
+/// The sources a cycle checks: all of them, or those due
+/// ([`stratagem_actors::cycle::due_sources`]).
+fn sources_for(root: &Path, mode: &Mode, sources: Sources<'_>) -> anyhow::Result<Vec<SourceName>> {
+    let (config, _) = discover::settings(root)?;
+    Ok(match sources {
+        Sources::All => SourceName::ALL.to_vec(),
+        Sources::Due {
+            now,
+            simulated: Some(times),
+        } => due_sources(&config, mode, now, |s| times.get(&s).copied()),
+        Sources::Due {
+            now,
+            simulated: None,
+        } => {
+            let recorded = DataDir::open(root)?.projections()?;
+            due_sources(&config, mode, now, |s| {
+                recorded
+                    .state()
+                    .sources
+                    .get(s.as_str())
+                    .map(|h| h.last_checked_micros)
+            })
+        }
+    })
+}
+
 /// One cycle: discovery, then generation, validation, the stages and the monitor for whatever
 /// waits. Clones the monitor spawns are scored, generated, validated and staged in the same
 /// cycle (a further round), so a cycle ends with nothing left in flight.
 async fn one_cycle(
-    root: &Path,
     actors: &Actors,
     progress: &Progress,
-    sources: Sources<'_>,
+    selected: Vec<SourceName>,
 ) -> anyhow::Result<CycleDone> {
-    let (config, _) = discover::settings(root)?;
-    let selected: Vec<SourceName> = match sources {
-        Sources::All => SourceName::ALL.to_vec(),
-        Sources::Due { now, simulated } => {
-            let recorded = match simulated {
-                Some(_) => None,
-                None => Some(DataDir::open(root)?.projections()?),
-            };
-            // A minute's slack: a check recorded a moment after the cycle began is not a reason
-            // to skip the source for a whole interval.
-            let now = now + 60_000_000;
-            SourceName::ALL
-                .into_iter()
-                .filter(|s| {
-                    let interval = config.source(*s).interval.as_micros() as i64;
-                    let last = match (simulated, &recorded) {
-                        (Some(times), _) => times.get(s).copied(),
-                        (None, Some(p)) => p
-                            .state()
-                            .sources
-                            .get(s.as_str())
-                            .map(|h| h.last_checked_micros),
-                        (None, None) => None,
-                    };
-                    last.is_none_or(|t| t + interval <= now)
-                })
-                .collect()
-        }
-    };
     progress.say("discovering");
     let outcome = actors
         .root
@@ -564,12 +592,14 @@ async fn one_cycle(
         .await
         .map_err(|e| anyhow::anyhow!("the cycle failed: {e}"))?;
     let mut notes = Vec::new();
+    let mut retry = false;
     for s in &outcome.summaries {
         for e in &s.errors {
             notes.push(format!("{}: {e}", s.source));
         }
     }
     for idle in &outcome.rounds {
+        retry |= !idle.monitor_errors.is_empty();
         notes.extend(idle.monitor.iter().map(|a| format!("monitor: {a}")));
         notes.extend(
             idle.monitor_errors
@@ -591,6 +621,7 @@ async fn one_cycle(
                     st.as_str().to_uppercase()
                 )),
                 (Err(e), step) => {
+                    retry = true;
                     notes.push(format!("{} {}: could not be done: {e}", step.actor(), r.id))
                 }
             }
@@ -612,6 +643,15 @@ async fn one_cycle(
         .iter()
         .map(|st| (*st, guard.waiting(Step::Stage(*st)).len()))
         .collect();
+    // Work left for the next cycle (the rounds ran out, say): it is not idle then.
+    retry |= queue.iter().any(|(_, n)| *n > 0)
+        || !guard.waiting(Step::Generate).is_empty()
+        || !guard.waiting(Step::Validate).is_empty()
+        || guard
+            .state()
+            .opportunities
+            .values()
+            .any(|o| o.status == OpportunityStatus::Discovered && o.score.is_none());
     let done = CycleDone {
         regime: stratagem_actors::scorer::regime::detect(
             stratagem_actors::market::embedded_hourly(),
@@ -626,6 +666,7 @@ async fn one_cycle(
             .filter(|s| s.skipped.is_none())
             .filter_map(|s| SourceName::parse(&s.source))
             .collect(),
+        retry,
     };
     drop(guard);
     drop(work); // the last reference: the data directory is released
@@ -678,6 +719,8 @@ impl Host {
             validators: self.validators.clone(),
             panic_once: self.source_chaos,
             repeat: false,
+            // The root supervisor hands over its own.
+            announced: Default::default(),
         })
     }
 

@@ -268,6 +268,8 @@ pub struct SupervisorArgs {
     pub panic_once: Option<SourceName>,
     /// See [`SourceArgs::repeat`].
     pub repeat: bool,
+    /// Actors whose start this process has already recorded.
+    pub announced: crate::supervisor::Announced,
 }
 
 /// Messages of the supervisor.
@@ -342,9 +344,11 @@ impl Actor for DiscoverySupervisor {
             started: Instant::now(),
         };
         for actor in ["discovery", "scorer"] {
-            scorer.send_message(ScorerMsg::Record(Box::new(Event::from(ActorStarted {
-                actor: actor.into(),
-            }))))?;
+            if a.announced.first(actor) {
+                scorer.send_message(ScorerMsg::Record(Box::new(Event::from(ActorStarted {
+                    actor: actor.into(),
+                }))))?;
+            }
         }
         for source in a.sources {
             if let Some(why) = not_ready(source, &a.config, &a.mode) {
@@ -364,9 +368,12 @@ impl Actor for DiscoverySupervisor {
                 },
             );
             state.trackers.insert(source, RestartTracker::new(a.policy));
-            scorer.send_message(ScorerMsg::Record(Box::new(Event::from(ActorStarted {
-                actor: format!("source/{source}"),
-            }))))?;
+            let actor = format!("source/{source}");
+            if a.announced.first(&actor) {
+                scorer.send_message(ScorerMsg::Record(Box::new(Event::from(ActorStarted {
+                    actor,
+                }))))?;
+            }
             state.spawn(&me, source).await?;
         }
         Ok(state)

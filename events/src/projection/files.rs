@@ -8,13 +8,22 @@
 //! not add up — no checkpoint, a file shorter than the checkpoint says, a checkpoint ahead of
 //! the log — every file is rebuilt from the log, which is the truth. So the files always end
 //! equal to a fresh replay.
+//!
+//! Restart cost: the in-memory state is loaded from the snapshot (`projections.snapshot`, see
+//! [`super::snapshot`]) when it checks out against the log, and only the events after it are
+//! replayed; a snapshot that does not is discarded, the state rebuilt from sequence 1, and a
+//! fresh snapshot written. The checkpoint and the snapshot are replaced durably (synced, then
+//! renamed, then the directory synced) before they count.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::snapshot::{self, Snapshot, SnapshotRejected, SNAPSHOT_EVERY, SNAPSHOT_FILE};
 use super::{audit_line, AuditFile, Projections};
+use crate::durable;
 use crate::error::{io_err, StoreError};
+use crate::record::Hash;
 use crate::store::{iter_from, EventStore};
 
 /// Name of the autonomy state file.
@@ -59,16 +68,69 @@ impl Checkpoint {
     }
 }
 
+/// What became of the snapshot when the projections were opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotUse {
+    /// Loaded: only the events after this sequence number were replayed.
+    Loaded {
+        /// The sequence number it covers.
+        seq: u64,
+    },
+    /// There was none (or none was needed): the log was replayed from the start.
+    Absent,
+    /// It was refused, and the log replayed from the start instead; a fresh one is written.
+    Discarded(SnapshotRejected),
+}
+
 /// The projections of one data directory, in memory and on disk.
 pub struct ProjectionFiles {
     dir: PathBuf,
     state: Projections,
+    /// Hash of the event at `state.last_seq`.
+    hash: Hash,
     lens: [u64; AuditFile::ALL.len()],
+    /// The sequence number the snapshot on disk covers.
+    snapshot_seq: u64,
+    snapshot_use: SnapshotUse,
+    /// A catch-up failed part way: the files may hold lines the state does not match.
+    broken: bool,
+}
+
+/// Reads the snapshot in `dir`, if any, and checks it against the log.
+fn read_snapshot(dir: &Path, store: &dyn EventStore) -> Result<Option<Snapshot>, SnapshotRejected> {
+    let bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(_) => return Err(SnapshotRejected::Damaged("unreadable")),
+    };
+    let snap = snapshot::decode(&bytes)?;
+    let seq = snap.state.last_seq;
+    let not_of_this_log = |why: String| SnapshotRejected::NotOfThisLog { seq, why };
+    if seq > 0 {
+        let rec = store
+            .read(seq, 1)
+            .map_err(|e| not_of_this_log(format!("cannot be read there: {e}")))?;
+        match rec.first() {
+            Some(rec) if rec.seq == seq && rec.hash == snap.hash => {}
+            Some(_) => return Err(not_of_this_log("holds another event there".into())),
+            None => return Err(not_of_this_log("ends before it".into())),
+        }
+    }
+    let files_long_enough = AuditFile::ALL.iter().all(|f| {
+        std::fs::metadata(dir.join(f.file_name()))
+            .map(|m| m.len() >= snap.lens[f.idx()])
+            .unwrap_or(false)
+    });
+    if !files_long_enough {
+        return Err(SnapshotRejected::FilesShorter);
+    }
+    Ok(Some(snap))
 }
 
 impl ProjectionFiles {
     /// Opens the projections in `dir`, repairs them after a crash, and brings them up to the
-    /// end of the log.
+    /// end of the log: the snapshot is loaded (when it checks out against the log) and only the
+    /// events after it are replayed.
     ///
     /// # Errors
     /// A storage or file error, or an unreadable event (naming its sequence number).
@@ -86,10 +148,40 @@ impl ProjectionFiles {
                         .unwrap_or(false)
                 })
         });
-        let start = usable.unwrap_or(Checkpoint {
-            seq: 0,
-            lens: [0; AuditFile::ALL.len()],
-        });
+        let (snap, snapshot_use) = match read_snapshot(&dir, store) {
+            Ok(Some(snap)) => {
+                let seq = snap.state.last_seq;
+                (Some(snap), SnapshotUse::Loaded { seq })
+            }
+            Ok(None) => (None, SnapshotUse::Absent),
+            Err(why) => {
+                tracing::warn!(dir = %dir.display(), %why, "projection snapshot discarded; rebuilding from the log");
+                (None, SnapshotUse::Discarded(why))
+            }
+        };
+        // Where the files are cut back to: the checkpoint, else the snapshot's own lengths,
+        // else nothing (every file rebuilt). A snapshot beyond that point is of no use.
+        let start = match (usable, &snap) {
+            (Some(c), _) => c,
+            (None, Some(s)) => Checkpoint {
+                seq: s.state.last_seq,
+                lens: s.lens,
+            },
+            (None, None) => Checkpoint {
+                seq: 0,
+                lens: [0; AuditFile::ALL.len()],
+            },
+        };
+        let (snap, snapshot_use) = match snap {
+            Some(s) if s.state.last_seq > start.seq => (
+                None,
+                SnapshotUse::Discarded(SnapshotRejected::AheadOfCheckpoint {
+                    seq: s.state.last_seq,
+                    checkpoint: start.seq,
+                }),
+            ),
+            other => (other, snapshot_use),
+        };
         for f in AuditFile::ALL {
             let path = dir.join(f.file_name());
             let file = OpenOptions::new()
@@ -101,9 +193,15 @@ impl ProjectionFiles {
             file.set_len(start.lens[f.idx()])
                 .map_err(io_err("cannot truncate", &path))?;
         }
-        // Rebuild the in-memory state up to the checkpoint without writing: those lines exist.
-        let mut state = Projections::default();
-        for rec in iter_from(store, 1) {
+        let (mut state, mut hash, snapshot_seq) = match snap {
+            Some(s) => {
+                let seq = s.state.last_seq;
+                (s.state, s.hash, seq)
+            }
+            None => (Projections::default(), [0; 32], 0),
+        };
+        // Bring the state up to the checkpoint without writing: those lines exist.
+        for rec in iter_from(store, state.last_seq + 1) {
             let rec = rec?;
             if rec.seq > start.seq {
                 break;
@@ -112,13 +210,22 @@ impl ProjectionFiles {
                 seq: rec.seq,
                 source,
             })?;
+            hash = rec.hash;
         }
         let mut files = ProjectionFiles {
             dir,
             state,
+            hash,
             lens: start.lens,
+            snapshot_seq,
+            snapshot_use,
+            broken: false,
         };
-        files.catch_up(store)?;
+        files.advance(store, true)?;
+        // A snapshot that was missing or refused is replaced at once.
+        if !matches!(files.snapshot_use, SnapshotUse::Loaded { .. }) && files.state.last_seq > 0 {
+            files.save_snapshot()?;
+        }
         Ok(files)
     }
 
@@ -129,15 +236,27 @@ impl ProjectionFiles {
     pub fn rebuild(dir: impl AsRef<Path>, store: &dyn EventStore) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
         let _ = std::fs::remove_file(dir.join(CHECKPOINT_FILE));
+        let _ = std::fs::remove_file(dir.join(SNAPSHOT_FILE));
         Self::open(dir, store)
     }
 
     /// Projects every event after the last one applied, appends their audit lines, and rewrites
-    /// `autonomy_state.json` and the checkpoint.
+    /// `autonomy_state.json` and the checkpoint (and the snapshot every [`SNAPSHOT_EVERY`]
+    /// events).
     ///
     /// # Errors
     /// A storage or file error, or an unreadable event.
     pub fn catch_up(&mut self, store: &dyn EventStore) -> Result<(), StoreError> {
+        self.advance(store, false)
+    }
+
+    /// As [`ProjectionFiles::catch_up`]; with nothing new, the files are rewritten only when
+    /// `rewrite` (at open: a deleted `autonomy_state.json` comes back).
+    fn advance(&mut self, store: &dyn EventStore, rewrite: bool) -> Result<(), StoreError> {
+        if !rewrite && self.state.last_seq == store.head().seq {
+            return Ok(());
+        }
+        self.broken = true;
         let mut writers: [Option<BufWriter<File>>; AuditFile::ALL.len()] = Default::default();
         for rec in iter_from(store, self.state.last_seq + 1) {
             let rec = rec?;
@@ -147,6 +266,7 @@ impl ProjectionFiles {
             })?;
             let line = audit_line(&rec, &event);
             self.state.apply_decoded(&rec, event);
+            self.hash = rec.hash;
             if let Some((file, line)) = line {
                 let i = file.idx();
                 if writers[i].is_none() {
@@ -176,7 +296,35 @@ impl ProjectionFiles {
             seq: self.state.last_seq,
             lens: self.lens,
         };
-        self.write_atomically(CHECKPOINT_FILE, &checkpoint.render())
+        durable::replace(&self.dir, CHECKPOINT_FILE, checkpoint.render().as_bytes())?;
+        if self.state.last_seq >= self.snapshot_seq + SNAPSHOT_EVERY {
+            self.save_snapshot()?;
+        }
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Whether a catch-up failed part way. Such a value must not be kept: reopening (which
+    /// repairs the files from the checkpoint) is the way on.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Writes the snapshot of the projections as they are now (durably), so the next open
+    /// replays nothing before this point.
+    ///
+    /// # Errors
+    /// A file error naming the file.
+    pub fn save_snapshot(&mut self) -> Result<(), StoreError> {
+        let bytes = snapshot::encode(&self.state, &self.hash, &self.lens);
+        durable::replace(&self.dir, SNAPSHOT_FILE, &bytes)?;
+        self.snapshot_seq = self.state.last_seq;
+        Ok(())
+    }
+
+    /// What became of the snapshot at open.
+    pub fn snapshot_use(&self) -> &SnapshotUse {
+        &self.snapshot_use
     }
 
     fn autonomy_json(&self) -> String {

@@ -5,10 +5,11 @@
 //! the data directory are written by [`files::ProjectionFiles`].
 
 pub mod files;
+pub mod snapshot;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{DecodeError, StoreError};
@@ -20,7 +21,7 @@ use crate::record::{hex, RecordedEvent};
 use crate::store::{iter_from, EventStore};
 
 /// Strategies currently in each stage.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageCounts {
     /// In COLD (backtest).
     pub cold: u64,
@@ -44,7 +45,7 @@ impl StageCounts {
 }
 
 /// The seed's `autonomy_state.json`: exactly its keys, plus the strategies per stage.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutonomyState {
     /// Whether the discovery loop is running (last `discovery.toggled`).
     pub strategy_discovery_active: bool,
@@ -77,7 +78,7 @@ impl AutonomyState {
 }
 
 /// Where an opportunity is in the funnel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpportunityStatus {
     /// Discovered, not scored yet.
@@ -93,7 +94,7 @@ pub enum OpportunityStatus {
 }
 
 /// The five sub-scores and composite of the latest scoring.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreView {
     /// Novelty.
     pub novelty: SubScore,
@@ -112,7 +113,7 @@ pub struct ScoreView {
 }
 
 /// Read model of one opportunity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpportunityView {
     /// Our id.
     pub id: Uuid,
@@ -151,7 +152,7 @@ pub struct OpportunityView {
 }
 
 /// Where a strategy is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyStatus {
     /// Generated, not validated yet.
@@ -171,7 +172,7 @@ pub enum StrategyStatus {
 }
 
 /// Read model of one strategy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyView {
     /// Our id.
     pub id: Uuid,
@@ -226,7 +227,7 @@ pub struct StrategyView {
 }
 
 /// Every projection of the log, kept together so one pass of replay builds them all.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Projections {
     /// The seed's counters.
     pub autonomy: AutonomyState,
@@ -249,7 +250,7 @@ pub struct Projections {
 }
 
 /// What the log says of one discovery source.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceHealth {
     /// Checks recorded.
     pub checks: u64,

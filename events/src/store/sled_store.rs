@@ -6,12 +6,12 @@
 //! - `db/`: the sled database. Tree `events` maps the big-endian sequence number to the stored
 //!   record; tree `idempotency` maps an idempotency key to the original batch's sequence range;
 //! - `acknowledged-head`: the last sequence number and hash acknowledged to a caller, rewritten
-//!   (atomically, by rename) after each durable flush. On open, a store that ends before that
+//!   after each durable flush, atomically and durably ([`crate::durable::replace`]: synced,
+//!   renamed, the directory synced). On open, a store that ends before that
 //!   head has lost acknowledged events: it is refused with [`StoreError::Truncated`] instead of
 //!   silently continuing from an earlier point.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -24,7 +24,7 @@ use super::{
     decode_ack_range, encode_ack_range, parse_stored, seal_batch, AppendAck, AppendRequest,
     EventStore, Expected, Head, RawRecord, StoreFuture,
 };
-use crate::error::{io_err, DecodeError, StoreError};
+use crate::error::{DecodeError, StoreError};
 use crate::record::{hex, Hash, RecordedEvent};
 
 const HEAD_MARKER: &str = "acknowledged-head";
@@ -390,10 +390,9 @@ fn read_marker(dir: &Path) -> Result<Option<(u64, Hash)>, StoreError> {
 }
 
 fn write_marker(dir: &Path, seq: u64, hash: &Hash) -> Result<(), StoreError> {
-    let tmp = dir.join(format!("{HEAD_MARKER}.tmp"));
-    let mut file = File::create(&tmp).map_err(io_err("cannot write", &tmp))?;
-    writeln!(file, "{seq} {}", hex(hash)).map_err(io_err("cannot write", &tmp))?;
-    drop(file);
-    let path = dir.join(HEAD_MARKER);
-    std::fs::rename(&tmp, &path).map_err(io_err("cannot replace", &path))
+    crate::durable::replace(
+        dir,
+        HEAD_MARKER,
+        format!("{seq} {}\n", hex(hash)).as_bytes(),
+    )
 }

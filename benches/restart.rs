@@ -1,0 +1,109 @@
+//! The cost of a long life: opening a data directory (what a restart does) and one idle daemon
+//! cycle, at 10,000 and at 1,000,000 events on the log. Neither may grow with the log: opening
+//! loads the projection snapshot and replays only the events after it; an idle cycle brings the
+//! projections up to date (nothing new), decides which sources are due and finds the cycle idle.
+//!
+//! Targets on the 2-core reference machine: open < 1 s and an idle cycle < 20 ms at 1,000,000
+//! events. Run with `cargo bench --bench restart`. The data directories are built once (the
+//! first run takes a few minutes) under `target/bench-data/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use stratagem_actors::cycle::{due_sources, Idleness};
+use stratagem_actors::sources::check::Mode;
+use stratagem_actors::sources::config::DiscoveryConfig;
+use stratagem_events::projection::files::{ProjectionFiles, SnapshotUse};
+use stratagem_events::{AppendRequest, Event, EventStore, SledEventStore};
+
+#[path = "common/log.rs"]
+mod log;
+
+/// A data directory whose log holds `events` events (whole cycles of ten), projections and
+/// snapshot written as a running daemon leaves them.
+fn data_dir(events: u64) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-data")
+        .join(format!("restart-{events}"));
+    let done = dir.join("built");
+    if done.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = SledEventStore::open(dir.join("events")).unwrap();
+    let mut files = ProjectionFiles::open(&dir, &store).unwrap();
+    let mut i = 0;
+    while store.head().seq < events {
+        let batch: Vec<Event> = (0..100).flat_map(|k| log::cycle(i * 100 + k)).collect();
+        rt.block_on(store.append(AppendRequest::new(batch)))
+            .unwrap();
+        files.catch_up(&store).unwrap();
+        i += 1;
+    }
+    drop(files);
+    drop(store);
+    std::fs::write(done, b"").unwrap();
+    dir
+}
+
+fn restart(c: &mut Criterion) {
+    let config = DiscoveryConfig::from_lookup(&|_| None).unwrap();
+    for events in [10_000u64, 1_000_000] {
+        let dir = data_dir(events);
+        let mut group = c.benchmark_group(format!("restart_{events}_events"));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(15));
+        group.bench_function("open", |bench| {
+            bench.iter(|| {
+                let store = SledEventStore::open(dir.join("events")).unwrap();
+                let files = ProjectionFiles::open(&dir, &store).unwrap();
+                assert!(matches!(files.snapshot_use(), SnapshotUse::Loaded { .. }));
+                assert_eq!(files.state().last_seq, events);
+                files.state().autonomy.opportunities_discovered
+            })
+        });
+        let store = SledEventStore::open(dir.join("events")).unwrap();
+        let mut files = ProjectionFiles::open(&dir, &store).unwrap();
+        let mode = Mode::Offline(dir.clone());
+        let mut idleness = Idleness::default();
+        idleness.worked(store.head().seq, false);
+        // Every source checked a moment ago: none due.
+        let now = files
+            .state()
+            .sources
+            .values()
+            .map(|h| h.last_checked_micros)
+            .max()
+            .unwrap_or(0);
+        group.bench_function("idle_cycle", |bench| {
+            bench.iter(|| {
+                files.catch_up(&store).unwrap();
+                let due = due_sources(&config, &mode, now, |s| {
+                    Some(
+                        files
+                            .state()
+                            .sources
+                            .get(s.as_str())
+                            .map_or(now, |h| h.last_checked_micros),
+                    )
+                });
+                let handoff = std::fs::read_dir(dir.join("review-inbox"))
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(false);
+                let idle = idleness.is_idle(&due, store.head().seq, handoff);
+                assert!(idle, "due: {due:?}");
+                idle
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, restart);
+criterion_main!(benches);
