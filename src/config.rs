@@ -1,9 +1,10 @@
 //! Configuration: a TOML file, then the environment, then the command line's flags, each
 //! overriding the one before. Every setting is named by its environment variable; in the file,
 //! `[section] key = value` stands for `SECTION_KEY` (`[discovery] arxiv_enabled = false` is
-//! `DISCOVERY_ARXIV_ENABLED=0`) and a top-level `key` for `KEY`. The file is read once at start,
-//! before any thread exists, and fills in what the environment does not set; an unknown key, a
-//! nested table or an unusable value is refused, naming the key.
+//! `DISCOVERY_ARXIV_ENABLED=0`) and a top-level `key` for `KEY`. The file is read once at start;
+//! an unknown key, a nested table or an unusable value is refused, naming the key. Every
+//! settings reader asks [`var`], which answers from the environment and then from the file: the
+//! process's environment is never written.
 //!
 //! The file is `--config FILE` (env `STRATAGEM_CONFIG`), else `DATA_DIR/stratagem.toml` when it
 //! exists. Secrets (keys, tokens, the webhook URL) are never printed by `config show`.
@@ -145,6 +146,8 @@ pub struct Loaded {
     pub file: Option<PathBuf>,
     /// Keys the file set (those the environment did not).
     pub from_file: Vec<String>,
+    /// The file's values, by key.
+    values: BTreeMap<String, String>,
 }
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
@@ -227,8 +230,8 @@ pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// Loads the configuration file, if any, into the environment (only keys the environment does
-/// not set). Must run before any other thread starts.
+/// Loads the configuration file, if any: [`var`] answers from it what the environment does not
+/// set. Runs once, at start.
 ///
 /// # Errors
 /// As [`read_file`]; and a `--config` file that does not exist.
@@ -249,22 +252,40 @@ pub fn load(explicit: Option<&Path>, data_dir: &Path) -> anyhow::Result<()> {
     if let Some(path) = &path {
         for (key, value) in read_file(path)? {
             if std::env::var_os(&key).is_none() {
-                // Single-threaded here: main calls this before building the runtime.
-                std::env::set_var(&key, value);
-                loaded.from_file.push(key);
+                loaded.from_file.push(key.clone());
             }
+            loaded.values.insert(key, value);
         }
     }
     let _ = LOADED.set(loaded);
     Ok(())
 }
 
+/// A setting's value: the environment's, else the configuration file's (as
+/// [`std::env::var`] answers, so readers tell "unset" from "not text").
+///
+/// # Errors
+/// `NotPresent` when neither sets it; `NotUnicode` when the environment's value is not text.
+pub fn var(key: &str) -> Result<String, std::env::VarError> {
+    match std::env::var(key) {
+        Err(std::env::VarError::NotPresent) => loaded()
+            .values
+            .get(key)
+            .cloned()
+            .ok_or(std::env::VarError::NotPresent),
+        other => other,
+    }
+}
+
+/// [`var`] as a lookup: text, or `None` when unset or not text.
+pub fn lookup(key: &str) -> Option<String> {
+    var(key).ok()
+}
+
 /// Where a key's current value comes from, if it is set.
 pub fn origin(key: &str) -> Option<Origin> {
-    std::env::var_os(key)?;
-    Some(if loaded().from_file.iter().any(|k| k == key) {
-        Origin::File
-    } else {
-        Origin::Env
-    })
+    if std::env::var_os(key).is_some() {
+        return Some(Origin::Env);
+    }
+    loaded().values.contains_key(key).then_some(Origin::File)
 }

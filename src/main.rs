@@ -3,6 +3,7 @@
 //! the code map.
 #![forbid(unsafe_code)]
 
+mod chaos;
 mod cli;
 mod commands;
 mod config;
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    // The configuration file fills in the environment before any thread exists.
+    // The configuration file: what the environment does not set (see `config::var`).
     if let Err(e) = config::load(cli.config.as_deref(), &cli.data_dir) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
@@ -58,9 +59,10 @@ fn main() -> ExitCode {
 /// Logs on stderr: their level from `STRATAGEM_LOG` (default `warn`), their form from
 /// `STRATAGEM_LOG_FORMAT`: `human` (default) or `json`, one object a line for a log collector.
 fn init_tracing() -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATAGEM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let format = std::env::var("STRATAGEM_LOG_FORMAT").unwrap_or_default();
+    let filter = config::lookup("STRATAGEM_LOG")
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    let format = config::lookup("STRATAGEM_LOG_FORMAT").unwrap_or_default();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -44,7 +44,7 @@ impl Notifications {
     /// # Errors
     /// A bad Slack setting, naming its key.
     pub fn slack_from_env() -> anyhow::Result<Option<SlackNotifier>> {
-        let get = |k: &str| std::env::var(k).ok();
+        let get = |k: &str| crate::config::var(k).ok();
         SlackSettings::from_lookup(&get)
             .map_err(anyhow::Error::msg)?
             .map(SlackNotifier::new)

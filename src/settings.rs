@@ -25,7 +25,7 @@ pub struct CodegenSettings {
 }
 
 fn var(key: &str) -> anyhow::Result<Option<String>> {
-    match std::env::var(key) {
+    match crate::config::var(key) {
         Ok(v) if v.trim().is_empty() => Ok(None),
         Ok(v) => Ok(Some(v.trim().to_string())),
         Err(std::env::VarError::NotPresent) => Ok(None),

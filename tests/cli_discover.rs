@@ -652,6 +652,8 @@ fn bad_scorer_weights_are_refused_before_anything_is_recorded() {
     );
 }
 
+// Needs the chaos hooks (`--features chaos`, as scripts/test runs it).
+#[cfg(feature = "chaos")]
 #[test]
 fn watched_sources_are_supervised_actors_restarted_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();

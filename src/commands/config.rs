@@ -35,7 +35,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let codegen = CodegenSettings::from_env()?;
     let stages = stage_settings_from_env()?;
     let monitor = monitor_settings_from_env()?;
-    let get = |k: &str| std::env::var(k).ok();
+    let get = |k: &str| crate::config::var(k).ok();
     let slack = SlackSettings::from_lookup(&get).map_err(anyhow::Error::msg)?;
     let validator = (
         validate::env_flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
@@ -46,7 +46,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|key| {
             let secret = config::is_secret(&key);
-            let value = std::env::var(&key)
+            let value = crate::config::var(&key)
                 .ok()
                 .map(|v| if secret { "***".to_string() } else { v });
             Setting {

@@ -43,7 +43,7 @@ struct DiscoverJson<'a> {
 
 /// Reads an environment variable as text (unset and empty are the same).
 pub fn env_lookup(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+    crate::config::var(key).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// The discovery and scorer settings from the environment, with the inbox defaulting to
@@ -100,7 +100,7 @@ async fn watch(
     let ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
     let validators_path = root.join(VALIDATORS_FILE);
     let validators = Arc::new(Mutex::new(Validators::load(&validators_path)));
-    let panic_once = env_lookup("STRATAGEM_CHAOS_PANIC_SOURCE").and_then(|s| SourceName::parse(&s));
+    let panic_once = crate::chaos::hook("PANIC_SOURCE").and_then(|s| SourceName::parse(&s));
     let args = SupervisorArgs {
         scorer: ScorerArgs {
             log: Box::new(LiveLog { dir, projections }),

@@ -359,7 +359,7 @@ async fn daemon(
 ) -> anyhow::Result<ExitCode> {
     let number =
         |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> anyhow::Result<u64> {
-            match std::env::var(key) {
+            match crate::config::var(key) {
                 Err(_) => Ok(default),
                 Ok(v) => match v.trim().parse::<u64>() {
                     Ok(x) if range.contains(&x) => Ok(x),
@@ -389,7 +389,7 @@ async fn daemon(
     let mut rss_day = None;
     let mut sim_checked: HashMap<SourceName, i64> = HashMap::new();
     let shared: crate::metrics::Shared = Default::default();
-    let addr = std::env::var("METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:9464".into());
+    let addr = crate::config::var("METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:9464".into());
     if addr.trim() != "off" {
         match tokio::net::TcpListener::bind(addr.trim()).await {
             Ok(listener) => {
@@ -805,9 +805,9 @@ struct Actors {
 
 impl Actors {
     async fn start(root: &Path, mode: &Mode, progress: &Progress) -> anyhow::Result<Actors> {
-        let env = |k: &str| std::env::var(k).ok();
+        let env = |k: &str| crate::config::var(k).ok();
         let slack = SlackSettings::from_lookup(&env).map_err(anyhow::Error::msg)?;
-        let chaos = std::env::var("STRATAGEM_CHAOS_PANIC_STAGE").ok();
+        let chaos = crate::chaos::hook("PANIC_STAGE");
         let host = Host {
             root: root.to_path_buf(),
             mode: mode.clone(),
@@ -815,10 +815,9 @@ impl Actors {
             validators: Arc::new(std::sync::Mutex::new(Validators::load(
                 &root.join(discover::VALIDATORS_FILE),
             ))),
-            source_chaos: std::env::var("STRATAGEM_CHAOS_PANIC_SOURCE")
-                .ok()
+            source_chaos: crate::chaos::hook("PANIC_SOURCE")
                 .and_then(|s| SourceName::parse(&s)),
-            phase_chaos: std::sync::Mutex::new(std::env::var("STRATAGEM_CHAOS_FAIL_PHASE").ok()),
+            phase_chaos: std::sync::Mutex::new(crate::chaos::hook("FAIL_PHASE")),
         };
         let args = RootArgs {
             host: Arc::new(host),

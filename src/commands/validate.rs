@@ -25,7 +25,7 @@ pub const VALIDATION_BARS: usize = 1000;
 
 /// Reads a boolean setting of the seed (`1`/`true`/`yes` or `0`/`false`/`no`).
 pub fn env_flag(key: &str) -> anyhow::Result<bool> {
-    match std::env::var(key) {
+    match crate::config::var(key) {
         Err(std::env::VarError::NotPresent) => Ok(false),
         Err(std::env::VarError::NotUnicode(_)) => bail!("{key} is not valid text"),
         Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -39,7 +39,7 @@ pub fn env_flag(key: &str) -> anyhow::Result<bool> {
 /// `VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30, between 1 and 3600.
 pub fn sandbox_timeout() -> anyhow::Result<Duration> {
     let key = "VALIDATOR_SANDBOX_TIMEOUT_SECONDS";
-    match std::env::var(key) {
+    match crate::config::var(key) {
         Err(_) => Ok(SandboxLimits::default().timeout),
         Ok(v) => match v.trim().parse::<u64>() {
             Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
