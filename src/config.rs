@@ -147,7 +147,7 @@ pub struct Loaded {
     /// Keys the file set (those the environment did not).
     pub from_file: Vec<String>,
     /// The file's values, by key.
-    values: BTreeMap<String, String>,
+    values: FileValues,
 }
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
@@ -186,11 +186,14 @@ fn value_text(key: &str, v: &toml::Value) -> anyhow::Result<String> {
     })
 }
 
+/// A configuration file's settings: `KEY → value`.
+pub type FileValues = BTreeMap<String, String>;
+
 /// Reads a configuration file into `KEY → value`.
 ///
 /// # Errors
 /// An unreadable file, bad TOML, an unknown key or an unusable value, named.
-pub fn read_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn read_file(path: &Path) -> anyhow::Result<FileValues> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
     let table: toml::Table = text

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
 
 /// Logs on stderr: their level from `STRATAGEM_LOG` (default `warn`), their form from
 /// `STRATAGEM_LOG_FORMAT`: `human` (default) or `json`, one object a line for a log collector.
-fn init_tracing() -> Result<(), String> {
+fn init_tracing() -> anyhow::Result<()> {
     let filter = config::lookup("STRATAGEM_LOG")
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
@@ -74,9 +74,7 @@ fn init_tracing() -> Result<(), String> {
             let _ = builder.json().flatten_event(true).try_init();
         }
         other => {
-            return Err(format!(
-                "STRATAGEM_LOG_FORMAT={other:?} is not human or json"
-            ))
+            anyhow::bail!("STRATAGEM_LOG_FORMAT={other:?} is not human or json")
         }
     }
     Ok(())

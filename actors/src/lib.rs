@@ -26,6 +26,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod root;
 pub mod scorer;
+pub mod setting;
 pub mod sources;
 pub mod stages;
 pub mod supervisor;

@@ -266,7 +266,7 @@ impl SlackSettings {
     /// A value that is not what it should be, naming its key (never the URL's value).
     pub fn from_lookup(
         get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Option<SlackSettings>, String> {
+    ) -> Result<Option<SlackSettings>, crate::setting::SettingError> {
         let Some(url) = get("SLACK_WEBHOOK_URL")
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
@@ -275,21 +275,28 @@ impl SlackSettings {
         };
         match reqwest::Url::parse(&url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => return Err("SLACK_WEBHOOK_URL is not an http(s) URL".into()),
-        }
-        let number = |k: &str, default: u64, max: u64| -> Result<u64, String> {
-            match get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-            {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|x| *x <= max)
-                    .ok_or(format!("{k}={v:?} is not a whole number up to {max}")),
+            _ => {
+                return Err(crate::setting::SettingError::new(
+                    "SLACK_WEBHOOK_URL",
+                    "SLACK_WEBHOOK_URL is not an http(s) URL",
+                ))
             }
-        };
+        }
+        let number =
+            |k: &str, default: u64, max: u64| -> Result<u64, crate::setting::SettingError> {
+                match get(k)
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                {
+                    None => Ok(default),
+                    Some(v) => v.parse::<u64>().ok().filter(|x| *x <= max).ok_or_else(|| {
+                        crate::setting::SettingError::new(
+                            k,
+                            format!("{k}={v:?} is not a whole number up to {max}"),
+                        )
+                    }),
+                }
+            };
         let attempts = number("SLACK_MAX_ATTEMPTS", 3, 10)?;
         Ok(Some(SlackSettings {
             webhook: Secret::new(url),
@@ -314,12 +321,11 @@ impl SlackNotifier {
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn new(settings: SlackSettings) -> Result<SlackNotifier, String> {
+    pub fn new(settings: SlackSettings) -> Result<SlackNotifier, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("stratagem/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .build()?;
         Ok(SlackNotifier {
             settings,
             http,

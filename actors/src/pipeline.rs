@@ -14,6 +14,7 @@
 //! longer shows waiting is dropped, never done twice. Each start, restart and give-up is an
 //! event.
 
+use crate::supervisor::{CycleError, HostError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -80,16 +81,16 @@ pub trait PipelineWork: Send + 'static {
     /// Does `step` for `id` and records it. `Ok((true, what))` when it moved on (generated,
     /// approved, passed and promoted), `Ok((false, why))` when it stopped there (no template
     /// fits, rejected, waits for a person).
-    fn run(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<(bool, String), String>>;
+    fn run(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<(bool, String), HostError>>;
     /// The ids the log shows waiting for `step`.
     fn waiting(&self, step: Step) -> Vec<Uuid>;
     /// Records supervision events.
-    fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>>;
+    fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), HostError>>;
     /// The read models, current with every step recorded through this value.
     fn state(&self) -> &stratagem_events::Projections;
     /// One pass of the monitor over every strategy trading in LIMITED or FULL, recorded;
     /// returns a line for each rollback, retirement or clone it decided.
-    fn monitor(&mut self) -> WorkFuture<'_, Result<Vec<String>, String>>;
+    fn monitor(&mut self) -> WorkFuture<'_, Result<Vec<String>, HostError>>;
 }
 
 /// The work, shared by the workers.
@@ -103,7 +104,7 @@ pub struct JobDone {
     /// The step.
     pub step: Step,
     /// Moved on or stopped, with what or why; or could not be done (why).
-    pub result: Result<(bool, String), String>,
+    pub result: Result<(bool, String), HostError>,
 }
 
 /// Everything a run until idle did.
@@ -230,7 +231,7 @@ pub enum PipelineMsg {
     /// A worker dropped a job the log no longer shows waiting.
     Skipped(Step, Uuid),
     /// The monitor finished a pass.
-    Watched(Result<Vec<String>, String>),
+    Watched(Result<Vec<String>, HostError>),
     /// Start a worker again after its backoff.
     Restart(Step),
     /// Start the monitor again after its backoff.
@@ -508,7 +509,7 @@ impl Actor for PipelineSupervisor {
                 match result {
                     Ok(lines) => state.done.monitor.extend(lines),
                     Err(e) => {
-                        state.done.monitor_errors.push(e);
+                        state.done.monitor_errors.push(e.to_string());
                         // A pass that cannot be recorded is not retried in this run.
                         state.passes = state.max_passes;
                     }
@@ -599,7 +600,7 @@ pub async fn run_until_idle(
     work: SharedWork,
     policy: RestartPolicy,
     panic_once: Option<Chaos>,
-) -> Result<Idle, String> {
+) -> Result<Idle, CycleError> {
     let (tx, rx) = oneshot::channel();
     let args = PipelineArgs {
         work,
@@ -615,10 +616,14 @@ pub async fn run_until_idle(
         args,
     )
     .await
-    .map_err(|e| format!("cannot start the pipeline's workers: {e}"))?;
-    let done = rx
-        .await
-        .map_err(|_| "the pipeline's workers stopped before they were idle".to_string());
+    .map_err(|e| CycleError::Start {
+        what: "the pipeline's workers",
+        reason: e.to_string(),
+    })?;
+    let done = rx.await.map_err(|_| CycleError::Stopped {
+        what: "the pipeline's workers",
+        reason: "they stopped before they were idle".into(),
+    });
     sup.stop(None);
     let _ = handle.await;
     done

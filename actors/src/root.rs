@@ -23,6 +23,7 @@
 //! models show. The notifier is restarted the same way; while it is down, deliveries fail as
 //! events and the pipeline carries on.
 
+use crate::supervisor::{CycleError, HostError};
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -49,13 +50,13 @@ pub trait CycleHost: Send + Sync + 'static {
         &self,
         sources: Vec<SourceName>,
         notify: Notify,
-    ) -> WorkFuture<'_, Result<SupervisorArgs, String>>;
+    ) -> WorkFuture<'_, Result<SupervisorArgs, HostError>>;
     /// Called once discovery has stopped (the conditional-GET cache is saved here).
     fn discovery_stopped(&self);
     /// The pipeline's work over a freshly opened log, delivering through `notify`.
-    fn pipeline(&self, notify: Notify) -> WorkFuture<'_, Result<SharedWork, String>>;
+    fn pipeline(&self, notify: Notify) -> WorkFuture<'_, Result<SharedWork, HostError>>;
     /// Records supervision events of the root's children (opens the log for it).
-    fn record(&self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>>;
+    fn record(&self, events: Vec<Event>) -> WorkFuture<'_, Result<(), HostError>>;
 }
 
 /// What a cycle did.
@@ -74,13 +75,16 @@ pub struct CycleOutcome {
 /// Messages of the root.
 pub enum RootMsg {
     /// Run one cycle: these sources, then everything in flight.
-    Cycle(Vec<SourceName>, RpcReplyPort<Result<CycleOutcome, String>>),
+    Cycle(
+        Vec<SourceName>,
+        RpcReplyPort<Result<CycleOutcome, CycleError>>,
+    ),
     /// Discovery's arguments are ready (the log is open), or could not be made.
-    DiscoveryReady(u64, Result<Box<SupervisorArgs>, String>),
+    DiscoveryReady(u64, Result<Box<SupervisorArgs>, HostError>),
     /// Discovery checked every source it started.
     DiscoveryDone(u64, Vec<CheckSummary>, Vec<(SourceName, String)>),
     /// The pipeline's work is ready (the log is open), or could not be made.
-    PipelineReady(u64, Result<SharedWork, String>),
+    PipelineReady(u64, Result<SharedWork, HostError>),
     /// The pipeline is idle.
     PipelineIdle(u64, Idle),
     /// Every worker has let go of the pipeline's work.
@@ -148,7 +152,7 @@ pub struct RootState {
     phase: Phase,
     /// The phase's generation: a report from an earlier (failed) incarnation is ignored.
     generation: u64,
-    caller: Option<RpcReplyPort<Result<CycleOutcome, String>>>,
+    caller: Option<RpcReplyPort<Result<CycleOutcome, CycleError>>>,
     sources: Vec<SourceName>,
     round: u32,
     max_rounds: u32,
@@ -369,11 +373,12 @@ impl RootState {
             (RestartDecision::GiveUp { restarts }, c) => {
                 if c != Child::Notifier {
                     if let Some(caller) = self.caller.take() {
-                        let _ = caller.send(Err(format!(
-                            "{} failed {restarts} times within {} s and was given up: {reason}",
-                            c.name(),
-                            window.as_secs()
-                        )));
+                        let _ = caller.send(Err(CycleError::GaveUp {
+                            child: c.name(),
+                            restarts,
+                            window_secs: window.as_secs(),
+                            reason: reason.to_string(),
+                        }));
                     }
                 }
                 // A notifier given up: notifications stop, each delivery fails as an event,
@@ -455,7 +460,7 @@ impl Actor for RootSupervisor {
         match msg {
             RootMsg::Cycle(sources, reply) => {
                 if state.caller.is_some() {
-                    let _ = reply.send(Err("a cycle is already running".into()));
+                    let _ = reply.send(Err(CycleError::Busy));
                     return Ok(());
                 }
                 state.caller = Some(reply);
@@ -595,14 +600,17 @@ impl Root {
     ///
     /// # Errors
     /// When it cannot start (its start could not be recorded, say).
-    pub async fn start(args: RootArgs) -> Result<Root, String> {
+    pub async fn start(args: RootArgs) -> Result<Root, CycleError> {
         let (actor, handle) = Actor::spawn(
             Some(format!("root-{}", Uuid::now_v7())),
             RootSupervisor,
             args,
         )
         .await
-        .map_err(|e| format!("cannot start the root supervisor: {e}"))?;
+        .map_err(|e| CycleError::Start {
+            what: "the root supervisor",
+            reason: e.to_string(),
+        })?;
         Ok(Root { actor, handle })
     }
 
@@ -610,9 +618,11 @@ impl Root {
     ///
     /// # Errors
     /// When a phase was given up (past its restart intensity) or the root stopped.
-    pub async fn cycle(&self, sources: Vec<SourceName>) -> Result<CycleOutcome, String> {
-        ractor::call!(self.actor, RootMsg::Cycle, sources)
-            .map_err(|e| format!("the root supervisor stopped: {e}"))?
+    pub async fn cycle(&self, sources: Vec<SourceName>) -> Result<CycleOutcome, CycleError> {
+        ractor::call!(self.actor, RootMsg::Cycle, sources).map_err(|e| CycleError::Stopped {
+            what: "the root supervisor",
+            reason: e.to_string(),
+        })?
     }
 
     /// Records what waits to be recorded, then stops the root and every actor under it.

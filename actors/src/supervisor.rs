@@ -11,6 +11,49 @@ use std::time::Duration;
 
 use stratagem_events::{ActorGaveUp, ActorRestarted, Event};
 
+/// Work the caller does for an actor failed: opening the log, running a job, recording
+/// events. The caller's errors are its own types (the binary's carry a chain of context), so
+/// they reach the actors as their words, flattened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HostError(pub String);
+
+/// A supervised run of actors (a cycle, discovery, the pipeline) could not be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CycleError {
+    /// A cycle was asked for while one runs.
+    #[error("a cycle is already running")]
+    Busy,
+    /// A child failed past its restart intensity and was given up: the escalation.
+    #[error("{child} failed {restarts} times within {window_secs} s and was given up: {reason}")]
+    GaveUp {
+        /// The child.
+        child: &'static str,
+        /// Restarts within the window.
+        restarts: u32,
+        /// The window.
+        window_secs: u64,
+        /// Its last failure.
+        reason: String,
+    },
+    /// An actor could not be started.
+    #[error("cannot start {what}: {reason}")]
+    Start {
+        /// Which.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An actor stopped before it was done.
+    #[error("{what} stopped before it was done: {reason}")]
+    Stopped {
+        /// Which.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// The actors whose start this process has recorded (`actor.started`).
 ///
 /// A phase's actors (discovery's scorer and source actors, the pipeline's workers) are spawned

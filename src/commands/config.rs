@@ -46,9 +46,10 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|key| {
             let secret = config::is_secret(&key);
-            let value = crate::config::var(&key)
-                .ok()
-                .map(|v| if secret { "***".to_string() } else { v });
+            let value =
+                crate::config::var(&key)
+                    .ok()
+                    .map(|v| if secret { "***".to_string() } else { v });
             Setting {
                 origin: config::origin(&key),
                 value,

@@ -43,7 +43,9 @@ struct DiscoverJson<'a> {
 
 /// Reads an environment variable as text (unset and empty are the same).
 pub fn env_lookup(key: &str) -> Option<String> {
-    crate::config::var(key).ok().filter(|v| !v.trim().is_empty())
+    crate::config::var(key)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// The discovery and scorer settings from the environment, with the inbox defaulting to
@@ -79,7 +81,7 @@ impl DiscoveryLog for LiveLog {
                 )
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("{e:#}"))
+                .map_err(|e| stratagem_actors::supervisor::HostError(format!("{e:#}")))
         })
     }
 }

@@ -88,6 +88,17 @@ fn hand_over(root: &Path, d: &Decision) -> anyhow::Result<std::path::PathBuf> {
     Ok(file)
 }
 
+/// Why a decision cannot be recorded, whatever happens to the log.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// No such strategy.
+    #[error("no strategy {0} in the log")]
+    Unknown(uuid::Uuid),
+    /// It does not wait for a person.
+    #[error("strategy {0} is not waiting for review (see `stratagem review list`)")]
+    NotWaiting(uuid::Uuid),
+}
+
 /// Records a decision on a waiting strategy; the line says what was recorded.
 ///
 /// # Errors
@@ -104,9 +115,9 @@ pub async fn record(
         .strategies
         .get(&id)
         .cloned()
-        .ok_or_else(|| anyhow!("no strategy {id} in the log"))?;
+        .ok_or(Refused::Unknown(id))?;
     let Some(before_stage) = waits_for(&view, settings) else {
-        bail!("strategy {id} is not waiting for review (see `stratagem review list`)");
+        return Err(Refused::NotWaiting(id).into());
     };
     let event = if d.approve {
         Event::from(ReviewApproved {
@@ -165,10 +176,7 @@ pub async fn take_handoffs(
         let line = match decision {
             Ok(d) => match record(dir, projections, settings, &d).await {
                 Ok(line) => line,
-                Err(e)
-                    if e.to_string().contains("not waiting")
-                        || e.to_string().contains("no strategy") =>
-                {
+                Err(e) if e.downcast_ref::<Refused>().is_some() => {
                     format!("handed-over decision {} not recorded: {e}", file.display())
                 }
                 // The log could not be written: leave the file for the next cycle.

@@ -33,7 +33,7 @@ use stratagem_actors::pipeline::{Chaos, PipelineWork, SharedWork, Step, WorkFutu
 use stratagem_actors::root::{CycleHost, Root, RootArgs};
 use stratagem_actors::sources::http::Validators;
 use stratagem_actors::stages::runner::StageSettings;
-use stratagem_actors::supervisor::RestartPolicy;
+use stratagem_actors::supervisor::{HostError, RestartPolicy};
 use stratagem_actors::validator::Validator;
 use stratagem_events::Event;
 use tokio::sync::Mutex;
@@ -194,14 +194,14 @@ impl RecordedPipeline {
 }
 
 impl PipelineWork for RecordedPipeline {
-    fn run(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<(bool, String), String>> {
+    fn run(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<(bool, String), HostError>> {
         Box::pin(async move {
             match step {
                 Step::Generate => self.generate(id).await,
                 Step::Validate => self.validate(id).await,
                 Step::Stage(st) => self.stage(id, st).await,
             }
-            .map_err(|e| format!("{e:#}"))
+            .map_err(host_error)
         })
     }
 
@@ -251,7 +251,7 @@ impl PipelineWork for RecordedPipeline {
         self.projections.state()
     }
 
-    fn monitor(&mut self) -> WorkFuture<'_, Result<Vec<String>, String>> {
+    fn monitor(&mut self) -> WorkFuture<'_, Result<Vec<String>, HostError>> {
         Box::pin(async move {
             Progress(self.progress).say("monitoring the strategies in LIMITED and FULL");
             let watched = super::monitor::pass(
@@ -263,7 +263,7 @@ impl PipelineWork for RecordedPipeline {
                 &self.monitor,
             )
             .await
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(host_error)?;
             Ok(watched
                 .iter()
                 .filter(|w| !w.actions.is_empty() || w.error.is_some())
@@ -272,7 +272,7 @@ impl PipelineWork for RecordedPipeline {
         })
     }
 
-    fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>> {
+    fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), HostError>> {
         Box::pin(async move {
             self.dir
                 .append(
@@ -280,7 +280,7 @@ impl PipelineWork for RecordedPipeline {
                     stratagem_events::AppendRequest::new(events.clone()),
                 )
                 .await
-                .map_err(|e| format!("{e:#}"))?;
+                .map_err(host_error)?;
             // A give-up is worth a message (after it is recorded).
             self.notifications
                 .after(&self.dir, &mut self.projections, &events)
@@ -508,6 +508,11 @@ async fn daemon(
     }
 }
 
+/// An error of ours as the actors take it: the whole chain of context, in words.
+fn host_error(e: anyhow::Error) -> HostError {
+    HostError(format!("{e:#}"))
+}
+
 fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -686,11 +691,16 @@ struct Host {
 }
 
 impl Host {
-    fn chaos(&self, phase: &str) -> Result<(), String> {
-        let mut armed = self.phase_chaos.lock().map_err(|e| e.to_string())?;
+    fn chaos(&self, phase: &str) -> Result<(), HostError> {
+        let mut armed = self
+            .phase_chaos
+            .lock()
+            .map_err(|e| HostError(e.to_string()))?;
         if armed.as_deref() == Some(phase) {
             *armed = None;
-            return Err(format!("chaos: the {phase} fails to start on purpose"));
+            return Err(HostError(format!(
+                "chaos: the {phase} fails to start on purpose"
+            )));
         }
         Ok(())
     }
@@ -755,12 +765,12 @@ impl CycleHost for Host {
         &self,
         sources: Vec<SourceName>,
         notify: Notify,
-    ) -> WorkFuture<'_, Result<SupervisorArgs, String>> {
+    ) -> WorkFuture<'_, Result<SupervisorArgs, HostError>> {
         Box::pin(async move {
             self.chaos("discovery")?;
             self.discovery_args(sources, notify)
                 .await
-                .map_err(|e| format!("{e:#}"))
+                .map_err(host_error)
         })
     }
 
@@ -772,16 +782,14 @@ impl CycleHost for Host {
         }
     }
 
-    fn pipeline(&self, notify: Notify) -> WorkFuture<'_, Result<SharedWork, String>> {
+    fn pipeline(&self, notify: Notify) -> WorkFuture<'_, Result<SharedWork, HostError>> {
         Box::pin(async move {
             self.chaos("pipeline")?;
-            self.pipeline_work(notify)
-                .await
-                .map_err(|e| format!("{e:#}"))
+            self.pipeline_work(notify).await.map_err(host_error)
         })
     }
 
-    fn record(&self, events: Vec<Event>) -> WorkFuture<'_, Result<(), String>> {
+    fn record(&self, events: Vec<Event>) -> WorkFuture<'_, Result<(), HostError>> {
         Box::pin(async move {
             let append = async {
                 let dir = DataDir::reopen(&self.root).await?;
@@ -793,7 +801,7 @@ impl CycleHost for Host {
                 .await
                 .map(|_| ())
             };
-            append.await.map_err(|e: anyhow::Error| format!("{e:#}"))
+            append.await.map_err(host_error)
         })
     }
 }
@@ -815,8 +823,7 @@ impl Actors {
             validators: Arc::new(std::sync::Mutex::new(Validators::load(
                 &root.join(discover::VALIDATORS_FILE),
             ))),
-            source_chaos: crate::chaos::hook("PANIC_SOURCE")
-                .and_then(|s| SourceName::parse(&s)),
+            source_chaos: crate::chaos::hook("PANIC_SOURCE").and_then(|s| SourceName::parse(&s)),
             phase_chaos: std::sync::Mutex::new(crate::chaos::hook("FAIL_PHASE")),
         };
         let args = RootArgs {
@@ -828,7 +835,7 @@ impl Actors {
             max_rounds: 8,
         };
         Ok(Actors {
-            root: Root::start(args).await.map_err(anyhow::Error::msg)?,
+            root: Root::start(args).await?,
         })
     }
 

@@ -30,7 +30,8 @@ use crate::sources::SourceName;
 use crate::supervisor::{RestartDecision, RestartPolicy, RestartTracker};
 
 /// A boxed future of an append.
-pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type AppendFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), crate::supervisor::HostError>> + Send + 'a>>;
 
 /// The log as the scorer sees it: the projections, and a durable append that brings them up
 /// to date. The binary implements it over the data directory.
@@ -449,19 +450,25 @@ impl Actor for DiscoverySupervisor {
 pub async fn run_until(
     args: SupervisorArgs,
     until: impl Future<Output = ()>,
-) -> Result<(Vec<CheckSummary>, Vec<(SourceName, String)>), String> {
+) -> Result<(Vec<CheckSummary>, Vec<(SourceName, String)>), crate::supervisor::CycleError> {
     let (sup, handle) = Actor::spawn(
         Some(format!("discovery-{}", uuid::Uuid::now_v7())),
         DiscoverySupervisor,
         args,
     )
     .await
-    .map_err(|e| format!("cannot start discovery: {e}"))?;
-    let scorer = ractor::call!(sup, SupervisorMsg::Scorer).map_err(|e| e.to_string())?;
-    let skipped = ractor::call!(sup, SupervisorMsg::Skipped).map_err(|e| e.to_string())?;
+    .map_err(|e| crate::supervisor::CycleError::Start {
+        what: "discovery",
+        reason: e.to_string(),
+    })?;
+    let stopped = |e: &dyn std::fmt::Display| crate::supervisor::CycleError::Stopped {
+        what: "discovery",
+        reason: e.to_string(),
+    };
+    let scorer = ractor::call!(sup, SupervisorMsg::Scorer).map_err(|e| stopped(&e))?;
+    let skipped = ractor::call!(sup, SupervisorMsg::Skipped).map_err(|e| stopped(&e))?;
     until.await;
-    let summaries = ractor::call!(scorer, ScorerMsg::Summaries)
-        .map_err(|e| format!("discovery stopped early: {e}"))?;
+    let summaries = ractor::call!(scorer, ScorerMsg::Summaries).map_err(|e| stopped(&e))?;
     sup.stop(None);
     let _ = handle.await;
     Ok((summaries, skipped))

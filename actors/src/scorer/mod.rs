@@ -72,9 +72,11 @@ impl ScorerConfig {
     ///
     /// # Errors
     /// A value that is not a number in [0, 1], or weights that do not sum to 1 (± 0.001).
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<ScorerConfig, String> {
+    pub fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ScorerConfig, crate::setting::SettingError> {
         let d = ScorerConfig::default();
-        let read = |key: &str, default: f64| -> Result<f64, String> {
+        let read = |key: &str, default: f64| -> Result<f64, crate::setting::SettingError> {
             match get(key)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
@@ -82,7 +84,10 @@ impl ScorerConfig {
                 None => Ok(default),
                 Some(v) => match v.parse::<f64>() {
                     Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
-                    _ => Err(format!("{key}={v:?} is not a number from 0 to 1")),
+                    _ => Err(crate::setting::SettingError::new(
+                        key,
+                        format!("{key}={v:?} is not a number from 0 to 1"),
+                    )),
                 },
             }
         };
@@ -102,10 +107,10 @@ impl ScorerConfig {
             + weights.capital_efficiency
             + weights.risk;
         if (sum - 1.0).abs() > 1e-3 {
-            return Err(format!(
+            return Err(crate::setting::SettingError::new("OPPORTUNITY_*_WEIGHT", format!(
                 "the OPPORTUNITY_*_WEIGHT values sum to {sum:.3}, not 1 (novelty {}, market fit {}, complexity {}, capital efficiency {}, risk {})",
                 weights.novelty, weights.market_fit, weights.complexity, weights.capital_efficiency, weights.risk
-            ));
+            )));
         }
         Ok(ScorerConfig {
             weights,

@@ -17,6 +17,11 @@ pub const DEFAULT_CATEGORIES: [&str; 3] = ["q-fin.TR", "q-fin.CP", "stat.ML"];
 /// Longest abstract kept, in characters.
 const MAX_TEXT: usize = 4_000;
 
+/// The arXiv base URL setting does not make a URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad arXiv base URL: {0}")]
+pub struct BadBaseUrl(String);
+
 /// The query of one page: the categories OR-ed, newest submissions first.
 ///
 /// # Errors
@@ -26,14 +31,14 @@ pub fn query_url(
     categories: &[String],
     start: u64,
     per_page: u32,
-) -> Result<String, String> {
+) -> Result<String, BadBaseUrl> {
     let query = categories
         .iter()
         .map(|c| format!("cat:{c}"))
         .collect::<Vec<_>>()
         .join(" OR ");
     let mut url = reqwest::Url::parse(&format!("{}/api/query", base_url.trim_end_matches('/')))
-        .map_err(|e| format!("bad arXiv base URL: {e}"))?;
+        .map_err(|e| BadBaseUrl(e.to_string()))?;
     url.query_pairs_mut()
         .append_pair("search_query", &query)
         .append_pair("sortBy", "submittedDate")

@@ -2,6 +2,7 @@
 //! ours (`DISCOVERY_<SOURCE>_INTERVAL_HOURS`, `…_BASE_URL`, lists, credentials). A bad value is
 //! refused with its key named; secrets are redacted in `Debug`.
 
+use crate::setting::SettingError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,37 +78,46 @@ impl DiscoveryConfig {
     ///
     /// # Errors
     /// A message naming the key and what it should be.
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<DiscoveryConfig, String> {
+    pub fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<DiscoveryConfig, SettingError> {
         let var = |k: &str| {
             get(k)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let number = |k: &str, default: u64, min: u64, max: u64| -> Result<u64, String> {
+        let number = |k: &str, default: u64, min: u64, max: u64| -> Result<u64, SettingError> {
             match var(k) {
                 None => Ok(default),
                 Some(v) => match v.parse::<u64>() {
                     Ok(x) if (min..=max).contains(&x) => Ok(x),
-                    _ => Err(format!(
-                        "{k}={v:?} is not a whole number from {min} to {max}"
+                    _ => Err(SettingError::new(
+                        k,
+                        format!("{k}={v:?} is not a whole number from {min} to {max}"),
                     )),
                 },
             }
         };
-        let flag = |k: &str| -> Result<bool, String> {
+        let flag = |k: &str| -> Result<bool, SettingError> {
             match var(k).as_deref().map(str::to_ascii_lowercase).as_deref() {
                 None | Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
                 Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
-                Some(v) => Err(format!("{k}={v:?} is not 1/0 (or true/false)")),
+                Some(v) => Err(SettingError::new(
+                    k,
+                    format!("{k}={v:?} is not 1/0 (or true/false)"),
+                )),
             }
         };
-        let url = |k: &str, default: &str| -> Result<String, String> {
+        let url = |k: &str, default: &str| -> Result<String, SettingError> {
             let v = var(k).unwrap_or_else(|| default.to_string());
             match reqwest::Url::parse(&v) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {
                     Ok(v.trim_end_matches('/').to_string())
                 }
-                _ => Err(format!("{k}={v:?} is not an http(s) URL")),
+                _ => Err(SettingError::new(
+                    k,
+                    format!("{k}={v:?} is not an http(s) URL"),
+                )),
             }
         };
         let list = |k: &str, sep: char, default: &[&str]| -> Vec<String> {
@@ -128,8 +138,9 @@ impl DiscoveryConfig {
                 .is_some_and(|(a, d)| !a.is_empty() && d.contains('.'))
                 && !c.contains(char::is_whitespace);
             if !ok {
-                return Err(format!(
-                    "DISCOVERY_EDGAR_CONTACT_EMAIL={c:?} is not an e-mail address"
+                return Err(SettingError::new(
+                    "DISCOVERY_EDGAR_CONTACT_EMAIL",
+                    format!("DISCOVERY_EDGAR_CONTACT_EMAIL={c:?} is not an e-mail address"),
                 ));
             }
         }
@@ -209,7 +220,10 @@ impl DiscoveryConfig {
             (Some(id), Some(secret)) => Some((id, Secret::new(secret))),
             (None, None) => None,
             _ => {
-                return Err("REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET must be set together".into())
+                return Err(SettingError::new(
+                    "REDDIT_CLIENT_SECRET",
+                    "REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET must be set together",
+                ))
             }
         };
         let subreddits = list(
@@ -221,8 +235,9 @@ impl DiscoveryConfig {
             .iter()
             .find(|s| !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         {
-            return Err(format!(
-                "DISCOVERY_REDDIT_SUBREDDITS: {bad:?} is not a subreddit name"
+            return Err(SettingError::new(
+                "DISCOVERY_REDDIT_SUBREDDITS",
+                format!("DISCOVERY_REDDIT_SUBREDDITS: {bad:?} is not a subreddit name"),
             ));
         }
         let network_repos = list("DISCOVERY_NETWORK_REPOS", ',', &network::DEFAULT_REPOS);
@@ -236,8 +251,9 @@ impl DiscoveryConfig {
                             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                 })
         }) {
-            return Err(format!(
-                "DISCOVERY_NETWORK_REPOS: {bad:?} is not owner/name"
+            return Err(SettingError::new(
+                "DISCOVERY_NETWORK_REPOS",
+                format!("DISCOVERY_NETWORK_REPOS: {bad:?} is not owner/name"),
             ));
         }
         Ok(DiscoveryConfig {
@@ -276,7 +292,7 @@ impl DiscoveryConfig {
 mod tests {
     use super::*;
 
-    fn with(pairs: &[(&str, &str)]) -> Result<DiscoveryConfig, String> {
+    fn with(pairs: &[(&str, &str)]) -> Result<DiscoveryConfig, SettingError> {
         let map: std::collections::HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -73,12 +73,29 @@ pub fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Why a document could not be read, in our own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct XmlError(String);
+
+impl From<String> for XmlError {
+    fn from(message: String) -> XmlError {
+        XmlError(message)
+    }
+}
+
+impl From<&str> for XmlError {
+    fn from(message: &str) -> XmlError {
+        XmlError(message.to_string())
+    }
+}
+
 /// Decodes a document's bytes by its XML declaration: UTF-8 (with or without BOM) by default,
 /// ISO-8859-1 / windows-1252 mapped byte for byte.
 ///
 /// # Errors
 /// When the bytes are not valid in the declared encoding, or the encoding is one we do not read.
-pub fn decode(bytes: &[u8]) -> Result<String, String> {
+pub fn decode(bytes: &[u8]) -> Result<String, XmlError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let head = &bytes[..bytes.len().min(200)];
     let head = String::from_utf8_lossy(head).to_ascii_lowercase();
@@ -93,11 +110,16 @@ pub fn decode(bytes: &[u8]) -> Result<String, String> {
         });
     match declared.as_deref() {
         None | Some("utf-8") | Some("utf8") | Some("us-ascii") => String::from_utf8(bytes.to_vec())
-            .map_err(|e| format!("not valid UTF-8 at byte {}", e.utf8_error().valid_up_to())),
+            .map_err(|e| {
+                XmlError::from(format!(
+                    "not valid UTF-8 at byte {}",
+                    e.utf8_error().valid_up_to()
+                ))
+            }),
         Some("iso-8859-1") | Some("latin1") | Some("latin-1") | Some("windows-1252") => {
             Ok(bytes.iter().map(|&b| b as char).collect())
         }
-        Some(other) => Err(format!("unsupported encoding {other:?}")),
+        Some(other) => Err(XmlError::from(format!("unsupported encoding {other:?}"))),
     }
 }
 
@@ -105,7 +127,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, String> {
 ///
 /// # Errors
 /// A message naming what is wrong: not XML, badly nested, too deep, too large, no root.
-pub fn parse(bytes: &[u8]) -> Result<Element, String> {
+pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let text = decode(bytes)?;
     let mut reader = NsReader::from_str(&text);
     reader.config_mut().check_end_names = true;
@@ -121,10 +143,10 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
             ResolveResult::Bound(n) => String::from_utf8_lossy(n.0).into_owned(),
             ResolveResult::Unbound => String::new(),
             ResolveResult::Unknown(p) => {
-                return Err(format!(
+                return Err(XmlError::from(format!(
                     "malformed XML near byte {position}: undeclared prefix {:?}",
                     String::from_utf8_lossy(&p)
-                ))
+                )))
             }
         };
         match event {
@@ -132,13 +154,15 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
                 let empty = matches!(event, XmlEvent::Empty(_));
                 count += 1;
                 if count > MAX_ELEMENTS {
-                    return Err(format!("more than {MAX_ELEMENTS} elements"));
+                    return Err(XmlError::from(format!("more than {MAX_ELEMENTS} elements")));
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
+                    return Err(XmlError::from(format!(
+                        "elements nested deeper than {MAX_DEPTH}"
+                    )));
                 }
                 if root.is_some() {
-                    return Err("content after the root element".into());
+                    return Err(XmlError::from("content after the root element"));
                 }
                 let mut element = Element {
                     ns,
@@ -165,7 +189,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
             }
             XmlEvent::End(_) => {
                 let Some(element) = stack.pop() else {
-                    return Err("closing tag without an opening one".into());
+                    return Err(XmlError::from("closing tag without an opening one"));
                 };
                 close(&mut stack, &mut root, element);
             }
@@ -188,12 +212,12 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
         }
     }
     if !stack.is_empty() {
-        return Err(format!(
+        return Err(XmlError::from(format!(
             "document ends inside <{}>",
             stack.last().map(|e| e.name.as_str()).unwrap_or("")
-        ));
+        )));
     }
-    root.ok_or_else(|| "no root element".to_string())
+    root.ok_or_else(|| XmlError::from("no root element"))
 }
 
 fn close(stack: &mut [Element], root: &mut Option<Element>, element: Element) {
@@ -203,14 +227,14 @@ fn close(stack: &mut [Element], root: &mut Option<Element>, element: Element) {
     }
 }
 
-fn push_text(stack: &mut [Element], text: &str) -> Result<(), String> {
+fn push_text(stack: &mut [Element], text: &str) -> Result<(), XmlError> {
     match stack.last_mut() {
         Some(e) => {
             e.text.push_str(text);
             Ok(())
         }
         None if text.trim().is_empty() => Ok(()),
-        None => Err("text outside the root element".into()),
+        None => Err(XmlError::from("text outside the root element")),
     }
 }
 
@@ -294,7 +318,10 @@ mod tests {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = "<a>".repeat(MAX_DEPTH + 1);
-        assert!(parse(deep.as_bytes()).unwrap_err().contains("deeper"));
+        assert!(parse(deep.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("deeper"));
     }
 
     #[test]
