@@ -234,3 +234,34 @@ async fn a_truncated_audit_file_makes_the_snapshot_unusable_and_everything_is_re
         SnapshotUse::Discarded(SnapshotRejected::FilesShorter)
     ));
 }
+
+#[tokio::test]
+async fn the_summary_is_used_only_when_it_is_of_the_logs_head() {
+    use stratagem_events::projection::files::{read_summary, SUMMARY_FILE};
+    let store = log_of(20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = ProjectionFiles::open(dir.path(), &store).unwrap();
+    let summary = read_summary(dir.path(), &store).expect("written at open");
+    assert_eq!(summary.seq, 100);
+    assert_eq!(summary.autonomy, files.state().autonomy);
+    assert_eq!(summary.sources, files.state().sources);
+    drop(files);
+    // The log moved on: the summary is of an older point and is not used.
+    store.append(AppendRequest::new(batch(20))).await.unwrap();
+    assert!(read_summary(dir.path(), &store).is_none());
+    // Another log of the same length: the hash differs.
+    let other = MemoryEventStore::new();
+    for n in 100..121 {
+        other.append(AppendRequest::new(batch(n))).await.unwrap();
+    }
+    assert!(read_summary(dir.path(), &other).is_none());
+    // Damaged: not used.
+    std::fs::write(dir.path().join(SUMMARY_FILE), b"{not json").unwrap();
+    ProjectionFiles::open(dir.path(), &store).unwrap();
+    let summary = read_summary(dir.path(), &store).expect("rewritten at open");
+    assert_eq!(summary.seq, 105);
+    assert_eq!(
+        summary.autonomy,
+        Projections::replay(&store).unwrap().autonomy
+    );
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
-use stratagem_events::projection::files::AUTONOMY_FILE;
+use stratagem_events::projection::files::{read_summary, Summary, AUTONOMY_FILE};
 use stratagem_events::projection::{rfc3339_micros, SourceHealth};
 use stratagem_events::record::hex;
 use stratagem_events::{AutonomyState, EventStore, StoreError};
@@ -68,9 +68,23 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e),
     };
-    let projections = dir.projections()?;
-    let a = &projections.state().autonomy;
-    let sources = &projections.state().sources;
+    // The summary written at the last catch-up, when it is of the log's head; else the
+    // projections, opened (repaired, caught up) as every command does.
+    let summary = match read_summary(root, dir.store()) {
+        Some(s) => s,
+        None => {
+            let projections = dir.projections()?;
+            let state = projections.state();
+            Summary {
+                seq: state.last_seq,
+                hash: String::new(),
+                autonomy: state.autonomy.clone(),
+                sources: state.sources.clone(),
+            }
+        }
+    };
+    let a = &summary.autonomy;
+    let sources = &summary.sources;
     let head = dir.store().head();
     if json {
         print_json(&StatusJson {

@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub const SLOTS: usize = 64;
 const BANDS: usize = 16;
 const ROWS: usize = SLOTS / BANDS;
+/// Comparisons per band of one query at most: the most recent earlier ideas of a bucket.
+const MAX_CANDIDATES_PER_BAND: usize = 512;
 
 const STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on",
@@ -143,18 +145,28 @@ impl NoveltyIndex {
         exclude: Option<Uuid>,
     ) -> Option<NearestMatch> {
         let mut best: Option<NearestMatch> = None;
-        let mut seen: Vec<u32> = Vec::new();
+        // A set, not a list searched each time: a crowded bucket (many near-identical texts)
+        // made every query quadratic in its size (100,000 similar ideas took hours to score).
+        let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
         for band in 0..BANDS {
             let Some(list) = self.buckets.get(&(band as u8, Self::band_key(sig, band))) else {
                 continue;
             };
-            for &at in list {
-                if seen.contains(&at) {
-                    continue;
-                }
-                seen.push(at);
+            // The most recent earlier entries of the bucket, at most `MAX_CANDIDATES_PER_BAND`
+            // (the list is in log order): a bucket crowded with near-identical ideas costs a
+            // bounded number of comparisons, and the answer depends only on what was recorded
+            // before `before`, so re-scoring gives the same novelty.
+            let mut taken = 0;
+            for &at in list.iter().rev() {
                 let (id, order, other) = &self.entries[at as usize];
                 if *order >= before || Some(*id) == exclude {
+                    continue;
+                }
+                if taken == MAX_CANDIDATES_PER_BAND {
+                    break;
+                }
+                taken += 1;
+                if !seen.insert(at) {
                     continue;
                 }
                 let s = similarity(sig, other);
@@ -173,6 +185,28 @@ impl NoveltyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bucket crowded with near-identical ideas: a query compares a bounded number of them,
+    /// and what it answers depends only on the ideas recorded before it — ideas added later
+    /// change nothing (re-scoring gives the same novelty).
+    #[test]
+    fn a_crowded_bucket_answers_from_earlier_ideas_only() {
+        let text = |n: usize| format!("momentum on hourly bitcoin bars, variant {n} of the crowd");
+        let mut index = NoveltyIndex::new();
+        for n in 0..3_000 {
+            index.insert(Uuid::from_u128(n as u128 + 1), n as u64 + 1, signature(&text(n)));
+        }
+        let probe = signature(&text(2_999));
+        let before = index.nearest(&probe, 2_000, None).unwrap();
+        assert!(before.similarity > 0.5, "{before:?}");
+        for n in 3_000..4_000 {
+            index.insert(Uuid::from_u128(n as u128 + 1), n as u64 + 1, signature(&text(n)));
+        }
+        assert_eq!(index.nearest(&probe, 2_000, None), Some(before));
+        // Identical text recorded earlier is always found.
+        let same = index.nearest(&signature(&text(10)), u64::MAX, Some(Uuid::from_u128(11)));
+        assert!(same.is_some_and(|m| m.similarity > 0.5));
+    }
 
     #[test]
     fn similar_texts_are_found_and_unrelated_ones_are_not() {

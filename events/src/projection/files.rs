@@ -20,11 +20,12 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::snapshot::{self, Snapshot, SnapshotRejected, SNAPSHOT_EVERY, SNAPSHOT_FILE};
-use super::{audit_line, AuditFile, Projections};
+use super::{audit_line, AuditFile, AutonomyState, Projections, SourceHealth};
 use crate::durable;
 use crate::error::{io_err, StoreError};
-use crate::record::Hash;
+use crate::record::{hex, Hash};
 use crate::store::{iter_from, EventStore};
+use std::collections::BTreeMap;
 
 /// Name of the autonomy state file.
 pub const AUTONOMY_FILE: &str = "autonomy_state.json";
@@ -66,6 +67,34 @@ impl Checkpoint {
         out.push('\n');
         out
     }
+}
+
+/// Name of the summary file.
+pub const SUMMARY_FILE: &str = "projections.summary";
+
+/// What `status` shows, as of one event: the seed's counters and the sources' health. It is
+/// rewritten beside the checkpoint at every catch-up, so showing the status costs neither a
+/// replay nor the read models; like the snapshot it is a cache, used only when it is of the
+/// log's head (sequence and hash) — see [`read_summary`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// The sequence number it is of.
+    pub seq: u64,
+    /// The hash of that event, hex.
+    pub hash: String,
+    /// The seed's counters.
+    pub autonomy: AutonomyState,
+    /// The sources' health.
+    pub sources: BTreeMap<String, SourceHealth>,
+}
+
+/// The summary in `dir`, when it is of the log's head; `None` when it is missing, unreadable
+/// or of another point of the log (then the projections are opened instead).
+pub fn read_summary(dir: &Path, store: &dyn EventStore) -> Option<Summary> {
+    let text = std::fs::read_to_string(dir.join(SUMMARY_FILE)).ok()?;
+    let summary: Summary = serde_json::from_str(&text).ok()?;
+    let head = store.head();
+    (summary.seq == head.seq && summary.hash == hex(&head.hash)).then_some(summary)
 }
 
 /// What became of the snapshot when the projections were opened.
@@ -292,6 +321,16 @@ impl ProjectionFiles {
             }
         }
         self.write_atomically(AUTONOMY_FILE, &self.autonomy_json())?;
+        let summary = Summary {
+            seq: self.state.last_seq,
+            hash: hex(&self.hash),
+            autonomy: self.state.autonomy.clone(),
+            sources: self.state.sources.clone(),
+        };
+        self.write_atomically(
+            SUMMARY_FILE,
+            &serde_json::to_string(&summary).unwrap_or_default(),
+        )?;
         let checkpoint = Checkpoint {
             seq: self.state.last_seq,
             lens: self.lens,
