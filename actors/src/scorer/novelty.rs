@@ -194,13 +194,21 @@ mod tests {
         let text = |n: usize| format!("momentum on hourly bitcoin bars, variant {n} of the crowd");
         let mut index = NoveltyIndex::new();
         for n in 0..3_000 {
-            index.insert(Uuid::from_u128(n as u128 + 1), n as u64 + 1, signature(&text(n)));
+            index.insert(
+                Uuid::from_u128(n as u128 + 1),
+                n as u64 + 1,
+                signature(&text(n)),
+            );
         }
         let probe = signature(&text(2_999));
         let before = index.nearest(&probe, 2_000, None).unwrap();
         assert!(before.similarity > 0.5, "{before:?}");
         for n in 3_000..4_000 {
-            index.insert(Uuid::from_u128(n as u128 + 1), n as u64 + 1, signature(&text(n)));
+            index.insert(
+                Uuid::from_u128(n as u128 + 1),
+                n as u64 + 1,
+                signature(&text(n)),
+            );
         }
         assert_eq!(index.nearest(&probe, 2_000, None), Some(before));
         // Identical text recorded earlier is always found.
