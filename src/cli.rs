@@ -117,7 +117,7 @@ pub enum Command {
     /// Run the pipeline: discovery → generation → validation → COLD → WARM → LIMITED → FULL,
     /// resuming whatever the log shows in flight, then print the funnel.
     Run {
-        /// One whole cycle, then stop (the long-running daemon is not built yet).
+        /// One whole cycle, then stop (without it: the daemon, a cycle every RUN_TICK_SECONDS).
         #[arg(long)]
         once: bool,
         /// Read recorded source responses from DIR/<source>/ instead of the network
