@@ -4,33 +4,16 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{audit_clean, bin, offline, stderr, stdout};
+use common::{audit_clean, bin, daemon, offline, stderr, stdout};
 use serde_json::Value;
+use stratagem_actors::sources::SourceName;
 
 /// The daemon over `data` for 2,001 cycles back to back, every source switched off: each
 /// cycle's (idle, µs, log head after it).
 fn idle_daemon(data: &std::path::Path) -> Vec<(bool, u64, u64)> {
-    let mut cmd: Command = bin();
-    cmd.arg("--data-dir")
-        .arg(data)
-        .args(["run", "--offline"])
-        .arg(offline())
-        .env("RUN_SIMULATED_HOURS_PER_CYCLE", "1")
-        .env("RUN_TICK_SECONDS", "0")
-        .env("RUN_CYCLES", "2001")
-        .env("METRICS_ADDR", "off");
-    for source in [
-        "ARXIV",
-        "REDDIT",
-        "TWITTER",
-        "DEFILLAMA",
-        "EDGAR",
-        "NETWORK",
-        "MANUAL",
-    ] {
-        cmd.env(format!("DISCOVERY_{source}_ENABLED"), "0");
+    let mut cmd = daemon(data, 2001);
+    for source in SourceName::ALL {
+        cmd.env(source.enable_var(), "0");
     }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

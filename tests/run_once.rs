@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{audit_clean, bin, offline, stderr, stdout};
+use common::{audit_clean, bin, daemon, offline, stderr, stdout};
 use serde_json::Value;
+use stratagem_actors::sources::SourceName;
 
 fn command(data: &Path, json: bool) -> Command {
     let mut cmd = bin();
@@ -432,17 +433,7 @@ fn http_get(addr: &str, path: &str) -> String {
 fn seven_simulated_days_unattended_keep_memory_flat() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
-    let out = bin()
-        .arg("--data-dir")
-        .arg(data)
-        .args(["run", "--offline"])
-        .arg(offline())
-        .env("RUN_SIMULATED_HOURS_PER_CYCLE", "1")
-        .env("RUN_TICK_SECONDS", "0")
-        .env("RUN_CYCLES", "168")
-        .env("METRICS_ADDR", "off")
-        .output()
-        .unwrap();
+    let out = daemon(data, 168).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("cycle 168 ("), "{text}");
@@ -535,20 +526,6 @@ fn kill_repeatedly(make: impl Fn() -> Command, mut horizon: u64) -> (u32, u32, u
     (killed, attempts, trials)
 }
 
-/// The daemon on the simulated clock, for `cycles` simulated hours back to back.
-fn daemon(data: &Path, cycles: u32) -> Command {
-    let mut cmd = bin();
-    cmd.arg("--data-dir")
-        .arg(data)
-        .args(["run", "--offline"])
-        .arg(offline())
-        .env("RUN_SIMULATED_HOURS_PER_CYCLE", "1")
-        .env("RUN_TICK_SECONDS", "0")
-        .env("RUN_CYCLES", cycles.to_string())
-        .env("METRICS_ADDR", "off");
-    cmd
-}
-
 /// The chaos test of the daemon: offline on the simulated clock, SIGKILLed at 20 random
 /// moments and restarted each time; the final state equals an uninterrupted daemon's, no
 /// stage transition appears twice, the audit is clean.
@@ -577,5 +554,41 @@ fn the_daemon_killed_at_random_moments_ends_where_an_uninterrupted_daemon_ends()
     for (key, n) in transitions(data) {
         assert_eq!(n, 1, "{key:?} recorded {n} times");
     }
+    audit_clean(data);
+}
+
+/// Regression: an idle cycle reused the last report, and with it the last cycle's checked
+/// sources, so on the simulated clock a source checked once was marked checked again at every
+/// idle cycle and never fell due again. With only EDGAR on (every 2 h), six simulated hours
+/// check it at hours 0, 2 and 4, the cycles between idle.
+#[test]
+fn an_idle_cycle_checks_no_source_so_sources_still_fall_due() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let mut cmd = daemon(data, 6);
+    for source in SourceName::ALL {
+        if source != SourceName::Edgar {
+            cmd.env(source.enable_var(), "0");
+        }
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let kinds: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("cycle "))
+        .map(|l| l.split_once(" (").unwrap().1.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["worked", "idle", "worked", "idle", "worked", "idle"],
+        "{text}"
+    );
+    let ops = std::fs::read_to_string(data.join("operations.jsonl")).unwrap();
+    let edgar_checks = ops
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"source.checked\"") && l.contains("\"source\":\"edgar\""))
+        .count();
+    assert_eq!(edgar_checks, 3, "{ops}");
     audit_clean(data);
 }

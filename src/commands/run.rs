@@ -44,7 +44,7 @@ use crate::notifications::Notifications;
 use crate::settings::{monitor_settings_from_env, stage_settings_from_env};
 use stratagem_actors::stages::monitor::MonitorSettings;
 
-#[derive(Serialize, Default, Clone)]
+#[derive(Serialize, Default)]
 struct Funnel {
     discovered: u64,
     scored: u64,
@@ -332,7 +332,6 @@ enum Sources<'a> {
 }
 
 /// What one cycle left: the regime line, the funnel and the notes.
-#[derive(Clone)]
 struct CycleDone {
     regime: String,
     funnel: Funnel,
@@ -436,25 +435,27 @@ async fn daemon(
         let head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
         // Idle (see `Idleness`): the cycle appends nothing and does nothing, and its report is
         // the last one's.
-        let idle = idleness.is_idle(&selected, head, super::review::handoffs_waiting(root));
-        let (done, head) = match (&last, idle) {
-            (Some(done), true) => (done.clone(), head),
-            _ => {
-                let done = one_cycle(actors, progress, selected).await?;
-                let head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
-                idleness.worked(head, done.retry);
-                (done, head)
+        let idle = last.is_some()
+            && idleness.is_idle(&selected, head, super::review::handoffs_waiting(root));
+        let mut head = head;
+        if !idle {
+            let done = one_cycle(actors, progress, selected).await?;
+            head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
+            idleness.worked(head, done.retry);
+            // Only a cycle that ran checked its sources (an idle one checks nothing).
+            for name in &done.checked {
+                sim_checked.insert(*name, now);
             }
-        };
-        let took = began.elapsed();
-        for name in &done.checked {
-            sim_checked.insert(*name, now);
+            if let Ok(mut s) = shared.lock() {
+                s.text = done.metrics.clone();
+            }
+            last = Some(done);
         }
+        let took = began.elapsed();
         cycles += 1;
         if let Ok(mut s) = shared.lock() {
             s.cycles = cycles;
             s.heartbeat = Some(std::time::Instant::now());
-            s.text = done.metrics.clone();
         }
         tracing::info!(
             cycles,
@@ -468,7 +469,7 @@ async fn daemon(
         if cycles == 24 {
             rss_day = resident_bytes();
         }
-        if !json {
+        if let (false, Some(done)) = (json, &last) {
             say!(
                 "cycle {cycles} ({}, {} µs, log at {}): {}",
                 if idle { "idle" } else { "worked" },
@@ -477,7 +478,6 @@ async fn daemon(
                 funnel_line(&done.funnel)
             );
         }
-        last = Some(done);
         if max_cycles > 0 && cycles >= max_cycles {
             break;
         }

@@ -126,6 +126,21 @@ pub fn offline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
 }
 
+/// The daemon over the shipped recordings on the simulated clock: `cycles` simulated hours,
+/// back to back, without the metrics server.
+pub fn daemon(data: &Path, cycles: u32) -> Command {
+    let mut cmd = bin();
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["run", "--offline"])
+        .arg(offline())
+        .env("RUN_SIMULATED_HOURS_PER_CYCLE", "1")
+        .env("RUN_TICK_SECONDS", "0")
+        .env("RUN_CYCLES", cycles.to_string())
+        .env("METRICS_ADDR", "off");
+    cmd
+}
+
 /// `audit verify` and `audit replay` both succeed on `data`.
 pub fn audit_clean(data: &Path) {
     for args in [["audit", "verify"], ["audit", "replay"]] {
