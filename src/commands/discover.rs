@@ -81,7 +81,7 @@ impl DiscoveryLog for LiveLog {
                 )
                 .await
                 .map(|_| ())
-                .map_err(|e| stratagem_actors::supervisor::HostError(format!("{e:#}")))
+                .map_err(super::host_error)
         })
     }
 }

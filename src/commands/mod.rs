@@ -90,6 +90,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// An error of ours as the actors take it: the whole chain of context, in words.
+pub fn host_error(e: anyhow::Error) -> stratagem_actors::supervisor::HostError {
+    stratagem_actors::supervisor::HostError(format!("{e:#}"))
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     say!("{}", serde_json::to_string_pretty(value)?);

@@ -38,7 +38,7 @@ use stratagem_actors::validator::Validator;
 use stratagem_events::Event;
 use tokio::sync::Mutex;
 
-use super::{discover, generate, print_json, stage, validate};
+use super::{discover, generate, host_error, print_json, stage, validate};
 use crate::data_dir::DataDir;
 use crate::notifications::Notifications;
 use crate::settings::{monitor_settings_from_env, stage_settings_from_env};
@@ -432,12 +432,11 @@ async fn daemon(
         };
         let began = std::time::Instant::now();
         let selected = sources_for(root, mode, due)?;
-        let head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
+        let mut head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
         // Idle (see `Idleness`): the cycle appends nothing and does nothing, and its report is
         // the last one's.
         let idle = last.is_some()
             && idleness.is_idle(&selected, head, super::review::handoffs_waiting(root));
-        let mut head = head;
         if !idle {
             let done = one_cycle(actors, progress, selected).await?;
             head = stratagem_events::EventStore::head(DataDir::open(root)?.store()).seq;
@@ -506,11 +505,6 @@ async fn daemon(
         Some(done) if json => report(root, done, true),
         _ => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// An error of ours as the actors take it: the whole chain of context, in words.
-fn host_error(e: anyhow::Error) -> HostError {
-    HostError(format!("{e:#}"))
 }
 
 fn now_micros() -> i64 {
