@@ -304,3 +304,21 @@ pub fn monitor_settings_from_env(
         )?,
     })
 }
+
+/// `VALIDATOR_CONCURRENCY` and `STAGE_CONCURRENCY`: how many strategies validate, and how many
+/// run each stage, at once (default: this machine's cores; 1 to 64).
+pub fn concurrency_from_env() -> anyhow::Result<stratagem_actors::pipeline::Concurrency> {
+    let cores = stratagem_actors::pipeline::Concurrency::of_cores();
+    let workers = |key: &str, default: usize| {
+        parsed(
+            key,
+            default,
+            |n| (1..=64).contains(n),
+            "a number of workers from 1 to 64",
+        )
+    };
+    Ok(stratagem_actors::pipeline::Concurrency {
+        validators: workers("VALIDATOR_CONCURRENCY", cores.validators)?,
+        stages: workers("STAGE_CONCURRENCY", cores.stages)?,
+    })
+}

@@ -7,15 +7,23 @@
 //!
 //! The work itself — generate, validate, run a stage, watch, each recorded write-ahead — is the
 //! caller's [`PipelineWork`] (the binary runs it over the data directory), shared by the workers
-//! behind one lock: one writer. What is waiting comes from the log ([`PipelineWork::waiting`]),
-//! never from memory: at start, after every finished job, and when a worker is restarted after a
-//! failure, the queues are filled from the read models, so the job a worker died in is resumed
-//! (a stage under its own run id) and the jobs queued behind it are not lost. A job the log no
-//! longer shows waiting is dropped, never done twice. Each start, restart and give-up is an
-//! event.
+//! behind one lock: one writer. The lock is held only to record: a job's start is recorded
+//! under it ([`PipelineWork::begin`]), its heavy part — rustc, wasmtime, a stage's hours —
+//! runs without it as a [`Job`], and its end is recorded under it again
+//! ([`PipelineWork::finish`]). So several strategies compile, validate and run stages at once:
+//! the validator and each stage runner are pools of workers ([`Concurrency`]), and the
+//! supervisor hands a worker its next job when it is free. A long stage run holds one worker of
+//! its stage; nothing else waits for it.
+//!
+//! What is waiting comes from the log ([`PipelineWork::waiting`]), never from memory: at start,
+//! after every finished job, and when a worker is restarted after a failure, the queues are
+//! filled from the read models, so the job a worker died in is resumed (a stage under its own
+//! run id) and the jobs queued behind it are not lost. A job the log no longer shows waiting is
+//! dropped, never done twice; a job is never given to two workers at once. Each start, restart
+//! and give-up is an event.
 
 use crate::supervisor::{CycleError, HostError};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
@@ -76,14 +84,48 @@ impl Step {
     }
 }
 
+/// What [`PipelineWork::begin`] left.
+pub enum Begun {
+    /// The step is done: it was cheap enough to do under the lock. Moved on or stopped, with
+    /// what or why (see [`PipelineWork::finish`]).
+    Done((bool, String)),
+    /// The step's start is recorded; this job does the heavy part without the lock, and what it
+    /// returns goes to [`PipelineWork::finish`].
+    Job(Job),
+}
+
+/// The heavy part of a step, run without the lock (its CPU work on the blocking pool).
+pub type Job = WorkFuture<'static, Result<JobOutput, HostError>>;
+
+/// What a [`Job`] came to, for [`PipelineWork::finish`] to record.
+#[derive(Debug)]
+pub enum JobOutput {
+    /// A validation's six layers.
+    Validation(crate::validator::ValidationReport),
+    /// A stage run.
+    Stage(crate::stages::runner::StageOutcome),
+}
+
 /// The pipeline work the workers do, over the log.
 pub trait PipelineWork: Send + 'static {
-    /// Does `step` for `id` and records it. `Ok((true, what))` when it moved on (generated,
-    /// approved, passed and promoted), `Ok((false, why))` when it stopped there (no template
-    /// fits, rejected, waits for a person).
-    fn run(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<(bool, String), HostError>>;
+    /// Starts `step` for `id`: records its start (write-ahead), then either does it at once or
+    /// returns the [`Job`] to run without the lock.
+    fn begin(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<Begun, HostError>>;
+    /// Records what the job `begin` returned came to. `Ok((true, what))` when it moved on
+    /// (generated, approved, passed and promoted), `Ok((false, why))` when it stopped there (no
+    /// template fits, rejected, waits for a person).
+    fn finish(
+        &mut self,
+        id: Uuid,
+        step: Step,
+        output: JobOutput,
+    ) -> WorkFuture<'_, Result<(bool, String), HostError>>;
     /// The ids the log shows waiting for `step`.
     fn waiting(&self, step: Step) -> Vec<Uuid>;
+    /// Whether the log shows `id` waiting for `step`.
+    fn is_waiting(&self, step: Step, id: Uuid) -> bool {
+        self.waiting(step).contains(&id)
+    }
     /// Records supervision events.
     fn record(&mut self, events: Vec<Event>) -> WorkFuture<'_, Result<(), HostError>>;
     /// The read models, current with every step recorded through this value.
@@ -95,6 +137,48 @@ pub trait PipelineWork: Send + 'static {
 
 /// The work, shared by the workers.
 pub type SharedWork = Arc<Mutex<Box<dyn PipelineWork>>>;
+
+/// How many workers each step has: jobs of a step run at once up to this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    /// Validator workers (`VALIDATOR_CONCURRENCY`).
+    pub validators: usize,
+    /// Workers of each stage's runner (`STAGE_CONCURRENCY`).
+    pub stages: usize,
+}
+
+impl Concurrency {
+    /// One of each: every job in turn.
+    pub const SERIAL: Concurrency = Concurrency {
+        validators: 1,
+        stages: 1,
+    };
+
+    /// The default: as many as this machine has cores.
+    pub fn of_cores() -> Concurrency {
+        let n = std::thread::available_parallelism().map_or(1, usize::from);
+        Concurrency {
+            validators: n,
+            stages: n,
+        }
+    }
+
+    /// The workers `step` has (the generator has one: a language model's replies are recorded
+    /// in turn).
+    pub fn of(self, step: Step) -> usize {
+        match step {
+            Step::Generate => 1,
+            Step::Validate => self.validators.max(1),
+            Step::Stage(_) => self.stages.max(1),
+        }
+    }
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency::of_cores()
+    }
+}
 
 /// What a job came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +205,9 @@ pub struct Idle {
 /// A worker's message: do this id's step.
 pub struct RunJob(pub Uuid);
 
+/// Which worker of a step's pool (0-based).
+pub type Slot = usize;
+
 /// One step's worker.
 pub struct Worker;
 
@@ -129,6 +216,8 @@ pub struct Worker;
 pub struct WorkerArgs {
     /// Its step.
     pub step: Step,
+    /// Its place in the step's pool.
+    pub slot: Slot,
     /// The work.
     pub work: SharedWork,
     /// Where results go.
@@ -159,22 +248,38 @@ impl Actor for Worker {
         if crate::supervisor::chaos_strikes(a.panic_once.as_deref()) {
             panic!("chaos: the {} worker fails on purpose", a.step.actor());
         }
-        let mut work = a.work.lock().await;
-        // Handlers are idempotent by id: a job the log no longer shows waiting (queued twice
-        // around a restart) is dropped, never done twice.
-        if !work.waiting(a.step).contains(&id) {
-            drop(work);
-            a.supervisor
-                .send_message(PipelineMsg::Skipped(a.step, id))?;
-            return Ok(());
-        }
-        let result = work.run(id, a.step).await;
-        drop(work);
-        a.supervisor.send_message(PipelineMsg::Done(JobDone {
-            id,
-            step: a.step,
-            result,
-        }))?;
+        let begun = {
+            let mut work = a.work.lock().await;
+            // Handlers are idempotent by id: a job the log no longer shows waiting (queued
+            // twice around a restart) is dropped, never done twice.
+            if !work.is_waiting(a.step, id) {
+                drop(work);
+                a.supervisor
+                    .send_message(PipelineMsg::Skipped(a.step, a.slot, id))?;
+                return Ok(());
+            }
+            work.begin(id, a.step).await
+        };
+        // Its start is recorded: the next job of the step may begin.
+        a.supervisor
+            .send_message(PipelineMsg::Started(a.step, a.slot))?;
+        // The heavy part runs without the lock: other workers record meanwhile.
+        let result = match begun {
+            Ok(Begun::Done(done)) => Ok(done),
+            Ok(Begun::Job(job)) => match job.await {
+                Ok(output) => a.work.lock().await.finish(id, a.step, output).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        a.supervisor.send_message(PipelineMsg::Done(
+            a.slot,
+            JobDone {
+                id,
+                step: a.step,
+                result,
+            },
+        ))?;
         Ok(())
     }
 }
@@ -227,13 +332,15 @@ impl Actor for MonitorActor {
 /// Messages of the pipeline supervisor.
 pub enum PipelineMsg {
     /// A worker finished a job.
-    Done(JobDone),
+    Done(Slot, JobDone),
     /// A worker dropped a job the log no longer shows waiting.
-    Skipped(Step, Uuid),
+    Skipped(Step, Slot, Uuid),
+    /// A worker recorded its job's start.
+    Started(Step, Slot),
     /// The monitor finished a pass.
     Watched(Result<Vec<String>, HostError>),
     /// Start a worker again after its backoff.
-    Restart(Step),
+    Restart(Step, Slot),
     /// Start the monitor again after its backoff.
     RestartMonitor,
 }
@@ -255,6 +362,8 @@ pub struct PipelineArgs {
     pub max_monitor_passes: u32,
     /// Actors whose start this process has already recorded.
     pub announced: crate::supervisor::Announced,
+    /// Workers per step.
+    pub concurrency: Concurrency,
 }
 
 /// Which actor a chaos test makes fail once.
@@ -279,14 +388,17 @@ impl Chaos {
 /// Which child an actor id is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Child {
-    Worker(Step),
+    Worker(Step, Slot),
     Monitor,
 }
 
 impl Child {
+    /// Its name in events: the step's (`validator`), with `#N` for the N-th worker of a pool
+    /// after the first (`validator#2`).
     fn actor(self) -> String {
         match self {
-            Child::Worker(s) => s.actor(),
+            Child::Worker(s, 0) => s.actor(),
+            Child::Worker(s, slot) => format!("{}#{}", s.actor(), slot + 1),
             Child::Monitor => "monitor".into(),
         }
     }
@@ -295,12 +407,20 @@ impl Child {
 /// The pipeline supervisor's state.
 pub struct PipelineState {
     work: SharedWork,
-    workers: HashMap<Step, ActorRef<RunJob>>,
+    concurrency: Concurrency,
+    workers: HashMap<(Step, Slot), ActorRef<RunJob>>,
     monitor: Option<ActorRef<Watch>>,
     ids: HashMap<ractor::ActorId, Child>,
     trackers: HashMap<Child, RestartTracker>,
     gave_up: HashSet<Child>,
-    pending: HashMap<Step, BTreeSet<Uuid>>,
+    /// Jobs waiting for a free worker, per step, in the order the log showed them.
+    queue: HashMap<Step, VecDeque<Uuid>>,
+    /// The job each busy worker is doing.
+    busy: HashMap<(Step, Slot), Uuid>,
+    /// The worker of each step whose job's start is not recorded yet: jobs of a step begin one
+    /// after the other, in the queue's order (what a stage run reads at its start — the trials
+    /// before it — is then what it would read one run after the other).
+    starting: HashMap<Step, Slot>,
     /// Jobs that stopped without moving on by an error, or a generation no template fits: not
     /// queued again in this run (the log would show them waiting forever).
     settled: HashSet<(Step, Uuid)>,
@@ -322,33 +442,41 @@ impl PipelineState {
             .map(|(_, f)| f.clone())
     }
 
+    /// A step one of whose workers was given up: this run stops giving it work (what waits
+    /// stays on the log for the next start).
+    fn step_gave_up(&self, step: Step) -> bool {
+        (0..self.concurrency.of(step)).any(|slot| self.gave_up.contains(&Child::Worker(step, slot)))
+    }
+
     async fn spawn(
         &mut self,
         me: &ActorRef<PipelineMsg>,
         step: Step,
+        slot: Slot,
     ) -> Result<(), ActorProcessingErr> {
         let args = WorkerArgs {
             step,
+            slot,
             work: self.work.clone(),
             supervisor: me.clone(),
             panic_once: self.chaos_for(Chaos::Worker(step)),
         };
         let (worker, _) = Actor::spawn_linked(
-            Some(format!("{}-{}", step.actor(), Uuid::now_v7())),
+            Some(format!(
+                "{}-{}",
+                Child::Worker(step, slot).actor(),
+                Uuid::now_v7()
+            )),
             Worker,
             args,
             me.get_cell(),
         )
         .await?;
-        self.ids.insert(worker.get_id(), Child::Worker(step));
-        self.workers.insert(step, worker);
-        // Its queue, from the log: whatever waits for this step (a restart re-sends the job it
-        // died in; one already done is dropped by the waiting check).
-        if let Some(q) = self.pending.get_mut(&step) {
-            q.clear();
-        }
-        self.fill(&[step]).await?;
-        Ok(())
+        self.ids.insert(worker.get_id(), Child::Worker(step, slot));
+        self.workers.insert((step, slot), worker);
+        // Its queue, from the log: whatever waits for this step (a restart picks up the job
+        // its worker died in; one already done is dropped by the waiting check).
+        self.fill(&[step]).await
     }
 
     async fn spawn_monitor(
@@ -375,33 +503,93 @@ impl PipelineState {
         Ok(())
     }
 
-    /// Queues every id the log shows waiting for `steps` that is not queued yet.
+    /// Queues every id the log shows waiting for `steps` that is neither queued nor being
+    /// done, then hands out what free workers can take.
     async fn fill(&mut self, steps: &[Step]) -> Result<(), ActorProcessingErr> {
         let waiting: Vec<(Step, Vec<Uuid>)> = {
             let work = self.work.lock().await;
             steps.iter().map(|s| (*s, work.waiting(*s))).collect()
         };
         for (step, ids) in waiting {
-            if self.gave_up.contains(&Child::Worker(step)) {
+            if self.step_gave_up(step) {
                 continue;
             }
-            let queue = self.pending.entry(step).or_default();
+            let doing: HashSet<Uuid> = self
+                .busy
+                .iter()
+                .filter(|((s, _), _)| *s == step)
+                .map(|(_, id)| *id)
+                .collect();
+            let queue = self.queue.entry(step).or_default();
+            let queued: HashSet<Uuid> = queue.iter().copied().collect();
             for id in ids {
-                if self.settled.contains(&(step, id)) || !queue.insert(id) {
+                if self.settled.contains(&(step, id)) || queued.contains(&id) || doing.contains(&id)
+                {
                     continue;
                 }
-                if let Some(w) = self.workers.get(&step) {
-                    w.send_message(RunJob(id))?;
-                }
+                queue.push_back(id);
             }
+            // In the log's order (ids are UUID v7: their creation order), however the jobs
+            // before them finished.
+            queue.make_contiguous().sort_unstable();
+            self.dispatch(step)?;
         }
         Ok(())
     }
 
-    /// When every queue is empty: ask the monitor for a pass, or, after one that left nothing
-    /// to do, report idle.
+    /// Whether no job of `step` is queued or being done.
+    fn step_idle(&self, step: Step) -> bool {
+        self.queue.get(&step).is_none_or(VecDeque::is_empty)
+            && !self.busy.keys().any(|(s, _)| *s == step)
+    }
+
+    /// Gives each free worker of `step` the next job of its queue. Stage runs begin once
+    /// generation and validation are idle: strategies then enter COLD in the log's order,
+    /// whatever the order their validations finished in, so a run does the same with one
+    /// validator as with several.
+    fn dispatch(&mut self, step: Step) -> Result<(), ActorProcessingErr> {
+        if matches!(step, Step::Stage(_))
+            && !(self.step_idle(Step::Generate) && self.step_idle(Step::Validate))
+        {
+            return Ok(());
+        }
+        for slot in 0..self.concurrency.of(step) {
+            if self.starting.contains_key(&step) {
+                break;
+            }
+            if self.busy.contains_key(&(step, slot)) {
+                continue;
+            }
+            let Some(worker) = self.workers.get(&(step, slot)) else {
+                continue;
+            };
+            let Some(id) = self.queue.get_mut(&step).and_then(VecDeque::pop_front) else {
+                break;
+            };
+            worker.send_message(RunJob(id))?;
+            self.busy.insert((step, slot), id);
+            self.starting.insert(step, slot);
+        }
+        Ok(())
+    }
+
+    /// A worker is free again.
+    fn freed(&mut self, step: Step, slot: Slot) {
+        self.busy.remove(&(step, slot));
+        self.started(step, slot);
+    }
+
+    /// A worker's job has begun (or ended before it could).
+    fn started(&mut self, step: Step, slot: Slot) {
+        if self.starting.get(&step) == Some(&slot) {
+            self.starting.remove(&step);
+        }
+    }
+
+    /// When every queue is empty and no worker busy: ask the monitor for a pass, or, after one
+    /// that left nothing to do, report idle.
     fn check_idle(&mut self) -> Result<(), ActorProcessingErr> {
-        if self.watching || !self.pending.values().all(BTreeSet::is_empty) {
+        if self.watching || !self.busy.is_empty() || !self.queue.values().all(VecDeque::is_empty) {
             return Ok(());
         }
         let monitor_can = self.passes < self.max_passes && !self.gave_up.contains(&Child::Monitor);
@@ -430,10 +618,14 @@ impl Actor for PipelineSupervisor {
         me: ActorRef<PipelineMsg>,
         a: PipelineArgs,
     ) -> Result<PipelineState, ActorProcessingErr> {
-        let mut children: Vec<Child> = Step::ALL.iter().map(|s| Child::Worker(*s)).collect();
+        let mut children: Vec<Child> = Step::ALL
+            .iter()
+            .flat_map(|s| (0..a.concurrency.of(*s)).map(|slot| Child::Worker(*s, slot)))
+            .collect();
         children.push(Child::Monitor);
         let mut state = PipelineState {
             work: a.work,
+            concurrency: a.concurrency,
             workers: HashMap::new(),
             monitor: None,
             ids: HashMap::new(),
@@ -442,7 +634,9 @@ impl Actor for PipelineSupervisor {
                 .map(|c| (*c, RestartTracker::new(a.policy)))
                 .collect(),
             gave_up: HashSet::new(),
-            pending: HashMap::new(),
+            queue: HashMap::new(),
+            busy: HashMap::new(),
+            starting: HashMap::new(),
             settled: HashSet::new(),
             watching: false,
             passes: 0,
@@ -469,7 +663,9 @@ impl Actor for PipelineSupervisor {
         state.spawn_monitor(&me).await?;
         // Later steps first, so work an earlier worker moves on finds its next worker.
         for step in Step::ALL.iter().rev() {
-            state.spawn(&me, *step).await?;
+            for slot in 0..state.concurrency.of(*step) {
+                state.spawn(&me, *step, slot).await?;
+            }
         }
         state.check_idle()?;
         Ok(state)
@@ -482,10 +678,8 @@ impl Actor for PipelineSupervisor {
         state: &mut PipelineState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            PipelineMsg::Done(done) => {
-                if let Some(q) = state.pending.get_mut(&done.step) {
-                    q.remove(&done.id);
-                }
+            PipelineMsg::Done(slot, done) => {
+                state.freed(done.step, slot);
                 let settled = matches!(
                     (&done.result, done.step),
                     (Err(_), _) | (Ok((false, _)), Step::Generate)
@@ -498,10 +692,13 @@ impl Actor for PipelineSupervisor {
                 state.fill(&Step::ALL).await?;
                 state.check_idle()?;
             }
-            PipelineMsg::Skipped(step, id) => {
-                if let Some(q) = state.pending.get_mut(&step) {
-                    q.remove(&id);
-                }
+            PipelineMsg::Started(step, slot) => {
+                state.started(step, slot);
+                state.dispatch(step)?;
+            }
+            PipelineMsg::Skipped(step, slot, _) => {
+                state.freed(step, slot);
+                state.dispatch(step)?;
                 state.check_idle()?;
             }
             PipelineMsg::Watched(result) => {
@@ -516,14 +713,14 @@ impl Actor for PipelineSupervisor {
                 }
                 // A rollback put a strategy back in a stage's queue.
                 state.fill(&Step::ALL).await?;
-                if state.pending.values().all(BTreeSet::is_empty) {
+                if state.busy.is_empty() && state.queue.values().all(VecDeque::is_empty) {
                     // Nothing new since the pass: done.
                     state.passes = state.max_passes;
                 }
                 state.check_idle()?;
             }
-            PipelineMsg::Restart(step) => {
-                state.spawn(&me, step).await?;
+            PipelineMsg::Restart(step, slot) => {
+                state.spawn(&me, step, slot).await?;
                 state.check_idle()?;
             }
             PipelineMsg::RestartMonitor => {
@@ -547,8 +744,10 @@ impl Actor for PipelineSupervisor {
             return Ok(());
         };
         match child {
-            Child::Worker(step) => {
-                state.workers.remove(&step);
+            Child::Worker(step, slot) => {
+                state.workers.remove(&(step, slot));
+                // The job it died in stays waiting on the log: the next fill queues it again.
+                state.freed(step, slot);
             }
             Child::Monitor => state.monitor = None,
         }
@@ -567,8 +766,8 @@ impl Actor for PipelineSupervisor {
             .await
             .map_err(ActorProcessingErr::from)?;
         match (decision, child) {
-            (RestartDecision::Restart { backoff, .. }, Child::Worker(step)) => {
-                me.send_after(backoff, move || PipelineMsg::Restart(step));
+            (RestartDecision::Restart { backoff, .. }, Child::Worker(step, slot)) => {
+                me.send_after(backoff, move || PipelineMsg::Restart(step, slot));
             }
             (RestartDecision::Restart { backoff, .. }, Child::Monitor) => {
                 me.send_after(backoff, || PipelineMsg::RestartMonitor);
@@ -577,8 +776,8 @@ impl Actor for PipelineSupervisor {
                 // Its work stays in the log for the next start; this run stops waiting on it.
                 state.gave_up.insert(c);
                 match c {
-                    Child::Worker(step) => {
-                        if let Some(q) = state.pending.get_mut(&step) {
+                    Child::Worker(step, _) => {
+                        if let Some(q) = state.queue.get_mut(&step) {
                             q.clear();
                         }
                     }
@@ -600,6 +799,7 @@ pub async fn run_until_idle(
     work: SharedWork,
     policy: RestartPolicy,
     panic_once: Option<Chaos>,
+    concurrency: Concurrency,
 ) -> Result<Idle, CycleError> {
     let (tx, rx) = oneshot::channel();
     let args = PipelineArgs {
@@ -609,6 +809,7 @@ pub async fn run_until_idle(
         panic_once,
         max_monitor_passes: 16,
         announced: crate::supervisor::Announced::default(),
+        concurrency,
     };
     let (sup, handle) = Actor::spawn(
         Some(format!("pipeline-{}", Uuid::now_v7())),

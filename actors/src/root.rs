@@ -37,7 +37,7 @@ use crate::discovery::actors::{DiscoverySupervisor, ScorerMsg, SupervisorArgs, S
 use crate::discovery::CheckSummary;
 use crate::notify::{NotifierActor, NotifierArgs, NotifierSlot, Notify, SlackSettings};
 use crate::pipeline::{
-    Chaos, Idle, PipelineArgs, PipelineMsg, PipelineSupervisor, SharedWork, WorkFuture,
+    Chaos, Concurrency, Idle, PipelineArgs, PipelineMsg, PipelineSupervisor, SharedWork, WorkFuture,
 };
 use crate::sources::SourceName;
 use crate::supervisor::{RestartDecision, RestartPolicy, RestartTracker};
@@ -113,6 +113,8 @@ pub struct RootArgs {
     pub notifier_chaos: bool,
     /// Rounds of a cycle at most (clones of clones are bounded anyway; this is a guard).
     pub max_rounds: u32,
+    /// Workers of the validator and of each stage runner.
+    pub concurrency: Concurrency,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -156,6 +158,7 @@ pub struct RootState {
     sources: Vec<SourceName>,
     round: u32,
     max_rounds: u32,
+    concurrency: Concurrency,
     outcome: CycleOutcome,
     /// Supervision events of the notifier, waiting for the log between two phases (a phase
     /// holds the log for as long as it runs).
@@ -312,6 +315,7 @@ impl RootState {
                 },
                 max_monitor_passes: 16,
                 announced: self.announced.clone(),
+                concurrency: self.concurrency,
             },
             me.get_cell(),
         )
@@ -433,6 +437,7 @@ impl Actor for RootSupervisor {
             sources: Vec::new(),
             round: 0,
             max_rounds: a.max_rounds.max(1),
+            concurrency: a.concurrency,
             outcome: CycleOutcome::default(),
             unrecorded: Vec::new(),
             started: Instant::now(),

@@ -35,6 +35,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let codegen = CodegenSettings::from_env()?;
     let stages = stage_settings_from_env()?;
     let monitor = monitor_settings_from_env()?;
+    let concurrency = crate::settings::concurrency_from_env()?;
     let get = |k: &str| crate::config::var(k).ok();
     let slack = SlackSettings::from_lookup(&get).map_err(anyhow::Error::msg)?;
     let validator = (
@@ -72,6 +73,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             ),
         ),
         ("slack", format!("{slack:#?}")),
+        ("pipeline", format!("{concurrency:#?}")),
     ];
     let file = config::loaded()
         .file

@@ -29,7 +29,9 @@ use stratagem_actors::cycle::{due_sources, Idleness};
 use stratagem_actors::discovery::actors::{ScorerArgs, SupervisorArgs};
 use stratagem_actors::discovery::ScoringContext;
 use stratagem_actors::notify::{Notify, SlackSettings};
-use stratagem_actors::pipeline::{Chaos, PipelineWork, SharedWork, Step, WorkFuture};
+use stratagem_actors::pipeline::{
+    Begun, Chaos, Job, JobOutput, PipelineWork, SharedWork, Step, WorkFuture,
+};
 use stratagem_actors::root::{CycleHost, Root, RootArgs};
 use stratagem_actors::sources::http::Validators;
 use stratagem_actors::stages::runner::StageSettings;
@@ -119,13 +121,13 @@ impl Progress {
 }
 
 /// The pipeline's work over the data directory: what the generator, validator, stage runners
-/// and monitor do, one at a time.
+/// and monitor record (one at a time), and the jobs that run without it.
 struct RecordedPipeline {
     root: PathBuf,
     dir: DataDir,
     projections: crate::data_dir::Projected,
     notifications: Notifications,
-    validator: Validator,
+    validator: Arc<Validator>,
     settings: StageSettings,
     monitor: MonitorSettings,
     progress: bool,
@@ -147,62 +149,110 @@ impl RecordedPipeline {
         )
     }
 
-    async fn validate(&mut self, id: Uuid) -> anyhow::Result<(bool, String)> {
+    /// Records the validation's start; its six layers run on the blocking pool, without the log.
+    async fn begin_validation(&mut self, id: Uuid) -> anyhow::Result<Job> {
         Progress(self.progress).say(&format!(
             "validating strategy {id} (six layers, rustc → wasm32 → wasmtime)"
         ));
         let source = self.dir.strategy_source(&self.projections, id)?;
-        let report = validate::validate_and_record(
-            &self.dir,
-            &mut self.projections,
-            &mut self.notifications,
-            &self.validator,
-            &source,
-            Some(id),
-        )
-        .await?;
-        Ok((
-            report.decision == stratagem_events::Decision::Approved,
-            report.reason(),
-        ))
+        validate::record_started(&self.dir, &mut self.projections, id, &source).await?;
+        let validator = self.validator.clone();
+        Ok(Box::pin(async move {
+            tokio::task::spawn_blocking(move || validator.validate(&source))
+                .await
+                .map_err(|e| HostError(format!("the validation stopped: {e}")))?
+                .map(JobOutput::Validation)
+                .map_err(|e| host_error(e.into()))
+        }))
     }
 
-    async fn stage(&mut self, strategy: Uuid, st: Stage) -> anyhow::Result<(bool, String)> {
+    /// Records the stage run's start; the run (compiling, then the sandbox over the bars) is on
+    /// the blocking pool, without the log.
+    async fn begin_stage(&mut self, strategy: Uuid, st: Stage) -> anyhow::Result<Job> {
         Progress(self.progress).say(&format!(
             "{} of strategy {strategy}",
             st.as_str().to_uppercase()
         ));
-        let r = stage::run_recorded(
-            &self.root,
+        let plan = stage::begin_recorded(
             &self.dir,
             &mut self.projections,
-            &mut self.notifications,
             &self.settings,
             strategy,
             st,
-            None,
-            None,
         )
         .await?;
-        let why = match &r.outcome.trap {
-            Some(t) => format!("stopped by the sandbox: {t}"),
-            None if r.outcome.passed => r.outcome.gate.clone(),
-            None => format!("gate not met: {}", r.outcome.gate),
-        };
-        Ok((r.outcome.passed, why))
+        let (root, settings) = (self.root.clone(), self.settings);
+        // The validator's engine: the module its layer 6 compiled is loaded from its cache.
+        let validator = self.validator.clone();
+        Ok(Box::pin(async move {
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                let sandbox = validator.sandbox.sandbox();
+                handle.block_on(plan.run(sandbox, &root, &settings, None, None))
+            })
+            .await
+            .map_err(|e| HostError(format!("the stage run stopped: {e}")))?
+            .map(JobOutput::Stage)
+            .map_err(host_error)
+        }))
+    }
+
+    async fn finish_job(&mut self, id: Uuid, output: JobOutput) -> anyhow::Result<(bool, String)> {
+        Ok(match output {
+            JobOutput::Validation(report) => {
+                validate::record_report(
+                    &self.dir,
+                    &mut self.projections,
+                    &mut self.notifications,
+                    id,
+                    &report,
+                )
+                .await?;
+                (
+                    report.decision == stratagem_events::Decision::Approved,
+                    report.reason(),
+                )
+            }
+            JobOutput::Stage(outcome) => {
+                stage::finish_recorded(
+                    &self.dir,
+                    &mut self.projections,
+                    &mut self.notifications,
+                    id,
+                    outcome.stage,
+                    &outcome,
+                )
+                .await?;
+                let why = match &outcome.trap {
+                    Some(t) => format!("stopped by the sandbox: {t}"),
+                    None if outcome.passed => outcome.gate.clone(),
+                    None => format!("gate not met: {}", outcome.gate),
+                };
+                (outcome.passed, why)
+            }
+        })
     }
 }
 
 impl PipelineWork for RecordedPipeline {
-    fn run(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<(bool, String), HostError>> {
+    fn begin(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<Begun, HostError>> {
         Box::pin(async move {
             match step {
-                Step::Generate => self.generate(id).await,
-                Step::Validate => self.validate(id).await,
-                Step::Stage(st) => self.stage(id, st).await,
+                Step::Generate => self.generate(id).await.map(Begun::Done),
+                Step::Validate => self.begin_validation(id).await.map(Begun::Job),
+                Step::Stage(st) => self.begin_stage(id, st).await.map(Begun::Job),
             }
             .map_err(host_error)
         })
+    }
+
+    fn finish(
+        &mut self,
+        id: Uuid,
+        _step: Step,
+        output: JobOutput,
+    ) -> WorkFuture<'_, Result<(bool, String), HostError>> {
+        Box::pin(async move { self.finish_job(id, output).await.map_err(host_error) })
     }
 
     fn waiting(&self, step: Step) -> Vec<Uuid> {
@@ -743,7 +793,7 @@ impl Host {
             dir,
             projections,
             notifications: Notifications::via(notify),
-            validator: validate::validator_from_env(&self.root)?,
+            validator: Arc::new(validate::validator_from_env(&self.root)?),
             settings,
             monitor: monitor_settings_from_env()?,
             progress: self.progress,
@@ -827,6 +877,7 @@ impl Actors {
             pipeline_chaos: chaos.as_deref().and_then(Chaos::parse),
             notifier_chaos: chaos.as_deref() == Some("notifier"),
             max_rounds: 8,
+            concurrency: crate::settings::concurrency_from_env()?,
         };
         Ok(Actors {
             root: Root::start(args).await?,

@@ -154,6 +154,42 @@ pub async fn run_recorded(
     speed: Option<f64>,
     feed: Option<&str>,
 ) -> anyhow::Result<StageRun> {
+    let plan = begin_recorded(dir, projections, settings, id, stage).await?;
+    let (bars, trials, resumed) = (plan.bars, plan.trials, plan.resumed);
+    let outcome = plan
+        .run(&Sandbox::new()?, root, settings, speed, feed)
+        .await?;
+    finish_recorded(dir, projections, notifications, id, stage, &outcome).await?;
+    Ok(StageRun {
+        outcome,
+        bars,
+        trials,
+        resumed,
+    })
+}
+
+/// A stage run whose start is on the log: what [`StagePlan::run`] needs, owned, so it can run
+/// without the log (on another thread, for hours).
+pub struct StagePlan {
+    pub stage: Stage,
+    /// The candidate's source.
+    candidate: (Uuid, String),
+    /// The baseline champion's source (else buy and hold).
+    champion: Option<(Uuid, String)>,
+    pub bars: usize,
+    pub trials: u64,
+    pub resumed: Option<Uuid>,
+}
+
+/// Checks that `id` may run `stage` and records its start (write-ahead; a run of this stage
+/// started and cut short is resumed under its own run id, its start not written again).
+pub async fn begin_recorded(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    settings: &runner::StageSettings,
+    id: Uuid,
+    stage: Stage,
+) -> anyhow::Result<StagePlan> {
     let view = projections
         .state()
         .strategies
@@ -185,34 +221,23 @@ pub async fn run_recorded(
             stage.as_str().to_uppercase()
         );
     }
-    let sandbox = Sandbox::new()?;
-    let candidate = load(dir, projections, root, &sandbox, id)?;
-    let champion_id = projections.state().champion.filter(|c| *c != id);
-    let champion = match champion_id {
+    let candidate = (id, dir.strategy_source(projections, id)?);
+    let champion = match projections.state().champion.filter(|c| *c != id) {
         Some(cid) => Some((
             cid,
-            load(dir, projections, root, &sandbox, cid)
-                .with_context(|| format!("cannot load the champion {cid}"))?,
+            dir.strategy_source(projections, cid)
+                .with_context(|| format!("cannot read the champion {cid}"))?,
         )),
         None => None,
     };
-    let baseline = match &champion {
-        Some((cid, loaded)) => Baseline::Champion {
-            name: cid.to_string(),
-            strategy: loaded,
-        },
-        None => Baseline::BuyAndHold,
-    };
     let bars = market::embedded_hourly();
     let window = runner::window(stage, bars, settings)?;
-    // A run of this stage that was started and never completed (the process died) is resumed
-    // under its own run id: its start is already on the log and is not written again.
     let resumed = view
         .open_run
         .filter(|(open_stage, _)| *open_stage == stage)
         .map(|(_, run)| run);
-    let run_id = resumed.unwrap_or_else(Uuid::now_v7);
     if resumed.is_none() {
+        let run_id = Uuid::now_v7();
         // Write-ahead: the start is durable before the run.
         let mut start = Vec::new();
         if stage == Stage::Cold && view.stage != Some(Stage::Cold) {
@@ -226,9 +251,9 @@ pub async fn run_recorded(
             strategy_id: id,
             stage,
             run_id,
-            baseline: Some(match &baseline {
-                Baseline::BuyAndHold => "buy_and_hold".to_string(),
-                Baseline::Champion { name, .. } => name.clone(),
+            baseline: Some(match &champion {
+                None => "buy_and_hold".to_string(),
+                Some((cid, _)) => cid.to_string(),
             }),
             capital_fraction: if stage == Stage::Limited {
                 settings.limited_capital_fraction
@@ -244,23 +269,107 @@ pub async fn run_recorded(
         )
         .await?;
     }
-    let trials = projections.state().backtest_trials + 1;
-    let mut live = match feed {
-        Some(url) => Some(
-            KlineFeed::connect(url)
-                .await
-                .with_context(|| format!("cannot open the live feed {url}"))?,
-        ),
-        None => None,
-    };
-    let paper_feed = match live.as_mut() {
-        Some(l) => PaperFeed::Live(l),
-        None => PaperFeed::Recorded { speed },
-    };
-    let outcome = runner::run_stage(
-        &sandbox, &candidate, &baseline, stage, bars, settings, trials, paper_feed,
-    )
-    .await?;
+    Ok(StagePlan {
+        stage,
+        candidate,
+        champion,
+        bars: window.end - window.start,
+        trials: trials(projections.state(), id, stage),
+        resumed,
+    })
+}
+
+/// The trials a COLD backtest counts for the deflated Sharpe ratio: every backtest completed,
+/// under way (runs of other strategies at once), and this one — the number one run after the
+/// other would count.
+fn trials(state: &stratagem_events::Projections, id: Uuid, stage: Stage) -> u64 {
+    let under_way = state
+        .strategies
+        .values()
+        .filter(|s| s.id != id && matches!(s.open_run, Some((Stage::Cold, _))))
+        .count() as u64;
+    state.backtest_trials + 1 + if stage == Stage::Cold { under_way } else { 0 }
+}
+
+impl StagePlan {
+    /// Compiles the candidate (and the champion) and runs the stage in `sandbox`: no log, no
+    /// lock.
+    pub async fn run(
+        &self,
+        sandbox: &Sandbox,
+        root: &Path,
+        settings: &runner::StageSettings,
+        speed: Option<f64>,
+        feed: Option<&str>,
+    ) -> anyhow::Result<runner::StageOutcome> {
+        let load = |(id, source): &(Uuid, String)| -> anyhow::Result<LoadedStrategy> {
+            let wasm = compile_checked(root, source).with_context(|| format!("strategy {id}"))?;
+            Ok(sandbox.load(&wasm)?)
+        };
+        let candidate = load(&self.candidate)?;
+        let champion = match &self.champion {
+            Some(c) => Some((
+                c.0,
+                load(c).with_context(|| format!("cannot load the champion {}", c.0))?,
+            )),
+            None => None,
+        };
+        let baseline = match &champion {
+            Some((cid, loaded)) => Baseline::Champion {
+                name: cid.to_string(),
+                strategy: loaded,
+            },
+            None => Baseline::BuyAndHold,
+        };
+        let mut live = match feed {
+            Some(url) => Some(
+                KlineFeed::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open the live feed {url}"))?,
+            ),
+            None => None,
+        };
+        let paper_feed = match live.as_mut() {
+            Some(l) => PaperFeed::Live(l),
+            None => PaperFeed::Recorded { speed },
+        };
+        Ok(runner::run_stage(
+            sandbox,
+            &candidate,
+            &baseline,
+            self.stage,
+            market::embedded_hourly(),
+            settings,
+            self.trials,
+            paper_feed,
+        )
+        .await?)
+    }
+}
+
+/// Records a stage run's end — completion, then promotion or rejection — under the run id its
+/// start recorded, and notifies.
+pub async fn finish_recorded(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    id: Uuid,
+    stage: Stage,
+    outcome: &runner::StageOutcome,
+) -> anyhow::Result<()> {
+    let run_id = projections
+        .state()
+        .strategies
+        .get(&id)
+        .and_then(|v| v.open_run)
+        .filter(|(open, _)| *open == stage)
+        .map(|(_, run)| run)
+        .ok_or_else(|| {
+            anyhow!(
+                "strategy {id} has no open {} run on the log",
+                stage.as_str().to_uppercase()
+            )
+        })?;
     let mut end = vec![Event::from(StageCompleted {
         strategy_id: id,
         stage,
@@ -294,10 +403,5 @@ pub async fn run_recorded(
     )
     .await?;
     notifications.after(dir, projections, &end).await;
-    Ok(StageRun {
-        outcome,
-        bars: window.end - window.start,
-        trials,
-        resumed,
-    })
+    Ok(())
 }

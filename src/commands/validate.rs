@@ -155,33 +155,55 @@ pub async fn validate_and_record(
     source: &str,
     known: Option<Uuid>,
 ) -> anyhow::Result<ValidationReport> {
-    let sha256 = stratagem_actors::generator::sha256_hex(source);
     if let Some(strategy_id) = known {
-        dir.append(
-            projections,
-            AppendRequest::one(ValidationStarted {
-                strategy_id,
-                sha256: sha256.clone(),
-            }),
-        )
-        .await?;
+        record_started(dir, projections, strategy_id, source).await?;
     }
     let report = validator.validate(source)?;
     if let Some(strategy_id) = known {
-        let mut events: Vec<Event> = report
-            .layers
-            .iter()
-            .map(|l| Event::from(l.to_event(strategy_id)))
-            .collect();
-        events.push(Event::from(ValidationDecided {
-            strategy_id,
-            decision: report.decision,
-            layers_passed: report.layers_passed(),
-            reason: report.reason(),
-        }));
-        dir.append(projections, AppendRequest::new(events.clone()))
-            .await?;
-        notifications.after(dir, projections, &events).await;
+        record_report(dir, projections, notifications, strategy_id, &report).await?;
     }
     Ok(report)
+}
+
+/// Records that the validation of a strategy began (write-ahead: before any layer runs).
+pub async fn record_started(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    strategy_id: Uuid,
+    source: &str,
+) -> anyhow::Result<()> {
+    dir.append(
+        projections,
+        AppendRequest::one(ValidationStarted {
+            strategy_id,
+            sha256: stratagem_actors::generator::sha256_hex(source),
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records every layer of a validation and its decision in one batch, then notifies.
+pub async fn record_report(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    strategy_id: Uuid,
+    report: &ValidationReport,
+) -> anyhow::Result<()> {
+    let mut events: Vec<Event> = report
+        .layers
+        .iter()
+        .map(|l| Event::from(l.to_event(strategy_id)))
+        .collect();
+    events.push(Event::from(ValidationDecided {
+        strategy_id,
+        decision: report.decision,
+        layers_passed: report.layers_passed(),
+        reason: report.reason(),
+    }));
+    dir.append(projections, AppendRequest::new(events.clone()))
+        .await?;
+    notifications.after(dir, projections, &events).await;
+    Ok(())
 }

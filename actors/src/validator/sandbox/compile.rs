@@ -7,6 +7,10 @@
 //! 3. Our trusted glue (`templates/sdk/glue.rs.in`) is linked as the cdylib that exports the
 //!    sandbox ABI.
 //!
+//! A compiled module is cached (`cache/modules-<sdk key>/<source hash>.wasm`, published by
+//! rename): validation compiles a strategy, and its stages and the monitor load the same module
+//! without running rustc again.
+//!
 //! rustc runs with an empty environment (only `PATH` and `HOME`: `RUSTC_BOOTSTRAP` can never
 //! reach it), in a fresh temporary directory, under a wall-clock timeout and an address-space
 //! limit (`ulimit -v`). Its stderr is never passed on: it could quote files from the machine.
@@ -196,6 +200,8 @@ const COMMON_FLAGS: &[&str] = &[
     "opt-level=2",
     "-C",
     "debuginfo=0",
+    "-C",
+    "codegen-units=1",
     "--error-format=short",
 ];
 
@@ -291,6 +297,12 @@ impl Compiler {
                 strategy_type.chars().take(64).collect(),
             ));
         }
+        // Compiled before (validation compiles what the stages and the monitor run again): the
+        // module is read back, keyed by rustc, SDK, flags, type and source.
+        let cached = self.module_path(source, strategy_type);
+        if let Ok(wasm) = std::fs::read(&cached) {
+            return Ok(wasm);
+        }
         let sdk = self.sdk_rlib()?;
         let sdk_arg = format!("stratagem_sdk={}", sdk.display());
         let work = tempdir_in(&self.cache_dir)?;
@@ -368,10 +380,35 @@ impl Compiler {
                 });
             }
             let wasm = work.join("strategy.wasm");
-            std::fs::read(&wasm).map_err(io("cannot read", &wasm))
+            let bytes = std::fs::read(&wasm).map_err(io("cannot read", &wasm))?;
+            // Published by rename, so a reader never sees half a module; a failure only costs
+            // the next caller a compile.
+            if let Some(dir) = cached.parent() {
+                if std::fs::create_dir_all(dir).is_ok() {
+                    let _ = std::fs::rename(&wasm, &cached);
+                }
+            }
+            Ok(bytes)
         })();
         let _ = std::fs::remove_dir_all(&work);
         result
+    }
+
+    /// Where the module of `source` is cached.
+    fn module_path(&self, source: &str, strategy_type: &str) -> PathBuf {
+        let mut h = Sha256::new();
+        h.update(strategy_type.as_bytes());
+        h.update([0]);
+        h.update(source.as_bytes());
+        let key: String = h
+            .finalize()
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.cache_dir
+            .join(format!("modules-{}", self.sdk_key()))
+            .join(format!("{key}.wasm"))
     }
 
     fn rustc(&self, dir: &Path, args: &[&str]) -> Result<RustcRun, CompileError> {

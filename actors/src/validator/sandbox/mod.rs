@@ -47,6 +47,12 @@ impl SandboxLayer {
         &self.compiler
     }
 
+    /// The engine strategies run in, with the modules it has compiled (a stage run after the
+    /// validation loads the same module without compiling it again).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
     /// Compiles `source`, runs it over `bars` twice in fresh instances, and compares.
     ///
     /// # Errors

@@ -298,12 +298,19 @@ impl Sandbox {
     fn compiled(&self, wasm: &[u8]) -> Result<Module, SandboxError> {
         use sha2::Digest;
         let key: [u8; 32] = sha2::Sha256::digest(wasm).into();
-        let mut cache = self.modules.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(module) = cache.get(&key) {
-            return Ok(module.clone());
+        let cached = self
+            .modules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(module) = cached {
+            return Ok(module);
         }
+        // Compiled without the lock: concurrent validations compile their modules at once.
         let module = Module::new(&self.engine, wasm)
             .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
+        let mut cache = self.modules.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MODULE_CACHE_ENTRIES {
             cache.clear();
         }
