@@ -21,6 +21,7 @@ pub mod cycle;
 pub mod discovery;
 pub mod extract;
 pub mod generator;
+pub mod http_policy;
 pub mod market;
 pub mod notify;
 pub mod pipeline;

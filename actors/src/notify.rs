@@ -4,11 +4,17 @@
 //! A notification is sent only after the decision it reports is durable, and its outcome is an
 //! event (`notification.sent` / `notification.failed`). Sending is rate limited (one message per
 //! `min_interval`, Slack's limit is about one a second per webhook), retried on 429 / 5xx /
-//! connection errors honouring `Retry-After`, and never blocks or fails the pipeline. The
+//! connection errors honouring `Retry-After` (`http_policy`: capped backoff with jitter, error
+//! bodies read up to 4 KiB), and never blocks or fails the pipeline. The
 //! webhook URL is the secret: it is a [`Secret`], redacted in `Debug`, and never part of an
 //! error or an event.
 
 use std::time::{Duration, Instant};
+
+/// The longest wait between two attempts, `Retry-After` included.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The most of an error body read (Slack's are a word).
+const MAX_ERROR_BODY: usize = 4096;
 
 use stratagem_events::{Event, NotificationFailed, NotificationSent, Stage};
 use uuid::Uuid;
@@ -335,7 +341,6 @@ impl SlackNotifier {
 
     /// Sends one message; the event says how it went. Never fails the caller.
     pub async fn send(&mut self, message: &Message) -> Event {
-        let mut backoff = self.settings.initial_backoff;
         let mut attempt = 1;
         loop {
             if let Some(last) = self.last_sent {
@@ -362,14 +367,13 @@ impl SlackNotifier {
                 }
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let wait = r
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    // Slack's error bodies are bare strings (`channel_not_found`, …).
-                    let body = r.text().await.unwrap_or_default();
+                    let wait = crate::http_policy::retry_after_header(r.headers());
+                    // Slack's error bodies are bare strings (`channel_not_found`, …): a few
+                    // bytes are plenty, and a larger body is not read.
+                    let body = crate::http_policy::read_capped(r, MAX_ERROR_BODY)
+                        .await
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default();
                     let body: String = body.chars().filter(|c| !c.is_control()).take(100).collect();
                     (
                         format!("HTTP {status}: {body}"),
@@ -391,8 +395,13 @@ impl SlackNotifier {
                     attempts: attempt,
                 });
             }
-            tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(30))).await;
-            backoff *= 2;
+            tokio::time::sleep(crate::http_policy::wait(
+                wait,
+                self.settings.initial_backoff,
+                MAX_BACKOFF,
+                attempt,
+            ))
+            .await;
             attempt += 1;
         }
     }

@@ -228,7 +228,6 @@ impl LlmClient {
                 r
             }
         };
-        let mut backoff = s.initial_backoff;
         let mut attempt = 1;
         loop {
             let Some(this) = request.try_clone() else {
@@ -242,13 +241,7 @@ impl LlmClient {
                 Err(e) => return Err(LlmError::Transport(without_url(&e))),
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .filter(|v| v.is_finite() && *v >= 0.0)
-                        .map(Duration::from_secs_f64);
+                    let retry_after = crate::http_policy::retry_after_header(response.headers());
                     let body = read_capped(response, s.max_body_bytes).await?;
                     if (200..300).contains(&status) {
                         return self.parse(&body);
@@ -265,9 +258,9 @@ impl LlmClient {
                     retry_after
                 }
             };
-            let wait = retry_after.unwrap_or(backoff).min(s.max_backoff);
+            let wait =
+                crate::http_policy::wait(retry_after, s.initial_backoff, s.max_backoff, attempt);
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(s.max_backoff);
             attempt += 1;
         }
     }
@@ -339,21 +332,16 @@ fn without_url(e: &reqwest::Error) -> String {
     kind.to_string()
 }
 
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, LlmError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, LlmError> {
+    use crate::http_policy::BodyError;
+    crate::http_policy::read_capped(response, cap)
         .await
-        .map_err(|e| LlmError::Transport(without_url(&e)))?
-    {
-        if body.len() + chunk.len() > cap {
-            return Err(LlmError::Malformed(format!(
-                "the reply is larger than {cap} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            BodyError::TooLarge(cap) => {
+                LlmError::Malformed(format!("the reply is larger than {cap} bytes"))
+            }
+            BodyError::Transport(why) => LlmError::Transport(why),
+        })
 }
 
 /// The server's error message from an error body (both APIs nest it as `error.message`).

@@ -259,7 +259,6 @@ impl HttpClient {
     /// # Errors
     /// As [`Self::get`].
     pub async fn send(&mut self, request: reqwest::RequestBuilder) -> Result<Response, FetchError> {
-        let mut backoff = self.policy.initial_backoff;
         let mut attempt = 1;
         loop {
             self.wait_turn().await?;
@@ -309,9 +308,13 @@ impl HttpClient {
                 }
                 Err(e) => return Err(e),
             };
-            let wait = retry_after.unwrap_or(backoff).min(self.policy.max_wait);
+            let wait = crate::http_policy::wait(
+                retry_after,
+                self.policy.initial_backoff,
+                self.policy.max_wait,
+                attempt,
+            );
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(self.policy.max_wait);
             attempt += 1;
         }
     }
@@ -414,19 +417,9 @@ impl HttpClient {
     }
 }
 
-/// `Retry-After` in seconds or as an HTTP date.
+/// `Retry-After` in seconds or as an HTTP date ([`crate::http_policy::retry_after`]).
 fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.header("retry-after")?.trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
-    }
-    let format = time::format_description::well_known::Rfc2822;
-    let at = time::OffsetDateTime::parse(value, &format).ok()?;
-    let wait = at - time::OffsetDateTime::now_utc();
-    Some(Duration::from_secs_f64(
-        wait.as_seconds_f64().clamp(0.0, 86_400.0),
-    ))
+    crate::http_policy::retry_after(response.header("retry-after")?)
 }
 
 /// What an error body says: the service's own message when the body is its error format (an
