@@ -13,44 +13,16 @@ use stratagem_actors::extract::{self};
 use stratagem_actors::scorer::novelty::{signature, NoveltyIndex};
 use stratagem_actors::scorer::regime;
 use stratagem_actors::scorer::{Candidate, ScorerConfig};
-use stratagem_actors::sources::{reddit, Item, SourceName};
+use stratagem_actors::sources::{Item, SourceName};
 use stratagem_events::Projections;
 use uuid::Uuid;
 
 const EARLIER: usize = 100_000;
 const BATCH: usize = 1_000;
 
-fn vocabulary() -> Vec<String> {
-    let reddit = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/sources/reddit/reddit_listing_r-popular_hot_limit100_2026-04-13.json"
-    ))
-    .unwrap();
-    let mut words: Vec<String> = reddit::parse(&reddit)
-        .unwrap()
-        .items
-        .iter()
-        .flat_map(|i| {
-            format!("{} {}", i.title, i.text)
-                .split_whitespace()
-                .map(str::to_lowercase)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    for w in "momentum mean reversion breakout trend volatility sharpe returns portfolio bitcoin ethereum futures options spread arbitrage liquidity order book market making sentiment earnings filing upgrade fork listing lookback threshold z-score moving average crossover hourly daily risk leverage stop-loss drawdown".split(' ') {
-        words.push(w.to_string());
-    }
-    words.sort();
-    words.dedup();
-    words
-}
-
-fn text(rng: &mut fastrand::Rng, words: &[String], len: usize) -> String {
-    (0..len)
-        .map(|_| words[rng.usize(..words.len())].as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+#[path = "common/texts.rs"]
+mod texts;
+use texts::{text, vocabulary};
 
 fn bench(c: &mut Criterion) {
     let words = vocabulary();
@@ -69,7 +41,7 @@ fn bench(c: &mut Criterion) {
         regime.clone(),
         ScorerConfig::default(),
     );
-    ctx.index = index;
+    ctx.set_index(index);
     let items: Vec<Item> = (0..BATCH)
         .map(|i| Item {
             source: SourceName::Arxiv,

@@ -19,7 +19,7 @@ use stratagem_actors::sources::http::Validators;
 use stratagem_actors::sources::SourceName;
 
 use stratagem_actors::discovery::actors::{
-    run_until, AppendFuture, DiscoveryLog, ScorerArgs, SupervisorArgs,
+    run_until, AppendFuture, DiscoveryLog, ScorerArgs, Settled, SupervisorArgs,
 };
 use stratagem_actors::supervisor::RestartPolicy;
 use stratagem_events::projection::files::ProjectionFiles;
@@ -61,15 +61,37 @@ pub fn settings(root: &Path) -> anyhow::Result<(DiscoveryConfig, ScorerConfig)> 
     Ok((config, scorer))
 }
 
+/// The scoring context held ideas were last settled in (a cache of the scorer's: see
+/// `Settled`).
+pub const SETTLED_FILE: &str = "scoring.settled.json";
+
 /// The data directory as the scorer actor's log.
 pub struct LiveLog {
     pub dir: DataDir,
     pub projections: crate::data_dir::Projected,
+    pub root: std::path::PathBuf,
 }
 
 impl DiscoveryLog for LiveLog {
     fn state(&self) -> &Projections {
         self.projections.state()
+    }
+
+    fn settled(&self) -> Option<Settled> {
+        let bytes = std::fs::read(self.root.join(SETTLED_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn keep_settled(&mut self, settled: &Settled) {
+        let written = serde_json::to_vec(settled)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                stratagem_events::durable::replace(&self.root, SETTLED_FILE, &bytes)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot keep the scoring cache; held ideas are scored again next time");
+        }
     }
 
     fn append(&mut self, events: Vec<Event>, first_seq: u64) -> AppendFuture<'_> {
@@ -105,7 +127,11 @@ async fn watch(
     let panic_once = crate::chaos::hook("PANIC_SOURCE").and_then(|s| SourceName::parse(&s));
     let args = SupervisorArgs {
         scorer: ScorerArgs {
-            log: Box::new(LiveLog { dir, projections }),
+            log: Box::new(LiveLog {
+                dir,
+                projections,
+                root: root.to_path_buf(),
+            }),
             ctx,
             notify: Notifications::notify_from_env()?,
         },
@@ -250,7 +276,13 @@ pub async fn cycle(
         };
         let result = check::check_source(source, config, mode, &mut validators, &known_view).await;
         let first_seq = projections.state().last_seq + 1;
-        let (events, summary) = discovery::plan_check(&result, &mut ctx, &RuleExtractor, first_seq);
+        let (events, summary) = discovery::plan_check(
+            &result,
+            &mut ctx,
+            &RuleExtractor,
+            first_seq,
+            projections.state(),
+        );
         dir.append(
             projections,
             AppendRequest::new(events.clone()).expecting(first_seq),
@@ -260,7 +292,7 @@ pub async fn cycle(
         notifications.after(dir, projections, &events).await;
         summaries.push(summary);
     }
-    let (events, rescored, resubmitted) = discovery::plan_rescore(projections.state(), &ctx);
+    let (events, rescored, resubmitted) = discovery::plan_rescore(projections.state(), &mut ctx);
     if !events.is_empty() {
         dir.append(projections, AppendRequest::new(events.clone()))
             .await

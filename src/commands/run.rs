@@ -762,7 +762,11 @@ impl Host {
         let ctx = ScoringContext::new(projections.state(), regime, scorer);
         Ok(SupervisorArgs {
             scorer: ScorerArgs {
-                log: Box::new(discover::LiveLog { dir, projections }),
+                log: Box::new(discover::LiveLog {
+                    dir,
+                    projections,
+                    root: self.root.clone(),
+                }),
                 ctx,
                 notify,
             },

@@ -21,7 +21,7 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use stratagem_events::{ActorStarted, Event, Projections};
 
-use super::{known_ids, plan_check, plan_rescore, CheckSummary, ScoringContext};
+use super::{known_ids_of, plan_check, plan_rescore, CheckSummary, ScoringContext};
 use crate::extract::RuleExtractor;
 use crate::sources::check::{check_source, not_ready, Known, Mode, SourceCheck};
 use crate::sources::config::DiscoveryConfig;
@@ -40,6 +40,25 @@ pub trait DiscoveryLog: Send + 'static {
     fn state(&self) -> &Projections;
     /// Appends one batch durably, expecting it to start at `first_seq`.
     fn append(&mut self, events: Vec<Event>, first_seq: u64) -> AppendFuture<'_>;
+    /// The context held ideas were last settled in, when this log keeps it (a cache: without
+    /// it, every held idea is scored again once).
+    fn settled(&self) -> Option<Settled> {
+        None
+    }
+    /// Keeps the context held ideas are settled in.
+    fn keep_settled(&mut self, _settled: &Settled) {}
+}
+
+/// Held ideas discovered up to `seq` were scored in the context of `fingerprint`
+/// ([`ScoringContext::fingerprint`]), whose gas reading was `gas`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Settled {
+    /// [`ScoringContext::fingerprint`].
+    pub fingerprint: String,
+    /// [`ScoringContext::settled_through`].
+    pub seq: u64,
+    /// The last gas reading.
+    pub gas: Option<crate::sources::GasConditions>,
 }
 
 /// Messages of the scorer.
@@ -85,6 +104,20 @@ pub struct ScorerArgs {
 }
 
 impl ScorerState {
+    /// Scores what waits and re-scores held ideas not settled in the context; records it, then
+    /// keeps the settled context in the log's cache.
+    async fn rescore(&mut self) -> Result<(), ActorProcessingErr> {
+        let (events, _, _) = plan_rescore(self.log.state(), &mut self.ctx);
+        self.record(events).await?;
+        let settled = Settled {
+            fingerprint: self.ctx.fingerprint(),
+            seq: self.ctx.settled_through,
+            gas: self.ctx.gas.clone(),
+        };
+        self.log.keep_settled(&settled);
+        Ok(())
+    }
+
     async fn record(&mut self, events: Vec<Event>) -> Result<(), ActorProcessingErr> {
         if events.is_empty() {
             return Ok(());
@@ -123,10 +156,19 @@ impl Actor for ScorerActor {
             ctx: args.ctx,
             summaries: Vec::new(),
         };
+        // The last gas reading, and the held ideas settled in this very context, from the
+        // log's cache.
+        if let Some(s) = state.log.settled() {
+            if state.ctx.gas.is_none() {
+                state.ctx.gas = s.gas.clone();
+            }
+            if s.fingerprint == state.ctx.fingerprint() && s.seq <= state.log.state().last_seq {
+                state.ctx.settled_through = s.seq;
+            }
+        }
         // Whatever waits for a score already (a hand submission, a clone of a winner, a held
         // idea in a changed regime) is scored at once, not at the first check.
-        let (rescore, _, _) = plan_rescore(state.log.state(), &state.ctx);
-        state.record(rescore).await?;
+        state.rescore().await?;
         Ok(state)
     }
 
@@ -140,11 +182,7 @@ impl Actor for ScorerActor {
             ScorerMsg::Known(source, reply) => {
                 let p = state.log.state();
                 let name = source.as_str();
-                let ids = known_ids(p)
-                    .into_iter()
-                    .filter(|(s, _)| s == name)
-                    .map(|(_, id)| id)
-                    .collect();
+                let ids = known_ids_of(p, name);
                 let last_success_unix = p
                     .sources
                     .get(name)
@@ -158,10 +196,16 @@ impl Actor for ScorerActor {
             ScorerMsg::Checked(check) => {
                 // `record` appends at the next sequence number: the one the plan is made for.
                 let first = state.log.state().last_seq + 1;
-                let (events, summary) = plan_check(&check, &mut state.ctx, &RuleExtractor, first);
+                let (events, summary) = plan_check(
+                    &check,
+                    &mut state.ctx,
+                    &RuleExtractor,
+                    first,
+                    state.log.state(),
+                );
                 state.record(events).await?;
-                let (rescore, _, _) = plan_rescore(state.log.state(), &state.ctx);
-                state.record(rescore).await?;
+                // Only what is not settled in the context (all of it after a new gas reading).
+                state.rescore().await?;
                 tracing::info!(source = %summary.source, fetched = summary.fetched, new = summary.new, submitted = summary.submitted, "source checked");
                 state.summaries.push(summary);
             }

@@ -19,6 +19,10 @@ use crate::scorer::{score, Candidate, Scored, ScorerConfig, Verdict};
 use crate::sources::check::SourceCheck;
 use crate::sources::GasConditions;
 
+/// Bump when a change to the scorer can change the score of an idea already on the log: the
+/// held ideas settled under an older revision are then scored again.
+pub const SCORING_REVISION: u32 = 1;
+
 /// What the scorer needs beside the opportunity: the regime, the gas reading, the settings and
 /// every earlier idea.
 #[derive(Debug, Clone)]
@@ -29,33 +33,68 @@ pub struct ScoringContext {
     pub gas: Option<GasConditions>,
     /// Weights and thresholds.
     pub config: ScorerConfig,
-    /// Every opportunity on record.
+    /// Every opportunity on record: built from the read model when something is first scored
+    /// ([`Self::ensure_index`]), so a cycle that scores nothing never computes a signature.
     pub index: NoveltyIndex,
+    indexed: bool,
+    /// Held ideas discovered at or before this sequence number were scored in this very context
+    /// (its [`Self::fingerprint`]) and need no re-scoring: an idea's score depends only on
+    /// itself, the ideas before it, and the context.
+    pub settled_through: u64,
 }
 
 impl ScoringContext {
-    /// Builds the novelty index from the read model (every opportunity, in log order).
+    /// A context over the read model; its novelty index is built when first needed.
     pub fn new(
-        projections: &Projections,
+        _projections: &Projections,
         regime: RegimeReading,
         config: ScorerConfig,
     ) -> ScoringContext {
-        let mut index = NoveltyIndex::new();
+        ScoringContext {
+            regime,
+            gas: None,
+            config,
+            index: NoveltyIndex::new(),
+            indexed: false,
+            settled_through: 0,
+        }
+    }
+
+    /// Uses `index` as the novelty index of every earlier idea (benchmarks).
+    pub fn set_index(&mut self, index: NoveltyIndex) {
+        self.index = index;
+        self.indexed = true;
+    }
+
+    /// Builds the novelty index from the read model (every opportunity, in log order), once.
+    pub fn ensure_index(&mut self, projections: &Projections) {
+        if self.indexed {
+            return;
+        }
         let mut views: Vec<&OpportunityView> = projections.opportunities.values().collect();
         views.sort_by_key(|o| o.discovered_seq);
         for o in views {
-            index.insert(
+            self.index.insert(
                 o.id,
                 o.discovered_seq,
                 crate::scorer::novelty::signature(&format!("{} {}", o.title, o.hypothesis)),
             );
         }
-        ScoringContext {
-            regime,
-            gas: None,
-            config,
-            index,
-        }
+        self.indexed = true;
+    }
+
+    /// What a held idea's score depends on besides the log: the scorer's revision, the regime,
+    /// the gas reading and the settings, as a SHA-256 in hex.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let text = format!(
+            "{SCORING_REVISION}\n{}\n{:?}\n{:?}",
+            self.regime.reason, self.gas, self.config
+        );
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -84,6 +123,16 @@ pub fn known_ids(projections: &Projections) -> HashSet<(String, String)> {
         .opportunities
         .values()
         .filter_map(|o| Some((o.source.clone(), o.external_id.clone()?)))
+        .collect()
+}
+
+/// The external ids already recorded for one source (only its own are copied).
+pub fn known_ids_of(projections: &Projections, source: &str) -> HashSet<String> {
+    projections
+        .opportunities
+        .values()
+        .filter(|o| o.source == source)
+        .filter_map(|o| o.external_id.clone())
         .collect()
 }
 
@@ -153,9 +202,15 @@ pub fn plan_check(
     ctx: &mut ScoringContext,
     extractor: &dyn Extractor,
     first_seq: u64,
+    projections: &Projections,
 ) -> (Vec<Event>, CheckSummary) {
-    if check.gas.is_some() {
+    if check.gas.is_some() && check.gas != ctx.gas {
         ctx.gas = check.gas.clone();
+        // Held ideas' capital efficiency reads the gas: none is settled in the new context.
+        ctx.settled_through = 0;
+    }
+    if !check.items.is_empty() {
+        ctx.ensure_index(projections);
     }
     let mut summary = CheckSummary {
         source: check.source.as_str().to_string(),
@@ -202,6 +257,7 @@ pub fn plan_check(
 /// Scores a recorded opportunity (a held one again, or a manual submission). An opportunity
 /// recorded without a family (`stratagem submit`) is read by the rule extractor first.
 pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
+    debug_assert!(ctx.indexed, "the novelty index is built before scoring");
     let read = o
         .family
         .is_none()
@@ -229,18 +285,26 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
     ctx.score(&candidate).0
 }
 
-/// Scores opportunities never scored (manual submissions) and re-scores held ones: events for
-/// every first scoring, and for held ones only when the composite moved by at least 0.005 or
-/// the verdict changed, so a quiet cycle writes nothing. Returns the events, how many were
-/// scored, and how many of those were submitted.
-pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Event>, u32, u32) {
+/// Scores opportunities never scored (manual submissions) and re-scores held ones not settled
+/// in this context (see [`ScoringContext::settled_through`]): events for every first scoring,
+/// and for held ones only when the composite moved by at least 0.005 or the verdict changed, so
+/// a quiet cycle writes nothing. Afterwards every held idea on the log is settled. Returns the
+/// events, how many were scored, and how many of those were submitted.
+pub fn plan_rescore(projections: &Projections, ctx: &mut ScoringContext) -> (Vec<Event>, u32, u32) {
     let mut events = Vec::new();
     let (mut scored_n, mut submitted) = (0, 0);
+    let settled = ctx.settled_through;
     let waiting = |o: &&OpportunityView| {
-        o.status == OpportunityStatus::Held
+        (o.status == OpportunityStatus::Held && o.discovered_seq > settled)
             || (o.status == OpportunityStatus::Discovered && o.score.is_none())
     };
-    for o in projections.opportunities.values().filter(waiting) {
+    let todo: Vec<&OpportunityView> = projections.opportunities.values().filter(waiting).collect();
+    ctx.settled_through = projections.last_seq;
+    if todo.is_empty() {
+        return (events, 0, 0);
+    }
+    ctx.ensure_index(projections);
+    for o in todo {
         let scored = score_view(o, ctx);
         let old = o.score.as_ref().map_or(-1.0, |s| s.composite);
         let changed =
@@ -257,3 +321,126 @@ pub fn plan_rescore(projections: &Projections, ctx: &ScoringContext) -> (Vec<Eve
 }
 
 pub mod actors;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::{check::SourceCheck, SourceName};
+    use stratagem_events::{AppendRequest, EventStore, MemoryEventStore, SubScore};
+
+    /// A log with one held idea whose recorded score is not what the scorer says.
+    fn one_held_idea() -> (Projections, Uuid) {
+        let store = MemoryEventStore::new();
+        let id = Uuid::now_v7();
+        let sub = |value| SubScore {
+            value,
+            reason: "recorded".into(),
+        };
+        let events = vec![
+            Event::OpportunityDiscovered(stratagem_events::OpportunityDiscovered {
+                opportunity_id: id,
+                source: "reddit".into(),
+                external_id: Some("t3_1".into()),
+                title: "MEV sandwich bot on Uniswap pools".into(),
+                hypothesis: "Front-run large swaps on chain, paying gas per attempt.".into(),
+                url: None,
+                family: None,
+                asset_class: None,
+                timeframe: None,
+                parameters: Vec::new(),
+                stated_sharpe: None,
+                template: None,
+                parent_strategy_id: None,
+            }),
+            Event::OpportunityScored(OpportunityScored {
+                opportunity_id: id,
+                novelty: sub(0.1),
+                market_fit: sub(0.1),
+                complexity: sub(0.1),
+                capital_efficiency: sub(0.1),
+                risk: sub(0.1),
+                composite: 0.1,
+                regime: "recorded".into(),
+            }),
+            Event::OpportunityHeld(OpportunityHeld {
+                opportunity_id: id,
+                composite: 0.1,
+                threshold: 0.65,
+            }),
+        ];
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(store.append(AppendRequest::new(events)))
+            .unwrap();
+        (Projections::replay(&store).unwrap(), id)
+    }
+
+    fn context(p: &Projections) -> ScoringContext {
+        let regime = crate::scorer::regime::detect(crate::market::embedded_hourly());
+        ScoringContext::new(p, regime, ScorerConfig::default())
+    }
+
+    #[test]
+    fn a_held_idea_settled_in_the_context_is_not_scored_again_until_the_context_changes() {
+        let (p, _) = one_held_idea();
+        let mut ctx = context(&p);
+        // Never settled: scored again (the recorded 0.1 is not the scorer's figure).
+        let (events, scored, _) = plan_rescore(&p, &mut ctx);
+        assert_eq!(scored, 1, "{events:?}");
+        assert_eq!(ctx.settled_through, p.last_seq);
+        // Settled in this context: skipped, though the record still says 0.1.
+        let (events, scored, _) = plan_rescore(&p, &mut ctx);
+        assert_eq!((events.len(), scored), (0, 0));
+        // A source check without a new gas reading leaves it settled; one with a new reading
+        // (which its capital efficiency depends on) unsettles it, and changes the fingerprint.
+        let before = ctx.fingerprint();
+        let check = |gas| SourceCheck {
+            source: SourceName::Defillama,
+            outcome: stratagem_events::SourceOutcome::Ok,
+            fetched: 0,
+            items: Vec::new(),
+            already_seen: 0,
+            gas,
+            duration: std::time::Duration::ZERO,
+        };
+        plan_check(
+            &check(None),
+            &mut ctx,
+            &crate::extract::RuleExtractor,
+            4,
+            &p,
+        );
+        assert_eq!(ctx.settled_through, p.last_seq);
+        let gas = GasConditions {
+            oldest_block: 1,
+            blocks: 1,
+            next_base_fee_gwei: 80.0,
+            mean_base_fee_gwei: 80.0,
+            mean_gas_used_ratio: 0.9,
+        };
+        plan_check(
+            &check(Some(gas)),
+            &mut ctx,
+            &crate::extract::RuleExtractor,
+            4,
+            &p,
+        );
+        assert_eq!(ctx.settled_through, 0);
+        assert_ne!(ctx.fingerprint(), before);
+        let (_, scored, _) = plan_rescore(&p, &mut ctx);
+        assert_eq!(scored, 1);
+    }
+
+    #[test]
+    fn nothing_to_score_builds_no_novelty_index() {
+        let (p, _) = one_held_idea();
+        let mut ctx = context(&p);
+        ctx.settled_through = p.last_seq;
+        let _ = plan_rescore(&p, &mut ctx);
+        assert!(!ctx.indexed && ctx.index.is_empty());
+        ctx.settled_through = 0;
+        let _ = plan_rescore(&p, &mut ctx);
+        assert!(ctx.indexed && ctx.index.len() == 1);
+    }
+}

@@ -151,7 +151,7 @@ impl Item {
 }
 
 /// Ethereum gas conditions from `eth_feeHistory`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GasConditions {
     /// First block of the window.
     pub oldest_block: u64,
