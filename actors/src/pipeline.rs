@@ -106,6 +106,43 @@ pub enum JobOutput {
     Stage(crate::stages::runner::StageOutcome),
 }
 
+/// Whether the read models show an opportunity waiting for a strategy: submitted, and none
+/// generated for it yet (the caller adds whether it can generate one now).
+pub fn opportunity_waits(o: &stratagem_events::projection::OpportunityView) -> bool {
+    o.status == stratagem_events::projection::OpportunityStatus::Submitted
+        && o.strategies.is_empty()
+}
+
+/// Whether the read models show strategy `s` waiting for `step`: validation when generated, or
+/// its validation started and cut short; COLD when approved; a later stage when staged in it
+/// (FULL until its own run completed; after it the monitor watches); a stage that needs a
+/// person's approval (`settings`) not before it is given.
+pub fn strategy_waits(
+    s: &stratagem_events::projection::StrategyView,
+    step: Step,
+    settings: &crate::stages::runner::StageSettings,
+) -> bool {
+    use stratagem_events::projection::StrategyStatus;
+    match step {
+        Step::Generate => false,
+        Step::Validate => matches!(
+            s.status,
+            StrategyStatus::Generated | StrategyStatus::Validating
+        ),
+        Step::Stage(st) => {
+            settings.approved_to_run(st, &s.approved_stages)
+                && match (st, s.status, s.stage) {
+                    (Stage::Cold, StrategyStatus::Approved, _) => true,
+                    (Stage::Full, StrategyStatus::Staged, Some(Stage::Full)) => {
+                        s.last_completed_stage != Some(Stage::Full)
+                    }
+                    (_, StrategyStatus::Staged, Some(at)) => at == st,
+                    _ => false,
+                }
+        }
+    }
+}
+
 /// The pipeline work the workers do, over the log.
 pub trait PipelineWork: Send + 'static {
     /// Starts `step` for `id`: records its start (write-ahead), then either does it at once or

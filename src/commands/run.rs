@@ -30,7 +30,8 @@ use stratagem_actors::discovery::actors::{ScorerArgs, SupervisorArgs};
 use stratagem_actors::discovery::ScoringContext;
 use stratagem_actors::notify::{Notify, SlackSettings};
 use stratagem_actors::pipeline::{
-    Begun, Chaos, Job, JobOutput, PipelineWork, SharedWork, Step, WorkFuture,
+    opportunity_waits, strategy_waits, Begun, Chaos, Job, JobOutput, PipelineWork, SharedWork,
+    Step, WorkFuture,
 };
 use stratagem_actors::root::{CycleHost, Root, RootArgs};
 use stratagem_actors::sources::http::Validators;
@@ -258,40 +259,18 @@ impl PipelineWork for RecordedPipeline {
     fn waiting(&self, step: Step) -> Vec<Uuid> {
         let state = self.projections.state();
         match step {
-            // Submitted without a strategy, and a template fits (one that none fits waits for
-            // a language model: `generate --mode llm`).
+            // A template fits (one that none fits waits for a language model: `generate --mode
+            // llm`).
             Step::Generate => state
                 .opportunities
                 .values()
-                .filter(|o| o.status == OpportunityStatus::Submitted && o.strategies.is_empty())
-                .filter(|o| generate::template_for(o).is_some())
+                .filter(|o| opportunity_waits(o) && generate::template_for(o).is_some())
                 .map(|o| o.id)
                 .collect(),
-            // Generated, or its validation started and cut short.
-            Step::Validate => state
+            _ => state
                 .strategies
                 .values()
-                .filter(|s| {
-                    matches!(
-                        s.status,
-                        StrategyStatus::Generated | StrategyStatus::Validating
-                    )
-                })
-                .map(|s| s.id)
-                .collect(),
-            Step::Stage(st) => state
-                .strategies
-                .values()
-                .filter(|s| self.settings.approved_to_run(st, &s.approved_stages))
-                .filter(|s| match (st, s.status, s.stage) {
-                    (Stage::Cold, StrategyStatus::Approved, _) => true,
-                    // FULL's own run once; after it the monitor watches.
-                    (Stage::Full, StrategyStatus::Staged, Some(Stage::Full)) => {
-                        s.last_completed_stage != Some(Stage::Full)
-                    }
-                    (_, StrategyStatus::Staged, Some(at)) => at == st,
-                    _ => false,
-                })
+                .filter(|s| strategy_waits(s, step, &self.settings))
                 .map(|s| s.id)
                 .collect(),
         }

@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stratagem_actors::pipeline::{Begun, JobOutput, PipelineWork, SharedWork, Step, WorkFuture};
-use stratagem_actors::stages::runner::{StageOutcome, StageWindow};
+use stratagem_actors::pipeline::{
+    opportunity_waits, strategy_waits, Begun, JobOutput, PipelineWork, SharedWork, Step, WorkFuture,
+};
+use stratagem_actors::stages::runner::{StageOutcome, StageSettings, StageWindow};
 use stratagem_actors::supervisor::HostError;
 use stratagem_actors::validator::ValidationReport;
-use stratagem_events::projection::{OpportunityStatus, StrategyStatus};
+use stratagem_events::projection::StrategyStatus;
 use stratagem_events::{
     AppendRequest, Decision, Event, EventStore, GenerationMode, MemoryEventStore,
     OpportunityDiscovered, OpportunityScored, OpportunitySubmitted, Projections, Stage,
@@ -262,37 +264,22 @@ impl PipelineWork for LogWork {
     }
 
     fn waiting(&self, step: Step) -> Vec<Uuid> {
-        let s = &self.state;
+        // The pipeline's own rules (the binary's, less its template check), no approval needed.
+        let settings = StageSettings::default();
         match step {
-            Step::Generate => s
+            Step::Generate => self
+                .state
                 .opportunities
                 .values()
-                .filter(|o| o.status == OpportunityStatus::Submitted && o.strategies.is_empty())
+                .filter(|o| opportunity_waits(o))
                 .map(|o| o.id)
                 .collect(),
-            Step::Validate => s
+            _ => self
+                .state
                 .strategies
                 .values()
-                .filter(|v| {
-                    matches!(
-                        v.status,
-                        StrategyStatus::Generated | StrategyStatus::Validating
-                    )
-                })
-                .map(|v| v.id)
-                .collect(),
-            Step::Stage(st) => s
-                .strategies
-                .values()
-                .filter(|v| match (st, v.status, v.stage) {
-                    (Stage::Cold, StrategyStatus::Approved, _) => true,
-                    (Stage::Full, StrategyStatus::Staged, Some(Stage::Full)) => {
-                        v.last_completed_stage != Some(Stage::Full)
-                    }
-                    (_, StrategyStatus::Staged, Some(at)) => at == st,
-                    _ => false,
-                })
-                .map(|v| v.id)
+                .filter(|s| strategy_waits(s, step, &settings))
+                .map(|s| s.id)
                 .collect(),
         }
     }
