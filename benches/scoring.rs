@@ -14,7 +14,6 @@ use stratagem_actors::scorer::novelty::{signature, NoveltyIndex};
 use stratagem_actors::scorer::regime;
 use stratagem_actors::scorer::{Candidate, ScorerConfig};
 use stratagem_actors::sources::{Item, SourceName};
-use stratagem_events::Projections;
 use uuid::Uuid;
 
 const EARLIER: usize = 100_000;
@@ -36,11 +35,7 @@ fn bench(c: &mut Criterion) {
         );
     }
     let regime = regime::detect(stratagem_actors::market::embedded_hourly());
-    let mut ctx = ScoringContext::new(
-        &Projections::default(),
-        regime.clone(),
-        ScorerConfig::default(),
-    );
+    let mut ctx = ScoringContext::new(regime.clone(), ScorerConfig::default());
     ctx.set_index(index);
     let items: Vec<Item> = (0..BATCH)
         .map(|i| Item {

@@ -100,7 +100,7 @@ impl CycleHost for MemoryHost {
             let regime = stratagem_actors::scorer::regime::detect(
                 stratagem_actors::market::embedded_hourly(),
             );
-            let ctx = ScoringContext::new(&state, regime, ScorerConfig::default());
+            let ctx = ScoringContext::new(regime, ScorerConfig::default());
             let config = DiscoveryConfig::from_lookup(&|_: &str| None)
                 .map_err(|e| HostError(e.to_string()))?;
             Ok(SupervisorArgs {

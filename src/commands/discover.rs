@@ -121,7 +121,7 @@ async fn watch(
     let dir = DataDir::open(root)?;
     let projections = dir.projections()?;
     let regime = regime::detect(stratagem_actors::market::embedded_hourly());
-    let ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
+    let ctx = ScoringContext::new(regime.clone(), scorer);
     let validators_path = root.join(VALIDATORS_FILE);
     let validators = Arc::new(Mutex::new(Validators::load(&validators_path)));
     let panic_once = crate::chaos::hook("PANIC_SOURCE").and_then(|s| SourceName::parse(&s));
@@ -249,7 +249,7 @@ pub async fn cycle(
     let validators_path = root.join(VALIDATORS_FILE);
     let mut validators = Validators::load(&validators_path);
     let regime = regime::detect(stratagem_actors::market::embedded_hourly());
-    let mut ctx = ScoringContext::new(projections.state(), regime.clone(), scorer);
+    let mut ctx = ScoringContext::new(regime.clone(), scorer);
     let known = discovery::known_ids(projections.state());
     let mut summaries = Vec::new();
     for &source in selected {

@@ -738,7 +738,7 @@ impl Host {
         let projections = dir.projections()?;
         let regime =
             stratagem_actors::scorer::regime::detect(stratagem_actors::market::embedded_hourly());
-        let ctx = ScoringContext::new(projections.state(), regime, scorer);
+        let ctx = ScoringContext::new(regime, scorer);
         Ok(SupervisorArgs {
             scorer: ScorerArgs {
                 log: Box::new(discover::LiveLog {

@@ -91,6 +91,8 @@ pub struct ScorerState {
     log: Box<dyn DiscoveryLog>,
     ctx: ScoringContext,
     summaries: Vec<CheckSummary>,
+    /// The settled context the log keeps now.
+    kept: Option<Settled>,
 }
 
 /// What the scorer starts with.
@@ -114,7 +116,11 @@ impl ScorerState {
             seq: self.ctx.settled_through,
             gas: self.ctx.gas.clone(),
         };
-        self.log.keep_settled(&settled);
+        // Written only when it moved (a quiet check leaves it as it was).
+        if self.kept.as_ref() != Some(&settled) {
+            self.log.keep_settled(&settled);
+            self.kept = Some(settled);
+        }
         Ok(())
     }
 
@@ -155,6 +161,7 @@ impl Actor for ScorerActor {
             log: args.log,
             ctx: args.ctx,
             summaries: Vec::new(),
+            kept: None,
         };
         // The last gas reading, and the held ideas settled in this very context, from the
         // log's cache.
@@ -165,6 +172,7 @@ impl Actor for ScorerActor {
             if s.fingerprint == state.ctx.fingerprint() && s.seq <= state.log.state().last_seq {
                 state.ctx.settled_through = s.seq;
             }
+            state.kept = Some(s);
         }
         // Whatever waits for a score already (a hand submission, a clone of a winner, a held
         // idea in a changed regime) is scored at once, not at the first check.

@@ -44,12 +44,9 @@ pub struct ScoringContext {
 }
 
 impl ScoringContext {
-    /// A context over the read model; its novelty index is built when first needed.
-    pub fn new(
-        _projections: &Projections,
-        regime: RegimeReading,
-        config: ScorerConfig,
-    ) -> ScoringContext {
+    /// A context; its novelty index is built from the read model when first needed
+    /// ([`Self::ensure_index`]).
+    pub fn new(regime: RegimeReading, config: ScorerConfig) -> ScoringContext {
         ScoringContext {
             regime,
             gas: None,
@@ -376,15 +373,15 @@ mod tests {
         (Projections::replay(&store).unwrap(), id)
     }
 
-    fn context(p: &Projections) -> ScoringContext {
+    fn context() -> ScoringContext {
         let regime = crate::scorer::regime::detect(crate::market::embedded_hourly());
-        ScoringContext::new(p, regime, ScorerConfig::default())
+        ScoringContext::new(regime, ScorerConfig::default())
     }
 
     #[test]
     fn a_held_idea_settled_in_the_context_is_not_scored_again_until_the_context_changes() {
         let (p, _) = one_held_idea();
-        let mut ctx = context(&p);
+        let mut ctx = context();
         // Never settled: scored again (the recorded 0.1 is not the scorer's figure).
         let (events, scored, _) = plan_rescore(&p, &mut ctx);
         assert_eq!(scored, 1, "{events:?}");
@@ -435,7 +432,7 @@ mod tests {
     #[test]
     fn nothing_to_score_builds_no_novelty_index() {
         let (p, _) = one_held_idea();
-        let mut ctx = context(&p);
+        let mut ctx = context();
         ctx.settled_through = p.last_seq;
         let _ = plan_rescore(&p, &mut ctx);
         assert!(!ctx.indexed && ctx.index.is_empty());

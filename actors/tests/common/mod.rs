@@ -42,7 +42,6 @@ pub struct Seen {
 pub struct LogWork {
     store: Arc<MemoryEventStore>,
     state: Projections,
-    applied: u64,
     seen: Arc<Seen>,
     /// How long a stage's run takes (simulated).
     stage_time: HashMap<Stage, Duration>,
@@ -55,7 +54,6 @@ impl LogWork {
         let mut work = LogWork {
             store,
             state: Projections::default(),
-            applied: 0,
             seen,
             stage_time: HashMap::from([
                 (Stage::Cold, Duration::from_millis(200)),
@@ -71,13 +69,12 @@ impl LogWork {
     fn catch_up(&mut self) -> Result<(), HostError> {
         for rec in self
             .store
-            .read(self.applied + 1, usize::MAX)
+            .read(self.state.last_seq + 1, usize::MAX)
             .map_err(|e| HostError(e.to_string()))?
         {
             self.state
                 .apply(&rec)
                 .map_err(|e| HostError(e.to_string()))?;
-            self.applied = rec.seq;
         }
         Ok(())
     }
@@ -87,17 +84,7 @@ impl LogWork {
             .append(AppendRequest::new(events))
             .await
             .map_err(|e| HostError(e.to_string()))?;
-        for rec in self
-            .store
-            .read(self.applied + 1, usize::MAX)
-            .map_err(|e| HostError(e.to_string()))?
-        {
-            self.state
-                .apply(&rec)
-                .map_err(|e| HostError(e.to_string()))?;
-            self.applied = rec.seq;
-        }
-        Ok(())
+        self.catch_up()
     }
 
     /// The job outside the lock: counted, checked for sharing, maybe crashing, then timed.
