@@ -294,3 +294,13 @@ pub fn origin(key: &str) -> Option<Origin> {
     }
     loaded().values.contains_key(key).then_some(Origin::File)
 }
+
+/// The settings as the library's workflows read them: [`var`]'s answers. A value that is not
+/// text reaches them as text with the bad bytes replaced, so its reader names the key.
+pub fn settings() -> stratagem_actors::workflow::settings::Settings {
+    stratagem_actors::workflow::settings::Settings::new(|key| match var(key) {
+        Ok(v) => Some(v),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(raw)) => Some(raw.to_string_lossy().into_owned()),
+    })
+}

@@ -7,10 +7,7 @@ mod chaos;
 mod cli;
 mod commands;
 mod config;
-mod data_dir;
 mod metrics;
-mod notifications;
-mod settings;
 
 use std::process::ExitCode;
 
@@ -47,7 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(commands::run(cli, config::settings())) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

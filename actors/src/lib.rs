@@ -32,3 +32,4 @@ pub mod sources;
 pub mod stages;
 pub mod supervisor;
 pub mod validator;
+pub mod workflow;

@@ -10,7 +10,7 @@ use stratagem_events::projection::files::{projection_file_names, ProjectionFiles
 
 use super::print_json;
 use crate::cli::AuditCommand;
-use crate::data_dir::DataDir;
+use stratagem_actors::workflow::data_dir::DataDir;
 
 pub fn run(root: &Path, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {

@@ -16,9 +16,10 @@ use stratagem_events::StageMetrics;
 use uuid::Uuid;
 
 use super::print_json;
-use super::scan::{compile_checked, read_strategy};
+use super::scan::read_strategy;
 use crate::cli::BacktestArgs;
-use crate::data_dir::DataDir;
+use stratagem_actors::workflow::compile::compile_checked;
+use stratagem_actors::workflow::data_dir::DataDir;
 
 #[derive(Serialize)]
 struct BacktestJson<'a> {
@@ -39,7 +40,7 @@ struct BacktestJson<'a> {
 /// The source of a strategy: a file, or a generated strategy's source from the log.
 fn strategy_source(dir: &DataDir, target: &str) -> anyhow::Result<String> {
     match target.parse::<Uuid>() {
-        Ok(id) => dir.strategy_source(&*dir.projections()?, id),
+        Ok(id) => Ok(dir.strategy_source(&*dir.projections()?, id)?),
         Err(_) => read_strategy(Path::new(target)),
     }
 }

@@ -6,12 +6,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use stratagem_actors::notify::SlackSettings;
+use stratagem_actors::workflow::settings::Settings;
 
-use super::{discover, print_json, validate};
+use super::print_json;
 use crate::cli::ConfigCommand;
 use crate::config::{self, Origin};
-use crate::settings::{monitor_settings_from_env, stage_settings_from_env, CodegenSettings};
 
 #[derive(Serialize)]
 struct Setting {
@@ -28,22 +27,22 @@ struct Shown {
     resolved: Vec<(&'static str, String)>,
 }
 
-pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
+pub fn run(root: &Path, settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let ConfigCommand::Show(flags) = cmd;
     // Resolve (and so check) every part's settings first: nothing is printed for a bad one.
-    let (discovery, scorer) = discover::settings(root)?;
-    let codegen = CodegenSettings::from_env()?;
-    let stages = stage_settings_from_env()?;
-    let monitor = monitor_settings_from_env()?;
-    let concurrency = crate::settings::concurrency_from_env()?;
-    let get = |k: &str| crate::config::var(k).ok();
-    let slack = SlackSettings::from_lookup(&get).map_err(anyhow::Error::msg)?;
+    let (discovery, scorer) = settings.discovery(root)?;
+    let codegen = settings.codegen()?;
+    let stages = settings.stages()?;
+    let monitor = settings.monitor()?;
+    let concurrency = settings.concurrency()?;
+    let slack = settings.slack()?;
+    let daemon = settings.daemon()?;
     let validator = (
-        validate::env_flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
-        validate::env_flag("VALIDATOR_REQUIRE_LOGGING")?,
-        validate::sandbox_timeout()?,
+        settings.flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
+        settings.flag("VALIDATOR_REQUIRE_LOGGING")?,
+        settings.sandbox_timeout()?,
     );
-    let settings: Vec<Setting> = config::known_keys()
+    let shown: Vec<Setting> = config::known_keys()
         .into_iter()
         .map(|key| {
             let secret = config::is_secret(&key);
@@ -74,6 +73,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         ),
         ("slack", format!("{slack:#?}")),
         ("pipeline", format!("{concurrency:#?}")),
+        ("daemon", format!("{daemon:#?}")),
     ];
     let file = config::loaded()
         .file
@@ -82,7 +82,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     if flags.json {
         print_json(&Shown {
             file,
-            settings,
+            settings: shown,
             resolved,
         })?;
         return Ok(ExitCode::SUCCESS);
@@ -92,7 +92,7 @@ pub fn run(root: &Path, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
         file.as_deref().unwrap_or("(none)")
     );
     let mut unset = 0;
-    for s in &settings {
+    for s in &shown {
         match (&s.value, s.origin) {
             (Some(v), Some(o)) => say!(
                 "{} = {v}  ({})",

@@ -8,7 +8,7 @@ use stratagem_events::{AppendRequest, Event, OpportunityDiscovered, Parameter};
 use uuid::Uuid;
 
 use crate::cli::DebugCommand;
-use crate::data_dir::DataDir;
+use stratagem_actors::workflow::data_dir::DataDir;
 
 pub async fn run(root: &Path, cmd: DebugCommand) -> anyhow::Result<ExitCode> {
     match cmd {

@@ -27,19 +27,24 @@ mod validate;
 
 use std::process::ExitCode;
 
+use stratagem_actors::workflow::settings::Settings;
+
 use crate::cli::{Cli, Command};
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the parsed command line with the settings of the file and the environment.
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    let settings = &settings;
     match cli.command {
         Command::Status(flags) => status::run(&cli.data_dir, flags.json),
         Command::Submit(args) => submit::run(&cli.data_dir, args).await,
         Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
-        Command::Config(cmd) => config::run(&cli.data_dir, cmd),
-        Command::Review(cmd) => review::run(&cli.data_dir, cmd).await,
-        Command::Monitor(flags) => monitor::run(&cli.data_dir, flags.json).await,
+        Command::Config(cmd) => config::run(&cli.data_dir, settings, cmd),
+        Command::Review(cmd) => review::run(&cli.data_dir, settings, cmd).await,
+        Command::Monitor(flags) => monitor::run(&cli.data_dir, settings, flags.json).await,
         Command::Scan { file, json } => scan::run(&file, json),
-        Command::Validate { file, json } => validate::run(&cli.data_dir, &file, json).await,
+        Command::Validate { file, json } => {
+            validate::run(&cli.data_dir, settings, &file, json).await
+        }
         Command::Backtest(args) => backtest::run(&cli.data_dir, args),
         Command::Stage {
             strategy,
@@ -50,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             stage::run(
                 &cli.data_dir,
+                settings,
                 &strategy,
                 stage,
                 speed,
@@ -64,7 +70,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             template,
             mode,
             json,
-        } => generate::run(&cli.data_dir, &opportunity, template.as_deref(), mode, json).await,
+        } => {
+            generate::run(
+                &cli.data_dir,
+                settings,
+                &opportunity,
+                template.as_deref(),
+                mode,
+                json,
+            )
+            .await
+        }
         Command::Discover {
             source,
             offline,
@@ -73,13 +89,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let watch_for = watch.then_some(for_secs);
-            discover::run(&cli.data_dir, source.as_deref(), offline, watch_for, json).await
+            discover::run(
+                &cli.data_dir,
+                settings,
+                source.as_deref(),
+                offline,
+                watch_for,
+                json,
+            )
+            .await
         }
         Command::Run {
             once,
             offline,
             json,
-        } => run::run(&cli.data_dir, once, offline, json).await,
+        } => run::run(&cli.data_dir, settings, once, offline, json).await,
         Command::Opportunities {
             limit,
             status,
@@ -88,11 +112,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => opportunities::run(&cli.data_dir, limit, status.as_deref(), all, json),
         Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
     }
-}
-
-/// An error of ours as the actors take it: the whole chain of context, in words.
-pub fn host_error(e: anyhow::Error) -> stratagem_actors::supervisor::HostError {
-    stratagem_actors::supervisor::HostError(format!("{e:#}"))
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -1,225 +1,20 @@
 //! `stratagem monitor`: one pass of the monitor over every strategy trading in LIMITED or FULL
-//! — rolling P&L, Sharpe and drawdown on the recorded bars of its stay, then rollback, clones
-//! or retirement as the rules in `stratagem_actors::stages::monitor` say. The daemon and
-//! `run --once` make the same pass after the stages each cycle.
-//!
-//! Offline, a stay is the `LIVE_DAYS` of recorded bars after LIMITED's window, read every
-//! `MONITOR_STEP_HOURS`; every reading not yet on the log is taken in one pass, so the outcome
-//! does not depend on how many cycles ran or where a crash fell.
+//! (the workflow is `stratagem_actors::workflow::monitor`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde::Serialize;
-use stratagem_actors::market;
-use stratagem_actors::stages::backtest;
-use stratagem_actors::stages::monitor::{self, MonitorSettings, StayCurves};
-use stratagem_actors::stages::runner::{self, StageSettings};
-use stratagem_actors::validator::sandbox::runtime::Sandbox;
-use stratagem_events::projection::files::ProjectionFiles;
-use stratagem_events::{AppendRequest, Event, Stage};
-use uuid::Uuid;
+use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::monitor::{line, pass};
+use stratagem_actors::workflow::notifications::Notifications;
+use stratagem_actors::workflow::settings::Settings;
 
 use super::print_json;
-use crate::data_dir::DataDir;
-use crate::notifications::Notifications;
-use crate::settings::{monitor_settings_from_env, stage_settings_from_env};
 
-/// What one pass did for one watched strategy.
-#[derive(Debug, Clone, Serialize)]
-pub struct Watched {
-    /// The strategy.
-    pub strategy: Uuid,
-    /// Its file stem.
-    pub name: String,
-    /// The stage it trades in.
-    pub stage: Stage,
-    /// Readings taken in this pass.
-    pub new_readings: u32,
-    /// Readings of the stay on the log now.
-    pub readings: u32,
-    /// The latest reading's verdict.
-    pub verdict: Option<String>,
-    /// What followed: rollback, retirement, clones.
-    pub actions: Vec<String>,
-    /// Why it could not be read, if it could not.
-    pub error: Option<String>,
-}
-
-/// One pass over every stay. A strategy that cannot be read (its module does not load, say) is
-/// reported and skipped; the others are read all the same.
-///
-/// # Errors
-/// When the log cannot be appended to or the recorded bars are too short for the timeline.
-pub async fn pass(
-    root: &Path,
-    dir: &DataDir,
-    projections: &mut ProjectionFiles,
-    notifications: &mut Notifications,
-    stages: &StageSettings,
-    settings: &MonitorSettings,
-) -> anyhow::Result<Vec<Watched>> {
-    let stays = monitor::stays(projections.state());
-    if stays.is_empty() {
-        return Ok(Vec::new());
-    }
-    let bars = market::embedded_hourly();
-    let live = runner::live_window(bars, stages)?;
-    let interval = market::bar_interval(bars).max(1);
-    let bars_per_hour = usize::try_from((3600 / interval).max(1)).unwrap_or(1);
-    let bars_per_year = market::bars_per_year(bars);
-    let possible = monitor::readings_possible(live.end - live.start, bars_per_hour, settings);
-    let timestamps: Vec<i64> = bars[live.start..live.end]
-        .iter()
-        .map(|b| b.timestamp)
-        .collect();
-    let mut sandbox = None;
-    let mut out = Vec::new();
-    for stay in stays {
-        let name = projections
-            .state()
-            .strategies
-            .get(&stay.strategy_id)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
-        let mut watched = Watched {
-            strategy: stay.strategy_id,
-            name,
-            stage: stay.stage,
-            new_readings: 0,
-            readings: stay.done,
-            verdict: projections
-                .state()
-                .strategies
-                .get(&stay.strategy_id)
-                .and_then(|s| s.monitor.as_ref())
-                .filter(|m| m.run_id == stay.run_id)
-                .map(|m| m.verdict.clone()),
-            actions: Vec::new(),
-            error: None,
-        };
-        if stay.done >= possible {
-            // Watched to the end of the recorded bars: nothing new to read.
-            out.push(watched);
-            continue;
-        }
-        let sandbox = match &mut sandbox {
-            Some(s) => s,
-            None => sandbox.insert(Sandbox::new()?),
-        };
-        let loaded = match super::stage::load(dir, projections, root, sandbox, stay.strategy_id) {
-            Ok(l) => l,
-            Err(e) => {
-                watched.error = Some(format!("{e:#}"));
-                out.push(watched);
-                continue;
-            }
-        };
-        let capital = if stay.stage == Stage::Limited {
-            stages.capital * stages.limited_capital_fraction
-        } else {
-            stages.capital
-        };
-        let (run, trap) = runner::backtest_window(sandbox, &loaded, bars, live, capital, stages, 1)
-            .with_context(|| format!("cannot run strategy {} for the monitor", stay.strategy_id))?;
-        let base = backtest::buy_and_hold(
-            &bars[live.start..live.end],
-            capital,
-            stages.costs,
-            bars_per_year,
-        );
-        let equity: Vec<f64> = run.equity.iter().map(|(_, e)| *e).collect();
-        let baseline: Vec<f64> = base.equity.iter().map(|(_, e)| *e).collect();
-        let trap = trap.map(|t| t.to_string());
-        let curves = StayCurves {
-            timestamps: &timestamps,
-            equity: &equity,
-            baseline: &baseline,
-            bars_per_hour,
-            bars_per_year,
-            trap: trap.as_deref(),
-        };
-        let readings = monitor::readings(&curves, settings, stay.done, stay.below);
-        let events = monitor::plan(
-            projections.state(),
-            &stay,
-            &readings,
-            settings,
-            &mut Uuid::now_v7,
-        );
-        if events.is_empty() {
-            out.push(watched);
-            continue;
-        }
-        let (first, last) = (stay.done + 1, stay.done + readings.len() as u32);
-        dir.append(
-            projections,
-            AppendRequest::new(events.clone())
-                .idempotent(format!("monitor:{}:{first}-{last}", stay.run_id)),
-        )
-        .await?;
-        notifications.after(dir, projections, &events).await;
-        watched.new_readings = readings.len() as u32;
-        watched.readings = last;
-        watched.verdict = readings.last().map(|r| r.health.verdict());
-        watched.actions = actions(&events);
-        out.push(watched);
-    }
-    Ok(out)
-}
-
-fn actions(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::StageRolledBack(r) => Some(format!(
-                "rolled back {} → {}{}",
-                r.from.as_str().to_uppercase(),
-                r.to.as_str().to_uppercase(),
-                r.reinstated
-                    .map(|c| format!(", champion {c} reinstated"))
-                    .unwrap_or_default()
-            )),
-            Event::StrategyRetired(r) => Some(format!("retired ({})", r.reason)),
-            Event::CloneSpawned(c) => Some(format!(
-                "cloned as opportunity {} ({})",
-                c.opportunity_id,
-                c.variant
-                    .iter()
-                    .map(|p| format!("{} {}", p.name, p.value))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
-/// One line per watched strategy, for people.
-pub fn line(w: &Watched) -> String {
-    let mut s = format!(
-        "{} {} in {}: {} reading(s) ({} new), {}",
-        w.strategy,
-        w.name,
-        w.stage.as_str().to_uppercase(),
-        w.readings,
-        w.new_readings,
-        w.verdict.as_deref().unwrap_or("not read yet")
-    );
-    for a in &w.actions {
-        s.push_str(&format!("; {a}"));
-    }
-    if let Some(e) = &w.error {
-        s.push_str(&format!("; cannot be read: {e}"));
-    }
-    s
-}
-
-pub async fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let stages = stage_settings_from_env()?;
-    let settings = monitor_settings_from_env()?;
-    let mut notifications = Notifications::from_env()?;
+pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
+    let stages = settings.stages()?;
+    let monitor_settings = settings.monitor()?;
+    let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
     let watched = pass(
@@ -228,7 +23,7 @@ pub async fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
         &mut projections,
         &mut notifications,
         &stages,
-        &settings,
+        &monitor_settings,
     )
     .await?;
     if json {

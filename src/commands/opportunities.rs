@@ -10,7 +10,7 @@ use stratagem_events::projection::{OpportunityStatus, OpportunityView, ScoreView
 use uuid::Uuid;
 
 use super::print_json;
-use crate::data_dir::DataDir;
+use stratagem_actors::workflow::data_dir::DataDir;
 
 #[derive(Serialize)]
 struct Row<'a> {

@@ -55,32 +55,3 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     })
 }
-
-/// Compiles a strategy to wasm for a backtest or a stage, after the source-level layers (syntax
-/// and security) pass: rustc never sees a file that could read the machine at compile time.
-pub fn compile_checked(root: &Path, source: &str) -> anyhow::Result<Vec<u8>> {
-    use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
-    use stratagem_actors::validator::{conventions, syntax};
-    let (report, parsed) = syntax::check(source);
-    let Some(parsed) = parsed.filter(|_| report.passed()) else {
-        bail!("the strategy does not parse (run `stratagem validate` for details)");
-    };
-    let security = security::check(source, &parsed.file);
-    if let Some(first) = security.errors.first() {
-        bail!(
-            "the strategy fails the security layer: {} (run `stratagem validate`)",
-            first.message
-        );
-    }
-    let strategy_type = conventions::strategy_type(&parsed.file).ok_or_else(|| {
-        anyhow::anyhow!(
-            "no `pub struct …Strategy` implementing `Strategy` (run `stratagem validate`)"
-        )
-    })?;
-    Ok(Compiler::new(
-        Toolchain::detect()?,
-        root.join("cache"),
-        CompileLimits::default(),
-    )
-    .compile(source, &strategy_type)?)
-}

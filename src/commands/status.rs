@@ -8,10 +8,10 @@ use serde::Serialize;
 use stratagem_events::projection::files::{read_summary, Summary, AUTONOMY_FILE};
 use stratagem_events::projection::{rfc3339_micros, SourceHealth};
 use stratagem_events::record::hex;
-use stratagem_events::{AutonomyState, EventStore, StoreError};
+use stratagem_events::{AutonomyState, EventStore};
 
 use super::print_json;
-use crate::data_dir::DataDir;
+use stratagem_actors::workflow::data_dir::DataDir;
 
 #[derive(Serialize)]
 struct StatusJson<'a> {
@@ -58,15 +58,8 @@ fn held_elsewhere(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
 pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let dir = match DataDir::open(root) {
         Ok(dir) => dir,
-        Err(e)
-            if matches!(
-                e.downcast_ref::<StoreError>(),
-                Some(StoreError::Locked { .. })
-            ) =>
-        {
-            return held_elsewhere(root, json)
-        }
-        Err(e) => return Err(e),
+        Err(e) if e.is_locked() => return held_elsewhere(root, json),
+        Err(e) => return Err(e.into()),
     };
     // The summary written at the last catch-up, when it is of the log's head; else the
     // projections, opened (repaired, caught up) as every command does.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::print_json;
 use crate::cli::SubmitArgs;
-use crate::data_dir::DataDir;
+use stratagem_actors::workflow::data_dir::DataDir;
 
 /// Longest title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 300;

@@ -1,11 +1,13 @@
 //! Notifications after recorded decisions: the Slack channel when `SLACK_WEBHOOK_URL` is set.
 //! Each message's outcome is recorded; a failure never fails the command.
 
-use stratagem_actors::notify::{messages_for, Notify, SlackNotifier, SlackSettings};
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{AppendRequest, Event};
 
-use crate::data_dir::DataDir;
+use super::data_dir::DataDir;
+use super::settings::Settings;
+use super::Result;
+use crate::notify::{messages_for, Notify, SlackNotifier};
 
 /// The configured channels.
 pub struct Notifications {
@@ -13,13 +15,13 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    /// From the environment.
+    /// From the settings.
     ///
     /// # Errors
     /// A bad Slack setting, naming its key.
-    pub fn from_env() -> anyhow::Result<Notifications> {
+    pub fn from_settings(settings: &Settings) -> Result<Notifications> {
         Ok(Notifications {
-            notify: Self::notify_from_env()?,
+            notify: Self::notify(settings)?,
         })
     }
 
@@ -32,8 +34,8 @@ impl Notifications {
     ///
     /// # Errors
     /// A bad Slack setting, naming its key.
-    pub fn notify_from_env() -> anyhow::Result<Notify> {
-        Ok(match Self::slack_from_env()? {
+    pub fn notify(settings: &Settings) -> Result<Notify> {
+        Ok(match Self::slack(settings)? {
             Some(slack) => Notify::Direct(slack),
             None => Notify::Off,
         })
@@ -43,13 +45,8 @@ impl Notifications {
     ///
     /// # Errors
     /// A bad Slack setting, naming its key.
-    pub fn slack_from_env() -> anyhow::Result<Option<SlackNotifier>> {
-        let get = |k: &str| crate::config::var(k).ok();
-        SlackSettings::from_lookup(&get)
-            .map_err(anyhow::Error::msg)?
-            .map(SlackNotifier::new)
-            .transpose()
-            .map_err(anyhow::Error::msg)
+    pub fn slack(settings: &Settings) -> Result<Option<SlackNotifier>> {
+        Ok(settings.slack()?.map(SlackNotifier::new).transpose()?)
     }
 
     /// Sends what `events` (already recorded) call for, and records how each went.
@@ -68,7 +65,7 @@ impl Notifications {
             return;
         }
         if let Err(e) = dir.append(projections, AppendRequest::new(outcomes)).await {
-            tracing::warn!(error = %format!("{e:#}"), "cannot record the notifications' outcomes");
+            tracing::warn!(error = %e.to_string(), "cannot record the notifications' outcomes");
         }
     }
 }

@@ -1,12 +1,16 @@
-//! The data directory: the event store in `events/`, the projection files beside it.
+//! The data directory — the workflows' `Log`: the event store in `events/` and the projection
+//! files beside it, opened together. Every workflow appends through [`DataDir::append`], which
+//! makes the events durable and then brings the projections up to date, so a decision is read
+//! back from the same state it was recorded in.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use stratagem_events::projection::files::ProjectionFiles;
-use stratagem_events::{AppendAck, AppendRequest, EventStore, SledEventStore};
+use stratagem_events::{AppendAck, AppendRequest, EventStore, SledEventStore, StoreError};
+
+use super::{Context, Result, WorkflowError};
 
 /// An open data directory.
 pub struct DataDir {
@@ -99,13 +103,13 @@ impl DataDir {
     /// Opens (creating if needed) the data directory's event store. When this process keeps it
     /// open ([`DataDir::keep_open`]), it is borrowed instead — refused as in use while another
     /// holder has it, as another process's lock would be.
-    pub fn open(root: &Path) -> anyhow::Result<DataDir> {
+    pub fn open(root: &Path) -> Result<DataDir> {
         let kept = KEPT.lock().ok().and_then(|k| k.clone());
         if let Some(k) = kept.filter(|k| k.root == root) {
             if k.lent.swap(true, Ordering::SeqCst) {
-                return Err(anyhow::Error::new(stratagem_events::StoreError::Locked {
+                return Err(StoreError::Locked {
                     path: root.join("events"),
-                }))
+                })
                 .with_context(|| format!("cannot open the data directory {}", root.display()));
             }
             return Ok(DataDir {
@@ -125,7 +129,7 @@ impl DataDir {
 
     /// Opens the store for the rest of the process's life (until the guard is dropped): every
     /// later [`DataDir::open`] of `root` borrows it.
-    pub fn keep_open(root: &Path) -> anyhow::Result<KeepOpen> {
+    pub fn keep_open(root: &Path) -> Result<KeepOpen> {
         let store = SledEventStore::open(root.join("events"))
             .with_context(|| format!("cannot open the data directory {}", root.display()))?;
         let kept = Arc::new(Kept {
@@ -143,19 +147,11 @@ impl DataDir {
     /// Opens the data directory in a process whose other part may be holding it a moment
     /// longer (a phase of `run` letting go of the store it borrowed): a directory in use is
     /// waited for (up to 10 s) instead of refused.
-    pub async fn reopen(root: &Path) -> anyhow::Result<DataDir> {
+    pub async fn reopen(root: &Path) -> Result<DataDir> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match DataDir::open(root) {
-                Err(e)
-                    if std::time::Instant::now() < deadline
-                        && e.chain().any(|c| {
-                            matches!(
-                                c.downcast_ref::<stratagem_events::StoreError>(),
-                                Some(stratagem_events::StoreError::Locked { .. })
-                            )
-                        }) =>
-                {
+                Err(e) if std::time::Instant::now() < deadline && e.is_locked() => {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
                 other => return other,
@@ -171,7 +167,7 @@ impl DataDir {
     /// Opens the live projection files, repairing and catching them up with the log. While the
     /// process keeps the directory open, the projections of the previous holder are taken over
     /// and only the events since are projected.
-    pub fn projections(&self) -> anyhow::Result<Projected> {
+    pub fn projections(&self) -> Result<Projected> {
         let context = || {
             format!(
                 "cannot bring the projections in {} up to date",
@@ -197,22 +193,20 @@ impl DataDir {
 
     /// The source of a generated strategy, as the log recorded it: one read at the sequence
     /// number the read model keeps.
-    pub fn strategy_source(
-        &self,
-        projections: &ProjectionFiles,
-        id: uuid::Uuid,
-    ) -> anyhow::Result<String> {
+    pub fn strategy_source(&self, projections: &ProjectionFiles, id: uuid::Uuid) -> Result<String> {
         use stratagem_events::{Event, EventStore};
         let Some(view) = projections.state().strategies.get(&id) else {
-            anyhow::bail!("no strategy {id} in the log");
+            return Err(WorkflowError::refused(format!(
+                "no strategy {id} in the log"
+            )));
         };
         let recorded = self.store.read(view.generated_seq, 1)?;
         match recorded.first().map(|rec| rec.event()).transpose()? {
             Some(Event::StrategyGenerated(e)) if e.strategy_id == id => Ok(e.source_code),
-            _ => anyhow::bail!(
+            _ => Err(WorkflowError::refused(format!(
                 "event {} should hold the source of strategy {id} but does not",
                 view.generated_seq
-            ),
+            ))),
         }
     }
 
@@ -221,7 +215,7 @@ impl DataDir {
         &self,
         projections: &mut ProjectionFiles,
         request: AppendRequest,
-    ) -> anyhow::Result<AppendAck> {
+    ) -> Result<AppendAck> {
         let ack = self
             .store
             .append(request)

@@ -1,0 +1,231 @@
+//! The discovery workflows: one cycle (each selected source checked, online or from recorded
+//! responses, its new items scored, each check recorded as one atomic batch, then held and
+//! hand-submitted opportunities scored again), and the watch: the source actors under their
+//! supervisor, each on its interval.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::{AppendRequest, Event, Projections};
+
+use super::data_dir::{DataDir, Projected};
+use super::notifications::Notifications;
+use super::{Context, Result};
+use crate::discovery::actors::{
+    run_until, AppendFuture, DiscoveryLog, ScorerArgs, Settled, SupervisorArgs,
+};
+use crate::discovery::{self, CheckSummary, ScoringContext};
+use crate::extract::RuleExtractor;
+use crate::notify::Notify;
+use crate::scorer::regime::{self, RegimeReading};
+use crate::scorer::ScorerConfig;
+use crate::sources::check::{self, Known, Mode};
+use crate::sources::config::DiscoveryConfig;
+use crate::sources::http::Validators;
+use crate::sources::SourceName;
+use crate::supervisor::{HostError, RestartPolicy};
+
+/// Conditional-GET validators kept between runs (a cache; deleting it costs full responses).
+pub const VALIDATORS_FILE: &str = "http-validators.json";
+
+/// The scoring context held ideas were last settled in (a cache of the scorer's: see
+/// `Settled`).
+pub const SETTLED_FILE: &str = "scoring.settled.json";
+
+/// The data directory as the scorer actor's log.
+pub struct LiveLog {
+    /// The log.
+    pub dir: DataDir,
+    /// Its projections.
+    pub projections: Projected,
+    /// The data directory (for the scoring cache).
+    pub root: PathBuf,
+}
+
+impl DiscoveryLog for LiveLog {
+    fn state(&self) -> &Projections {
+        self.projections.state()
+    }
+
+    fn settled(&self) -> Option<Settled> {
+        let bytes = std::fs::read(self.root.join(SETTLED_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn keep_settled(&mut self, settled: &Settled) {
+        let written = serde_json::to_vec(settled)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                stratagem_events::durable::replace(&self.root, SETTLED_FILE, &bytes)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot keep the scoring cache; held ideas are scored again next time");
+        }
+    }
+
+    fn append(&mut self, events: Vec<Event>, first_seq: u64) -> AppendFuture<'_> {
+        Box::pin(async move {
+            self.dir
+                .append(
+                    &mut self.projections,
+                    AppendRequest::new(events).expecting(first_seq),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| HostError(e.to_string()))
+        })
+    }
+}
+
+/// `discover --watch`: the source actors under their supervisor, each on its interval (and
+/// once at start), until `until` completes. `panic_once` (chaos tests) makes that source's actor
+/// panic on its first check.
+///
+/// # Errors
+/// The log cannot be opened, or the supervisor gave up.
+#[allow(clippy::too_many_arguments)]
+pub async fn watch(
+    root: &Path,
+    selected: Vec<SourceName>,
+    config: DiscoveryConfig,
+    scorer: ScorerConfig,
+    mode: Mode,
+    notify: Notify,
+    panic_once: Option<SourceName>,
+    until: impl std::future::Future<Output = ()>,
+) -> Result<(Vec<CheckSummary>, RegimeReading)> {
+    let dir = DataDir::open(root)?;
+    let projections = dir.projections()?;
+    let regime = regime::detect(crate::market::embedded_hourly());
+    let ctx = ScoringContext::new(regime.clone(), scorer);
+    let validators_path = root.join(VALIDATORS_FILE);
+    let validators = Arc::new(Mutex::new(Validators::load(&validators_path)));
+    let args = SupervisorArgs {
+        scorer: ScorerArgs {
+            log: Box::new(LiveLog {
+                dir,
+                projections,
+                root: root.to_path_buf(),
+            }),
+            ctx,
+            notify,
+        },
+        config: Arc::new(config),
+        mode,
+        sources: selected,
+        policy: RestartPolicy::default(),
+        validators: validators.clone(),
+        panic_once,
+        repeat: true,
+        announced: Default::default(),
+    };
+    let (mut summaries, skipped) = run_until(args, until).await?;
+    for (source, why) in skipped {
+        summaries.push(CheckSummary {
+            source: source.as_str().to_string(),
+            outcome: "skipped".into(),
+            skipped: Some(why),
+            ..CheckSummary::default()
+        });
+    }
+    if let Ok(v) = validators.lock() {
+        if let Err(e) = v.save(&validators_path) {
+            tracing::warn!(error = %e, "cannot save the conditional-GET cache");
+        }
+    }
+    Ok((summaries, regime))
+}
+
+/// What one discovery cycle did.
+pub struct Cycle {
+    /// The market regime the scores were made in.
+    pub regime: RegimeReading,
+    /// What each source's check found.
+    pub summaries: Vec<CheckSummary>,
+    /// Waiting opportunities scored again.
+    pub rescored: u32,
+    /// Of those, now submitted.
+    pub resubmitted: u32,
+}
+
+/// One discovery cycle: each selected source checked and recorded (one batch a check), then
+/// held and hand-submitted opportunities scored again.
+///
+/// # Errors
+/// The log cannot be appended to.
+#[allow(clippy::too_many_arguments)]
+pub async fn cycle(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    selected: &[SourceName],
+    config: &DiscoveryConfig,
+    scorer: ScorerConfig,
+    mode: &Mode,
+) -> Result<Cycle> {
+    let validators_path = root.join(VALIDATORS_FILE);
+    let mut validators = Validators::load(&validators_path);
+    let regime = regime::detect(crate::market::embedded_hourly());
+    let mut ctx = ScoringContext::new(regime.clone(), scorer);
+    let known = discovery::known_ids(projections.state());
+    let mut summaries = Vec::new();
+    for &source in selected {
+        if let Some(why) = check::not_ready(source, config, mode) {
+            summaries.push(CheckSummary {
+                source: source.as_str().to_string(),
+                outcome: "skipped".into(),
+                skipped: Some(why),
+                ..CheckSummary::default()
+            });
+            continue;
+        }
+        let name = source.as_str().to_string();
+        let seen = |id: &str| known.contains(&(name.clone(), id.to_string()));
+        let last_success_unix = projections
+            .state()
+            .sources
+            .get(&name)
+            .and_then(|h| h.last_success_micros)
+            .map(|m| m / 1_000_000);
+        let known_view = Known {
+            seen: &seen,
+            last_success_unix,
+        };
+        let result = check::check_source(source, config, mode, &mut validators, &known_view).await;
+        let first_seq = projections.state().last_seq + 1;
+        let (events, summary) = discovery::plan_check(
+            &result,
+            &mut ctx,
+            &RuleExtractor,
+            first_seq,
+            projections.state(),
+        );
+        dir.append(
+            projections,
+            AppendRequest::new(events.clone()).expecting(first_seq),
+        )
+        .await
+        .with_context(|| format!("cannot record the check of {name}"))?;
+        notifications.after(dir, projections, &events).await;
+        summaries.push(summary);
+    }
+    let (events, rescored, resubmitted) = discovery::plan_rescore(projections.state(), &mut ctx);
+    if !events.is_empty() {
+        dir.append(projections, AppendRequest::new(events.clone()))
+            .await
+            .context("cannot record the re-scoring of held opportunities")?;
+        notifications.after(dir, projections, &events).await;
+    }
+    if let Err(e) = validators.save(&validators_path) {
+        tracing::warn!(error = %e, "cannot save the conditional-GET cache");
+    }
+    Ok(Cycle {
+        regime,
+        summaries,
+        rescored,
+        resubmitted,
+    })
+}

@@ -1,0 +1,322 @@
+//! Generating a strategy as the log records it: from a template (the pipeline's path, and
+//! `generate --mode template`), or by a language model (`llm`, or `hybrid`: a template's
+//! structure with model-written logic) within the day's token budget. The file is written to
+//! `DATA_DIR/generated_strategies/` and `strategy.generated` recorded once per source hash.
+
+use std::path::{Path, PathBuf};
+
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::projection::OpportunityView;
+use stratagem_events::{AppendRequest, GenerationMode, Parameter, StrategyGenerated};
+use uuid::Uuid;
+
+use super::data_dir::DataDir;
+use super::settings::Settings;
+use super::{refuse, Result, WorkflowError};
+use crate::generator::llm::LlmClient;
+use crate::generator::model::{self, Idea, ModelMode};
+use crate::generator::templates::{self, TemplateSpec};
+use crate::generator::{self, GeneratedStrategy};
+
+/// Folder of generated strategies, in the data directory.
+pub const GENERATED_DIR: &str = "generated_strategies";
+
+/// The template for an opportunity: the one asked for, else the one it names, else its family's.
+pub fn choose_template(
+    opp: &OpportunityView,
+    asked: Option<&str>,
+) -> Result<&'static TemplateSpec> {
+    match asked.or(opp.template.as_deref()) {
+        Some(name) => templates::find(name).ok_or_else(|| {
+            let known: Vec<&str> = templates::TEMPLATES.iter().map(|t| t.name).collect();
+            WorkflowError::refused(format!(
+                "no template {name:?}; the templates are: {}",
+                known.join(", ")
+            ))
+        }),
+        None => opp.family.as_deref().and_then(templates::for_family).ok_or_else(|| {
+            WorkflowError::refused(format!(
+                "no template fits opportunity {} (family: {}); choose one with --template (see `stratagem templates`)",
+                opp.id,
+                opp.family.as_deref().unwrap_or("unknown")
+            ))
+        }),
+    }
+}
+
+/// Microseconds since the epoch at today's UTC midnight.
+fn utc_midnight_micros() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from((now.as_secs() / 86_400) * 86_400 * 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// What produced a strategy, for its event.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// Template, model or both.
+    pub mode: GenerationMode,
+    /// The model, if one wrote it.
+    pub model: Option<String>,
+    /// The last prompt.
+    pub prompt: Option<String>,
+    /// The model's last reply.
+    pub reply: Option<String>,
+    /// Tokens spent.
+    pub tokens: u64,
+    /// Generations, repairs included.
+    pub attempts: u32,
+}
+
+impl Provenance {
+    fn template() -> Provenance {
+        Provenance {
+            mode: GenerationMode::Template,
+            model: None,
+            prompt: None,
+            reply: None,
+            tokens: 0,
+            attempts: 1,
+        }
+    }
+}
+
+/// A strategy generated and recorded.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The strategy (the one already recorded, when its source was).
+    pub strategy_id: Uuid,
+    /// Whether the same source was already on the log (nothing new recorded).
+    pub existing: bool,
+    /// Its file.
+    pub path: PathBuf,
+    /// The strategy.
+    pub generated: GeneratedStrategy,
+    /// What produced it.
+    pub provenance: Provenance,
+}
+
+/// Generates a strategy for an opportunity of the log in `mode` (`template` the one asked for,
+/// else the opportunity's), and records it.
+///
+/// # Errors
+/// An unknown opportunity or template; a model mode without a model, or with the day's token
+/// budget spent (nothing generated then); the model's or the log's error.
+pub async fn generate(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    settings: &Settings,
+    opportunity_id: Uuid,
+    template: Option<&str>,
+    mode: Option<GenerationMode>,
+) -> Result<Generated> {
+    let codegen = settings.codegen()?;
+    let mode = mode.unwrap_or(codegen.default_mode);
+    let Some(opp) = projections
+        .state()
+        .opportunities
+        .get(&opportunity_id)
+        .cloned()
+    else {
+        refuse!("no opportunity {opportunity_id} in the log (see `stratagem status`)");
+    };
+    let given: Vec<(String, f64)> = opp
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.value))
+        .collect();
+    let (generated, provenance) = if mode == GenerationMode::Template {
+        let spec = choose_template(&opp, template)?;
+        (
+            generator::from_template(spec, opportunity_id, &given)?,
+            Provenance::template(),
+        )
+    } else {
+        let Some(provider) = codegen.provider.clone() else {
+            let name = if mode == GenerationMode::Llm {
+                "llm"
+            } else {
+                "hybrid"
+            };
+            refuse!("generation mode {name} needs a language model: set ANTHROPIC_API_KEY (Anthropic) or CODEGEN_OPENAI_BASE_URL (an OpenAI-compatible server; with OPENAI_API_KEY if it needs one). Nothing was generated.");
+        };
+        let used = projections.state().tokens_used_since(utc_midnight_micros());
+        if used >= codegen.daily_token_budget {
+            refuse!("the daily token budget is spent ({used} of {} tokens used today, CODEGEN_DAILY_TOKEN_BUDGET); nothing was generated", codegen.daily_token_budget);
+        }
+        let model_mode = match mode {
+            GenerationMode::Hybrid => ModelMode::Hybrid(choose_template(&opp, template)?),
+            _ => ModelMode::Llm,
+        };
+        let client = LlmClient::new(provider, codegen.llm.clone())?;
+        let validator = settings.validator(root)?;
+        let idea = Idea {
+            opportunity_id,
+            title: opp.title.clone(),
+            hypothesis: opp.hypothesis.clone(),
+            family: opp.family.clone(),
+            parameters: given,
+        };
+        let made =
+            model::generate(&client, &validator, model_mode, &idea, codegen.max_attempts).await?;
+        let provenance = Provenance {
+            mode: if matches!(model_mode, ModelMode::Hybrid(_)) {
+                GenerationMode::Hybrid
+            } else {
+                GenerationMode::Llm
+            },
+            model: Some(made.model),
+            prompt: Some(made.prompt),
+            reply: Some(made.reply),
+            tokens: made.tokens,
+            attempts: made.attempts,
+        };
+        (made.generated, provenance)
+    };
+    let (strategy_id, existing, path) = record_generated(
+        root,
+        dir,
+        projections,
+        opportunity_id,
+        &generated,
+        &provenance,
+    )
+    .await?;
+    Ok(Generated {
+        strategy_id,
+        existing,
+        path,
+        generated,
+        provenance,
+    })
+}
+
+/// Writes the file and records the `strategy.generated` event unless a strategy with the same
+/// source is already recorded. Returns the strategy id, whether it existed, and the file.
+pub async fn record_generated(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    opportunity_id: Uuid,
+    generated: &GeneratedStrategy,
+    p: &Provenance,
+) -> Result<(Uuid, bool, PathBuf)> {
+    let relative = format!("{GENERATED_DIR}/{}", generated.file_name());
+    let path = root.join(&relative);
+    write_file(&path, &generated.source)?;
+    let existing = projections
+        .state()
+        .strategies
+        .values()
+        .find(|s| s.sha256 == generated.sha256)
+        .map(|s| s.id);
+    let template = (!generated.template.is_empty()).then_some(generated.template);
+    let strategy_id = match existing {
+        Some(id) => id,
+        None => {
+            let event = StrategyGenerated {
+                strategy_id: generated.strategy_id,
+                opportunity_id,
+                name: generated.name.clone(),
+                path: relative,
+                sha256: generated.sha256.clone(),
+                source_code: generated.source.clone(),
+                mode: p.mode,
+                template: template.map(str::to_string),
+                parameters: generated
+                    .parameters
+                    .iter()
+                    .map(|c| Parameter {
+                        name: c.name.to_string(),
+                        value: c.value,
+                    })
+                    .collect(),
+                model: p.model.clone(),
+                prompt: p.prompt.clone(),
+                reply: p.reply.clone(),
+                tokens_used: p.tokens,
+            };
+            let request = AppendRequest::one(event)
+                .idempotent(format!("generate:{opportunity_id}:{}", generated.sha256));
+            dir.append(projections, request).await?;
+            generated.strategy_id
+        }
+    };
+    Ok((strategy_id, existing.is_some(), path))
+}
+
+/// The template an opportunity is generated from without a model, and the parameters it
+/// gives: its template or family's, else (a hand submission carries no family) what the rule
+/// extractor reads in its text. None when no template fits.
+pub fn template_for(opp: &OpportunityView) -> Option<(&'static TemplateSpec, Vec<(String, f64)>)> {
+    let mut given: Vec<(String, f64)> = opp
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.value))
+        .collect();
+    let spec = match choose_template(opp, None) {
+        Ok(spec) => spec,
+        Err(_) if opp.family.is_none() => {
+            let x = crate::extract::extract_text(&opp.title, &opp.hypothesis);
+            let spec = x.template.as_deref().and_then(templates::find)?;
+            if given.is_empty() {
+                given = x.parameters.into_iter().map(|(n, v, _)| (n, v)).collect();
+            }
+            spec
+        }
+        Err(_) => return None,
+    };
+    Some((spec, given))
+}
+
+/// Template mode for the pipeline: the strategy of a submitted opportunity from the template
+/// it names or its family's, recorded; `None` when no template fits (it then waits for a
+/// model).
+///
+/// # Errors
+/// An unknown opportunity; the template's or the log's error.
+pub async fn from_template_recorded(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    opportunity_id: Uuid,
+) -> Result<Option<Uuid>> {
+    let Some(opp) = projections
+        .state()
+        .opportunities
+        .get(&opportunity_id)
+        .cloned()
+    else {
+        refuse!("no opportunity {opportunity_id} in the log");
+    };
+    let Some((spec, given)) = template_for(&opp) else {
+        return Ok(None);
+    };
+    let generated = generator::from_template(spec, opportunity_id, &given)?;
+    let provenance = Provenance::template();
+    let (id, _, _) = record_generated(
+        root,
+        dir,
+        projections,
+        opportunity_id,
+        &generated,
+        &provenance,
+    )
+    .await?;
+    Ok(Some(id))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| WorkflowError::refused(format!("{} has no folder", path.display())))?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| WorkflowError::io(format!("cannot create {}", parent.display()), e))?;
+    let tmp = path.with_extension("rs.tmp");
+    std::fs::write(&tmp, text)
+        .map_err(|e| WorkflowError::io(format!("cannot write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| WorkflowError::io(format!("cannot write {}", path.display()), e))
+}

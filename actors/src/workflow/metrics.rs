@@ -1,0 +1,203 @@
+//! The Prometheus text of the read models, which the daemon serves on `/metrics` after each
+//! cycle.
+
+use std::fmt::Write as _;
+
+use stratagem_events::projection::{OpportunityStatus, StrategyStatus};
+use stratagem_events::{Projections, Stage};
+
+fn esc(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', " ")
+}
+
+/// The Prometheus exposition of the read models after a cycle.
+pub fn render(p: &Projections, queue: &[(Stage, usize)], waiting_review: usize) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(
+            out,
+            "# HELP stratagem_{name} {help}\n# TYPE stratagem_{name} {kind}"
+        );
+        for (labels, v) in rows {
+            let _ = writeln!(out, "stratagem_{name}{labels} {v}");
+        }
+    };
+    let a = &p.autonomy;
+    metric(
+        "events_appended_total",
+        "Events on the log.",
+        "counter",
+        vec![(String::new(), p.last_seq as f64)],
+    );
+    metric(
+        "opportunities",
+        "Opportunities by status.",
+        "gauge",
+        [
+            ("discovered", OpportunityStatus::Discovered),
+            ("held", OpportunityStatus::Held),
+            ("submitted", OpportunityStatus::Submitted),
+            ("duplicate", OpportunityStatus::Duplicate),
+            ("generated", OpportunityStatus::Generated),
+        ]
+        .iter()
+        .map(|(n, st)| {
+            (
+                format!("{{status=\"{n}\"}}"),
+                p.opportunities.values().filter(|o| o.status == *st).count() as f64,
+            )
+        })
+        .collect(),
+    );
+    metric(
+        "rollbacks_total",
+        "Rollbacks the monitor decided.",
+        "counter",
+        vec![(
+            String::new(),
+            p.strategies.values().map(|s| f64::from(s.rollbacks)).sum(),
+        )],
+    );
+    let watched: Vec<_> = p
+        .strategies
+        .values()
+        .filter_map(|s| Some((s.id, s.monitor.as_ref()?)))
+        .filter(|(id, _)| p.strategies[id].status == StrategyStatus::Staged)
+        .collect();
+    metric(
+        "monitor_rolling_sharpe",
+        "Rolling Sharpe of each watched strategy at its latest reading.",
+        "gauge",
+        watched
+            .iter()
+            .map(|(id, m)| (format!("{{strategy=\"{id}\"}}"), m.rolling_sharpe))
+            .collect(),
+    );
+    metric(
+        "monitor_drawdown",
+        "Drawdown from the stay's peak of each watched strategy at its latest reading.",
+        "gauge",
+        watched
+            .iter()
+            .map(|(id, m)| (format!("{{strategy=\"{id}\"}}"), m.drawdown))
+            .collect(),
+    );
+    metric(
+        "strategies",
+        "Strategies by status.",
+        "gauge",
+        [
+            ("generated", StrategyStatus::Generated),
+            ("validating", StrategyStatus::Validating),
+            ("approved", StrategyStatus::Approved),
+            ("rejected", StrategyStatus::Rejected),
+            ("manual_review", StrategyStatus::ManualReview),
+            ("staged", StrategyStatus::Staged),
+            ("retired", StrategyStatus::Retired),
+        ]
+        .iter()
+        .map(|(n, st)| {
+            (
+                format!("{{status=\"{n}\"}}"),
+                p.strategies.values().filter(|s| s.status == *st).count() as f64,
+            )
+        })
+        .collect(),
+    );
+    metric(
+        "stage_strategies",
+        "Strategies in each stage (the seed's autonomy_state).",
+        "gauge",
+        [
+            ("cold", a.stages.cold),
+            ("warm", a.stages.warm),
+            ("limited", a.stages.limited),
+            ("full", a.stages.full),
+        ]
+        .iter()
+        .map(|(n, c)| (format!("{{stage=\"{n}\"}}"), *c as f64))
+        .collect(),
+    );
+    metric(
+        "stage_outcomes_total",
+        "Strategies that reached each stage, and rejections.",
+        "counter",
+        Stage::ALL
+            .iter()
+            .map(|st| {
+                (
+                    format!("{{stage=\"{}\",outcome=\"reached\"}}", st.as_str()),
+                    p.strategies
+                        .values()
+                        .filter(|s| s.highest_stage >= Some(*st))
+                        .count() as f64,
+                )
+            })
+            .chain(std::iter::once((
+                "{outcome=\"rejected\"}".to_string(),
+                a.strategies_rejected as f64,
+            )))
+            .collect(),
+    );
+    metric(
+        "queue_depth",
+        "Work waiting: per stage runner, for generation, for a person.",
+        "gauge",
+        queue
+            .iter()
+            .map(|(st, n)| (format!("{{queue=\"stage_{}\"}}", st.as_str()), *n as f64))
+            .chain(std::iter::once((
+                "{queue=\"generation\"}".to_string(),
+                p.opportunities
+                    .values()
+                    .filter(|o| o.status == OpportunityStatus::Submitted && o.strategies.is_empty())
+                    .count() as f64,
+            )))
+            .chain(std::iter::once((
+                "{queue=\"review\"}".to_string(),
+                waiting_review as f64,
+            )))
+            .collect(),
+    );
+    let src =
+        |f: &dyn Fn(&stratagem_events::projection::SourceHealth) -> f64| -> Vec<(String, f64)> {
+            p.sources
+                .iter()
+                .map(|(n, h)| (format!("{{source=\"{}\"}}", esc(n)), f(h)))
+                .collect()
+        };
+    metric(
+        "source_checks_total",
+        "Checks of each source.",
+        "counter",
+        src(&|h| h.checks as f64),
+    );
+    metric(
+        "source_failures_total",
+        "Failed checks of each source.",
+        "counter",
+        src(&|h| h.failures as f64),
+    );
+    metric(
+        "source_consecutive_failures",
+        "Failures since the last success.",
+        "gauge",
+        src(&|h| h.consecutive_failures as f64),
+    );
+    metric(
+        "source_up",
+        "1 when the last check of the source succeeded.",
+        "gauge",
+        src(&|h| f64::from(u8::from(h.last_outcome != "failed"))),
+    );
+    metric(
+        "source_items_total",
+        "Items fetched from each source.",
+        "counter",
+        src(&|h| h.fetched as f64),
+    );
+    out
+}

@@ -1,0 +1,567 @@
+//! The settings every workflow reads, from one [`Settings`] value: a lookup of the settings by
+//! their environment-variable names, which the binary builds from the configuration file and
+//! the environment (never by writing the environment). Each reader checks its values and
+//! refuses a bad one with its key named ([`SettingError`]).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stratagem_events::GenerationMode;
+
+use crate::generator::llm::{LlmSettings, Provider, Secret};
+use crate::market;
+use crate::notify::SlackSettings;
+use crate::pipeline::Concurrency;
+use crate::scorer::ScorerConfig;
+use crate::setting::SettingError;
+use crate::sources::config::DiscoveryConfig;
+use crate::stages::monitor::MonitorSettings;
+use crate::stages::runner::StageSettings;
+use crate::validator::integration::IntegrationRules;
+use crate::validator::sandbox::compile::CompileLimits;
+use crate::validator::sandbox::runtime::{RiskLimits, SandboxLimits};
+use crate::validator::sandbox::SandboxLayer;
+use crate::validator::Validator;
+
+use super::Result;
+
+/// Bars layer 6 runs a strategy over: the most recent of the embedded hourly file.
+pub const VALIDATION_BARS: usize = 1000;
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// The settings, by key (`COLD_MIN_SHARPE`, …): cheap to clone, shared by every workflow.
+#[derive(Clone)]
+pub struct Settings {
+    lookup: Arc<Lookup>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Settings { .. }")
+    }
+}
+
+impl Default for Settings {
+    /// Every setting at its default.
+    fn default() -> Settings {
+        Settings::new(|_| None)
+    }
+}
+
+impl Settings {
+    /// Settings answered by `lookup` (a key's value, or `None` when it is not set).
+    pub fn new(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Settings {
+        Settings {
+            lookup: Arc::new(lookup),
+        }
+    }
+
+    /// Settings from `(key, value)` pairs (tests, tools).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Settings {
+        let map: std::collections::HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Settings::new(move |k| map.get(k).cloned())
+    }
+
+    /// A setting's text, trimmed; `None` when unset or empty.
+    pub fn text(&self, key: &str) -> Option<String> {
+        (self.lookup)(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The lookup as the library's older readers take it (`from_lookup`).
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        move |k| self.text(k)
+    }
+
+    /// A parsed setting: `default` when unset, else its value if it parses and `ok` holds.
+    ///
+    /// # Errors
+    /// A value that does not parse or is out of range, naming the key and `what` it should be.
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        ok: impl Fn(&T) -> bool,
+        what: &str,
+    ) -> Result<T, SettingError> {
+        match self.text(key) {
+            None => Ok(default),
+            Some(v) => match v.parse::<T>() {
+                Ok(x) if ok(&x) => Ok(x),
+                _ => Err(SettingError::new(key, format!("{key}={v:?} is not {what}"))),
+            },
+        }
+    }
+
+    /// A boolean setting (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; unset is false).
+    ///
+    /// # Errors
+    /// Any other value, naming the key.
+    pub fn flag(&self, key: &str) -> Result<bool, SettingError> {
+        match self.text(key).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("0" | "false" | "no" | "off") => Ok(false),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some(other) => Err(SettingError::new(
+                key,
+                format!("{key}={other:?} is not a boolean (use 1 or 0)"),
+            )),
+        }
+    }
+
+    /// `VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30, between 1 and 3600.
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn sandbox_timeout(&self) -> Result<Duration, SettingError> {
+        let default = SandboxLimits::default().timeout.as_secs();
+        self.parsed(
+            "VALIDATOR_SANDBOX_TIMEOUT_SECONDS",
+            default,
+            |s| (1..=3600).contains(s),
+            "a number of seconds between 1 and 3600",
+        )
+        .map(Duration::from_secs)
+    }
+
+    /// The six-layer validator with the seed's settings; its compiled modules are cached in
+    /// `DATA_DIR/cache`.
+    ///
+    /// # Errors
+    /// A bad setting, named; a sandbox that cannot be built.
+    pub fn validator(&self, data_dir: &Path) -> Result<Validator> {
+        let rules = IntegrationRules {
+            require_error_handling: self.flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?,
+            require_logging: self.flag("VALIDATOR_REQUIRE_LOGGING")?,
+        };
+        let limits = SandboxLimits {
+            timeout: self.sandbox_timeout()?,
+            ..SandboxLimits::default()
+        };
+        let sandbox = SandboxLayer::new(
+            data_dir.join("cache"),
+            CompileLimits::default(),
+            limits,
+            RiskLimits::default(),
+        )?;
+        let all = market::embedded_hourly();
+        let bars = all[all.len().saturating_sub(VALIDATION_BARS)..].to_vec();
+        Ok(Validator {
+            rules,
+            sandbox,
+            bars,
+        })
+    }
+
+    /// The discovery and scorer settings, with the inbox defaulting to `DATA_DIR/inbox`.
+    ///
+    /// # Errors
+    /// A bad setting, named.
+    pub fn discovery(&self, root: &Path) -> Result<(DiscoveryConfig, ScorerConfig)> {
+        let get = self.lookup();
+        let mut config = DiscoveryConfig::from_lookup(&get)
+            .map_err(|e| SettingError::new(e.key.clone(), format!("bad discovery setting: {e}")))?;
+        if config.inbox.is_none() {
+            config.inbox = Some(root.join("inbox"));
+        }
+        let scorer = ScorerConfig::from_lookup(&get)
+            .map_err(|e| SettingError::new(e.key.clone(), format!("bad scorer setting: {e}")))?;
+        Ok((config, scorer))
+    }
+
+    /// The Slack channel, when `SLACK_WEBHOOK_URL` is set.
+    ///
+    /// # Errors
+    /// A bad Slack setting, named.
+    pub fn slack(&self) -> Result<Option<SlackSettings>, SettingError> {
+        SlackSettings::from_lookup(&self.lookup())
+    }
+
+    /// The daemon's own settings (`RUN_*`, `METRICS_ADDR`).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn daemon(&self) -> Result<DaemonSettings, SettingError> {
+        let whole = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            self.parsed(
+                key,
+                default,
+                |x| range.contains(x),
+                &format!("a whole number from {} to {}", range.start(), range.end()),
+            )
+        };
+        let simulated_hours = whole("RUN_SIMULATED_HOURS_PER_CYCLE", 0, 0..=24)?;
+        let tick = whole(
+            "RUN_TICK_SECONDS",
+            60,
+            if simulated_hours > 0 {
+                0..=3600
+            } else {
+                1..=3600
+            },
+        )?;
+        Ok(DaemonSettings {
+            simulated_hours,
+            tick: Duration::from_secs(tick),
+            max_cycles: whole("RUN_CYCLES", 0, 0..=1_000_000)?,
+            metrics_addr: self
+                .text("METRICS_ADDR")
+                .unwrap_or_else(|| "127.0.0.1:9464".into()),
+        })
+    }
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// `RUN_SIMULATED_HOURS_PER_CYCLE`: a simulated clock (for soaks) advanced this many hours
+    /// a cycle, by which sources fall due; 0 = the real clock.
+    pub simulated_hours: u64,
+    /// `RUN_TICK_SECONDS`: time between cycles (default 60 s).
+    pub tick: Duration,
+    /// `RUN_CYCLES`: stop after this many cycles (0 = until a signal).
+    pub max_cycles: u64,
+    /// `METRICS_ADDR`: where `/metrics` is served (`off`: nowhere).
+    pub metrics_addr: String,
+}
+
+/// Code-generation settings.
+#[derive(Debug, Clone)]
+pub struct CodegenSettings {
+    /// `CODEGEN_DEFAULT_MODE`; default hybrid when a model is configured, template otherwise.
+    pub default_mode: GenerationMode,
+    /// The configured model server, if any.
+    pub provider: Option<Provider>,
+    /// Model, temperature, token cap, retries.
+    pub llm: LlmSettings,
+    /// `CODEGEN_MAX_ATTEMPTS`: generations per strategy, repairs included (default 3).
+    pub max_attempts: u32,
+    /// `CODEGEN_DAILY_TOKEN_BUDGET`: tokens per UTC day (default 200,000).
+    pub daily_token_budget: u64,
+}
+
+impl CodegenSettings {
+    /// Reads the settings.
+    ///
+    /// # Errors
+    /// A bad value, or a provider chosen without what it needs, named.
+    pub fn from_settings(settings: &Settings) -> Result<CodegenSettings, SettingError> {
+        let var = |k: &str| -> Result<Option<String>, SettingError> { Ok(settings.text(k)) };
+        let anthropic_key = var("ANTHROPIC_API_KEY")?;
+        let openai_base = var("CODEGEN_OPENAI_BASE_URL")?;
+        let openai_key = var("OPENAI_API_KEY")?;
+        let choice = var("CODEGEN_LLM_PROVIDER")?;
+        let anthropic = || -> Result<Provider, SettingError> {
+            let Some(key) = anthropic_key.clone() else {
+                return Err(SettingError::new(
+                    "CODEGEN_LLM_PROVIDER",
+                    "CODEGEN_LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY",
+                ));
+            };
+            let base_url = var("CODEGEN_ANTHROPIC_BASE_URL")?
+                .unwrap_or_else(|| "https://api.anthropic.com".into());
+            Ok(Provider::Anthropic {
+                base_url: check_url("CODEGEN_ANTHROPIC_BASE_URL", base_url)?,
+                api_key: Secret::new(key),
+            })
+        };
+        let openai = || -> Result<Provider, SettingError> {
+            let base_url = match (openai_base.clone(), &openai_key) {
+                (Some(url), _) => url,
+                (None, Some(_)) => "https://api.openai.com/v1".into(),
+                (None, None) => return Err(SettingError::new(
+                    "CODEGEN_LLM_PROVIDER",
+                    "CODEGEN_LLM_PROVIDER=openai needs CODEGEN_OPENAI_BASE_URL or OPENAI_API_KEY",
+                )),
+            };
+            Ok(Provider::OpenAiCompatible {
+                base_url: check_url("CODEGEN_OPENAI_BASE_URL", base_url)?,
+                api_key: openai_key.clone().map(Secret::new),
+            })
+        };
+        let provider = match choice.as_deref() {
+            Some("anthropic") => Some(anthropic()?),
+            Some("openai") => Some(openai()?),
+            Some(other) => {
+                return Err(SettingError::new(
+                    "CODEGEN_LLM_PROVIDER",
+                    format!("CODEGEN_LLM_PROVIDER={other:?} is not anthropic or openai"),
+                ))
+            }
+            None if anthropic_key.is_some() => Some(anthropic()?),
+            None if openai_base.is_some() || openai_key.is_some() => Some(openai()?),
+            None => None,
+        };
+        let default_model = match provider {
+            Some(Provider::OpenAiCompatible { .. }) => "gpt-4o-mini",
+            _ => "claude-opus-4-6",
+        };
+        let defaults = LlmSettings::default();
+        let llm = LlmSettings {
+            model: var("CODEGEN_MODEL")?.unwrap_or_else(|| default_model.into()),
+            temperature: settings.parsed(
+                "CODEGEN_CLAUDE_TEMPERATURE",
+                defaults.temperature,
+                |t: &f64| (0.0..=2.0).contains(t),
+                "a temperature between 0 and 2",
+            )?,
+            max_tokens: settings.parsed(
+                "CODEGEN_CLAUDE_MAX_TOKENS",
+                defaults.max_tokens,
+                |t: &u32| (1..=200_000).contains(t),
+                "a token count between 1 and 200000",
+            )?,
+            initial_backoff: Duration::from_millis(settings.parsed(
+                "CODEGEN_RETRY_BACKOFF_MS",
+                500u64,
+                |_| true,
+                "a number of milliseconds",
+            )?),
+            ..defaults
+        };
+        let default_mode = match var("CODEGEN_DEFAULT_MODE")?.as_deref() {
+            None if provider.is_some() => GenerationMode::Hybrid,
+            None | Some("template") => GenerationMode::Template,
+            Some("llm" | "claude") => GenerationMode::Llm,
+            Some("hybrid") => GenerationMode::Hybrid,
+            Some(other) => {
+                return Err(SettingError::new(
+                    "CODEGEN_DEFAULT_MODE",
+                    format!("CODEGEN_DEFAULT_MODE={other:?} is not template, llm or hybrid"),
+                ))
+            }
+        };
+        Ok(CodegenSettings {
+            default_mode,
+            provider,
+            llm,
+            max_attempts: settings.parsed(
+                "CODEGEN_MAX_ATTEMPTS",
+                3u32,
+                |n| (1..=10).contains(n),
+                "a number of attempts between 1 and 10",
+            )?,
+            daily_token_budget: settings.parsed(
+                "CODEGEN_DAILY_TOKEN_BUDGET",
+                200_000u64,
+                |_| true,
+                "a number of tokens",
+            )?,
+        })
+    }
+}
+
+fn check_url(key: &str, url: String) -> Result<String, SettingError> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(char::is_whitespace);
+    if !ok {
+        return Err(SettingError::new(
+            key,
+            format!("{key}={url:?} is not an http(s) URL"),
+        ));
+    }
+    Ok(url)
+}
+
+impl Settings {
+    /// Code-generation settings.
+    ///
+    /// # Errors
+    /// A bad value, or a provider chosen without what it needs, named.
+    pub fn codegen(&self) -> Result<CodegenSettings, SettingError> {
+        CodegenSettings::from_settings(self)
+    }
+
+    /// The stage settings (`COLD_MIN_SHARPE`, `WARM_HOURS`, …).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn stages(&self) -> Result<StageSettings, SettingError> {
+        let d = StageSettings::default();
+        let var = |k: &str| -> Result<Option<String>, SettingError> { Ok(self.text(k)) };
+        let fraction = |x: &f64| (0.0..=1.0).contains(x);
+        Ok(StageSettings {
+            cold_days: self.parsed(
+                "COLD_DAYS",
+                d.cold_days,
+                |n| (1..=365).contains(n),
+                "a number of days between 1 and 365",
+            )?,
+            cold_min_sharpe: self.parsed(
+                "COLD_MIN_SHARPE",
+                d.cold_min_sharpe,
+                |x: &f64| x.is_finite(),
+                "a Sharpe ratio",
+            )?,
+            cold_min_trades: self.parsed(
+                "COLD_MIN_TRADES",
+                d.cold_min_trades,
+                |_| true,
+                "a number of trades",
+            )?,
+            warm_hours: self.parsed(
+                "WARM_HOURS",
+                d.warm_hours,
+                |n| (1..=24 * 90).contains(n),
+                "a number of hours",
+            )?,
+            warm_min_improvement: self.parsed(
+                "WARM_MIN_IMPROVEMENT",
+                d.warm_min_improvement,
+                fraction,
+                "a fraction between 0 and 1",
+            )?,
+            limited_hours: self.parsed(
+                "LIMITED_HOURS",
+                d.limited_hours,
+                |n| (1..=24 * 90).contains(n),
+                "a number of hours",
+            )?,
+            limited_capital_fraction: self.parsed(
+                "LIMITED_CAPITAL_FRACTION",
+                d.limited_capital_fraction,
+                |x: &f64| *x > 0.0 && *x <= 1.0,
+                "a fraction above 0 and at most 1",
+            )?,
+            limited_min_improvement: self.parsed(
+                "LIMITED_MIN_IMPROVEMENT",
+                d.limited_min_improvement,
+                fraction,
+                "a fraction between 0 and 1",
+            )?,
+            live_days: self.parsed(
+                "LIVE_DAYS",
+                d.live_days,
+                |n| (1..=365).contains(n),
+                "a number of days between 1 and 365",
+            )?,
+            capital: self.parsed(
+                "STAGE_CAPITAL",
+                d.capital,
+                |x: &f64| x.is_finite() && *x > 0.0,
+                "a positive amount",
+            )?,
+            warmup_bars: self.parsed(
+                "STAGE_WARMUP_BARS",
+                d.warmup_bars,
+                |n| *n <= 100_000,
+                "a number of bars up to 100000",
+            )?,
+            costs: d.costs,
+            require_approval_before: match var("REQUIRE_APPROVAL_BEFORE")?
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("none") => None,
+                Some("limited") => Some(stratagem_events::Stage::Limited),
+                Some("full") => Some(stratagem_events::Stage::Full),
+                Some(other) => {
+                    return Err(SettingError::new(
+                        "REQUIRE_APPROVAL_BEFORE",
+                        format!("REQUIRE_APPROVAL_BEFORE={other:?} is not limited, full or none"),
+                    ))
+                }
+            },
+        })
+    }
+
+    /// The monitor's thresholds (`MONITOR_MAX_DRAWDOWN`, …).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn monitor(&self) -> Result<MonitorSettings, SettingError> {
+        let d = MonitorSettings::default();
+        let hours = |n: &u32| (1..=24 * 90).contains(n);
+        let fraction = |x: &f64| *x > 0.0 && *x <= 1.0;
+        Ok(MonitorSettings {
+            step_hours: self.parsed(
+                "MONITOR_STEP_HOURS",
+                d.step_hours,
+                hours,
+                "a number of hours",
+            )?,
+            window_hours: self.parsed(
+                "MONITOR_WINDOW_HOURS",
+                d.window_hours,
+                hours,
+                "a number of hours",
+            )?,
+            max_drawdown: self.parsed(
+                "MONITOR_MAX_DRAWDOWN",
+                d.max_drawdown,
+                fraction,
+                "a fraction above 0 and at most 1",
+            )?,
+            underperform_hours: self.parsed(
+                "MONITOR_UNDERPERFORM_HOURS",
+                d.underperform_hours,
+                hours,
+                "a number of hours",
+            )?,
+            retire_after_rollbacks: self.parsed(
+                "MONITOR_RETIRE_AFTER_ROLLBACKS",
+                d.retire_after_rollbacks,
+                |n| (1..=100).contains(n),
+                "a number of rollbacks from 1 to 100",
+            )?,
+            retire_loss: self.parsed(
+                "MONITOR_RETIRE_LOSS",
+                d.retire_loss,
+                fraction,
+                "a fraction above 0 and at most 1",
+            )?,
+            clone_min_sharpe: self.parsed(
+                "MONITOR_CLONE_MIN_SHARPE",
+                d.clone_min_sharpe,
+                |x: &f64| x.is_finite(),
+                "a Sharpe ratio",
+            )?,
+            clone_variants: self.parsed(
+                "MONITOR_CLONE_VARIANTS",
+                d.clone_variants,
+                |n| *n <= 10,
+                "a number of variants from 0 to 10",
+            )?,
+            clone_step: self.parsed(
+                "MONITOR_CLONE_STEP",
+                d.clone_step,
+                |x: &f64| *x > 0.0 && *x < 1.0,
+                "a fraction between 0 and 1",
+            )?,
+            clone_max_depth: self.parsed(
+                "MONITOR_CLONE_MAX_DEPTH",
+                d.clone_max_depth,
+                |n| *n <= 10,
+                "a number of generations from 0 to 10",
+            )?,
+        })
+    }
+
+    /// `VALIDATOR_CONCURRENCY` and `STAGE_CONCURRENCY`: how many strategies validate, and how many
+    /// run each stage, at once (default: this machine's cores; 1 to 64).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn concurrency(&self) -> Result<Concurrency, SettingError> {
+        let cores = Concurrency::of_cores();
+        let workers = |key: &str, default: usize| {
+            self.parsed(
+                key,
+                default,
+                |n| (1..=64).contains(n),
+                "a number of workers from 1 to 64",
+            )
+        };
+        Ok(Concurrency {
+            validators: workers("VALIDATOR_CONCURRENCY", cores.validators)?,
+            stages: workers("STAGE_CONCURRENCY", cores.stages)?,
+        })
+    }
+}

@@ -1,0 +1,327 @@
+//! A stage run as the log records it: the start first (write-ahead), the run without the log
+//! (compiling the candidate and the baseline champion, then the sandbox over the bars), then the
+//! completion with the promotion or rejection. A run cut short resumes under its own run id.
+
+use std::path::Path;
+
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::projection::StrategyStatus;
+use stratagem_events::{
+    AppendRequest, Event, Stage, StageCompleted, StagePromoted, StageRejected, StageStarted,
+};
+use uuid::Uuid;
+
+use super::compile::compile_checked;
+use super::data_dir::DataDir;
+use super::notifications::Notifications;
+use super::{refuse, Context, Result, WorkflowError};
+use crate::market;
+use crate::stages::feed::KlineFeed;
+use crate::stages::runner::{self, Baseline, PaperFeed};
+use crate::validator::sandbox::runtime::{LoadedStrategy, Sandbox};
+
+/// The stage after `stage`, if any.
+pub fn next(stage: Stage) -> Option<Stage> {
+    match stage {
+        Stage::Cold => Some(Stage::Warm),
+        Stage::Warm => Some(Stage::Limited),
+        Stage::Limited => Some(Stage::Full),
+        Stage::Full => None,
+    }
+}
+
+/// Compiles and loads a recorded strategy.
+pub fn load(
+    dir: &DataDir,
+    projections: &ProjectionFiles,
+    root: &Path,
+    sandbox: &Sandbox,
+    id: Uuid,
+) -> Result<LoadedStrategy> {
+    let wasm = compile_checked(root, &dir.strategy_source(projections, id)?)
+        .with_context(|| format!("strategy {id}"))?;
+    Ok(sandbox.load(&wasm)?)
+}
+
+/// One stage run as recorded: its outcome, the bars it covered, the trial count, and the run
+/// it resumed (when a crash had cut it short).
+pub struct StageRun {
+    /// The outcome: metrics, gate, verdict.
+    pub outcome: runner::StageOutcome,
+    /// Bars the stage covered.
+    pub bars: usize,
+    /// Trials the deflated Sharpe ratio counted.
+    pub trials: u64,
+    /// The run resumed, when a crash had cut it short.
+    pub resumed: Option<Uuid>,
+}
+
+/// Runs a stage of a recorded strategy and records it: the start first (write-ahead), then the
+/// completion with the promotion or rejection; a run cut short is resumed under its own id.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_recorded(
+    root: &Path,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    settings: &runner::StageSettings,
+    id: Uuid,
+    stage: Stage,
+    speed: Option<f64>,
+    feed: Option<&str>,
+) -> Result<StageRun> {
+    let plan = begin_recorded(dir, projections, settings, id, stage).await?;
+    let (bars, trials, resumed) = (plan.bars, plan.trials, plan.resumed);
+    let outcome = plan
+        .run(&Sandbox::new()?, root, settings, speed, feed)
+        .await?;
+    finish_recorded(dir, projections, notifications, id, stage, &outcome).await?;
+    Ok(StageRun {
+        outcome,
+        bars,
+        trials,
+        resumed,
+    })
+}
+
+/// A stage run whose start is on the log: what [`StagePlan::run`] needs, owned, so it can run
+/// without the log (on another thread, for hours).
+pub struct StagePlan {
+    /// The stage.
+    pub stage: Stage,
+    /// The candidate's source.
+    candidate: (Uuid, String),
+    /// The baseline champion's source (else buy and hold).
+    champion: Option<(Uuid, String)>,
+    /// Bars the stage covers.
+    pub bars: usize,
+    /// Trials the deflated Sharpe ratio counts.
+    pub trials: u64,
+    /// The run resumed, when a crash had cut it short.
+    pub resumed: Option<Uuid>,
+}
+
+/// Checks that `id` may run `stage` and records its start (write-ahead; a run of this stage
+/// started and cut short is resumed under its own run id, its start not written again).
+pub async fn begin_recorded(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    settings: &runner::StageSettings,
+    id: Uuid,
+    stage: Stage,
+) -> Result<StagePlan> {
+    let view = projections
+        .state()
+        .strategies
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| WorkflowError::refused(format!("no strategy {id} in the log")))?;
+    let ready = match stage {
+        Stage::Cold => view.status == StrategyStatus::Approved || view.stage == Some(Stage::Cold),
+        s => view.status == StrategyStatus::Staged && view.stage == Some(s),
+    };
+    if !ready {
+        let now = match (view.status, view.stage) {
+            (StrategyStatus::Staged, Some(s)) => format!("in {}", s.as_str().to_uppercase()),
+            (status, _) => format!("{status:?}").to_lowercase(),
+        };
+        let wants = if stage == Stage::Cold {
+            "an approved strategy".to_string()
+        } else {
+            format!("a strategy promoted to {}", stage.as_str().to_uppercase())
+        };
+        refuse!(
+            "strategy {id} is {now}; `stage {}` needs {wants}",
+            stage.as_str()
+        );
+    }
+    if !settings.approved_to_run(stage, &view.approved_stages) {
+        refuse!(
+            "strategy {id} waits for a person's approval before {} (REQUIRE_APPROVAL_BEFORE): `stratagem review approve {id}` or `review reject {id} --reason …`",
+            stage.as_str().to_uppercase()
+        );
+    }
+    let candidate = (id, dir.strategy_source(projections, id)?);
+    let champion = match projections.state().champion.filter(|c| *c != id) {
+        Some(cid) => Some((
+            cid,
+            dir.strategy_source(projections, cid)
+                .with_context(|| format!("cannot read the champion {cid}"))?,
+        )),
+        None => None,
+    };
+    let bars = market::embedded_hourly();
+    let window = runner::window(stage, bars, settings)?;
+    let resumed = view
+        .open_run
+        .filter(|(open_stage, _)| *open_stage == stage)
+        .map(|(_, run)| run);
+    if resumed.is_none() {
+        let run_id = Uuid::now_v7();
+        // Write-ahead: the start is durable before the run.
+        let mut start = Vec::new();
+        if stage == Stage::Cold && view.stage != Some(Stage::Cold) {
+            start.push(Event::from(StagePromoted {
+                strategy_id: id,
+                from: None,
+                to: Stage::Cold,
+            }));
+        }
+        start.push(Event::from(StageStarted {
+            strategy_id: id,
+            stage,
+            run_id,
+            baseline: Some(match &champion {
+                None => "buy_and_hold".to_string(),
+                Some((cid, _)) => cid.to_string(),
+            }),
+            capital_fraction: if stage == Stage::Limited {
+                settings.limited_capital_fraction
+            } else {
+                1.0
+            },
+            window_start: Some(bars[window.start].timestamp),
+            window_end: Some(bars[window.end - 1].timestamp),
+        }));
+        dir.append(
+            projections,
+            AppendRequest::new(start).idempotent(format!("stage-started:{run_id}")),
+        )
+        .await?;
+    }
+    Ok(StagePlan {
+        stage,
+        candidate,
+        champion,
+        bars: window.end - window.start,
+        trials: trials(projections.state(), id, stage),
+        resumed,
+    })
+}
+
+/// The trials a COLD backtest counts for the deflated Sharpe ratio: every backtest completed,
+/// under way (runs of other strategies at once), and this one — the number one run after the
+/// other would count.
+fn trials(state: &stratagem_events::Projections, id: Uuid, stage: Stage) -> u64 {
+    let under_way = state
+        .strategies
+        .values()
+        .filter(|s| s.id != id && matches!(s.open_run, Some((Stage::Cold, _))))
+        .count() as u64;
+    state.backtest_trials + 1 + if stage == Stage::Cold { under_way } else { 0 }
+}
+
+impl StagePlan {
+    /// Compiles the candidate (and the champion) and runs the stage in `sandbox`: no log, no
+    /// lock.
+    pub async fn run(
+        &self,
+        sandbox: &Sandbox,
+        root: &Path,
+        settings: &runner::StageSettings,
+        speed: Option<f64>,
+        feed: Option<&str>,
+    ) -> Result<runner::StageOutcome> {
+        let load = |(id, source): &(Uuid, String)| -> Result<LoadedStrategy> {
+            let wasm = compile_checked(root, source).with_context(|| format!("strategy {id}"))?;
+            Ok(sandbox.load(&wasm)?)
+        };
+        let candidate = load(&self.candidate)?;
+        let champion = match &self.champion {
+            Some(c) => Some((
+                c.0,
+                load(c).with_context(|| format!("cannot load the champion {}", c.0))?,
+            )),
+            None => None,
+        };
+        let baseline = match &champion {
+            Some((cid, loaded)) => Baseline::Champion {
+                name: cid.to_string(),
+                strategy: loaded,
+            },
+            None => Baseline::BuyAndHold,
+        };
+        let mut live = match feed {
+            Some(url) => Some(
+                KlineFeed::connect(url)
+                    .await
+                    .with_context(|| format!("cannot open the live feed {url}"))?,
+            ),
+            None => None,
+        };
+        let paper_feed = match live.as_mut() {
+            Some(l) => PaperFeed::Live(l),
+            None => PaperFeed::Recorded { speed },
+        };
+        Ok(runner::run_stage(
+            sandbox,
+            &candidate,
+            &baseline,
+            self.stage,
+            market::embedded_hourly(),
+            settings,
+            self.trials,
+            paper_feed,
+        )
+        .await?)
+    }
+}
+
+/// Records a stage run's end — completion, then promotion or rejection — under the run id its
+/// start recorded, and notifies.
+pub async fn finish_recorded(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    id: Uuid,
+    stage: Stage,
+    outcome: &runner::StageOutcome,
+) -> Result<()> {
+    let run_id = projections
+        .state()
+        .strategies
+        .get(&id)
+        .and_then(|v| v.open_run)
+        .filter(|(open, _)| *open == stage)
+        .map(|(_, run)| run)
+        .ok_or_else(|| {
+            WorkflowError::refused(format!(
+                "strategy {id} has no open {} run on the log",
+                stage.as_str().to_uppercase()
+            ))
+        })?;
+    let mut end = vec![Event::from(StageCompleted {
+        strategy_id: id,
+        stage,
+        run_id,
+        metrics: outcome.metrics.clone(),
+        passed: outcome.passed,
+        gate: outcome.gate.clone(),
+    })];
+    match (outcome.passed, next(stage)) {
+        (true, Some(to)) => end.push(Event::from(StagePromoted {
+            strategy_id: id,
+            from: Some(stage),
+            to,
+        })),
+        (true, None) => {}
+        (false, _) => {
+            let reason = match &outcome.trap {
+                Some(t) => format!("stopped by the sandbox: {t}"),
+                None => format!("gate not met: {}", outcome.gate),
+            };
+            end.push(Event::from(StageRejected {
+                strategy_id: id,
+                stage,
+                reason,
+            }));
+        }
+    }
+    dir.append(
+        projections,
+        AppendRequest::new(end.clone()).idempotent(format!("stage-completed:{run_id}")),
+    )
+    .await?;
+    notifications.after(dir, projections, &end).await;
+    Ok(())
+}

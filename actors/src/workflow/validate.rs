@@ -1,0 +1,85 @@
+//! A validation as the log records it: the start first (write-ahead: before any layer runs),
+//! then every layer and the decision in one batch, then the notifications.
+
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::{AppendRequest, Event, ValidationDecided, ValidationStarted};
+use uuid::Uuid;
+
+use super::data_dir::DataDir;
+use super::notifications::Notifications;
+use super::Result;
+use crate::validator::{ValidationReport, Validator};
+
+/// The strategy of the log whose source this is (by its hash), if any.
+pub fn known_strategy(projections: &ProjectionFiles, source: &str) -> Option<Uuid> {
+    let sha256 = crate::generator::sha256_hex(source);
+    projections
+        .state()
+        .strategies
+        .values()
+        .find(|s| s.sha256 == sha256)
+        .map(|s| s.id)
+}
+
+/// Validates a source; for a strategy the log knows, records the start first (write-ahead),
+/// then every layer and the decision in one batch, then notifies.
+pub async fn validate_and_record(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    validator: &Validator,
+    source: &str,
+    known: Option<Uuid>,
+) -> Result<ValidationReport> {
+    if let Some(strategy_id) = known {
+        record_started(dir, projections, strategy_id, source).await?;
+    }
+    let report = validator.validate(source)?;
+    if let Some(strategy_id) = known {
+        record_report(dir, projections, notifications, strategy_id, &report).await?;
+    }
+    Ok(report)
+}
+
+/// Records that the validation of a strategy began (write-ahead: before any layer runs).
+pub async fn record_started(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    strategy_id: Uuid,
+    source: &str,
+) -> Result<()> {
+    dir.append(
+        projections,
+        AppendRequest::one(ValidationStarted {
+            strategy_id,
+            sha256: crate::generator::sha256_hex(source),
+        }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records every layer of a validation and its decision in one batch, then notifies.
+pub async fn record_report(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    strategy_id: Uuid,
+    report: &ValidationReport,
+) -> Result<()> {
+    let mut events: Vec<Event> = report
+        .layers
+        .iter()
+        .map(|l| Event::from(l.to_event(strategy_id)))
+        .collect();
+    events.push(Event::from(ValidationDecided {
+        strategy_id,
+        decision: report.decision,
+        layers_passed: report.layers_passed(),
+        reason: report.reason(),
+    }));
+    dir.append(projections, AppendRequest::new(events.clone()))
+        .await?;
+    notifications.after(dir, projections, &events).await;
+    Ok(())
+}
