@@ -7,7 +7,6 @@ mod chaos;
 mod cli;
 mod commands;
 mod config;
-mod metrics;
 
 use std::process::ExitCode;
 

@@ -33,19 +33,17 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line with the settings of the file and the environment.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
-    let settings = &settings;
+    let (root, settings) = (&cli.data_dir, &settings);
     match cli.command {
-        Command::Status(flags) => status::run(&cli.data_dir, flags.json),
-        Command::Submit(args) => submit::run(&cli.data_dir, args).await,
-        Command::Audit(cmd) => audit::run(&cli.data_dir, cmd),
-        Command::Config(cmd) => config::run(&cli.data_dir, settings, cmd),
-        Command::Review(cmd) => review::run(&cli.data_dir, settings, cmd).await,
-        Command::Monitor(flags) => monitor::run(&cli.data_dir, settings, flags.json).await,
+        Command::Status(flags) => status::run(root, flags.json),
+        Command::Submit(args) => submit::run(root, args).await,
+        Command::Audit(cmd) => audit::run(root, cmd),
+        Command::Config(cmd) => config::run(root, settings, cmd),
+        Command::Review(cmd) => review::run(root, settings, cmd).await,
+        Command::Monitor(flags) => monitor::run(root, settings, flags.json).await,
         Command::Scan { file, json } => scan::run(&file, json),
-        Command::Validate { file, json } => {
-            validate::run(&cli.data_dir, settings, &file, json).await
-        }
-        Command::Backtest(args) => backtest::run(&cli.data_dir, args),
+        Command::Validate { file, json } => validate::run(root, settings, &file, json).await,
+        Command::Backtest(args) => backtest::run(root, args),
         Command::Stage {
             strategy,
             stage,
@@ -54,7 +52,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             json,
         } => {
             stage::run(
-                &cli.data_dir,
+                root,
                 settings,
                 &strategy,
                 stage,
@@ -72,7 +70,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             json,
         } => {
             generate::run(
-                &cli.data_dir,
+                root,
                 settings,
                 &opportunity,
                 template.as_deref(),
@@ -89,28 +87,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let watch_for = watch.then_some(for_secs);
-            discover::run(
-                &cli.data_dir,
-                settings,
-                source.as_deref(),
-                offline,
-                watch_for,
-                json,
-            )
-            .await
+            discover::run(root, settings, source.as_deref(), offline, watch_for, json).await
         }
         Command::Run {
             once,
             offline,
             json,
-        } => run::run(&cli.data_dir, settings, once, offline, json).await,
+        } => run::run(root, settings, once, offline, json).await,
         Command::Opportunities {
             limit,
             status,
             all,
             json,
-        } => opportunities::run(&cli.data_dir, limit, status.as_deref(), all, json),
-        Command::Debug(cmd) => debug::run(&cli.data_dir, cmd).await,
+        } => opportunities::run(root, limit, status.as_deref(), all, json),
+        Command::Debug(cmd) => debug::run(root, cmd).await,
     }
 }
 

@@ -4,13 +4,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use serde::Serialize;
-use stratagem_events::projection::{OpportunityStatus, OpportunityView, ScoreView};
+use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::query::{parse_status, ranked_opportunities, status_name};
+use stratagem_events::projection::{OpportunityStatus, ScoreView};
 use uuid::Uuid;
 
 use super::print_json;
-use stratagem_actors::workflow::data_dir::DataDir;
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -26,16 +26,6 @@ struct Row<'a> {
     scores: Option<&'a ScoreView>,
 }
 
-fn status_name(s: OpportunityStatus) -> &'static str {
-    match s {
-        OpportunityStatus::Discovered => "discovered",
-        OpportunityStatus::Held => "held",
-        OpportunityStatus::Submitted => "submitted",
-        OpportunityStatus::Duplicate => "duplicate",
-        OpportunityStatus::Generated => "generated",
-    }
-}
-
 pub fn run(
     root: &Path,
     limit: usize,
@@ -43,42 +33,10 @@ pub fn run(
     all: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    const STATUSES: [OpportunityStatus; 5] = [
-        OpportunityStatus::Discovered,
-        OpportunityStatus::Held,
-        OpportunityStatus::Submitted,
-        OpportunityStatus::Duplicate,
-        OpportunityStatus::Generated,
-    ];
-    let wanted = match status {
-        None => None,
-        Some(s) => match STATUSES.into_iter().find(|x| status_name(*x) == s.trim()) {
-            Some(x) => Some(x),
-            None => bail!(
-                "unknown status {s:?}: one of {}",
-                STATUSES.map(status_name).join(", ")
-            ),
-        },
-    };
+    let wanted = status.map(parse_status).transpose()?;
     let dir = DataDir::open(root)?;
     let projections = dir.projections()?;
-    let mut views: Vec<&OpportunityView> = projections
-        .state()
-        .opportunities
-        .values()
-        .filter(|o| match wanted {
-            Some(w) => o.status == w,
-            // Duplicates are hidden unless asked for.
-            None => all || o.status != OpportunityStatus::Duplicate,
-        })
-        .collect();
-    // Highest composite first; unscored last; ties by discovery order.
-    views.sort_by(|a, b| {
-        let key = |o: &OpportunityView| o.score.as_ref().map_or(-1.0, |s| s.composite);
-        key(b)
-            .total_cmp(&key(a))
-            .then(a.discovered_seq.cmp(&b.discovered_seq))
-    });
+    let mut views = ranked_opportunities(projections.state(), wanted, all);
     let total = views.len();
     if !all {
         views.truncate(limit);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail};
 use serde::Serialize;
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::review::{hand_over, record, waiting, Decision};
+use stratagem_actors::workflow::review::{decide, reviewer, waiting, Decided, Decision};
 use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::Stage;
 use uuid::Uuid;
@@ -24,38 +24,15 @@ struct Waiting<'a> {
     why: String,
 }
 
-fn reviewer(given: Option<String>) -> String {
-    given
-        .or_else(|| std::env::var("USER").ok())
-        .map(|r| {
-            r.chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| "operator".into())
-}
-
 pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow::Result<ExitCode> {
     let stages = settings.stages()?;
-    // A decision can be handed to a running daemon; a list needs the log.
-    let opened = match DataDir::open(root) {
-        Ok(dir) => {
-            let projections = dir.projections()?;
-            Some((dir, projections))
-        }
-        Err(e) if e.is_locked() && !matches!(cmd, ReviewCommand::List(_)) => None,
-        Err(e) if e.is_locked() => bail!(
-            "{e}\n`review list` reads the log, which a running `stratagem run` holds; `review approve` and `review reject` still work: they hand the decision to it"
-        ),
-        Err(e) => return Err(e.into()),
-    };
     let (id, approve, text, who) = match cmd {
         ReviewCommand::List(flags) => {
-            let Some((_, projections)) = &opened else {
-                unreachable!("a list opens the log or fails")
-            };
+            let dir = DataDir::open(root).map_err(|e| match e.is_locked() {
+                true => anyhow!("{e}\n`review list` reads the log, which a running `stratagem run` holds; `review approve` and `review reject` still work: they hand the decision to it"),
+                false => e.into(),
+            })?;
+            let projections = dir.projections()?;
             let list: Vec<Waiting> = waiting(projections.state(), &stages)
                 .into_iter()
                 .map(|(s, before)| Waiting {
@@ -114,16 +91,12 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
         text,
         reviewer,
     };
-    let Some((dir, mut projections)) = opened else {
-        // The daemon holds the log: hand the decision to it.
-        let file = hand_over(root, &decision)?;
-        say!(
+    match decide(root, &stages, &decision).await? {
+        Decided::Recorded(line) => say!("{line}"),
+        Decided::HandedOver(file) => say!(
             "the data directory is held by a running `stratagem run`: your decision is handed to it ({}) and recorded at its next cycle, if strategy {id} still waits for review then",
             file.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    };
-    let line = record(&dir, &mut projections, &stages, &decision).await?;
-    say!("{line}");
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,31 +1,12 @@
 //! `stratagem scan FILE`: the security layer alone.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use stratagem_actors::validator::security;
-use stratagem_actors::validator::syntax::MAX_SOURCE_BYTES;
+use stratagem_actors::workflow::compile::read_strategy;
 
 use super::print_json;
-
-/// Reads a strategy file, refusing one over the size cap or not UTF-8.
-pub fn read_strategy(path: &Path) -> anyhow::Result<String> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SOURCE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() > MAX_SOURCE_BYTES {
-        bail!(
-            "{} is larger than {MAX_SOURCE_BYTES} bytes: not a strategy file",
-            path.display()
-        );
-    }
-    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
-}
 
 pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let source = read_strategy(path)?;

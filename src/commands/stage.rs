@@ -4,11 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
-use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::notifications::Notifications;
+use anyhow::anyhow;
 use stratagem_actors::workflow::settings::Settings;
-use stratagem_actors::workflow::stage::{next, run_recorded};
+use stratagem_actors::workflow::stage::{next, run_now};
 use stratagem_events::Stage;
 use uuid::Uuid;
 
@@ -24,40 +22,17 @@ pub async fn run(
     feed: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(s) = speed {
-        if !(s.is_finite() && s > 0.0) {
-            bail!("--speed {s} is not a positive number");
-        }
-    }
-    if feed.is_some() && !matches!(stage, StageArg::Warm | StageArg::Limited) {
-        bail!("--feed is for the paper stages (warm, limited)");
-    }
     let stage = match stage {
         StageArg::Cold => Stage::Cold,
         StageArg::Warm => Stage::Warm,
         StageArg::Limited => Stage::Limited,
         StageArg::Full => Stage::Full,
     };
-    let stages = settings.stages()?;
-    let mut notifications = Notifications::from_settings(settings)?;
     let id: Uuid = strategy
         .trim()
         .parse()
         .map_err(|_| anyhow!("{strategy:?} is not a strategy id (a UUID)"))?;
-    let dir = DataDir::open(root)?;
-    let mut projections = dir.projections()?;
-    let run = run_recorded(
-        root,
-        &dir,
-        &mut projections,
-        &mut notifications,
-        &stages,
-        id,
-        stage,
-        speed,
-        feed,
-    )
-    .await?;
+    let run = run_now(root, settings, id, stage, speed, feed).await?;
     let (outcome, trials) = (&run.outcome, run.trials);
     if json {
         print_json(outcome)?;

@@ -3,15 +3,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde::Serialize;
-use stratagem_events::projection::files::{read_summary, Summary, AUTONOMY_FILE};
+use stratagem_actors::workflow::query::{status, Status};
+use stratagem_events::projection::files::AUTONOMY_FILE;
 use stratagem_events::projection::{rfc3339_micros, SourceHealth};
 use stratagem_events::record::hex;
-use stratagem_events::{AutonomyState, EventStore};
+use stratagem_events::AutonomyState;
 
 use super::print_json;
-use stratagem_actors::workflow::data_dir::DataDir;
 
 #[derive(Serialize)]
 struct StatusJson<'a> {
@@ -28,57 +27,27 @@ struct LogJson {
     data_dir: String,
 }
 
-/// While another process (the daemon) holds the log, the state it keeps current in
-/// `autonomy_state.json` is shown instead, and said to be.
-fn held_elsewhere(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let path = root.join(AUTONOMY_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "another process holds {} and {} cannot be read",
-            root.display(),
-            path.display()
-        )
-    })?;
-    let state: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", path.display()))?;
-    if json {
-        print_json(
-            &serde_json::json!({"source": AUTONOMY_FILE, "held_by_another_process": true, "autonomy_state": state}),
-        )?;
-    } else {
-        say!(
-            "another stratagem process holds {}; its autonomy_state.json says:",
-            root.display()
-        );
-        say!("{}", serde_json::to_string_pretty(&state)?);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = match DataDir::open(root) {
-        Ok(dir) => dir,
-        Err(e) if e.is_locked() => return held_elsewhere(root, json),
-        Err(e) => return Err(e.into()),
-    };
-    // The summary written at the last catch-up, when it is of the log's head; else the
-    // projections, opened (repaired, caught up) as every command does.
-    let summary = match read_summary(root, dir.store()) {
-        Some(s) => s,
-        None => {
-            let projections = dir.projections()?;
-            let state = projections.state();
-            Summary {
-                seq: state.last_seq,
-                hash: String::new(),
-                autonomy: state.autonomy.clone(),
-                sources: state.sources.clone(),
+    let (summary, head) = match status(root)? {
+        Status::Open { summary, head } => (summary, head),
+        Status::HeldElsewhere(state) => {
+            // The daemon keeps `autonomy_state.json` current: it is shown, and said to be.
+            if json {
+                print_json(
+                    &serde_json::json!({"source": AUTONOMY_FILE, "held_by_another_process": true, "autonomy_state": state}),
+                )?;
+            } else {
+                say!(
+                    "another stratagem process holds {}; its autonomy_state.json says:",
+                    root.display()
+                );
+                say!("{}", serde_json::to_string_pretty(&state)?);
             }
+            return Ok(ExitCode::SUCCESS);
         }
     };
     let a = &summary.autonomy;
     let sources = &summary.sources;
-    let head = dir.store().head();
     if json {
         print_json(&StatusJson {
             autonomy: a,

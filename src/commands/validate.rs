@@ -5,14 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::notifications::Notifications;
 use stratagem_actors::workflow::settings::Settings;
-use stratagem_actors::workflow::validate::{known_strategy, validate_and_record};
+use stratagem_actors::workflow::validate::validate_source;
 use stratagem_events::Decision;
 
 use super::print_json;
-use super::scan::read_strategy;
+use stratagem_actors::workflow::compile::read_strategy;
 
 pub async fn run(
     data_dir: &Path,
@@ -21,23 +19,9 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let source = read_strategy(path)?;
-    let validator = settings.validator(data_dir)?;
-    let mut notifications = Notifications::from_settings(settings)?;
-    // A strategy the log knows (by its hash) gets its validation recorded: started first
-    // (write-ahead), then every layer and the decision in one batch.
-    let dir = DataDir::open(data_dir)?;
-    let mut projections = dir.projections()?;
-    let known = known_strategy(&projections, &source);
-    let report = validate_and_record(
-        &dir,
-        &mut projections,
-        &mut notifications,
-        &validator,
-        &source,
-        known,
-    )
-    .await
-    .with_context(|| format!("cannot validate {}", path.display()))?;
+    let (report, known) = validate_source(data_dir, settings, &source)
+        .await
+        .with_context(|| format!("cannot validate {}", path.display()))?;
     if json {
         print_json(&report)?;
     } else {

@@ -1,10 +1,33 @@
-//! Compiling a recorded strategy for a backtest or a stage.
+//! Reading a strategy file, and compiling a strategy for a backtest or a stage.
 
+use std::io::Read;
 use std::path::Path;
 
 use super::{refuse, Result, WorkflowError};
 use crate::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
+use crate::validator::syntax::MAX_SOURCE_BYTES;
 use crate::validator::{conventions, security, syntax};
+
+/// Reads a strategy file, refusing one over the size cap or not UTF-8.
+///
+/// # Errors
+/// The file cannot be read, is too large, or is not UTF-8.
+pub fn read_strategy(path: &Path) -> Result<String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| WorkflowError::io(format!("cannot open {}", path.display()), e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SOURCE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| WorkflowError::io(format!("cannot read {}", path.display()), e))?;
+    if bytes.len() > MAX_SOURCE_BYTES {
+        refuse!(
+            "{} is larger than {MAX_SOURCE_BYTES} bytes: not a strategy file",
+            path.display()
+        );
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| WorkflowError::refused(format!("{} is not UTF-8 text", path.display())))
+}
 
 /// Compiles a strategy to wasm after the source-level layers (syntax and security) pass: rustc
 /// never sees a file that could read the machine at compile time. Modules are cached in

@@ -6,18 +6,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use serde::Serialize;
+
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{AppendRequest, Event, Projections};
 
 use super::data_dir::{DataDir, Projected};
 use super::notifications::Notifications;
-use super::{Context, Result};
+use super::settings::Settings;
+use super::{refuse, Context, Result};
 use crate::discovery::actors::{
     run_until, AppendFuture, DiscoveryLog, ScorerArgs, Settled, SupervisorArgs,
 };
 use crate::discovery::{self, CheckSummary, ScoringContext};
 use crate::extract::RuleExtractor;
-use crate::notify::Notify;
 use crate::scorer::regime::{self, RegimeReading};
 use crate::scorer::ScorerConfig;
 use crate::sources::check::{self, Known, Mode};
@@ -79,6 +81,73 @@ impl DiscoveryLog for LiveLog {
     }
 }
 
+/// The mode of `--offline DIR` (else online).
+///
+/// # Errors
+/// A folder that does not exist.
+pub fn mode(offline: Option<PathBuf>) -> Result<Mode> {
+    match offline {
+        None => Ok(Mode::Online),
+        Some(dir) if dir.is_dir() => Ok(Mode::Offline(dir)),
+        Some(dir) => refuse!(
+            "--offline {}: no such folder (it should hold one folder per source: arxiv/, reddit/, …)",
+            dir.display()
+        ),
+    }
+}
+
+fn describe(mode: &Mode) -> String {
+    match mode {
+        Mode::Online => "online".into(),
+        Mode::Offline(d) => format!("offline {}", d.display()),
+    }
+}
+
+/// The source named `name`, else every source.
+///
+/// # Errors
+/// An unknown name, with the known ones.
+pub fn select(name: Option<&str>) -> Result<Vec<SourceName>> {
+    Ok(match name {
+        None => SourceName::ALL.to_vec(),
+        Some(name) => match SourceName::parse(name) {
+            Some(s) => vec![s],
+            None => refuse!(
+                "unknown source {name:?}: one of {}",
+                SourceName::ALL.map(|s| s.as_str()).join(", ")
+            ),
+        },
+    })
+}
+
+/// One discovery cycle over the data directory `root` ([`cycle`]), with the configured
+/// notifications.
+///
+/// # Errors
+/// A bad setting, named; the log cannot be opened or appended to.
+pub async fn discover(
+    root: &Path,
+    settings: &Settings,
+    selected: &[SourceName],
+    mode: &Mode,
+) -> Result<Cycle> {
+    let (config, scorer) = settings.discovery(root)?;
+    let mut notifications = Notifications::from_settings(settings)?;
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
+    cycle(
+        root,
+        &dir,
+        &mut projections,
+        &mut notifications,
+        selected,
+        &config,
+        scorer,
+        mode,
+    )
+    .await
+}
+
 /// `discover --watch`: the source actors under their supervisor, each on its interval (and
 /// once at start), until `until` completes. `panic_once` (chaos tests) makes that source's actor
 /// panic on its first check.
@@ -88,14 +157,15 @@ impl DiscoveryLog for LiveLog {
 #[allow(clippy::too_many_arguments)]
 pub async fn watch(
     root: &Path,
+    settings: &Settings,
     selected: Vec<SourceName>,
-    config: DiscoveryConfig,
-    scorer: ScorerConfig,
     mode: Mode,
-    notify: Notify,
     panic_once: Option<SourceName>,
     until: impl std::future::Future<Output = ()>,
-) -> Result<(Vec<CheckSummary>, RegimeReading)> {
+) -> Result<Cycle> {
+    let (config, scorer) = settings.discovery(root)?;
+    let notify = Notifications::notify(settings)?;
+    let described = describe(&mode);
     let dir = DataDir::open(root)?;
     let projections = dir.projections()?;
     let regime = regime::detect(crate::market::embedded_hourly());
@@ -135,14 +205,24 @@ pub async fn watch(
             tracing::warn!(error = %e, "cannot save the conditional-GET cache");
         }
     }
-    Ok((summaries, regime))
+    Ok(Cycle {
+        mode: described,
+        regime,
+        summaries,
+        rescored: 0,
+        resubmitted: 0,
+    })
 }
 
-/// What one discovery cycle did.
+/// What one discovery cycle (or a watch) did.
+#[derive(Debug, Clone, Serialize)]
 pub struct Cycle {
+    /// Online, or offline from which folder.
+    pub mode: String,
     /// The market regime the scores were made in.
     pub regime: RegimeReading,
     /// What each source's check found.
+    #[serde(rename = "sources")]
     pub summaries: Vec<CheckSummary>,
     /// Waiting opportunities scored again.
     pub rescored: u32,
@@ -223,6 +303,7 @@ pub async fn cycle(
         tracing::warn!(error = %e, "cannot save the conditional-GET cache");
     }
     Ok(Cycle {
+        mode: describe(mode),
         regime,
         summaries,
         rescored,

@@ -12,18 +12,24 @@
 //!
 //! Each returns a [`WorkflowError`]: typed by where it came from, with its context in words.
 
+pub mod audit;
+pub mod backtest;
 pub mod compile;
+pub mod daemon;
 pub mod data_dir;
 pub mod discover;
+pub mod endpoints;
 mod error;
 pub mod generate;
 pub mod metrics;
 pub mod monitor;
 pub mod notifications;
+pub mod query;
 pub mod review;
 pub mod run;
 pub mod settings;
 pub mod stage;
+pub mod submit;
 pub mod validate;
 
 pub(crate) use error::refuse;

@@ -196,3 +196,46 @@ pub fn waiting<'a>(
         .filter_map(|s| waits_for(s, settings).map(|w| (s, w)))
         .collect()
 }
+
+/// What became of a person's decision.
+#[derive(Debug, Clone)]
+pub enum Decided {
+    /// Recorded on the log: the line says what.
+    Recorded(String),
+    /// The log is held by a running daemon: handed to it in this file, recorded at its next
+    /// cycle if the strategy still waits then.
+    HandedOver(PathBuf),
+}
+
+/// Records a person's decision in the data directory `root`, or hands it to the daemon that
+/// holds the log.
+///
+/// # Errors
+/// A strategy unknown or not waiting ([`Refused`]); the log or the inbox cannot be written.
+pub async fn decide(root: &Path, settings: &StageSettings, d: &Decision) -> Result<Decided> {
+    match DataDir::open(root) {
+        Ok(dir) => {
+            let mut projections = dir.projections()?;
+            record(&dir, &mut projections, settings, d)
+                .await
+                .map(Decided::Recorded)
+        }
+        Err(e) if e.is_locked() => hand_over(root, d).map(Decided::HandedOver),
+        Err(e) => Err(e),
+    }
+}
+
+/// Who decided: the name given, else the login, cleaned of control characters and cut to 64
+/// characters; `operator` when there is none.
+pub fn reviewer(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .map(|r| {
+            r.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "operator".into())
+}

@@ -84,6 +84,45 @@ pub async fn run_recorded(
     })
 }
 
+/// Runs a stage of a recorded strategy now (`stratagem stage`), over the data directory `root`
+/// with the configured settings and notifications: [`run_recorded`].
+///
+/// # Errors
+/// A bad setting; a strategy not ready for the stage; the run's or the log's error.
+pub async fn run_now(
+    root: &Path,
+    settings: &super::settings::Settings,
+    id: Uuid,
+    stage: Stage,
+    speed: Option<f64>,
+    feed: Option<&str>,
+) -> Result<StageRun> {
+    if let Some(s) = speed {
+        if !(s.is_finite() && s > 0.0) {
+            refuse!("--speed {s} is not a positive number");
+        }
+    }
+    if feed.is_some() && !matches!(stage, Stage::Warm | Stage::Limited) {
+        refuse!("--feed is for the paper stages (warm, limited)");
+    }
+    let stages = settings.stages()?;
+    let mut notifications = Notifications::from_settings(settings)?;
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
+    run_recorded(
+        root,
+        &dir,
+        &mut projections,
+        &mut notifications,
+        &stages,
+        id,
+        stage,
+        speed,
+        feed,
+    )
+    .await
+}
+
 /// A stage run whose start is on the log: what [`StagePlan::run`] needs, owned, so it can run
 /// without the log (on another thread, for hours).
 pub struct StagePlan {

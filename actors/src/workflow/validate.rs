@@ -21,6 +21,33 @@ pub fn known_strategy(projections: &ProjectionFiles, source: &str) -> Option<Uui
         .map(|s| s.id)
 }
 
+/// Validates a source with the configured validator (`stratagem validate FILE`); a strategy the
+/// log knows (by its hash) gets its validation recorded. Returns the report and that strategy.
+///
+/// # Errors
+/// A bad setting; rustc or the log cannot be used.
+pub async fn validate_source(
+    root: &std::path::Path,
+    settings: &super::settings::Settings,
+    source: &str,
+) -> Result<(ValidationReport, Option<Uuid>)> {
+    let validator = settings.validator(root)?;
+    let mut notifications = Notifications::from_settings(settings)?;
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
+    let known = known_strategy(&projections, source);
+    let report = validate_and_record(
+        &dir,
+        &mut projections,
+        &mut notifications,
+        &validator,
+        source,
+        known,
+    )
+    .await?;
+    Ok((report, known))
+}
+
 /// Validates a source; for a strategy the log knows, records the start first (write-ahead),
 /// then every layer and the decision in one batch, then notifies.
 pub async fn validate_and_record(

@@ -1,0 +1,170 @@
+//! A backtest on demand (`stratagem backtest`): a strategy — a file, or a generated one from the
+//! log — in the sandbox over bars (embedded or a CSV file), then fills, equity and metrics
+//! against buy and hold, with the equity curve and the trades exportable as CSV.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use stratagem_events::projection::rfc3339_micros;
+use uuid::Uuid;
+
+use super::compile::compile_checked;
+use super::data_dir::DataDir;
+use super::{refuse, Result, WorkflowError};
+use crate::market;
+use crate::stages::backtest::{self, Backtest, CostModel};
+use crate::validator::sandbox::runtime::{RiskLimits, Sandbox, SandboxBar, SandboxLimits};
+
+/// The bars named by `data` (an embedded recording's name, else a CSV file), cut to the last
+/// `days`.
+///
+/// # Errors
+/// An unreadable or unusable file; fewer than two bars.
+pub fn load_bars(data: &str, days: Option<u32>) -> Result<Vec<SandboxBar>> {
+    let mut bars = match market::embedded(data) {
+        Some(bars) => bars,
+        None => {
+            let path = data;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| WorkflowError::io(format!("cannot read bars from {path}"), e))?;
+            market::parse_bars(&text).map_err(|e| {
+                WorkflowError::refused(format!("{path} is not a usable bar file: {e}"))
+            })?
+        }
+    };
+    if let Some(days) = days {
+        let last = bars.last().map_or(0, |b| b.timestamp);
+        let from = last - i64::from(days) * 86_400;
+        bars.retain(|b| b.timestamp > from);
+    }
+    if bars.len() < 2 {
+        refuse!("fewer than two bars to backtest on");
+    }
+    Ok(bars)
+}
+
+/// What a backtest is asked for.
+#[derive(Debug, Clone)]
+pub struct BacktestRequest<'a> {
+    /// The strategy's source.
+    pub source: &'a str,
+    /// The bars.
+    pub bars: &'a [SandboxBar],
+    /// Starting capital.
+    pub capital: f64,
+    /// Fees and slippage.
+    pub costs: CostModel,
+}
+
+/// A backtest done.
+#[derive(Debug, Clone)]
+pub struct BacktestDone {
+    /// The strategy's fills, equity, trades and metrics.
+    pub result: Backtest,
+    /// Buy and hold over the same bars.
+    pub baseline: Backtest,
+    /// Bars run (fewer than given when the sandbox stopped it).
+    pub bars: usize,
+    /// Bars a year, as the bars' spacing says.
+    pub bars_per_year: f64,
+    /// Trials the deflated Sharpe ratio counted.
+    pub trials: u64,
+    /// Why the sandbox stopped it early, if it did.
+    pub trap: Option<String>,
+}
+
+/// The source of a strategy: a generated strategy's from the log when `target` is its id,
+/// else `None` (a file, which the caller reads).
+///
+/// # Errors
+/// An id the log does not know.
+pub fn recorded_source(dir: &DataDir, target: &str) -> Result<Option<String>> {
+    match target.parse::<Uuid>() {
+        Ok(id) => Ok(Some(dir.strategy_source(&*dir.projections()?, id)?)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Compiles the strategy (after the source-level layers), runs it in the sandbox over the
+/// bars, and simulates its orders.
+///
+/// # Errors
+/// A strategy that fails the source layers or rustc; a sandbox that cannot load it.
+pub fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Result<BacktestDone> {
+    let bars_per_year = market::bars_per_year(r.bars);
+    let wasm = compile_checked(root, r.source)?;
+    let sandbox = Sandbox::new()?;
+    let loaded = sandbox.load(&wasm)?;
+    let risk = RiskLimits {
+        capital: r.capital,
+        ..RiskLimits::default()
+    };
+    let limits = SandboxLimits {
+        timeout: std::time::Duration::from_secs(600),
+        ..SandboxLimits::default()
+    };
+    let run = sandbox.run(&loaded, r.bars, &limits, &risk)?;
+    let trials = dir.projections()?.state().backtest_trials + 1;
+    let result = backtest::simulate(
+        &r.bars[..run.bars],
+        &run.orders,
+        r.capital,
+        r.costs,
+        bars_per_year,
+        trials,
+    );
+    let baseline = backtest::buy_and_hold(r.bars, r.capital, r.costs, bars_per_year);
+    let trap = run
+        .trap
+        .as_ref()
+        .map(|t| format!("{t} at bar {}", run.bars));
+    Ok(BacktestDone {
+        result,
+        baseline,
+        bars: run.bars,
+        bars_per_year,
+        trials,
+        trap,
+    })
+}
+
+/// Writes the equity curve as CSV (`timestamp,equity`).
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_equity(result: &Backtest, path: &Path) -> Result<()> {
+    let mut out = String::from("timestamp,equity\n");
+    for (t, e) in &result.equity {
+        let _ = writeln!(out, "{},{e}", rfc3339_micros(t * 1_000_000));
+    }
+    std::fs::write(path, out)
+        .map_err(|e| WorkflowError::io(format!("cannot write {}", path.display()), e))
+}
+
+/// Writes the round trips as CSV.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_trades(result: &Backtest, bars: &[SandboxBar], path: &Path) -> Result<()> {
+    let mut out = String::from("entry_time,exit_time,side,quantity,entry_price,exit_price,pnl\n");
+    for t in &result.trades {
+        let at = |i: usize| {
+            bars.get(i)
+                .map(|b| rfc3339_micros(b.timestamp * 1_000_000))
+                .unwrap_or_default()
+        };
+        let side = if t.side > 0 { "long" } else { "short" };
+        let _ = writeln!(
+            out,
+            "{},{},{side},{},{},{},{}",
+            at(t.entry_bar),
+            at(t.exit_bar),
+            t.quantity,
+            t.entry_price,
+            t.exit_price,
+            t.pnl
+        );
+    }
+    std::fs::write(path, out)
+        .map_err(|e| WorkflowError::io(format!("cannot write {}", path.display()), e))
+}

@@ -1,0 +1,134 @@
+//! Read-only questions to the data directory (`status`, `opportunities`): answered from the
+//! read models, or from the summary the last catch-up wrote when it is of the log's head.
+
+use std::path::Path;
+
+use stratagem_events::projection::files::{read_summary, Summary, AUTONOMY_FILE};
+use stratagem_events::projection::{OpportunityStatus, OpportunityView};
+use stratagem_events::{EventStore, Head, Projections};
+
+use super::data_dir::DataDir;
+use super::{refuse, Result, WorkflowError};
+
+/// The state `status` shows.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// The log, opened: the seed's counters and the sources' health, and the log's head.
+    Open {
+        /// Counters and health.
+        summary: Summary,
+        /// The log's head.
+        head: Head,
+    },
+    /// Another process (the daemon) holds the log: the state it keeps current in
+    /// `autonomy_state.json`.
+    HeldElsewhere(serde_json::Value),
+}
+
+/// The state of the data directory: the summary written at the last catch-up when it is of the
+/// log's head, else the projections, opened (repaired, caught up) as every command does.
+///
+/// # Errors
+/// The log cannot be opened (and no holder's `autonomy_state.json` can be read).
+pub fn status(root: &Path) -> Result<Status> {
+    let dir = match DataDir::open(root) {
+        Ok(dir) => dir,
+        Err(e) if e.is_locked() => {
+            let path = root.join(AUTONOMY_FILE);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                WorkflowError::io(
+                    format!(
+                        "another process holds {} and {} cannot be read",
+                        root.display(),
+                        path.display()
+                    ),
+                    e,
+                )
+            })?;
+            return serde_json::from_str(&text)
+                .map(Status::HeldElsewhere)
+                .map_err(|e| {
+                    WorkflowError::refused(format!("{} is not valid JSON: {e}", path.display()))
+                });
+        }
+        Err(e) => return Err(e),
+    };
+    let summary = match read_summary(root, dir.store()) {
+        Some(s) => s,
+        None => {
+            let projections = dir.projections()?;
+            let state = projections.state();
+            Summary {
+                seq: state.last_seq,
+                hash: String::new(),
+                autonomy: state.autonomy.clone(),
+                sources: state.sources.clone(),
+            }
+        }
+    };
+    Ok(Status::Open {
+        summary,
+        head: dir.store().head(),
+    })
+}
+
+/// Every opportunity status, in the funnel's order.
+pub const OPPORTUNITY_STATUSES: [OpportunityStatus; 5] = [
+    OpportunityStatus::Discovered,
+    OpportunityStatus::Held,
+    OpportunityStatus::Submitted,
+    OpportunityStatus::Duplicate,
+    OpportunityStatus::Generated,
+];
+
+/// A status's name, as `--status` takes it.
+pub fn status_name(s: OpportunityStatus) -> &'static str {
+    match s {
+        OpportunityStatus::Discovered => "discovered",
+        OpportunityStatus::Held => "held",
+        OpportunityStatus::Submitted => "submitted",
+        OpportunityStatus::Duplicate => "duplicate",
+        OpportunityStatus::Generated => "generated",
+    }
+}
+
+/// The status named `name`.
+///
+/// # Errors
+/// An unknown name, with the known ones.
+pub fn parse_status(name: &str) -> Result<OpportunityStatus> {
+    match OPPORTUNITY_STATUSES
+        .into_iter()
+        .find(|x| status_name(*x) == name.trim())
+    {
+        Some(x) => Ok(x),
+        None => refuse!(
+            "unknown status {name:?}: one of {}",
+            OPPORTUNITY_STATUSES.map(status_name).join(", ")
+        ),
+    }
+}
+
+/// The opportunities with status `wanted` (else all but duplicates, unless `all`), highest
+/// composite score first, unscored last, ties in discovery order.
+pub fn ranked_opportunities(
+    state: &Projections,
+    wanted: Option<OpportunityStatus>,
+    all: bool,
+) -> Vec<&OpportunityView> {
+    let mut views: Vec<&OpportunityView> = state
+        .opportunities
+        .values()
+        .filter(|o| match wanted {
+            Some(w) => o.status == w,
+            None => all || o.status != OpportunityStatus::Duplicate,
+        })
+        .collect();
+    views.sort_by(|a, b| {
+        let key = |o: &OpportunityView| o.score.as_ref().map_or(-1.0, |s| s.composite);
+        key(b)
+            .total_cmp(&key(a))
+            .then(a.discovered_seq.cmp(&b.discovered_seq))
+    });
+    views
+}
