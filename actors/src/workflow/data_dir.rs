@@ -84,7 +84,8 @@ impl Drop for Projected {
     }
 }
 
-static KEPT: Mutex<Option<Arc<Kept>>> = Mutex::new(None);
+/// The stores this process keeps open, one per data directory.
+static KEPT: Mutex<Vec<Arc<Kept>>> = Mutex::new(Vec::new());
 
 /// Keeps the data directory's store open until dropped; see [`DataDir::keep_open`].
 pub struct KeepOpen(Arc<Kept>);
@@ -92,9 +93,7 @@ pub struct KeepOpen(Arc<Kept>);
 impl Drop for KeepOpen {
     fn drop(&mut self) {
         if let Ok(mut kept) = KEPT.lock() {
-            if kept.as_ref().is_some_and(|k| Arc::ptr_eq(k, &self.0)) {
-                *kept = None;
-            }
+            kept.retain(|k| !Arc::ptr_eq(k, &self.0));
         }
     }
 }
@@ -104,8 +103,11 @@ impl DataDir {
     /// open ([`DataDir::keep_open`]), it is borrowed instead — refused as in use while another
     /// holder has it, as another process's lock would be.
     pub fn open(root: &Path) -> Result<DataDir> {
-        let kept = KEPT.lock().ok().and_then(|k| k.clone());
-        if let Some(k) = kept.filter(|k| k.root == root) {
+        let kept = KEPT
+            .lock()
+            .ok()
+            .and_then(|k| k.iter().find(|k| k.root == root).cloned());
+        if let Some(k) = kept {
             if k.lent.swap(true, Ordering::SeqCst) {
                 return Err(StoreError::Locked {
                     path: root.join("events"),
@@ -138,8 +140,9 @@ impl DataDir {
             lent: AtomicBool::new(false),
             projections: Mutex::new(None),
         });
-        if let Ok(mut slot) = KEPT.lock() {
-            *slot = Some(kept.clone());
+        if let Ok(mut slots) = KEPT.lock() {
+            slots.retain(|k| k.root != root);
+            slots.push(kept.clone());
         }
         Ok(KeepOpen(kept))
     }
