@@ -137,7 +137,7 @@ fn splice(skeleton: &str, region: &str) -> Option<String> {
 /// [`ModelError`] when the model cannot be asked or answers without code.
 pub async fn generate(
     client: &LlmClient,
-    validator: &Validator,
+    validator: &std::sync::Arc<Validator>,
     mode: ModelMode,
     idea: &Idea,
     max_attempts: u32,
@@ -179,7 +179,7 @@ pub async fn generate(
             }
             None => code.clone(),
         };
-        let report = validator.validate(&source)?;
+        let report = validator.clone().validate_async(source.clone()).await?;
         if report.decision != Decision::Rejected || attempt >= max_attempts {
             let sha256 = sha256_hex(&source);
             let (template, parameters, prefix): (&'static str, Vec<ChosenParam>, String) =

@@ -208,31 +208,60 @@ impl Validator {
     /// # Errors
     /// Only problems of this machine (toolchain, cache files) from layer 6.
     pub fn validate(&self, source: &str) -> Result<ValidationReport, CompileError> {
-        use sha2::Digest;
-        let sha256 = sha2::Sha256::digest(source.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let mut layers = Vec::new();
-        let finish = |layers: Vec<LayerReport>, strategy_type: Option<String>| {
-            let decision = if layers.iter().any(|l| !l.passed()) {
-                Decision::Rejected
-            } else if layers.iter().any(|l| !l.warnings.is_empty()) {
-                Decision::ManualReview
-            } else {
-                Decision::Approved
-            };
-            ValidationReport {
-                sha256: String::clone(&sha256),
+        match self.source_layers(source) {
+            Front::Done(report) => Ok(report),
+            Front::Compile {
+                mut layers,
                 strategy_type,
-                layers,
-                decision,
+            } => {
+                layers.push(self.sandbox.check(source, &strategy_type, &self.bars)?);
+                Ok(finish(source, layers, Some(strategy_type)))
             }
+        }
+    }
+
+    /// [`Validator::validate`] for the pipeline: layers 1–5 and the sandbox runs on the
+    /// blocking pool, rustc awaited as a child process (killed if this future is dropped).
+    ///
+    /// # Errors
+    /// As [`Validator::validate`].
+    pub async fn validate_async(
+        self: std::sync::Arc<Self>,
+        source: String,
+    ) -> Result<ValidationReport, CompileError> {
+        let stopped = |_| CompileError::Internal("validation worker");
+        let (this, text) = (self.clone(), source.clone());
+        let front = tokio::task::spawn_blocking(move || this.source_layers(&text))
+            .await
+            .map_err(stopped)?;
+        let (mut layers, strategy_type) = match front {
+            Front::Done(report) => return Ok(report),
+            Front::Compile {
+                layers,
+                strategy_type,
+            } => (layers, strategy_type),
         };
+        let started = std::time::Instant::now();
+        let compiled = self
+            .sandbox
+            .compiler()
+            .compile_async(&source, &strategy_type)
+            .await;
+        tokio::task::spawn_blocking(move || {
+            layers.push(self.sandbox.check_compiled(compiled, started, &self.bars)?);
+            Ok(finish(&source, layers, Some(strategy_type)))
+        })
+        .await
+        .map_err(stopped)?
+    }
+
+    /// Layers 1–5, fail-fast: a report when they decide, else what layer 6 compiles.
+    fn source_layers(&self, source: &str) -> Front {
+        let mut layers = Vec::new();
         let (report, parsed) = syntax::check(source);
         layers.push(report);
         let Some(parsed) = parsed else {
-            return Ok(finish(layers, None));
+            return Front::Done(finish(source, layers, None));
         };
         let file = &parsed.file;
         for report in [
@@ -244,13 +273,52 @@ impl Validator {
             let failed = !report.passed();
             layers.push(report);
             if failed {
-                return Ok(finish(layers, conventions::strategy_type(file)));
+                return Front::Done(finish(source, layers, conventions::strategy_type(file)));
             }
         }
-        let Some(strategy_type) = conventions::strategy_type(file) else {
-            return Ok(finish(layers, None));
-        };
-        layers.push(self.sandbox.check(source, &strategy_type, &self.bars)?);
-        Ok(finish(layers, Some(strategy_type)))
+        match conventions::strategy_type(file) {
+            None => Front::Done(finish(source, layers, None)),
+            Some(strategy_type) => Front::Compile {
+                layers,
+                strategy_type,
+            },
+        }
+    }
+}
+
+/// What layers 1–5 left.
+enum Front {
+    /// A decision: a layer failed, or there is nothing to compile.
+    Done(ValidationReport),
+    /// They passed: layer 6 compiles this type.
+    Compile {
+        layers: Vec<LayerReport>,
+        strategy_type: String,
+    },
+}
+
+/// The report of the layers run: rejected if one failed, manual review if any warned.
+fn finish(
+    source: &str,
+    layers: Vec<LayerReport>,
+    strategy_type: Option<String>,
+) -> ValidationReport {
+    use sha2::Digest;
+    let sha256 = sha2::Sha256::digest(source.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let decision = if layers.iter().any(|l| !l.passed()) {
+        Decision::Rejected
+    } else if layers.iter().any(|l| !l.warnings.is_empty()) {
+        Decision::ManualReview
+    } else {
+        Decision::Approved
+    };
+    ValidationReport {
+        sha256,
+        strategy_type,
+        layers,
+        decision,
     }
 }

@@ -151,7 +151,7 @@ pub async fn generate(
             _ => ModelMode::Llm,
         };
         let client = LlmClient::new(provider, codegen.llm.clone())?;
-        let validator = settings.validator(root)?;
+        let validator = std::sync::Arc::new(settings.validator(root)?);
         let idea = Idea {
             opportunity_id,
             title: opp.title.clone(),

@@ -171,7 +171,8 @@ impl RecordedPipeline {
         )
     }
 
-    /// Records the validation's start; its six layers run on the blocking pool, without the log.
+    /// Records the validation's start; its six layers run without the log (layers 1–5 and the
+    /// sandbox on the blocking pool, rustc as an awaited child process).
     async fn begin_validation(&mut self, id: Uuid) -> Result<Job> {
         say(
             &self.progress,
@@ -181,9 +182,9 @@ impl RecordedPipeline {
         validate::record_started(&self.dir, &mut self.projections, id, &source).await?;
         let validator = self.validator.clone();
         Ok(Box::pin(async move {
-            tokio::task::spawn_blocking(move || validator.validate(&source))
+            validator
+                .validate_async(source)
                 .await
-                .map_err(|e| HostError(format!("the validation stopped: {e}")))?
                 .map(JobOutput::Validation)
                 .map_err(|e| host_error(e.into()))
         }))

@@ -11,15 +11,23 @@
 //! rename): validation compiles a strategy, and its stages and the monitor load the same module
 //! without running rustc again.
 //!
+//! rustc runs as a `tokio::process` child with `kill_on_drop`: a compile whose caller goes away
+//! (a cancelled job, a timeout) takes rustc with it. [`Compiler::compile_async`] is the async
+//! path (the pipeline's validations await it); [`Compiler::compile`] runs the same on a runtime
+//! of its own, on a thread of its own, so synchronous callers work from any context.
+//!
 //! rustc runs with an empty environment (only `PATH` and `HOME`: `RUSTC_BOOTSTRAP` can never
 //! reach it), in a fresh temporary directory, under a wall-clock timeout and an address-space
 //! limit (`ulimit -v`). Its stderr is never passed on: it could quote files from the machine.
 //! We report our own summary: error codes and line numbers.
 
-use std::io::Read;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
 
 use sha2::{Digest, Sha256};
 
@@ -140,7 +148,7 @@ impl Toolchain {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("rustc"));
         let output = |args: &[&str]| -> Result<String, CompileError> {
-            let out = Command::new(&launcher)
+            let out = std::process::Command::new(&launcher)
                 .args(args)
                 .env_remove("RUSTC_BOOTSTRAP")
                 .output()
@@ -237,6 +245,14 @@ impl Compiler {
     /// # Errors
     /// A file error, or [`CompileError::Internal`] if the SDK does not compile.
     pub fn sdk_rlib(&self) -> Result<PathBuf, CompileError> {
+        blocking(self.sdk_rlib_async())
+    }
+
+    /// [`Compiler::sdk_rlib`], awaiting rustc.
+    ///
+    /// # Errors
+    /// As [`Compiler::sdk_rlib`].
+    pub async fn sdk_rlib_async(&self) -> Result<PathBuf, CompileError> {
         let dir = self.cache_dir.join(format!("sdk-{}", self.sdk_key()));
         let rlib = dir.join("libstratagem_sdk.rlib");
         if rlib.is_file() {
@@ -247,20 +263,21 @@ impl Compiler {
         let src = work.join("stratagem_sdk.rs");
         std::fs::write(&src, SDK_SOURCE).map_err(io("cannot write", &src))?;
         let out = work.join("libstratagem_sdk.rlib");
-        let result = self.rustc(
-            &work,
-            &[
-                "--crate-type",
-                "rlib",
-                "--crate-name",
-                "stratagem_sdk",
-                "stratagem_sdk.rs",
-                "-o",
-                "libstratagem_sdk.rlib",
-            ],
-        );
+        let result = self
+            .rustc(
+                &work,
+                &[
+                    "--crate-type",
+                    "rlib",
+                    "--crate-name",
+                    "stratagem_sdk",
+                    "stratagem_sdk.rs",
+                    "-o",
+                    "libstratagem_sdk.rlib",
+                ],
+            )
+            .await;
         if !matches!(result, Ok(ref r) if r.success) {
-            let _ = std::fs::remove_dir_all(&work);
             return Err(result
                 .err()
                 .unwrap_or(CompileError::Internal("strategy SDK")));
@@ -269,7 +286,8 @@ impl Compiler {
         // Publish without ever replacing: a strategy compiled against the SDK must be linked
         // against that same file. The first builder wins; a concurrent one finds the file there
         // and uses it (builds are reproducible anyway, see `--remap-path-prefix`).
-        let published = match std::fs::hard_link(&out, &rlib) {
+        // (The scratch folder goes when this returns, after the link.)
+        match std::fs::hard_link(&out, &rlib) {
             Ok(()) => Ok(rlib),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(rlib),
             Err(source) => Err(CompileError::Io {
@@ -277,9 +295,7 @@ impl Compiler {
                 path: rlib,
                 source,
             }),
-        };
-        let _ = std::fs::remove_dir_all(&work);
-        published
+        }
     }
 
     /// Compiles a strategy whose public strategy type is `strategy_type` into a wasm module.
@@ -287,6 +303,18 @@ impl Compiler {
     /// # Errors
     /// [`CompileError::Rejected`] with our summary of rustc's errors, a limit, or a file error.
     pub fn compile(&self, source: &str, strategy_type: &str) -> Result<Vec<u8>, CompileError> {
+        blocking(self.compile_async(source, strategy_type))
+    }
+
+    /// [`Compiler::compile`], awaiting rustc (killed if this future is dropped).
+    ///
+    /// # Errors
+    /// As [`Compiler::compile`].
+    pub async fn compile_async(
+        &self,
+        source: &str,
+        strategy_type: &str,
+    ) -> Result<Vec<u8>, CompileError> {
         let valid_ident = !strategy_type.is_empty()
             && strategy_type
                 .chars()
@@ -303,30 +331,32 @@ impl Compiler {
         if let Ok(wasm) = std::fs::read(&cached) {
             return Ok(wasm);
         }
-        let sdk = self.sdk_rlib()?;
+        let sdk = self.sdk_rlib_async().await?;
         let sdk_arg = format!("stratagem_sdk={}", sdk.display());
         let work = tempdir_in(&self.cache_dir)?;
-        let result = (|| {
+        let result = async {
             let src = work.join("strategy.rs");
             std::fs::write(&src, source).map_err(io("cannot write", &src))?;
-            let strategy = self.rustc(
-                &work,
-                &[
-                    "--crate-type",
-                    "rlib",
-                    "--crate-name",
-                    "strategy",
-                    "-F",
-                    "unsafe_code",
-                    "-F",
-                    "long_running_const_eval",
-                    "--extern",
-                    &sdk_arg,
-                    "strategy.rs",
-                    "-o",
-                    "libstrategy.rlib",
-                ],
-            )?;
+            let strategy = self
+                .rustc(
+                    &work,
+                    &[
+                        "--crate-type",
+                        "rlib",
+                        "--crate-name",
+                        "strategy",
+                        "-F",
+                        "unsafe_code",
+                        "-F",
+                        "long_running_const_eval",
+                        "--extern",
+                        &sdk_arg,
+                        "strategy.rs",
+                        "-o",
+                        "libstrategy.rlib",
+                    ],
+                )
+                .await?;
             if !strategy.success {
                 return Err(CompileError::Rejected(strategy.diagnostics("strategy.rs")));
             }
@@ -336,24 +366,26 @@ impl Compiler {
                 GLUE_TEMPLATE.replace("__STRATEGY_TYPE__", strategy_type),
             )
             .map_err(io("cannot write", &glue))?;
-            let linked = self.rustc(
-                &work,
-                &[
-                    "--crate-type",
-                    "cdylib",
-                    "--crate-name",
-                    "stratagem_glue",
-                    "-C",
-                    "strip=debuginfo",
-                    "--extern",
-                    &sdk_arg,
-                    "--extern",
-                    "strategy=libstrategy.rlib",
-                    "glue.rs",
-                    "-o",
-                    "strategy.wasm",
-                ],
-            )?;
+            let linked = self
+                .rustc(
+                    &work,
+                    &[
+                        "--crate-type",
+                        "cdylib",
+                        "--crate-name",
+                        "stratagem_glue",
+                        "-C",
+                        "strip=debuginfo",
+                        "--extern",
+                        &sdk_arg,
+                        "--extern",
+                        "strategy=libstrategy.rlib",
+                        "glue.rs",
+                        "-o",
+                        "strategy.wasm",
+                    ],
+                )
+                .await?;
             if !linked.success {
                 // Only "no such type" or "not public" are the strategy's fault; anything else
                 // (a crate mismatch with the SDK, say) is ours.
@@ -389,8 +421,9 @@ impl Compiler {
                 }
             }
             Ok(bytes)
-        })();
-        let _ = std::fs::remove_dir_all(&work);
+        }
+        .await;
+        drop(work);
         result
     }
 
@@ -411,7 +444,7 @@ impl Compiler {
             .join(format!("{key}.wasm"))
     }
 
-    fn rustc(&self, dir: &Path, args: &[&str]) -> Result<RustcRun, CompileError> {
+    async fn rustc(&self, dir: &Path, args: &[&str]) -> Result<RustcRun, CompileError> {
         let kib = self.limits.address_space_bytes / 1024;
         // The scratch directory's name must not reach the output: with it remapped, the same
         // source gives the same rlib and wasm wherever it is built.
@@ -430,37 +463,32 @@ impl Compiler {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .kill_on_drop(true)
             .spawn()
             .map_err(|e| CompileError::NoToolchain(format!("cannot start rustc: {e}")))?;
         let stderr = child.stderr.take();
-        let reader = std::thread::spawn(move || {
+        let read = async move {
             let mut text = Vec::new();
             if let Some(mut s) = stderr {
                 // Keep at most 256 KiB; drain the rest so rustc never blocks on a full pipe.
-                let _ = (&mut s).take(256 * 1024).read_to_end(&mut text);
-                let _ = std::io::copy(&mut s, &mut std::io::sink());
+                let _ = (&mut s).take(256 * 1024).read_to_end(&mut text).await;
+                let _ = tokio::io::copy(&mut s, &mut tokio::io::sink()).await;
             }
             String::from_utf8_lossy(&text).into_owned()
-        });
-        let deadline = Instant::now() + self.limits.timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let _ = reader.join();
-                    return Err(CompileError::Timeout(self.limits.timeout));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => {
-                    return Err(CompileError::NoToolchain(format!(
-                        "cannot wait for rustc: {e}"
-                    )))
-                }
+        };
+        let run = async { tokio::join!(child.wait(), read) };
+        let (status, stderr) = match tokio::time::timeout(self.limits.timeout, run).await {
+            Ok((Ok(status), stderr)) => (status, stderr),
+            Ok((Err(e), _)) => {
+                return Err(CompileError::NoToolchain(format!(
+                    "cannot wait for rustc: {e}"
+                )))
+            }
+            Err(_) => {
+                let _ = child.kill().await;
+                return Err(CompileError::Timeout(self.limits.timeout));
             }
         };
-        let stderr = reader.join().unwrap_or_default();
         // The address-space limit shows as a failure to load rustc's libraries, or as an
         // allocation failure mid-compile (an abort): the limit's doing, not the strategy's.
         const MEMORY_SIGNS: [&str; 4] = [
@@ -477,6 +505,28 @@ impl Compiler {
             stderr,
         })
     }
+}
+
+/// Runs rustc work to completion from synchronous code: on a runtime of its own, on a thread of
+/// its own, so it works from any context (a runtime's worker thread included).
+fn blocking<T: Send>(
+    work: impl Future<Output = Result<T, CompileError>> + Send,
+) -> Result<T, CompileError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                    .map_err(|e| {
+                        CompileError::NoToolchain(format!("cannot start a runtime for rustc: {e}"))
+                    })?
+                    .block_on(work)
+            })
+            .join()
+            .unwrap_or(Err(CompileError::Internal("rustc runner")))
+    })
 }
 
 struct RustcRun {
@@ -523,9 +573,25 @@ impl RustcRun {
     }
 }
 
-fn tempdir_in(parent: &Path) -> Result<PathBuf, CompileError> {
+/// A compile's scratch folder, removed when dropped — also when the compile is.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir_in(parent: &Path) -> Result<Scratch, CompileError> {
     std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     let dir = parent.join(format!("work-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir(&dir).map_err(io("cannot create", &dir))?;
-    Ok(dir)
+    Ok(Scratch(dir))
 }

@@ -65,6 +65,21 @@ impl SandboxLayer {
         bars: &[SandboxBar],
     ) -> Result<LayerReport, CompileError> {
         let started = Instant::now();
+        let compiled = self.compiler.compile(source, strategy_type);
+        self.check_compiled(compiled, started, bars)
+    }
+
+    /// Layer 6 after the compile (`compiled`, begun at `started`): the module loaded, then two
+    /// runs over the bars.
+    ///
+    /// # Errors
+    /// As [`SandboxLayer::check`].
+    pub fn check_compiled(
+        &self,
+        compiled: Result<Vec<u8>, CompileError>,
+        started: Instant,
+        bars: &[SandboxBar],
+    ) -> Result<LayerReport, CompileError> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let report = |errors, warnings| {
@@ -76,7 +91,7 @@ impl SandboxLayer {
             }
             .normalise()
         };
-        let wasm = match self.compiler.compile(source, strategy_type) {
+        let wasm = match compiled {
             Ok(wasm) => wasm,
             Err(CompileError::Rejected(diags)) => {
                 for d in diags {
