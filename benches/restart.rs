@@ -1,7 +1,9 @@
 //! The cost of a long life: opening a data directory (what a restart does) and one idle daemon
 //! cycle, at 10,000 and at 1,000,000 events on the log. Neither may grow with the log: opening
-//! loads the projection snapshot and replays only the events after it; an idle cycle brings the
-//! projections up to date (nothing new), decides which sources are due and finds the cycle idle.
+//! loads the projection snapshot and replays only the events after it; an idle cycle is the
+//! daemon's idle path (`Daemon::tick` up to where it would start the actors): the kept store's
+//! projections brought up to date (nothing new), the sources due, the head and the review
+//! inbox read, the cycle found idle.
 //!
 //! Targets on the 2-core reference machine: open < 1 s and an idle cycle < 20 ms at 1,000,000
 //! events. Run with `cargo bench --bench restart`. The data directories are built once (the
@@ -11,9 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use stratagem_actors::cycle::{due_sources, Idleness};
+use stratagem_actors::cycle::Idleness;
 use stratagem_actors::sources::check::Mode;
-use stratagem_actors::sources::config::DiscoveryConfig;
+use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::review::handoffs_waiting;
+use stratagem_actors::workflow::run::{sources_for, Sources};
+use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::projection::files::{ProjectionFiles, SnapshotUse};
 use stratagem_events::{AppendRequest, Event, EventStore, SledEventStore};
 
@@ -52,7 +57,6 @@ fn data_dir(events: u64) -> PathBuf {
 }
 
 fn restart(c: &mut Criterion) {
-    let config = DiscoveryConfig::from_lookup(&|_| None).unwrap();
     for events in [10_000u64, 1_000_000] {
         let dir = data_dir(events);
         let mut group = c.benchmark_group(format!("restart_{events}_events"));
@@ -68,13 +72,26 @@ fn restart(c: &mut Criterion) {
                 files.state().autonomy.opportunities_discovered
             })
         });
-        let store = SledEventStore::open(dir.join("events")).unwrap();
-        let mut files = ProjectionFiles::open(&dir, &store).unwrap();
+        // The daemon's idle path (`workflow::daemon::Daemon::tick` before it would start the
+        // actors): the store kept open, the sources due by the log, the head, the review inbox.
+        let kept = DataDir::keep_open(&dir).unwrap();
+        // The log's cycles check arXiv and Reddit; the other sources are switched off.
+        let settings = Settings::from_pairs([
+            ("DISCOVERY_TWITTER_ENABLED", "0"),
+            ("DISCOVERY_DEFI_PULSE_ENABLED", "0"),
+            ("DISCOVERY_SEC_EDGAR_ENABLED", "0"),
+            ("DISCOVERY_NETWORK_ENABLED", "0"),
+            ("DISCOVERY_MANUAL_ENABLED", "0"),
+        ]);
         let mode = Mode::Offline(dir.clone());
+        let head = || DataDir::open(&dir).unwrap().store().head().seq;
         let mut idleness = Idleness::default();
-        idleness.worked(store.head().seq, false);
+        idleness.worked(head(), false);
         // Every source checked a moment ago: none due.
-        let now = files
+        let now = DataDir::open(&dir)
+            .unwrap()
+            .projections()
+            .unwrap()
             .state()
             .sources
             .values()
@@ -83,24 +100,17 @@ fn restart(c: &mut Criterion) {
             .unwrap_or(0);
         group.bench_function("idle_cycle", |bench| {
             bench.iter(|| {
-                files.catch_up(&store).unwrap();
-                let due = due_sources(&config, &mode, now, |s| {
-                    Some(
-                        files
-                            .state()
-                            .sources
-                            .get(s.as_str())
-                            .map_or(now, |h| h.last_checked_micros),
-                    )
-                });
-                let handoff = std::fs::read_dir(dir.join("review-inbox"))
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(false);
-                let idle = idleness.is_idle(&due, store.head().seq, handoff);
-                assert!(idle, "due: {due:?}");
+                let due = Sources::Due {
+                    now,
+                    simulated: None,
+                };
+                let selected = sources_for(&dir, &settings, &mode, due).unwrap();
+                let idle = idleness.is_idle(&selected, head(), handoffs_waiting(&dir));
+                assert!(idle, "due: {selected:?}");
                 idle
             })
         });
+        drop(kept);
         group.finish();
     }
 }

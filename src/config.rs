@@ -25,120 +25,15 @@ pub enum Origin {
     Env,
 }
 
-/// Settings whose value is a secret.
-pub fn is_secret(key: &str) -> bool {
-    ["API_KEY", "TOKEN", "SECRET", "WEBHOOK", "PASSWORD"]
-        .iter()
-        .any(|s| key.contains(s))
-}
+pub use stratagem_actors::workflow::settings::is_secret;
 
-const SOURCES: [&str; 7] = [
-    "ARXIV",
-    "REDDIT",
-    "TWITTER",
-    "DEFILLAMA",
-    "EDGAR",
-    "NETWORK",
-    "MANUAL",
-];
-
-const KEYS: &[&str] = &[
-    "STRATAGEM_LOG",
-    "STRATAGEM_LOG_FORMAT",
-    "DISCOVERY_ARXIV_ENABLED",
-    "DISCOVERY_TWITTER_ENABLED",
-    "DISCOVERY_REDDIT_ENABLED",
-    "DISCOVERY_DEFI_PULSE_ENABLED",
-    "DISCOVERY_SEC_EDGAR_ENABLED",
-    "DISCOVERY_NETWORK_ENABLED",
-    "DISCOVERY_MANUAL_ENABLED",
-    "DISCOVERY_ARXIV_CATEGORIES",
-    "DISCOVERY_ARXIV_PAGE_SIZE",
-    "DISCOVERY_ARXIV_MIN_INTERVAL_MS",
-    "DISCOVERY_MAX_PAGES",
-    "DISCOVERY_REDDIT_SUBREDDITS",
-    "DISCOVERY_REDDIT_OAUTH_URL",
-    "REDDIT_CLIENT_ID",
-    "REDDIT_CLIENT_SECRET",
-    "TWITTER_BEARER_TOKEN",
-    "X_BEARER_TOKEN",
-    "DISCOVERY_TWITTER_QUERIES",
-    "DISCOVERY_DEFILLAMA_RPC_URL",
-    "DISCOVERY_DEFILLAMA_NEW_WINDOW_DAYS",
-    "DISCOVERY_EDGAR_CONTACT_EMAIL",
-    "DISCOVERY_EDGAR_SEARCH_URL",
-    "DISCOVERY_EDGAR_FORMS",
-    "DISCOVERY_EDGAR_TERMS",
-    "DISCOVERY_NETWORK_REPOS",
-    "DISCOVERY_MANUAL_INBOX",
-    "DISCOVERY_HTTP_TIMEOUT_MS",
-    "DISCOVERY_HTTP_MAX_BODY_BYTES",
-    "DISCOVERY_HTTP_MAX_ATTEMPTS",
-    "DISCOVERY_HTTP_BACKOFF_MS",
-    "DISCOVERY_HTTP_MAX_WAIT_MS",
-    "OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION",
-    "OPPORTUNITY_NOVELTY_WEIGHT",
-    "OPPORTUNITY_MARKET_FIT_WEIGHT",
-    "OPPORTUNITY_COMPLEXITY_WEIGHT",
-    "OPPORTUNITY_CAPITAL_EFFICIENCY_WEIGHT",
-    "OPPORTUNITY_RISK_WEIGHT",
-    "OPPORTUNITY_DUPLICATE_SIMILARITY",
-    "VALIDATOR_SANDBOX_TIMEOUT_SECONDS",
-    "VALIDATOR_REQUIRE_ERROR_HANDLING",
-    "VALIDATOR_REQUIRE_LOGGING",
-    "VALIDATOR_CONCURRENCY",
-    "STAGE_CONCURRENCY",
-    "CODEGEN_DEFAULT_MODE",
-    "CODEGEN_CLAUDE_TEMPERATURE",
-    "CODEGEN_CLAUDE_MAX_TOKENS",
-    "CODEGEN_LLM_PROVIDER",
-    "CODEGEN_MODEL",
-    "CODEGEN_MAX_ATTEMPTS",
-    "CODEGEN_DAILY_TOKEN_BUDGET",
-    "CODEGEN_RETRY_BACKOFF_MS",
-    "CODEGEN_ANTHROPIC_BASE_URL",
-    "CODEGEN_OPENAI_BASE_URL",
-    "ANTHROPIC_API_KEY",
-    "OPENAI_API_KEY",
-    "COLD_DAYS",
-    "COLD_MIN_SHARPE",
-    "COLD_MIN_TRADES",
-    "WARM_HOURS",
-    "WARM_MIN_IMPROVEMENT",
-    "LIMITED_HOURS",
-    "LIMITED_CAPITAL_FRACTION",
-    "LIMITED_MIN_IMPROVEMENT",
-    "LIVE_DAYS",
-    "STAGE_CAPITAL",
-    "STAGE_WARMUP_BARS",
-    "REQUIRE_APPROVAL_BEFORE",
-    "MONITOR_STEP_HOURS",
-    "MONITOR_WINDOW_HOURS",
-    "MONITOR_MAX_DRAWDOWN",
-    "MONITOR_UNDERPERFORM_HOURS",
-    "MONITOR_RETIRE_AFTER_ROLLBACKS",
-    "MONITOR_RETIRE_LOSS",
-    "MONITOR_CLONE_MIN_SHARPE",
-    "MONITOR_CLONE_VARIANTS",
-    "MONITOR_CLONE_STEP",
-    "MONITOR_CLONE_MAX_DEPTH",
-    "RUN_TICK_SECONDS",
-    "METRICS_ADDR",
-    "RUN_CYCLES",
-    "RUN_SIMULATED_HOURS_PER_CYCLE",
-    "SLACK_WEBHOOK_URL",
-    "SLACK_MIN_INTERVAL_MS",
-    "SLACK_MAX_ATTEMPTS",
-];
-
-/// Every setting, by environment variable name, in a fixed order.
+/// Every setting, by environment variable name, in a fixed order (documented in
+/// `stratagem_actors::workflow::settings::KEYS`).
 pub fn known_keys() -> Vec<String> {
-    let mut keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
-    for s in SOURCES {
-        keys.push(format!("DISCOVERY_{s}_BASE_URL"));
-        keys.push(format!("DISCOVERY_{s}_INTERVAL_HOURS"));
-    }
-    keys
+    stratagem_actors::workflow::settings::known_keys()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// What was loaded: the file and the keys it set.

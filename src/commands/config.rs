@@ -1,12 +1,13 @@
-//! `stratagem config show`: every setting, its value (secrets redacted) and where it came from,
-//! then the settings as each part of the pipeline resolves them — which also checks them: a
+//! `stratagem config show`: every setting with what it does (documented once, in
+//! `stratagem_actors::workflow::settings::KEYS`), its value (secrets redacted) and where it came
+//! from, then the settings as each part of the pipeline resolves them — which also checks them: a
 //! bad value is refused with its key named.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use stratagem_actors::workflow::settings::Settings;
+use stratagem_actors::workflow::settings::{known_keys, Settings};
 
 use super::print_json;
 use crate::cli::ConfigCommand;
@@ -18,6 +19,8 @@ struct Setting {
     value: Option<String>,
     origin: Option<Origin>,
     secret: bool,
+    /// What it does, and its default.
+    doc: String,
 }
 
 #[derive(Serialize)]
@@ -42,9 +45,9 @@ pub fn run(root: &Path, settings: &Settings, cmd: ConfigCommand) -> anyhow::Resu
         settings.flag("VALIDATOR_REQUIRE_LOGGING")?,
         settings.sandbox_timeout()?,
     );
-    let shown: Vec<Setting> = config::known_keys()
+    let shown: Vec<Setting> = known_keys()
         .into_iter()
-        .map(|key| {
+        .map(|(key, doc)| {
             let secret = config::is_secret(&key);
             let value =
                 crate::config::var(&key)
@@ -55,6 +58,7 @@ pub fn run(root: &Path, settings: &Settings, cmd: ConfigCommand) -> anyhow::Resu
                 value,
                 secret,
                 key,
+                doc,
             }
         })
         .collect();
@@ -91,18 +95,14 @@ pub fn run(root: &Path, settings: &Settings, cmd: ConfigCommand) -> anyhow::Resu
         "configuration file  {}",
         file.as_deref().unwrap_or("(none)")
     );
-    let mut unset = 0;
     for s in &shown {
-        match (&s.value, s.origin) {
-            (Some(v), Some(o)) => say!(
-                "{} = {v}  ({})",
-                s.key,
-                if o == Origin::File { "file" } else { "env" }
-            ),
-            _ => unset += 1,
-        }
+        let value = match (&s.value, s.origin) {
+            (Some(v), Some(Origin::File)) => format!("= {v}  (file)"),
+            (Some(v), _) => format!("= {v}  (env)"),
+            _ => "unset".to_string(),
+        };
+        say!("{} {value}\n    {}", s.key, s.doc);
     }
-    say!("({unset} more settings unset: their defaults apply)");
     for (name, text) in &resolved {
         say!("\n[{name}]\n{text}");
     }

@@ -218,6 +218,348 @@ impl Settings {
     }
 }
 
+/// Every setting of stratagem, documented here once: its key (the environment variable; in the
+/// configuration file `[section] key` stands for `SECTION_KEY`) and what it does, default
+/// first. `stratagem config show` prints this list; a file naming any other key is refused.
+/// The per-source `DISCOVERY_<SOURCE>_BASE_URL` and `_INTERVAL_HOURS` are in [`known_keys`].
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "STRATAGEM_LOG",
+        "log level on stderr: error, warn (default), info, debug, or a tracing filter",
+    ),
+    (
+        "STRATAGEM_LOG_FORMAT",
+        "log form: human (default) or json, one object a line",
+    ),
+    ("DISCOVERY_ARXIV_ENABLED", "check arXiv (default 1)"),
+    (
+        "DISCOVERY_TWITTER_ENABLED",
+        "check X/Twitter (default 1; needs a bearer token online)",
+    ),
+    ("DISCOVERY_REDDIT_ENABLED", "check Reddit (default 1)"),
+    (
+        "DISCOVERY_DEFI_PULSE_ENABLED",
+        "check DefiLlama, DeFi Pulse's successor (default 1)",
+    ),
+    (
+        "DISCOVERY_SEC_EDGAR_ENABLED",
+        "check SEC EDGAR (default 1; needs a contact e-mail online)",
+    ),
+    (
+        "DISCOVERY_NETWORK_ENABLED",
+        "check client releases of the networks (default 1)",
+    ),
+    (
+        "DISCOVERY_MANUAL_ENABLED",
+        "read the manual inbox folder (default 1)",
+    ),
+    (
+        "DISCOVERY_ARXIV_CATEGORIES",
+        "arXiv categories, comma-separated (default q-fin.TR,q-fin.CP,stat.ML)",
+    ),
+    (
+        "DISCOVERY_ARXIV_PAGE_SIZE",
+        "results per arXiv page (default 50)",
+    ),
+    (
+        "DISCOVERY_ARXIV_MIN_INTERVAL_MS",
+        "least time between two arXiv requests (default 3000, its terms' minimum)",
+    ),
+    (
+        "DISCOVERY_MAX_PAGES",
+        "pages per check of a paged source (default 2)",
+    ),
+    ("DISCOVERY_REDDIT_SUBREDDITS", "subreddits, comma-separated"),
+    (
+        "DISCOVERY_REDDIT_OAUTH_URL",
+        "Reddit's OAuth host (default https://oauth.reddit.com)",
+    ),
+    (
+        "REDDIT_CLIENT_ID",
+        "Reddit app id: app-only OAuth with REDDIT_CLIENT_SECRET",
+    ),
+    ("REDDIT_CLIENT_SECRET", "Reddit app secret (a secret)"),
+    ("TWITTER_BEARER_TOKEN", "X API bearer token (a secret)"),
+    ("X_BEARER_TOKEN", "the same, under X's name"),
+    (
+        "DISCOVERY_TWITTER_QUERIES",
+        "X search queries, separated by `;`",
+    ),
+    (
+        "DISCOVERY_DEFILLAMA_RPC_URL",
+        "JSON-RPC URL for eth_feeHistory, the gas reading (empty: no gas)",
+    ),
+    (
+        "DISCOVERY_DEFILLAMA_NEW_WINDOW_DAYS",
+        "on a first check, protocols listed within this many days count as new (default 7)",
+    ),
+    (
+        "DISCOVERY_EDGAR_CONTACT_EMAIL",
+        "contact e-mail for the SEC's User-Agent (required online)",
+    ),
+    (
+        "DISCOVERY_EDGAR_SEARCH_URL",
+        "EDGAR full-text search host (default https://efts.sec.gov)",
+    ),
+    ("DISCOVERY_EDGAR_FORMS", "EDGAR forms, comma-separated"),
+    (
+        "DISCOVERY_EDGAR_TERMS",
+        "EDGAR full-text terms, separated by `;`",
+    ),
+    (
+        "DISCOVERY_NETWORK_REPOS",
+        "client repositories whose releases are read, comma-separated",
+    ),
+    (
+        "DISCOVERY_MANUAL_INBOX",
+        "the manual inbox folder (default DATA_DIR/inbox)",
+    ),
+    (
+        "DISCOVERY_HTTP_TIMEOUT_MS",
+        "timeout of one source request (default 30000)",
+    ),
+    (
+        "DISCOVERY_HTTP_MAX_BODY_BYTES",
+        "largest source response read (default 8 MiB)",
+    ),
+    (
+        "DISCOVERY_HTTP_MAX_ATTEMPTS",
+        "attempts per source request (default 3)",
+    ),
+    (
+        "DISCOVERY_HTTP_BACKOFF_MS",
+        "first retry backoff, doubled per retry, with jitter (default 1000)",
+    ),
+    (
+        "DISCOVERY_HTTP_MAX_WAIT_MS",
+        "longest rate-limit wait before a check gives up (default 60000)",
+    ),
+    (
+        "OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION",
+        "composite score at which an idea is submitted (default 0.65)",
+    ),
+    (
+        "OPPORTUNITY_NOVELTY_WEIGHT",
+        "weight of novelty (default 0.25; the five weights sum to 1)",
+    ),
+    (
+        "OPPORTUNITY_MARKET_FIT_WEIGHT",
+        "weight of market fit (default 0.25)",
+    ),
+    (
+        "OPPORTUNITY_COMPLEXITY_WEIGHT",
+        "weight of implementation complexity, lower is better (default 0.15)",
+    ),
+    (
+        "OPPORTUNITY_CAPITAL_EFFICIENCY_WEIGHT",
+        "weight of capital efficiency (default 0.15)",
+    ),
+    (
+        "OPPORTUNITY_RISK_WEIGHT",
+        "weight of the risk profile (default 0.20)",
+    ),
+    (
+        "OPPORTUNITY_DUPLICATE_SIMILARITY",
+        "similarity at or above which an idea is a near-duplicate (default 0.8)",
+    ),
+    (
+        "VALIDATOR_SANDBOX_TIMEOUT_SECONDS",
+        "wall-clock limit of a sandbox run (default 30)",
+    ),
+    (
+        "VALIDATOR_REQUIRE_ERROR_HANDLING",
+        "layer 4 requires error handling (default 0)",
+    ),
+    (
+        "VALIDATOR_REQUIRE_LOGGING",
+        "layer 4 requires logging (default 0)",
+    ),
+    (
+        "VALIDATOR_CONCURRENCY",
+        "strategies validated at once (default: the cores; 1-64)",
+    ),
+    (
+        "STAGE_CONCURRENCY",
+        "strategies running each stage at once (default: the cores; 1-64)",
+    ),
+    (
+        "CODEGEN_DEFAULT_MODE",
+        "template, llm or hybrid (default hybrid with a model, else template)",
+    ),
+    (
+        "CODEGEN_CLAUDE_TEMPERATURE",
+        "the model's temperature (default 0.3)",
+    ),
+    (
+        "CODEGEN_CLAUDE_MAX_TOKENS",
+        "the model's reply cap in tokens (default 2000)",
+    ),
+    (
+        "CODEGEN_LLM_PROVIDER",
+        "anthropic or openai (default: whichever key or URL is set)",
+    ),
+    (
+        "CODEGEN_MODEL",
+        "the model (default claude-opus-4-6, or gpt-4o-mini for OpenAI-compatible)",
+    ),
+    (
+        "CODEGEN_MAX_ATTEMPTS",
+        "generations per strategy, repairs included (default 3; 1-10)",
+    ),
+    (
+        "CODEGEN_DAILY_TOKEN_BUDGET",
+        "tokens per UTC day (default 200000)",
+    ),
+    (
+        "CODEGEN_RETRY_BACKOFF_MS",
+        "first retry backoff of the model client (default 500)",
+    ),
+    (
+        "CODEGEN_ANTHROPIC_BASE_URL",
+        "the Anthropic API's address (default https://api.anthropic.com)",
+    ),
+    (
+        "CODEGEN_OPENAI_BASE_URL",
+        "an OpenAI-compatible server's address",
+    ),
+    ("ANTHROPIC_API_KEY", "Anthropic API key (a secret)"),
+    (
+        "OPENAI_API_KEY",
+        "key of the OpenAI-compatible server, if it needs one (a secret)",
+    ),
+    ("COLD_DAYS", "COLD's backtest window in days (default 7)"),
+    ("COLD_MIN_SHARPE", "COLD's minimum Sharpe (default 0.5)"),
+    ("COLD_MIN_TRADES", "COLD's minimum trades (default 2)"),
+    ("WARM_HOURS", "WARM's paper window in hours (default 4)"),
+    (
+        "WARM_MIN_IMPROVEMENT",
+        "WARM's Sharpe improvement over the baseline (default 0.10)",
+    ),
+    ("LIMITED_HOURS", "LIMITED's window in hours (default 24)"),
+    (
+        "LIMITED_CAPITAL_FRACTION",
+        "LIMITED's share of capital (default 0.10)",
+    ),
+    (
+        "LIMITED_MIN_IMPROVEMENT",
+        "LIMITED's Sharpe improvement over the baseline (default 0.15)",
+    ),
+    (
+        "LIVE_DAYS",
+        "FULL's stay the monitor watches, in days (default 28)",
+    ),
+    ("STAGE_CAPITAL", "the capital stages trade (default 100000)"),
+    (
+        "STAGE_WARMUP_BARS",
+        "bars a strategy sees before a stage's window (default 500)",
+    ),
+    (
+        "REQUIRE_APPROVAL_BEFORE",
+        "limited, full or none (default): a person approves before that stage",
+    ),
+    (
+        "MONITOR_STEP_HOURS",
+        "hours between two readings of a stay (default 6)",
+    ),
+    (
+        "MONITOR_WINDOW_HOURS",
+        "rolling window of a reading (default 72)",
+    ),
+    (
+        "MONITOR_MAX_DRAWDOWN",
+        "drawdown that rolls a strategy back (default 0.10)",
+    ),
+    (
+        "MONITOR_UNDERPERFORM_HOURS",
+        "hours below the baseline that roll it back (default 48)",
+    ),
+    (
+        "MONITOR_RETIRE_AFTER_ROLLBACKS",
+        "rollbacks after which it is retired (default 2)",
+    ),
+    ("MONITOR_RETIRE_LOSS", "loss that retires it (default 0.20)"),
+    (
+        "MONITOR_CLONE_MIN_SHARPE",
+        "rolling Sharpe at which a winner is cloned (default 1.5)",
+    ),
+    ("MONITOR_CLONE_VARIANTS", "clones of a winner (default 2)"),
+    (
+        "MONITOR_CLONE_STEP",
+        "parameter step of a clone (default 0.25)",
+    ),
+    (
+        "MONITOR_CLONE_MAX_DEPTH",
+        "generations of clones (default 2)",
+    ),
+    (
+        "RUN_TICK_SECONDS",
+        "the daemon's time between cycles (default 60)",
+    ),
+    (
+        "METRICS_ADDR",
+        "where the daemon serves /metrics, /livez, /readyz (default 127.0.0.1:9464; off)",
+    ),
+    (
+        "RUN_CYCLES",
+        "the daemon stops after this many cycles (default 0: until a signal)",
+    ),
+    (
+        "RUN_SIMULATED_HOURS_PER_CYCLE",
+        "a simulated clock advanced this many hours a cycle (default 0: the real clock)",
+    ),
+    (
+        "SLACK_WEBHOOK_URL",
+        "Slack incoming webhook; notifications are off without it (a secret)",
+    ),
+    (
+        "SLACK_MIN_INTERVAL_MS",
+        "least time between two Slack messages (default 1000)",
+    ),
+    (
+        "SLACK_MAX_ATTEMPTS",
+        "attempts per Slack message (default 3)",
+    ),
+];
+
+/// The variable-name stems of the sources' own keys.
+const SOURCE_STEMS: [&str; 7] = [
+    "ARXIV",
+    "REDDIT",
+    "TWITTER",
+    "DEFILLAMA",
+    "EDGAR",
+    "NETWORK",
+    "MANUAL",
+];
+
+/// Every setting with its documentation, in a fixed order: [`KEYS`], then each source's base
+/// URL and interval.
+pub fn known_keys() -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = KEYS
+        .iter()
+        .map(|(k, doc)| (k.to_string(), doc.to_string()))
+        .collect();
+    for s in SOURCE_STEMS {
+        let name = s.to_ascii_lowercase();
+        keys.push((
+            format!("DISCOVERY_{s}_BASE_URL"),
+            format!("the {name} source's address (a loopback server in tests)"),
+        ));
+        keys.push((
+            format!("DISCOVERY_{s}_INTERVAL_HOURS"),
+            format!("hours between two checks of {name} (1-24)"),
+        ));
+    }
+    keys
+}
+
+/// Whether a setting's value is a secret (never printed).
+pub fn is_secret(key: &str) -> bool {
+    ["API_KEY", "TOKEN", "SECRET", "WEBHOOK", "PASSWORD"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
 /// The daemon's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonSettings {
