@@ -45,7 +45,10 @@ pub type WorkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Step {
     /// A submitted opportunity becomes a strategy (by its opportunity id).
     Generate,
-    /// A generated strategy is validated in six layers (by its strategy id).
+    /// A generated strategy passes validation layers 1–5 (by its strategy id): cheap, fail-fast.
+    Screen,
+    /// A screened strategy passes layer 6, the sandbox: rustc → wasm32 → wasmtime (by its
+    /// strategy id).
     Validate,
     /// A strategy runs a stage (by its strategy id).
     Stage(Stage),
@@ -53,8 +56,9 @@ pub enum Step {
 
 impl Step {
     /// Every step, in dataflow order.
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Step::Generate,
+        Step::Screen,
         Step::Validate,
         Step::Stage(Stage::Cold),
         Step::Stage(Stage::Warm),
@@ -62,19 +66,21 @@ impl Step {
         Step::Stage(Stage::Full),
     ];
 
-    /// The worker's name in events: `generator`, `validator`, `stage/cold`, …
+    /// The worker's name in events: `generator`, `screener`, `validator`, `stage/cold`, …
     pub fn actor(self) -> String {
         match self {
             Step::Generate => "generator".into(),
+            Step::Screen => "screener".into(),
             Step::Validate => "validator".into(),
             Step::Stage(s) => format!("stage/{}", s.as_str()),
         }
     }
 
-    /// The step named `generator`, `validator`, or a stage's name (`cold`, …).
+    /// The step named `generator`, `screener`, `validator`, or a stage's name (`cold`, …).
     pub fn parse(name: &str) -> Option<Step> {
         match name.trim() {
             "generator" | "generate" => Some(Step::Generate),
+            "screener" | "screen" => Some(Step::Screen),
             "validator" | "validate" => Some(Step::Validate),
             other => Stage::ALL
                 .into_iter()
@@ -100,7 +106,10 @@ pub type Job = WorkFuture<'static, Result<JobOutput, HostError>>;
 /// What a [`Job`] came to, for [`PipelineWork::finish`] to record.
 #[derive(Debug)]
 pub enum JobOutput {
-    /// A validation's six layers.
+    /// Validation layers 1–5.
+    Screen(crate::validator::Screened),
+    /// A validation's six layers (the screened ones again, in memory: they are cheap and
+    /// deterministic); what is not on the log yet is recorded.
     Validation(crate::validator::ValidationReport),
     /// A stage run.
     Stage(crate::stages::runner::StageOutcome),
@@ -113,8 +122,9 @@ pub fn opportunity_waits(o: &stratagem_events::projection::OpportunityView) -> b
         && o.strategies.is_empty()
 }
 
-/// Whether the read models show strategy `s` waiting for `step`: validation when generated, or
-/// its validation started and cut short; COLD when approved; a later stage when staged in it
+/// Whether the read models show strategy `s` waiting for `step`: layers 1–5 when generated, or
+/// its validation started and not screened (cut short); layer 6 when screened; COLD when
+/// approved; a later stage when staged in it
 /// (FULL until its own run completed; after it the monitor watches); a stage that needs a
 /// person's approval (`settings`) not before it is given.
 pub fn strategy_waits(
@@ -125,10 +135,11 @@ pub fn strategy_waits(
     use stratagem_events::projection::StrategyStatus;
     match step {
         Step::Generate => false,
-        Step::Validate => matches!(
-            s.status,
-            StrategyStatus::Generated | StrategyStatus::Validating
-        ),
+        Step::Screen => {
+            s.status == StrategyStatus::Generated
+                || (s.status == StrategyStatus::Validating && !s.screened)
+        }
+        Step::Validate => s.status == StrategyStatus::Validating && s.screened,
         Step::Stage(st) => {
             settings.approved_to_run(st, &s.approved_stages)
                 && match (st, s.status, s.stage) {
@@ -205,7 +216,7 @@ impl Concurrency {
     pub fn of(self, step: Step) -> usize {
         match step {
             Step::Generate => 1,
-            Step::Validate => self.validators.max(1),
+            Step::Screen | Step::Validate => self.validators.max(1),
             Step::Stage(_) => self.stages.max(1),
         }
     }
@@ -586,7 +597,9 @@ impl PipelineState {
     /// validator as with several.
     fn dispatch(&mut self, step: Step) -> Result<(), ActorProcessingErr> {
         if matches!(step, Step::Stage(_))
-            && !(self.step_idle(Step::Generate) && self.step_idle(Step::Validate))
+            && !(self.step_idle(Step::Generate)
+                && self.step_idle(Step::Screen)
+                && self.step_idle(Step::Validate))
         {
             return Ok(());
         }

@@ -58,10 +58,11 @@ fn crashes(store: &MemoryEventStore, kind: &str, actor: &str) -> usize {
 #[tokio::test(start_paused = true)]
 async fn a_job_that_crashes_after_its_start_is_recorded_resumes_and_ends_once() {
     let seen = Arc::new(Seen::default());
-    seen.crash_once
-        .lock()
-        .unwrap()
-        .extend([Step::Validate, Step::Stage(Stage::Warm)]);
+    seen.crash_once.lock().unwrap().extend([
+        Step::Screen,
+        Step::Validate,
+        Step::Stage(Stage::Warm),
+    ]);
     let (work, store, ids) = log_with(4, seen.clone()).await;
     run_until_idle(work.clone(), RestartPolicy::default(), None, POOLS)
         .await
@@ -69,6 +70,7 @@ async fn a_job_that_crashes_after_its_start_is_recorded_resumes_and_ends_once() 
     // The validation began again and was decided once; the WARM run resumed under its own run
     // id (no second stage.started: `everything_done_once` would see it).
     everything_done_once(&work, &store, &ids).await;
+    assert_eq!(crashes(&store, "restarted", "screener"), 1);
     assert_eq!(crashes(&store, "restarted", "validator"), 1);
     assert_eq!(crashes(&store, "restarted", "stage/warm"), 1);
     assert!(seen.crash_once.lock().unwrap().is_empty());

@@ -233,6 +233,7 @@ async fn each_failure_under_the_root_is_restarted_and_the_cycle_ends_as_an_undis
         (Some("discovery"), None, None, "discovery"),
         (Some("pipeline"), None, None, "pipeline"),
         (None, Some(SourceName::Arxiv), None, "source/arxiv"),
+        (None, None, Some(Chaos::Worker(Step::Screen)), "screener"),
         (None, None, Some(Chaos::Worker(Step::Validate)), "validator"),
         (
             None,

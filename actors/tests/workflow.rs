@@ -66,6 +66,7 @@ fn nothing_twice(root: &Path) {
             }
             Event::StrategyGenerated(g) => format!("generated {}", g.sha256),
             Event::ValidationDecided(v) => format!("decided {}", v.strategy_id),
+            Event::ValidationLayerFinished(l) => format!("layer {} {}", l.layer, l.strategy_id),
             _ => continue,
         };
         assert!(seen.insert(key.clone()), "{key} is on the log twice");

@@ -208,9 +208,9 @@ impl Validator {
     /// # Errors
     /// Only problems of this machine (toolchain, cache files) from layer 6.
     pub fn validate(&self, source: &str) -> Result<ValidationReport, CompileError> {
-        match self.source_layers(source) {
-            Front::Done(report) => Ok(report),
-            Front::Compile {
+        match self.screen(source) {
+            Screened::Decided(report) => Ok(report),
+            Screened::Passed {
                 mut layers,
                 strategy_type,
             } => {
@@ -231,12 +231,12 @@ impl Validator {
     ) -> Result<ValidationReport, CompileError> {
         let stopped = |_| CompileError::Internal("validation worker");
         let (this, text) = (self.clone(), source.clone());
-        let front = tokio::task::spawn_blocking(move || this.source_layers(&text))
+        let front = tokio::task::spawn_blocking(move || this.screen(&text))
             .await
             .map_err(stopped)?;
         let (mut layers, strategy_type) = match front {
-            Front::Done(report) => return Ok(report),
-            Front::Compile {
+            Screened::Decided(report) => return Ok(report),
+            Screened::Passed {
                 layers,
                 strategy_type,
             } => (layers, strategy_type),
@@ -255,13 +255,14 @@ impl Validator {
         .map_err(stopped)?
     }
 
-    /// Layers 1–5, fail-fast: a report when they decide, else what layer 6 compiles.
-    fn source_layers(&self, source: &str) -> Front {
+    /// Layers 1–5, fail-fast (cheap, no I/O): a report when they decide, else what layer 6
+    /// compiles. The pipeline's screeners run this, the validators layer 6 after it.
+    pub fn screen(&self, source: &str) -> Screened {
         let mut layers = Vec::new();
         let (report, parsed) = syntax::check(source);
         layers.push(report);
         let Some(parsed) = parsed else {
-            return Front::Done(finish(source, layers, None));
+            return Screened::Decided(finish(source, layers, None));
         };
         let file = &parsed.file;
         for report in [
@@ -273,12 +274,12 @@ impl Validator {
             let failed = !report.passed();
             layers.push(report);
             if failed {
-                return Front::Done(finish(source, layers, conventions::strategy_type(file)));
+                return Screened::Decided(finish(source, layers, conventions::strategy_type(file)));
             }
         }
         match conventions::strategy_type(file) {
-            None => Front::Done(finish(source, layers, None)),
-            Some(strategy_type) => Front::Compile {
+            None => Screened::Decided(finish(source, layers, None)),
+            Some(strategy_type) => Screened::Passed {
                 layers,
                 strategy_type,
             },
@@ -287,12 +288,15 @@ impl Validator {
 }
 
 /// What layers 1–5 left.
-enum Front {
+#[derive(Debug, Clone)]
+pub enum Screened {
     /// A decision: a layer failed, or there is nothing to compile.
-    Done(ValidationReport),
+    Decided(ValidationReport),
     /// They passed: layer 6 compiles this type.
-    Compile {
+    Passed {
+        /// Layers 1–5's reports.
         layers: Vec<LayerReport>,
+        /// The strategy type layer 6 links.
         strategy_type: String,
     },
 }

@@ -42,7 +42,7 @@ use crate::sources::SourceName;
 use crate::stages::monitor::MonitorSettings;
 use crate::stages::runner::StageSettings;
 use crate::supervisor::{HostError, RestartPolicy};
-use crate::validator::Validator;
+use crate::validator::{Screened, Validator};
 
 /// The funnel: how far the ideas on the log went.
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
@@ -171,15 +171,32 @@ impl RecordedPipeline {
         )
     }
 
-    /// Records the validation's start; its six layers run without the log (layers 1–5 and the
-    /// sandbox on the blocking pool, rustc as an awaited child process).
-    async fn begin_validation(&mut self, id: Uuid) -> Result<Job> {
+    /// Records the validation's start; layers 1–5 run on the blocking pool, without the log.
+    async fn begin_screen(&mut self, id: Uuid) -> Result<Job> {
         say(
             &self.progress,
-            &format!("validating strategy {id} (six layers, rustc → wasm32 → wasmtime)"),
+            &format!("screening strategy {id} (layers 1–5)"),
         );
         let source = self.dir.strategy_source(&self.projections, id)?;
         validate::record_started(&self.dir, &mut self.projections, id, &source).await?;
+        let validator = self.validator.clone();
+        Ok(Box::pin(async move {
+            tokio::task::spawn_blocking(move || validator.screen(&source))
+                .await
+                .map_err(|e| HostError(format!("the screening stopped: {e}")))
+                .map(JobOutput::Screen)
+        }))
+    }
+
+    /// Layer 6 of a screened strategy (its validation's start and layers 1–5 are on the log),
+    /// without the log: layers 1–5 again in memory on the blocking pool (cheap, deterministic),
+    /// rustc awaited as a child process, the sandbox runs on the blocking pool.
+    async fn begin_validation(&mut self, id: Uuid) -> Result<Job> {
+        say(
+            &self.progress,
+            &format!("validating strategy {id} (layer 6: rustc → wasm32 → wasmtime)"),
+        );
+        let source = self.dir.strategy_source(&self.projections, id)?;
         let validator = self.validator.clone();
         Ok(Box::pin(async move {
             validator
@@ -223,6 +240,23 @@ impl RecordedPipeline {
 
     async fn finish_job(&mut self, id: Uuid, output: JobOutput) -> Result<(bool, String)> {
         Ok(match output {
+            JobOutput::Screen(screened) => {
+                validate::record_screened(
+                    &self.dir,
+                    &mut self.projections,
+                    &mut self.notifications,
+                    id,
+                    &screened,
+                )
+                .await?;
+                match screened {
+                    Screened::Passed { .. } => (true, "layers 1–5 passed".to_string()),
+                    Screened::Decided(report) => (
+                        report.decision == stratagem_events::Decision::Approved,
+                        report.reason(),
+                    ),
+                }
+            }
             JobOutput::Validation(report) => {
                 validate::record_report(
                     &self.dir,
@@ -263,6 +297,7 @@ impl PipelineWork for RecordedPipeline {
         Box::pin(async move {
             match step {
                 Step::Generate => self.generate(id).await.map(Begun::Done),
+                Step::Screen => self.begin_screen(id).await.map(Begun::Job),
                 Step::Validate => self.begin_validation(id).await.map(Begun::Job),
                 Step::Stage(st) => self.begin_stage(id, st).await.map(Begun::Job),
             }
@@ -507,7 +542,7 @@ impl Engine {
                     (Ok((false, why)), Step::Generate) => {
                         notes.push(format!("opportunity {}: {why}", r.id))
                     }
-                    (Ok((false, why)), Step::Validate) => {
+                    (Ok((false, why)), Step::Screen | Step::Validate) => {
                         notes.push(format!("strategy {} not approved: {why}", r.id))
                     }
                     (Ok((false, why)), Step::Stage(st)) => notes.push(format!(
@@ -543,6 +578,7 @@ impl Engine {
         // Work left for the next cycle (the rounds ran out, say): it is not idle then.
         retry |= queue.iter().any(|(_, n)| *n > 0)
             || !guard.waiting(Step::Generate).is_empty()
+            || !guard.waiting(Step::Screen).is_empty()
             || !guard.waiting(Step::Validate).is_empty()
             || guard
                 .state()

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::data_dir::DataDir;
 use super::notifications::Notifications;
 use super::Result;
-use crate::validator::{ValidationReport, Validator};
+use crate::validator::{Screened, ValidationReport, Validator};
 
 /// The strategy of the log whose source this is (by its hash), if any.
 pub fn known_strategy(projections: &ProjectionFiles, source: &str) -> Option<Uuid> {
@@ -86,7 +86,35 @@ pub async fn record_started(
     Ok(())
 }
 
-/// Records every layer of a validation and its decision in one batch, then notifies.
+/// Records what layers 1–5 found in one batch — and the decision when they decided (a layer
+/// failed) — then notifies. Once layer 5 passed is on the log, the strategy is screened: layer 6
+/// is what is left.
+///
+/// # Errors
+/// The log cannot be appended to.
+pub async fn record_screened(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    strategy_id: Uuid,
+    screened: &Screened,
+) -> Result<()> {
+    let report = match screened {
+        Screened::Decided(report) => report,
+        Screened::Passed { layers, .. } => {
+            let events: Vec<Event> = layers
+                .iter()
+                .map(|l| Event::from(l.to_event(strategy_id)))
+                .collect();
+            dir.append(projections, AppendRequest::new(events)).await?;
+            return Ok(());
+        }
+    };
+    record_report(dir, projections, notifications, strategy_id, report).await
+}
+
+/// Records the layers of a validation not yet on the log (all of them; layer 6 alone once the
+/// strategy is screened) and its decision in one batch, then notifies.
 pub async fn record_report(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
@@ -94,9 +122,15 @@ pub async fn record_report(
     strategy_id: Uuid,
     report: &ValidationReport,
 ) -> Result<()> {
+    let screened = projections
+        .state()
+        .strategies
+        .get(&strategy_id)
+        .is_some_and(|s| s.screened);
     let mut events: Vec<Event> = report
         .layers
         .iter()
+        .filter(|l| !screened || l.layer.number() > 5)
         .map(|l| Event::from(l.to_event(strategy_id)))
         .collect();
     events.push(Event::from(ValidationDecided {

@@ -14,7 +14,7 @@ use stratagem_actors::pipeline::{
 };
 use stratagem_actors::stages::runner::{StageOutcome, StageSettings, StageWindow};
 use stratagem_actors::supervisor::HostError;
-use stratagem_actors::validator::ValidationReport;
+use stratagem_actors::validator::{Layer, LayerReport, Screened, ValidationReport};
 use stratagem_events::projection::StrategyStatus;
 use stratagem_events::{
     AppendRequest, Decision, Event, EventStore, GenerationMode, MemoryEventStore,
@@ -144,16 +144,37 @@ impl PipelineWork for LogWork {
                     .await?;
                     Ok(Begun::Done((true, format!("strategy {strategy_id}"))))
                 }
-                Step::Validate => {
+                Step::Screen => {
                     self.append(vec![Event::from(ValidationStarted {
                         strategy_id: id,
                         sha256: String::new(),
                     })])
                     .await?;
+                    let layers = [
+                        Layer::Syntax,
+                        Layer::Security,
+                        Layer::Conventions,
+                        Layer::Integration,
+                        Layer::Coverage,
+                    ]
+                    .map(passed)
+                    .to_vec();
+                    let screened = Screened::Passed {
+                        layers,
+                        strategy_type: "MomentumStrategy".into(),
+                    };
+                    Ok(self.job(
+                        step,
+                        id,
+                        Duration::from_millis(5),
+                        JobOutput::Screen(screened),
+                    ))
+                }
+                Step::Validate => {
                     let report = ValidationReport {
                         sha256: String::new(),
                         strategy_type: Some("MomentumStrategy".into()),
-                        layers: Vec::new(),
+                        layers: vec![passed(Layer::Sandbox)],
                         decision: Decision::Approved,
                     };
                     Ok(self.job(
@@ -215,14 +236,26 @@ impl PipelineWork for LogWork {
     ) -> WorkFuture<'_, Result<(bool, String), HostError>> {
         Box::pin(async move {
             match output {
+                JobOutput::Screen(Screened::Passed { layers, .. }) => {
+                    let events = layers.iter().map(|l| Event::from(l.to_event(id))).collect();
+                    self.append(events).await?;
+                }
+                JobOutput::Screen(Screened::Decided(report)) => {
+                    return Err(HostError(format!("{id} screened out: {}", report.reason())));
+                }
                 JobOutput::Validation(report) => {
-                    self.append(vec![Event::from(ValidationDecided {
+                    let mut events: Vec<Event> = report
+                        .layers
+                        .iter()
+                        .map(|l| Event::from(l.to_event(id)))
+                        .collect();
+                    events.push(Event::from(ValidationDecided {
                         strategy_id: id,
                         decision: report.decision,
                         layers_passed: 6,
                         reason: "all six layers passed".into(),
-                    })])
-                    .await?;
+                    }));
+                    self.append(events).await?;
                 }
                 JobOutput::Stage(outcome) => {
                     let Some((_, run_id)) = self.state.strategies[&id].open_run else {
@@ -369,6 +402,7 @@ pub async fn everything_done_once(work: &SharedWork, store: &MemoryEventStore, i
         let key = match &e {
             Event::StrategyGenerated(g) => format!("generated {}", g.opportunity_id),
             Event::ValidationDecided(d) => format!("decided {}", d.strategy_id),
+            Event::ValidationLayerFinished(l) => format!("layer {} {}", l.layer, l.strategy_id),
             Event::StageStarted(s) => format!("started {} {:?}", s.strategy_id, s.stage),
             Event::StageCompleted(c) => format!("completed {} {:?}", c.strategy_id, c.stage),
             Event::StagePromoted(p) => format!("promoted {} {:?}", p.strategy_id, p.to),
@@ -378,8 +412,9 @@ pub async fn everything_done_once(work: &SharedWork, store: &MemoryEventStore, i
     }
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "recorded twice: {twice:?}");
-    // Generated and decided; per stage started and completed; promoted to each stage.
-    assert_eq!(seen.len(), ids.len() * (2 + 2 * 4 + 4));
+    // Generated, each of the six layers, decided; per stage started and completed; promoted to
+    // each stage.
+    assert_eq!(seen.len(), ids.len() * (2 + 6 + 2 * 4 + 4));
 }
 
 pub fn actor_events(store: &MemoryEventStore, kind: &str, actor: &str) -> usize {
@@ -392,4 +427,14 @@ pub fn actor_events(store: &MemoryEventStore, kind: &str, actor: &str) -> usize 
             _ => false,
         })
         .count()
+}
+
+/// A layer's report with no finding.
+fn passed(layer: Layer) -> LayerReport {
+    LayerReport {
+        layer,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        duration: Duration::from_millis(1),
+    }
 }

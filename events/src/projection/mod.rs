@@ -202,6 +202,11 @@ pub struct StrategyView {
     pub decision: Option<Decision>,
     /// Layers passed in the last validation.
     pub layers_passed: u8,
+    /// Layers 1–5 of its validation under way passed and are on the log: layer 6 (the sandbox)
+    /// is what is left. False before, and once the validation is decided.
+    pub screened: bool,
+    /// Warnings the layers of its validation under way found so far.
+    pub validation_warnings: u32,
     /// Metrics of the last completed stage run.
     pub last_metrics: Option<StageMetrics>,
     /// Whether it ever reached FULL.
@@ -402,8 +407,16 @@ impl Projections {
             | Event::NotificationFailed(_)
             | Event::ActorStarted(_)
             | Event::ActorRestarted(_)
-            | Event::ActorGaveUp(_)
-            | Event::ValidationLayerFinished(_) => {}
+            | Event::ActorGaveUp(_) => {}
+            Event::ValidationLayerFinished(e) => {
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.validation_warnings += u32::try_from(e.warnings.len()).unwrap_or(u32::MAX);
+                    // Fail-fast: layer 5 on the log and passed means 1–4 passed before it.
+                    if e.layer == 5 && e.passed && s.status == StrategyStatus::Validating {
+                        s.screened = true;
+                    }
+                }
+            }
             Event::CloneSpawned(e) => {
                 if let Some(s) = self.strategies.get_mut(&e.parent_strategy_id) {
                     if !s.clones.contains(&e.opportunity_id) {
@@ -500,6 +513,8 @@ impl Projections {
                         approved_stages: Vec::new(),
                         decision: None,
                         layers_passed: 0,
+                        screened: false,
+                        validation_warnings: 0,
                         last_metrics: None,
                         implemented: false,
                         open_run: None,
@@ -515,7 +530,11 @@ impl Projections {
                 );
             }
             Event::ValidationStarted(e) => {
-                self.set_strategy_status(e.strategy_id, StrategyStatus::Validating)
+                self.set_strategy_status(e.strategy_id, StrategyStatus::Validating);
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.screened = false;
+                    s.validation_warnings = 0;
+                }
             }
             Event::ValidationDecided(e) => {
                 let status = match e.decision {
@@ -532,6 +551,7 @@ impl Projections {
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.decision = Some(e.decision);
                     s.layers_passed = e.layers_passed;
+                    s.screened = false;
                 }
                 self.set_strategy_status(e.strategy_id, status);
             }
