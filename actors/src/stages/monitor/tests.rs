@@ -122,6 +122,8 @@ fn view(id: Uuid, opportunity: Uuid, stage: Stage) -> StrategyView {
         approved_stages: Vec::new(),
         decision: None,
         layers_passed: 6,
+        screened: false,
+        validation_warnings: 0,
         last_metrics: None,
         implemented: stage == Stage::Full,
         open_run: None,
