@@ -271,6 +271,17 @@ pub enum ReviewCommand {
         #[arg(long)]
         reviewer: Option<String>,
     },
+    /// Let a retired or rejected strategy back in: it waits for validation again.
+    Reopen {
+        /// The strategy id.
+        strategy: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Who decides (default $USER).
+        #[arg(long)]
+        reviewer: Option<String>,
+    },
 }
 
 /// `config …`.
@@ -294,9 +305,17 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Rebuild every projection from the log in a fresh folder and compare with the live ones;
-    /// exit 1 on a difference.
-    Replay(JsonFlag),
+    /// Rebuild every projection from the log in a fresh folder and compare the live ones with it
+    /// as they are, listing every difference (file, line, expected, found); exit 1 on one.
+    /// Nothing is changed unless `--repair`.
+    Replay {
+        /// After reporting, rebuild the live projections from the log.
+        #[arg(long)]
+        repair: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `debug …` (hidden).

@@ -171,3 +171,81 @@ fn bad_submissions_are_refused_with_the_field_named() {
     let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["log"]["events"], 0);
 }
+
+#[test]
+fn replay_reports_a_forged_line_and_an_edited_state_then_repairs_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    for i in 0..3 {
+        submit(&d, &format!("Idea {i}"));
+    }
+    // A line appended by hand to an audit file, and the state edited.
+    let trail = d.join("strategy_opportunities.jsonl");
+    let mut text = std::fs::read_to_string(&trail).unwrap();
+    let lines = text.lines().count();
+    text.push_str("{\"kind\":\"opportunity.discovered\",\"title\":\"forged\"}\n");
+    std::fs::write(&trail, &text).unwrap();
+    let state = d.join("autonomy_state.json");
+    let edited = std::fs::read_to_string(&state).unwrap().replace(
+        "\"opportunities_discovered\": 3",
+        "\"opportunities_discovered\": 30",
+    );
+    assert_ne!(edited, std::fs::read_to_string(&state).unwrap());
+    std::fs::write(&state, &edited).unwrap();
+
+    // Reported, with file and line, and nothing changed.
+    let out = run(&d, &["audit", "replay"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = stdout(&out);
+    let forged_line = format!("strategy_opportunities.jsonl: line {}", lines + 1);
+    assert!(said.contains(&forged_line), "{said}");
+    assert!(
+        said.contains("forged") && said.contains("autonomy_state.json"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&trail).unwrap(),
+        text,
+        "replay wrote"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        edited,
+        "replay wrote"
+    );
+    let json: Value =
+        serde_json::from_str(&stdout(&run(&d, &["audit", "replay", "--json"]))).unwrap();
+    assert_eq!(json["found"]["identical"], false);
+    let diffs = json["found"]["differences"].as_array().unwrap();
+    assert!(diffs
+        .iter()
+        .any(|x| x["file"] == "strategy_opportunities.jsonl"
+            && x["line"] == lines as u64 + 1
+            && x["expected"].is_null()
+            && x["found"].as_str().unwrap().contains("forged")));
+
+    // Repaired when asked; then identical.
+    let out = run(&d, &["audit", "replay", "--repair"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("repaired"), "{}", stdout(&out));
+    assert!(ok(&d, &["audit", "replay"]).starts_with("identical"));
+    assert_eq!(
+        std::fs::read_to_string(&trail).unwrap().lines().count(),
+        lines
+    );
+}
+
+#[test]
+fn projections_behind_the_log_are_lag_not_a_difference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    for i in 0..3 {
+        submit(&d, &format!("Idea {i}"));
+    }
+    // As a crash leaves them: the last line cut mid-write.
+    let trail = d.join("strategy_opportunities.jsonl");
+    let text = std::fs::read(&trail).unwrap();
+    std::fs::write(&trail, &text[..text.len() - 10]).unwrap();
+    let said = ok(&d, &["audit", "replay"]);
+    assert!(said.starts_with("identical"), "{said}");
+}

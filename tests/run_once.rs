@@ -114,6 +114,82 @@ fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
     );
     assert_eq!(transitions(data), transitions_first);
     audit_clean(data);
+    retired_stays_out_until_reopened(data);
+}
+
+/// The event of `kind` about a strategy, from an audit file, as JSON.
+fn audit_event(data: &Path, file: &str, kind: &str) -> Value {
+    let text = std::fs::read_to_string(data.join(file)).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("\"kind\":\"{kind}\"")))
+        .unwrap_or_else(|| panic!("no {kind} in {file}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// A retired strategy is terminal: validating its file records nothing and says why; a
+/// person's `review reopen` lets it back in.
+fn retired_stays_out_until_reopened(data: &Path) {
+    let retired = audit_event(data, "strategy_stages.jsonl", "strategy.retired");
+    let id = retired["data"]["strategy_id"].as_str().unwrap().to_string();
+    let generation = std::fs::read_to_string(data.join("strategy_generation.jsonl")).unwrap();
+    let generated: Value = generation
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["data"]["strategy_id"] == id.as_str())
+        .unwrap();
+    let file = data.join(generated["data"]["path"].as_str().unwrap());
+    let state = std::fs::read_to_string(data.join("autonomy_state.json")).unwrap();
+    let validation = std::fs::read_to_string(data.join("strategy_validation.jsonl")).unwrap();
+    let run = |args: &[&str]| {
+        bin()
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["validate", file.to_str().unwrap()]);
+    assert!(!out.status.success(), "a retired strategy validated again");
+    let why = stderr(&out);
+    assert!(
+        why.contains("is retired") && why.contains(&format!("review reopen {id}")),
+        "{why}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("strategy_validation.jsonl")).unwrap(),
+        validation,
+        "something was recorded"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("autonomy_state.json")).unwrap(),
+        state
+    );
+    // A reason is required; then it is back in, and its validation is recorded.
+    assert!(!run(&["review", "reopen", &id, "--reason", " "])
+        .status
+        .success());
+    let out = run(&["review", "reopen", &id, "--reason", "a second look"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("reopened"), "{}", stdout(&out));
+    let out = run(&["validate", file.to_str().unwrap()]);
+    assert!(
+        stdout(&out).contains(&format!("recorded in the log for strategy {id}")),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let reopened = audit_event(data, "strategy_validation.jsonl", "review.reopened");
+    assert_eq!(reopened["data"]["reason"], "a second look");
+    // Reopening what is not terminal is refused.
+    let again = run(&["review", "reopen", &id, "--reason", "twice"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("nothing to reopen"),
+        "{}",
+        stderr(&again)
+    );
+    audit_clean(data);
 }
 
 #[test]

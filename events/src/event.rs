@@ -360,6 +360,18 @@ pub struct ReviewRejected {
     pub reason: String,
 }
 
+/// A person let a retired or rejected strategy back into the pipeline: it waits for validation
+/// again. Retired and rejected are terminal otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewReopened {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Who.
+    pub reviewer: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// A stage run began.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageStarted {
@@ -632,6 +644,7 @@ vocabulary! {
     ValidationDecided(ValidationDecided) = "validation.decided",
     ReviewApproved(ReviewApproved) = "review.approved",
     ReviewRejected(ReviewRejected) = "review.rejected",
+    ReviewReopened(ReviewReopened) = "review.reopened",
     StageStarted(StageStarted) = "stage.started",
     StageCompleted(StageCompleted) = "stage.completed",
     StagePromoted(StagePromoted) = "stage.promoted",

@@ -17,7 +17,7 @@ pub fn run(root: &Path, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify(flags) => verify(root, flags.json),
         AuditCommand::Export { out, json } => export(root, out, json),
-        AuditCommand::Replay(flags) => replay(root, flags.json),
+        AuditCommand::Replay { repair, json } => replay(root, repair, json),
     }
 }
 
@@ -83,27 +83,52 @@ fn export(root: &Path, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
+fn replay(root: &Path, repair: bool, json: bool) -> anyhow::Result<ExitCode> {
     let dir = DataDir::open(root)?;
-    let report = audit::replay(root, &dir)?;
+    let found = audit::replay(root, &dir)?;
+    // Repaired only when asked, and only after what was found is reported.
+    let repaired = match repair && (!found.identical || found.behind > 0) {
+        true => Some(audit::repair(root, &dir)?),
+        false => None,
+    };
     if json {
-        print_json(&report)?;
-    } else if report.identical {
-        say!(
-            "identical: {} files rebuilt from {} events match the live projections",
-            report.files.len(),
-            report.events
-        );
+        print_json(&serde_json::json!({"found": found, "after_repair": repaired}))?;
     } else {
-        say!(
-            "DIFFERENT: the live projections do not match a replay of the log ({} events)",
-            report.events
-        );
-        for d in &report.differences {
-            say!("  {}: {}", d.file, d.detail);
+        if found.identical {
+            say!(
+                "identical: {} files rebuilt from {} events match the live projections",
+                found.files.len(),
+                found.events
+            );
+        } else {
+            say!(
+                "DIFFERENT: the live projections do not match a replay of the log ({} events)",
+                found.events
+            );
+            for d in &found.differences {
+                say!("  {}: {}", d.file, d.detail);
+            }
+        }
+        if found.behind > 0 {
+            say!(
+                "the live projections are {} event(s) behind the log (an interrupted run): the next command projects them",
+                found.behind
+            );
+        }
+        match &repaired {
+            Some(r) if r.identical => say!("repaired: rebuilt from the log, now identical"),
+            Some(r) => say!(
+                "repaired, but {} difference(s) remain: the files may be written by another process",
+                r.differences.len()
+            ),
+            None if !found.identical => {
+                say!("nothing was changed; `stratagem audit replay --repair` rebuilds them from the log")
+            }
+            None => {}
         }
     }
-    Ok(if report.identical {
+    let clean = repaired.as_ref().map_or(found.identical, |r| r.identical);
+    Ok(if found.identical || (repair && clean) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

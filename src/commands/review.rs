@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail};
 use serde::Serialize;
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::review::{decide, reviewer, waiting, Decided, Decision};
+use stratagem_actors::workflow::review::{decide, reopen, reviewer, waiting, Decided, Decision};
 use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::Stage;
 use uuid::Uuid;
@@ -69,6 +69,23 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
             note,
             reviewer: r,
         } => (strategy, true, note.unwrap_or_default(), r),
+        ReviewCommand::Reopen {
+            strategy,
+            reason,
+            reviewer: r,
+        } => {
+            let id: Uuid = strategy
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("{strategy:?} is not a strategy id (a UUID)"))?;
+            let dir = DataDir::open(root)?;
+            let mut projections = dir.projections()?;
+            say!(
+                "{}",
+                reopen(&dir, &mut projections, id, &reviewer(r), &reason).await?
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         ReviewCommand::Reject {
             strategy,
             reason,

@@ -41,89 +41,188 @@ pub fn export(dir: &DataDir, out: &Path) -> Result<Vec<ExportedFile>> {
     Ok(files)
 }
 
-/// A file whose live version differs from the replay's.
+/// A line of a live projection file that is not what the log says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Difference {
     /// The file's name.
     pub file: String,
-    /// The first line that differs, both ways.
+    /// The line (1-based); `None` for a whole-document file (`autonomy_state.json`).
+    pub line: Option<u64>,
+    /// What a replay of the log writes there (`None`: nothing, the log has no such line).
+    pub expected: Option<String>,
+    /// What the live file holds there (`None`: the line is missing).
+    pub found: Option<String>,
+    /// The same, in one line of words.
     pub detail: String,
 }
 
 /// What a replay found.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
-    /// Whether every file matched.
+    /// Whether every file matched the log (a file only behind it matches).
     pub identical: bool,
-    /// Events replayed.
+    /// Events on the log.
     pub events: u64,
+    /// Events the live projections are behind the log (after a crash, say): projected at the
+    /// next command that opens them. Not a difference.
+    pub behind: u64,
     /// The files compared.
     pub files: Vec<String>,
-    /// Those that differ.
+    /// Every difference, file by file (at most [`MAX_DIFFERENCES`] a file).
     pub differences: Vec<Difference>,
+    /// Whether the projections were rebuilt from the log (`--repair`).
+    pub repaired: bool,
 }
 
-/// First line (1-based) at which two texts differ, with both versions of it.
-pub fn first_difference(live: &[u8], fresh: &[u8]) -> String {
-    let mut live_lines = live.split(|b| *b == b'\n');
-    let mut fresh_lines = fresh.split(|b| *b == b'\n');
-    let mut n = 1;
-    loop {
-        match (live_lines.next(), fresh_lines.next()) {
-            (Some(a), Some(b)) if a == b => n += 1,
-            (a, b) => {
-                let show = |l: Option<&[u8]>| match l {
-                    None => "(end of file)".to_string(),
-                    Some(l) => {
-                        let s = String::from_utf8_lossy(l);
-                        if s.chars().count() > 160 {
-                            format!("{}…", s.chars().take(160).collect::<String>())
-                        } else {
-                            s.into_owned()
-                        }
-                    }
-                };
-                return format!("line {n}: live {:?}, replay {:?}", show(a), show(b));
-            }
-        }
+/// Differences listed per file; the count of the rest is said.
+pub const MAX_DIFFERENCES: usize = 20;
+
+fn shown(line: &[u8]) -> String {
+    let s = String::from_utf8_lossy(line);
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(160).collect::<String>())
+    } else {
+        s.into_owned()
     }
 }
 
-/// Replays the log from sequence 1 into a scratch folder inside `root` and compares each
-/// projection file with the live one. Opening the live projections first repairs what a crash
-/// left and catches up with the log, as every command does; any other difference is reported.
+/// The complete lines of a text, and the unterminated rest (an interrupted write), if any.
+fn lines(text: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
+    let mut all: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+    let rest = all.pop().filter(|r| !r.is_empty());
+    (all, rest)
+}
+
+/// Compares a live audit file with the replay's, line by line. The live file may be a prefix
+/// of the replay's (its last events not projected yet, its last line cut by a crash): that is
+/// lag, not a difference. Returns the lines it is behind.
+fn compare_lines(file: &str, live: &[u8], fresh: &[u8], out: &mut Vec<Difference>) -> u64 {
+    let (live_lines, partial) = lines(live);
+    let (fresh_lines, _) = lines(fresh);
+    let mut found = 0usize;
+    let mut push = |line: usize, expected: Option<&[u8]>, got: Option<&[u8]>| {
+        found += 1;
+        if found > MAX_DIFFERENCES {
+            return;
+        }
+        let (expected, got) = (expected.map(shown), got.map(shown));
+        out.push(Difference {
+            file: file.to_string(),
+            line: Some(line as u64),
+            detail: format!(
+                "line {line}: live {}, replay {}",
+                got.as_deref()
+                    .map_or("(no line)".to_string(), |g| format!("{g:?}")),
+                expected.as_deref().map_or(
+                    "(no line: the log has no such event)".to_string(),
+                    |e| format!("{e:?}")
+                ),
+            ),
+            expected,
+            found: got,
+        });
+    };
+    for (i, l) in live_lines.iter().enumerate() {
+        match fresh_lines.get(i) {
+            Some(f) if f == l => {}
+            f => push(i + 1, f.copied(), Some(l)),
+        }
+    }
+    if let Some(p) = partial {
+        let i = live_lines.len();
+        if !fresh_lines.get(i).is_some_and(|f| f.starts_with(p)) {
+            push(i + 1, fresh_lines.get(i).copied(), Some(p));
+        }
+    }
+    if found > MAX_DIFFERENCES {
+        out.push(Difference {
+            file: file.to_string(),
+            line: None,
+            expected: None,
+            found: None,
+            detail: format!("and {} more line(s)", found - MAX_DIFFERENCES),
+        });
+    }
+    (fresh_lines.len() as u64).saturating_sub(live_lines.len() as u64)
+}
+
+/// Replays the log from sequence 1 into a scratch folder outside the data directory and
+/// compares each projection file with the live one, as it is: nothing in the data directory is
+/// opened for writing or repaired. An audit file may be behind the log (the last events not
+/// projected yet, after a crash): that is lag, which the next command catches up, not a
+/// difference; any other line is reported with what the log says it should be.
+/// `autonomy_state.json` is compared when the live files are projected through the log's head.
 ///
 /// # Errors
 /// The log cannot be read, or the scratch folder written.
 pub fn replay(root: &Path, dir: &DataDir) -> Result<ReplayReport> {
-    let live = dir.projections()?;
-    let scratch = root.join(format!(".replay-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    let result = (|| -> Result<ReplayReport> {
-        ProjectionFiles::rebuild(&scratch, dir.store())
-            .context("cannot replay the log into a fresh folder")?;
-        let mut differences = Vec::new();
-        for name in projection_file_names() {
-            let live_bytes = std::fs::read(live.dir().join(name)).unwrap_or_default();
-            let fresh_bytes = std::fs::read(scratch.join(name))
-                .map_err(|e| WorkflowError::io(format!("cannot read the replayed {name}"), e))?;
-            if live_bytes != fresh_bytes {
-                differences.push(Difference {
-                    file: name.to_string(),
-                    detail: first_difference(&live_bytes, &fresh_bytes),
-                });
-            }
-        }
-        Ok(ReplayReport {
-            identical: differences.is_empty(),
-            events: live.state().last_seq,
-            files: projection_file_names()
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            differences,
-        })
-    })();
+    let scratch = std::env::temp_dir().join(format!(
+        "stratagem-replay-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
+    let result = compare(root, dir, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result
+}
+
+fn compare(root: &Path, dir: &DataDir, scratch: &Path) -> Result<ReplayReport> {
+    use stratagem_events::EventStore;
+    let fresh = ProjectionFiles::rebuild(scratch, dir.store())
+        .context("cannot replay the log into a fresh folder")?;
+    let events = fresh.state().last_seq;
+    drop(fresh);
+    let through = stratagem_events::projection::files::projected_through(root);
+    let mut differences = Vec::new();
+    let mut behind_lines = 0;
+    for name in projection_file_names() {
+        let live = std::fs::read(root.join(name)).unwrap_or_default();
+        let fresh = std::fs::read(scratch.join(name))
+            .map_err(|e| WorkflowError::io(format!("cannot read the replayed {name}"), e))?;
+        if name == stratagem_events::projection::files::AUTONOMY_FILE {
+            // A whole document, rewritten at each catch-up: compared when it is of the head.
+            if through == Some(dir.store().head().seq) && live != fresh {
+                differences.push(Difference {
+                    file: name.to_string(),
+                    line: None,
+                    expected: Some(shown(&fresh)),
+                    found: Some(shown(&live)),
+                    detail: format!(
+                        "differs from a replay of the log from byte {}",
+                        live.iter().zip(&fresh).take_while(|(a, b)| a == b).count()
+                    ),
+                });
+            }
+            continue;
+        }
+        behind_lines += compare_lines(name, &live, &fresh, &mut differences);
+    }
+    let behind = match through {
+        Some(seq) => events.saturating_sub(seq),
+        None => u64::from(behind_lines > 0) * events,
+    };
+    Ok(ReplayReport {
+        identical: differences.is_empty(),
+        events,
+        behind,
+        files: projection_file_names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        differences,
+        repaired: false,
+    })
+}
+
+/// Rebuilds the projections of the data directory from the log (sequence 1 on), then replays
+/// again to show they match: what `audit replay --repair` does after reporting.
+///
+/// # Errors
+/// The log cannot be read, or the projections written.
+pub fn repair(root: &Path, dir: &DataDir) -> Result<ReplayReport> {
+    ProjectionFiles::rebuild(root, dir.store())
+        .with_context(|| format!("cannot rebuild the projections in {}", root.display()))?;
+    let mut report = replay(root, dir)?;
+    report.repaired = true;
+    Ok(report)
 }

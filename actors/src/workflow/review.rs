@@ -82,6 +82,9 @@ pub enum Refused {
     /// It does not wait for a person.
     #[error("strategy {0} is not waiting for review (see `stratagem review list`)")]
     NotWaiting(uuid::Uuid),
+    /// Only a retired or rejected strategy can be reopened.
+    #[error("strategy {0} is {1}, not retired or rejected: there is nothing to reopen")]
+    NotTerminal(uuid::Uuid, String),
 }
 
 /// Records a decision on a waiting strategy; the line says what was recorded.
@@ -238,4 +241,48 @@ pub fn reviewer(given: Option<String>) -> String {
         })
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "operator".into())
+}
+
+/// Whether a strategy is in a terminal state — retired, or rejected — which only
+/// [`reopen`] leaves.
+pub fn is_terminal(s: &StrategyView) -> bool {
+    matches!(s.status, StrategyStatus::Retired | StrategyStatus::Rejected)
+}
+
+/// Lets a retired or rejected strategy back into the pipeline (`review reopen`): it waits for
+/// validation again. The line says what was recorded.
+///
+/// # Errors
+/// A strategy unknown or not terminal ([`Refused`]); an empty reason; the log cannot be
+/// written.
+pub async fn reopen(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    id: Uuid,
+    reviewer: &str,
+    reason: &str,
+) -> Result<String> {
+    if reason.trim().is_empty() {
+        return Err(WorkflowError::refused(
+            "--reason is empty: say why it is let back in",
+        ));
+    }
+    let view = projections
+        .state()
+        .strategies
+        .get(&id)
+        .ok_or(Refused::Unknown(id))?;
+    if !is_terminal(view) {
+        let now = format!("{:?}", view.status).to_lowercase();
+        return Err(Refused::NotTerminal(id, now).into());
+    }
+    let event = stratagem_events::ReviewReopened {
+        strategy_id: id,
+        reviewer: reviewer.to_string(),
+        reason: reason.trim().to_string(),
+    };
+    dir.append(projections, AppendRequest::one(event)).await?;
+    Ok(format!(
+        "strategy {id} reopened by {reviewer}: it waits for validation again"
+    ))
 }

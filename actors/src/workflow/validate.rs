@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::data_dir::DataDir;
 use super::notifications::Notifications;
-use super::Result;
+use super::{Result, WorkflowError};
 use crate::validator::{Screened, ValidationReport, Validator};
 
 /// The strategy of the log whose source this is (by its hash), if any.
@@ -36,6 +36,17 @@ pub async fn validate_source(
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
     let known = known_strategy(&projections, source);
+    // Retired and rejected are terminal: their validation is not recorded again.
+    if let Some(view) = known.and_then(|id| projections.state().strategies.get(&id)) {
+        if super::review::is_terminal(view) {
+            return Err(WorkflowError::refused(format!(
+                "strategy {} is {}: its validation is not recorded again and it stays out of the pipeline; `stratagem review reopen {} --reason …` lets it back in",
+                view.id,
+                format!("{:?}", view.status).to_lowercase(),
+                view.id
+            )));
+        }
+    }
     let report = validate_and_record(
         &dir,
         &mut projections,

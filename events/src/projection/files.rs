@@ -69,6 +69,13 @@ impl Checkpoint {
     }
 }
 
+/// The last sequence the projection files in `dir` were written through, as their checkpoint
+/// records it (`None` without a readable checkpoint). Reads only.
+pub fn projected_through(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(CHECKPOINT_FILE)).ok()?;
+    Checkpoint::parse(&text).map(|c| c.seq)
+}
+
 /// Name of the summary file.
 pub const SUMMARY_FILE: &str = "projections.summary";
 

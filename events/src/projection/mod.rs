@@ -582,6 +582,21 @@ impl Projections {
                     self.set_strategy_status(e.strategy_id, StrategyStatus::Rejected);
                 }
             }
+            Event::ReviewReopened(e) => {
+                let terminal = self.strategies.get(&e.strategy_id).is_some_and(|s| {
+                    matches!(s.status, StrategyStatus::Retired | StrategyStatus::Rejected)
+                });
+                if terminal {
+                    self.set_strategy_status(e.strategy_id, StrategyStatus::Generated);
+                    if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                        s.decision = None;
+                        s.layers_passed = 0;
+                        s.screened = false;
+                        s.validation_warnings = 0;
+                        s.open_run = None;
+                    }
+                }
+            }
             Event::StageCompleted(e) => {
                 if e.stage == Stage::Cold {
                     self.backtest_trials += 1;
@@ -687,6 +702,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::ValidationDecided(_) => Some(AuditFile::Validation),
         Event::ReviewApproved(e) if e.before_stage.is_none() => Some(AuditFile::Validation),
         Event::ReviewRejected(e) if e.before_stage.is_none() => Some(AuditFile::Validation),
+        Event::ReviewReopened(_) => Some(AuditFile::Validation),
         Event::ReviewApproved(_)
         | Event::ReviewRejected(_)
         | Event::StageStarted(_)
