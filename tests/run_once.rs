@@ -561,6 +561,71 @@ fn seven_simulated_days_unattended_keep_memory_flat() {
 /// die in discovery, generation, rustc, the sandbox or a stage; once the pipeline is through,
 /// later (shorter) runs die while the sources are re-checked and recorded. A run that finished
 /// first sets the new time a run takes. Returns (killed, attempts, trials).
+/// SIGINT and SIGTERM stop `run --once` where it stands, with a message and exit 130; the next
+/// run resumes what was in flight and ends where an uninterrupted run ends.
+#[test]
+fn a_signal_stops_run_once_with_a_message_and_the_next_run_resumes() {
+    let reference = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let expected = run_once(reference.path())["funnel"].clone();
+    let horizon = started.elapsed().as_millis() as u64;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let mut stopped = Vec::new();
+    for attempt in 0..20u64 {
+        let mut child = command(data, false)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Somewhere in the first half of a run, once the process is up.
+        std::thread::sleep(Duration::from_millis(
+            150 + (attempt * 97) % (horizon / 2).max(1),
+        ));
+        let signal = if attempt % 2 == 0 { "-INT" } else { "-TERM" };
+        let _ = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run --once did not stop on {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        match status.code() {
+            Some(130) => {
+                assert!(
+                    err.contains("stopped by SIG") && err.contains("resumes"),
+                    "{err}"
+                );
+                stopped.push(signal);
+            }
+            // The signal came after the run ended: nothing to stop.
+            Some(0) => {}
+            other => panic!("exit {other:?} after {signal}: {err}"),
+        }
+        if stopped.contains(&"-INT") && stopped.contains(&"-TERM") {
+            break;
+        }
+    }
+    assert!(
+        stopped.contains(&"-INT") && stopped.contains(&"-TERM"),
+        "stopped by {stopped:?} only"
+    );
+    assert_eq!(run_once(data)["funnel"], expected);
+    for (key, n) in transitions(data) {
+        assert_eq!(n, 1, "{key:?} recorded {n} times");
+    }
+    audit_clean(data);
+}
+
 fn kill_repeatedly(make: impl Fn() -> Command, mut horizon: u64) -> (u32, u32, u32) {
     let trials: u32 = std::env::var("STRATAGEM_CHAOS_TRIALS")
         .ok()

@@ -38,6 +38,7 @@ pub async fn run(
     offline: Option<PathBuf>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let mut stops = Stops::catch();
     // Progress on stderr, only when someone is watching.
     let progress: Progress = (std::io::stderr().is_terminal() && !json)
         .then(|| Arc::new(|what: &str| eprintln!("… {what}")) as Arc<dyn Fn(&str) + Send + Sync>);
@@ -52,14 +53,22 @@ pub async fn run(
     let engine = Engine::start(root, &mode, settings.clone(), progress, chaos).await?;
     let result = if once {
         match sources_for(root, settings, &mode, Sources::All) {
-            Ok(selected) => match engine.cycle(selected).await {
-                Ok(done) => report(root, done, json),
-                Err(e) => Err(e.into()),
+            // A signal stops the cycle where it stands: every step recorded its start before it
+            // acted, so what is in flight is on the log and resumes at the next start.
+            Ok(selected) => tokio::select! {
+                done = engine.cycle(selected) => match done {
+                    Ok(done) => report(root, done, json),
+                    Err(e) => Err(e.into()),
+                },
+                signal = stops.next() => {
+                    eprintln!("stopped by {signal}: everything recorded is on the log, and `stratagem run --once` resumes what was in flight");
+                    Ok(ExitCode::from(130))
+                }
             },
             Err(e) => Err(e.into()),
         }
     } else {
-        daemon(root, settings, &mode, &engine, json).await
+        daemon(root, settings, &mode, &engine, stops, json).await
     };
     engine.stop().await;
     result
@@ -75,16 +84,12 @@ async fn daemon(
     settings: &Settings,
     mode: &Mode,
     engine: &Engine,
+    mut stops: Stops,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-        }
+        stops.next().await;
         let _ = stop_tx.send(true);
     });
     let mut daemon = Daemon::new(root, settings, mode)?;
@@ -134,6 +139,39 @@ async fn daemon(
     match daemon.into_last() {
         Some(done) if json => report(root, done, true),
         _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// SIGINT and SIGTERM, caught from the moment this is made (a signal during start-up waits
+/// here instead of killing the process).
+struct Stops {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stops {
+    fn catch() -> Stops {
+        use tokio::signal::unix::{signal, SignalKind};
+        Stops {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Waits for either; says which.
+    async fn next(&mut self) -> &'static str {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.int) => "SIGINT",
+            _ = recv(&mut self.term) => "SIGTERM",
+        }
     }
 }
 
