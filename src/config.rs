@@ -98,9 +98,16 @@ pub fn read_file(path: &Path) -> anyhow::Result<FileValues> {
         .with_context(|| format!("{} is not valid TOML", path.display()))?;
     let known = known_keys();
     let mut out = BTreeMap::new();
+    let mut set_by: BTreeMap<String, String> = BTreeMap::new();
     let mut put = |key: String, shown: String, v: &toml::Value| -> anyhow::Result<()> {
         if !known.contains(&key) {
             bail!("{}: unknown setting {shown} ({key}); see `stratagem config show` for the known ones", path.display());
+        }
+        if let Some(first) = set_by.insert(key.clone(), shown.clone()) {
+            bail!(
+                "{}: {shown} sets {key}, which {first} already set: keep one",
+                path.display()
+            );
         }
         let text =
             value_text(&key, v).with_context(|| format!("{}: setting {shown}", path.display()))?;

@@ -32,6 +32,12 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
+    // Every setting of every part, checked before any command acts: a bad one is fatal, named.
+    let settings = config::settings();
+    if let Err(e) = settings.check(&cli.data_dir) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -43,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli, config::settings())) {
+    match runtime.block_on(commands::run(cli, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -55,9 +61,12 @@ fn main() -> ExitCode {
 /// Logs on stderr: their level from `STRATAGEM_LOG` (default `warn`), their form from
 /// `STRATAGEM_LOG_FORMAT`: `human` (default) or `json`, one object a line for a log collector.
 fn init_tracing() -> anyhow::Result<()> {
-    let filter = config::lookup("STRATAGEM_LOG")
-        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = match config::lookup("STRATAGEM_LOG").filter(|f| !f.trim().is_empty()) {
+        None => tracing_subscriber::EnvFilter::new("warn"),
+        Some(f) => tracing_subscriber::EnvFilter::try_new(f.trim()).map_err(|e| {
+            anyhow::anyhow!("STRATAGEM_LOG={f:?} is not a log level (error, warn, info, debug) or filter: {e}")
+        })?,
+    };
     let format = config::lookup("STRATAGEM_LOG_FORMAT").unwrap_or_default();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

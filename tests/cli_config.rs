@@ -177,6 +177,22 @@ fn a_bad_configuration_is_refused_naming_the_key() {
         &[],
         "STRATAGEM_LOG_FORMAT=\"xml\" is not human or json",
     );
+    // The same setting twice: refused, both spellings named.
+    check(
+        "discovery_arxiv_enabled = true\n[discovery]\narxiv_enabled = false\n",
+        &[],
+        "sets DISCOVERY_ARXIV_ENABLED, which",
+    );
+    // Checked at start, whatever the command: a bad value anywhere is fatal, named.
+    for (key, value, expected) in [
+        ("STRATAGEM_LOG", "loud[", "STRATAGEM_LOG=\"loud[\" is not a log level"),
+        ("METRICS_ADDR", "everywhere", "METRICS_ADDR=\"everywhere\" is not an address"),
+        ("COLD_DAYS", "0", "COLD_DAYS"),
+    ] {
+        let out = stratagem(tmp.path(), &["status"], &[(key, value)]);
+        assert!(!out.status.success(), "{key}={value} accepted");
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
     let out = stratagem(tmp.path(), &["--config", "/no/such.toml", "status"], &[]);
     assert!(
         stderr(&out).contains("--config /no/such.toml: no such file"),

@@ -184,6 +184,26 @@ impl Settings {
         SlackSettings::from_lookup(&self.lookup())
     }
 
+    /// Resolves every part's settings — discovery, scorer, code generation, stages, monitor,
+    /// pools, validator, Slack, daemon — so a bad value anywhere is refused at start, named,
+    /// before any command acts.
+    ///
+    /// # Errors
+    /// The first bad setting, named.
+    pub fn check(&self, root: &Path) -> Result<()> {
+        self.discovery(root)?;
+        self.codegen()?;
+        self.stages()?;
+        self.monitor()?;
+        self.concurrency()?;
+        self.flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?;
+        self.flag("VALIDATOR_REQUIRE_LOGGING")?;
+        self.sandbox_timeout()?;
+        self.slack()?;
+        self.daemon()?;
+        Ok(())
+    }
+
     /// The daemon's own settings (`RUN_*`, `METRICS_ADDR`).
     ///
     /// # Errors
@@ -207,13 +227,20 @@ impl Settings {
                 1..=3600
             },
         )?;
+        let metrics_addr = self
+            .text("METRICS_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        if metrics_addr != "off" && metrics_addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(SettingError::new(
+                "METRICS_ADDR",
+                format!("METRICS_ADDR={metrics_addr:?} is not an address and port (127.0.0.1:9464) or off"),
+            ));
+        }
         Ok(DaemonSettings {
             simulated_hours,
             tick: Duration::from_secs(tick),
             max_cycles: whole("RUN_CYCLES", 0, 0..=1_000_000)?,
-            metrics_addr: self
-                .text("METRICS_ADDR")
-                .unwrap_or_else(|| "127.0.0.1:9464".into()),
+            metrics_addr,
         })
     }
 }
