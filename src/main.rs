@@ -64,7 +64,9 @@ fn init_tracing() -> anyhow::Result<()> {
     let filter = match config::lookup("STRATAGEM_LOG").filter(|f| !f.trim().is_empty()) {
         None => tracing_subscriber::EnvFilter::new("warn"),
         Some(f) => tracing_subscriber::EnvFilter::try_new(f.trim()).map_err(|e| {
-            anyhow::anyhow!("STRATAGEM_LOG={f:?} is not a log level (error, warn, info, debug) or filter: {e}")
+            anyhow::anyhow!(
+                "STRATAGEM_LOG={f:?} is not a log level (error, warn, info, debug) or filter: {e}"
+            )
         })?,
     };
     let format = config::lookup("STRATAGEM_LOG_FORMAT").unwrap_or_default();

@@ -185,8 +185,16 @@ fn a_bad_configuration_is_refused_naming_the_key() {
     );
     // Checked at start, whatever the command: a bad value anywhere is fatal, named.
     for (key, value, expected) in [
-        ("STRATAGEM_LOG", "loud[", "STRATAGEM_LOG=\"loud[\" is not a log level"),
-        ("METRICS_ADDR", "everywhere", "METRICS_ADDR=\"everywhere\" is not an address"),
+        (
+            "STRATAGEM_LOG",
+            "loud[",
+            "STRATAGEM_LOG=\"loud[\" is not a log level",
+        ),
+        (
+            "METRICS_ADDR",
+            "everywhere",
+            "METRICS_ADDR=\"everywhere\" is not an address",
+        ),
         ("COLD_DAYS", "0", "COLD_DAYS"),
     ] {
         let out = stratagem(tmp.path(), &["status"], &[(key, value)]);
@@ -254,4 +262,43 @@ fn logs_are_human_or_json_lines() {
             .any(|l| l.contains("INFO") && l.contains("cycle done") && !l.starts_with('{')),
         "{human}"
     );
+}
+
+/// The README's settings table is the code's list: the same keys, the same words.
+#[test]
+fn the_readme_lists_every_setting_as_the_code_documents_it() {
+    use stratagem_actors::workflow::settings::{known_keys, KEYS};
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("### Every setting")
+        .nth(1)
+        .expect("a settings table in the README");
+    let mut rows = std::collections::BTreeMap::new();
+    for line in table.lines().skip_while(|l| !l.starts_with("| `")) {
+        let Some(rest) = line.strip_prefix("| `") else {
+            break;
+        };
+        let (key, doc) = rest.split_once("` | ").unwrap();
+        rows.insert(
+            key.to_string(),
+            doc.trim_end_matches(" |").replace("\\|", "|"),
+        );
+    }
+    for (key, doc) in KEYS {
+        assert_eq!(rows.get(*key).map(String::as_str), Some(*doc), "{key}");
+    }
+    let expanded: Vec<String> = known_keys().into_iter().map(|(k, _)| k).collect();
+    for key in rows.keys() {
+        let known = expanded.contains(key)
+            || (key.starts_with("DISCOVERY_<SOURCE>_")
+                && expanded
+                    .iter()
+                    .any(|k| k.ends_with(key.trim_start_matches("DISCOVERY_<SOURCE>"))));
+        assert!(
+            known,
+            "the README lists {key}, which the code does not know"
+        );
+    }
+    assert_eq!(rows.len(), KEYS.len() + 2);
 }
