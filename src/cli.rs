@@ -301,6 +301,10 @@ pub enum AuditCommand {
         /// Destination folder (default: DATA_DIR/audit-export).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// `jsonl`: the audit trail and autonomy_state.json; `sqlite`: the seed's
+        /// `strategy_opportunities.db` (with strategies, validations and stage runs).
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -316,6 +320,15 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `audit export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The JSONL audit files and autonomy_state.json.
+    Jsonl,
+    /// One SQLite database.
+    Sqlite,
 }
 
 /// `debug …` (hidden).

@@ -114,7 +114,91 @@ fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
     );
     assert_eq!(transitions(data), transitions_first);
     audit_clean(data);
+    sqlite_export_is_the_seeds_database(data);
     retired_stays_out_until_reopened(data);
+}
+
+/// `audit export --format sqlite` writes the seed's `strategy_opportunities.db`: its two tables
+/// with the seed's columns, rows as many as `status` counts, plus strategies, validations and
+/// stage runs.
+fn sqlite_export_is_the_seeds_database(data: &Path) {
+    let out = data.join("sql");
+    let run = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["audit", "export", "--format", "sqlite", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let status = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    let db = rusqlite::Connection::open_with_flags(
+        out.join("strategy_opportunities.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let columns = |table: &str| -> Vec<String> {
+        let mut q = db
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap();
+        q.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let have = columns("strategy_opportunities");
+    for seed in [
+        "id",
+        "source",
+        "title",
+        "alpha_hypothesis",
+        "estimated_sharpe",
+        "implementation_complexity",
+        "capital_efficiency",
+        "novelty_score",
+        "market_fit_score",
+        "composite_score",
+        "status",
+        "discovered_at",
+        "submitted_at",
+    ] {
+        assert!(have.iter().any(|c| c == seed), "no column {seed}: {have:?}");
+    }
+    let have = columns("discovery_sources");
+    for seed in [
+        "id",
+        "source",
+        "last_checked",
+        "check_interval_minutes",
+        "enabled",
+    ] {
+        assert!(have.iter().any(|c| c == seed), "no column {seed}: {have:?}");
+    }
+    assert_eq!(
+        count("SELECT COUNT(*) FROM strategy_opportunities"),
+        status["opportunities_discovered"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM strategy_opportunities WHERE submitted_at IS NOT NULL"),
+        status["opportunities_submitted"].as_i64().unwrap()
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM discovery_sources"), 7);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM discovery_sources WHERE source = 'arxiv' AND check_interval_minutes = 360"),
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM validations WHERE decision = 'approved'"),
+        status["strategies_approved"].as_i64().unwrap()
+    );
+    assert!(count("SELECT COUNT(*) FROM stage_runs WHERE stage = 'full' AND passed = 1") >= 1);
 }
 
 /// The event of `kind` about a strategy, from an audit file, as JSON.

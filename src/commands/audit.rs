@@ -1,7 +1,7 @@
 //! `stratagem audit verify | export | replay` (the export and the replay are
 //! `stratagem_actors::workflow::audit`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -11,12 +11,26 @@ use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_events::audit::verify_chain;
 
 use super::print_json;
-use crate::cli::AuditCommand;
+use crate::cli::{AuditCommand, ExportFormat};
+use stratagem_actors::workflow::settings::Settings;
+use stratagem_actors::workflow::sqlite::export_sqlite;
 
-pub fn run(root: &Path, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+pub fn run(root: &Path, settings: &Settings, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify(flags) => verify(root, flags.json),
-        AuditCommand::Export { out, json } => export(root, out, json),
+        AuditCommand::Export { out, format, json } => {
+            let dir = DataDir::open(root)?;
+            let out = out.unwrap_or_else(|| root.join("audit-export"));
+            if format == ExportFormat::Jsonl {
+                return export(&dir, &out, json);
+            }
+            let done = export_sqlite(root, &dir, settings, &out)?;
+            match json {
+                true => print_json(&done)?,
+                false => say!("written {done}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Replay { repair, json } => replay(root, repair, json),
     }
 }
@@ -63,10 +77,8 @@ fn verify(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn export(root: &Path, out: Option<PathBuf>, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::open(root)?;
-    let out = out.unwrap_or_else(|| root.join("audit-export"));
-    let files = audit::export(&dir, &out)?;
+fn export(dir: &DataDir, out: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let files = audit::export(dir, out)?;
     if json {
         print_json(&files)?;
     } else {
@@ -94,27 +106,7 @@ fn replay(root: &Path, repair: bool, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&serde_json::json!({"found": found, "after_repair": repaired}))?;
     } else {
-        if found.identical {
-            say!(
-                "identical: {} files rebuilt from {} events match the live projections",
-                found.files.len(),
-                found.events
-            );
-        } else {
-            say!(
-                "DIFFERENT: the live projections do not match a replay of the log ({} events)",
-                found.events
-            );
-            for d in &found.differences {
-                say!("  {}: {}", d.file, d.detail);
-            }
-        }
-        if found.behind > 0 {
-            say!(
-                "the live projections are {} event(s) behind the log (an interrupted run): the next command projects them",
-                found.behind
-            );
-        }
+        say!("{found}");
         match &repaired {
             Some(r) if r.identical => say!("repaired: rebuilt from the log, now identical"),
             Some(r) => say!(

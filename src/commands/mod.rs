@@ -37,7 +37,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Status(flags) => status::run(root, flags.json),
         Command::Submit(args) => submit::run(root, args).await,
-        Command::Audit(cmd) => audit::run(root, cmd),
+        Command::Audit(cmd) => audit::run(root, settings, cmd),
         Command::Config(cmd) => config::run(root, settings, cmd),
         Command::Review(cmd) => review::run(root, settings, cmd).await,
         Command::Monitor(flags) => monitor::run(root, settings, flags.json).await,
@@ -102,6 +102,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         } => opportunities::run(root, limit, status.as_deref(), all, json),
         Command::Debug(cmd) => debug::run(root, cmd).await,
     }
+}
+
+/// A strategy id given on the command line.
+pub fn strategy_id(text: &str) -> anyhow::Result<uuid::Uuid> {
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a strategy id (a UUID)"))
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -12,7 +12,7 @@ use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::Stage;
 use uuid::Uuid;
 
-use super::print_json;
+use super::{print_json, strategy_id};
 use crate::cli::ReviewCommand;
 
 #[derive(Serialize)]
@@ -74,16 +74,8 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
             reason,
             reviewer: r,
         } => {
-            let id: Uuid = strategy
-                .trim()
-                .parse()
-                .map_err(|_| anyhow!("{strategy:?} is not a strategy id (a UUID)"))?;
-            let dir = DataDir::open(root)?;
-            let mut projections = dir.projections()?;
-            say!(
-                "{}",
-                reopen(&dir, &mut projections, id, &reviewer(r), &reason).await?
-            );
+            let id = strategy_id(&strategy)?;
+            say!("{}", reopen(root, id, &reviewer(r), &reason).await?);
             return Ok(ExitCode::SUCCESS);
         }
         ReviewCommand::Reject {
@@ -97,10 +89,7 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
             (strategy, false, reason, r)
         }
     };
-    let id: Uuid = id
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("{id:?} is not a strategy id (a UUID)"))?;
+    let id = strategy_id(&id)?;
     let reviewer = reviewer(who);
     let decision = Decision {
         strategy: id,

@@ -12,7 +12,7 @@ use serde::Serialize;
 use stratagem_actors::sources::check::Mode;
 use stratagem_actors::sources::SourceName;
 use stratagem_actors::workflow::daemon::{
-    dir_size, resident_bytes, serve, Daemon, Listening, Tick,
+    dir_size, resident_bytes, serve, Daemon, Listening, Stops, Tick,
 };
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::run::{
@@ -139,39 +139,6 @@ async fn daemon(
     match daemon.into_last() {
         Some(done) if json => report(root, done, true),
         _ => Ok(ExitCode::SUCCESS),
-    }
-}
-
-/// SIGINT and SIGTERM, caught from the moment this is made (a signal during start-up waits
-/// here instead of killing the process).
-struct Stops {
-    int: Option<tokio::signal::unix::Signal>,
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Stops {
-    fn catch() -> Stops {
-        use tokio::signal::unix::{signal, SignalKind};
-        Stops {
-            int: signal(SignalKind::interrupt()).ok(),
-            term: signal(SignalKind::terminate()).ok(),
-        }
-    }
-
-    /// Waits for either; says which.
-    async fn next(&mut self) -> &'static str {
-        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        }
-        tokio::select! {
-            _ = recv(&mut self.int) => "SIGINT",
-            _ = recv(&mut self.term) => "SIGTERM",
-        }
     }
 }
 

@@ -4,11 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::anyhow;
 use stratagem_actors::workflow::settings::Settings;
 use stratagem_actors::workflow::stage::{next, run_now};
 use stratagem_events::Stage;
-use uuid::Uuid;
 
 use super::print_json;
 use crate::cli::StageArg;
@@ -28,10 +26,7 @@ pub async fn run(
         StageArg::Limited => Stage::Limited,
         StageArg::Full => Stage::Full,
     };
-    let id: Uuid = strategy
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("{strategy:?} is not a strategy id (a UUID)"))?;
+    let id = super::strategy_id(strategy)?;
     let run = run_now(root, settings, id, stage, speed, feed).await?;
     let (outcome, trials) = (&run.outcome, run.trials);
     if json {

@@ -74,6 +74,37 @@ pub struct ReplayReport {
     pub repaired: bool,
 }
 
+impl std::fmt::Display for ReplayReport {
+    /// What a person reads: identical, or every difference; and the lag, if any.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.identical {
+            write!(
+                f,
+                "identical: {} files rebuilt from {} events match the live projections",
+                self.files.len(),
+                self.events
+            )?;
+        } else {
+            write!(
+                f,
+                "DIFFERENT: the live projections do not match a replay of the log ({} events)",
+                self.events
+            )?;
+            for d in &self.differences {
+                write!(f, "\n  {}: {}", d.file, d.detail)?;
+            }
+        }
+        if self.behind > 0 {
+            write!(
+                f,
+                "\nthe live projections are {} event(s) behind the log (an interrupted run): the next command projects them",
+                self.behind
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Differences listed per file; the count of the rest is said.
 pub const MAX_DIFFERENCES: usize = 20;
 

@@ -209,6 +209,40 @@ pub async fn serve(
     Ok(memory)
 }
 
+/// SIGINT and SIGTERM, caught from the moment this is made (a signal during start-up waits
+/// here instead of killing the process).
+pub struct Stops {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stops {
+    /// Catches both from now on.
+    pub fn catch() -> Stops {
+        use tokio::signal::unix::{signal, SignalKind};
+        Stops {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Waits for either; says which.
+    pub async fn next(&mut self) -> &'static str {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.int) => "SIGINT",
+            _ = recv(&mut self.term) => "SIGTERM",
+        }
+    }
+}
+
 fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

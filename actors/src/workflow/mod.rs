@@ -28,6 +28,7 @@ pub mod query;
 pub mod review;
 pub mod run;
 pub mod settings;
+pub mod sqlite;
 pub mod stage;
 pub mod submit;
 pub mod validate;

@@ -255,18 +255,14 @@ pub fn is_terminal(s: &StrategyView) -> bool {
 /// # Errors
 /// A strategy unknown or not terminal ([`Refused`]); an empty reason; the log cannot be
 /// written.
-pub async fn reopen(
-    dir: &DataDir,
-    projections: &mut ProjectionFiles,
-    id: Uuid,
-    reviewer: &str,
-    reason: &str,
-) -> Result<String> {
+pub async fn reopen(root: &Path, id: Uuid, reviewer: &str, reason: &str) -> Result<String> {
     if reason.trim().is_empty() {
         return Err(WorkflowError::refused(
             "--reason is empty: say why it is let back in",
         ));
     }
+    let dir = DataDir::open(root)?;
+    let mut projections = dir.projections()?;
     let view = projections
         .state()
         .strategies
@@ -281,7 +277,8 @@ pub async fn reopen(
         reviewer: reviewer.to_string(),
         reason: reason.trim().to_string(),
     };
-    dir.append(projections, AppendRequest::one(event)).await?;
+    dir.append(&mut projections, AppendRequest::one(event))
+        .await?;
     Ok(format!(
         "strategy {id} reopened by {reviewer}: it waits for validation again"
     ))
