@@ -72,7 +72,9 @@ fn init_tracing() -> anyhow::Result<()> {
     let format = config::lookup("STRATAGEM_LOG_FORMAT").unwrap_or_default();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format.trim() {
         "" | "human" => {
             let _ = builder.try_init();

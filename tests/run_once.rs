@@ -138,6 +138,12 @@ fn sqlite_export_is_the_seeds_database(data: &Path) {
         .output()
         .unwrap();
     let status: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    // Discovery ran, and a strategy rejected at COLD counts as rejected.
+    assert_eq!(status["strategy_discovery_active"], true, "{status}");
+    assert!(
+        status["strategies_rejected"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
     let db = rusqlite::Connection::open_with_flags(
         out.join("strategy_opportunities.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

@@ -347,13 +347,13 @@ pub async fn run_stage(
     };
     let beat = |m: &StageMetrics, improvement: f64| {
         let needed = baseline_sharpe + improvement * baseline_sharpe.abs();
-        (m.sharpe >= needed, format!("sharpe {:.3} >= {needed:.3} (baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", m.sharpe, improvement * 100.0))
+        (m.sharpe >= needed, format!("sharpe {:.3} (needs ≥ {needed:.3}: baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", m.sharpe, improvement * 100.0))
     };
     let (passed, gate) = match stage {
         Stage::Cold => (
             metrics.sharpe >= s.cold_min_sharpe && metrics.trades >= s.cold_min_trades,
             format!(
-                "sharpe {:.3} >= {:.2} and trades {} >= {}",
+                "sharpe {:.3} (needs ≥ {:.2}), trades {} (needs ≥ {})",
                 metrics.sharpe, s.cold_min_sharpe, metrics.trades, s.cold_min_trades
             ),
         ),

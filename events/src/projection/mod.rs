@@ -250,6 +250,9 @@ pub struct Projections {
     pub champion: Option<Uuid>,
     /// Earlier champions, oldest first: a rollback of the champion reinstates the last of them.
     pub previous_champions: Vec<Uuid>,
+    /// Whether discovery was ever switched on or off by a `discovery.toggled` event (then the
+    /// switch, not the checks, says whether it is active).
+    pub discovery_switched: bool,
     /// Last sequence number applied.
     pub last_seq: u64,
 }
@@ -377,8 +380,15 @@ impl Projections {
 
     fn apply_event(&mut self, seq: u64, recorded_at_micros: i64, event: Event) {
         match event {
-            Event::DiscoveryToggled(e) => self.autonomy.strategy_discovery_active = e.active,
+            Event::DiscoveryToggled(e) => {
+                self.autonomy.strategy_discovery_active = e.active;
+                self.discovery_switched = true;
+            }
             Event::SourceChecked(e) => {
+                // A source was checked: discovery runs (until a switch says otherwise).
+                if !self.discovery_switched {
+                    self.autonomy.strategy_discovery_active = true;
+                }
                 let h = self.sources.entry(e.source).or_default();
                 h.checks += 1;
                 h.last_checked_micros = recorded_at_micros;
@@ -633,6 +643,12 @@ impl Projections {
                 self.set_stage(e.strategy_id, e.to)
             }
             Event::StageRejected(e) => {
+                // Rejected at a stage is rejected: the seed's counter says so.
+                if self.strategies.get(&e.strategy_id).map(|s| s.status)
+                    != Some(StrategyStatus::Rejected)
+                {
+                    self.autonomy.strategies_rejected += 1;
+                }
                 self.set_strategy_status(e.strategy_id, StrategyStatus::Rejected)
             }
             Event::StrategyRetired(e) => {
