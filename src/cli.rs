@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "STRATAGEM_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// Create the data directory if it does not exist (`run`, `submit` and `discover` always
+    /// may; any other command refuses a missing one, so a mistyped path is not a new empty log).
+    #[arg(long, global = true)]
+    pub create: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

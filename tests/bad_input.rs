@@ -72,7 +72,8 @@ fn an_unwritable_data_directory_is_named() {
     let file = tmp.path().join("not-a-directory");
     std::fs::write(&file, b"x").unwrap();
     let d = file.join("data");
-    let err = fails(&d, &["status"]);
+    // `submit` creates a data directory: here it cannot.
+    let err = fails(&d, &["submit", "--title", "t", "--hypothesis", "h"]);
     assert!(
         err.contains("cannot create directory") && err.contains("not-a-directory"),
         "{err}"
@@ -202,4 +203,28 @@ fn damaged_database_files_are_an_error_not_a_panic() {
     // Nothing was written over the damage: restoring the bytes restores every event.
     std::fs::write(&db_file, &pristine).unwrap();
     assert!(ok(&d, &["audit", "verify"]).starts_with("chain ok: 20 events"));
+}
+
+#[test]
+fn a_mistyped_data_directory_is_refused_not_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("mistyped");
+    for args in [
+        &["audit", "verify"][..],
+        &["status"][..],
+        &["opportunities"][..],
+        &["review", "list"][..],
+    ] {
+        let out = common::run(&d, args);
+        assert_eq!(out.status.code(), Some(66), "{args:?}");
+        let err = common::stderr(&out);
+        assert!(
+            err.contains("no data directory at") && err.contains("--create"),
+            "{err}"
+        );
+        assert!(!d.exists(), "{args:?} created {}", d.display());
+    }
+    // Made when asked.
+    let made = common::ok(&d, &["--create", "audit", "verify"]);
+    assert!(made.starts_with("chain ok: 0 events"), "{made}");
 }

@@ -168,8 +168,10 @@ fn bad_submissions_are_refused_with_the_field_named() {
     let err = fails(&d, &["submit", "--title", &long, "--hypothesis", "h"]);
     assert!(err.contains("longer than 300 characters"), "{err}");
     // Nothing was recorded by the refusals.
-    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
-    assert_eq!(status["log"]["events"], 0);
+    // Nothing recorded: not even a data directory was made.
+    assert!(!d.join("events").exists());
+    let err = fails(&d, &["status"]);
+    assert!(err.contains("no data directory at"), "{err}");
 }
 
 #[test]

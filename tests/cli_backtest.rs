@@ -48,6 +48,7 @@ fn metrics_agree_with_the_formulas_applied_to_the_exported_equity_curve() {
     let out: Value = serde_json::from_str(&ok(
         &d,
         &[
+            "--create",
             "backtest",
             CLEAN,
             "--data",
@@ -143,8 +144,11 @@ fn a_generated_strategy_is_backtested_by_its_id_from_the_log() {
     let id = generated["strategy_id"].as_str().unwrap();
     // The file may go: the log holds the source.
     std::fs::remove_file(generated["path"].as_str().unwrap()).unwrap();
-    let out: Value =
-        serde_json::from_str(&ok(&d, &["backtest", id, "--days", "7", "--json"])).unwrap();
+    let out: Value = serde_json::from_str(&ok(
+        &d,
+        &["--create", "backtest", id, "--days", "7", "--json"],
+    ))
+    .unwrap();
     assert_eq!(out["bars"], 168);
     assert!(out["buy_and_hold"]["sharpe"].is_number());
 }
@@ -155,7 +159,16 @@ fn bad_inputs_are_refused_before_anything_runs() {
     let d = tmp.path().join("data");
     let gappy = tmp.path().join("gappy.csv");
     std::fs::write(&gappy, "timestamp,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,1,1,1,1\n2020-01-01T01:00:00Z,1,1,1,1,1\n2020-01-01T03:00:00Z,1,1,1,1,1\n2020-01-01T04:00:00Z,1,1,1,1,1\n").unwrap();
-    let err = fails(&d, &["backtest", CLEAN, "--data", gappy.to_str().unwrap()]);
+    let err = fails(
+        &d,
+        &[
+            "--create",
+            "backtest",
+            CLEAN,
+            "--data",
+            gappy.to_str().unwrap(),
+        ],
+    );
     assert!(
         err.contains("is not a usable bar file")
             && err.contains("row 4: a gap of 7200 s where bars are 3600 s apart"),
@@ -165,17 +178,24 @@ fn bad_inputs_are_refused_before_anything_runs() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/hostile/include_bytes_passwd.rs"
     );
-    let err = fails(&d, &["backtest", hostile]);
+    let err = fails(&d, &["--create", "backtest", hostile]);
     assert!(
         err.contains("fails the security layer") && !err.contains("root:"),
         "{err}"
     );
-    let err = fails(&d, &["backtest", CLEAN, "--fee-bps=-1"]);
+    let err = fails(&d, &["--create", "backtest", CLEAN, "--fee-bps=-1"]);
     assert!(
         err.contains("--fee-bps -1 is not between 0 and 1000"),
         "{err}"
     );
-    let err = fails(&d, &["backtest", "01a21484-dd60-709d-bbdb-80a3cf309b21"]);
+    let err = fails(
+        &d,
+        &[
+            "--create",
+            "backtest",
+            "01a21484-dd60-709d-bbdb-80a3cf309b21",
+        ],
+    );
     assert!(
         err.contains("no strategy 01a21484-dd60-709d-bbdb-80a3cf309b21 in the log"),
         "{err}"

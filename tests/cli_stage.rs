@@ -118,11 +118,11 @@ fn the_same_inputs_give_identical_results_and_stage_events() {
     let tmp = tempfile::tempdir().unwrap();
     let a = ok(
         &tmp.path().join("a"),
-        &["backtest", clean, "--days", "30", "--json"],
+        &["--create", "backtest", clean, "--days", "30", "--json"],
     );
     let b = ok(
         &tmp.path().join("b"),
-        &["backtest", clean, "--days", "30", "--json"],
+        &["--create", "backtest", clean, "--days", "30", "--json"],
     );
     assert_eq!(a, b);
     let completed = |d: &Path| -> Value {

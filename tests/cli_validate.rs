@@ -12,7 +12,10 @@ fn clean() -> PathBuf {
 
 fn validate(data: &Path, file: &Path, env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = bin();
-    cmd.arg("--data-dir").arg(data).arg("validate").arg(file);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(["--create", "validate"])
+        .arg(file);
     for (k, v) in env {
         cmd.env(k, v);
     }

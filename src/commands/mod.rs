@@ -34,6 +34,23 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line with the settings of the file and the environment.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     let (root, settings) = (&cli.data_dir, &settings);
+    // Only the commands that create state may start a new log; the others refuse a directory
+    // without one, so a mistyped `--data-dir` is not taken for an empty history.
+    let creates = matches!(
+        cli.command,
+        Command::Run { .. } | Command::Submit(_) | Command::Discover { .. }
+    );
+    let needs_none = matches!(
+        cli.command,
+        Command::Scan { .. } | Command::Templates(_) | Command::Config(_)
+    );
+    if !(creates || needs_none || cli.create || root.join("events").is_dir()) {
+        eprintln!(
+            "error: no data directory at {}: nothing has been recorded there (a mistyped --data-dir?). `run`, `submit` and `discover` create one; `--create` makes one for this command",
+            root.display()
+        );
+        return Ok(ExitCode::from(66));
+    }
     match cli.command {
         Command::Status(flags) => status::run(root, flags.json),
         Command::Submit(args) => submit::run(root, args).await,
