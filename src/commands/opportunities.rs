@@ -4,27 +4,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use serde::Serialize;
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::query::{parse_status, ranked_opportunities, status_name};
-use stratagem_events::projection::{OpportunityStatus, ScoreView};
-use uuid::Uuid;
+use stratagem_actors::workflow::query::{
+    parse_status, ranked_opportunities, status_name, OpportunityRow,
+};
 
 use super::print_json;
-
-#[derive(Serialize)]
-struct Row<'a> {
-    id: Uuid,
-    source: &'a str,
-    external_id: Option<&'a str>,
-    title: &'a str,
-    family: Option<&'a str>,
-    template: Option<&'a str>,
-    url: Option<&'a str>,
-    status: OpportunityStatus,
-    composite: Option<f64>,
-    scores: Option<&'a ScoreView>,
-}
 
 pub fn run(
     root: &Path,
@@ -41,21 +26,7 @@ pub fn run(
     if !all {
         views.truncate(limit);
     }
-    let rows: Vec<Row> = views
-        .iter()
-        .map(|o| Row {
-            id: o.id,
-            source: &o.source,
-            external_id: o.external_id.as_deref(),
-            title: &o.title,
-            family: o.family.as_deref(),
-            template: o.template.as_deref(),
-            url: o.url.as_deref(),
-            status: o.status,
-            composite: o.score.as_ref().map(|s| s.composite),
-            scores: o.score.as_ref(),
-        })
-        .collect();
+    let rows: Vec<OpportunityRow> = views.iter().map(|o| OpportunityRow::of(o)).collect();
     if json {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);

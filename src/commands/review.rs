@@ -5,24 +5,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail};
-use serde::Serialize;
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::review::{decide, reopen, reviewer, waiting, Decided, Decision};
+use stratagem_actors::workflow::review::{
+    decide, reopen, reviewer, waiting_rows, Decided, Decision,
+};
 use stratagem_actors::workflow::settings::Settings;
-use stratagem_events::Stage;
-use uuid::Uuid;
 
 use super::{print_json, strategy_id};
 use crate::cli::ReviewCommand;
-
-#[derive(Serialize)]
-struct Waiting<'a> {
-    strategy_id: Uuid,
-    name: &'a str,
-    /// `None`: the validator's manual review; else the stage it waits to enter.
-    before_stage: Option<Stage>,
-    why: String,
-}
 
 pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow::Result<ExitCode> {
     let stages = settings.stages()?;
@@ -33,18 +23,7 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
                 false => e.into(),
             })?;
             let projections = dir.projections()?;
-            let list: Vec<Waiting> = waiting(projections.state(), &stages)
-                .into_iter()
-                .map(|(s, before)| Waiting {
-                    strategy_id: s.id,
-                    name: &s.name,
-                    before_stage: before,
-                    why: match before {
-                        None => "validation found warnings only: a person decides".into(),
-                        Some(st) => format!("REQUIRE_APPROVAL_BEFORE={}", st.as_str()),
-                    },
-                })
-                .collect();
+            let list = waiting_rows(projections.state(), &stages);
             if flags.json {
                 print_json(&list)?;
             } else if list.is_empty() {

@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use stratagem_events::projection::files::{read_summary, Summary, AUTONOMY_FILE};
-use stratagem_events::projection::{OpportunityStatus, OpportunityView};
+use stratagem_events::projection::{OpportunityStatus, OpportunityView, ScoreView};
 use stratagem_events::{EventStore, Head, Projections};
+use uuid::Uuid;
 
 use super::data_dir::DataDir;
 use super::{refuse, Result, WorkflowError};
@@ -131,4 +133,47 @@ pub fn ranked_opportunities(
             .then(a.discovered_seq.cmp(&b.discovered_seq))
     });
     views
+}
+
+/// An opportunity as `opportunities` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpportunityRow<'a> {
+    /// Its id.
+    pub id: Uuid,
+    /// Its source.
+    pub source: &'a str,
+    /// The source's own id.
+    pub external_id: Option<&'a str>,
+    /// Its title.
+    pub title: &'a str,
+    /// The strategy family read in it.
+    pub family: Option<&'a str>,
+    /// The template it names.
+    pub template: Option<&'a str>,
+    /// Where it comes from.
+    pub url: Option<&'a str>,
+    /// Where it stands.
+    pub status: OpportunityStatus,
+    /// The composite score.
+    pub composite: Option<f64>,
+    /// The five sub-scores with their reasons.
+    pub scores: Option<&'a ScoreView>,
+}
+
+impl<'a> OpportunityRow<'a> {
+    /// The row of an opportunity.
+    pub fn of(o: &'a OpportunityView) -> OpportunityRow<'a> {
+        OpportunityRow {
+            id: o.id,
+            source: &o.source,
+            external_id: o.external_id.as_deref(),
+            title: &o.title,
+            family: o.family.as_deref(),
+            template: o.template.as_deref(),
+            url: o.url.as_deref(),
+            status: o.status,
+            composite: o.score.as_ref().map(|s| s.composite),
+            scores: o.score.as_ref(),
+        }
+    }
 }

@@ -189,6 +189,35 @@ pub async fn take_handoffs(
     lines
 }
 
+/// A strategy waiting for a person, as `review list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingRow<'a> {
+    /// The strategy.
+    pub strategy_id: Uuid,
+    /// Its file stem.
+    pub name: &'a str,
+    /// `None`: the validator's manual review; else the stage it waits to enter.
+    pub before_stage: Option<Stage>,
+    /// Why it waits.
+    pub why: String,
+}
+
+/// Every strategy waiting for a person, with why.
+pub fn waiting_rows<'a>(p: &'a Projections, settings: &StageSettings) -> Vec<WaitingRow<'a>> {
+    waiting(p, settings)
+        .into_iter()
+        .map(|(s, before)| WaitingRow {
+            strategy_id: s.id,
+            name: &s.name,
+            before_stage: before,
+            why: match before {
+                None => "validation found warnings only: a person decides".into(),
+                Some(st) => format!("REQUIRE_APPROVAL_BEFORE={}", st.as_str()),
+            },
+        })
+        .collect()
+}
+
 /// Every strategy waiting for a person.
 pub fn waiting<'a>(
     p: &'a Projections,
