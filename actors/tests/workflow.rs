@@ -22,6 +22,10 @@ fn settings() -> Settings {
     Settings::from_pairs([("VALIDATOR_CONCURRENCY", "2"), ("STAGE_CONCURRENCY", "2")])
 }
 
+#[path = "../../tests/common/http.rs"]
+#[allow(dead_code)]
+mod http;
+
 /// The events of the log, in order.
 fn events(root: &Path) -> Vec<Event> {
     let dir = DataDir::open(root).expect("open");
@@ -75,14 +79,18 @@ fn nothing_twice(root: &Path) {
 
 /// One cycle over every recording, then (the daemon) two idle cycles; returns the funnel.
 async fn run(root: &Path, chaos: ChaosHooks) -> Funnel {
+    run_with(root, chaos, settings()).await
+}
+
+async fn run_with(root: &Path, chaos: ChaosHooks, settings: Settings) -> Funnel {
     let mode = recordings();
     let _kept = DataDir::keep_open(root).expect("keep open");
-    let engine = Engine::start(root, &mode, settings(), None, chaos)
+    let engine = Engine::start(root, &mode, settings.clone(), None, chaos)
         .await
         .expect("start");
-    let all = sources_for(root, &settings(), &mode, Sources::All).expect("sources");
+    let all = sources_for(root, &settings, &mode, Sources::All).expect("sources");
     assert_eq!(all.len(), SourceName::ALL.len());
-    let mut daemon = Daemon::new(root, &settings(), &mode).expect("daemon");
+    let mut daemon = Daemon::new(root, &settings, &mode).expect("daemon");
     let first = daemon.tick(&engine).await.expect("first cycle");
     assert!(!first.idle, "a first cycle works");
     let funnel = daemon.last().expect("a report").funnel.clone();
@@ -149,4 +157,40 @@ async fn the_engine_runs_the_whole_pipeline_in_process_and_crashes_change_nothin
             assert!(a == b, "{name} differs from a replay");
         }
     }
+}
+
+/// The notifier fails on its first delivery (the real Slack client, against a webhook on
+/// loopback): it is restarted, the pipeline goes on as undisturbed, and the messages reach the
+/// webhook, each outcome on the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notifier_crashes_is_restarted_and_delivers() {
+    let slack = http::LoopbackServer::start(vec![http::Reply::bytes(200, "text/plain", "ok")]);
+    let (_a, root) = temp("workflow-notifier");
+    let settings = Settings::from_pairs([
+        ("VALIDATOR_CONCURRENCY", "2".to_string()),
+        ("STAGE_CONCURRENCY", "2".to_string()),
+        (
+            "SLACK_WEBHOOK_URL",
+            format!("{}/services/T0/B0/x", slack.url),
+        ),
+        ("SLACK_MIN_INTERVAL_MS", "0".to_string()),
+    ]);
+    let chaos = ChaosHooks {
+        panic_stage: Some("notifier".into()),
+        ..ChaosHooks::default()
+    };
+    let funnel = run_with(&root, chaos, settings).await;
+    assert!(funnel.reached_full >= 1, "{funnel}");
+    let log = events(&root);
+    let restarted = log
+        .iter()
+        .filter(|e| matches!(e, Event::ActorRestarted(r) if r.actor == "notifier"))
+        .count();
+    assert_eq!(restarted, 1, "the notifier was restarted once");
+    let sent = log
+        .iter()
+        .filter(|e| matches!(e, Event::NotificationSent(_)))
+        .count();
+    assert!(sent >= 1, "messages were delivered after the restart");
+    assert!(slack.requests().len() >= sent, "the webhook got them");
 }
