@@ -23,7 +23,6 @@ fn settings() -> Settings {
 }
 
 #[path = "../../tests/common/http.rs"]
-#[allow(dead_code)]
 mod http;
 
 /// The events of the log, in order.
