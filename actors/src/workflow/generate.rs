@@ -44,6 +44,14 @@ pub fn choose_template(
     }
 }
 
+/// The opportunity of the log with this id.
+fn opportunity(projections: &ProjectionFiles, id: Uuid) -> Result<OpportunityView> {
+    match projections.state().opportunities.get(&id) {
+        Some(o) => Ok(o.clone()),
+        None => refuse!("no opportunity {id} in the log (see `stratagem status`)"),
+    }
+}
+
 /// Microseconds since the epoch at today's UTC midnight.
 fn utc_midnight_micros() -> i64 {
     let now = std::time::SystemTime::now()
@@ -114,14 +122,7 @@ pub async fn generate(
 ) -> Result<Generated> {
     let codegen = settings.codegen()?;
     let mode = mode.unwrap_or(codegen.default_mode);
-    let Some(opp) = projections
-        .state()
-        .opportunities
-        .get(&opportunity_id)
-        .cloned()
-    else {
-        refuse!("no opportunity {opportunity_id} in the log (see `stratagem status`)");
-    };
+    let opp = opportunity(projections, opportunity_id)?;
     let given: Vec<(String, f64)> = opp
         .parameters
         .iter()
@@ -283,14 +284,7 @@ pub async fn from_template_recorded(
     projections: &mut ProjectionFiles,
     opportunity_id: Uuid,
 ) -> Result<Option<Uuid>> {
-    let Some(opp) = projections
-        .state()
-        .opportunities
-        .get(&opportunity_id)
-        .cloned()
-    else {
-        refuse!("no opportunity {opportunity_id} in the log");
-    };
+    let opp = opportunity(projections, opportunity_id)?;
     let Some((spec, given)) = template_for(&opp) else {
         return Ok(None);
     };

@@ -298,7 +298,7 @@ pub async fn reopen(root: &Path, id: Uuid, reviewer: &str, reason: &str) -> Resu
         .get(&id)
         .ok_or(Refused::Unknown(id))?;
     if !is_terminal(view) {
-        let now = format!("{:?}", view.status).to_lowercase();
+        let now = view.status.as_str().to_string();
         return Err(Refused::NotTerminal(id, now).into());
     }
     let event = stratagem_events::ReviewReopened {

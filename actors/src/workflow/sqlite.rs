@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection};
-use stratagem_events::projection::{rfc3339_micros, OpportunityStatus};
+use stratagem_events::projection::rfc3339_micros;
 use stratagem_events::{iter_from, Event, Projections, Stage};
 use uuid::Uuid;
 
 use super::data_dir::DataDir;
+use super::query::status_name;
 use super::settings::Settings;
 use super::{Result, WorkflowError};
 use crate::sources::SourceName;
@@ -226,13 +227,6 @@ pub fn export_sqlite(
     }
     for o in state.opportunities.values() {
         let score = o.score.as_ref();
-        let status = match o.status {
-            OpportunityStatus::Discovered => "discovered",
-            OpportunityStatus::Held => "held",
-            OpportunityStatus::Submitted => "submitted",
-            OpportunityStatus::Duplicate => "duplicate",
-            OpportunityStatus::Generated => "generated",
-        };
         tx.execute(
             "INSERT INTO strategy_opportunities VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
@@ -247,7 +241,7 @@ pub fn export_sqlite(
                 score.map(|s| s.market_fit.value),
                 score.map(|s| s.risk.value),
                 score.map(|s| s.composite),
-                status,
+                status_name(o.status),
                 rfc3339_micros(discovered_at.get(&o.id).copied().unwrap_or(0)),
                 submitted_at.get(&o.id).map(|m| rfc3339_micros(*m)),
                 o.url,
@@ -286,7 +280,7 @@ pub fn export_sqlite(
                 s.name,
                 lower(s.mode),
                 s.template,
-                lower(s.status),
+                s.status.as_str(),
                 s.stage.map(Stage::as_str),
                 s.highest_stage.map(Stage::as_str),
                 s.decision.map(lower),

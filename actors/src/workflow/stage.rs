@@ -162,7 +162,7 @@ pub async fn begin_recorded(
     if !ready {
         let now = match (view.status, view.stage) {
             (StrategyStatus::Staged, Some(s)) => format!("in {}", s.as_str().to_uppercase()),
-            (status, _) => format!("{status:?}").to_lowercase(),
+            (status, _) => status.as_str().to_string(),
         };
         let wants = if stage == Stage::Cold {
             "an approved strategy".to_string()

@@ -42,7 +42,7 @@ pub async fn validate_source(
             return Err(WorkflowError::refused(format!(
                 "strategy {} is {}: its validation is not recorded again and it stays out of the pipeline; `stratagem review reopen {} --reason …` lets it back in",
                 view.id,
-                format!("{:?}", view.status).to_lowercase(),
+                view.status.as_str(),
                 view.id
             )));
         }

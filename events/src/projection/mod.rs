@@ -171,6 +171,21 @@ pub enum StrategyStatus {
     Retired,
 }
 
+impl StrategyStatus {
+    /// Its name, as JSON spells it (`manual_review`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyStatus::Generated => "generated",
+            StrategyStatus::Validating => "validating",
+            StrategyStatus::Approved => "approved",
+            StrategyStatus::Rejected => "rejected",
+            StrategyStatus::ManualReview => "manual_review",
+            StrategyStatus::Staged => "staged",
+            StrategyStatus::Retired => "retired",
+        }
+    }
+}
+
 /// Read model of one strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyView {
