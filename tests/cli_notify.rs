@@ -23,7 +23,15 @@ fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
+/// The delivery outcomes on the log (`notification.sent` / `notification.failed`).
 fn operations(data: &Path) -> Vec<Value> {
+    notification_lines(data)
+        .into_iter()
+        .filter(|l| l["kind"] == "notification.sent" || l["kind"] == "notification.failed")
+        .collect()
+}
+
+fn notification_lines(data: &Path) -> Vec<Value> {
     std::fs::read_to_string(data.join("operations.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -35,6 +43,12 @@ fn operations(data: &Path) -> Vec<Value> {
                 .starts_with("notification.")
         })
         .collect()
+}
+
+fn waiting(data: &Path) -> u64 {
+    let status: Value =
+        serde_json::from_str(&stdout(&stratagem(data, &["status", "--json"], &[]))).unwrap();
+    status["notifications_waiting"].as_u64().unwrap()
 }
 
 /// No file of the data directory (the sled log included) holds the secret.
@@ -103,6 +117,14 @@ fn submitted_opportunities_are_announced_with_the_seeds_message() {
     assert_eq!(ops.len(), 2);
     assert!(ops.iter().all(|o| o["kind"] == "notification.sent"
         && o["data"]["message_kind"] == "opportunity_discovered"));
+    // Each was queued first (the outbox on the log), with its text.
+    let queued: Vec<Value> = notification_lines(tmp.path())
+        .into_iter()
+        .filter(|l| l["kind"] == "notification.queued")
+        .collect();
+    assert_eq!(queued.len(), 2);
+    assert!(texts.contains(&queued[0]["data"]["text"].as_str().unwrap().to_string()));
+    assert_eq!(waiting(tmp.path()), 0, "the outbox is empty");
     secret_written_nowhere(tmp.path());
 }
 
@@ -117,19 +139,39 @@ fn a_webhook_that_is_down_or_refuses_is_recorded_and_never_stops_the_pipeline() 
         .port();
     let webhook = format!("http://127.0.0.1:{port}/services/T000/B000/{SECRET}");
     discover(tmp.path(), &webhook, &[("SLACK_MAX_ATTEMPTS", "2")]);
+    // The first message failed (both attempts); the courier paused, and the command ended
+    // without waiting: both messages stay in the outbox.
     let ops = operations(tmp.path());
-    assert_eq!(ops.len(), 2, "{ops:?}");
-    for o in &ops {
-        assert_eq!(o["kind"], "notification.failed");
-        assert_eq!(o["data"]["error"], "connection failed");
-        assert_eq!(o["data"]["attempts"], 2);
-    }
+    assert_eq!(ops.len(), 1, "{ops:?}");
+    assert_eq!(ops[0]["kind"], "notification.failed");
+    assert_eq!(ops[0]["data"]["error"], "connection failed");
+    assert_eq!(ops[0]["data"]["attempts"], 2);
     let status: Value =
         serde_json::from_str(&stdout(&stratagem(tmp.path(), &["status", "--json"], &[]))).unwrap();
     assert_eq!(status["opportunities_submitted"], 2, "the decisions stand");
+    assert_eq!(
+        status["notifications_waiting"], 2,
+        "both wait in the outbox"
+    );
     secret_written_nowhere(tmp.path());
+    // The webhook comes back: the next command delivers what waited, in order.
+    let server = LoopbackServer::start(vec![Reply::bytes(200, "text/html", "ok")]);
+    discover(
+        tmp.path(),
+        &format!("{}/services/T000/B000/{SECRET}", server.url),
+        &[],
+    );
+    let texts: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|q| q.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].starts_with("🔍 Strategy Opportunity Discovered"));
+    assert_eq!(waiting(tmp.path()), 0, "the outbox is empty");
 
-    // Refused: Slack's bare-string errors, not retried (a 404 will not heal).
+    // Refused: Slack's bare-string errors, not retried (a 404 will not heal); the courier
+    // pauses and the second message waits for the next command.
     let tmp = tempfile::tempdir().unwrap();
     let server = LoopbackServer::start(vec![Reply::bytes(404, "text/html", "channel_not_found")]);
     discover(
@@ -137,7 +179,7 @@ fn a_webhook_that_is_down_or_refuses_is_recorded_and_never_stops_the_pipeline() 
         &format!("{}/services/T000/B000/{SECRET}", server.url),
         &[],
     );
-    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.requests().len(), 1);
     let ops = operations(tmp.path());
     assert!(
         ops.iter()

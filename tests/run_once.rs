@@ -453,17 +453,31 @@ fn the_root_supervisor_restarts_a_failed_phase_a_source_and_the_notifier() {
         assert_eq!(restarted.len(), 1, "{env:?}: {restarted:?}");
         assert_eq!(restarted[0]["data"]["actor"], actor);
         if actor == "notifier" {
-            // Nothing listens on the webhook: every message is a failure on the log, the one
-            // in the notifier's hands when it panicked included; nothing was held up.
+            // Nothing listens on the webhook: the message in the notifier's hands when it
+            // panicked failed, and so did the attempts after it; nothing was held up, and
+            // every message waits in the outbox.
             let failed: Vec<&Value> = ops
                 .iter()
                 .filter(|l| l["kind"] == "notification.failed")
                 .collect();
-            assert!(failed.len() >= 5, "{failed:?}");
+            assert!(!failed.is_empty(), "{ops:?}");
             assert!(failed
                 .iter()
                 .any(|f| f["data"]["error"] == "the notifier stopped while delivering"));
             assert!(ops.iter().all(|l| l["kind"] != "notification.sent"));
+            let queued = ops
+                .iter()
+                .filter(|l| l["kind"] == "notification.queued")
+                .count();
+            assert!(queued >= 5, "{queued}");
+            let status: Value = serde_json::from_str(&stdout(
+                &Command::new(env!("CARGO_BIN_EXE_stratagem"))
+                    .args(["--data-dir", data.to_str().unwrap(), "status", "--json"])
+                    .output()
+                    .unwrap(),
+            ))
+            .unwrap();
+            assert_eq!(status["notifications_waiting"], queued as u64);
             assert!(!std::fs::read_to_string(data.join("operations.jsonl"))
                 .unwrap()
                 .contains("127.0.0.1:9"));
@@ -821,5 +835,78 @@ fn an_idle_cycle_checks_no_source_so_sources_still_fall_due() {
         .filter(|l| l.contains("\"kind\":\"source.checked\"") && l.contains("\"source\":\"edgar\""))
         .count();
     assert_eq!(edgar_checks, 3, "{ops}");
+    audit_clean(data);
+}
+
+/// Slack unreachable costs the pipeline nothing: the decisions' messages wait in the outbox on
+/// the log, and the run after the webhook is back delivers every one, in order.
+#[test]
+fn with_slack_down_the_messages_wait_in_the_outbox_and_go_when_it_is_back() {
+    use common::http::{LoopbackServer, Reply};
+    let reference = tempfile::tempdir().unwrap();
+    let expected = run_once(reference.path())["funnel"].clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = format!("http://127.0.0.1:{port}/services/T0/B0/x");
+    let out = command(data, true)
+        .env("SLACK_WEBHOOK_URL", &down)
+        .env("SLACK_MIN_INTERVAL_MS", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["funnel"], expected, "the same decisions as without Slack");
+    let lines = |kind: &str| -> Vec<Value> {
+        std::fs::read_to_string(data.join("operations.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["kind"] == kind)
+            .collect()
+    };
+    let queued = lines("notification.queued");
+    assert!(queued.len() >= 5, "{}", queued.len());
+    assert!(lines("notification.sent").is_empty());
+    let waiting = |data: &Path| -> u64 {
+        let out = bin()
+            .args(["--data-dir", data.to_str().unwrap(), "status", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["notifications_waiting"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(waiting(data), queued.len() as u64);
+
+    let slack = LoopbackServer::start(vec![Reply::bytes(200, "text/plain", "ok")]);
+    let out = command(data, true)
+        .env(
+            "SLACK_WEBHOOK_URL",
+            format!("{}/services/T0/B0/x", slack.url),
+        )
+        .env("SLACK_MIN_INTERVAL_MS", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let texts: Vec<String> = slack
+        .requests()
+        .iter()
+        .map(|q| q.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    let expected_texts: Vec<String> = queued
+        .iter()
+        .map(|q| q["data"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        texts, expected_texts,
+        "every waiting message, in order, once"
+    );
+    assert_eq!(lines("notification.sent").len(), queued.len());
+    assert_eq!(waiting(data), 0);
     audit_clean(data);
 }

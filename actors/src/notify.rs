@@ -25,7 +25,7 @@ use crate::generator::llm::Secret;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// `opportunity_discovered`, `validation_passed`, `validation_failed`, `stage_promoted`, ….
-    pub kind: &'static str,
+    pub kind: std::borrow::Cow<'static, str>,
     /// The opportunity or strategy it is about.
     pub subject: Option<Uuid>,
     /// The text, as Slack shows it.
@@ -55,7 +55,7 @@ pub fn opportunity_discovered(
 ) -> Message {
     let (n, word) = effort(complexity_score);
     Message {
-        kind: "opportunity_discovered",
+        kind: "opportunity_discovered".into(),
         subject: Some(id),
         text: format!(
             "🔍 Strategy Opportunity Discovered\nTitle: {}\nScore: {composite:.2}\nImplementation: {word} (complexity {n}/10)",
@@ -67,7 +67,7 @@ pub fn opportunity_discovered(
 /// ✅ a strategy approved for COLD.
 pub fn validation_passed(id: Uuid, strategy: &str, layers_passed: u8) -> Message {
     Message {
-        kind: "validation_passed",
+        kind: "validation_passed".into(),
         subject: Some(id),
         text: format!(
             "✅ Strategy Validation Passed\nStrategy: {strategy}\nLayers: {layers_passed}/6 passed\nRecommendation: APPROVE for COLD"
@@ -89,7 +89,7 @@ pub fn validation_failed(
         first.make_ascii_uppercase();
     }
     Message {
-        kind: "validation_failed",
+        kind: "validation_failed".into(),
         subject: Some(id),
         text: format!(
             "❌ Strategy Validation Failed\nStrategy: {strategy}\nLayer {layer} ({name}): {}\nRecommendation: {}",
@@ -109,7 +109,7 @@ pub fn stage_promoted(
 ) -> Message {
     let from = from.map_or("validation".to_string(), |s| s.as_str().to_uppercase());
     Message {
-        kind: "stage_promoted",
+        kind: "stage_promoted".into(),
         subject: Some(id),
         text: format!(
             "⬆️ Strategy Promoted\nStrategy: {strategy}\n{from} → {}\nGate: {}",
@@ -205,7 +205,7 @@ pub fn messages_for(events: &[Event], state: &stratagem_events::Projections) -> 
                 ));
             }
             Event::StageRolledBack(r) => out.push(Message {
-                kind: "stage_rolled_back",
+                kind: "stage_rolled_back".into(),
                 subject: Some(r.strategy_id),
                 text: format!(
                     "⬇️ Strategy Rolled Back\nStrategy: {}\n{} → {}\nReason: {}",
@@ -216,7 +216,7 @@ pub fn messages_for(events: &[Event], state: &stratagem_events::Projections) -> 
                 ),
             }),
             Event::StrategyRetired(r) => out.push(Message {
-                kind: "strategy_retired",
+                kind: "strategy_retired".into(),
                 subject: Some(r.strategy_id),
                 text: format!(
                     "🪦 Strategy Retired\nStrategy: {}\nReason: {}",
@@ -225,7 +225,7 @@ pub fn messages_for(events: &[Event], state: &stratagem_events::Projections) -> 
                 ),
             }),
             Event::ActorGaveUp(g) => out.push(Message {
-                kind: "actor_gave_up",
+                kind: "actor_gave_up".into(),
                 subject: None,
                 text: format!(
                     "🛑 Supervisor Gave Up\nActor: {}\nRestarts: {} within {} s\nReason: {}",
@@ -361,7 +361,7 @@ impl SlackNotifier {
                 Ok(r) if r.status().is_success() => {
                     return Event::from(NotificationSent {
                         channel: "slack".into(),
-                        message_kind: message.kind.into(),
+                        message_kind: message.kind.to_string(),
                         subject_id: message.subject,
                     })
                 }
@@ -386,10 +386,10 @@ impl SlackNotifier {
                 Err(_) => ("request failed".to_string(), true, None),
             };
             if !retry || attempt >= self.settings.max_attempts {
-                tracing::warn!(kind = message.kind, %error, attempt, "notification not delivered");
+                tracing::warn!(kind = %message.kind, %error, attempt, "notification not delivered");
                 return Event::from(NotificationFailed {
                     channel: "slack".into(),
-                    message_kind: message.kind.into(),
+                    message_kind: message.kind.to_string(),
                     subject_id: message.subject,
                     error,
                     attempts: attempt,
@@ -459,13 +459,22 @@ impl ractor::Actor for NotifierActor {
     }
 }
 
-/// Where a writer's notifications go: nowhere (no webhook), a notifier of its own (a single
-/// command), or the notifier actor of the root supervisor, whose current incarnation is looked
-/// up at each delivery (it may have been restarted).
-pub enum Notify {
-    /// No channel configured.
-    Off,
-    /// A notifier owned by the caller.
+/// How many messages the outbox holds at most: past it, the oldest are dropped (each a
+/// `notification.dropped`), so a webhook that is down for weeks costs a bounded amount.
+pub const OUTBOX_CAPACITY: usize = 1_000;
+/// The first pause after a failed delivery; doubled per failure in a row.
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause between two delivery rounds while the channel fails.
+const MAX_PAUSE: Duration = Duration::from_secs(300);
+/// How long a command that ends gives the courier to deliver what it holds (only while
+/// deliveries succeed): what is left stays in the outbox for the next command.
+pub const SETTLE_GRACE: Duration = Duration::from_secs(10);
+
+/// What delivers a message: a notifier owned by the courier (a single command), or the
+/// supervised notifier actor, whose current incarnation is looked up at each delivery (it may
+/// have been restarted).
+pub enum Channel {
+    /// A notifier of the courier's own.
     Direct(SlackNotifier),
     /// The supervised notifier actor.
     Actor(NotifierSlot),
@@ -474,49 +483,279 @@ pub enum Notify {
 /// The supervised notifier's current address, replaced by its supervisor on each restart.
 pub type NotifierSlot = std::sync::Arc<std::sync::Mutex<Option<ractor::ActorRef<NotifierMsg>>>>;
 
-impl Notify {
-    /// Delivers `messages`; one outcome event each. Never fails: an unreachable notifier is a
-    /// `notification.failed` per message, saying so.
-    pub async fn deliver(&mut self, messages: Vec<Message>) -> Vec<Event> {
-        if messages.is_empty() {
-            return Vec::new();
-        }
+impl Channel {
+    async fn send(&mut self, message: &Message) -> Event {
         match self {
-            Notify::Off => Vec::new(),
-            Notify::Direct(slack) => {
-                let mut outcomes = Vec::with_capacity(messages.len());
-                for m in &messages {
-                    outcomes.push(slack.send(m).await);
-                }
-                outcomes
-            }
-            Notify::Actor(slot) => {
+            Channel::Direct(slack) => slack.send(message).await,
+            Channel::Actor(slot) => {
                 let actor = slot.lock().ok().and_then(|a| a.clone());
-                // What each message is, to say so if it cannot be delivered.
-                let about: Vec<(&'static str, Option<Uuid>)> =
-                    messages.iter().map(|m| (m.kind, m.subject)).collect();
                 let failed = |why: &str| {
-                    about
-                        .iter()
-                        .map(|(kind, subject)| {
-                            Event::from(NotificationFailed {
-                                channel: "slack".into(),
-                                message_kind: (*kind).into(),
-                                subject_id: *subject,
-                                error: why.to_string(),
-                                attempts: 0,
-                            })
-                        })
-                        .collect()
+                    Event::from(NotificationFailed {
+                        channel: "slack".into(),
+                        message_kind: message.kind.to_string(),
+                        subject_id: message.subject,
+                        error: why.to_string(),
+                        attempts: 0,
+                    })
                 };
                 let Some(actor) = actor else {
                     return failed("the notifier is restarting");
                 };
-                match ractor::call!(actor, NotifierMsg::Send, messages) {
-                    Ok(outcomes) => outcomes,
-                    Err(_) => failed("the notifier stopped while delivering"),
+                match ractor::call!(actor, NotifierMsg::Send, vec![message.clone()]) {
+                    Ok(mut outcomes) if outcomes.len() == 1 => outcomes.remove(0),
+                    _ => failed("the notifier stopped while delivering"),
                 }
             }
+        }
+    }
+}
+
+/// A queued message, as the courier carries it.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// Its id (`notification.queued`).
+    pub id: Uuid,
+    /// The message.
+    pub message: Message,
+}
+
+enum Command {
+    Post(Vec<Queued>),
+    Forget(Vec<Uuid>),
+    Settle(tokio::sync::oneshot::Sender<()>),
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Outcomes not recorded yet.
+    outcomes: Vec<Event>,
+    /// Messages this courier was given (so a resumed outbox is posted once).
+    posted: std::collections::HashSet<Uuid>,
+}
+
+/// The courier: a task that delivers the outbox's messages in order, in its own time, off the
+/// pipeline's path. A failed delivery pauses it (1 s, doubling up to 5 min) with the message
+/// kept; the writers record its outcomes when they next append ([`Notify::prepare`]), and a
+/// command that ends gives it [`SETTLE_GRACE`] to finish while deliveries succeed.
+#[derive(Clone)]
+pub struct Courier {
+    commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    ledger: std::sync::Arc<std::sync::Mutex<Ledger>>,
+    task: std::sync::Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Courier {
+    /// Starts the courier over `channel` (on the current tokio runtime).
+    pub fn start(channel: Channel) -> Courier {
+        let (commands, inbox) = tokio::sync::mpsc::unbounded_channel();
+        let ledger = std::sync::Arc::new(std::sync::Mutex::new(Ledger::default()));
+        let task = tokio::spawn(deliver(channel, inbox, ledger.clone()));
+        Courier {
+            commands,
+            ledger,
+            task: std::sync::Arc::new(std::sync::Mutex::new(Some(task))),
+        }
+    }
+
+    fn posted(&self, id: &Uuid) -> bool {
+        self.ledger.lock().is_ok_and(|l| l.posted.contains(id))
+    }
+
+    /// Hands messages over (they are on the log already).
+    pub fn post(&self, messages: Vec<Queued>) {
+        if messages.is_empty() {
+            return;
+        }
+        if let Ok(mut l) = self.ledger.lock() {
+            l.posted.extend(messages.iter().map(|q| q.id));
+        }
+        let _ = self.commands.send(Command::Post(messages));
+    }
+
+    fn forget(&self, ids: Vec<Uuid>) {
+        if !ids.is_empty() {
+            let _ = self.commands.send(Command::Forget(ids));
+        }
+    }
+
+    /// The outcomes of deliveries since the last call.
+    pub fn outcomes(&self) -> Vec<Event> {
+        self.ledger
+            .lock()
+            .map(|mut l| std::mem::take(&mut l.outcomes))
+            .unwrap_or_default()
+    }
+
+    /// Ends the courier: what it holds is delivered while deliveries succeed, for at most
+    /// `grace`; a failure (or the grace running out) leaves the rest in the outbox. Returns the
+    /// outcomes not recorded yet.
+    pub async fn settle(&self, grace: Duration) -> Vec<Event> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            if self.commands.send(Command::Settle(tx)).is_ok()
+                && tokio::time::timeout(grace, rx).await.is_err()
+            {
+                tracing::info!("notifications left in the outbox for the next run");
+            }
+            task.abort();
+            let _ = task.await;
+        }
+        self.outcomes()
+    }
+}
+
+/// The courier's loop.
+async fn deliver(
+    mut channel: Channel,
+    mut inbox: tokio::sync::mpsc::UnboundedReceiver<Command>,
+    ledger: std::sync::Arc<std::sync::Mutex<Ledger>>,
+) {
+    let mut queue: std::collections::VecDeque<Queued> = Default::default();
+    let mut paused_until: Option<tokio::time::Instant> = None;
+    let mut pause = FIRST_PAUSE;
+    let mut settling: Option<tokio::sync::oneshot::Sender<()>> = None;
+    loop {
+        // Commands that are waiting, without blocking.
+        while let Ok(command) = inbox.try_recv() {
+            match command {
+                Command::Post(q) => queue.extend(q),
+                Command::Forget(ids) => queue.retain(|q| !ids.contains(&q.id)),
+                Command::Settle(tx) => settling = Some(tx),
+            }
+        }
+        if settling.is_some() && (queue.is_empty() || paused_until.is_some()) {
+            if let Some(tx) = settling.take() {
+                let _ = tx.send(());
+            }
+            return;
+        }
+        let due = paused_until.is_none_or(|t| tokio::time::Instant::now() >= t);
+        if let (true, Some(head)) = (due, queue.front()) {
+            paused_until = None;
+            let outcome = channel.send(&head.message).await;
+            let delivered = matches!(outcome, Event::NotificationSent(_));
+            if let Ok(mut l) = ledger.lock() {
+                l.outcomes.push(outcome);
+            }
+            if delivered {
+                queue.pop_front();
+                pause = FIRST_PAUSE;
+            } else {
+                paused_until = Some(tokio::time::Instant::now() + pause);
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+            continue;
+        }
+        let command = match (paused_until, queue.is_empty()) {
+            (Some(until), false) => tokio::select! {
+                c = inbox.recv() => c,
+                () = tokio::time::sleep_until(until) => continue,
+            },
+            _ => inbox.recv().await,
+        };
+        match command {
+            None => return,
+            Some(Command::Post(q)) => queue.extend(q),
+            Some(Command::Forget(ids)) => queue.retain(|q| !ids.contains(&q.id)),
+            Some(Command::Settle(tx)) => settling = Some(tx),
+        }
+    }
+}
+
+/// Where a writer's notifications go: nowhere (no webhook), or a courier.
+#[derive(Clone)]
+pub enum Notify {
+    /// No channel configured.
+    Off,
+    /// The courier delivering the outbox.
+    Courier(Courier),
+}
+
+/// What a writer records after its decisions, then hands to the courier
+/// ([`Notify::prepare`]).
+#[derive(Default)]
+pub struct Prepared {
+    /// Earlier outcomes, the new messages' `notification.queued`, any `notification.dropped`.
+    pub events: Vec<Event>,
+    /// What to post once those are recorded.
+    post: Vec<Queued>,
+}
+
+impl Notify {
+    /// What to record after `decisions` (recorded, and projected into `state`): the outcomes
+    /// of deliveries since the last call, and the messages the decisions call for, queued.
+    /// The outbox's older messages this courier does not carry yet (left by an earlier run)
+    /// are posted too. Nothing when no channel is configured.
+    pub fn prepare(&self, decisions: &[Event], state: &stratagem_events::Projections) -> Prepared {
+        let Notify::Courier(courier) = self else {
+            return Prepared::default();
+        };
+        let mut events = courier.outcomes();
+        let fresh: Vec<Queued> = messages_for(decisions, state)
+            .into_iter()
+            .map(|message| Queued {
+                id: Uuid::now_v7(),
+                message,
+            })
+            .collect();
+        // Bounded: the oldest go when the new ones would not fit.
+        let overflow = (state.outbox.len() + fresh.len()).saturating_sub(OUTBOX_CAPACITY);
+        let dropped: Vec<Uuid> = state
+            .outbox
+            .iter()
+            .take(overflow)
+            .map(|p| p.notification_id)
+            .collect();
+        for id in &dropped {
+            events.push(Event::from(stratagem_events::NotificationDropped {
+                notification_id: *id,
+                reason: format!(
+                    "the outbox is full ({OUTBOX_CAPACITY} messages waiting): the oldest go first"
+                ),
+            }));
+        }
+        courier.forget(dropped.clone());
+        let mut post: Vec<Queued> = state
+            .outbox
+            .iter()
+            .filter(|p| {
+                !dropped.contains(&p.notification_id) && !courier.posted(&p.notification_id)
+            })
+            .map(|p| Queued {
+                id: p.notification_id,
+                message: Message {
+                    kind: p.message_kind.clone().into(),
+                    subject: p.subject_id,
+                    text: p.text.clone(),
+                },
+            })
+            .collect();
+        for q in &fresh {
+            events.push(Event::from(stratagem_events::NotificationQueued {
+                notification_id: q.id,
+                channel: "slack".into(),
+                message_kind: q.message.kind.to_string(),
+                subject_id: q.message.subject,
+                text: q.message.text.clone(),
+            }));
+        }
+        post.extend(fresh);
+        Prepared { events, post }
+    }
+
+    /// Hands what [`Notify::prepare`] queued to the courier, once it is recorded.
+    pub fn post(&self, prepared: Prepared) {
+        if let Notify::Courier(courier) = self {
+            courier.post(prepared.post);
+        }
+    }
+
+    /// Ends the courier ([`Courier::settle`]); the outcomes to record.
+    pub async fn settle(&self) -> Vec<Event> {
+        match self {
+            Notify::Off => Vec::new(),
+            Notify::Courier(c) => c.settle(SETTLE_GRACE).await,
         }
     }
 }
@@ -570,5 +809,94 @@ mod tests {
             e.contains("SLACK_WEBHOOK_URL") && !e.contains("very-secret"),
             "{e}"
         );
+    }
+
+    /// The outbox is bounded: a message that would not fit pushes the oldest out, as an event;
+    /// and the projection follows the outbox through queued, failed and sent.
+    #[tokio::test]
+    async fn the_outbox_drops_its_oldest_when_full_and_the_projection_follows_it() {
+        use stratagem_events::projection::PendingNotification;
+        let mut state = stratagem_events::Projections::default();
+        for n in 0..OUTBOX_CAPACITY {
+            state.outbox.push(PendingNotification {
+                notification_id: Uuid::from_u128(n as u128 + 1),
+                channel: "slack".into(),
+                message_kind: "actor_gave_up".into(),
+                subject_id: None,
+                text: format!("message {n}"),
+                attempts: 0,
+                last_error: None,
+            });
+        }
+        // Nothing listens here; the courier is never settled in this test.
+        let settings = SlackSettings::from_lookup(&|k: &str| {
+            (k == "SLACK_WEBHOOK_URL").then(|| "http://127.0.0.1:9/x".to_string())
+        })
+        .unwrap()
+        .unwrap();
+        let notify = Notify::Courier(Courier::start(Channel::Direct(
+            SlackNotifier::new(settings).unwrap(),
+        )));
+        let gave_up = Event::from(stratagem_events::ActorGaveUp {
+            actor: "scorer".into(),
+            restarts: 5,
+            window_secs: 60,
+            reason: "boom".into(),
+        });
+        let prepared = notify.prepare(&[gave_up], &state);
+        let kinds: Vec<&str> = prepared.events.iter().map(|e| e.kind().as_str()).collect();
+        assert_eq!(kinds, ["notification.dropped", "notification.queued"]);
+        assert!(matches!(&prepared.events[0],
+            Event::NotificationDropped(d) if d.notification_id == Uuid::from_u128(1)));
+        // Everything but the dropped one is posted: the 999 left by "an earlier run" and the
+        // new one.
+        assert_eq!(prepared.post.len(), OUTBOX_CAPACITY);
+
+        // The projection: queued, an attempt failed (it stays), then sent (it goes).
+        use stratagem_events::{MemoryEventStore, Projections};
+        let store = MemoryEventStore::new();
+        let id = Uuid::from_u128(42);
+        let about = |e: Event| futures_append(&store, e);
+        about(Event::from(stratagem_events::NotificationQueued {
+            notification_id: id,
+            channel: "slack".into(),
+            message_kind: "strategy_retired".into(),
+            subject_id: Some(id),
+            text: "🪦".into(),
+        }))
+        .await
+        .unwrap();
+        about(Event::from(NotificationFailed {
+            channel: "slack".into(),
+            message_kind: "strategy_retired".into(),
+            subject_id: Some(id),
+            error: "connection failed".into(),
+            attempts: 3,
+        }))
+        .await
+        .unwrap();
+        let p = Projections::replay(&store).unwrap();
+        assert_eq!(p.outbox.len(), 1);
+        assert_eq!(p.outbox[0].attempts, 3);
+        about(Event::from(NotificationSent {
+            channel: "slack".into(),
+            message_kind: "strategy_retired".into(),
+            subject_id: Some(id),
+        }))
+        .await
+        .unwrap();
+        let p = Projections::replay(&store).unwrap();
+        assert!(p.outbox.is_empty());
+    }
+
+    async fn futures_append(
+        store: &stratagem_events::MemoryEventStore,
+        e: Event,
+    ) -> Result<(), stratagem_events::StoreError> {
+        use stratagem_events::EventStore;
+        store
+            .append(stratagem_events::AppendRequest::new(vec![e]))
+            .await
+            .map(|_| ())
     }
 }

@@ -26,7 +26,7 @@
 use crate::supervisor::{CycleError, HostError};
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -107,6 +107,10 @@ pub struct RootArgs {
     pub policy: RestartPolicy,
     /// The Slack channel, if configured.
     pub slack: Option<SlackSettings>,
+    /// Where the notifier actor's address is kept (the courier's channel looks it up).
+    pub notifier: NotifierSlot,
+    /// The courier the phases hand their messages to.
+    pub notify: Notify,
     /// Chaos testing: a pipeline worker, or the monitor, fails on its first job.
     pub pipeline_chaos: Option<Chaos>,
     /// Chaos testing: the notifier fails on its first delivery.
@@ -145,6 +149,7 @@ pub struct RootState {
     host: Arc<dyn CycleHost>,
     slack: Option<SlackSettings>,
     notifier: NotifierSlot,
+    notify: Notify,
     notifier_chaos: Option<Arc<AtomicBool>>,
     pipeline_chaos: Option<Chaos>,
     trackers: std::collections::HashMap<Child, RestartTracker>,
@@ -180,11 +185,7 @@ async fn record_waiting(host: &dyn CycleHost, events: Vec<Event>) {
 
 impl RootState {
     fn notify(&self) -> Notify {
-        if self.slack.is_some() {
-            Notify::Actor(self.notifier.clone())
-        } else {
-            Notify::Off
-        }
+        self.notify.clone()
     }
 
     async fn spawn_notifier(&mut self, me: &ActorRef<RootMsg>) -> Result<(), ActorProcessingErr> {
@@ -422,7 +423,8 @@ impl Actor for RootSupervisor {
         let mut state = RootState {
             host: a.host,
             slack: a.slack,
-            notifier: Arc::new(Mutex::new(None)),
+            notifier: a.notifier,
+            notify: a.notify,
             notifier_chaos: a.notifier_chaos.then(|| Arc::new(AtomicBool::new(false))),
             pipeline_chaos: a.pipeline_chaos,
             trackers: [Child::Discovery, Child::Pipeline, Child::Notifier]

@@ -164,6 +164,8 @@ async fn cycle(
         host: Arc::new(host),
         policy: RestartPolicy::default(),
         slack: None,
+        notifier: Default::default(),
+        notify: stratagem_actors::notify::Notify::Off,
         pipeline_chaos,
         notifier_chaos: false,
         max_rounds: 8,

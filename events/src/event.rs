@@ -498,6 +498,32 @@ pub struct MonitorObserved {
     pub verdict: String,
 }
 
+/// A message a decision calls for, put in the outbox (the decision is already on the log); the
+/// notifier delivers it in its own time, and its outcome is a `notification.sent` (out of the
+/// outbox), a `notification.failed` (an attempt; it stays) or a `notification.dropped`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationQueued {
+    /// This message.
+    pub notification_id: Uuid,
+    /// `slack`, …
+    pub channel: String,
+    /// Which message (`opportunity_discovered`, `validation_passed`, …).
+    pub message_kind: String,
+    /// What it is about.
+    pub subject_id: Option<Uuid>,
+    /// The text, as the channel shows it.
+    pub text: String,
+}
+
+/// A message taken out of the outbox undelivered (the outbox is bounded: the oldest go first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDropped {
+    /// The message.
+    pub notification_id: Uuid,
+    /// Why.
+    pub reason: String,
+}
+
 /// A notification was delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationSent {
@@ -653,6 +679,8 @@ vocabulary! {
     StrategyRetired(StrategyRetired) = "strategy.retired",
     CloneSpawned(CloneSpawned) = "clone.spawned",
     MonitorObserved(MonitorObserved) = "monitor.observed",
+    NotificationQueued(NotificationQueued) = "notification.queued",
+    NotificationDropped(NotificationDropped) = "notification.dropped",
     NotificationSent(NotificationSent) = "notification.sent",
     NotificationFailed(NotificationFailed) = "notification.failed",
     ActorStarted(ActorStarted) = "actor.started",

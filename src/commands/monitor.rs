@@ -25,7 +25,9 @@ pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result
         &stages,
         &monitor_settings,
     )
-    .await?;
+    .await;
+    notifications.finish(&dir, &mut projections).await;
+    let watched = watched?;
     if json {
         print_json(&watched)?;
         return Ok(ExitCode::SUCCESS);

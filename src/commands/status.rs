@@ -18,6 +18,8 @@ struct StatusJson<'a> {
     autonomy: &'a AutonomyState,
     log: LogJson,
     sources: &'a std::collections::BTreeMap<String, SourceHealth>,
+    /// Messages in the outbox, not delivered yet.
+    notifications_waiting: u64,
 }
 
 #[derive(Serialize)]
@@ -57,6 +59,7 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 data_dir: root.display().to_string(),
             },
             sources,
+            notifications_waiting: summary.notifications_waiting,
         })?;
     } else {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
@@ -91,6 +94,12 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
             s.limited,
             s.full
         );
+        if summary.notifications_waiting > 0 {
+            say!(
+                "notifications {} waiting in the outbox (delivered when the webhook answers)",
+                summary.notifications_waiting
+            );
+        }
         if sources.is_empty() {
             say!("sources       never checked (run `stratagem discover`)");
         }

@@ -133,15 +133,18 @@ impl ScorerState {
             .append(events.clone(), first)
             .await
             .map_err(ActorProcessingErr::from)?;
-        // After the decision is durable: notify, and record how that went (never fails).
-        let messages = crate::notify::messages_for(&events, self.log.state());
-        let outcomes = self.notify.deliver(messages).await;
-        if !outcomes.is_empty() {
+        // After the decision is durable: its messages into the outbox (and what the courier
+        // delivered since), then to the courier (never fails the decision).
+        let mut prepared = self.notify.prepare(&events, self.log.state());
+        if !prepared.events.is_empty() {
             let first = self.log.state().last_seq + 1;
-            if let Err(e) = self.log.append(outcomes, first).await {
-                tracing::warn!(error = %e, "cannot record the notifications' outcomes");
+            let queued = std::mem::take(&mut prepared.events);
+            if let Err(e) = self.log.append(queued, first).await {
+                tracing::warn!(error = %e, "cannot record the notifications");
+                return Ok(());
             }
         }
+        self.notify.post(prepared);
         Ok(())
     }
 }

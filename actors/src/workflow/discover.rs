@@ -135,7 +135,7 @@ pub async fn discover(
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
-    cycle(
+    let done = cycle(
         root,
         &dir,
         &mut projections,
@@ -145,7 +145,9 @@ pub async fn discover(
         scorer,
         mode,
     )
-    .await
+    .await;
+    notifications.finish(&dir, &mut projections).await;
+    done
 }
 
 /// `discover --watch`: the source actors under their supervisor, each on its interval (and
@@ -180,7 +182,7 @@ pub async fn watch(
                 root: root.to_path_buf(),
             }),
             ctx,
-            notify,
+            notify: notify.clone(),
         },
         config: Arc::new(config),
         mode,
@@ -191,7 +193,12 @@ pub async fn watch(
         repeat: true,
         announced: Default::default(),
     };
-    let (mut summaries, skipped) = run_until(args, until).await?;
+    let ran = run_until(args, until).await;
+    // The scorer let go of the log: what the courier holds is delivered (or left in the outbox).
+    let dir = DataDir::reopen(root).await?;
+    let mut projections = dir.projections()?;
+    super::notifications::finish(&notify, &dir, &mut projections).await;
+    let (mut summaries, skipped) = ran?;
     for (source, why) in skipped {
         summaries.push(CheckSummary {
             source: source.as_str().to_string(),

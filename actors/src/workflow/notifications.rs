@@ -1,5 +1,7 @@
 //! Notifications after recorded decisions: the Slack channel when `SLACK_WEBHOOK_URL` is set.
-//! Each message's outcome is recorded; a failure never fails the command.
+//! A decision's messages go into the outbox on the log (`notification.queued`); the courier
+//! delivers them off the pipeline's path, and each outcome is recorded. A failure never fails
+//! or slows the command: what is not delivered stays in the outbox for the next one.
 
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{AppendRequest, Event};
@@ -7,7 +9,7 @@ use stratagem_events::{AppendRequest, Event};
 use super::data_dir::DataDir;
 use super::settings::Settings;
 use super::Result;
-use crate::notify::{messages_for, Notify, SlackNotifier};
+use crate::notify::{Channel, Courier, Notify, SlackNotifier};
 
 /// The configured channels.
 pub struct Notifications {
@@ -15,7 +17,7 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    /// From the settings.
+    /// From the settings: a courier of this command's own when `SLACK_WEBHOOK_URL` is set.
     ///
     /// # Errors
     /// A bad Slack setting, naming its key.
@@ -25,18 +27,18 @@ impl Notifications {
         })
     }
 
-    /// Through the root supervisor's notifier actor.
+    /// Through a courier of the caller's (the root supervisor's).
     pub fn via(notify: Notify) -> Notifications {
         Notifications { notify }
     }
 
-    /// A notifier of the caller's own when `SLACK_WEBHOOK_URL` is set, else none.
+    /// A courier over a notifier of its own when `SLACK_WEBHOOK_URL` is set, else none.
     ///
     /// # Errors
     /// A bad Slack setting, naming its key.
     pub fn notify(settings: &Settings) -> Result<Notify> {
         Ok(match Self::slack(settings)? {
-            Some(slack) => Notify::Direct(slack),
+            Some(slack) => Notify::Courier(Courier::start(Channel::Direct(slack))),
             None => Notify::Off,
         })
     }
@@ -49,23 +51,55 @@ impl Notifications {
         Ok(settings.slack()?.map(SlackNotifier::new).transpose()?)
     }
 
-    /// Sends what `events` (already recorded) call for, and records how each went.
+    /// Puts the messages `events` (already recorded) call for in the outbox, with the outcomes
+    /// of earlier deliveries, and hands them to the courier. Never fails the caller.
     pub async fn after(
         &mut self,
         dir: &DataDir,
         projections: &mut ProjectionFiles,
         events: &[Event],
     ) {
-        if matches!(self.notify, Notify::Off) {
+        record_and_post(&self.notify, dir, projections, events).await;
+    }
+
+    /// The end of a command: the courier delivers what it holds while deliveries succeed (up
+    /// to [`crate::notify::SETTLE_GRACE`]), and the outcomes are recorded; the rest stays in
+    /// the outbox for the next command.
+    pub async fn finish(self, dir: &DataDir, projections: &mut ProjectionFiles) {
+        finish(&self.notify, dir, projections).await;
+    }
+}
+
+/// [`Notifications::after`] for a courier held elsewhere.
+pub async fn record_and_post(
+    notify: &Notify,
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    events: &[Event],
+) {
+    let mut prepared = notify.prepare(events, projections.state());
+    let queued = std::mem::take(&mut prepared.events);
+    if !queued.is_empty() {
+        if let Err(e) = dir.append(projections, AppendRequest::new(queued)).await {
+            tracing::warn!(error = %e.to_string(), "cannot record the notifications");
             return;
         }
-        let messages = messages_for(events, projections.state());
-        let outcomes = self.notify.deliver(messages).await;
-        if outcomes.is_empty() {
-            return;
-        }
-        if let Err(e) = dir.append(projections, AppendRequest::new(outcomes)).await {
-            tracing::warn!(error = %e.to_string(), "cannot record the notifications' outcomes");
-        }
+    }
+    notify.post(prepared);
+}
+
+/// [`Notifications::finish`] for a courier held elsewhere.
+pub async fn finish(notify: &Notify, dir: &DataDir, projections: &mut ProjectionFiles) {
+    if matches!(notify, Notify::Off) {
+        return;
+    }
+    // What an earlier run left in the outbox goes too.
+    record_and_post(notify, dir, projections, &[]).await;
+    let outcomes = notify.settle().await;
+    if outcomes.is_empty() {
+        return;
+    }
+    if let Err(e) = dir.append(projections, AppendRequest::new(outcomes)).await {
+        tracing::warn!(error = %e.to_string(), "cannot record the notifications' outcomes");
     }
 }

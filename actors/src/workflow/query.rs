@@ -65,6 +65,7 @@ pub fn status(root: &Path) -> Result<Status> {
                 hash: String::new(),
                 autonomy: state.autonomy.clone(),
                 sources: state.sources.clone(),
+                notifications_waiting: state.outbox.len() as u64,
             }
         }
     };

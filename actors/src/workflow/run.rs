@@ -463,6 +463,10 @@ pub struct ChaosHooks {
 /// The actors of a `run`: the root supervisor over everything, over a data directory.
 pub struct Engine {
     root: Root,
+    /// The data directory.
+    dir: PathBuf,
+    /// The courier of every phase's messages.
+    notify: Notify,
     settings: Settings,
     progress: Progress,
 }
@@ -491,10 +495,20 @@ impl Engine {
             source_chaos: chaos.panic_source,
             phase_chaos: std::sync::Mutex::new(chaos.fail_phase),
         };
+        // The courier delivers through the supervised notifier, found in its slot.
+        let notifier: crate::notify::NotifierSlot = Default::default();
+        let notify = match &slack {
+            Some(_) => Notify::Courier(crate::notify::Courier::start(
+                crate::notify::Channel::Actor(notifier.clone()),
+            )),
+            None => Notify::Off,
+        };
         let args = RootArgs {
             host: Arc::new(host),
             policy: RestartPolicy::default(),
             slack,
+            notifier,
+            notify: notify.clone(),
             pipeline_chaos: chaos.panic_stage.as_deref().and_then(Chaos::parse),
             notifier_chaos: chaos.panic_stage.as_deref() == Some("notifier"),
             max_rounds: 8,
@@ -502,6 +516,8 @@ impl Engine {
         };
         Ok(Engine {
             root: Root::start(args).await?,
+            dir: root.to_path_buf(),
+            notify,
             settings,
             progress,
         })
@@ -515,6 +531,7 @@ impl Engine {
     /// # Errors
     /// The cycle failed past its actors' restarts; a bad setting.
     pub async fn cycle(&self, selected: Vec<SourceName>) -> Result<CycleDone> {
+        self.record_deliveries().await;
         say(&self.progress, "discovering");
         let outcome = self
             .root
@@ -605,8 +622,45 @@ impl Engine {
         Ok(done)
     }
 
-    /// Stops every actor.
+    /// Records what the courier delivered since the phases last appended (an idle daemon's
+    /// deliveries would wait for the next decision otherwise).
+    async fn record_deliveries(&self) {
+        let Notify::Courier(courier) = &self.notify else {
+            return;
+        };
+        let outcomes = courier.outcomes();
+        if outcomes.is_empty() {
+            return;
+        }
+        let append = async {
+            let dir = DataDir::reopen(&self.dir).await?;
+            let mut projections = dir.projections()?;
+            dir.append(
+                &mut projections,
+                stratagem_events::AppendRequest::new(outcomes),
+            )
+            .await
+            .map(|_| ())
+        };
+        if let Err(e) = append.await {
+            tracing::warn!(error = %e.to_string(), "cannot record the notifications' outcomes");
+        }
+    }
+
+    /// Stops every actor: the courier first delivers what it holds while deliveries succeed
+    /// (up to [`crate::notify::SETTLE_GRACE`]); the rest stays in the outbox.
     pub async fn stop(self) {
+        if !matches!(self.notify, Notify::Off) {
+            let settle = async {
+                let dir = DataDir::reopen(&self.dir).await?;
+                let mut projections = dir.projections()?;
+                super::notifications::finish(&self.notify, &dir, &mut projections).await;
+                Ok::<(), WorkflowError>(())
+            };
+            if let Err(e) = settle.await {
+                tracing::warn!(error = %e.to_string(), "cannot record the notifications' outcomes");
+            }
+        }
         self.root.stop().await;
     }
 }

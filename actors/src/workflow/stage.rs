@@ -109,7 +109,7 @@ pub async fn run_now(
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
-    run_recorded(
+    let run = run_recorded(
         root,
         &dir,
         &mut projections,
@@ -120,7 +120,9 @@ pub async fn run_now(
         speed,
         feed,
     )
-    .await
+    .await;
+    notifications.finish(&dir, &mut projections).await;
+    run
 }
 
 /// A stage run whose start is on the log: what [`StagePlan::run`] needs, owned, so it can run

@@ -56,6 +56,7 @@ pub async fn validate_source(
         known,
     )
     .await?;
+    notifications.finish(&dir, &mut projections).await;
     Ok((report, known))
 }
 

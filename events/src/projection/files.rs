@@ -93,6 +93,9 @@ pub struct Summary {
     pub autonomy: AutonomyState,
     /// The sources' health.
     pub sources: BTreeMap<String, SourceHealth>,
+    /// Messages in the notifications' outbox, not delivered yet.
+    #[serde(default)]
+    pub notifications_waiting: u64,
 }
 
 /// The summary in `dir`, when it is of the log's head; `None` when it is missing, unreadable
@@ -333,6 +336,7 @@ impl ProjectionFiles {
             hash: hex(&self.hash),
             autonomy: self.state.autonomy.clone(),
             sources: self.state.sources.clone(),
+            notifications_waiting: self.state.outbox.len() as u64,
         };
         self.write_atomically(
             SUMMARY_FILE,

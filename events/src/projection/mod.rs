@@ -268,8 +268,40 @@ pub struct Projections {
     /// Whether discovery was ever switched on or off by a `discovery.toggled` event (then the
     /// switch, not the checks, says whether it is active).
     pub discovery_switched: bool,
+    /// Messages queued and not delivered yet (nor dropped), oldest first: the notifier's
+    /// outbox. Bounded by whoever queues (`notification.dropped`).
+    pub outbox: Vec<PendingNotification>,
     /// Last sequence number applied.
     pub last_seq: u64,
+}
+
+/// A message in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingNotification {
+    /// The message's id (`notification.queued`).
+    pub notification_id: Uuid,
+    /// `slack`, …
+    pub channel: String,
+    /// Which message.
+    pub message_kind: String,
+    /// What it is about.
+    pub subject_id: Option<Uuid>,
+    /// The text.
+    pub text: String,
+    /// Delivery attempts that failed so far.
+    pub attempts: u32,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+impl Projections {
+    /// The first message in the outbox that an outcome for (`channel`, `kind`, `subject`) is
+    /// about: messages are delivered in the order they were queued.
+    fn pending_for(&self, channel: &str, kind: &str, subject: Option<Uuid>) -> Option<usize> {
+        self.outbox
+            .iter()
+            .position(|p| p.channel == channel && p.message_kind == kind && p.subject_id == subject)
+    }
 }
 
 /// What the log says of one discovery source.
@@ -428,11 +460,32 @@ impl Projections {
                     }
                 }
             }
-            Event::NotificationSent(_)
-            | Event::NotificationFailed(_)
-            | Event::ActorStarted(_)
-            | Event::ActorRestarted(_)
-            | Event::ActorGaveUp(_) => {}
+            Event::NotificationQueued(e) => self.outbox.push(PendingNotification {
+                notification_id: e.notification_id,
+                channel: e.channel,
+                message_kind: e.message_kind,
+                subject_id: e.subject_id,
+                text: e.text,
+                attempts: 0,
+                last_error: None,
+            }),
+            Event::NotificationDropped(e) => {
+                self.outbox
+                    .retain(|p| p.notification_id != e.notification_id);
+            }
+            Event::NotificationSent(e) => {
+                if let Some(i) = self.pending_for(&e.channel, &e.message_kind, e.subject_id) {
+                    self.outbox.remove(i);
+                }
+            }
+            Event::NotificationFailed(e) => {
+                if let Some(i) = self.pending_for(&e.channel, &e.message_kind, e.subject_id) {
+                    let p = &mut self.outbox[i];
+                    p.attempts = p.attempts.saturating_add(e.attempts);
+                    p.last_error = Some(e.error);
+                }
+            }
+            Event::ActorStarted(_) | Event::ActorRestarted(_) | Event::ActorGaveUp(_) => {}
             Event::ValidationLayerFinished(e) => {
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.validation_warnings += u32::try_from(e.warnings.len()).unwrap_or(u32::MAX);
@@ -746,6 +799,8 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::MonitorObserved(_) => Some(AuditFile::Stages),
         Event::DiscoveryToggled(_)
         | Event::SourceChecked(_)
+        | Event::NotificationQueued(_)
+        | Event::NotificationDropped(_)
         | Event::NotificationSent(_)
         | Event::NotificationFailed(_)
         | Event::ActorStarted(_)
