@@ -29,7 +29,7 @@ pub type Hash = [u8; 32];
 /// The previous hash of the first event.
 pub const GENESIS_HASH: Hash = [0; 32];
 
-const FORMAT: u8 = 1;
+pub(crate) const FORMAT: u8 = 1;
 const FIXED_HEAD: usize = 1 + 8 + 16 + 8 + 2;
 
 /// An event as stored: envelope plus raw payload, decoded lazily with [`RecordedEvent::event`].

@@ -4,11 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde::Serialize;
 use stratagem_actors::workflow::audit;
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_events::audit::verify_chain;
 
 use super::print_json;
 use crate::cli::{AuditCommand, ExportFormat};
@@ -36,41 +34,60 @@ pub fn run(root: &Path, settings: &Settings, cmd: AuditCommand) -> anyhow::Resul
 }
 
 #[derive(Serialize)]
-struct VerifyJson {
+struct VerifyJson<'a> {
     ok: bool,
     events: u64,
-    head_hash: String,
+    head_hash: &'a str,
     broken_at: Option<u64>,
-    reason: Option<String>,
+    marker: &'a stratagem_events::store::inspect::MarkerState,
+    findings: &'a [stratagem_events::store::inspect::Finding],
 }
 
+/// Reads only: a scratch copy of the store is verified, so a read-only directory works and
+/// nothing in it changes.
 fn verify(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::open(root)?;
-    let report = verify_chain(dir.store()).context("cannot read the event log")?;
-    let out = VerifyJson {
-        ok: report.first_break.is_none(),
-        events: report.verified,
-        head_hash: report.head_hex(),
-        broken_at: report.first_break.as_ref().map(|b| b.seq),
-        reason: report.first_break.as_ref().map(|b| b.reason.clone()),
-    };
+    let found = audit::verify(root)?;
+    let broken_at = found
+        .chain
+        .as_ref()
+        .and_then(|c| c.first_break.as_ref().map(|b| b.seq));
     if json {
-        print_json(&out)?;
-    } else if let Some(b) = &report.first_break {
-        say!("chain BROKEN at event {}: {}", b.seq, b.reason);
-        say!(
-            "{} events before it verified; last good hash {}",
-            report.verified,
-            out.head_hash
-        );
+        print_json(&VerifyJson {
+            ok: found.ok(),
+            events: found.verified,
+            head_hash: &found.head_hash,
+            broken_at,
+            marker: &found.marker,
+            findings: &found.findings,
+        })?;
     } else {
-        say!(
-            "chain ok: {} events, head hash {}",
-            report.verified,
-            out.head_hash
-        );
+        match (&found.chain, found.ok()) {
+            (Some(c), true) if c.first_break.is_none() => say!(
+                "chain ok: {} events, head hash {}",
+                found.verified,
+                found.head_hash
+            ),
+            (Some(c), _) => match &c.first_break {
+                Some(b) => say!(
+                    "chain BROKEN at event {}: {}\n{} events before it verified; last good hash {}",
+                    b.seq,
+                    b.reason,
+                    found.verified,
+                    found.head_hash
+                ),
+                None => say!(
+                    "chain intact: {} events, head hash {}",
+                    found.verified,
+                    found.head_hash
+                ),
+            },
+            (None, _) => say!("the log cannot be read: the chain was not walked"),
+        }
+        for f in &found.findings {
+            say!("{f}");
+        }
     }
-    Ok(if out.ok {
+    Ok(if found.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -96,12 +113,16 @@ fn export(dir: &DataDir, out: &Path, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn replay(root: &Path, repair: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let dir = DataDir::open(root)?;
-    let found = audit::replay(root, &dir)?;
-    // Repaired only when asked, and only after what was found is reported.
-    let repaired = match repair && (!found.identical || found.behind > 0) {
-        true => Some(audit::repair(root, &dir)?),
+    // Without --repair nothing is written: the log is read from a scratch copy.
+    let found = audit::replay(root, &DataDir::open_read_only(root)?)?;
+    let dir = match repair {
+        true => Some(DataDir::open(root)?),
         false => None,
+    };
+    // Repaired only when asked, and only after what was found is reported.
+    let repaired = match dir.filter(|_| !found.identical || found.behind > 0) {
+        Some(dir) => Some(audit::repair(root, &dir)?),
+        None => None,
     };
     if json {
         print_json(&serde_json::json!({"found": found, "after_repair": repaired}))?;

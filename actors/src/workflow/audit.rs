@@ -41,6 +41,22 @@ pub fn export(dir: &DataDir, out: &Path) -> Result<Vec<ExportedFile>> {
     Ok(files)
 }
 
+/// `audit verify`: the hash chain, the marker and sled's files inspected without writing
+/// anything to the data directory (see `stratagem_events::store::inspect`).
+///
+/// # Errors
+/// The directory is in use by another process or holds no event store.
+pub fn verify(root: &Path) -> Result<stratagem_events::store::inspect::Inspection> {
+    use stratagem_events::store::inspect::{self, Inspection};
+    let projected = stratagem_events::projection::files::projected_through(root);
+    if !root.join("events").join("db").is_dir() {
+        // A directory made for a log that was never written; or one whose log was removed.
+        return Ok(Inspection::missing_log(projected));
+    }
+    inspect::inspect(&root.join("events"), projected)
+        .with_context(|| format!("cannot verify the data directory {}", root.display()))
+}
+
 /// A line of a live projection file that is not what the log says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Difference {

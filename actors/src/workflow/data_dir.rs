@@ -19,6 +19,9 @@ pub struct DataDir {
     /// Held while this value (or projections it lent) lives, when the store is kept open by
     /// the process.
     lease: Option<Arc<Lease>>,
+    /// The scratch copy the store was opened from, for a read-only look (removed after the
+    /// store is dropped: fields drop in order).
+    _scratch: Option<stratagem_events::store::inspect::Scratch>,
 }
 
 /// A turn at the kept store. The next holder waits until every part of this turn — the
@@ -118,6 +121,7 @@ impl DataDir {
                 root: root.to_path_buf(),
                 store: k.store.clone(),
                 lease: Some(Arc::new(Lease(k))),
+                _scratch: None,
             });
         }
         let store = SledEventStore::open(root.join("events"))
@@ -126,6 +130,25 @@ impl DataDir {
             root: root.to_path_buf(),
             store: Arc::new(store),
             lease: None,
+            _scratch: None,
+        })
+    }
+
+    /// Opens the data directory without writing anything to it (a read-only directory
+    /// included): the store is a scratch copy of `events/`, removed when this value is dropped.
+    /// Its projections are not to be opened (they would be written in `root`): read the log.
+    ///
+    /// # Errors
+    /// The directory is in use by another process, holds no store, or its files are damaged
+    /// (`audit verify` names the damage).
+    pub fn open_read_only(root: &Path) -> Result<DataDir> {
+        let (store, scratch) = stratagem_events::store::inspect::open_copy(&root.join("events"))
+            .with_context(|| format!("cannot read the data directory {}", root.display()))?;
+        Ok(DataDir {
+            root: root.to_path_buf(),
+            store: Arc::new(store),
+            lease: None,
+            _scratch: Some(scratch),
         })
     }
 
@@ -160,6 +183,11 @@ impl DataDir {
                 other => return other,
             }
         }
+    }
+
+    /// Whether this is a read-only look ([`DataDir::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self._scratch.is_some()
     }
 
     /// The event store.

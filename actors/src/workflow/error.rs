@@ -109,6 +109,19 @@ impl WorkflowError {
     pub fn is_locked(&self) -> bool {
         matches!(self.root(), WorkflowError::Store(StoreError::Locked { .. }))
     }
+
+    /// Whether the data directory cannot be written (a read-only mount, no permission): a
+    /// read can then look at a copy of the log ([`super::data_dir::DataDir::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self.root(),
+            WorkflowError::Store(StoreError::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+                )
+        )
+    }
 }
 
 /// Context for a result, as the binary's `anyhow::Context` gives it.

@@ -10,7 +10,7 @@ use stratagem_events::{EventStore, Head, Projections};
 use uuid::Uuid;
 
 use super::data_dir::DataDir;
-use super::{refuse, Result, WorkflowError};
+use super::{refuse, Context, Result, WorkflowError};
 
 /// The state `status` shows.
 #[derive(Debug, Clone)]
@@ -53,19 +53,28 @@ pub fn status(root: &Path) -> Result<Status> {
                     WorkflowError::refused(format!("{} is not valid JSON: {e}", path.display()))
                 });
         }
+        // A directory that cannot be written is read from a copy of its log.
+        Err(e) if e.is_read_only() => DataDir::open_read_only(root)?,
         Err(e) => return Err(e),
     };
     let summary = match read_summary(root, dir.store()) {
         Some(s) => s,
         None => {
-            let projections = dir.projections()?;
-            let state = projections.state();
-            Summary {
+            let summary = |state: &stratagem_events::Projections| Summary {
                 seq: state.last_seq,
                 hash: String::new(),
                 autonomy: state.autonomy.clone(),
                 sources: state.sources.clone(),
                 notifications_waiting: state.outbox.len() as u64,
+            };
+            if dir.is_read_only() {
+                // Replayed in memory: the projection files are not written.
+                summary(
+                    &stratagem_events::Projections::replay(dir.store())
+                        .context("cannot replay the log")?,
+                )
+            } else {
+                summary(dir.projections()?.state())
             }
         }
     };

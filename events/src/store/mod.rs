@@ -15,6 +15,7 @@
 //! - the acknowledgement is returned only once the batch is durable, and subscribers only ever
 //!   see durable events.
 
+pub mod inspect;
 mod memory;
 mod sled_store;
 

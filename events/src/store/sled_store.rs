@@ -27,8 +27,8 @@ use super::{
 use crate::error::{DecodeError, StoreError};
 use crate::record::{hex, Hash, RecordedEvent};
 
-const HEAD_MARKER: &str = "acknowledged-head";
-const LOCK_FILE: &str = "stratagem.lock";
+pub(crate) const HEAD_MARKER: &str = "acknowledged-head";
+pub(crate) const LOCK_FILE: &str = "stratagem.lock";
 
 struct Writer {
     head: Head,
@@ -135,13 +135,18 @@ impl SledEventStore {
         }));
         let db = match opened {
             Ok(Ok(db)) => db,
-            Ok(Err(sled::Error::Corruption { .. })) => {
+            Ok(Err(sled::Error::Corruption { at, .. })) => {
                 return Err(StoreError::Open {
                     path: db_path,
-                    message: "its files are corrupted or cut short (restore the store from a backup; nothing was written to it)".into(),
+                    message: format!("its files are corrupted or cut short (sled: corrupted data at file offset {at:?}); `stratagem audit verify` names the events affected, nothing was written to it"),
                 })
             }
-            Ok(Err(e)) => return Err(StoreError::Open { path: db_path, message: e.to_string() }),
+            Ok(Err(e)) => {
+                return Err(StoreError::Open {
+                    path: db_path,
+                    message: format!("{e} (`stratagem audit verify` names the damage and how to recover; nothing was written)"),
+                })
+            }
             Err(_) => {
                 return Err(StoreError::Open {
                     path: db_path,
@@ -166,7 +171,17 @@ impl SledEventStore {
                 }
             }
         };
-        let acknowledged = read_marker(&path)?;
+        let acknowledged = read_marker(&path).map_err(|e| match e {
+            MarkerError::Unreadable(source) => StoreError::Io {
+                action: "cannot read",
+                path: path.join(HEAD_MARKER),
+                source,
+            },
+            MarkerError::Malformed => StoreError::Open {
+                path: path.join(HEAD_MARKER),
+                message: "the acknowledged-head marker is damaged; `stratagem audit verify` checks the log without it and says how to recover".into(),
+            },
+        })?;
         if let Some((ack_seq, ack_hash)) = acknowledged {
             if ack_seq > head.seq {
                 return Err(StoreError::Truncated {
@@ -355,23 +370,22 @@ fn seq_of_key(key: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
-fn read_marker(dir: &Path) -> Result<Option<(u64, Hash)>, StoreError> {
+/// Why the marker cannot be used.
+pub(crate) enum MarkerError {
+    /// The file cannot be read.
+    Unreadable(std::io::Error),
+    /// It is not a sequence number and a hash.
+    Malformed,
+}
+
+pub(crate) fn read_marker(dir: &Path) -> Result<Option<(u64, Hash)>, MarkerError> {
     let path = dir.join(HEAD_MARKER);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| MarkerError::Malformed)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(StoreError::Io {
-                action: "cannot read",
-                path,
-                source,
-            })
-        }
+        Err(source) => return Err(MarkerError::Unreadable(source)),
     };
-    let malformed = || StoreError::Open {
-        path: path.clone(),
-        message: "malformed acknowledged-head marker".into(),
-    };
+    let malformed = || MarkerError::Malformed;
     let mut parts = text.split_whitespace();
     let seq = parts
         .next()
