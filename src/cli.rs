@@ -33,6 +33,37 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Command {
+    /// Whether `--json` was asked for (the envelope of `output`).
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Status(f) | Command::Templates(f) | Command::Monitor(f) => f.json,
+            Command::Submit(a) => a.json,
+            Command::Backtest(a) => a.json,
+            Command::Generate { json, .. }
+            | Command::Validate { json, .. }
+            | Command::Stage { json, .. }
+            | Command::Scan { json, .. }
+            | Command::Discover { json, .. }
+            | Command::Run { json, .. }
+            | Command::Opportunities { json, .. } => *json,
+            Command::Review(
+                ReviewCommand::List(JsonFlag { json })
+                | ReviewCommand::Approve { json, .. }
+                | ReviewCommand::Reject { json, .. }
+                | ReviewCommand::Reopen { json, .. },
+            ) => *json,
+            Command::Config(ConfigCommand::Show(f)) => f.json,
+            Command::Audit(
+                AuditCommand::Verify(JsonFlag { json })
+                | AuditCommand::Export { json, .. }
+                | AuditCommand::Replay { json, .. },
+            ) => *json,
+            Command::Debug(_) => false,
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -264,6 +295,9 @@ pub enum ReviewCommand {
         /// Who decides (default $USER).
         #[arg(long)]
         reviewer: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Reject a waiting strategy; it leaves the pipeline.
     Reject {
@@ -275,6 +309,9 @@ pub enum ReviewCommand {
         /// Who decides (default $USER).
         #[arg(long)]
         reviewer: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Let a retired or rejected strategy back in: it waits for validation again.
     Reopen {
@@ -286,6 +323,9 @@ pub enum ReviewCommand {
         /// Who decides (default $USER).
         #[arg(long)]
         reviewer: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -7,55 +7,40 @@ mod chaos;
 mod cli;
 mod commands;
 mod config;
+mod output;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let mut cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return output::usage(&e),
+    };
+    output::set_json(cli.command.json());
+    output::finish(start(cli))
+}
+
+/// Everything after the command line is parsed: the configuration, the logs, the settings
+/// checked, then the command.
+fn start(mut cli: cli::Cli) -> anyhow::Result<ExitCode> {
     // Absolute from here on: the sandbox runs rustc in a folder of its own, where a relative
     // path (`--data-dir demo-data`, the README's first command) would point nowhere.
-    match std::path::absolute(&cli.data_dir) {
-        Ok(dir) => cli.data_dir = dir,
-        Err(e) => {
-            eprintln!("error: --data-dir {}: {e}", cli.data_dir.display());
-            return ExitCode::FAILURE;
-        }
-    }
+    cli.data_dir = std::path::absolute(&cli.data_dir)
+        .map_err(|e| anyhow::anyhow!("--data-dir {}: {e}", cli.data_dir.display()))?;
     // The configuration file: what the environment does not set (see `config::var`).
-    if let Err(e) = config::load(cli.config.as_deref(), &cli.data_dir) {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
-    }
-    if let Err(e) = init_tracing() {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
+    config::load(cli.config.as_deref(), &cli.data_dir)?;
+    init_tracing()?;
     // Every setting of every part, checked before any command acts: a bad one is fatal, named.
     let settings = config::settings();
-    if let Err(e) = settings.check(&cli.data_dir) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    settings.check(&cli.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(commands::run(cli, settings)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(commands::run(cli, settings))
 }
 
 /// Logs on stderr: their level from `STRATAGEM_LOG` (default `warn`), their form from

@@ -113,7 +113,7 @@ fn verify(data: &Path) -> (i32, String, Vec<Value>) {
     );
     assert_eq!(text.status.code(), json.status.code());
     let v: Value =
-        serde_json::from_str(&stdout(&json)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&json)));
+        common::data(&stdout(&json)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&json)));
     assert_eq!(v["ok"], text.status.code() == Some(0));
     (
         text.status.code().unwrap(),
@@ -190,8 +190,7 @@ fn every_kind_of_damage_is_named_and_nothing_is_written() {
             common::stderr(&out)
         );
     }
-    let status: Value =
-        serde_json::from_str(&stdout(&read_only(&d, &["status", "--json"]))).unwrap();
+    let status: Value = common::data(&stdout(&read_only(&d, &["status", "--json"]))).unwrap();
     assert_eq!(status["log"]["events"], last);
     assert!(stdout(&read_only(&d, &["audit", "replay"])).starts_with("identical"));
     assert_eq!(

@@ -43,7 +43,7 @@ fn a_data_directory_held_by_a_running_process_is_named() {
     let drain = std::thread::spawn(move || lines.count());
     let err = fails(&d, &["submit", "--title", "t", "--hypothesis", "h"]);
     // Reading still works: `status` shows the state the holder keeps current, and says so.
-    let status: serde_json::Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    let status: serde_json::Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["held_by_another_process"], true);
     assert!(
         status["autonomy_state"]["opportunities_discovered"]
@@ -95,7 +95,7 @@ fn a_read_only_data_directory_is_named() {
     // The projections are brought up to date before anything is appended, so the refusal
     // stored nothing, and what was recorded before is intact.
     std::fs::remove_dir(d.join("autonomy_state.json.tmp")).unwrap();
-    let status: serde_json::Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    let status: serde_json::Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["opportunities_discovered"], 1);
 }
 

@@ -13,7 +13,7 @@ fn three_submissions_show_in_status_and_the_audit_is_clean() {
     for i in 0..3 {
         assert!(submit(&d, &format!("Idea {i}")).starts_with("submitted opportunity "));
     }
-    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    let status: Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["opportunities_discovered"], 3);
     assert_eq!(status["opportunities_submitted"], 0);
     assert_eq!(status["log"]["events"], 3);
@@ -56,7 +56,7 @@ fn export_rebuilds_the_trail_byte_for_byte() {
         submit(&d, &format!("Idea {i}"));
     }
     let out = tmp.path().join("export");
-    let printed: Value = serde_json::from_str(&ok(
+    let printed: Value = common::data(&ok(
         &d,
         &["audit", "export", "--json", "--out", out.to_str().unwrap()],
     ))
@@ -101,8 +101,7 @@ fn verify_names_the_event_whose_stored_bytes_were_overwritten() {
         text.contains("chain BROKEN at event 4: hash mismatch"),
         "{text}"
     );
-    let json: Value =
-        serde_json::from_str(&stdout(&run(&d, &["audit", "verify", "--json"]))).unwrap();
+    let json: Value = common::data(&stdout(&run(&d, &["audit", "verify", "--json"]))).unwrap();
     assert_eq!(json["ok"], false);
     assert_eq!(json["broken_at"], 4);
     assert_eq!(json["events"], 3);
@@ -215,8 +214,7 @@ fn replay_reports_a_forged_line_and_an_edited_state_then_repairs_only_when_asked
         edited,
         "replay wrote"
     );
-    let json: Value =
-        serde_json::from_str(&stdout(&run(&d, &["audit", "replay", "--json"]))).unwrap();
+    let json: Value = common::data(&stdout(&run(&d, &["audit", "replay", "--json"]))).unwrap();
     assert_eq!(json["found"]["identical"], false);
     let diffs = json["found"]["differences"].as_array().unwrap();
     assert!(diffs

@@ -45,7 +45,7 @@ fn metrics_agree_with_the_formulas_applied_to_the_exported_equity_curve() {
     let csv = user_csv(tmp.path());
     let equity_out = tmp.path().join("equity.csv");
     let trades_out = tmp.path().join("trades.csv");
-    let out: Value = serde_json::from_str(&ok(
+    let out: Value = common::data(&ok(
         &d,
         &[
             "--create",
@@ -124,12 +124,12 @@ fn metrics_agree_with_the_formulas_applied_to_the_exported_equity_curve() {
 fn a_generated_strategy_is_backtested_by_its_id_from_the_log() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
-    let submitted: Value = serde_json::from_str(&ok(
+    let submitted: Value = common::data(&ok(
         &d,
         &["submit", "--title", "t", "--hypothesis", "h", "--json"],
     ))
     .unwrap();
-    let generated: Value = serde_json::from_str(&ok(
+    let generated: Value = common::data(&ok(
         &d,
         &[
             "generate",
@@ -144,7 +144,7 @@ fn a_generated_strategy_is_backtested_by_its_id_from_the_log() {
     let id = generated["strategy_id"].as_str().unwrap();
     // The file may go: the log holds the source.
     std::fs::remove_file(generated["path"].as_str().unwrap()).unwrap();
-    let out: Value = serde_json::from_str(&ok(
+    let out: Value = common::data(&ok(
         &d,
         &["--create", "backtest", id, "--days", "7", "--json"],
     ))

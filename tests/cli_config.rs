@@ -52,7 +52,7 @@ fn the_file_fills_in_what_the_environment_does_not_and_secrets_stay_hidden() {
             "{secret} printed"
         );
     }
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v: Value = common::data(&text).unwrap();
     let setting = |k: &str| {
         v["settings"]
             .as_array()

@@ -38,7 +38,7 @@ fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn json_of(out: &Output) -> Value {
     assert!(out.status.success(), "{}{}", stdout(out), stderr(out));
-    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+    common::data(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
 /// One `discover --json` and the summary of one source in it.

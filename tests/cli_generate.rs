@@ -10,7 +10,7 @@ use serde_json::Value;
 fn each_template_is_generated_validated_and_recorded() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
-    let listed: Value = serde_json::from_str(&ok(&d, &["templates", "--json"])).unwrap();
+    let listed: Value = common::data(&ok(&d, &["templates", "--json"])).unwrap();
     let names: Vec<String> = listed
         .as_array()
         .unwrap()
@@ -19,7 +19,7 @@ fn each_template_is_generated_validated_and_recorded() {
         .collect();
     assert!(names.len() >= 4, "{names:?}");
     for name in &names {
-        let submitted: Value = serde_json::from_str(&ok(
+        let submitted: Value = common::data(&ok(
             &d,
             &[
                 "submit",
@@ -32,7 +32,7 @@ fn each_template_is_generated_validated_and_recorded() {
         ))
         .unwrap();
         let id = submitted["opportunity_id"].as_str().unwrap();
-        let generated: Value = serde_json::from_str(&ok(
+        let generated: Value = common::data(&ok(
             &d,
             &[
                 "generate",
@@ -64,7 +64,7 @@ fn each_template_is_generated_validated_and_recorded() {
             "{text}"
         );
         // Generating again stores nothing new.
-        let again: Value = serde_json::from_str(&ok(
+        let again: Value = common::data(&ok(
             &d,
             &[
                 "generate",
@@ -79,7 +79,7 @@ fn each_template_is_generated_validated_and_recorded() {
         assert_eq!(again["already_generated"], true);
         assert_eq!(again["strategy_id"], generated["strategy_id"]);
     }
-    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    let status: Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["strategies_approved"], names.len());
     assert_eq!(status["strategies_in_validation"], 0);
     let generation = std::fs::read_to_string(d.join("strategy_generation.jsonl")).unwrap();
@@ -106,7 +106,7 @@ fn each_template_is_generated_validated_and_recorded() {
 fn generation_errors_name_what_is_wrong() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
-    let submitted: Value = serde_json::from_str(&ok(
+    let submitted: Value = common::data(&ok(
         &d,
         &["submit", "--title", "t", "--hypothesis", "h", "--json"],
     ))

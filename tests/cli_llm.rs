@@ -56,7 +56,7 @@ fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn submit(data: &Path) -> String {
-    let out: Value = serde_json::from_str(&ok(
+    let out: Value = common::data(&ok(
         data,
         &[
             "submit",
@@ -86,7 +86,7 @@ fn generated(out: &Output) -> Value {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::data(&String::from_utf8_lossy(&out.stdout)).unwrap()
 }
 
 fn no_file_contains(dir: &Path, needle: &str) {
@@ -328,7 +328,11 @@ fn server_errors_end_in_a_clear_message_and_record_nothing() {
         &["generate", "--opportunity", &id, "--mode", "llm"],
         &env,
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "the model server is unavailable"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("answered HTTP 500: overloaded upstream") && !err.contains(KEY),
@@ -354,7 +358,7 @@ fn server_errors_end_in_a_clear_message_and_record_nothing() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("answered HTTP 401: invalid x-api-key"));
     assert_eq!(unauthorized.requests().len(), 1, "a 401 is not retried");
-    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    let status: Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["log"]["events"], 1, "only the submission");
 }
 
@@ -375,7 +379,11 @@ fn without_a_model_llm_and_hybrid_stop_with_a_clear_message() {
             ],
             &[],
         );
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "asked for what is not configured"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains(&format!(
@@ -468,7 +476,7 @@ fn the_daily_token_budget_counted_from_the_log_stops_generation() {
         &["generate", "--opportunity", &second, "--mode", "llm"],
         &env,
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(69), "the budget is spent for today");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("the daily token budget is spent (1600 of 1500 tokens used today"),

@@ -23,7 +23,7 @@ fn run_once(data: &Path, env: &[(&str, &str)]) -> Value {
         env,
     );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
+    common::data(&stdout(&out)).unwrap()
 }
 
 /// The stage audit file's events, as JSON.
@@ -108,7 +108,7 @@ fn a_degraded_full_strategy_is_rolled_back_then_retired_and_its_winning_stretch_
     let clones = of_kind(&events, "clone.spawned");
     assert_eq!(clones.len(), 2);
     let opportunities: Value =
-        serde_json::from_str(&stdout(&run_with(data, &["opportunities", "--json"], &[]))).unwrap();
+        common::data(&stdout(&run_with(data, &["opportunities", "--json"], &[]))).unwrap();
     let rows = opportunities.as_array().unwrap();
     let clone_rows: Vec<&Value> = rows.iter().filter(|o| o["source"] == "clone").collect();
     assert_eq!(clone_rows.len(), 2);
@@ -122,8 +122,7 @@ fn a_degraded_full_strategy_is_rolled_back_then_retired_and_its_winning_stretch_
 
     // `status`: it reached FULL (implemented) and no longer trades; the whole record replays
     // and verifies.
-    let status: Value =
-        serde_json::from_str(&stdout(&run_with(data, &["status", "--json"], &[]))).unwrap();
+    let status: Value = common::data(&stdout(&run_with(data, &["status", "--json"], &[]))).unwrap();
     assert_eq!(status["strategies_implemented"], 1, "{status}");
     assert_eq!(status["stages"]["full"], 0, "{status}");
     audit_clean(data);

@@ -47,7 +47,7 @@ fn notification_lines(data: &Path) -> Vec<Value> {
 
 fn waiting(data: &Path) -> u64 {
     let status: Value =
-        serde_json::from_str(&stdout(&stratagem(data, &["status", "--json"], &[]))).unwrap();
+        common::data(&stdout(&stratagem(data, &["status", "--json"], &[]))).unwrap();
     status["notifications_waiting"].as_u64().unwrap()
 }
 
@@ -147,7 +147,7 @@ fn a_webhook_that_is_down_or_refuses_is_recorded_and_never_stops_the_pipeline() 
     assert_eq!(ops[0]["data"]["error"], "connection failed");
     assert_eq!(ops[0]["data"]["attempts"], 2);
     let status: Value =
-        serde_json::from_str(&stdout(&stratagem(tmp.path(), &["status", "--json"], &[]))).unwrap();
+        common::data(&stdout(&stratagem(tmp.path(), &["status", "--json"], &[]))).unwrap();
     assert_eq!(status["opportunities_submitted"], 2, "the decisions stand");
     assert_eq!(
         status["notifications_waiting"], 2,
@@ -217,7 +217,7 @@ fn validation_and_promotion_are_announced() {
         ("SLACK_WEBHOOK_URL", webhook.as_str()),
         ("SLACK_MIN_INTERVAL_MS", "0"),
     ];
-    let submitted: Value = serde_json::from_str(&stdout(&stratagem(
+    let submitted: Value = common::data(&stdout(&stratagem(
         data,
         &[
             "submit",
@@ -231,7 +231,7 @@ fn validation_and_promotion_are_announced() {
     )))
     .unwrap();
     let id = submitted["opportunity_id"].as_str().unwrap();
-    let generated: Value = serde_json::from_str(&stdout(&stratagem(
+    let generated: Value = common::data(&stdout(&stratagem(
         data,
         &[
             "generate",

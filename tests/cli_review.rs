@@ -15,7 +15,7 @@ fn stratagem(data: &Path, args: &[&str]) -> Output {
 
 fn json(out: &Output) -> Value {
     assert!(out.status.success(), "{}{}", stdout(out), stderr(out));
-    serde_json::from_str(&stdout(out)).unwrap()
+    common::data(&stdout(out)).unwrap()
 }
 
 fn run_once(data: &Path) -> Value {

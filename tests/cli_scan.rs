@@ -45,7 +45,7 @@ fn a_strategy_that_reads_etc_passwd_is_rejected_and_nothing_of_the_file_is_print
         !text.contains(first_entry) && !text.contains("root:"),
         "{text}"
     );
-    let json: Value = serde_json::from_slice(&scan(&path, true).stdout).unwrap();
+    let json: Value = common::data(&String::from_utf8_lossy(&scan(&path, true).stdout)).unwrap();
     assert_eq!(json["layer"], "security");
     let errors = json["errors"].as_array().unwrap();
     assert!(errors.len() >= 3, "{errors:?}");
@@ -74,12 +74,14 @@ fn unreadable_input_is_named() {
     let binary = tmp.path().join("blob.rs");
     std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x41]).unwrap();
     let out = scan(&binary, false);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(65), "bad input data");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not UTF-8 text"));
     let huge = tmp.path().join("huge.rs");
     std::fs::write(&huge, vec![b'/'; 300 * 1024]).unwrap();
     let out = scan(&huge, false);
+    assert_eq!(out.status.code(), Some(65), "bad input data");
     assert!(String::from_utf8_lossy(&out.stderr).contains("larger than 262144 bytes"));
     let out = scan(&tmp.path().join("missing.rs"), false);
+    assert_eq!(out.status.code(), Some(66), "missing input");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
 }

@@ -16,12 +16,12 @@ fn approved(d: &Path, template: &str) -> String {
     // directory's configuration file sets it for every command below.
     std::fs::create_dir_all(d).unwrap();
     std::fs::write(d.join("stratagem.toml"), "[live]\ndays = 2\n").unwrap();
-    let submitted: Value = serde_json::from_str(&ok(
+    let submitted: Value = common::data(&ok(
         d,
         &["submit", "--title", template, "--hypothesis", "h", "--json"],
     ))
     .unwrap();
-    let generated: Value = serde_json::from_str(&ok(
+    let generated: Value = common::data(&ok(
         d,
         &[
             "generate",
@@ -57,7 +57,7 @@ fn a_validated_strategy_goes_from_cold_to_full_with_every_step_recorded() {
     }
     let text = ok(&d, &["stage", &id, "full"]);
     assert!(text.contains("verdict: running at full capital"), "{text}");
-    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    let status: Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["stages"]["full"], 1);
     assert_eq!(status["strategies_implemented"], 1);
     let trail = std::fs::read_to_string(d.join("strategy_stages.jsonl")).unwrap();
@@ -94,13 +94,13 @@ fn a_strategy_that_misses_the_cold_gate_is_rejected_and_stays_out() {
     let id = approved(&d, "momentum");
     let out = run(&d, &["stage", &id, "cold", "--json"]);
     assert_eq!(out.status.code(), Some(1));
-    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome: Value = common::data(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(outcome["passed"], false);
     assert!(outcome["gate"].as_str().unwrap().starts_with("sharpe "));
     assert!(outcome["metrics"]["deflated_sharpe"].is_number());
     let err = fails(&d, &["stage", &id, "warm"]);
     assert!(err.contains("is rejected"), "{err}");
-    let status: Value = serde_json::from_str(&ok(&d, &["status", "--json"])).unwrap();
+    let status: Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
     assert_eq!(status["stages"]["cold"], 0);
     let err = fails(&d, &["stage", "not-an-id", "cold"]);
     assert!(err.contains("is not a strategy id"), "{err}");

@@ -45,12 +45,12 @@ fn serve(messages: Vec<String>) -> String {
 }
 
 fn promoted_to_warm(d: &std::path::Path) -> String {
-    let submitted: Value = serde_json::from_str(&ok(
+    let submitted: Value = common::data(&ok(
         d,
         &["submit", "--title", "t", "--hypothesis", "h", "--json"],
     ))
     .unwrap();
-    let generated: Value = serde_json::from_str(&ok(
+    let generated: Value = common::data(&ok(
         d,
         &[
             "generate",
@@ -93,7 +93,7 @@ fn warm_paper_trades_closed_candles_from_a_live_feed_beside_the_baseline() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let outcome: Value = serde_json::from_str(&text)
+    let outcome: Value = common::data(&text)
         .unwrap_or_else(|_| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(outcome["stage"], "warm");
     assert_eq!(outcome["baseline"], "buy_and_hold");
@@ -126,7 +126,7 @@ fn a_live_feed_that_ends_early_is_named() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(65), "too few bars: bad input data");
     assert!(err.contains("the feed ended after 1 of 3 bars"), "{err}");
     let out = bin()
         .arg("--data-dir")

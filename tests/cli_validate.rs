@@ -61,7 +61,7 @@ fn approved_rejected_and_manual_review_have_their_exit_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("reads a file at compile time") && !text(&out).contains("root:"));
 
-    let json: serde_json::Value = serde_json::from_slice(
+    let json: serde_json::Value = common::data(&String::from_utf8_lossy(
         &bin()
             .arg("--data-dir")
             .arg(&data)
@@ -70,7 +70,7 @@ fn approved_rejected_and_manual_review_have_their_exit_codes() {
             .output()
             .unwrap()
             .stdout,
-    )
+    ))
     .unwrap();
     assert_eq!(json["decision"], "approved");
     assert_eq!(json["layers"].as_array().unwrap().len(), 6);
@@ -85,7 +85,11 @@ fn a_bad_setting_is_refused_with_its_key_named() {
         &clean(),
         &[("VALIDATOR_SANDBOX_TIMEOUT_SECONDS", "soon")],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "a bad setting is a usage error"
+    );
     assert!(
         text(&out)
             .contains("VALIDATOR_SANDBOX_TIMEOUT_SECONDS=\"soon\" is not a number of seconds"),

@@ -5,7 +5,6 @@
 mod common;
 
 use common::{audit_clean, bin, daemon, offline, stderr, stdout};
-use serde_json::Value;
 use stratagem_actors::sources::SourceName;
 
 /// The daemon over `data` for 2,001 cycles back to back, every source switched off: each
@@ -72,11 +71,10 @@ fn two_thousand_idle_cycles_append_nothing_and_do_not_slow_down() {
             idle.iter().all(|c| c.2 == after_first),
             "idle cycles appended events: {cycles:?}"
         );
-        let events =
-            serde_json::from_str::<Value>(&stdout(&common::run(data, &["status", "--json"])))
-                .unwrap()["log"]["events"]
-                .as_u64()
-                .unwrap();
+        let events = common::data(&stdout(&common::run(data, &["status", "--json"]))).unwrap()
+            ["log"]["events"]
+            .as_u64()
+            .unwrap();
         assert_eq!(events, after_first, "the log moved after the first cycle");
         let (first, last) = (median(&idle[..200]), median(&idle[idle.len() - 200..]));
         let ratio = last as f64 / first as f64;

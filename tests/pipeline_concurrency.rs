@@ -24,7 +24,7 @@ fn run_once(data: &Path, offline: &Path, workers: &str) -> Value {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
+    common::data(&stdout(&out)).unwrap()
 }
 
 /// Replaces what is unique to a run: UUIDs, 64-digit hashes, and the 8-digit hash suffix of a

@@ -28,7 +28,7 @@ fn command(data: &Path, json: bool) -> Command {
 fn run_once(data: &Path) -> Value {
     let out = command(data, true).output().unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
+    common::data(&stdout(&out)).unwrap()
 }
 
 /// Every stage transition of the log, counted by what identifies it: a stage run's start and
@@ -84,7 +84,7 @@ fn a_relative_data_directory_works_as_the_readme_uses_it() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let v: Value = common::data(&stdout(&out)).unwrap();
     assert_eq!(v["funnel"]["approved"], 2, "{v}");
     assert!(v["funnel"]["reached_cold"].as_u64().unwrap() >= 1, "{v}");
     assert!(tmp.path().join("demo-data/autonomy_state.json").is_file());
@@ -137,7 +137,7 @@ fn sqlite_export_is_the_seeds_database(data: &Path) {
         .args(["status", "--json"])
         .output()
         .unwrap();
-    let status: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    let status: Value = common::data(&stdout(&status)).unwrap();
     // Discovery ran, and a strategy rejected at COLD counts as rejected.
     assert_eq!(status["strategy_discovery_active"], true, "{status}");
     assert!(
@@ -344,7 +344,7 @@ fn a_hand_submission_goes_through_the_pipeline() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let v: Value = common::data(&stdout(&out)).unwrap();
     let f = &v["funnel"];
     // Scored by the rule extractor (breakout, Donchian template), submitted, generated from the
     // donchian_breakout template with its stated 20-day channel, validated, staged.
@@ -389,7 +389,7 @@ fn every_pipeline_worker_that_crashes_is_restarted_and_its_queue_rebuilt_from_th
             .output()
             .unwrap();
         assert!(out.status.success(), "{chaos}: {}", stderr(&out));
-        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let v: Value = common::data(&stdout(&out)).unwrap();
         assert_eq!(v["funnel"], expected, "{chaos}");
         let ops = std::fs::read_to_string(data.join("operations.jsonl")).unwrap();
         let restarted: Vec<Value> = ops
@@ -439,7 +439,7 @@ fn the_root_supervisor_restarts_a_failed_phase_a_source_and_the_notifier() {
         let data = tmp.path();
         let out = command(data, true).envs(env.clone()).output().unwrap();
         assert!(out.status.success(), "{env:?}: {}", stderr(&out));
-        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let v: Value = common::data(&stdout(&out)).unwrap();
         assert_eq!(v["funnel"], expected, "{env:?}");
         let ops: Vec<Value> = std::fs::read_to_string(data.join("operations.jsonl"))
             .unwrap()
@@ -470,7 +470,7 @@ fn the_root_supervisor_restarts_a_failed_phase_a_source_and_the_notifier() {
                 .filter(|l| l["kind"] == "notification.queued")
                 .count();
             assert!(queued >= 5, "{queued}");
-            let status: Value = serde_json::from_str(&stdout(
+            let status: Value = common::data(&stdout(
                 &Command::new(env!("CARGO_BIN_EXE_stratagem"))
                     .args(["--data-dir", data.to_str().unwrap(), "status", "--json"])
                     .output()
@@ -859,7 +859,7 @@ fn with_slack_down_the_messages_wait_in_the_outbox_and_go_when_it_is_back() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let v: Value = common::data(&stdout(&out)).unwrap();
     assert_eq!(v["funnel"], expected, "the same decisions as without Slack");
     let lines = |kind: &str| -> Vec<Value> {
         std::fs::read_to_string(data.join("operations.jsonl"))
@@ -877,7 +877,7 @@ fn with_slack_down_the_messages_wait_in_the_outbox_and_go_when_it_is_back() {
             .args(["--data-dir", data.to_str().unwrap(), "status", "--json"])
             .output()
             .unwrap();
-        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["notifications_waiting"]
+        common::data(&stdout(&out)).unwrap()["notifications_waiting"]
             .as_u64()
             .unwrap()
     };

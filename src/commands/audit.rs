@@ -90,6 +90,13 @@ fn verify(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(if found.ok() {
         ExitCode::SUCCESS
     } else {
+        crate::output::verdict(
+            "verify_failed",
+            found
+                .findings
+                .first()
+                .map_or("the log does not verify".to_string(), |f| f.message.clone()),
+        );
         ExitCode::FAILURE
     })
 }
@@ -144,6 +151,13 @@ fn replay(root: &Path, repair: bool, json: bool) -> anyhow::Result<ExitCode> {
     Ok(if found.identical || (repair && clean) {
         ExitCode::SUCCESS
     } else {
+        crate::output::verdict(
+            "different",
+            format!(
+                "{} difference(s) between the live projections and a replay of the log",
+                found.differences.len()
+            ),
+        );
         ExitCode::FAILURE
     })
 }

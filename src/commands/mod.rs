@@ -5,7 +5,9 @@
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            crate::output::stdout_failed(&e);
+        }
     }};
 }
 
@@ -45,11 +47,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Scan { .. } | Command::Templates(_) | Command::Config(_)
     );
     if !(creates || needs_none || cli.create || root.join("events").is_dir()) {
-        eprintln!(
-            "error: no data directory at {}: nothing has been recorded there (a mistyped --data-dir?). `run`, `submit` and `discover` create one; `--create` makes one for this command",
-            root.display()
-        );
-        return Ok(ExitCode::from(66));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no data directory at {}: nothing has been recorded there (a mistyped --data-dir?). `run`, `submit` and `discover` create one; `--create` makes one for this command",
+                root.display()
+            ),
+        )
+        .into());
     }
     match cli.command {
         Command::Status(flags) => status::run(root, flags.json),
@@ -128,8 +133,7 @@ pub fn strategy_id(text: &str) -> anyhow::Result<uuid::Uuid> {
         .map_err(|_| anyhow::anyhow!("{text:?} is not a strategy id (a UUID)"))
 }
 
-/// Prints a value as pretty JSON on stdout.
+/// The command's result under `--json`: the `data` of the envelope `output::finish` prints.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    say!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    crate::output::data(value)
 }

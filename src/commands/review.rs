@@ -47,20 +47,31 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
             strategy,
             note,
             reviewer: r,
+            ..
         } => (strategy, true, note.unwrap_or_default(), r),
         ReviewCommand::Reopen {
             strategy,
             reason,
             reviewer: r,
+            json,
         } => {
             let id = strategy_id(&strategy)?;
-            say!("{}", reopen(root, id, &reviewer(r), &reason).await?);
+            let line = reopen(root, id, &reviewer(r), &reason).await?;
+            match json {
+                true => print_json(&serde_json::json!({
+                    "strategy_id": id,
+                    "recorded": true,
+                    "message": line,
+                }))?,
+                false => say!("{line}"),
+            }
             return Ok(ExitCode::SUCCESS);
         }
         ReviewCommand::Reject {
             strategy,
             reason,
             reviewer: r,
+            ..
         } => {
             if reason.trim().is_empty() {
                 bail!("--reason is empty: say why it is rejected");
@@ -76,12 +87,20 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
         text,
         reviewer,
     };
-    match decide(root, &stages, &decision).await? {
-        Decided::Recorded(line) => say!("{line}"),
-        Decided::HandedOver(file) => say!(
+    let (recorded, line) = match decide(root, &stages, &decision).await? {
+        Decided::Recorded(line) => (true, line),
+        Decided::HandedOver(file) => (false, format!(
             "the data directory is held by a running `stratagem run`: your decision is handed to it ({}) and recorded at its next cycle, if strategy {id} still waits for review then",
             file.display()
-        ),
+        )),
+    };
+    match crate::output::json() {
+        true => print_json(&serde_json::json!({
+            "strategy_id": id,
+            "recorded": recorded,
+            "message": line,
+        }))?,
+        false => say!("{line}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,10 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
+        crate::output::verdict(
+            "findings",
+            format!("{} security finding(s)", report.errors.len()),
+        );
         ExitCode::FAILURE
     })
 }

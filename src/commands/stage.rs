@@ -69,6 +69,17 @@ pub async fn run(
     Ok(if outcome.passed {
         ExitCode::SUCCESS
     } else {
+        crate::output::verdict(
+            "rejected",
+            format!(
+                "rejected at {}: {}",
+                stage.as_str().to_uppercase(),
+                outcome.trap.as_ref().map_or_else(
+                    || format!("gate not met: {}", outcome.gate),
+                    |t| format!("stopped by the sandbox: {t}")
+                )
+            ),
+        );
         ExitCode::FAILURE
     })
 }

@@ -64,7 +64,13 @@ pub async fn run(
     }
     Ok(match report.decision {
         Decision::Approved => ExitCode::SUCCESS,
-        Decision::Rejected => ExitCode::from(1),
-        Decision::ManualReview => ExitCode::from(2),
+        Decision::Rejected => {
+            crate::output::verdict("rejected", report.reason());
+            ExitCode::from(1)
+        }
+        Decision::ManualReview => {
+            crate::output::verdict("manual_review", report.reason());
+            ExitCode::from(2)
+        }
     })
 }

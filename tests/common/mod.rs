@@ -154,3 +154,22 @@ pub fn audit_clean(data: &Path) {
         );
     }
 }
+
+/// A command's `--json` result: the `data` of the envelope every command prints
+/// (`{"ok", "data", "error"}`), checked to be one.
+pub fn data(text: &str) -> serde_json::Result<serde_json::Value> {
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    assert!(
+        v.get("ok").is_some_and(|o| o.is_boolean())
+            && v.get("data").is_some()
+            && v.get("error").is_some(),
+        "not the JSON envelope: {text}"
+    );
+    Ok(v["data"].take())
+}
+
+/// A command's `--json` envelope, whole.
+pub fn envelope(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("{e}: not JSON: {}{}", stdout(out), stderr(out)))
+}

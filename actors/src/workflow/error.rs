@@ -72,6 +72,12 @@ pub enum WorkflowError {
     /// A request the log's state refuses (a strategy that is not ready, an unknown id, …).
     #[error("{0}")]
     Refused(String),
+    /// A request the configuration cannot serve (a mode that needs a setting not set).
+    #[error("{0}")]
+    Usage(String),
+    /// Something the request needs is not available now (a budget spent, …).
+    #[error("{0}")]
+    Unavailable(String),
     /// Another error, with what was being done when it was met.
     #[error("{context}: {inner}")]
     Context {
@@ -158,3 +164,103 @@ pub(crate) use refuse;
 
 /// The result of a workflow.
 pub type Result<T, E = WorkflowError> = std::result::Result<T, E>;
+
+/// What kind of failure an error is, for the process's exit code (the BSD `sysexits`
+/// numbers the README's convention uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// 64: the command was asked wrongly (an argument or a setting).
+    Usage,
+    /// 65: the input data is bad (a damaged log, an unreadable file's content, a request the
+    /// log's state refuses).
+    BadData,
+    /// 66: an input that does not exist (a file, a data directory).
+    Missing,
+    /// 69: something needed is unavailable (the directory in use, the network, a toolchain).
+    Unavailable,
+    /// 70: a fault of ours.
+    Internal,
+    /// 74: reading or writing failed.
+    Io,
+}
+
+impl Failure {
+    /// The exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Failure::Usage => 64,
+            Failure::BadData => 65,
+            Failure::Missing => 66,
+            Failure::Unavailable => 69,
+            Failure::Internal => 70,
+            Failure::Io => 74,
+        }
+    }
+
+    /// Its name in the JSON envelope's `error.code`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Usage => "usage",
+            Failure::BadData => "bad_data",
+            Failure::Missing => "missing",
+            Failure::Unavailable => "unavailable",
+            Failure::Internal => "internal",
+            Failure::Io => "io",
+        }
+    }
+
+    /// An I/O error by its kind.
+    pub fn of_io(e: &std::io::Error) -> Failure {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Failure::Missing,
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => Failure::BadData,
+            _ => Failure::Io,
+        }
+    }
+
+    /// A store's error.
+    pub fn of_store(e: &StoreError) -> Failure {
+        match e {
+            StoreError::Locked { .. } | StoreError::Conflict { .. } => Failure::Unavailable,
+            StoreError::Truncated { .. } | StoreError::Corrupt { .. } | StoreError::Open { .. } => {
+                Failure::BadData
+            }
+            StoreError::Io { source, .. } => Failure::of_io(source),
+            StoreError::Backend { .. } => Failure::Io,
+            StoreError::EmptyBatch | StoreError::Encode(_) => Failure::Internal,
+        }
+    }
+}
+
+impl WorkflowError {
+    /// What kind of failure this is (typed by origin, not by its words).
+    pub fn failure(&self) -> Failure {
+        use crate::validator::sandbox::compile::CompileError as C;
+        match self.root() {
+            WorkflowError::Store(e) => Failure::of_store(e),
+            WorkflowError::Decode(_) => Failure::BadData,
+            WorkflowError::Setting(_) => Failure::Usage,
+            WorkflowError::Compile(C::MissingTarget | C::NoToolchain(_)) => Failure::Unavailable,
+            WorkflowError::Compile(C::Io { .. }) => Failure::Io,
+            WorkflowError::Compile(_) => Failure::BadData,
+            WorkflowError::Sandbox(SandboxError::Setup(_)) => Failure::Internal,
+            WorkflowError::Sandbox(_) => Failure::BadData,
+            WorkflowError::Stage(StageError::Feed(_)) | WorkflowError::Feed(_) => {
+                Failure::Unavailable
+            }
+            WorkflowError::Stage(_) => Failure::BadData,
+            WorkflowError::Render(_) => Failure::Internal,
+            WorkflowError::Model(ModelError::Llm(_)) | WorkflowError::Llm(_) => {
+                Failure::Unavailable
+            }
+            WorkflowError::Model(_) => Failure::BadData,
+            WorkflowError::Http(_) | WorkflowError::Host(_) => Failure::Internal,
+            WorkflowError::Cycle(_) => Failure::Internal,
+            WorkflowError::Review(_) | WorkflowError::Refused(_) => Failure::BadData,
+            WorkflowError::Usage(_) => Failure::Usage,
+            WorkflowError::Unavailable(_) => Failure::Unavailable,
+            WorkflowError::Io { error, .. } => Failure::of_io(error),
+            WorkflowError::Context { .. } => Failure::Internal,
+        }
+    }
+}

@@ -141,11 +141,11 @@ pub async fn generate(
             } else {
                 "hybrid"
             };
-            refuse!("generation mode {name} needs a language model: set ANTHROPIC_API_KEY (Anthropic) or CODEGEN_OPENAI_BASE_URL (an OpenAI-compatible server; with OPENAI_API_KEY if it needs one). Nothing was generated.");
+            return Err(WorkflowError::Usage(format!("generation mode {name} needs a language model: set ANTHROPIC_API_KEY (Anthropic) or CODEGEN_OPENAI_BASE_URL (an OpenAI-compatible server; with OPENAI_API_KEY if it needs one). Nothing was generated.")));
         };
         let used = projections.state().tokens_used_since(utc_midnight_micros());
         if used >= codegen.daily_token_budget {
-            refuse!("the daily token budget is spent ({used} of {} tokens used today, CODEGEN_DAILY_TOKEN_BUDGET); nothing was generated", codegen.daily_token_budget);
+            return Err(WorkflowError::Unavailable(format!("the daily token budget is spent ({used} of {} tokens used today, CODEGEN_DAILY_TOKEN_BUDGET); nothing was generated", codegen.daily_token_budget)));
         }
         let model_mode = match mode {
             GenerationMode::Hybrid => ModelMode::Hybrid(choose_template(&opp, template)?),

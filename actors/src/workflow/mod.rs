@@ -34,4 +34,4 @@ pub mod submit;
 pub mod validate;
 
 pub(crate) use error::refuse;
-pub use error::{Context, Result, WorkflowError};
+pub use error::{Context, Failure, Result, WorkflowError};

@@ -99,11 +99,15 @@ pub async fn run_now(
 ) -> Result<StageRun> {
     if let Some(s) = speed {
         if !(s.is_finite() && s > 0.0) {
-            refuse!("--speed {s} is not a positive number");
+            return Err(WorkflowError::Usage(format!(
+                "--speed {s} is not a positive number"
+            )));
         }
     }
     if feed.is_some() && !matches!(stage, Stage::Warm | Stage::Limited) {
-        refuse!("--feed is for the paper stages (warm, limited)");
+        return Err(WorkflowError::Usage(
+            "--feed is for the paper stages (warm, limited)".into(),
+        ));
     }
     let stages = settings.stages()?;
     let mut notifications = Notifications::from_settings(settings)?;
