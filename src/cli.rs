@@ -169,6 +169,9 @@ pub enum Command {
         /// How many to show (default 20).
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Skip this many first (the `next` of a `--json` page).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
         /// Only this status: discovered, held, submitted, duplicate, generated.
         #[arg(long)]
         status: Option<String>,

@@ -84,8 +84,16 @@ fn the_file_fills_in_what_the_environment_does_not_and_secrets_stay_hidden() {
     assert_eq!(setting("SLACK_WEBHOOK_URL")["value"], "***");
     assert_eq!(setting("TWITTER_BEARER_TOKEN")["value"], "***");
     assert_eq!(setting("ANTHROPIC_API_KEY")["origin"], "file");
-    let resolved = v["resolved"].to_string();
-    assert!(resolved.contains("min_score: 0.6"), "{resolved}");
+    // Every part resolved and checked; no Rust `Debug` text in the JSON.
+    assert_eq!(v["checked"].as_array().unwrap().len(), 9, "{v}");
+    assert!(!text.contains("ScorerConfig {"), "{text}");
+    // The text form shows the parts as resolved.
+    let shown = stdout(&stratagem(
+        data,
+        &["config", "show"],
+        &[("OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION", "0.6")],
+    ));
+    assert!(shown.contains("min_score: 0.6"), "{shown}");
 
     // And the commands use it: arXiv is off by the file.
     let offline = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources");

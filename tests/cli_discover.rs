@@ -42,13 +42,18 @@ fn json_of(out: &Output) -> Value {
 }
 
 /// One `discover --json` and the summary of one source in it.
+/// A source that failed makes the command exit 69 (unavailable: every source checked failed).
 fn discover(data: &Path, source: &str, env: &[(&str, &str)]) -> Value {
-    let v = json_of(&stratagem(
-        data,
-        &["discover", "--source", source, "--json"],
-        env,
-    ));
-    v["sources"][0].clone()
+    let out = stratagem(data, &["discover", "--source", source, "--json"], env);
+    let envelope = common::envelope(&out);
+    let s = envelope["data"]["sources"][0].clone();
+    if s["outcome"] == "failed" {
+        assert_eq!(out.status.code(), Some(69), "{envelope}");
+        assert_eq!(envelope["error"]["code"], "unavailable", "{envelope}");
+    } else {
+        assert!(out.status.success(), "{envelope}{}", stderr(&out));
+    }
+    s
 }
 
 fn health(data: &Path, source: &str) -> Value {
@@ -93,7 +98,8 @@ fn offline_recordings_become_scored_opportunities_once() {
     let manual = sources.iter().find(|s| s["source"] == "manual").unwrap();
     assert_eq!(manual["submitted"], 2);
 
-    let all = json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]));
+    let all =
+        json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]))["items"].clone();
     let rows = all.as_array().unwrap();
     let total = rows.len();
     assert!(total > 100, "{total}");
@@ -156,7 +162,8 @@ fn offline_recordings_become_scored_opportunities_once() {
             "{s}"
         );
     }
-    let again = json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]));
+    let again =
+        json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]))["items"].clone();
     assert_eq!(again.as_array().unwrap().len(), total);
     let status = json_of(&stratagem(data, &["status", "--json"], &[]));
     assert_eq!(
@@ -300,7 +307,8 @@ fn arxiv_faults_each_end_in_a_clear_source_checked_event() {
         "{h}"
     );
     // Nothing recorded before was lost, and the chain is whole.
-    let all = json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]));
+    let all =
+        json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]))["items"].clone();
     assert_eq!(all.as_array().unwrap().len(), 10);
     verify_clean(data);
 }
@@ -722,7 +730,8 @@ fn watched_sources_are_supervised_actors_restarted_after_a_crash() {
             .count(),
         7
     );
-    let total = json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]))
+    let total = json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]))["items"]
+        .clone()
         .as_array()
         .unwrap()
         .len();
@@ -737,7 +746,8 @@ fn watched_sources_are_supervised_actors_restarted_after_a_crash() {
             .all(|s| s["new"] == 0),
         "{v}"
     );
-    let again = json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]))
+    let again = json_of(&stratagem(data, &["opportunities", "--all", "--json"], &[]))["items"]
+        .clone()
         .as_array()
         .unwrap()
         .len();

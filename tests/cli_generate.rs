@@ -11,7 +11,7 @@ fn each_template_is_generated_validated_and_recorded() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
     let listed: Value = common::data(&ok(&d, &["templates", "--json"])).unwrap();
-    let names: Vec<String> = listed
+    let names: Vec<String> = listed["items"]
         .as_array()
         .unwrap()
         .iter()

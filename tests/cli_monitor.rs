@@ -109,7 +109,7 @@ fn a_degraded_full_strategy_is_rolled_back_then_retired_and_its_winning_stretch_
     assert_eq!(clones.len(), 2);
     let opportunities: Value =
         common::data(&stdout(&run_with(data, &["opportunities", "--json"], &[]))).unwrap();
-    let rows = opportunities.as_array().unwrap();
+    let rows = opportunities["items"].as_array().unwrap();
     let clone_rows: Vec<&Value> = rows.iter().filter(|o| o["source"] == "clone").collect();
     assert_eq!(clone_rows.len(), 2);
     for (c, row) in clones.iter().zip(&clone_rows) {

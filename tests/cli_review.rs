@@ -48,7 +48,7 @@ fn a_strategy_waits_before_limited_until_a_person_approves_it() {
         v["notes"].to_string().contains("waiting for a person: 1"),
         "{v}"
     );
-    let waiting = json(&stratagem(data, &["review", "list", "--json"]));
+    let waiting = json(&stratagem(data, &["review", "list", "--json"]))["items"].clone();
     assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
     assert_eq!(waiting[0]["before_stage"], "limited");
     let id = waiting[0]["strategy_id"].as_str().unwrap().to_string();
@@ -93,7 +93,8 @@ fn a_strategy_waits_before_limited_until_a_person_approves_it() {
     let v = run_once(data);
     assert_eq!(v["funnel"]["reached_full"], 1, "{v}");
     assert_eq!(
-        json(&stratagem(data, &["review", "list", "--json"]))
+        json(&stratagem(data, &["review", "list", "--json"]))["items"]
+            .clone()
             .as_array()
             .unwrap()
             .len(),
@@ -111,7 +112,7 @@ fn a_rejected_strategy_leaves_the_pipeline() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     run_once(data);
-    let waiting = json(&stratagem(data, &["review", "list", "--json"]));
+    let waiting = json(&stratagem(data, &["review", "list", "--json"]))["items"].clone();
     let id = waiting[0]["strategy_id"].as_str().unwrap().to_string();
     let out = stratagem(data, &["review", "reject", &id, "--reason", " "]);
     assert!(
@@ -133,7 +134,8 @@ fn a_rejected_strategy_leaves_the_pipeline() {
     let v = run_once(data);
     assert_eq!(v["funnel"]["reached_full"], 0);
     assert_eq!(
-        json(&stratagem(data, &["review", "list", "--json"]))
+        json(&stratagem(data, &["review", "list", "--json"]))["items"]
+            .clone()
             .as_array()
             .unwrap()
             .len(),

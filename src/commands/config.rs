@@ -27,7 +27,8 @@ struct Setting {
 struct Shown {
     file: Option<String>,
     settings: Vec<Setting>,
-    resolved: Vec<(&'static str, String)>,
+    /// The parts whose settings resolved and were checked.
+    checked: Vec<&'static str>,
 }
 
 pub fn run(root: &Path, settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
@@ -84,10 +85,12 @@ pub fn run(root: &Path, settings: &Settings, cmd: ConfigCommand) -> anyhow::Resu
         .as_ref()
         .map(|f| f.display().to_string());
     if flags.json {
+        // The resolved parts are Rust values; their words are for the text form. JSON says
+        // which parts resolved and were checked (every setting's value is in `settings`).
         print_json(&Shown {
             file,
             settings: shown,
-            resolved,
+            checked: resolved.iter().map(|(name, _)| *name).collect(),
         })?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -35,7 +35,28 @@ pub async fn run(
             watch(root, settings, selected, mode, panic_once, until).await?
         }
     };
-    report(&cycle, json)
+    let code = report(&cycle, json)?;
+    // Every source that was checked failed: nothing could be discovered (the network, say).
+    let checked: Vec<_> = cycle
+        .summaries
+        .iter()
+        .filter(|s| s.skipped.is_none())
+        .collect();
+    if !checked.is_empty() && checked.iter().all(|s| s.outcome == "failed") {
+        crate::output::verdict(
+            "unavailable",
+            format!(
+                "every source checked failed ({}): nothing was discovered; what was recorded before is unchanged",
+                checked
+                    .iter()
+                    .map(|s| s.source.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        return Ok(ExitCode::from(69));
+    }
+    Ok(code)
 }
 
 fn report(cycle: &Cycle, json: bool) -> anyhow::Result<ExitCode> {

@@ -18,7 +18,9 @@ use crate::cli::GenerationModeArg;
 
 pub fn list_templates(json: bool) -> anyhow::Result<ExitCode> {
     if json {
-        print_json(&templates::TEMPLATES)?;
+        print_json(&crate::output::Page::all(
+            templates::TEMPLATES.iter().collect(),
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     for t in templates::TEMPLATES {

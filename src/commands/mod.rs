@@ -118,10 +118,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         } => run::run(root, settings, once, offline, json).await,
         Command::Opportunities {
             limit,
+            offset,
             status,
             all,
             json,
-        } => opportunities::run(root, limit, status.as_deref(), all, json),
+        } => opportunities::run(root, limit, offset, status.as_deref(), all, json),
         Command::Debug(cmd) => debug::run(root, cmd).await,
     }
 }

@@ -29,7 +29,7 @@ pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result
     notifications.finish(&dir, &mut projections).await;
     let watched = watched?;
     if json {
-        print_json(&watched)?;
+        print_json(&crate::output::Page::all(watched))?;
         return Ok(ExitCode::SUCCESS);
     }
     if watched.is_empty() {

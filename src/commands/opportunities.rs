@@ -14,6 +14,7 @@ use super::print_json;
 pub fn run(
     root: &Path,
     limit: usize,
+    offset: usize,
     status: Option<&str>,
     all: bool,
     json: bool,
@@ -21,14 +22,17 @@ pub fn run(
     let wanted = status.map(parse_status).transpose()?;
     let dir = DataDir::open(root)?;
     let projections = dir.projections()?;
-    let mut views = ranked_opportunities(projections.state(), wanted, all);
+    let views = ranked_opportunities(projections.state(), wanted, all);
     let total = views.len();
-    if !all {
-        views.truncate(limit);
-    }
-    let rows: Vec<OpportunityRow> = views.iter().map(|o| OpportunityRow::of(o)).collect();
+    let take = if all { usize::MAX } else { limit };
+    let rows: Vec<OpportunityRow> = views
+        .iter()
+        .skip(offset)
+        .take(take)
+        .map(|o| OpportunityRow::of(o))
+        .collect();
     if json {
-        print_json(&rows)?;
+        print_json(&crate::output::Page::new(rows, total, offset.min(total)))?;
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
@@ -71,9 +75,16 @@ pub fn run(
         }
     }
     if rows.len() < total {
+        let next = offset + rows.len();
         say!(
-            "({} of {total} shown; --limit N or --all for more)",
-            rows.len()
+            "({} of {total} shown, from {}; {}--limit N or --all for more)",
+            rows.len(),
+            offset + 1,
+            if next < total {
+                format!("--offset {next} for the next page, ")
+            } else {
+                String::new()
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -25,7 +25,7 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
             let projections = dir.projections()?;
             let list = waiting_rows(projections.state(), &stages);
             if flags.json {
-                print_json(&list)?;
+                print_json(&crate::output::Page::all(list))?;
             } else if list.is_empty() {
                 say!("nothing waits for review");
             } else {

@@ -17,9 +17,39 @@ struct StatusJson<'a> {
     #[serde(flatten)]
     autonomy: &'a AutonomyState,
     log: LogJson,
-    sources: &'a std::collections::BTreeMap<String, SourceHealth>,
+    sources: std::collections::BTreeMap<&'a str, SourceJson<'a>>,
     /// Messages in the outbox, not delivered yet.
     notifications_waiting: u64,
+}
+
+/// A source's health, times in RFC 3339.
+#[derive(Serialize)]
+struct SourceJson<'a> {
+    checks: u64,
+    failures: u64,
+    consecutive_failures: u64,
+    last_checked_at: String,
+    last_success_at: Option<String>,
+    last_outcome: &'a str,
+    last_error: Option<&'a str>,
+    fetched: u64,
+    new_items: u64,
+}
+
+impl<'a> SourceJson<'a> {
+    fn of(h: &'a SourceHealth) -> SourceJson<'a> {
+        SourceJson {
+            checks: h.checks,
+            failures: h.failures,
+            consecutive_failures: h.consecutive_failures,
+            last_checked_at: rfc3339_micros(h.last_checked_micros),
+            last_success_at: h.last_success_micros.map(rfc3339_micros),
+            last_outcome: &h.last_outcome,
+            last_error: h.last_error.as_deref(),
+            fetched: h.fetched,
+            new_items: h.new_items,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -58,7 +88,10 @@ pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 head_hash: hex(&head.hash),
                 data_dir: root.display().to_string(),
             },
-            sources,
+            sources: sources
+                .iter()
+                .map(|(k, v)| (k.as_str(), SourceJson::of(v)))
+                .collect(),
             notifications_waiting: summary.notifications_waiting,
         })?;
     } else {

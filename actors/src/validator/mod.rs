@@ -112,8 +112,8 @@ pub struct LayerReport {
     pub errors: Vec<Finding>,
     /// Warnings: alone, they send it to manual review.
     pub warnings: Vec<Finding>,
-    /// How long the layer took.
-    #[serde(serialize_with = "micros")]
+    /// How long the layer took (`duration_us` in JSON: the unit in the key).
+    #[serde(serialize_with = "micros", rename = "duration_us")]
     pub duration: Duration,
 }
 
