@@ -14,7 +14,7 @@ use stratagem_events::{AppendRequest, Event, Projections};
 use super::data_dir::{DataDir, Projected};
 use super::notifications::Notifications;
 use super::settings::Settings;
-use super::{refuse, Context, Result};
+use super::{Context, Result, WorkflowError};
 use crate::discovery::actors::{
     run_until, AppendFuture, DiscoveryLog, ScorerArgs, Settled, SupervisorArgs,
 };
@@ -89,10 +89,10 @@ pub fn mode(offline: Option<PathBuf>) -> Result<Mode> {
     match offline {
         None => Ok(Mode::Online),
         Some(dir) if dir.is_dir() => Ok(Mode::Offline(dir)),
-        Some(dir) => refuse!(
-            "--offline {}: no such folder (it should hold one folder per source: arxiv/, reddit/, …)",
-            dir.display()
-        ),
+        Some(dir) => Err(WorkflowError::io(
+            format!("--offline {}: no such folder (it should hold one folder per source: arxiv/, reddit/, …)", dir.display()),
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )),
     }
 }
 
@@ -112,7 +112,7 @@ pub fn select(name: Option<&str>) -> Result<Vec<SourceName>> {
         None => SourceName::ALL.to_vec(),
         Some(name) => match SourceName::parse(name) {
             Some(s) => vec![s],
-            None => refuse!(
+            None => super::error::usage!(
                 "unknown source {name:?}: one of {}",
                 SourceName::ALL.map(|s| s.as_str()).join(", ")
             ),

@@ -162,6 +162,14 @@ macro_rules! refuse {
 }
 pub(crate) use refuse;
 
+/// Returns a usage error (an argument that is not one of the accepted values, …).
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err($crate::workflow::WorkflowError::Usage(format!($($arg)*)))
+    };
+}
+pub(crate) use usage;
+
 /// The result of a workflow.
 pub type Result<T, E = WorkflowError> = std::result::Result<T, E>;
 

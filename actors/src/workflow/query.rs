@@ -10,7 +10,7 @@ use stratagem_events::{EventStore, Head, Projections};
 use uuid::Uuid;
 
 use super::data_dir::DataDir;
-use super::{refuse, Context, Result, WorkflowError};
+use super::{Context, Result, WorkflowError};
 
 /// The state `status` shows.
 #[derive(Debug, Clone)]
@@ -114,7 +114,7 @@ pub fn parse_status(name: &str) -> Result<OpportunityStatus> {
         .find(|x| status_name(*x) == name.trim())
     {
         Some(x) => Ok(x),
-        None => refuse!(
+        None => super::error::usage!(
             "unknown status {name:?}: one of {}",
             OPPORTUNITY_STATUSES.map(status_name).join(", ")
         ),
