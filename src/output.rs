@@ -176,35 +176,5 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// A list under `--json`: the items shown, how many there are in all, and the `--offset` of
-/// the next page (`null` on the last).
-#[derive(serde::Serialize)]
-pub struct Page<T: serde::Serialize> {
-    /// The items of this page.
-    pub items: Vec<T>,
-    /// Items in all.
-    pub total: usize,
-    /// Where this page starts.
-    pub offset: usize,
-    /// `--offset` of the next page, if there is one.
-    pub next: Option<usize>,
-}
-
-impl<T: serde::Serialize> Page<T> {
-    /// `items` (already cut to the page) starting at `offset` of `total`.
-    pub fn new(items: Vec<T>, total: usize, offset: usize) -> Page<T> {
-        let end = offset + items.len();
-        Page {
-            next: (end < total).then_some(end),
-            items,
-            total,
-            offset,
-        }
-    }
-
-    /// A whole list, on one page.
-    pub fn all(items: Vec<T>) -> Page<T> {
-        let total = items.len();
-        Page::new(items, total, 0)
-    }
-}
+/// Lists under `--json` are pages (the library's, so the daemon's read API answers the same).
+pub use stratagem_actors::workflow::query::Page;

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use stratagem_actors::workflow::audit;
 use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::{audit, read_api};
+use stratagem_events::store::inspect::Inspection;
 
 use super::print_json;
 use crate::cli::{AuditCommand, ExportFormat};
@@ -44,44 +45,47 @@ struct VerifyJson<'a> {
 }
 
 /// Reads only: a scratch copy of the store is verified, so a read-only directory works and
-/// nothing in it changes.
+/// nothing in it changes. While the daemon holds the directory, it verifies its open store.
 fn verify(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let found = audit::verify(root)?;
-    let broken_at = found
-        .chain
-        .as_ref()
-        .and_then(|c| c.first_break.as_ref().map(|b| b.seq));
+    let found = match audit::verify(root) {
+        Err(e) if e.is_locked() && read_api::running(root) => {
+            serde_json::from_value(read_api::block_on_ask(root, "/v1/audit/verify")?)?
+        }
+        other => other?,
+    };
+    render_verify(&found, json)
+}
+
+fn render_verify(found: &Inspection, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&VerifyJson {
             ok: found.ok(),
             events: found.verified,
             head_hash: &found.head_hash,
-            broken_at,
+            broken_at: found.broken.as_ref().map(|b| b.seq),
             marker: &found.marker,
             findings: &found.findings,
         })?;
     } else {
-        match (&found.chain, found.ok()) {
-            (Some(c), true) if c.first_break.is_none() => say!(
+        match (&found.broken, found.walked, found.ok()) {
+            (_, false, _) => say!("the log cannot be read: the chain was not walked"),
+            (Some(b), true, _) => say!(
+                "chain BROKEN at event {}: {}\n{} events before it verified; last good hash {}",
+                b.seq,
+                b.reason,
+                found.verified,
+                found.head_hash
+            ),
+            (None, true, true) => say!(
                 "chain ok: {} events, head hash {}",
                 found.verified,
                 found.head_hash
             ),
-            (Some(c), _) => match &c.first_break {
-                Some(b) => say!(
-                    "chain BROKEN at event {}: {}\n{} events before it verified; last good hash {}",
-                    b.seq,
-                    b.reason,
-                    found.verified,
-                    found.head_hash
-                ),
-                None => say!(
-                    "chain intact: {} events, head hash {}",
-                    found.verified,
-                    found.head_hash
-                ),
-            },
-            (None, _) => say!("the log cannot be read: the chain was not walked"),
+            (None, true, false) => say!(
+                "chain intact: {} events, head hash {}",
+                found.verified,
+                found.head_hash
+            ),
         }
         for f in &found.findings {
             say!("{f}");

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::query::{
-    parse_status, ranked_opportunities, status_name, OpportunityRow,
+    opportunity_page, parse_status, status_name, OpportunityQuery,
 };
+use stratagem_actors::workflow::read_api;
 
 use super::print_json;
 
@@ -20,21 +21,32 @@ pub fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let wanted = status.map(parse_status).transpose()?;
-    let dir = DataDir::open(root)?;
-    let projections = dir.projections()?;
-    let views = ranked_opportunities(projections.state(), wanted, all);
-    let total = views.len();
-    let take = if all { usize::MAX } else { limit };
-    let rows: Vec<OpportunityRow> = views
-        .iter()
-        .skip(offset)
-        .take(take)
-        .map(|o| OpportunityRow::of(o))
-        .collect();
+    let query = OpportunityQuery {
+        limit,
+        offset,
+        status: wanted,
+        all,
+    };
+    let page = match DataDir::open(root) {
+        Ok(dir) => opportunity_page(dir.projections()?.state(), &query),
+        // The daemon holds the log: it answers from its read models.
+        Err(e) if e.is_locked() && read_api::running(root) => {
+            let mut path = format!(
+                "/v1/opportunities?limit={limit}&offset={offset}&all={}",
+                u8::from(all)
+            );
+            if let Some(s) = wanted {
+                path.push_str(&format!("&status={}", status_name(s)));
+            }
+            serde_json::from_value(read_api::block_on_ask(root, &path)?)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
-        print_json(&crate::output::Page::new(rows, total, offset.min(total)))?;
+        print_json(&page)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let (rows, total) = (&page.items, page.total);
     if rows.is_empty() {
         say!(
             "no opportunities{}",
@@ -46,7 +58,7 @@ pub fn run(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    for r in &rows {
+    for r in rows {
         let composite = r
             .composite
             .map_or("  -  ".to_string(), |c| format!("{c:.3}"));
@@ -55,14 +67,14 @@ pub fn run(
             "{composite}  {:<10} {:<9} {:<22} {title}",
             status_name(r.status),
             r.source,
-            r.family.unwrap_or("-")
+            r.family.as_deref().unwrap_or("-")
         );
         say!(
             "       id {}  external {}",
             r.id,
-            r.external_id.unwrap_or("-")
+            r.external_id.as_deref().unwrap_or("-")
         );
-        if let Some(s) = r.scores {
+        if let Some(s) = &r.scores {
             for (name, sub) in [
                 ("novelty", &s.novelty),
                 ("market fit", &s.market_fit),

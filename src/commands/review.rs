@@ -4,10 +4,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::query::Page;
+use stratagem_actors::workflow::read_api;
 use stratagem_actors::workflow::review::{
-    decide, reopen, reviewer, waiting_rows, Decided, Decision,
+    decide, reopen, reviewer, waiting_rows, Decided, Decision, WaitingRow,
 };
 use stratagem_actors::workflow::settings::Settings;
 
@@ -18,14 +20,18 @@ pub async fn run(root: &Path, settings: &Settings, cmd: ReviewCommand) -> anyhow
     let stages = settings.stages()?;
     let (id, approve, text, who) = match cmd {
         ReviewCommand::List(flags) => {
-            let dir = DataDir::open(root).map_err(|e| match e.is_locked() {
-                true => anyhow!("{e}\n`review list` reads the log, which a running `stratagem run` holds; `review approve` and `review reject` still work: they hand the decision to it"),
-                false => e.into(),
-            })?;
-            let projections = dir.projections()?;
-            let list = waiting_rows(projections.state(), &stages);
+            let list: Vec<WaitingRow> = match DataDir::open(root) {
+                Ok(dir) => waiting_rows(dir.projections()?.state(), &stages),
+                // The daemon holds the log: it answers from its read models.
+                Err(e) if e.is_locked() && read_api::running(root) => {
+                    let page: Page<WaitingRow> =
+                        serde_json::from_value(read_api::block_on_ask(root, "/v1/review")?)?;
+                    page.items
+                }
+                Err(e) => return Err(e.into()),
+            };
             if flags.json {
-                print_json(&crate::output::Page::all(list))?;
+                print_json(&Page::all(list))?;
             } else if list.is_empty() {
                 say!("nothing waits for review");
             } else {

@@ -174,11 +174,27 @@ pub async fn serve(
             }
         }
     }
+    // The read API on `DATA_DIR/daemon.sock`: reads while this process holds the log.
+    let published: super::read_api::Published = Default::default();
+    if let Err(e) = super::read_api::publish(&daemon.root, &published) {
+        tracing::warn!(error = %e.to_string(), "cannot publish the read models");
+    }
+    let _bound = super::read_api::start(super::read_api::Server {
+        root: daemon.root.clone(),
+        published: published.clone(),
+        stages: daemon.settings.stages()?,
+        store: DataDir::kept_store(&daemon.root),
+    });
     while !*stop.borrow() {
         if let Ok(mut s) = shared.lock() {
             s.heartbeat = Some(Instant::now());
         }
         let tick = daemon.tick(engine).await?;
+        if !tick.idle {
+            if let Err(e) = super::read_api::publish(&daemon.root, &published) {
+                tracing::warn!(error = %e.to_string(), "cannot publish the read models");
+            }
+        }
         if let Ok(mut s) = shared.lock() {
             if let (false, Some(last)) = (tick.idle, daemon.last()) {
                 s.text = last.metrics.clone();

@@ -152,6 +152,16 @@ impl DataDir {
         })
     }
 
+    /// The store this process keeps open for `root`, if it does: for reads beside the
+    /// holder of the lease (sled reads are safe while another thread appends).
+    pub fn kept_store(root: &Path) -> Option<Arc<SledEventStore>> {
+        KEPT.lock()
+            .ok()?
+            .iter()
+            .find(|k| k.root == root)
+            .map(|k| k.store.clone())
+    }
+
     /// Opens the store for the rest of the process's life (until the guard is dropped): every
     /// later [`DataDir::open`] of `root` borrows it.
     pub fn keep_open(root: &Path) -> Result<KeepOpen> {

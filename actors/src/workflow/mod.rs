@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod notifications;
 pub mod query;
+pub mod read_api;
 pub mod review;
 pub mod run;
 pub mod settings;

@@ -146,44 +146,203 @@ pub fn ranked_opportunities(
 }
 
 /// An opportunity as `opportunities` lists it.
-#[derive(Debug, Clone, Serialize)]
-pub struct OpportunityRow<'a> {
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct OpportunityRow {
     /// Its id.
     pub id: Uuid,
     /// Its source.
-    pub source: &'a str,
+    pub source: String,
     /// The source's own id.
-    pub external_id: Option<&'a str>,
+    pub external_id: Option<String>,
     /// Its title.
-    pub title: &'a str,
+    pub title: String,
     /// The strategy family read in it.
-    pub family: Option<&'a str>,
+    pub family: Option<String>,
     /// The template it names.
-    pub template: Option<&'a str>,
+    pub template: Option<String>,
     /// Where it comes from.
-    pub url: Option<&'a str>,
+    pub url: Option<String>,
     /// Where it stands.
     pub status: OpportunityStatus,
     /// The composite score.
     pub composite: Option<f64>,
     /// The five sub-scores with their reasons.
-    pub scores: Option<&'a ScoreView>,
+    pub scores: Option<ScoreView>,
 }
 
-impl<'a> OpportunityRow<'a> {
+impl OpportunityRow {
     /// The row of an opportunity.
-    pub fn of(o: &'a OpportunityView) -> OpportunityRow<'a> {
+    pub fn of(o: &OpportunityView) -> OpportunityRow {
         OpportunityRow {
             id: o.id,
-            source: &o.source,
-            external_id: o.external_id.as_deref(),
-            title: &o.title,
-            family: o.family.as_deref(),
-            template: o.template.as_deref(),
-            url: o.url.as_deref(),
+            source: o.source.clone(),
+            external_id: o.external_id.clone(),
+            title: o.title.clone(),
+            family: o.family.clone(),
+            template: o.template.clone(),
+            url: o.url.clone(),
             status: o.status,
             composite: o.score.as_ref().map(|s| s.composite),
-            scores: o.score.as_ref(),
+            scores: o.score.clone(),
         }
+    }
+}
+
+/// A list under `--json`: the items shown, how many there are in all, and the `--offset` of
+/// the next page (`null` on the last).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Items in all.
+    pub total: usize,
+    /// Where this page starts.
+    pub offset: usize,
+    /// `--offset` of the next page, if there is one.
+    pub next: Option<usize>,
+}
+
+impl<T> Page<T> {
+    /// `items` (already cut to the page) starting at `offset` of `total`.
+    pub fn new(items: Vec<T>, total: usize, offset: usize) -> Page<T> {
+        let end = offset + items.len();
+        Page {
+            next: (end < total).then_some(end),
+            items,
+            total,
+            offset,
+        }
+    }
+
+    /// A whole list, on one page.
+    pub fn all(items: Vec<T>) -> Page<T> {
+        let total = items.len();
+        Page::new(items, total, 0)
+    }
+}
+
+/// What `opportunities` asks for.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct OpportunityQuery {
+    /// Rows a page.
+    pub limit: usize,
+    /// Rows skipped.
+    pub offset: usize,
+    /// Only this status.
+    pub status: Option<OpportunityStatus>,
+    /// Duplicates too, and no limit.
+    pub all: bool,
+}
+
+/// A page of the ranked opportunities.
+pub fn opportunity_page(state: &Projections, q: &OpportunityQuery) -> Page<OpportunityRow> {
+    let views = ranked_opportunities(state, q.status, q.all);
+    let total = views.len();
+    let take = if q.all { usize::MAX } else { q.limit };
+    let rows = views
+        .iter()
+        .skip(q.offset)
+        .take(take)
+        .map(|o| OpportunityRow::of(o))
+        .collect();
+    Page::new(rows, total, q.offset.min(total))
+}
+
+/// A source's health as `status` shows it, times in RFC 3339.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SourceReport {
+    /// Checks recorded.
+    pub checks: u64,
+    /// Checks that failed.
+    pub failures: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// When it was last checked.
+    pub last_checked_at: String,
+    /// When a check last succeeded.
+    pub last_success_at: Option<String>,
+    /// `ok`, `not_modified` or `failed`.
+    pub last_outcome: String,
+    /// The last failure's message, while failing.
+    pub last_error: Option<String>,
+    /// Items fetched by the last check.
+    pub fetched: u64,
+    /// New items of the last check.
+    pub new_items: u64,
+}
+
+/// The log's size and head, as `status` shows them.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct LogReport {
+    /// Events on the log.
+    pub events: u64,
+    /// The head's hash, hex.
+    pub head_hash: String,
+    /// The data directory.
+    pub data_dir: String,
+}
+
+/// What `status` shows.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StatusReport {
+    /// The seed's counters.
+    #[serde(flatten)]
+    pub autonomy: stratagem_events::AutonomyState,
+    /// The log.
+    pub log: LogReport,
+    /// Each source's health.
+    pub sources: std::collections::BTreeMap<String, SourceReport>,
+    /// Messages in the outbox, not delivered yet.
+    pub notifications_waiting: u64,
+}
+
+impl StatusReport {
+    /// From the summary of the read models and the log's head.
+    pub fn of(root: &Path, summary: &Summary, head: Head) -> StatusReport {
+        use stratagem_events::projection::rfc3339_micros;
+        StatusReport {
+            autonomy: summary.autonomy.clone(),
+            log: LogReport {
+                events: head.seq,
+                head_hash: stratagem_events::record::hex(&head.hash),
+                data_dir: root.display().to_string(),
+            },
+            sources: summary
+                .sources
+                .iter()
+                .map(|(name, h)| {
+                    (
+                        name.clone(),
+                        SourceReport {
+                            checks: h.checks,
+                            failures: h.failures,
+                            consecutive_failures: h.consecutive_failures,
+                            last_checked_at: rfc3339_micros(h.last_checked_micros),
+                            last_success_at: h.last_success_micros.map(rfc3339_micros),
+                            last_outcome: h.last_outcome.clone(),
+                            last_error: h.last_error.clone(),
+                            fetched: h.fetched,
+                            new_items: h.new_items,
+                        },
+                    )
+                })
+                .collect(),
+            notifications_waiting: summary.notifications_waiting,
+        }
+    }
+
+    /// From the read models themselves.
+    pub fn of_state(root: &Path, state: &Projections, head: Head) -> StatusReport {
+        StatusReport::of(
+            root,
+            &Summary {
+                seq: state.last_seq,
+                hash: String::new(),
+                autonomy: state.autonomy.clone(),
+                sources: state.sources.clone(),
+                notifications_waiting: state.outbox.len() as u64,
+            },
+            head,
+        )
     }
 }

@@ -190,12 +190,12 @@ pub async fn take_handoffs(
 }
 
 /// A strategy waiting for a person, as `review list` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct WaitingRow<'a> {
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct WaitingRow {
     /// The strategy.
     pub strategy_id: Uuid,
     /// Its file stem.
-    pub name: &'a str,
+    pub name: String,
     /// `None`: the validator's manual review; else the stage it waits to enter.
     pub before_stage: Option<Stage>,
     /// Why it waits.
@@ -203,12 +203,12 @@ pub struct WaitingRow<'a> {
 }
 
 /// Every strategy waiting for a person, with why.
-pub fn waiting_rows<'a>(p: &'a Projections, settings: &StageSettings) -> Vec<WaitingRow<'a>> {
+pub fn waiting_rows(p: &Projections, settings: &StageSettings) -> Vec<WaitingRow> {
     waiting(p, settings)
         .into_iter()
         .map(|(s, before)| WaitingRow {
             strategy_id: s.id,
-            name: &s.name,
+            name: s.name.clone(),
             before_stage: before,
             why: match before {
                 None => "validation found warnings only: a person decides".into(),

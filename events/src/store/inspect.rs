@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::sled_store::{read_marker, MarkerError, HEAD_MARKER, LOCK_FILE};
 use super::SledEventStore;
@@ -26,7 +26,7 @@ use crate::error::StoreError;
 use crate::record::{decode_record, hex, verify_record, Hash};
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Damage: events are unreadable or lost, or the chain is broken.
@@ -36,7 +36,7 @@ pub enum Severity {
 }
 
 /// One thing an inspection found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Error or warning.
     pub severity: Severity,
@@ -84,7 +84,7 @@ impl std::fmt::Display for Finding {
 }
 
 /// What the marker file says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum MarkerState {
     /// It names this head.
@@ -103,12 +103,22 @@ pub enum MarkerState {
     },
 }
 
+/// Where the hash chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Break {
+    /// The first event whose record, hash, link or payload is wrong.
+    pub seq: u64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 /// The result of an inspection.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Inspection {
-    /// The walk of the hash chain, when sled could open the files.
-    #[serde(skip)]
-    pub chain: Option<ChainReport>,
+    /// Whether the chain was walked (sled could open the files).
+    pub walked: bool,
+    /// Where the chain breaks, if it does.
+    pub broken: Option<Break>,
     /// Events that verified, in order from the first.
     pub verified: u64,
     /// The last verified event's hash, hex.
@@ -137,11 +147,8 @@ impl Inspection {
             _ => Vec::new(),
         };
         Inspection {
-            chain: Some(ChainReport {
-                verified: 0,
-                head_hash: [0; 32],
-                first_break: None,
-            }),
+            walked: true,
+            broken: None,
             verified: 0,
             head_hash: hex(&[0; 32]),
             marker: MarkerState::Missing,
@@ -429,20 +436,7 @@ const RESTORE: &str =
 pub fn inspect(path: &Path, projected: Option<u64>) -> Result<Inspection, StoreError> {
     let (scratch, lock) = copy_store(path)?;
     let mut findings = Vec::new();
-    let marker = match read_marker(path) {
-        Ok(Some((seq, hash))) => MarkerState::Present {
-            seq,
-            hash: hex(&hash),
-        },
-        Ok(None) => MarkerState::Missing,
-        Err(MarkerError::Unreadable(e)) => MarkerState::Damaged {
-            reason: format!("cannot be read: {e}"),
-        },
-        Err(MarkerError::Malformed) => MarkerState::Damaged {
-            reason: "it is not a sequence number and a 64-digit hash".into(),
-        },
-    };
-    let marker_file = format!("events/{HEAD_MARKER}");
+    let marker = marker_state(path);
     let chain = match walk(scratch.path()) {
         Ok(report) => Some(report),
         Err(message) => {
@@ -482,6 +476,60 @@ pub fn inspect(path: &Path, projected: Option<u64>) -> Result<Inspection, StoreE
         }
     };
     drop(lock);
+    Ok(conclude(path, projected, marker, chain, findings))
+}
+
+/// The inspection of a store this process has open (the daemon's, for a reader that asks it):
+/// the chain walked on the live store, the marker read beside it. Nothing is written.
+pub fn inspect_open(store: &SledEventStore, projected: Option<u64>) -> Inspection {
+    let path = store.path().to_path_buf();
+    let marker = marker_state(&path);
+    let mut findings = Vec::new();
+    let chain = match verify_chain(store) {
+        Ok(report) => Some(report),
+        Err(e) => {
+            findings.push(Finding {
+                severity: Severity::Error,
+                file: Some("events/db".into()),
+                offset: sled_offset(&e.to_string()).map(|(_, o)| o),
+                seqs: None,
+                message: format!(
+                    "the storage engine cannot read the log: {}",
+                    one_line(&e.to_string())
+                ),
+                recovery: Some(RESTORE.into()),
+            });
+            None
+        }
+    };
+    conclude(&path, projected, marker, chain, findings)
+}
+
+fn marker_state(path: &Path) -> MarkerState {
+    match read_marker(path) {
+        Ok(Some((seq, hash))) => MarkerState::Present {
+            seq,
+            hash: hex(&hash),
+        },
+        Ok(None) => MarkerState::Missing,
+        Err(MarkerError::Unreadable(e)) => MarkerState::Damaged {
+            reason: format!("cannot be read: {e}"),
+        },
+        Err(MarkerError::Malformed) => MarkerState::Damaged {
+            reason: "it is not a sequence number and a 64-digit hash".into(),
+        },
+    }
+}
+
+/// What the chain, the marker and sled's files say, as findings.
+fn conclude(
+    path: &Path,
+    projected: Option<u64>,
+    marker: MarkerState,
+    chain: Option<ChainReport>,
+    mut findings: Vec<Finding>,
+) -> Inspection {
+    let marker_file = format!("events/{HEAD_MARKER}");
     let verified = chain.as_ref().map_or(0, |c| c.verified);
     let head_hash: Hash = chain.as_ref().map_or([0; 32], |c| c.head_hash);
     if let Some(b) = chain.as_ref().and_then(|c| c.first_break.clone()) {
@@ -622,13 +670,20 @@ pub fn inspect(path: &Path, projected: Option<u64>) -> Result<Inspection, StoreE
         }),
     }
     findings.sort_by_key(|f| f.severity == Severity::Warning);
-    Ok(Inspection {
+    Inspection {
         verified,
         head_hash: hex(&head_hash),
+        walked: chain.is_some(),
+        broken: chain
+            .as_ref()
+            .and_then(|c| c.first_break.clone())
+            .map(|b| Break {
+                seq: b.seq,
+                reason: b.reason,
+            }),
         marker,
         findings,
-        chain,
-    })
+    }
 }
 
 /// Opens the store in `scratch` and walks its chain; what sled said when it cannot.
