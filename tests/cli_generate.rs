@@ -140,3 +140,84 @@ fn generation_errors_name_what_is_wrong() {
         "{err}"
     );
 }
+
+/// The scorer and the generator make one template-fit decision: an idea the scorer says a
+/// template fits is generated from that template, and one it says none fits is refused by
+/// the generator too.
+#[test]
+fn the_scorer_and_the_generator_agree_on_the_template() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let submit = |title: &str, hypothesis: &str| -> String {
+        let v = common::data(&ok(
+            &d,
+            &[
+                "submit",
+                "--title",
+                title,
+                "--hypothesis",
+                hypothesis,
+                "--json",
+            ],
+        ))
+        .unwrap();
+        v["opportunity_id"].as_str().unwrap().to_string()
+    };
+    let rsi = submit(
+        "RSI mean reversion on hourly BTC",
+        "Buy when the 14-hour RSI falls below 30 and sell when it rises above 70: stretched moves revert to the mean.",
+    );
+    let vague = submit("t", "h");
+    ok(
+        &d,
+        &[
+            "discover",
+            "--source",
+            "manual",
+            "--offline",
+            common::offline().to_str().unwrap(),
+        ],
+    );
+    let page = common::data(&ok(&d, &["opportunities", "--all", "--json"])).unwrap();
+    let row = |id: &str| -> Value {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let reason = row(&rsi)["scores"]["complexity"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("the mean_reversion template fits"),
+        "{reason}"
+    );
+    let generated = common::data(&ok(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            &rsi,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(generated["template"], "mean_reversion", "{generated}");
+    // None fits: the scorer says so, and the generator refuses.
+    let reason = row(&vague)["scores"]["complexity"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!reason.contains("template fits"), "{reason}");
+    let err = fails(
+        &d,
+        &["generate", "--opportunity", &vague, "--mode", "template"],
+    );
+    assert!(err.contains("no template fits opportunity"), "{err}");
+}

@@ -115,10 +115,26 @@ fn a_degraded_full_strategy_is_rolled_back_then_retired_and_its_winning_stretch_
     for (c, row) in clones.iter().zip(&clone_rows) {
         assert_eq!(c["data"]["parent_strategy_id"].as_str(), Some(loser));
         assert!(row["title"].as_str().unwrap().contains("variant: lookback"));
-        // Scored in the same cycle (held at 0.6375 in this bear regime: novelty 0.6 for a
-        // variant, market fit 0.5 for fading a trend).
+        // Scored in the same cycle: 0.6375 in this bear regime (novelty 0.6 for a variant,
+        // market fit 0.5 for fading a trend), below 0.65. Judged once on its parent's
+        // evidence, it is rejected with the reason — never held to be re-scored without end.
         assert!(row["composite"].as_f64().is_some(), "{row}");
+        assert_eq!(row["status"], "rejected", "{row}");
     }
+    let trail = std::fs::read_to_string(data.join("strategy_opportunities.jsonl")).unwrap();
+    let rejected: Vec<Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "opportunity.rejected")
+        .collect();
+    assert_eq!(rejected.len(), 2);
+    assert!(
+        rejected[0]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("its parent's evidence does not carry it here"),
+        "{rejected:?}"
+    );
 
     // `status`: it reached FULL (implemented) and no longer trades; the whole record replays
     // and verifies.

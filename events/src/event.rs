@@ -262,6 +262,18 @@ pub struct OpportunityRejectedDuplicate {
     pub similarity: f64,
 }
 
+/// An opportunity rejected with a reason, for good: a clone whose parent's evidence does not
+/// carry it (it is never held to be re-scored without end).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityRejected {
+    /// Which opportunity.
+    pub opportunity_id: Uuid,
+    /// Its composite score.
+    pub composite: f64,
+    /// Why, in words.
+    pub reason: String,
+}
+
 /// Strategy source was produced. Carries everything needed to audit it without calling a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyGenerated {
@@ -664,6 +676,7 @@ vocabulary! {
     OpportunityHeld(OpportunityHeld) = "opportunity.held",
     OpportunitySubmitted(OpportunitySubmitted) = "opportunity.submitted",
     OpportunityRejectedDuplicate(OpportunityRejectedDuplicate) = "opportunity.rejected_duplicate",
+    OpportunityRejected(OpportunityRejected) = "opportunity.rejected",
     StrategyGenerated(StrategyGenerated) = "strategy.generated",
     ValidationStarted(ValidationStarted) = "validation.started",
     ValidationLayerFinished(ValidationLayerFinished) = "validation.layer_finished",

@@ -21,7 +21,7 @@ use crate::sources::GasConditions;
 
 /// Bump when a change to the scorer can change the score of an idea already on the log: the
 /// held ideas settled under an older revision are then scored again.
-pub const SCORING_REVISION: u32 = 1;
+pub const SCORING_REVISION: u32 = 2;
 
 /// What the scorer needs beside the opportunity: the regime, the gas reading, the settings and
 /// every earlier idea.
@@ -184,6 +184,13 @@ fn decision_events(id: Uuid, s: &Scored, threshold: f64) -> Vec<Event> {
                 similarity: *similarity,
             })
         }
+        Verdict::Reject { reason } => {
+            Event::OpportunityRejected(stratagem_events::OpportunityRejected {
+                opportunity_id: id,
+                composite: s.composite,
+                reason: reason.clone(),
+            })
+        }
     });
     out
 }
@@ -240,7 +247,7 @@ pub fn plan_check(
         match scored.verdict {
             Verdict::Submit => summary.submitted += 1,
             Verdict::Hold => summary.held += 1,
-            Verdict::Duplicate { .. } => summary.duplicates += 1,
+            Verdict::Duplicate { .. } | Verdict::Reject { .. } => summary.duplicates += 1,
         }
         ctx.index.insert(id, order, sig);
         events.push(Event::OpportunityDiscovered(extract::to_event(
@@ -255,10 +262,8 @@ pub fn plan_check(
 /// recorded without a family (`stratagem submit`) is read by the rule extractor first.
 pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
     debug_assert!(ctx.indexed, "the novelty index is built before scoring");
-    let read = o
-        .family
-        .is_none()
-        .then(|| extract::extract_text(&o.title, &o.hypothesis));
+    // The template-fit decision the generator makes too.
+    let (fits, read) = crate::generator::templates::fit(o);
     let candidate = match &read {
         Some(x) => Candidate::from_extracted(o.id, o.discovered_seq, x),
         None => Candidate {
@@ -271,7 +276,7 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
                 .as_deref()
                 .and_then(Family::parse)
                 .unwrap_or(Family::Other),
-            template: o.template.as_deref(),
+            template: fits.map(|t| t.name),
             parameters: o.parameters.len(),
             stated_sharpe: o.stated_sharpe,
             timeframe: o.timeframe.as_deref(),

@@ -171,6 +171,28 @@ pub fn find(name: &str) -> Option<&'static TemplateSpec> {
     TEMPLATES.iter().find(|t| t.name == name)
 }
 
+/// The one template-fit decision, the scorer's (its complexity sub-score) and the generator's
+/// (template mode) alike: an opportunity recorded without a family (`stratagem submit`) is read
+/// by the rule extractor first, as the scorer reads it; else the template it names, else its
+/// family's. Returns the extractor's reading when it made one (its parameters are the idea's).
+pub fn fit(
+    o: &stratagem_events::projection::OpportunityView,
+) -> (
+    Option<&'static TemplateSpec>,
+    Option<crate::extract::Extracted>,
+) {
+    if o.family.is_none() {
+        let x = crate::extract::extract_text(&o.title, &o.hypothesis);
+        let spec = x.template.as_deref().and_then(find);
+        return (spec, Some(x));
+    }
+    let spec = match o.template.as_deref() {
+        Some(name) => find(name),
+        None => o.family.as_deref().and_then(for_family),
+    };
+    (spec, None)
+}
+
 /// The template that fits a strategy family, if any.
 pub fn for_family(family: &str) -> Option<&'static TemplateSpec> {
     match family {

@@ -186,6 +186,11 @@ pub enum Verdict {
         /// Similarity.
         similarity: f64,
     },
+    /// Rejected for good, with the reason (a clone below the threshold).
+    Reject {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The five sub-scores, the composite and the verdict.
@@ -270,6 +275,17 @@ pub fn score(
             similarity: m.similarity,
         },
         _ if composite + 1e-9 >= config.min_score => Verdict::Submit,
+        // A clone is judged once, on its parent's evidence (a proven idea, new parameters):
+        // what does not reach the threshold with it is rejected with the reason, never held to
+        // be re-scored without end.
+        _ if c.variant_of.is_some() => Verdict::Reject {
+            reason: format!(
+                "a clone of winning strategy {} scored {composite:.4}, below {:.2}, in a {} market: its parent's evidence does not carry it here",
+                c.variant_of.unwrap_or_default(),
+                config.min_score,
+                regime.regime.as_str()
+            ),
+        },
         _ => Verdict::Hold,
     };
     Scored {

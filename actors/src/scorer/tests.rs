@@ -175,6 +175,17 @@ fn a_near_duplicate_is_rejected_whatever_it_scores() {
     assert!(close(s.novelty.value, 0.6), "{:?}", s.novelty);
     assert!(s.novelty.reason.contains("variant of winning strategy"));
     assert_eq!(s.verdict, Verdict::Submit, "{s:?}");
+    // In a range its composite falls below the threshold: judged once on its parent's
+    // evidence, it is rejected with the reason, never held to be re-scored without end.
+    let s = run(&clone, &index, Regime::Sideways);
+    assert!(s.composite < ScorerConfig::default().min_score, "{s:?}");
+    match &s.verdict {
+        Verdict::Reject { reason } => assert!(
+            reason.contains("a clone of winning strategy") && reason.contains("sideways market"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -34,11 +34,16 @@ pub fn choose_template(
                 known.join(", ")
             ))
         }),
-        None => opp.family.as_deref().and_then(templates::for_family).ok_or_else(|| {
+        // The scorer's decision (`templates::fit`).
+        None => templates::fit(opp).0.ok_or_else(|| {
+            let family = templates::fit(opp)
+                .1
+                .map(|x| x.family.as_str().to_string())
+                .or_else(|| opp.family.clone())
+                .unwrap_or_else(|| "unknown".into());
             WorkflowError::refused(format!(
-                "no template fits opportunity {} (family: {}); choose one with --template (see `stratagem templates`)",
+                "no template fits opportunity {} (family: {family}); choose one with --template (see `stratagem templates`)",
                 opp.id,
-                opp.family.as_deref().unwrap_or("unknown")
             ))
         }),
     }
@@ -257,18 +262,13 @@ pub fn template_for(opp: &OpportunityView) -> Option<(&'static TemplateSpec, Vec
         .iter()
         .map(|p| (p.name.clone(), p.value))
         .collect();
-    let spec = match choose_template(opp, None) {
-        Ok(spec) => spec,
-        Err(_) if opp.family.is_none() => {
-            let x = crate::extract::extract_text(&opp.title, &opp.hypothesis);
-            let spec = x.template.as_deref().and_then(templates::find)?;
-            if given.is_empty() {
-                given = x.parameters.into_iter().map(|(n, v, _)| (n, v)).collect();
-            }
-            spec
-        }
-        Err(_) => return None,
-    };
+    // The scorer's decision (`templates::fit`), with the parameters the extractor read when
+    // the opportunity recorded none.
+    let (spec, read) = templates::fit(opp);
+    let spec = spec?;
+    if let (true, Some(x)) = (given.is_empty(), read) {
+        given = x.parameters.into_iter().map(|(n, v, _)| (n, v)).collect();
+    }
     Some((spec, given))
 }
 

@@ -85,12 +85,13 @@ pub fn status(root: &Path) -> Result<Status> {
 }
 
 /// Every opportunity status, in the funnel's order.
-pub const OPPORTUNITY_STATUSES: [OpportunityStatus; 5] = [
+pub const OPPORTUNITY_STATUSES: [OpportunityStatus; 6] = [
     OpportunityStatus::Discovered,
     OpportunityStatus::Held,
     OpportunityStatus::Submitted,
     OpportunityStatus::Duplicate,
     OpportunityStatus::Generated,
+    OpportunityStatus::Rejected,
 ];
 
 /// A status's name, as `--status` takes it.
@@ -101,6 +102,7 @@ pub fn status_name(s: OpportunityStatus) -> &'static str {
         OpportunityStatus::Submitted => "submitted",
         OpportunityStatus::Duplicate => "duplicate",
         OpportunityStatus::Generated => "generated",
+        OpportunityStatus::Rejected => "rejected",
     }
 }
 

@@ -91,6 +91,8 @@ pub enum OpportunityStatus {
     Duplicate,
     /// A strategy was generated from it.
     Generated,
+    /// Rejected with a reason, for good (a clone its parent's evidence does not carry).
+    Rejected,
 }
 
 /// The five sub-scores and composite of the latest scoring.
@@ -566,6 +568,9 @@ impl Projections {
             Event::OpportunityRejectedDuplicate(e) => {
                 self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Duplicate)
             }
+            Event::OpportunityRejected(e) => {
+                self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Rejected)
+            }
             Event::StrategyGenerated(e) => {
                 if self.strategies.contains_key(&e.strategy_id) {
                     return;
@@ -779,7 +784,8 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::OpportunityScored(_)
         | Event::OpportunityHeld(_)
         | Event::OpportunitySubmitted(_)
-        | Event::OpportunityRejectedDuplicate(_) => Some(AuditFile::Opportunities),
+        | Event::OpportunityRejectedDuplicate(_)
+        | Event::OpportunityRejected(_) => Some(AuditFile::Opportunities),
         Event::StrategyGenerated(_) => Some(AuditFile::Generation),
         Event::ValidationStarted(_)
         | Event::ValidationLayerFinished(_)
