@@ -257,6 +257,10 @@ impl DataDir {
         projections: &mut ProjectionFiles,
         request: AppendRequest,
     ) -> Result<AppendAck> {
+        // The lifecycle binds every decision: a transition it does not list is refused here,
+        // before anything is written.
+        stratagem_events::projection::lifecycle::check(projections.state(), &request.events)
+            .map_err(|e| WorkflowError::refused(e.to_string()))?;
         let ack = self
             .store
             .append(request)

@@ -5,6 +5,7 @@
 //! the data directory are written by [`files::ProjectionFiles`].
 
 pub mod files;
+pub mod lifecycle;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
