@@ -1,29 +1,14 @@
 //! The FULL champion as the log makes it: set when a strategy's FULL run completes, handed back
 //! to the previous champion when the monitor rolls it back, never a strategy that left FULL.
 
+mod common;
+
+use common::generated;
 use stratagem_events::{
-    AppendRequest, Event, EventStore, GenerationMode, MemoryEventStore, Projections, Stage,
-    StageCompleted, StageMetrics, StageRolledBack, StrategyGenerated, StrategyRetired,
+    AppendRequest, Event, EventStore, MemoryEventStore, Projections, Stage, StageCompleted,
+    StageMetrics, StageRolledBack, StrategyRetired,
 };
 use uuid::Uuid;
-
-fn generated(id: Uuid) -> Event {
-    Event::from(StrategyGenerated {
-        strategy_id: id,
-        opportunity_id: Uuid::from_u128(1),
-        name: format!("momentum_{}", id.as_u128()),
-        path: String::new(),
-        sha256: String::new(),
-        source_code: String::new(),
-        mode: GenerationMode::Template,
-        template: Some("momentum".into()),
-        parameters: Vec::new(),
-        model: None,
-        prompt: None,
-        reply: None,
-        tokens_used: 0,
-    })
-}
 
 fn full_done(id: Uuid, passed: bool) -> Event {
     Event::from(StageCompleted {

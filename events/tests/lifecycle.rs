@@ -2,30 +2,15 @@
 //! the read models' state, and the first transition the lifecycle does not list is refused,
 //! naming the strategy, its state and the event.
 
+mod common;
+
+use common::generated;
 use stratagem_events::projection::lifecycle::check;
 use stratagem_events::{
-    AppendRequest, Event, EventStore, GenerationMode, MemoryEventStore, Projections,
-    ReviewReopened, Stage, StagePromoted, StrategyGenerated, StrategyRetired, ValidationStarted,
+    AppendRequest, Event, EventStore, MemoryEventStore, Projections, ReviewReopened, Stage,
+    StagePromoted, StrategyRetired, ValidationStarted,
 };
 use uuid::Uuid;
-
-fn generated(id: Uuid) -> Event {
-    Event::from(StrategyGenerated {
-        strategy_id: id,
-        opportunity_id: Uuid::from_u128(1),
-        name: "momentum_1".into(),
-        path: String::new(),
-        sha256: String::new(),
-        source_code: String::new(),
-        mode: GenerationMode::Template,
-        template: Some("momentum".into()),
-        parameters: Vec::new(),
-        model: None,
-        prompt: None,
-        reply: None,
-        tokens_used: 0,
-    })
-}
 
 #[tokio::test]
 async fn a_batch_is_checked_against_the_lifecycle() {
