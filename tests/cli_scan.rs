@@ -85,3 +85,51 @@ fn unreadable_input_is_named() {
     assert_eq!(out.status.code(), Some(66), "missing input");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open"));
 }
+
+/// Thousands of nested levels (parentheses, blocks, generic types) would overflow the
+/// parser's stack and kill the process: they are refused before anything parses them, with
+/// the line named, by `scan` and by `validate` (layer 1).
+#[test]
+fn deep_nesting_is_refused_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parens = format!(
+        "const X: f64 = {}1.0{};\n",
+        "(".repeat(3000),
+        ")".repeat(3000)
+    );
+    let blocks = format!(
+        "fn f() -> i32 {{ {} 1 {} }}\n",
+        "{".repeat(3000),
+        "}".repeat(3000)
+    );
+    let generics = format!("type T = {}u8{};\n", "Vec<".repeat(3000), ">".repeat(3000));
+    for (name, text) in [
+        ("parens", parens),
+        ("blocks", blocks),
+        ("generics", generics),
+    ] {
+        let file = tmp.path().join(format!("{name}.rs"));
+        std::fs::write(&file, format!("// {name}\n{text}")).unwrap();
+        let out = scan(&file, false);
+        assert_eq!(out.status.code(), Some(1), "{name}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("security.too_deep") && text.contains("line    2"),
+            "{name}: {text}"
+        );
+        let out = common::run(
+            &tmp.path().join("data"),
+            &["--create", "validate", file.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(1), "{name}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("nested more than 256 levels deep"),
+            "{name}: {text}"
+        );
+    }
+    // Ordinary code is far below the limit.
+    let clean =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/strategies/clean_momentum.rs");
+    assert!(scan(&clean, false).status.success());
+}

@@ -189,8 +189,10 @@ pub async fn generate(
                     }
                     None => ("", Vec::new(), "llm".to_string()),
                 };
-            let strategy_type = syn::parse_file(&source)
-                .ok()
+            // Parsed only within the nesting limit (a deeper reply would overflow the stack).
+            let strategy_type = (crate::validator::syntax::too_deep(&source).is_none())
+                .then(|| syn::parse_file(&source).ok())
+                .flatten()
                 .and_then(|f| conventions::strategy_type(&f))
                 .unwrap_or_default();
             let generated = GeneratedStrategy {

@@ -118,6 +118,22 @@ pub fn check(source: &str, file: &syn::File) -> LayerReport {
 
 /// Runs layer 2 on source text alone: parses it first (what `stratagem scan` does).
 pub fn scan_source(source: &str) -> LayerReport {
+    // Thousands of nested levels would overflow the parser's stack: refused unparsed.
+    if let Some((depth, line)) = super::syntax::too_deep(source) {
+        return LayerReport {
+            layer: Layer::Security,
+            errors: vec![Finding::at(
+                line,
+                "security.too_deep",
+                format!(
+                    "nested more than {} levels deep (at least {depth}): not scanned",
+                    super::syntax::MAX_NESTING
+                ),
+            )],
+            warnings: Vec::new(),
+            duration: std::time::Duration::ZERO,
+        };
+    }
     match syn::parse_file(source) {
         Ok(file) => check(source, &file),
         Err(_) => {

@@ -13,6 +13,74 @@ use super::{Finding, Layer, LayerReport};
 pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
 /// Most lines accepted.
 pub const MAX_SOURCE_LINES: usize = 5_000;
+/// Deepest nesting accepted — of `(`, `[`, `{`, and of `<` within one statement. syn and the
+/// scanners recurse once per level: thousands of levels overflow the stack and kill the
+/// process (a hostile model reply would crash-loop the daemon), so the depth is measured on
+/// the text, without recursion, before anything parses it. Hand-written strategies stay far
+/// below (a few dozen levels).
+pub const MAX_NESTING: usize = 256;
+
+/// The deepest nesting in `source` and the line where it first passes `MAX_NESTING`, if it
+/// does. A flat scan: strings, characters and comments are skipped (approximately: a limit
+/// this far above real code needs no exact lexer).
+pub fn too_deep(source: &str) -> Option<(usize, usize)> {
+    let bytes = source.as_bytes();
+    let (mut depth, mut angle, mut line) = (0usize, 0usize, 1usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        match b {
+            b'\n' => line += 1,
+            b'/' if next == Some(b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if next == Some(b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    line += usize::from(bytes[i] == b'\n');
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    line += usize::from(bytes[i] == b'\n');
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' if bytes.get(i + 2) == Some(&b'\'') => i += 2,
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if b == b'{' {
+                    angle = 0;
+                }
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if b == b'}' {
+                    angle = 0;
+                }
+            }
+            b';' => angle = 0,
+            b'<' if next != Some(b'=') && next != Some(b'<') => angle += 1,
+            b'>' if i > 0 && !matches!(bytes[i - 1], b'-' | b'=' | b'>') => {
+                angle = angle.saturating_sub(1)
+            }
+            _ => {}
+        }
+        if depth > MAX_NESTING || angle > MAX_NESTING {
+            return Some((depth.max(angle), line));
+        }
+        i += 1;
+    }
+    None
+}
 
 /// What the file declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -71,6 +139,14 @@ pub fn check(source: &str) -> (LayerReport, Option<Parsed>) {
             line + 1,
             "syntax.nul",
             "the file contains a NUL character",
+        ));
+        return (report(errors, started), None);
+    }
+    if let Some((depth, line)) = too_deep(source) {
+        errors.push(Finding::at(
+            line,
+            "syntax.too_deep",
+            format!("nested more than {MAX_NESTING} levels deep (at least {depth}): not parsed"),
         ));
         return (report(errors, started), None);
     }
@@ -152,5 +228,30 @@ mod tests {
         assert_eq!(report.errors[0].code, "syntax.too_long");
         let (report, _) = check(&"x".repeat(MAX_SOURCE_BYTES + 1));
         assert_eq!(report.errors[0].code, "syntax.too_large");
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_measured_flat_and_comparisons_do_not_count() {
+        let many_comparisons: String = (0..2_000)
+            .map(|i| format!("let c{i} = a < b && x < {i};\n"))
+            .collect();
+        assert_eq!(too_deep(&many_comparisons), None);
+        let in_strings = format!(
+            "let s = \"{}\"; // {}\n",
+            "(".repeat(5_000),
+            "[".repeat(5_000)
+        );
+        assert_eq!(too_deep(&in_strings), None);
+        let deep = format!("\n\nconst X: u8 = {}1{};", "[".repeat(400), "]".repeat(400));
+        assert_eq!(too_deep(&deep), Some((MAX_NESTING + 1, 3)));
+        let generics = format!("type T = {}u8{};", "Option<".repeat(300), ">".repeat(300));
+        assert!(too_deep(&generics).is_some());
+        let arrows = "fn f() -> Vec<u8> { let g = |x: u8| -> u8 { x }; match 1 { _ => 2 } }";
+        assert_eq!(too_deep(&arrows.repeat(500)), None);
     }
 }
