@@ -91,11 +91,11 @@ pub fn block_on_ask(root: &Path, path: &str) -> Result<serde_json::Value> {
         std::os::unix::net::UnixStream::connect(&socket).map_err(|e| unavailable(e.to_string()))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: stratagem\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| unavailable(e.to_string()))?;
+    // One write of the whole request (`write!` would send it in pieces).
+    let request = format!("GET {path} HTTP/1.1\r\nHost: stratagem\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| unavailable(e.to_string()))?;
     let mut answer = Vec::new();
     stream
         .take(MAX_ANSWER)
@@ -165,14 +165,24 @@ pub fn start(server: Server) -> Option<Bound> {
             };
             let server = server.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-                    .await
-                {
-                    Ok(Ok(n)) => n,
-                    _ => return,
+                // The request's head, read until its blank line (it may come in pieces).
+                let mut buf = Vec::with_capacity(1024);
+                let read_head = async {
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
                 };
-                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if tokio::time::timeout(Duration::from_secs(5), read_head)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let request = String::from_utf8_lossy(&buf).into_owned();
                 let target = request.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let answer = tokio::task::spawn_blocking(move || server.answer(&target))
                     .await
