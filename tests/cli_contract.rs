@@ -45,19 +45,7 @@ fn every_command_speaks_one_envelope_with_its_exit_code() {
     let data = tmp.path().join("data");
     let off = offline().display().to_string();
     ok(&data, &["run", "--once", "--offline", &off]);
-    let submitted = common::data(&ok(
-        &data,
-        &[
-            "submit",
-            "--title",
-            "Hourly momentum",
-            "--hypothesis",
-            "trends persist",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let opportunity = submitted["opportunity_id"].as_str().unwrap().to_string();
+    let opportunity = common::submit_idea(&data, "Hourly momentum", "trends persist");
     let clean = strategy_file();
     let hostile = tmp.path().join("hostile.rs");
     std::fs::write(

@@ -148,21 +148,7 @@ fn generation_errors_name_what_is_wrong() {
 fn the_scorer_and_the_generator_agree_on_the_template() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
-    let submit = |title: &str, hypothesis: &str| -> String {
-        let v = common::data(&ok(
-            &d,
-            &[
-                "submit",
-                "--title",
-                title,
-                "--hypothesis",
-                hypothesis,
-                "--json",
-            ],
-        ))
-        .unwrap();
-        v["opportunity_id"].as_str().unwrap().to_string()
-    };
+    let submit = |title: &str, hypothesis: &str| common::submit_idea(&d, title, hypothesis);
     let rsi = submit(
         "RSI mean reversion on hourly BTC",
         "Buy when the 14-hour RSI falls below 30 and sell when it rises above 70: stretched moves revert to the mean.",

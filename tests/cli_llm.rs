@@ -56,19 +56,7 @@ fn stratagem(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn submit(data: &Path) -> String {
-    let out: Value = common::data(&ok(
-        data,
-        &[
-            "submit",
-            "--title",
-            "Hourly momentum",
-            "--hypothesis",
-            "trends persist",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    out["opportunity_id"].as_str().unwrap().to_string()
+    common::submit_idea(data, "Hourly momentum", "trends persist")
 }
 
 /// A fresh data directory with one submitted opportunity: (its guard, its path, the id).

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{bin, offline, run_with, stdout};
 
@@ -53,22 +52,10 @@ fn reads_while_the_daemon_runs_equal_the_reads_after_it_stops() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
     // Wait for an idle cycle: the first one did the work, the log does not move any more.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut lines: Vec<String> = Vec::new();
-    while !lines.iter().any(|l| l.contains("(idle,")) {
-        assert!(Instant::now() < deadline, "no idle cycle: {lines:?}");
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-            lines.push(l);
-        }
-    }
+    common::StdoutLines::of(&mut child).until(Duration::from_secs(120), "no idle cycle", |seen| {
+        seen.iter().any(|l| l.contains("(idle,"))
+    });
     assert!(data.join("daemon.sock").exists(), "the read API's socket");
 
     let during: Vec<(i32, String)> = READS

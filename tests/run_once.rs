@@ -491,7 +491,6 @@ fn the_root_supervisor_restarts_a_failed_phase_a_source_and_the_notifier() {
 
 #[test]
 fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     let mut cmd = bin();
@@ -506,27 +505,11 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
+    let mut out = common::StdoutLines::of(&mut child);
+    out.until(Duration::from_secs(60), "no third cycle", |seen| {
+        seen.iter().any(|l| l.starts_with("cycle 3 ("))
     });
-    let mut lines = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !lines.iter().any(|l: &String| l.starts_with("cycle 3 (")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no third cycle: {lines:?}"
-        );
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-            lines.push(l);
-        }
-    }
+    let lines = &out.seen;
     // The first cycle carries the pipeline through; later ones find nothing due or waiting.
     let addr = lines[0]
         .strip_prefix("metrics on http://")
@@ -577,9 +560,8 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(code.success(), "{code:?}");
-    while let Ok(l) = rx.recv_timeout(Duration::from_millis(500)) {
-        lines.push(l);
-    }
+    out.rest(Duration::from_millis(500));
+    let lines = &out.seen;
     assert!(
         lines.iter().any(|l| l.starts_with("stopped after")),
         "{lines:?}"

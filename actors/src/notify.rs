@@ -557,8 +557,12 @@ impl Courier {
         }
     }
 
-    fn posted(&self, id: &Uuid) -> bool {
-        self.ledger.lock().is_ok_and(|l| l.posted.contains(id))
+    /// The messages this courier was given (one lock, not one per message).
+    fn posted_ids(&self) -> std::collections::HashSet<Uuid> {
+        self.ledger
+            .lock()
+            .map(|l| l.posted.clone())
+            .unwrap_or_default()
     }
 
     /// Hands messages over (they are on the log already).
@@ -716,11 +720,12 @@ impl Notify {
             }));
         }
         courier.forget(dropped.clone());
+        let posted = courier.posted_ids();
         let mut post: Vec<Queued> = state
             .outbox
             .iter()
             .filter(|p| {
-                !dropped.contains(&p.notification_id) && !courier.posted(&p.notification_id)
+                !dropped.contains(&p.notification_id) && !posted.contains(&p.notification_id)
             })
             .map(|p| Queued {
                 id: p.notification_id,

@@ -122,6 +122,23 @@ pub fn submit(dir: &Path, title: &str) -> String {
     )
 }
 
+/// Submits an idea by hand; its opportunity id (from the `--json` envelope).
+pub fn submit_idea(dir: &Path, title: &str, hypothesis: &str) -> String {
+    let v = data(&ok(
+        dir,
+        &[
+            "submit",
+            "--title",
+            title,
+            "--hypothesis",
+            hypothesis,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    v["opportunity_id"].as_str().unwrap().to_string()
+}
+
 /// The shipped recordings of the sources (`data/sources`), for `--offline`.
 pub fn offline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
@@ -172,4 +189,56 @@ pub fn data(text: &str) -> serde_json::Result<serde_json::Value> {
 pub fn envelope(out: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(out))
         .unwrap_or_else(|e| panic!("{e}: not JSON: {}{}", stdout(out), stderr(out)))
+}
+
+/// A child's stdout, line by line, read on a thread of its own (a daemon's cycle lines).
+pub struct StdoutLines {
+    rx: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl StdoutLines {
+    /// Takes `child`'s piped stdout.
+    pub fn of(child: &mut std::process::Child) -> StdoutLines {
+        use std::io::BufRead;
+        let out = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        StdoutLines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until `done` holds of the lines seen; panics, naming `what`, after `within`.
+    pub fn until(
+        &mut self,
+        within: std::time::Duration,
+        what: &str,
+        done: impl Fn(&[String]) -> bool,
+    ) {
+        let deadline = std::time::Instant::now() + within;
+        while !done(&self.seen) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {:?}",
+                self.seen
+            );
+            if let Ok(l) = self.rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                self.seen.push(l);
+            }
+        }
+    }
+
+    /// Reads what still comes, until nothing has for `quiet`.
+    pub fn rest(&mut self, quiet: std::time::Duration) {
+        while let Ok(l) = self.rx.recv_timeout(quiet) {
+            self.seen.push(l);
+        }
+    }
 }

@@ -174,11 +174,10 @@ pub async fn serve(
             }
         }
     }
-    // The read API on `DATA_DIR/daemon.sock`: reads while this process holds the log.
+    // The read API on `DATA_DIR/daemon.sock`: reads while this process holds the log. The
+    // first cycle always works and publishes the read models (nothing is cloned at start,
+    // which every restart would pay); until then a read is asked to retry.
     let published: super::read_api::Published = Default::default();
-    if let Err(e) = super::read_api::publish(&daemon.root, &published) {
-        tracing::warn!(error = %e.to_string(), "cannot publish the read models");
-    }
     let _bound = super::read_api::start(super::read_api::Server {
         root: daemon.root.clone(),
         published: published.clone(),

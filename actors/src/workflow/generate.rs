@@ -35,17 +35,19 @@ pub fn choose_template(
             ))
         }),
         // The scorer's decision (`templates::fit`).
-        None => templates::fit(opp).0.ok_or_else(|| {
-            let family = templates::fit(opp)
-                .1
-                .map(|x| x.family.as_str().to_string())
-                .or_else(|| opp.family.clone())
-                .unwrap_or_else(|| "unknown".into());
-            WorkflowError::refused(format!(
-                "no template fits opportunity {} (family: {family}); choose one with --template (see `stratagem templates`)",
-                opp.id,
-            ))
-        }),
+        None => {
+            let (spec, read) = templates::fit(opp);
+            spec.ok_or_else(|| {
+                let family = read
+                    .map(|x| x.family.as_str().to_string())
+                    .or_else(|| opp.family.clone())
+                    .unwrap_or_else(|| "unknown".into());
+                WorkflowError::refused(format!(
+                    "no template fits opportunity {} (family: {family}); choose one with --template (see `stratagem templates`)",
+                    opp.id,
+                ))
+            })
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! - `GET /v1/review` — a [`Page`] of [`WaitingRow`];
 //! - `GET /v1/audit/verify` — an [`Inspection`] of the daemon's open store.
 //!
-//! The read models come from a view the daemon publishes at start and after each cycle that
+//! The read models come from a view the daemon publishes after each cycle that
 //! worked (a cycle in progress holds the log; a read never waits for it). An error is a JSON
 //! `{"error": …}` with a 4xx/5xx status.
 

@@ -283,12 +283,12 @@ fn scan(db: &Path) -> BTreeMap<u64, Vec<Found>> {
 }
 
 /// The intact copies only.
-fn intact(found: BTreeMap<u64, Vec<Found>>) -> BTreeMap<u64, Vec<Found>> {
+fn intact(found: &BTreeMap<u64, Vec<Found>>) -> BTreeMap<u64, Vec<Found>> {
     found
-        .into_iter()
+        .iter()
         .filter_map(|(seq, places)| {
-            let kept: Vec<Found> = places.into_iter().filter(|p| p.intact).collect();
-            (!kept.is_empty()).then_some((seq, kept))
+            let kept: Vec<Found> = places.iter().filter(|p| p.intact).cloned().collect();
+            (!kept.is_empty()).then_some((*seq, kept))
         })
         .collect()
 }
@@ -529,11 +529,14 @@ fn conclude(
     chain: Option<ChainReport>,
     mut findings: Vec<Finding>,
 ) -> Inspection {
+    // sled's files are read (whole) at most once, and only when there is damage to locate.
+    let scanned = std::cell::OnceCell::new();
+    let files = || scanned.get_or_init(|| scan(&path.join("db")));
     let marker_file = format!("events/{HEAD_MARKER}");
     let verified = chain.as_ref().map_or(0, |c| c.verified);
     let head_hash: Hash = chain.as_ref().map_or([0; 32], |c| c.head_hash);
     if let Some(b) = chain.as_ref().and_then(|c| c.first_break.clone()) {
-        let places = scan(&path.join("db"));
+        let places = files();
         let place = places
             .get(&b.seq)
             .and_then(|p| p.iter().find(|p| !p.intact).or(p.first()))
@@ -556,7 +559,7 @@ fn conclude(
         .iter()
         .any(|f| f.severity == Severity::Error && f.seqs.is_none());
     if lost_engine {
-        let found = intact(scan(&path.join("db")));
+        let found = intact(files());
         for f in findings.iter_mut().filter(|f| f.seqs.is_none()) {
             if let (Some(file), Some(offset)) = (&f.file, f.offset) {
                 f.seqs = seqs_around(&found, file, offset);
@@ -588,8 +591,8 @@ fn conclude(
             if *seq > head && complete {
                 // sled stops reading its log at a damaged page (it takes it for a write a crash
                 // cut short): where, and what is still in the file after it.
-                let all = scan(&path.join("db"));
-                let damaged = first_damaged(&all);
+                let all = files();
+                let damaged = first_damaged(all);
                 let found = intact(all);
                 let beyond = found.range(head + 1..=*seq).count();
                 let (file, offset, at) = match &damaged {
