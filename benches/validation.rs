@@ -2,7 +2,8 @@
 //!
 //! - layers 1–5 on a 300-line strategy (target < 5 ms);
 //! - full six-layer validation of a template strategy with a warm SDK cache (target p50 < 2 s),
-//!   with a cold one (the SDK rebuilt every time), and with its module already compiled;
+//!   rustc in its bubblewrap jail and, beside it, without one; with a cold SDK cache (the SDK
+//!   rebuilt every time), and with its module already compiled;
 //! - per-bar cost of the momentum template in wasmtime against the same source compiled
 //!   natively with the same SDK (target ≤ 3×).
 //!
@@ -20,7 +21,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use stratagem_actors::generator::templates;
 use stratagem_actors::market;
 use stratagem_actors::validator::integration::IntegrationRules;
-use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
+use stratagem_actors::validator::sandbox::compile::{
+    Author, CompileLimits, Compiler, Jail, Toolchain,
+};
 use stratagem_actors::validator::sandbox::runtime::{RiskLimits, Sandbox, SandboxLimits};
 use stratagem_actors::validator::sandbox::SandboxLayer;
 use stratagem_actors::validator::{
@@ -69,14 +72,26 @@ fn bars() -> Vec<stratagem_actors::validator::sandbox::runtime::SandboxBar> {
     market::embedded_hourly().to_vec()
 }
 
-fn validator(cache: PathBuf) -> Validator {
-    let sandbox = SandboxLayer::new(
-        cache,
-        CompileLimits::default(),
-        SandboxLimits::default(),
-        RiskLimits::default(),
-    )
-    .unwrap();
+fn validator(cache: PathBuf, jailed: bool) -> Validator {
+    let toolchain = Toolchain::detect().unwrap();
+    let compiler = if jailed {
+        let compiler = Compiler::new(toolchain, cache, CompileLimits::default());
+        assert!(compiler.jail().is_jailed(), "{:?}", compiler.jail());
+        compiler
+    } else {
+        Compiler::with_jail(
+            toolchain,
+            Jail::Missing("the unjailed figure".into()),
+            cache,
+            CompileLimits {
+                allow_unjailed: true,
+                ..CompileLimits::default()
+            },
+        )
+    };
+    let sandbox =
+        SandboxLayer::with_compiler(compiler, SandboxLimits::default(), RiskLimits::default())
+            .unwrap();
     let all = bars();
     Validator {
         rules: IntegrationRules::default(),
@@ -103,8 +118,8 @@ fn full_validation(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(15));
     let warm_dir = tmp.path().join("warm");
-    let warm = validator(warm_dir.clone());
-    warm.validate(&source).unwrap();
+    let warm = validator(warm_dir.clone(), true);
+    warm.validate(&source, Author::Untrusted).unwrap();
     // The SDK cached, the strategy's module not: rustc runs every time.
     let forget_modules = || {
         for e in std::fs::read_dir(&warm_dir).unwrap().flatten() {
@@ -116,22 +131,39 @@ fn full_validation(c: &mut Criterion) {
     group.bench_function("six_layers_warm_sdk_cache", |b| {
         b.iter_batched(
             forget_modules,
-            |()| warm.validate(&source).unwrap(),
+            |()| warm.validate(&source, Author::Untrusted).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    // The same without the jail: what the jail costs.
+    let open_dir = tmp.path().join("unjailed");
+    let open = validator(open_dir.clone(), false);
+    open.validate(&source, Author::Untrusted).unwrap();
+    group.bench_function("six_layers_warm_sdk_cache_unjailed", |b| {
+        b.iter_batched(
+            || {
+                for e in std::fs::read_dir(&open_dir).unwrap().flatten() {
+                    if e.file_name().to_string_lossy().starts_with("modules-") {
+                        std::fs::remove_dir_all(e.path()).unwrap();
+                    }
+                }
+            },
+            |()| open.validate(&source, Author::Untrusted).unwrap(),
             BatchSize::PerIteration,
         )
     });
     // The module cached too (what a stage or the monitor pays to load a validated strategy).
     group.bench_function("six_layers_cached_module", |b| {
-        b.iter(|| warm.validate(&source).unwrap())
+        b.iter(|| warm.validate(&source, Author::Untrusted).unwrap())
     });
     let cold_dir = tmp.path().join("cold");
-    let cold = validator(cold_dir.clone());
+    let cold = validator(cold_dir.clone(), true);
     group.bench_function("six_layers_cold_sdk_cache", |b| {
         b.iter_batched(
             || {
                 let _ = std::fs::remove_dir_all(&cold_dir);
             },
-            |()| cold.validate(&source).unwrap(),
+            |()| cold.validate(&source, Author::Untrusted).unwrap(),
             BatchSize::PerIteration,
         )
     });

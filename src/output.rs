@@ -124,7 +124,7 @@ pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
         }
     };
     if let Some((_, message)) = error.as_ref().filter(|_| code >= 64) {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", stratagem_events::text::printable(message));
     }
     if json() {
         let data = DATA.lock().ok().and_then(|mut d| d.take());
@@ -138,6 +138,7 @@ pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
             })),
         });
         let text = serde_json::to_string_pretty(&envelope).unwrap_or_default();
+        let text = stratagem_events::text::json(&text);
         if let Err(e) = writeln!(std::io::stdout(), "{text}") {
             stdout_failed(&e);
         }

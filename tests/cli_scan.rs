@@ -94,15 +94,20 @@ fn deep_nesting_is_refused_not_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
     let parens = format!(
         "const X: f64 = {}1.0{};\n",
-        "(".repeat(3000),
-        ")".repeat(3000)
+        "(".repeat(100_000),
+        ")".repeat(100_000)
     );
     let blocks = format!(
         "fn f() -> i32 {{ {} 1 {} }}\n",
-        "{".repeat(3000),
-        "}".repeat(3000)
+        "{".repeat(100_000),
+        "}".repeat(100_000)
     );
-    let generics = format!("type T = {}u8{};\n", "Vec<".repeat(3000), ">".repeat(3000));
+    // 80,000 levels: 100,000 would pass the 256 KiB size cap first.
+    let generics = format!(
+        "type T = {}u8{};\n",
+        "A<".repeat(80_000),
+        ">".repeat(80_000)
+    );
     for (name, text) in [
         ("parens", parens),
         ("blocks", blocks),

@@ -107,3 +107,35 @@ fn a_bad_setting_is_refused_with_its_key_named() {
         text(&out)
     );
 }
+
+#[test]
+fn without_a_jail_a_given_file_is_not_compiled_unless_the_operator_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // No bubblewrap where the binary looks for it.
+    let no_jail = ("STRATAGEM_BWRAP", "/nonexistent/bwrap");
+    let out = validate(&data, &clean(), &[no_jail]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("apt-get install bubblewrap") && said.contains("VALIDATOR_ALLOW_UNJAILED=1"),
+        "{said}"
+    );
+    assert!(!said.contains("APPROVED"), "{said}");
+
+    // Allowed: compiled, and it says so.
+    let out = validate(
+        &data,
+        &clean(),
+        &[no_jail, ("VALIDATOR_ALLOW_UNJAILED", "1")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("rustc runs without a jail"), "{said}");
+    assert!(said.contains("decision: APPROVED for COLD"), "{said}");
+
+    // With the jail (the default here), nothing is said about it.
+    let out = validate(&data, &clean(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("without a jail"));
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use stratagem_actors::generator::{self, templates};
 use stratagem_actors::market;
 use stratagem_actors::validator::integration::IntegrationRules;
-use stratagem_actors::validator::sandbox::compile::CompileLimits;
+use stratagem_actors::validator::sandbox::compile::{Author, CompileLimits};
 use stratagem_actors::validator::sandbox::runtime::{RiskLimits, SandboxLimits};
 use stratagem_actors::validator::sandbox::SandboxLayer;
 use stratagem_actors::validator::Validator;
@@ -39,7 +39,9 @@ fn every_template_with_defaults_is_approved_by_all_six_layers() {
     let validator = validator();
     for spec in templates::TEMPLATES {
         let generated = generator::from_template(spec, Uuid::now_v7(), &[]).unwrap();
-        let report = validator.validate(&generated.source).unwrap();
+        let report = validator
+            .validate(&generated.source, Author::Template)
+            .unwrap();
         assert_eq!(
             report.decision,
             Decision::Approved,

@@ -354,7 +354,9 @@ impl SlackNotifier {
             let outcome = self
                 .http
                 .post(self.settings.webhook.expose())
-                .json(&serde_json::json!({ "text": message.text }))
+                // The text may hold text from outside: no mention, link or control character
+                // of it reaches the channel.
+                .json(&serde_json::json!({ "text": stratagem_events::text::slack(&message.text) }))
                 .send()
                 .await;
             let (error, retry, wait) = match outcome {

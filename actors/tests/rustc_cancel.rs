@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use stratagem_actors::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
 
-/// The processes whose parent is this one and that are not yet dead (zombies excluded), with
-/// their command names.
+/// The processes descending from this one (children, and their children: rustc runs inside a
+/// jail, under bubblewrap) that are not yet dead (zombies excluded), with their command names.
 fn live_children() -> Vec<(u32, String)> {
     let me = std::process::id();
-    let mut out = Vec::new();
+    let mut all = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -24,13 +24,34 @@ fn live_children() -> Vec<(u32, String)> {
         };
         let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
         let mut fields = tail.split_whitespace();
-        let state = fields.next().unwrap_or("");
+        let state = fields.next().unwrap_or("").to_string();
         let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == me && state != "Z" {
-            out.push((pid, comm.to_string()));
+        all.push((pid, ppid, comm.to_string(), state));
+    }
+    let mut family = vec![me];
+    let mut out = Vec::new();
+    while let Some(parent) = family.pop() {
+        for (pid, ppid, comm, state) in &all {
+            if *ppid == parent {
+                family.push(*pid);
+                if state != "Z" {
+                    out.push((*pid, comm.clone()));
+                }
+            }
         }
     }
     out
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, t)| t.trim_start().to_string())
+        })
+        .is_some_and(|tail| !tail.starts_with('Z'))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,6 +79,9 @@ async fn a_dropped_compile_kills_its_rustc() {
     // Until rustc works on the strategy (after the SDK), then a little longer.
     let began = Instant::now();
     let mut seen: Option<Instant> = None;
+    // Every process seen on the way: a jailed rustc whose bubblewrap dies is no longer our
+    // descendant, so each is followed by its pid.
+    let mut watched = std::collections::BTreeSet::new();
     while seen.is_none_or(|at| at.elapsed() < Duration::from_millis(500)) {
         assert!(
             began.elapsed() < Duration::from_secs(60),
@@ -67,7 +91,9 @@ async fn a_dropped_compile_kills_its_rustc() {
             done = &mut compile => panic!("compiled before it could be dropped: {:?}", done.map(|w| w.len())),
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
-        let rustc = live_children().iter().any(|(_, c)| c.contains("rustc"));
+        let family = live_children();
+        watched.extend(family.iter().map(|(pid, _)| *pid));
+        let rustc = family.iter().any(|(_, c)| c.contains("rustc"));
         if rustc && seen.is_none() && began.elapsed() > Duration::from_millis(1500) {
             seen = Some(Instant::now());
         }
@@ -75,10 +101,16 @@ async fn a_dropped_compile_kills_its_rustc() {
     drop(compile);
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let left: Vec<_> = live_children()
+        let mut left: Vec<_> = live_children()
             .into_iter()
-            .filter(|(_, c)| c.contains("rustc") || c == "sh")
+            .filter(|(_, c)| c.contains("rustc") || c == "sh" || c == "bwrap")
             .collect();
+        left.extend(
+            watched
+                .iter()
+                .filter(|pid| alive(**pid))
+                .map(|pid| (*pid, "watched".into())),
+        );
         if left.is_empty() {
             break;
         }

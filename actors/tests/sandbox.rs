@@ -9,7 +9,7 @@ use stratagem_actors::validator::sandbox::compile::{
     CompileError, CompileLimits, Compiler, Toolchain,
 };
 use stratagem_actors::validator::sandbox::runtime::{
-    RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits, SandboxTrap,
+    HostLimit, RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits, SandboxTrap,
 };
 
 fn compiler() -> &'static Compiler {
@@ -384,4 +384,169 @@ fn rustc_is_held_to_its_time_and_memory_limits() {
         "compilation was stopped by the memory limit or a signal"
     );
     let _ = std::fs::remove_dir_all(&cache);
+}
+
+/// A strategy whose `should_trade` is `should` and whose `execute` is `execute`.
+fn strategy_with_execute(should: &str, execute: &str) -> String {
+    strategy_with(should).replace(
+        "fn execute(&mut self, _s: Signal, _b: &Bar) -> Result<Option<Order>, StrategyError> { Ok(None) }",
+        &format!("fn execute(&mut self, s: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError> {{ let _ = (&s, bar); {execute} }}"),
+    )
+}
+
+fn run_source(
+    source: &str,
+    bars: usize,
+    risk: &RiskLimits,
+) -> stratagem_actors::validator::sandbox::runtime::RunOutput {
+    let wasm = compiler()
+        .compile(source, "HostileStrategy")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    sandbox
+        .run(&loaded, &real_bars(bars), &SandboxLimits::default(), risk)
+        .unwrap()
+}
+
+#[test]
+fn the_host_enforces_the_gate_and_its_own_size_whatever_the_guest_asks() {
+    // A struct literal skips `Signal::new`'s clamp, and no gate is called: confidence 0.01.
+    let low = strategy_with_execute(
+        "let _ = bar; Ok(Some(Signal { direction: Direction::Long, confidence: 0.01 }))",
+        "Ok(Some(Order::market(Direction::Long, 1.0e9)))",
+    );
+    let out = run_source(&low, 20, &RiskLimits::default());
+    assert_eq!(out.trap, None);
+    assert!(out.orders.is_empty(), "{:?}", out.orders);
+    assert_eq!(
+        out.gated_orders, 20,
+        "every order counted as refused by the gate"
+    );
+    // Out of range (7.0) and not a number are refused too.
+    for bad in ["7.0", "f64::NAN", "-1.0"] {
+        let src = strategy_with_execute(
+            &format!("let _ = bar; Ok(Some(Signal {{ direction: Direction::Short, confidence: {bad} }}))"),
+            "Ok(Some(Order::market(Direction::Short, 1.0)))",
+        );
+        let out = run_source(&src, 5, &RiskLimits::default());
+        assert!(
+            out.orders.is_empty() && out.gated_orders == 5,
+            "{bad}: {out:?}"
+        );
+    }
+    // At confidence 0.6, the quantity is at most what the host sizes for 0.6, however much is
+    // asked; a flat order is always let through (closing never needs confidence).
+    let asks_more = strategy_with_execute(
+        "let _ = bar; Ok(Some(Signal { direction: Direction::Long, confidence: 0.6 }))",
+        "if self.n % 2 == 0 { Ok(Some(Order::flat())) } else { Ok(Some(Order::market(Direction::Long, bar.volume * 1.0e6))) }",
+    );
+    let risk = RiskLimits::default();
+    let bars = real_bars(20);
+    let out = run_source(&asks_more, 20, &risk);
+    assert_eq!(out.orders.len(), 20);
+    for order in &out.orders {
+        if order.direction == 1 {
+            let most = risk.capital * 0.6 / bars[order.bar].close;
+            assert!(
+                order.clamped && (order.quantity - most).abs() < 1e-9,
+                "{order:?}"
+            );
+        } else {
+            assert_eq!(order.quantity, 0.0);
+        }
+    }
+}
+
+#[test]
+fn host_calls_orders_and_logs_are_capped_per_bar_and_per_run() {
+    let limits = SandboxLimits::default();
+    // `drive` is public: a strategy calling it 60,000 times a bar is stopped by the host's count
+    // of calls, whoever makes them.
+    let drive_loop = "pub struct Inner;\nimpl Strategy for Inner {\n    fn new() -> Self { Inner }\n    fn should_trade(&mut self, _b: &Bar) -> Result<Option<Signal>, StrategyError> { Ok(Some(Signal::new(Direction::Long, 1.0))) }\n    fn execute(&mut self, s: Signal, b: &Bar) -> Result<Option<Order>, StrategyError> { Ok(Some(Order::market(s.direction, RiskController::size(s.confidence, b.close)?))) }\n}\n";
+    let source = format!(
+        "{}{drive_loop}",
+        strategy_with("let mut inner = Inner; for _ in 0..60_000 { stratagem_sdk::drive(&mut inner, *bar); } Ok(None)")
+    );
+    let out = run_source(&source, 5, &RiskLimits::default());
+    assert!(
+        matches!(out.trap, Some(SandboxTrap::HostLimit(HostLimit::Orders(8)))),
+        "{:?}",
+        out.trap
+    );
+    assert!(out.orders.len() <= limits.max_orders_per_bar as usize);
+    assert_eq!(out.trap.as_ref().unwrap().code(), "host_limit.orders");
+
+    // Gate calls alone (no orders): the host-call cap.
+    let gates = strategy_with(
+        "for _ in 0..100_000 { let _ = GoalValidator::gate(0.9)?; } let _ = bar; Ok(None)",
+    );
+    let out = run_source(&gates, 5, &RiskLimits::default());
+    assert_eq!(
+        out.trap,
+        Some(SandboxTrap::HostLimit(HostLimit::HostCalls(1_000)))
+    );
+    assert_eq!(out.bars, 1, "stopped in the first bar");
+
+    // Log calls per bar, log bytes per bar, log bytes per run.
+    let calls = strategy_with("for i in 0..100 { log_info!(\"line {i}\"); } let _ = bar; Ok(None)");
+    assert_eq!(
+        run_source(&calls, 5, &RiskLimits::default()).trap,
+        Some(SandboxTrap::HostLimit(HostLimit::LogCalls(32)))
+    );
+    let bytes = strategy_with(
+        "let big = \"x\".repeat(20_000); log_info!(\"{big}\"); let _ = bar; Ok(None)",
+    );
+    assert_eq!(
+        run_source(&bytes, 5, &RiskLimits::default()).trap,
+        Some(SandboxTrap::HostLimit(HostLimit::LogBytesPerBar(16 << 10)))
+    );
+    // 10 KiB a bar is within each bar's cap; the run's 4 MiB is passed after ~410 bars.
+    let steady = strategy_with(
+        "let line = \"y\".repeat(10_240); log_info!(\"{line}\"); let _ = bar; Ok(None)",
+    );
+    let out = run_source(&steady, 600, &RiskLimits::default());
+    assert_eq!(
+        out.trap,
+        Some(SandboxTrap::HostLimit(HostLimit::LogBytesPerRun(4 << 20)))
+    );
+    assert!((400..=420).contains(&out.bars), "{}", out.bars);
+    // What the host kept stays bounded: at most 1,000 lines of at most 1 KiB.
+    assert!(out.logs.len() <= limits.max_log_lines);
+    assert!(out.logs.iter().all(|l| l.len() <= limits.max_log_line + 16));
+}
+
+#[test]
+fn one_deadline_covers_both_sandbox_runs_and_a_trap_ends_the_layer() {
+    use stratagem_actors::validator::sandbox::SandboxLayer;
+    let timeout = Duration::from_secs(2);
+    let layer = SandboxLayer::new(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("strategy-cache"),
+        CompileLimits::default(),
+        SandboxLimits {
+            timeout,
+            // Fuel is not what stops it here: the wall clock is.
+            fuel_per_bar: u64::MAX / 4,
+            ..SandboxLimits::default()
+        },
+        RiskLimits::default(),
+    )
+    .unwrap();
+    let bars = real_bars(200);
+    // About 25 ms of work a bar: one run of 200 bars takes ~5 s, past the deadline.
+    let slow = strategy_with(
+        "let mut x = self.n as f64; for i in 0..4_000_000u64 { x = (x * 1.000_000_1 + i as f64).sqrt(); } self.n ^= x.to_bits(); let _ = bar; Ok(None)",
+    );
+    let wasm = compiler().compile(&slow, "HostileStrategy").unwrap();
+    let started = Instant::now();
+    let report = layer.check_compiled(Ok(wasm), started, &bars).unwrap();
+    let took = started.elapsed();
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert_eq!(report.errors[0].code, "sandbox.trap");
+    assert!(
+        report.errors[0].message.starts_with("wall-clock timeout"),
+        "{report:?}"
+    );
+    // The first run used the whole budget; a second would double it.
+    assert!(took < timeout + Duration::from_millis(900), "took {took:?}");
 }

@@ -26,6 +26,7 @@ pub mod event;
 pub mod projection;
 pub mod record;
 pub mod store;
+pub mod text;
 
 pub use error::{DecodeError, EncodeError, StoreError};
 pub use event::*;

@@ -2,10 +2,17 @@
 //! returns the process exit code.
 
 /// `println!` that never panics: a closed stdout (`stratagem … | head`) is not an error of ours.
+/// What it prints may hold text from outside (feed titles, a strategy's panic message): every
+/// control character but the newline is shown as an escape, never sent to the terminal.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+        let line = format!($($arg)*);
+        if let Err(e) = writeln!(
+            std::io::stdout(),
+            "{}",
+            stratagem_events::text::printable(&line)
+        ) {
             crate::output::stdout_failed(&e);
         }
     }};

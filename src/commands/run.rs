@@ -40,8 +40,10 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let mut stops = Stops::catch();
     // Progress on stderr, only when someone is watching.
-    let progress: Progress = (std::io::stderr().is_terminal() && !json)
-        .then(|| Arc::new(|what: &str| eprintln!("… {what}")) as Arc<dyn Fn(&str) + Send + Sync>);
+    let progress: Progress = (std::io::stderr().is_terminal() && !json).then(|| {
+        Arc::new(|what: &str| eprintln!("… {}", stratagem_events::text::printable(what)))
+            as Arc<dyn Fn(&str) + Send + Sync>
+    });
     let mode = stratagem_actors::workflow::discover::mode(offline)?;
     // The store stays open for the whole run (each phase borrows it): see `DataDir::keep_open`.
     let _kept = DataDir::keep_open(root)?;

@@ -147,7 +147,7 @@ mod host {
     unsafe extern "C" {
         pub safe fn gate(confidence: f64) -> i32;
         pub safe fn size(confidence: f64, price: f64) -> f64;
-        pub safe fn order(direction: i32, quantity: f64) -> i32;
+        pub safe fn order(direction: i32, quantity: f64, confidence: f64) -> i32;
         pub unsafe fn log(level: i32, ptr: *const u8, len: usize);
     }
 }
@@ -177,7 +177,11 @@ pub mod host {
         }
     }
 
-    pub fn order(direction: i32, quantity: f64) -> i32 {
+    pub fn order(direction: i32, quantity: f64, confidence: f64) -> i32 {
+        if direction != 0 && gate(confidence) == 0 {
+            return -1;
+        }
+        // No price here: the cap is the capital, as before the wasm host's sizing.
         let quantity = quantity.min(CAPITAL);
         ORDERS.with(|o| o.borrow_mut().push((direction, quantity)));
         0
@@ -277,7 +281,10 @@ pub mod prelude {
 }
 
 /// Drives one bar through a strategy: `should_trade`, then `execute`, then the order to the
-/// host. Returns 0, or 1 when the strategy returned an error (logged). Called by the glue.
+/// host with the signal's confidence. The host refuses an order whose confidence is below its
+/// gate, and sizes it itself (the quantity asked is at most what the host sizes). Returns 0, or
+/// 1 when the strategy returned an error (logged). Called by the glue; a strategy calling it
+/// gains nothing, as the host counts and caps its calls per bar.
 #[doc(hidden)]
 pub fn drive<S: Strategy>(strategy: &mut S, bar: Bar) -> i32 {
     let signal = match strategy.should_trade(&bar) {
@@ -290,7 +297,7 @@ pub fn drive<S: Strategy>(strategy: &mut S, bar: Bar) -> i32 {
     };
     match strategy.execute(signal, &bar) {
         Ok(Some(order)) => {
-            host::order(order.direction.code(), order.quantity);
+            host::order(order.direction.code(), order.quantity, signal.confidence);
             0
         }
         Ok(None) => 0,

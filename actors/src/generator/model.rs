@@ -142,6 +142,11 @@ pub async fn generate(
     idea: &Idea,
     max_attempts: u32,
 ) -> Result<ModelGeneration, ModelError> {
+    // No jail for a model's code: refused before a token is spent.
+    validator
+        .sandbox
+        .compiler()
+        .admit(crate::validator::sandbox::compile::Author::Untrusted)?;
     let skeleton = match mode {
         ModelMode::Hybrid(spec) => {
             let params = templates::choose_params(spec, &idea.parameters);
@@ -179,7 +184,13 @@ pub async fn generate(
             }
             None => code.clone(),
         };
-        let report = validator.clone().validate_async(source.clone()).await?;
+        let report = validator
+            .clone()
+            .validate_async(
+                source.clone(),
+                crate::validator::sandbox::compile::Author::Untrusted,
+            )
+            .await?;
         if report.decision != Decision::Rejected || attempt >= max_attempts {
             let sha256 = sha256_hex(&source);
             let (template, parameters, prefix): (&'static str, Vec<ChosenParam>, String) =

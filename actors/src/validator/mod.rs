@@ -31,7 +31,7 @@ use serde::Serialize;
 use stratagem_events::Decision;
 
 use integration::IntegrationRules;
-use sandbox::compile::CompileError;
+use sandbox::compile::{Author, CompileError};
 use sandbox::runtime::SandboxBar;
 use sandbox::SandboxLayer;
 
@@ -203,17 +203,19 @@ pub struct Validator {
 }
 
 impl Validator {
-    /// Validates one strategy source.
+    /// Validates one strategy source written by `author`.
     ///
     /// # Errors
-    /// Only problems of this machine (toolchain, cache files) from layer 6.
-    pub fn validate(&self, source: &str) -> Result<ValidationReport, CompileError> {
+    /// Only problems of this machine (toolchain, cache files, no jail for code that is not
+    /// ours: [`CompileError::NoJail`]) from layer 6.
+    pub fn validate(&self, source: &str, author: Author) -> Result<ValidationReport, CompileError> {
         match self.screen(source) {
             Screened::Decided(report) => Ok(report),
             Screened::Passed {
                 mut layers,
                 strategy_type,
             } => {
+                self.sandbox.compiler().admit(author)?;
                 layers.push(self.sandbox.check(source, &strategy_type, &self.bars)?);
                 Ok(finish(source, layers, Some(strategy_type)))
             }
@@ -228,6 +230,7 @@ impl Validator {
     pub async fn validate_async(
         self: std::sync::Arc<Self>,
         source: String,
+        author: Author,
     ) -> Result<ValidationReport, CompileError> {
         let stopped = |_| CompileError::Internal("validation worker");
         let (this, text) = (self.clone(), source.clone());
@@ -241,6 +244,7 @@ impl Validator {
                 strategy_type,
             } => (layers, strategy_type),
         };
+        self.sandbox.compiler().admit(author)?;
         let started = std::time::Instant::now();
         let compiled = self
             .sandbox

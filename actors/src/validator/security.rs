@@ -1,18 +1,33 @@
 //! Layer 2: nothing in the source that could reach outside the sandbox, weaken the compiler's
 //! checks, read files at compile time, or leak a secret.
 //!
+//! **Allowlists, not denylists.** A strategy may use only the attributes in
+//! [`ALLOWED_ATTRIBUTES`] (lint levels only for the lints in [`ALLOWED_LINTS`], `cfg` only as
+//! `cfg(test)`), call only the macros in [`ALLOWED_MACROS`], and name only the standard-library
+//! modules in [`ALLOWED_STD_MODULES`]. Anything else is a finding, whatever it is called, so a
+//! construct rustc adds tomorrow is refused until someone allows it. A `use` is judged by the
+//! full path it names (`use std::{self as s}` names `std` itself, and renaming or importing a
+//! standard-library root is refused), so no alias, `pub use` or glob import can bring a path in
+//! under another name.
+//!
 //! Two passes, because either alone can be fooled:
 //! - the **syntax tree** (syn) gives precise findings for items, attributes, paths and macro
-//!   calls it understands;
-//! - the **raw token stream** sees inside macro bodies (opaque to syn), renamed imports
-//!   (`use core::include_str as x;`) and raw identifiers (`r#include_str!`). Any forbidden
-//!   identifier anywhere is enough to reject.
+//!   calls; the arguments of allowed macros are parsed and visited as expressions too;
+//! - the **raw token stream** sees inside any macro body (also one syn cannot parse), raw
+//!   identifiers (`r#include_str!`), and literals the tree does not assemble (`concat!` pieces,
+//!   byte arrays).
+//!
+//! Secrets: the known formats are looked for in the whole text (comments included), and the
+//! entropy rule only next to a secret-like name ([`secrets`]).
+//!
+//! Nothing here recurses without a bound: layer 1 refuses nesting deeper than
+//! [`super::syntax::MAX_NESTING`] before anything parses, and [`scan_source`] does the same.
 //!
 //! Everything here is a rejection (error); the layer has no warnings.
 
 use std::time::Instant;
 
-use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Spacing, TokenStream, TokenTree};
 use syn::visit::Visit;
 
 use super::syntax::line_of;
@@ -21,28 +36,121 @@ use super::{secrets, Finding, Layer, LayerReport};
 /// Roots of the standard library.
 const STD_ROOTS: &[&str] = &["std", "core", "alloc"];
 
-/// Standard-library modules a strategy may not name: processes, files, network, environment,
-/// threads, OS and architecture specifics, raw I/O, FFI, raw allocation, intrinsics.
-pub const FORBIDDEN_MODULES: &[&str] = &[
-    "process",
-    "fs",
-    "net",
-    "env",
-    "thread",
-    "os",
-    "arch",
-    "io",
-    "ffi",
-    "alloc",
-    "intrinsics",
+/// Standard-library modules a strategy may name (`std::collections::VecDeque`,
+/// `core::f64::consts::PI`). Files, processes, network, environment, threads, OS and architecture
+/// specifics, I/O, FFI, raw pointers and allocation, panic hooks and intrinsics are not among
+/// them.
+pub const ALLOWED_STD_MODULES: &[&str] = &[
+    "collections",
+    "cmp",
+    "f32",
+    "f64",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "iter",
+    "num",
+    "ops",
+    "option",
+    "result",
+    "fmt",
+    "mem",
+    "string",
+    "vec",
+    "boxed",
+    "convert",
+    "default",
+    "clone",
+    "marker",
+    "hash",
+    "borrow",
+    "slice",
+    "str",
+    "char",
+    "array",
+    "cell",
+    "rc",
+    "ascii",
+    "any",
+    "hint",
+    "time",
 ];
 
-/// Macros that read files or the environment at compile time, inject assembly, or define
-/// macros (whose bodies would hide code from this scan). Named anywhere, they reject.
-pub const FORBIDDEN_MACROS: &[&str] = &[
+/// Macros a strategy may call: formatting, assertions, collections and the SDK's logging.
+pub const ALLOWED_MACROS: &[&str] = &[
+    "format",
+    "format_args",
+    "vec",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "panic",
+    "unreachable",
+    "unimplemented",
+    "todo",
+    "write",
+    "writeln",
+    "matches",
+    "stringify",
+    "concat",
+    "line",
+    "column",
+    "log_info",
+    "log_warn",
+    "log_debug",
+];
+
+/// Attributes a strategy may use.
+pub const ALLOWED_ATTRIBUTES: &[&str] = &[
+    "derive",
+    "doc",
+    "inline",
+    "must_use",
+    "allow",
+    "warn",
+    "cfg",
+    "test",
+    "cold",
+    "track_caller",
+    "non_exhaustive",
+];
+
+/// Lints `allow`/`warn` may name (and any `clippy::` lint). Weakening `unsafe_code` or
+/// `long_running_const_eval` is not among them.
+pub const ALLOWED_LINTS: &[&str] = &[
+    "dead_code",
+    "unused",
+    "non_snake_case",
+    "non_camel_case_types",
+    "non_upper_case_globals",
+    "unreachable_code",
+    "unreachable_patterns",
+    "missing_docs",
+    "deprecated",
+    "clippy",
+];
+
+/// Standard macros that read files or the environment at compile time, inject assembly or hide
+/// code: named, they are reported as a macro rather than a module.
+const DANGEROUS_MACROS: &[&str] = &[
     "include_str",
     "include_bytes",
+    "include",
+    "env",
     "option_env",
+    "asm",
     "global_asm",
     "naked_asm",
     "llvm_asm",
@@ -50,42 +158,15 @@ pub const FORBIDDEN_MACROS: &[&str] = &[
     "concat_idents",
     "trace_macros",
     "log_syntax",
+    "module_path",
+    "file",
+    "compile_error",
 ];
 
-/// Forbidden macros whose names are also ordinary words: rejected when invoked (`name!`), named
-/// through a path (`core::include`), or imported.
-pub const FORBIDDEN_MACROS_AMBIGUOUS: &[&str] = &["include", "env", "asm"];
-
-/// Attributes that change linking or symbol export, point module loading at files, switch lints
-/// off, or wrap other attributes.
-pub const FORBIDDEN_ATTRIBUTES: &[&str] = &[
-    "link",
-    "link_name",
-    "link_section",
-    "link_ordinal",
-    "linkage",
-    "no_mangle",
-    "export_name",
-    "used",
-    "path",
-    "cfg_attr",
-    "allow",
-    "warn",
-    "deny",
-    "forbid",
-    "expect",
-    "unsafe",
-    "naked",
-    "target_feature",
-    "instruction_set",
-    "global_allocator",
-    "panic_handler",
-    "no_builtins",
-    "macro_export",
-    "proc_macro",
-    "proc_macro_derive",
-    "proc_macro_attribute",
-    "register_tool",
+/// Keywords that can stand before a `!` that negates (`if !(a > b)`): not macro calls.
+const KEYWORDS: &[&str] = &[
+    "if", "while", "return", "match", "in", "break", "else", "as", "mut", "let", "loop", "for",
+    "move", "yield", "await", "box", "ref", "where", "unsafe", "const", "static",
 ];
 
 /// Runs layer 2 over the source and its syntax tree.
@@ -96,17 +177,7 @@ pub fn check(source: &str, file: &syn::File) -> LayerReport {
         errors: &mut errors,
     };
     ast.visit_file(file);
-    match source.parse::<TokenStream>() {
-        Ok(tokens) => TokenScan {
-            errors: &mut errors,
-        }
-        .scan(tokens, UseContext::None),
-        Err(e) => errors.push(Finding::at(
-            e.span().start().line,
-            "security.tokens",
-            "the token stream does not lex",
-        )),
-    }
+    scan_text_and_tokens(source, &mut errors);
     LayerReport {
         layer: Layer::Security,
         errors,
@@ -114,6 +185,37 @@ pub fn check(source: &str, file: &syn::File) -> LayerReport {
         duration: started.elapsed(),
     }
     .normalise()
+}
+
+/// The whole text's known-format secrets, then the token scan.
+fn scan_text_and_tokens(source: &str, errors: &mut Vec<Finding>) {
+    for (n, line) in source.lines().enumerate() {
+        if let Some(kind) = secrets::find(line) {
+            errors.push(Finding::at(
+                n + 1,
+                "security.secret",
+                format!("hard-coded secret: {kind}"),
+            ));
+        }
+    }
+    // A PEM block spans lines.
+    if !errors.iter().any(|f| f.code == "security.secret") {
+        if let Some(kind) = secrets::find(source) {
+            errors.push(Finding::at(
+                0,
+                "security.secret",
+                format!("hard-coded secret: {kind}"),
+            ));
+        }
+    }
+    match source.parse::<TokenStream>() {
+        Ok(tokens) => TokenScan { errors }.scan(tokens, UseContext::None),
+        Err(e) => errors.push(Finding::at(
+            e.span().start().line,
+            "security.tokens",
+            "the token stream does not lex",
+        )),
+    }
 }
 
 /// Runs layer 2 on source text alone: parses it first (what `stratagem scan` does).
@@ -137,19 +239,14 @@ pub fn scan_source(source: &str) -> LayerReport {
     match syn::parse_file(source) {
         Ok(file) => check(source, &file),
         Err(_) => {
-            // Not Rust: the token scan alone still names what it can.
+            // Not Rust: the text and token scans alone still name what they can.
             let started = Instant::now();
             let mut errors = vec![Finding::at(
                 0,
                 "security.unparsed",
                 "the file does not parse as Rust (see layer 1)",
             )];
-            if let Ok(tokens) = source.parse::<TokenStream>() {
-                TokenScan {
-                    errors: &mut errors,
-                }
-                .scan(tokens, UseContext::None);
-            }
+            scan_text_and_tokens(source, &mut errors);
             LayerReport {
                 layer: Layer::Security,
                 errors,
@@ -175,8 +272,93 @@ fn forbidden_macro_message(name: &str) -> String {
         "macro_rules" => {
             "`macro_rules!` defines a macro, whose body the security scan cannot see".into()
         }
-        _ => format!("`{name}!` is not allowed in a strategy"),
+        _ => format!("`{name}!` is not among the macros a strategy may call"),
     }
+}
+
+/// The finding for `root::second…` when `root` is a standard-library root and `second` is not
+/// allowed; `last` when nothing follows `second` (`core::include_str`, not `std::env::var`).
+fn std_path_finding(root: &str, second: &str, last: bool) -> Option<(&'static str, String)> {
+    if ALLOWED_STD_MODULES.contains(&second) || (last && ALLOWED_MACROS.contains(&second)) {
+        return None;
+    }
+    if last && DANGEROUS_MACROS.contains(&second) {
+        return Some(("security.macro", forbidden_macro_message(second)));
+    }
+    Some((
+        "security.module",
+        format!("`{root}::{second}` is outside what a strategy may use"),
+    ))
+}
+
+/// A lint `allow`/`warn` may name: `path` is its segments.
+fn lint_allowed(path: &[String]) -> bool {
+    match path {
+        [one] => ALLOWED_LINTS.contains(&one.as_str()) || one.starts_with("unused_"),
+        [tool, _] => tool == "clippy",
+        _ => false,
+    }
+}
+
+/// The finding for an attribute whose path is `path` and whose arguments are `args` (the tokens
+/// inside its parentheses, when it has them).
+fn attribute_finding(path: &[String], args: Option<TokenStream>) -> Option<String> {
+    if path == ["rustfmt", "skip"] {
+        return None;
+    }
+    let [name] = path else {
+        return Some(format!(
+            "attribute `#[{}]` is not allowed in a strategy",
+            path.join("::")
+        ));
+    };
+    let name = unraw(name);
+    if !ALLOWED_ATTRIBUTES.contains(&name) {
+        return Some(format!(
+            "attribute `#[{name}]` is not allowed in a strategy"
+        ));
+    }
+    match name {
+        "cfg" => {
+            let only_test = args.is_some_and(|a| {
+                let t: Vec<TokenTree> = a.into_iter().collect();
+                matches!(t.as_slice(), [TokenTree::Ident(i)] if i == "test")
+            });
+            (!only_test).then(|| "`#[cfg(…)]` is allowed only as `#[cfg(test)]`".into())
+        }
+        "allow" | "warn" => {
+            let lints = args.map(lint_paths).unwrap_or_default();
+            let bad = lints.iter().find(|l| !lint_allowed(l));
+            match (lints.is_empty(), bad) {
+                (true, _) => Some(format!("`#[{name}]` without lints")),
+                (_, Some(lint)) => Some(format!(
+                    "`#[{name}({})]` changes a lint a strategy may not touch",
+                    lint.join("::")
+                )),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The lint paths of `allow(a, b::c)`: `None` for anything else than paths and commas.
+fn lint_paths(args: TokenStream) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for tt in args {
+        match tt {
+            TokenTree::Ident(i) => current.push(unraw(&i.to_string()).to_string()),
+            TokenTree::Punct(p) if p.as_char() == ':' => {}
+            TokenTree::Punct(p) if p.as_char() == ',' => out.push(std::mem::take(&mut current)),
+            // Anything else: a path that allows nothing.
+            _ => current.push("?".into()),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 struct AstScan<'a> {
@@ -189,21 +371,11 @@ impl AstScan<'_> {
     }
 
     fn check_path_segments(&mut self, line: usize, segments: &[String]) {
-        if let [root, module, ..] = segments {
-            if STD_ROOTS.contains(&root.as_str()) && FORBIDDEN_MODULES.contains(&module.as_str()) {
-                self.push(
-                    line,
-                    "security.module",
-                    format!("`{root}::{module}` is outside what a strategy may use"),
-                );
-            }
-        }
-        if let Some(last) = segments.last() {
-            if segments.len() > 1
-                && (FORBIDDEN_MACROS.contains(&last.as_str())
-                    || FORBIDDEN_MACROS_AMBIGUOUS.contains(&last.as_str()))
-            {
-                self.push(line, "security.macro", forbidden_macro_message(last));
+        if let [root, second, ..] = segments {
+            if STD_ROOTS.contains(&root.as_str()) {
+                if let Some((code, message)) = std_path_finding(root, second, segments.len() == 2) {
+                    self.push(line, code, message);
+                }
             }
         }
     }
@@ -304,14 +476,25 @@ impl<'ast> Visit<'ast> for AstScan<'_> {
                 "inner attributes (`#![…]`) are not allowed in a strategy",
             );
         }
-        if let Some(name) = node.path().segments.first().map(|s| s.ident.to_string()) {
-            if FORBIDDEN_ATTRIBUTES.contains(&name.as_str()) {
-                self.push(
-                    line,
-                    "security.attribute",
-                    format!("attribute `#[{name}]` is not allowed in a strategy"),
-                );
-            }
+        let path: Vec<String> = node
+            .path()
+            .segments
+            .iter()
+            .map(|s| unraw(&s.ident.to_string()).to_string())
+            .collect();
+        let path = if node.path().leading_colon.is_some() {
+            let mut p = vec![String::new()];
+            p.extend(path);
+            p
+        } else {
+            path
+        };
+        let args = match &node.meta {
+            syn::Meta::List(list) => Some(list.tokens.clone()),
+            _ => None,
+        };
+        if let Some(message) = attribute_finding(&path, args) {
+            self.push(line, "security.attribute", message);
         }
         syn::visit::visit_attribute(self, node);
     }
@@ -330,12 +513,20 @@ impl<'ast> Visit<'ast> for AstScan<'_> {
         if let Some(last) = node.path.segments.last() {
             let name = last.ident.to_string();
             let name = unraw(&name);
-            if FORBIDDEN_MACROS.contains(&name) || FORBIDDEN_MACROS_AMBIGUOUS.contains(&name) {
+            if !ALLOWED_MACROS.contains(&name) {
                 self.push(
                     line_of(&node.path),
                     "security.macro",
                     forbidden_macro_message(name),
                 );
+            } else {
+                // The arguments of an allowed macro are expressions (or, for `vec!`, `x; n`):
+                // visited as such. What does not parse is left to the token scan.
+                let bracketed =
+                    TokenTree::Group(Group::new(Delimiter::Bracket, node.tokens.clone()));
+                if let Ok(args) = syn::parse2::<syn::Expr>(bracketed.into()) {
+                    self.visit_expr(&args);
+                }
             }
         }
         syn::visit::visit_macro(self, node);
@@ -349,57 +540,33 @@ impl<'ast> Visit<'ast> for AstScan<'_> {
             let root_is_std = segments
                 .first()
                 .is_some_and(|r| STD_ROOTS.contains(&r.as_str()));
-            if root_is_std && segments.last().is_some_and(|l| l == "*") {
+            if !root_is_std {
+                continue;
+            }
+            if segments.last().is_some_and(|l| l == "*") {
                 self.push(
                     line,
                     "security.glob_std",
                     "glob import from the standard library hides what is used",
                 );
-            }
-            if root_is_std && segments.len() == 1 && rename.is_some() {
-                self.push(
-                    line,
-                    "security.rename_std",
-                    "renaming a standard-library root hides what is used",
-                );
-            }
-            if segments.iter().any(|s| {
-                FORBIDDEN_MACROS.contains(&s.as_str())
-                    || FORBIDDEN_MACROS_AMBIGUOUS.contains(&s.as_str())
-            }) {
-                let name = segments
-                    .iter()
-                    .find(|s| {
-                        FORBIDDEN_MACROS.contains(&s.as_str())
-                            || FORBIDDEN_MACROS_AMBIGUOUS.contains(&s.as_str())
-                    })
-                    .cloned()
-                    .unwrap_or_default();
-                self.push(line, "security.macro", forbidden_macro_message(&name));
+            } else if segments.len() == 1 {
+                if rename.is_some() {
+                    self.push(
+                        line,
+                        "security.rename_std",
+                        "renaming a standard-library root hides what is used",
+                    );
+                } else {
+                    self.push(
+                        line,
+                        "security.module",
+                        "importing a standard-library root hides what is used",
+                    );
+                }
             }
             self.check_path_segments(line, &segments);
         }
         syn::visit::visit_item_use(self, node);
-    }
-
-    fn visit_lit_str(&mut self, node: &'ast syn::LitStr) {
-        if let Some(kind) = secrets::find(&node.value()) {
-            self.push(
-                line_of(node),
-                "security.secret",
-                format!("hard-coded secret: {kind}"),
-            );
-        }
-    }
-
-    fn visit_lit_byte_str(&mut self, node: &'ast syn::LitByteStr) {
-        if let Some(kind) = secrets::find(&String::from_utf8_lossy(&node.value())) {
-            self.push(
-                line_of(node),
-                "security.secret",
-                format!("hard-coded secret: {kind}"),
-            );
-        }
     }
 }
 
@@ -410,34 +577,35 @@ fn is_doc_comment(attr: &syn::Attribute) -> bool {
 }
 
 /// Whether a bracket group's tokens are `doc = "literal"` and nothing else.
-fn is_doc_comment_tokens(group: &proc_macro2::Group) -> bool {
+fn is_doc_comment_tokens(group: &Group) -> bool {
     let tokens: Vec<TokenTree> = group.stream().into_iter().collect();
     matches!(tokens.as_slice(), [TokenTree::Ident(name), TokenTree::Punct(eq), TokenTree::Literal(lit)]
         if name == "doc" && eq.as_char() == '=' && matches!(syn::Lit::new(lit.clone()), syn::Lit::Str(_)))
 }
 
-/// Every path a use tree imports, with its rename if any.
+/// Every path a use tree imports, with its rename if any. `self` in a group names its prefix
+/// (`use std::{self as s}` imports `std` as `s`).
 fn flatten_use(
     tree: &syn::UseTree,
     prefix: &mut Vec<String>,
     out: &mut Vec<(Vec<String>, Option<String>)>,
 ) {
+    let named = |prefix: &Vec<String>, ident: &syn::Ident| {
+        let name = unraw(&ident.to_string()).to_string();
+        let mut full = prefix.clone();
+        if name != "self" || full.is_empty() {
+            full.push(name);
+        }
+        full
+    };
     match tree {
         syn::UseTree::Path(p) => {
             prefix.push(unraw(&p.ident.to_string()).to_string());
             flatten_use(&p.tree, prefix, out);
             prefix.pop();
         }
-        syn::UseTree::Name(n) => {
-            let mut full = prefix.clone();
-            full.push(unraw(&n.ident.to_string()).to_string());
-            out.push((full, None));
-        }
-        syn::UseTree::Rename(r) => {
-            let mut full = prefix.clone();
-            full.push(unraw(&r.ident.to_string()).to_string());
-            out.push((full, Some(r.rename.to_string())));
-        }
+        syn::UseTree::Name(n) => out.push((named(prefix, &n.ident), None)),
+        syn::UseTree::Rename(r) => out.push((named(prefix, &r.ident), Some(r.rename.to_string()))),
         syn::UseTree::Glob(_) => {
             let mut full = prefix.clone();
             full.push("*".into());
@@ -466,9 +634,83 @@ struct TokenScan<'a> {
     errors: &'a mut Vec<Finding>,
 }
 
+/// A literal's text when it is a string of any kind (string, raw, byte, C string).
+fn literal_text(lit: &proc_macro2::Literal) -> Option<String> {
+    match syn::Lit::new(lit.clone()) {
+        syn::Lit::Str(s) => Some(s.value()),
+        syn::Lit::ByteStr(b) => Some(String::from_utf8_lossy(&b.value()).into_owned()),
+        syn::Lit::CStr(c) => Some(c.value().to_string_lossy().into_owned()),
+        syn::Lit::Char(c) => Some(c.value().to_string()),
+        syn::Lit::Byte(b) => Some(char::from(b.value()).to_string()),
+        _ => None,
+    }
+}
+
+/// A byte array written out (`[0x41, 0x4B, …]` or `[b'A', b'K', …]`), decoded; `None` for
+/// anything else or fewer than 16 elements.
+fn byte_array(group: &Group) -> Option<Vec<u8>> {
+    if group.delimiter() != Delimiter::Bracket {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    for (i, tt) in group.stream().into_iter().enumerate() {
+        match (i % 2, tt) {
+            (0, TokenTree::Literal(lit)) => match syn::Lit::new(lit) {
+                syn::Lit::Int(n) => bytes.push(n.base10_parse::<u8>().ok()?),
+                syn::Lit::Byte(b) => bytes.push(b.value()),
+                _ => return None,
+            },
+            (1, TokenTree::Punct(p)) if p.as_char() == ',' => {}
+            _ => return None,
+        }
+    }
+    (bytes.len() >= 16).then_some(bytes)
+}
+
 impl TokenScan<'_> {
     fn push(&mut self, line: usize, code: &'static str, message: impl Into<String>) {
         self.errors.push(Finding::at(line, code, message));
+    }
+
+    fn secret(&mut self, line: usize, text: &str, named: bool) {
+        if let Some(kind) = secrets::find(text).or_else(|| secrets::find_generic(text, named)) {
+            self.push(
+                line,
+                "security.secret",
+                format!("hard-coded secret: {kind}"),
+            );
+        }
+    }
+
+    /// An attribute's bracket group: its path, then its arguments.
+    fn attribute(&mut self, line: usize, group: &Group) {
+        let tokens: Vec<TokenTree> = group.stream().into_iter().collect();
+        let mut path = Vec::new();
+        let mut i = 0;
+        loop {
+            match tokens.get(i) {
+                Some(TokenTree::Ident(id)) => {
+                    path.push(unraw(&id.to_string()).to_string());
+                    i += 1;
+                }
+                Some(TokenTree::Punct(p)) if p.as_char() == ':' => {
+                    if path.is_empty() {
+                        path.push(String::new());
+                    }
+                    i += 1;
+                }
+                _ => break,
+            }
+        }
+        let args = match tokens.get(i) {
+            Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis => {
+                Some(g.stream())
+            }
+            _ => None,
+        };
+        if let Some(message) = attribute_finding(&path, args) {
+            self.push(line, "security.attribute", message);
+        }
     }
 
     fn scan(&mut self, stream: TokenStream, inherited: UseContext) {
@@ -486,6 +728,15 @@ impl TokenScan<'_> {
         let path_sep_at = |i: usize| {
             punct_at(i) == Some((':', Spacing::Joint)) && punct_at(i + 1).map(|p| p.0) == Some(':')
         };
+        // Whether this statement names a secret-like identifier before position `i`.
+        let named_before = |i: usize| {
+            tokens[..i]
+                .iter()
+                .rev()
+                .take_while(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == ';'))
+                .take(8)
+                .any(|t| matches!(t, TokenTree::Ident(id) if secrets::secret_like_name(&id.to_string())))
+        };
         for (i, tt) in tokens.iter().enumerate() {
             let line = tt.span().start().line;
             match tt {
@@ -496,12 +747,23 @@ impl TokenScan<'_> {
                         "unsafe" => self.push(line, "security.unsafe", "`unsafe`"),
                         "extern" => self.push(line, "security.extern", "`extern`"),
                         "use" => {
-                            use_ctx = if ident_at(i + 1)
-                                .is_some_and(|r| STD_ROOTS.contains(&r.as_str()))
-                                || (path_sep_at(i + 1)
-                                    && ident_at(i + 3)
-                                        .is_some_and(|r| STD_ROOTS.contains(&r.as_str())))
-                            {
+                            let root_at = if path_sep_at(i + 1) { i + 3 } else { i + 1 };
+                            let std_root =
+                                ident_at(root_at).filter(|r| STD_ROOTS.contains(&r.as_str()));
+                            use_ctx = if let Some(root) = std_root {
+                                if ident_at(root_at + 1).as_deref() == Some("as") {
+                                    self.push(
+                                        line,
+                                        "security.rename_std",
+                                        "renaming a standard-library root hides what is used",
+                                    );
+                                } else if punct_at(root_at + 1).map(|p| p.0) == Some(';') {
+                                    self.push(
+                                        line,
+                                        "security.module",
+                                        format!("importing `{root}` hides what is used"),
+                                    );
+                                }
                                 UseContext::Std
                             } else {
                                 UseContext::Other
@@ -519,98 +781,115 @@ impl TokenScan<'_> {
                         }
                         _ => {}
                     }
-                    if FORBIDDEN_MACROS.contains(&name) {
+                    // A macro call: `name!(…)`, `name![…]`, `name!{…}`, `macro_rules! x {…}`.
+                    let bang = matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!' && p.spacing() == Spacing::Alone);
+                    let called = bang
+                        && matches!(
+                            tokens.get(i + 2),
+                            Some(TokenTree::Group(_)) | Some(TokenTree::Ident(_))
+                        );
+                    if called && !ALLOWED_MACROS.contains(&name) && !KEYWORDS.contains(&name) {
                         self.push(line, "security.macro", forbidden_macro_message(name));
                     }
-                    if FORBIDDEN_MACROS_AMBIGUOUS.contains(&name) {
-                        let invoked = punct_at(i + 1).map(|p| p.0) == Some('!');
-                        let pathed = i >= 2
-                            && punct_at(i - 1).map(|p| p.0) == Some(':')
-                            && punct_at(i - 2).map(|p| p.0) == Some(':');
-                        if invoked || pathed || use_ctx != UseContext::None {
-                            self.push(line, "security.macro", forbidden_macro_message(name));
+                    if called && name == "concat" {
+                        if let Some(TokenTree::Group(g)) = tokens.get(i + 2) {
+                            let joined: String = g
+                                .stream()
+                                .into_iter()
+                                .filter_map(|t| match t {
+                                    TokenTree::Literal(l) => literal_text(&l),
+                                    _ => None,
+                                })
+                                .collect();
+                            self.secret(line, &joined, named_before(i));
                         }
                     }
+                    // A path from a standard-library root.
                     if STD_ROOTS.contains(&name) && path_sep_at(i + 1) {
-                        if let Some(module) =
-                            ident_at(i + 3).filter(|m| FORBIDDEN_MODULES.contains(&m.as_str()))
-                        {
-                            self.push(
+                        match tokens.get(i + 3) {
+                            Some(TokenTree::Ident(second)) => {
+                                let second = unraw(&second.to_string()).to_string();
+                                let last = !path_sep_at(i + 4);
+                                if let Some((code, message)) = std_path_finding(name, &second, last)
+                                {
+                                    self.push(line, code, message);
+                                }
+                            }
+                            Some(TokenTree::Group(g)) if use_ctx == UseContext::Std => {
+                                self.use_group(name, g);
+                            }
+                            Some(TokenTree::Punct(p)) if p.as_char() == '*' => self.push(
                                 line,
-                                "security.module",
-                                format!("`{name}::{module}` is outside what a strategy may use"),
-                            );
+                                "security.glob_std",
+                                "glob import from the standard library hides what is used",
+                            ),
+                            _ => {}
                         }
-                    }
-                    if use_ctx == UseContext::Std && FORBIDDEN_MODULES.contains(&name) {
-                        self.push(
-                            line,
-                            "security.module",
-                            format!("importing `{name}` from the standard library"),
-                        );
-                    }
-                    if use_ctx == UseContext::Std
-                        && STD_ROOTS.contains(&name)
-                        && ident_at(i + 1).as_deref() == Some("as")
-                    {
-                        self.push(
-                            line,
-                            "security.rename_std",
-                            "renaming a standard-library root hides what is used",
-                        );
                     }
                 }
-                TokenTree::Punct(p) => {
-                    match p.as_char() {
-                        ';' if inherited == UseContext::None => use_ctx = UseContext::None,
-                        '*' if use_ctx == UseContext::Std => self.push(
-                            line,
-                            "security.glob_std",
-                            "glob import from the standard library hides what is used",
-                        ),
-                        '#' => {
-                            if punct_at(i + 1).map(|p| p.0) == Some('!') {
-                                let doc = matches!(tokens.get(i + 2), Some(TokenTree::Group(g)) if is_doc_comment_tokens(g));
-                                if !doc {
+                TokenTree::Punct(p) => match p.as_char() {
+                    ';' if inherited == UseContext::None => use_ctx = UseContext::None,
+                    '#' => {
+                        let inner = punct_at(i + 1).map(|p| p.0) == Some('!');
+                        let at = if inner { i + 2 } else { i + 1 };
+                        if let Some(TokenTree::Group(g)) = tokens.get(at) {
+                            if g.delimiter() == Delimiter::Bracket {
+                                if inner && !is_doc_comment_tokens(g) {
                                     self.push(
                                         line,
                                         "security.inner_attribute",
                                         "inner attributes (`#![…]`) are not allowed in a strategy",
                                     );
                                 }
-                            } else if let Some(TokenTree::Group(g)) = tokens.get(i + 1) {
-                                if g.delimiter() == Delimiter::Bracket {
-                                    if let Some(TokenTree::Ident(first)) =
-                                        g.stream().into_iter().next()
-                                    {
-                                        let first = first.to_string();
-                                        if FORBIDDEN_ATTRIBUTES.contains(&unraw(&first)) {
-                                            self.push(line, "security.attribute", format!("attribute `#[{}]` is not allowed in a strategy", unraw(&first)));
-                                        }
-                                    }
-                                }
+                                self.attribute(line, g);
                             }
                         }
-                        _ => {}
                     }
+                    _ => {}
+                },
+                TokenTree::Group(g) => {
+                    if let Some(bytes) = byte_array(g) {
+                        self.secret(line, &String::from_utf8_lossy(&bytes), named_before(i));
+                    }
+                    self.scan(g.stream(), use_ctx)
                 }
-                TokenTree::Group(g) => self.scan(g.stream(), use_ctx),
                 TokenTree::Literal(lit) => {
-                    let text = match syn::Lit::new(lit.clone()) {
-                        syn::Lit::Str(s) => Some(s.value()),
-                        syn::Lit::ByteStr(b) => {
-                            Some(String::from_utf8_lossy(&b.value()).into_owned())
-                        }
-                        _ => None,
-                    };
-                    if let Some(kind) = text.as_deref().and_then(secrets::find) {
-                        self.push(
-                            line,
-                            "security.secret",
-                            format!("hard-coded secret: {kind}"),
-                        );
+                    if let Some(text) = literal_text(lit) {
+                        self.secret(line, &text, named_before(i));
                     }
                 }
+            }
+        }
+    }
+
+    /// `use std::{a, b::c, self as s}`: each item's first segment is judged.
+    fn use_group(&mut self, root: &str, group: &Group) {
+        let line = group.span().start().line;
+        let tokens: Vec<TokenTree> = group.stream().into_iter().collect();
+        for item in tokens.split(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ',')) {
+            match item {
+                [TokenTree::Ident(first), rest @ ..] => {
+                    let first = unraw(&first.to_string()).to_string();
+                    if first == "self" {
+                        if matches!(rest.first(), Some(TokenTree::Ident(a)) if a == "as") {
+                            self.push(
+                                line,
+                                "security.rename_std",
+                                "renaming a standard-library root hides what is used",
+                            );
+                        }
+                    } else if let Some((code, message)) =
+                        std_path_finding(root, &first, rest.is_empty())
+                    {
+                        self.push(line, code, message);
+                    }
+                }
+                [TokenTree::Punct(p), ..] if p.as_char() == '*' => self.push(
+                    line,
+                    "security.glob_std",
+                    "glob import from the standard library hides what is used",
+                ),
+                _ => {}
             }
         }
     }

@@ -248,7 +248,9 @@ impl WorkflowError {
             WorkflowError::Store(e) => Failure::of_store(e),
             WorkflowError::Decode(_) => Failure::BadData,
             WorkflowError::Setting(_) => Failure::Usage,
-            WorkflowError::Compile(C::MissingTarget | C::NoToolchain(_)) => Failure::Unavailable,
+            WorkflowError::Compile(C::MissingTarget | C::NoToolchain(_) | C::NoJail(_)) => {
+                Failure::Unavailable
+            }
             WorkflowError::Compile(C::Io { .. }) => Failure::Io,
             WorkflowError::Compile(_) => Failure::BadData,
             WorkflowError::Sandbox(SandboxError::Setup(_)) => Failure::Internal,

@@ -12,6 +12,7 @@
 //! [`Engine`] is the root supervisor over every actor; [`RecordedPipeline`] is the pipeline's
 //! work over the data directory, and [`Host`] hands each phase its part of the log.
 
+use crate::validator::sandbox::compile::Author;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -197,10 +198,16 @@ impl RecordedPipeline {
             &format!("validating strategy {id} (layer 6: rustc → wasm32 → wasmtime)"),
         );
         let source = self.dir.strategy_source(&self.projections, id)?;
+        let author = match self.projections.state().strategies.get(&id) {
+            Some(view) if view.mode == stratagem_events::GenerationMode::Template => {
+                Author::Template
+            }
+            _ => Author::Untrusted,
+        };
         let validator = self.validator.clone();
         Ok(Box::pin(async move {
             validator
-                .validate_async(source)
+                .validate_async(source, author)
                 .await
                 .map(JobOutput::Validation)
                 .map_err(|e| host_error(e.into()))

@@ -131,6 +131,26 @@ impl Settings {
         .map(Duration::from_secs)
     }
 
+    /// `VALIDATOR_COMPILE_TIMEOUT_SECONDS` (default 60, between 1 and 3600: the budget of one
+    /// compile's rustc runs together) and `VALIDATOR_ALLOW_UNJAILED`.
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn compile_limits(&self) -> Result<CompileLimits, SettingError> {
+        let default = CompileLimits::default();
+        let timeout = self.parsed(
+            "VALIDATOR_COMPILE_TIMEOUT_SECONDS",
+            default.timeout.as_secs(),
+            |s| (1..=3600).contains(s),
+            "a number of seconds between 1 and 3600",
+        )?;
+        Ok(CompileLimits {
+            timeout: Duration::from_secs(timeout),
+            allow_unjailed: self.flag("VALIDATOR_ALLOW_UNJAILED")?,
+            ..default
+        })
+    }
+
     /// The six-layer validator with the seed's settings; its compiled modules are cached in
     /// `DATA_DIR/cache`.
     ///
@@ -147,7 +167,7 @@ impl Settings {
         };
         let sandbox = SandboxLayer::new(
             data_dir.join("cache"),
-            CompileLimits::default(),
+            self.compile_limits()?,
             limits,
             RiskLimits::default(),
         )?;
@@ -199,6 +219,7 @@ impl Settings {
         self.flag("VALIDATOR_REQUIRE_ERROR_HANDLING")?;
         self.flag("VALIDATOR_REQUIRE_LOGGING")?;
         self.sandbox_timeout()?;
+        self.compile_limits()?;
         self.slack()?;
         self.daemon()?;
         Ok(())
@@ -391,7 +412,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "VALIDATOR_SANDBOX_TIMEOUT_SECONDS",
-        "wall-clock limit of a sandbox run (default 30)",
+        "wall-clock limit of a validation's two sandbox runs together (default 30)",
+    ),
+    (
+        "VALIDATOR_COMPILE_TIMEOUT_SECONDS",
+        "wall-clock budget of one compile's rustc runs (default 60)",
+    ),
+    (
+        "VALIDATOR_ALLOW_UNJAILED",
+        "compile code a model or a person wrote without the rustc jail (default 0)",
     ),
     (
         "VALIDATOR_REQUIRE_ERROR_HANDLING",

@@ -1,6 +1,7 @@
 //! A validation as the log records it: the start first (write-ahead: before any layer runs),
 //! then every layer and the decision in one batch, then the notifications.
 
+use crate::validator::sandbox::compile::Author;
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{AppendRequest, Event, ValidationDecided, ValidationStarted};
 use uuid::Uuid;
@@ -73,7 +74,12 @@ pub async fn validate_and_record(
     if let Some(strategy_id) = known {
         record_started(dir, projections, strategy_id, source).await?;
     }
-    let report = validator.validate(source)?;
+    // Only a template's strategy the log knows is ours; a file given is not.
+    let author = match known.and_then(|id| projections.state().strategies.get(&id)) {
+        Some(view) if view.mode == stratagem_events::GenerationMode::Template => Author::Template,
+        _ => Author::Untrusted,
+    };
+    let report = validator.validate(source, author)?;
     if let Some(strategy_id) = known {
         record_report(dir, projections, notifications, strategy_id, &report).await?;
     }

@@ -838,7 +838,9 @@ pub fn audit_line(rec: &RecordedEvent, event: &Event) -> Option<(AuditFile, Stri
         data: event,
     };
     // Serialising our own plain structs to a String cannot fail (no maps with non-string keys).
-    let mut text = serde_json::to_string(&line).unwrap_or_default();
+    // Text from outside is written with nothing in it that acts on a terminal (`cat` is safe).
+    let mut text =
+        crate::text::json(&serde_json::to_string(&line).unwrap_or_default()).into_owned();
     text.push('\n');
     Some((file, text))
 }

@@ -16,15 +16,23 @@
 //! path (the pipeline's validations await it); [`Compiler::compile`] runs the same on a runtime
 //! of its own, on a thread of its own, so synchronous callers work from any context.
 //!
-//! rustc runs with an empty environment (only `PATH` and `HOME`: `RUSTC_BOOTSTRAP` can never
-//! reach it), in a fresh temporary directory, under a wall-clock timeout and an address-space
-//! limit (`ulimit -v`). Its stderr is never passed on: it could quote files from the machine.
-//! We report our own summary: error codes and line numbers.
+//! rustc runs in an OS jail ([`Jail`], bubblewrap) when the machine has one: a read-only
+//! toolchain sysroot and SDK, the system's shared libraries, only the compile's own scratch
+//! folder writable, nothing else of the filesystem (no `/etc`, no `/home`, no `/dev`), no
+//! network, new PID/IPC/UTS/user namespaces, a cleared environment, killed with its parent. So
+//! a strategy that names a host file at compile time finds nothing there. Both jailed and not,
+//! rustc runs under rlimits on address space, CPU time, file size and processes
+//! ([`CompileLimits`]) and one wall-clock budget for both of a compile's rustc runs. Without a
+//! jail, code a model or a person wrote is refused ([`CompileError::NoJail`]) unless
+//! `VALIDATOR_ALLOW_UNJAILED=1`, and every unjailed compile says so.
+//!
+//! rustc's stderr is never passed on: it could quote files from the machine. We report our own
+//! summary: error codes and line numbers.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
@@ -38,23 +46,169 @@ pub const GLUE_TEMPLATE: &str = include_str!("../../../../templates/sdk/glue.rs.
 /// The compilation target.
 pub const TARGET: &str = "wasm32-unknown-unknown";
 
-/// Limits on one rustc run.
+/// Limits on one compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompileLimits {
-    /// Wall-clock limit of one rustc run.
+    /// Wall-clock budget of one compile: both its rustc runs (the strategy, then the glue)
+    /// together (`VALIDATOR_COMPILE_TIMEOUT_SECONDS`). Each run also has this much CPU time.
     pub timeout: Duration,
     /// Address-space limit of rustc, in bytes.
     pub address_space_bytes: u64,
+    /// Largest file rustc may write, in bytes.
+    pub file_size_bytes: u64,
+    /// Processes (and threads) of rustc's user (`RLIMIT_NPROC`; not enforced for root).
+    pub processes: u32,
+    /// Compile code a model or a person wrote even where no jail is available
+    /// (`VALIDATOR_ALLOW_UNJAILED=1`).
+    pub allow_unjailed: bool,
 }
 
 impl Default for CompileLimits {
     /// 60 s and 2 GiB: a strategy takes ~0.1 s and ~100 MB; compile-time bombs hit a limit.
+    /// Files up to 256 MiB (a module is ~2 MB), 1,024 processes, no compile without a jail.
     fn default() -> Self {
         CompileLimits {
             timeout: Duration::from_secs(60),
             address_space_bytes: 2 << 30,
+            file_size_bytes: 256 << 20,
+            processes: 1024,
+            allow_unjailed: false,
         }
     }
+}
+
+/// Who wrote the code being compiled: the jail is required for code we did not write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    /// One of our templates with its parameters filled in.
+    Template,
+    /// A model's reply, a file a person gave, anything else.
+    Untrusted,
+}
+
+/// The OS jail rustc runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Jail {
+    /// bubblewrap (`bwrap`) at this path, checked to run this rustc.
+    Bubblewrap(PathBuf),
+    /// No jail on this machine, and why.
+    Missing(String),
+}
+
+impl Jail {
+    /// Finds `bwrap` on `PATH` (or at `STRATAGEM_BWRAP`) and checks it can run `rustc -V` in
+    /// the jail this module builds (user namespaces can be switched off).
+    pub fn detect(toolchain: &Toolchain) -> Jail {
+        let found = std::env::var_os("STRATAGEM_BWRAP")
+            .map(PathBuf::from)
+            .map(|p| p.is_file().then_some(p))
+            .unwrap_or_else(|| {
+                std::env::var_os("PATH").and_then(|paths| {
+                    std::env::split_paths(&paths)
+                        .map(|dir| dir.join("bwrap"))
+                        .find(|p| p.is_file())
+                })
+            });
+        Jail::probe(found, toolchain)
+    }
+
+    /// Checks that `bwrap` (none: not installed) can run `rustc -V` in the jail.
+    pub fn probe(bwrap: Option<PathBuf>, toolchain: &Toolchain) -> Jail {
+        let Some(bwrap) = bwrap.filter(|p| p.is_file()) else {
+            return Jail::Missing(
+                "bubblewrap is not installed (Debian's `bubblewrap` package: `apt-get install bubblewrap`)"
+                    .into(),
+            );
+        };
+        let probe = std::env::temp_dir();
+        let out = std::process::Command::new(&bwrap)
+            .args(jail_args(toolchain, &probe, None))
+            .arg(&toolchain.rustc)
+            .arg("-V")
+            .env_clear()
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Jail::Bubblewrap(bwrap),
+            Ok(out) => Jail::Missing(format!(
+                "{} cannot start a jail here ({}): user namespaces may be switched off",
+                bwrap.display(),
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("no reason given")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            )),
+            Err(e) => Jail::Missing(format!("cannot run {}: {e}", bwrap.display())),
+        }
+    }
+
+    /// Whether rustc runs jailed.
+    pub fn is_jailed(&self) -> bool {
+        matches!(self, Jail::Bubblewrap(_))
+    }
+}
+
+/// bubblewrap's arguments for a rustc working in `work`, reading the SDK in `sdk_dir`: the
+/// system's shared libraries and the sysroot read-only, `work` writable, nothing else.
+fn jail_args(
+    toolchain: &Toolchain,
+    work: &Path,
+    sdk_dir: Option<&Path>,
+) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = Vec::new();
+    let mut push = |items: &[&std::ffi::OsStr]| a.extend(items.iter().map(|s| s.to_os_string()));
+    push(&[
+        "--unshare-all".as_ref(),
+        "--die-with-parent".as_ref(),
+        "--new-session".as_ref(),
+        "--clearenv".as_ref(),
+        "--setenv".as_ref(),
+        "PATH".as_ref(),
+        "/usr/bin:/bin".as_ref(),
+        "--setenv".as_ref(),
+        "HOME".as_ref(),
+        work.as_os_str(),
+        "--setenv".as_ref(),
+        "TMPDIR".as_ref(),
+        work.as_os_str(),
+        "--ro-bind".as_ref(),
+        "/usr/lib".as_ref(),
+        "/usr/lib".as_ref(),
+        "--ro-bind-try".as_ref(),
+        "/usr/lib64".as_ref(),
+        "/usr/lib64".as_ref(),
+    ]);
+    // Where the dynamic loader and libc are: a merged /usr links them, else they are folders.
+    for dir in ["/lib", "/lib64"] {
+        match std::fs::read_link(dir) {
+            Ok(target) => push(&["--symlink".as_ref(), target.as_os_str(), dir.as_ref()]),
+            Err(_) => push(&["--ro-bind-try".as_ref(), dir.as_ref(), dir.as_ref()]),
+        }
+    }
+    push(&[
+        "--ro-bind".as_ref(),
+        toolchain.sysroot.as_os_str(),
+        toolchain.sysroot.as_os_str(),
+        // rustc finds its own libraries through /proc/self/exe.
+        "--proc".as_ref(),
+        "/proc".as_ref(),
+    ]);
+    if let Some(sdk) = sdk_dir {
+        push(&["--ro-bind".as_ref(), sdk.as_os_str(), sdk.as_os_str()]);
+    }
+    push(&[
+        "--bind".as_ref(),
+        work.as_os_str(),
+        work.as_os_str(),
+        "--chdir".as_ref(),
+        work.as_os_str(),
+        "--".as_ref(),
+    ]);
+    a
 }
 
 /// One compiler diagnostic, as we report it: no compiler text.
@@ -81,6 +235,9 @@ pub enum CompileError {
     /// rustc ran out of memory or was killed.
     #[error("compilation was stopped by the memory limit or a signal")]
     Killed,
+    /// No jail, and the code is not ours.
+    #[error("rustc runs only in a jail for code a model or a person wrote, and {0}; install it, or set VALIDATOR_ALLOW_UNJAILED=1 to compile without one")]
+    NoJail(String),
     /// The strategy has compile errors.
     #[error("the strategy does not compile: {}", summary(.0))]
     Rejected(Vec<Diagnostic>),
@@ -134,6 +291,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Compi
 #[derive(Debug, Clone)]
 pub struct Toolchain {
     rustc: PathBuf,
+    sysroot: PathBuf,
     version: String,
 }
 
@@ -181,7 +339,11 @@ impl Toolchain {
         {
             return Err(CompileError::MissingTarget);
         }
-        Ok(Toolchain { rustc, version })
+        Ok(Toolchain {
+            rustc,
+            sysroot,
+            version,
+        })
     }
 
     /// `rustc -vV`.
@@ -194,6 +356,7 @@ impl Toolchain {
 #[derive(Debug, Clone)]
 pub struct Compiler {
     toolchain: Toolchain,
+    jail: Jail,
     cache_dir: PathBuf,
     limits: CompileLimits,
 }
@@ -214,16 +377,48 @@ const COMMON_FLAGS: &[&str] = &[
 ];
 
 impl Compiler {
-    /// A compiler caching the SDK under `cache_dir`.
+    /// A compiler caching the SDK under `cache_dir`, jailed when this machine has a jail
+    /// ([`Jail::detect`]).
     pub fn new(
         toolchain: Toolchain,
         cache_dir: impl Into<PathBuf>,
         limits: CompileLimits,
     ) -> Compiler {
+        let jail = Jail::detect(&toolchain);
+        Compiler::with_jail(toolchain, jail, cache_dir, limits)
+    }
+
+    /// A compiler with the jail given (tests and benchmarks compare with and without).
+    pub fn with_jail(
+        toolchain: Toolchain,
+        jail: Jail,
+        cache_dir: impl Into<PathBuf>,
+        limits: CompileLimits,
+    ) -> Compiler {
         Compiler {
             toolchain,
+            jail,
             cache_dir: cache_dir.into(),
             limits,
+        }
+    }
+
+    /// The jail rustc runs in.
+    pub fn jail(&self) -> &Jail {
+        &self.jail
+    }
+
+    /// Whether code by `author` may be compiled here: always in a jail; without one, only our
+    /// templates, unless `VALIDATOR_ALLOW_UNJAILED=1`.
+    ///
+    /// # Errors
+    /// [`CompileError::NoJail`], naming what is missing.
+    pub fn admit(&self, author: Author) -> Result<(), CompileError> {
+        match &self.jail {
+            Jail::Missing(why) if author == Author::Untrusted && !self.limits.allow_unjailed => {
+                Err(CompileError::NoJail(why.clone()))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -263,9 +458,12 @@ impl Compiler {
         let src = work.join("stratagem_sdk.rs");
         std::fs::write(&src, SDK_SOURCE).map_err(io("cannot write", &src))?;
         let out = work.join("libstratagem_sdk.rlib");
+        let deadline = Instant::now() + self.limits.timeout;
         let result = self
             .rustc(
                 &work,
+                None,
+                deadline,
                 &[
                     "--crate-type",
                     "rlib",
@@ -333,6 +531,9 @@ impl Compiler {
         }
         let sdk = self.sdk_rlib_async().await?;
         let sdk_arg = format!("stratagem_sdk={}", sdk.display());
+        let sdk_dir = sdk.parent().map(Path::to_path_buf);
+        // One budget for both rustc runs (the SDK, built once and cached, has its own).
+        let deadline = Instant::now() + self.limits.timeout;
         let work = tempdir_in(&self.cache_dir)?;
         let result = async {
             let src = work.join("strategy.rs");
@@ -340,6 +541,8 @@ impl Compiler {
             let strategy = self
                 .rustc(
                     &work,
+                    sdk_dir.as_deref(),
+                    deadline,
                     &[
                         "--crate-type",
                         "rlib",
@@ -369,6 +572,8 @@ impl Compiler {
             let linked = self
                 .rustc(
                     &work,
+                    sdk_dir.as_deref(),
+                    deadline,
                     &[
                         "--crate-type",
                         "cdylib",
@@ -444,14 +649,42 @@ impl Compiler {
             .join(format!("{key}.wasm"))
     }
 
-    async fn rustc(&self, dir: &Path, args: &[&str]) -> Result<RustcRun, CompileError> {
-        let kib = self.limits.address_space_bytes / 1024;
+    async fn rustc(
+        &self,
+        dir: &Path,
+        sdk_dir: Option<&Path>,
+        deadline: Instant,
+        args: &[&str],
+    ) -> Result<RustcRun, CompileError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(CompileError::Timeout(self.limits.timeout));
+        }
+        let limits = format!(
+            // Processes are `-u` in bash, `-p` in dash and busybox.
+            "ulimit -v {} && ulimit -t {} && ulimit -f {} && {{ ulimit -u {n} 2>/dev/null || ulimit -p {n}; }} && exec \"$0\" \"$@\"",
+            self.limits.address_space_bytes / 1024,
+            self.limits.timeout.as_secs().max(1),
+            // In 512-byte blocks.
+            self.limits.file_size_bytes / 512,
+            n = self.limits.processes,
+        );
         // The scratch directory's name must not reach the output: with it remapped, the same
         // source gives the same rlib and wasm wherever it is built.
         let remap = format!("--remap-path-prefix={}=/stratagem", dir.display());
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(limits);
+        match &self.jail {
+            Jail::Bubblewrap(bwrap) => {
+                command
+                    .arg(bwrap)
+                    .args(jail_args(&self.toolchain, dir, sdk_dir));
+            }
+            Jail::Missing(why) => {
+                tracing::warn!("rustc runs without a jail: {why}");
+            }
+        }
+        let mut child = command
             .arg(&self.toolchain.rustc)
             .args(COMMON_FLAGS)
             .arg(&remap)
@@ -477,7 +710,7 @@ impl Compiler {
             String::from_utf8_lossy(&text).into_owned()
         };
         let run = async { tokio::join!(child.wait(), read) };
-        let (status, stderr) = match tokio::time::timeout(self.limits.timeout, run).await {
+        let (status, stderr) = match tokio::time::timeout(left, run).await {
             Ok((Ok(status), stderr)) => (status, stderr),
             Ok((Err(e), _)) => {
                 return Err(CompileError::NoToolchain(format!(
@@ -497,7 +730,11 @@ impl Compiler {
             "failed to map segment",
             "Cannot allocate memory",
         ];
-        if status.code().is_none() || MEMORY_SIGNS.iter().any(|sign| stderr.contains(sign)) {
+        // In the jail, a signal shows as bubblewrap's exit code 128 + the signal.
+        let signalled = status
+            .code()
+            .is_none_or(|c| self.jail.is_jailed() && c > 128);
+        if signalled || MEMORY_SIGNS.iter().any(|sign| stderr.contains(sign)) {
             return Err(CompileError::Killed);
         }
         Ok(RustcRun {

@@ -8,9 +8,17 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use compile::{CompileError, CompileLimits, Compiler, Toolchain};
-use runtime::{RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits};
+use runtime::{RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits, SandboxTrap};
 
 use super::{Finding, Layer, LayerReport};
+
+/// The finding code of a trap: a host limit has its own.
+fn trap_code(trap: &SandboxTrap) -> &'static str {
+    match trap {
+        SandboxTrap::HostLimit(_) => "sandbox.host_limit",
+        _ => "sandbox.trap",
+    }
+}
 
 /// Layer 6, ready to run: a compiler with its SDK cache and a sandbox engine.
 pub struct SandboxLayer {
@@ -33,6 +41,24 @@ impl SandboxLayer {
         risk: RiskLimits,
     ) -> Result<SandboxLayer, CompileError> {
         let compiler = Compiler::new(Toolchain::detect()?, cache_dir, compile_limits);
+        let sandbox = Sandbox::new().map_err(|e| CompileError::NoToolchain(e.to_string()))?;
+        Ok(SandboxLayer {
+            compiler,
+            sandbox,
+            limits,
+            risk,
+        })
+    }
+
+    /// Layer 6 with a compiler of the caller's (a benchmark compares jailed and unjailed).
+    ///
+    /// # Errors
+    /// An engine that cannot start (as [`CompileError::NoToolchain`]).
+    pub fn with_compiler(
+        compiler: Compiler,
+        limits: SandboxLimits,
+        risk: RiskLimits,
+    ) -> Result<SandboxLayer, CompileError> {
         let sandbox = Sandbox::new().map_err(|e| CompileError::NoToolchain(e.to_string()))?;
         Ok(SandboxLayer {
             compiler,
@@ -123,14 +149,33 @@ impl SandboxLayer {
                 return Ok(report(errors, warnings));
             }
         };
-        let mut runs = Vec::new();
+        // One deadline for both runs: the second gets what the first left, and never follows
+        // a trap.
+        let deadline = Instant::now() + self.limits.timeout;
+        let mut runs: Vec<runtime::RunOutput> = Vec::new();
         for _ in 0..2 {
-            match self.sandbox.run(&loaded, bars, &self.limits, &self.risk) {
-                Ok(out) => runs.push(out),
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                errors.push(Finding::at(
+                    0,
+                    "sandbox.trap",
+                    format!(
+                        "wall-clock timeout: both runs must end within {:?}",
+                        self.limits.timeout
+                    ),
+                ));
+                return Ok(report(errors, warnings));
+            }
+            let limits = SandboxLimits {
+                timeout: left,
+                ..self.limits
+            };
+            let out = match self.sandbox.run(&loaded, bars, &limits, &self.risk) {
+                Ok(out) => out,
                 Err(SandboxError::Start(trap)) => {
                     errors.push(Finding::at(
                         0,
-                        "sandbox.trap",
+                        trap_code(&trap),
                         format!("while starting: {trap}"),
                     ));
                     return Ok(report(errors, warnings));
@@ -139,16 +184,22 @@ impl SandboxLayer {
                     errors.push(Finding::at(0, "sandbox.module", e.to_string()));
                     return Ok(report(errors, warnings));
                 }
+            };
+            if let Some(trap) = &out.trap {
+                errors.push(Finding::at(
+                    0,
+                    trap_code(trap),
+                    format!("{trap} at bar {} of {}", out.bars, bars.len()),
+                ));
+                return Ok(report(errors, warnings));
             }
+            runs.push(out);
         }
         let (first, second) = (&runs[0], &runs[1]);
-        if let Some(trap) = &first.trap {
-            errors.push(Finding::at(
-                0,
-                "sandbox.trap",
-                format!("{trap} at bar {} of {}", first.bars, bars.len()),
-            ));
-        } else if first.orders != second.orders || first.strategy_errors != second.strategy_errors {
+        if first.orders != second.orders
+            || first.strategy_errors != second.strategy_errors
+            || first.gated_orders != second.gated_orders
+        {
             errors.push(Finding::at(
                 0,
                 "sandbox.nondeterministic",
@@ -170,6 +221,18 @@ impl SandboxLayer {
                 0,
                 "sandbox.refused_orders",
                 format!("the host refused {} malformed orders", first.refused_orders),
+            ));
+        }
+        // The gate is the host's; a strategy whose orders it had to refuse skipped it (a
+        // `Signal` literal skips `Signal::new`'s clamp, a gate call can sit in dead code).
+        if first.gated_orders > 0 {
+            errors.push(Finding::at(
+                0,
+                "sandbox.gate",
+                format!(
+                    "the host refused {} orders whose confidence was below its gate",
+                    first.gated_orders
+                ),
             ));
         }
         if errors.is_empty() && first.orders.is_empty() {

@@ -19,7 +19,8 @@ pub const HOST_MODULE: &str = "stratagem";
 /// Limits of one sandbox run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SandboxLimits {
-    /// Wall-clock limit of a whole run (`VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30 s).
+    /// Wall-clock limit of a whole run (`VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30 s; the
+    /// validator gives its two runs one such deadline together).
     pub timeout: Duration,
     /// Fuel for `stratagem_init`.
     pub init_fuel: u64,
@@ -31,6 +32,16 @@ pub struct SandboxLimits {
     pub max_log_line: usize,
     /// Most log lines kept per run.
     pub max_log_lines: usize,
+    /// Most host calls (gate, size, order, log) in one bar, or in `stratagem_init`.
+    pub max_host_calls_per_bar: u32,
+    /// Most orders in one bar.
+    pub max_orders_per_bar: u32,
+    /// Most log calls in one bar.
+    pub max_log_calls_per_bar: u32,
+    /// Most log bytes asked for in one bar (before a line is cut).
+    pub max_log_bytes_per_bar: u64,
+    /// Most log bytes asked for in a whole run.
+    pub max_log_bytes_per_run: u64,
 }
 
 impl Default for SandboxLimits {
@@ -42,6 +53,11 @@ impl Default for SandboxLimits {
             memory_bytes: 64 << 20,
             max_log_line: 1024,
             max_log_lines: 1000,
+            max_host_calls_per_bar: 1_000,
+            max_orders_per_bar: 8,
+            max_log_calls_per_bar: 32,
+            max_log_bytes_per_bar: 16 << 10,
+            max_log_bytes_per_run: 4 << 20,
         }
     }
 }
@@ -116,9 +132,52 @@ pub enum SandboxTrap {
     /// The strategy panicked or aborted.
     #[error("panic: {0}")]
     Panic(String),
+    /// A host limit per bar or per run was passed (orders, log calls or bytes, host calls).
+    #[error("host limit: {0}")]
+    HostLimit(HostLimit),
     /// Any other trap.
     #[error("trap: {0}")]
     Other(String),
+}
+
+/// A host resource cap that a strategy went over: the run traps with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum HostLimit {
+    /// More host calls in one bar than allowed.
+    #[error("more than {0} host calls in one bar")]
+    HostCalls(u32),
+    /// More orders in one bar than allowed.
+    #[error("more than {0} orders in one bar")]
+    Orders(u32),
+    /// More log calls in one bar than allowed.
+    #[error("more than {0} log calls in one bar")]
+    LogCalls(u32),
+    /// More log bytes in one bar than allowed.
+    #[error("more than {0} log bytes in one bar")]
+    LogBytesPerBar(u64),
+    /// More log bytes in the run than allowed.
+    #[error("more than {0} log bytes in one run")]
+    LogBytesPerRun(u64),
+}
+
+impl SandboxTrap {
+    /// A stable code for the trap (`out_of_fuel`, `host_limit.orders`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SandboxTrap::OutOfFuel => "out_of_fuel",
+            SandboxTrap::Timeout => "timeout",
+            SandboxTrap::MemoryLimit => "memory_limit",
+            SandboxTrap::StackOverflow => "stack_overflow",
+            SandboxTrap::Panic(_) => "panic",
+            SandboxTrap::HostLimit(HostLimit::HostCalls(_)) => "host_limit.host_calls",
+            SandboxTrap::HostLimit(HostLimit::Orders(_)) => "host_limit.orders",
+            SandboxTrap::HostLimit(HostLimit::LogCalls(_)) => "host_limit.log_calls",
+            SandboxTrap::HostLimit(HostLimit::LogBytesPerBar(_)) => "host_limit.log_bytes_per_bar",
+            SandboxTrap::HostLimit(HostLimit::LogBytesPerRun(_)) => "host_limit.log_bytes_per_run",
+            SandboxTrap::Other(_) => "other",
+        }
+    }
 }
 
 /// Why a module cannot run at all.
@@ -155,6 +214,8 @@ pub struct RunOutput {
     pub orders: Vec<HostOrder>,
     /// Orders the host refused (not a number, negative, unknown direction).
     pub refused_orders: usize,
+    /// Orders the host refused because their confidence was below its gate (or not in [0, 1]).
+    pub gated_orders: usize,
     /// Bars on which the strategy returned an error.
     pub strategy_errors: usize,
     /// Log lines (`level: text`), capped.
@@ -173,8 +234,36 @@ struct HostState {
     price: f64,
     orders: Vec<HostOrder>,
     refused_orders: usize,
+    gated_orders: usize,
     logs: Vec<String>,
     panic_message: Option<String>,
+    /// This bar's counts (reset before each bar).
+    calls: u32,
+    bar_orders: u32,
+    bar_log_calls: u32,
+    bar_log_bytes: u64,
+    /// The run's log bytes.
+    run_log_bytes: u64,
+}
+
+impl HostState {
+    /// Counts one host call, trapping past the per-bar cap.
+    fn call(&mut self) -> wasmtime::Result<()> {
+        self.calls += 1;
+        if self.calls > self.sandbox.max_host_calls_per_bar {
+            return Err(wasmtime::Error::new(HostLimit::HostCalls(
+                self.sandbox.max_host_calls_per_bar,
+            )));
+        }
+        Ok(())
+    }
+
+    fn new_bar(&mut self) {
+        self.calls = 0;
+        self.bar_orders = 0;
+        self.bar_log_calls = 0;
+        self.bar_log_bytes = 0;
+    }
 }
 
 const EPOCH_TICK: Duration = Duration::from_millis(50);
@@ -249,9 +338,10 @@ impl Sandbox {
                 (HOST_MODULE, "size") => {
                     Some((vec![ValType::F64, ValType::F64], vec![ValType::F64]))
                 }
-                (HOST_MODULE, "order") => {
-                    Some((vec![ValType::I32, ValType::F64], vec![ValType::I32]))
-                }
+                (HOST_MODULE, "order") => Some((
+                    vec![ValType::I32, ValType::F64, ValType::F64],
+                    vec![ValType::I32],
+                )),
                 (HOST_MODULE, "log") => {
                     Some((vec![ValType::I32, ValType::I32, ValType::I32], vec![]))
                 }
@@ -370,8 +460,14 @@ impl Sandbox {
             price: 0.0,
             orders: Vec::new(),
             refused_orders: 0,
+            gated_orders: 0,
             logs: Vec::new(),
             panic_message: None,
+            calls: 0,
+            bar_orders: 0,
+            bar_log_calls: 0,
+            bar_log_bytes: 0,
+            run_log_bytes: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -445,6 +541,7 @@ impl LiveRun {
         let before = self.store.data().orders.len();
         self.store.data_mut().bar = self.fed;
         self.store.data_mut().price = bar.close;
+        self.store.data_mut().new_bar();
         if self.deadline == Deadline::PerBar {
             self.store.set_epoch_deadline(self.ticks);
         }
@@ -492,6 +589,7 @@ impl LiveRun {
             bars: fed,
             orders: state.orders,
             refused_orders: state.refused_orders,
+            gated_orders: state.gated_orders,
             strategy_errors,
             logs: state.logs,
             fuel_used,
@@ -501,6 +599,9 @@ impl LiveRun {
 }
 
 fn classify(error: &wasmtime::Error, panic_message: Option<String>) -> SandboxTrap {
+    if let Some(limit) = error.downcast_ref::<HostLimit>() {
+        return SandboxTrap::HostLimit(*limit);
+    }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return match trap {
             Trap::OutOfFuel => SandboxTrap::OutOfFuel,
@@ -525,6 +626,20 @@ fn classify(error: &wasmtime::Error, panic_message: Option<String>) -> SandboxTr
     }
 }
 
+/// The host's gate: a confidence that is a number in [min_confidence, 1].
+fn passes_gate(risk: &RiskLimits, confidence: f64) -> bool {
+    confidence.is_finite() && confidence >= risk.min_confidence && confidence <= 1.0
+}
+
+/// The host's size for a confidence at a price: the allotted share of capital, scaled by the
+/// confidence, in units of the base asset (0 for anything not a number or not positive).
+fn sized(risk: &RiskLimits, confidence: f64, price: f64) -> f64 {
+    if !(confidence.is_finite() && price.is_finite() && price > 0.0) {
+        return 0.0;
+    }
+    risk.capital * risk.max_position_fraction * confidence.clamp(0.0, 1.0) / price
+}
+
 fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
     let mut linker: Linker<HostState> = Linker::new(engine);
     let err = |e: wasmtime::Error| SandboxError::Setup(e.to_string());
@@ -532,12 +647,10 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
         .func_wrap(
             HOST_MODULE,
             "gate",
-            |caller: Caller<'_, HostState>, confidence: f64| -> i32 {
-                i32::from(
-                    confidence.is_finite()
-                        && confidence >= caller.data().risk.min_confidence
-                        && confidence <= 1.0,
-                )
+            |mut caller: Caller<'_, HostState>, confidence: f64| -> wasmtime::Result<i32> {
+                let s = caller.data_mut();
+                s.call()?;
+                Ok(i32::from(passes_gate(&s.risk, confidence)))
             },
         )
         .map_err(err)?;
@@ -545,12 +658,13 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
         .func_wrap(
             HOST_MODULE,
             "size",
-            |caller: Caller<'_, HostState>, confidence: f64, price: f64| -> f64 {
-                let s = caller.data();
-                if !(confidence.is_finite() && price.is_finite() && price > 0.0) {
-                    return 0.0;
-                }
-                s.risk.capital * s.risk.max_position_fraction * confidence.clamp(0.0, 1.0) / price
+            |mut caller: Caller<'_, HostState>,
+             confidence: f64,
+             price: f64|
+             -> wasmtime::Result<f64> {
+                let s = caller.data_mut();
+                s.call()?;
+                Ok(sized(&s.risk, confidence, price))
             },
         )
         .map_err(err)?;
@@ -558,29 +672,46 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
         .func_wrap(
             HOST_MODULE,
             "order",
-            |mut caller: Caller<'_, HostState>, direction: i32, quantity: f64| -> i32 {
+            |mut caller: Caller<'_, HostState>,
+             direction: i32,
+             quantity: f64,
+             confidence: f64|
+             -> wasmtime::Result<i32> {
                 let s = caller.data_mut();
+                s.call()?;
+                s.bar_orders += 1;
+                if s.bar_orders > s.sandbox.max_orders_per_bar {
+                    return Err(wasmtime::Error::new(HostLimit::Orders(
+                        s.sandbox.max_orders_per_bar,
+                    )));
+                }
                 if !(-1..=1).contains(&direction) || !quantity.is_finite() || quantity < 0.0 {
                     s.refused_orders += 1;
-                    return -1;
+                    return Ok(-1);
                 }
-                // The host's own limit, whatever the strategy asked: at most the allotted share of
-                // capital at the current price.
-                let max_quantity = if s.price > 0.0 {
-                    s.risk.capital * s.risk.max_position_fraction / s.price
-                } else {
+                // The gate is the host's: an order to hold a position whose confidence is below
+                // it is refused, whatever the strategy's own code checked.
+                if direction != 0 && !passes_gate(&s.risk, confidence) {
+                    s.gated_orders += 1;
+                    return Ok(-2);
+                }
+                // The size is the host's too: at most what it sizes for this confidence at the
+                // current price, whatever the strategy asked.
+                let most = if direction == 0 {
                     0.0
+                } else {
+                    sized(&s.risk, confidence, s.price)
                 };
                 let quantity = if direction == 0 { 0.0 } else { quantity };
-                let clamped = quantity > max_quantity;
+                let clamped = quantity > most;
                 let bar = s.bar;
                 s.orders.push(HostOrder {
                     bar,
                     direction,
-                    quantity: quantity.min(max_quantity),
+                    quantity: quantity.min(most),
                     clamped,
                 });
-                0
+                Ok(0)
             },
         )
         .map_err(err)?;
@@ -588,7 +719,38 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
         .func_wrap(
             HOST_MODULE,
             "log",
-            |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+            |mut caller: Caller<'_, HostState>,
+             level: i32,
+             ptr: i32,
+             len: i32|
+             -> wasmtime::Result<()> {
+                let asked = u64::try_from(len).unwrap_or(0);
+                {
+                    let s = caller.data_mut();
+                    // A panic's message is its last word: never refused.
+                    if level != 4 {
+                        s.call()?;
+                        s.bar_log_calls += 1;
+                        s.bar_log_bytes += asked;
+                        s.run_log_bytes += asked;
+                        let limits = s.sandbox;
+                        if s.bar_log_calls > limits.max_log_calls_per_bar {
+                            return Err(wasmtime::Error::new(HostLimit::LogCalls(
+                                limits.max_log_calls_per_bar,
+                            )));
+                        }
+                        if s.bar_log_bytes > limits.max_log_bytes_per_bar {
+                            return Err(wasmtime::Error::new(HostLimit::LogBytesPerBar(
+                                limits.max_log_bytes_per_bar,
+                            )));
+                        }
+                        if s.run_log_bytes > limits.max_log_bytes_per_run {
+                            return Err(wasmtime::Error::new(HostLimit::LogBytesPerRun(
+                                limits.max_log_bytes_per_run,
+                            )));
+                        }
+                    }
+                }
                 let max_line = caller.data().sandbox.max_log_line;
                 let take = usize::try_from(len).unwrap_or(0).min(max_line);
                 let mut buf = vec![0u8; take];
@@ -602,8 +764,10 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                         .is_ok(),
                     None => false,
                 };
+                // The strategy's words: made printable here, so no control sequence reaches a
+                // finding, an event, a terminal or Slack (nothing is lost: each is an escape).
                 let text = if read {
-                    String::from_utf8_lossy(&buf).into_owned()
+                    stratagem_events::text::printable(&String::from_utf8_lossy(&buf)).into_owned()
                 } else {
                     "<unreadable log message>".into()
                 };
@@ -622,6 +786,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                     };
                     s.logs.push(format!("{name}: {text}"));
                 }
+                Ok(())
             },
         )
         .map_err(err)?;

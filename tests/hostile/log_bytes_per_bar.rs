@@ -1,0 +1,30 @@
+// expect: layer 6 sandbox.host_limit
+// A hostile strategy file: one log line of 1 MB.
+use stratagem_sdk::prelude::*;
+
+/// a panic
+pub struct HostileStrategy {
+    n: u64,
+}
+
+impl Strategy for HostileStrategy {
+    fn new() -> Self {
+        HostileStrategy { n: 0 }
+    }
+
+    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {
+        self.n += 1;
+        let big = "x".repeat(1 << 20);
+        log_info!("{big}");
+        Ok(None)
+    }
+
+    fn execute(&mut self, signal: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError> {
+        if !GoalValidator::gate(signal.confidence)? {
+            return Ok(None);
+        }
+        log_info!("order at {}", bar.close);
+        let quantity = RiskController::size(signal.confidence, bar.close)?;
+        Ok(Some(Order::market(signal.direction, quantity)))
+    }
+}

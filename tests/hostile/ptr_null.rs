@@ -1,0 +1,3 @@
+// expect: layer 2 security.module
+// A hostile strategy file: raw pointers.
+fn f() -> *const u8 { std::ptr::null() }
