@@ -26,7 +26,7 @@ pub fn cycle(i: u64) -> Vec<Event> {
             opportunity_id: id,
             source: "arxiv".into(),
             external_id: Some(format!("2401.{n:05}v1")),
-            title: format!("Intraday momentum in crypto perpetuals, variant {n}"),
+            title: format!("Intraday momentum in crypto perpetuals, variant {n}").into(),
             hypothesis:
                 "Returns of the first half hour predict the last half hour when volume is high."
                     .into(),

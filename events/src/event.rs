@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{DecodeError, EncodeError};
+use crate::text::Untrusted;
 
 /// The schema version this build writes. Events of a later version are refused with
 /// [`DecodeError::UnknownSchemaVersion`]; earlier versions are upcast on read.
@@ -188,10 +189,10 @@ pub struct OpportunityDiscovered {
     pub source: String,
     /// The source's own id (arXiv id, post id, accession number), for de-duplication.
     pub external_id: Option<String>,
-    /// Title.
-    pub title: String,
-    /// The alpha hypothesis in plain words.
-    pub hypothesis: String,
+    /// Title, as the source gave it: text from outside, shown only through its `Display`.
+    pub title: Untrusted,
+    /// The alpha hypothesis in plain words, as the source gave it (untrusted, as the title).
+    pub hypothesis: Untrusted,
     /// Where it came from.
     pub url: Option<String>,
     /// Strategy family, when known (`momentum`, `mean_reversion`, …).
@@ -299,8 +300,9 @@ pub struct StrategyGenerated {
     pub model: Option<String>,
     /// Prompt sent (never a key).
     pub prompt: Option<String>,
-    /// Reply received.
-    pub reply: Option<String>,
+    /// Reply received: text from outside (a model's), kept as it came, shown only through its
+    /// `Display`.
+    pub reply: Option<Untrusted>,
     /// Tokens charged to the daily budget.
     pub tokens_used: u64,
 }

@@ -92,6 +92,25 @@ mod tests {
     }
 
     #[test]
+    fn an_untrusted_field_is_stored_as_the_plain_string_it_was_and_shown_safely() {
+        let raw = HOSTILE.to_string();
+        let marked = Untrusted::new(raw.clone());
+        let config = bincode::config::standard();
+        assert_eq!(
+            bincode::serde::encode_to_vec(&marked, config).unwrap(),
+            bincode::serde::encode_to_vec(&raw, config).unwrap(),
+            "the log's format does not change"
+        );
+        assert_eq!(
+            serde_json::to_string(&marked).unwrap(),
+            serde_json::to_string(&raw).unwrap()
+        );
+        assert_eq!(marked.raw(), raw, "the raw bytes are kept");
+        let shown = format!("title: {marked}");
+        assert!(!shown.chars().any(is_unsafe_char), "{shown}");
+    }
+
+    #[test]
     fn slack_gets_no_mention_and_no_link() {
         let s = slack("<!channel> see <https://evil.example|Approve here> & https://x.example");
         assert!(

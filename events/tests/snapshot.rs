@@ -41,7 +41,7 @@ fn batch(n: u64) -> Vec<Event> {
             opportunity_id: id,
             source: "arxiv".into(),
             external_id: Some(format!("2401.{n:05}")),
-            title: format!("idea {n}"),
+            title: format!("idea {n}").into(),
             hypothesis: "momentum persists over 48 hours".into(),
             url: None,
             family: Some("momentum".into()),

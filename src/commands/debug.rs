@@ -34,8 +34,10 @@ async fn append_load(root: &Path, batches: u64, max_batch: u64) -> anyhow::Resul
                     opportunity_id: Uuid::now_v7(),
                     source: "load".into(),
                     external_id: Some(format!("{b}:{i}:{size}")),
-                    title: format!("load batch {b} event {i} of {size}"),
-                    hypothesis: "synthetic event of the crash test".repeat(1 + (i as usize % 4)),
+                    title: format!("load batch {b} event {i} of {size}").into(),
+                    hypothesis: "synthetic event of the crash test"
+                        .repeat(1 + (i as usize % 4))
+                        .into(),
                     url: None,
                     family: Some("momentum".into()),
                     asset_class: None,

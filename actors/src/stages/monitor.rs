@@ -461,10 +461,11 @@ fn clone_events(
             title: format!(
                 "{} variant: {} {} (was {was})",
                 view.name, varied.name, varied.value
-            ),
+            )
+            .into(),
             hypothesis: format!(
                 "{} A parameter variant of strategy {}, a winner in {} (rolling Sharpe {:.2} over {} h against the baseline's {:.2}).",
-                parent_opportunity.map_or("", |o| o.hypothesis.as_str()),
+                parent_opportunity.map_or("", |o| o.hypothesis.raw()),
                 view.name,
                 stage.as_str().to_uppercase(),
                 r.rolling_sharpe,
@@ -472,7 +473,8 @@ fn clone_events(
                 r.baseline_sharpe
             )
             .trim()
-            .to_string(),
+            .to_string()
+            .into(),
             url: parent_opportunity.and_then(|o| o.url.clone()),
             family: parent_opportunity
                 .and_then(|o| o.family.clone())

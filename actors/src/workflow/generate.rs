@@ -162,8 +162,8 @@ pub async fn generate(
         let validator = std::sync::Arc::new(settings.validator(root)?);
         let idea = Idea {
             opportunity_id,
-            title: opp.title.clone(),
-            hypothesis: opp.hypothesis.clone(),
+            title: opp.title.raw().to_string(),
+            hypothesis: opp.hypothesis.raw().to_string(),
             family: opp.family.clone(),
             parameters: given,
         };
@@ -177,7 +177,7 @@ pub async fn generate(
             },
             model: Some(made.model),
             prompt: Some(made.prompt),
-            reply: Some(made.reply),
+            reply: Some(made.reply.into()),
             tokens: made.tokens,
             attempts: made.attempts,
         };
@@ -243,7 +243,7 @@ pub async fn record_generated(
                     .collect(),
                 model: p.model.clone(),
                 prompt: p.prompt.clone(),
-                reply: p.reply.clone(),
+                reply: p.reply.clone().map(Into::into),
                 tokens_used: p.tokens,
             };
             let request = AppendRequest::one(event)

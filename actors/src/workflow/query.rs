@@ -179,7 +179,7 @@ impl OpportunityRow {
             id: o.id,
             source: o.source.clone(),
             external_id: o.external_id.clone(),
-            title: o.title.clone(),
+            title: o.title.to_string(),
             family: o.family.clone(),
             template: o.template.clone(),
             url: o.url.clone(),

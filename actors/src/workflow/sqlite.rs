@@ -232,8 +232,8 @@ pub fn export_sqlite(
             params![
                 o.id.to_string(),
                 o.source,
-                o.title,
-                o.hypothesis,
+                o.title.raw(),
+                o.hypothesis.raw(),
                 o.stated_sharpe,
                 score.map(|s| s.complexity.value),
                 score.map(|s| s.capital_efficiency.value),

@@ -338,7 +338,7 @@ pub async fn log_with(n: usize, seen: Arc<Seen>) -> (SharedWork, Arc<MemoryEvent
                 opportunity_id: id,
                 source: "manual".into(),
                 external_id: Some(format!("idea-{i}")),
-                title: format!("idea {i}"),
+                title: format!("idea {i}").into(),
                 hypothesis: "momentum".into(),
                 url: None,
                 family: Some("momentum".into()),

@@ -125,9 +125,9 @@ pub struct OpportunityView {
     /// The source's id.
     pub external_id: Option<String>,
     /// Title.
-    pub title: String,
+    pub title: crate::text::Untrusted,
     /// Hypothesis.
-    pub hypothesis: String,
+    pub hypothesis: crate::text::Untrusted,
     /// Link.
     pub url: Option<String>,
     /// Family.
