@@ -177,7 +177,7 @@ pub async fn generate(
             },
             model: Some(made.model),
             prompt: Some(made.prompt),
-            reply: Some(made.reply.into()),
+            reply: Some(made.reply),
             tokens: made.tokens,
             attempts: made.attempts,
         };
