@@ -53,11 +53,13 @@ fn source_layers(c: &mut Criterion) {
     let mut group = c.benchmark_group("validation");
     group.bench_function("layers_1_to_5_300_lines", |b| {
         b.iter(|| {
+            // As `Validator::screen` runs them: layer 2 scans the tokens layer 1 lexed.
             let (report, parsed) = syntax::check(&source);
             assert!(report.passed());
-            let file = parsed.unwrap().file;
+            let parsed = parsed.unwrap();
+            let file = parsed.file;
             let reports = [
-                security::check(&source, &file),
+                security::check_parsed(&source, &file, parsed.tokens),
                 conventions::check(&file),
                 integration::check(&file, IntegrationRules::default()),
                 coverage::check(&source, &file),

@@ -25,9 +25,19 @@ fn settings() -> Settings {
 #[path = "../../tests/common/http.rs"]
 mod http;
 
-/// The events of the log, in order.
+/// The events of the log, in order. An actor the engine's stop is still winding down (a
+/// restarted notifier, under load) may hold the directory a moment longer: waited for, as
+/// `DataDir::reopen` waits, up to 10 s.
 fn events(root: &Path) -> Vec<Event> {
-    let dir = DataDir::open(root).expect("open");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let dir = loop {
+        match DataDir::open(root) {
+            Err(e) if e.is_locked() && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.expect("open"),
+        }
+    };
     let store = dir.store();
     store
         .read(1, store.head().seq as usize)

@@ -270,7 +270,7 @@ impl Validator {
         };
         let file = &parsed.file;
         for report in [
-            security::check(source, file),
+            security::check_parsed(source, file, parsed.tokens.clone()),
             conventions::check(file),
             integration::check(file, self.rules),
             coverage::check(source, file),

@@ -171,13 +171,36 @@ const KEYWORDS: &[&str] = &[
 
 /// Runs layer 2 over the source and its syntax tree.
 pub fn check(source: &str, file: &syn::File) -> LayerReport {
+    let text = source.strip_prefix('\u{feff}').unwrap_or(source);
+    match text.parse::<TokenStream>() {
+        Ok(tokens) => check_parsed(source, file, tokens),
+        Err(e) => LayerReport {
+            layer: Layer::Security,
+            errors: vec![Finding::at(
+                e.span().start().line,
+                "security.tokens",
+                "the token stream does not lex",
+            )],
+            warnings: Vec::new(),
+            duration: std::time::Duration::ZERO,
+        },
+    }
+}
+
+/// Layer 2 over the source, its syntax tree and the tokens it was parsed from (layer 1 lexed
+/// them: [`super::syntax::Parsed::tokens`]).
+pub fn check_parsed(source: &str, file: &syn::File, tokens: TokenStream) -> LayerReport {
     let started = Instant::now();
     let mut errors = Vec::new();
     let mut ast = AstScan {
         errors: &mut errors,
     };
     ast.visit_file(file);
-    scan_text_and_tokens(source, &mut errors);
+    scan_text(source, &mut errors);
+    TokenScan {
+        errors: &mut errors,
+    }
+    .scan(tokens, UseContext::None);
     LayerReport {
         layer: Layer::Security,
         errors,
@@ -189,6 +212,24 @@ pub fn check(source: &str, file: &syn::File) -> LayerReport {
 
 /// The whole text's known-format secrets, then the token scan.
 fn scan_text_and_tokens(source: &str, errors: &mut Vec<Finding>) {
+    scan_text(source, errors);
+    let text = source.strip_prefix('\u{feff}').unwrap_or(source);
+    match text.parse::<TokenStream>() {
+        Ok(tokens) => TokenScan { errors }.scan(tokens, UseContext::None),
+        Err(e) => errors.push(Finding::at(
+            e.span().start().line,
+            "security.tokens",
+            "the token stream does not lex",
+        )),
+    }
+}
+
+/// The whole text's known-format secrets (comments and every literal kind included).
+fn scan_text(source: &str, errors: &mut Vec<Finding>) {
+    // Most files hold none: one pass over the whole text first, then the lines when needed.
+    if secrets::find(source).is_none() {
+        return;
+    }
     for (n, line) in source.lines().enumerate() {
         if let Some(kind) = secrets::find(line) {
             errors.push(Finding::at(
@@ -207,14 +248,6 @@ fn scan_text_and_tokens(source: &str, errors: &mut Vec<Finding>) {
                 format!("hard-coded secret: {kind}"),
             ));
         }
-    }
-    match source.parse::<TokenStream>() {
-        Ok(tokens) => TokenScan { errors }.scan(tokens, UseContext::None),
-        Err(e) => errors.push(Finding::at(
-            e.span().start().line,
-            "security.tokens",
-            "the token stream does not lex",
-        )),
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Outline {
 pub struct Parsed {
     /// The syntax tree.
     pub file: syn::File,
+    /// The token stream it was parsed from (layer 2 scans it too: lexed once).
+    pub tokens: proc_macro2::TokenStream,
     /// Its outline.
     pub outline: Outline,
 }
@@ -150,10 +152,23 @@ pub fn check(source: &str) -> (LayerReport, Option<Parsed>) {
         ));
         return (report(errors, started), None);
     }
-    match syn::parse_file(source) {
-        Ok(file) => {
+    // Lexed once, for the parser and for layer 2's token scan.
+    let text = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let parsed = text
+        .parse::<proc_macro2::TokenStream>()
+        .map_err(syn::Error::from)
+        .and_then(|tokens| Ok((syn::parse2::<syn::File>(tokens.clone())?, tokens)));
+    match parsed {
+        Ok((file, tokens)) => {
             let outline = outline(&file);
-            (report(errors, started), Some(Parsed { file, outline }))
+            (
+                report(errors, started),
+                Some(Parsed {
+                    file,
+                    tokens,
+                    outline,
+                }),
+            )
         }
         Err(e) => {
             let line = e.span().start().line;
