@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::http::{LoopbackServer, Reply};
-use common::{offline, run_with, stderr, stdout};
+use common::{run_with, stderr, stdout};
 
 /// Control characters other than the newline, and the Unicode controls that reorder text.
 fn acting(text: &str) -> Vec<char> {
@@ -102,22 +102,7 @@ fn an_ideas_title_reaches_slack_without_mentions_or_links_and_the_terminal_witho
         &[],
     );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let env = [
-        ("SLACK_WEBHOOK_URL", webhook.as_str()),
-        ("SLACK_MIN_INTERVAL_MS", "0"),
-    ];
-    let out = run_with(
-        data,
-        &[
-            "discover",
-            "--source",
-            "manual",
-            "--offline",
-            offline().to_str().unwrap(),
-        ],
-        &env,
-    );
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    common::discover_with_slack(data, &webhook, &[]);
     let texts: Vec<String> = server
         .requests()
         .iter()

@@ -144,6 +144,35 @@ pub fn offline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")
 }
 
+/// `discover --source manual` over the shipped recordings, announcing to the Slack `webhook`
+/// without a pause between messages, with `extra` settings; it must succeed (the pipeline
+/// carries on whatever Slack does).
+pub fn discover_with_slack(data: &Path, webhook: &str, extra: &[(&str, &str)]) -> Output {
+    let mut env = vec![
+        ("SLACK_WEBHOOK_URL", webhook),
+        ("SLACK_MIN_INTERVAL_MS", "0"),
+    ];
+    env.extend_from_slice(extra);
+    let out = run_with(
+        data,
+        &[
+            "discover",
+            "--source",
+            "manual",
+            "--offline",
+            offline().to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "the pipeline carries on: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 /// The daemon over the shipped recordings on the simulated clock: `cycles` simulated hours,
 /// back to back, without the metrics server.
 pub fn daemon(data: &Path, cycles: u32) -> Command {

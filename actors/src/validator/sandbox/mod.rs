@@ -41,13 +41,7 @@ impl SandboxLayer {
         risk: RiskLimits,
     ) -> Result<SandboxLayer, CompileError> {
         let compiler = Compiler::new(Toolchain::detect()?, cache_dir, compile_limits);
-        let sandbox = Sandbox::new().map_err(|e| CompileError::NoToolchain(e.to_string()))?;
-        Ok(SandboxLayer {
-            compiler,
-            sandbox,
-            limits,
-            risk,
-        })
+        SandboxLayer::with_compiler(compiler, limits, risk)
     }
 
     /// Layer 6 with a compiler of the caller's (a benchmark compares jailed and unjailed).
