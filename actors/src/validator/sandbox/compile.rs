@@ -164,7 +164,6 @@ fn jail_args(
     push(&[
         "--unshare-all".as_ref(),
         "--die-with-parent".as_ref(),
-        "--new-session".as_ref(),
         "--clearenv".as_ref(),
         "--setenv".as_ref(),
         "PATH".as_ref(),
@@ -697,8 +696,14 @@ impl Compiler {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // A process group of its own: the shell, bubblewrap, the jail's init and rustc.
+            .process_group(0)
             .spawn()
             .map_err(|e| CompileError::NoToolchain(format!("cannot start rustc: {e}")))?;
+        // Until rustc has been waited for, a compile that ends (timed out, or dropped by its
+        // caller) kills the whole group: killing bubblewrap alone, mid-setup, can leave the
+        // jail's init behind before `--die-with-parent` is armed.
+        let mut group = GroupKill(child.id());
         let stderr = child.stderr.take();
         let read = async move {
             let mut text = Vec::new();
@@ -711,7 +716,10 @@ impl Compiler {
         };
         let run = async { tokio::join!(child.wait(), read) };
         let (status, stderr) = match tokio::time::timeout(left, run).await {
-            Ok((Ok(status), stderr)) => (status, stderr),
+            Ok((Ok(status), stderr)) => {
+                group.0 = None;
+                (status, stderr)
+            }
             Ok((Err(e), _)) => {
                 return Err(CompileError::NoToolchain(format!(
                     "cannot wait for rustc: {e}"
@@ -741,6 +749,22 @@ impl Compiler {
             success: status.success(),
             stderr,
         })
+    }
+}
+
+/// Kills a process group when dropped, unless disarmed (`None`).
+struct GroupKill(Option<u32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = std::process::Command::new("/bin/sh")
+                .args(["-c", "kill -KILL -\"$0\" 2>/dev/null", &pgid.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
