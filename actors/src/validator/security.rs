@@ -227,9 +227,10 @@ fn scan_text_and_tokens(source: &str, errors: &mut Vec<Finding>) {
 /// The whole text's known-format secrets (comments and every literal kind included).
 fn scan_text(source: &str, errors: &mut Vec<Finding>) {
     // Most files hold none: one pass over the whole text first, then the lines when needed.
-    if secrets::find(source).is_none() {
+    let Some(whole) = secrets::find(source) else {
         return;
-    }
+    };
+    let before = errors.len();
     for (n, line) in source.lines().enumerate() {
         if let Some(kind) = secrets::find(line) {
             errors.push(Finding::at(
@@ -239,15 +240,13 @@ fn scan_text(source: &str, errors: &mut Vec<Finding>) {
             ));
         }
     }
-    // A PEM block spans lines.
-    if !errors.iter().any(|f| f.code == "security.secret") {
-        if let Some(kind) = secrets::find(source) {
-            errors.push(Finding::at(
-                0,
-                "security.secret",
-                format!("hard-coded secret: {kind}"),
-            ));
-        }
+    // A PEM block spans lines: no one line holds it whole.
+    if errors.len() == before {
+        errors.push(Finding::at(
+            0,
+            "security.secret",
+            format!("hard-coded secret: {whole}"),
+        ));
     }
 }
 

@@ -198,12 +198,7 @@ impl RecordedPipeline {
             &format!("validating strategy {id} (layer 6: rustc → wasm32 → wasmtime)"),
         );
         let source = self.dir.strategy_source(&self.projections, id)?;
-        let author = match self.projections.state().strategies.get(&id) {
-            Some(view) if view.mode == stratagem_events::GenerationMode::Template => {
-                Author::Template
-            }
-            _ => Author::Untrusted,
-        };
+        let author = Author::of_recorded(self.projections.state(), Some(id));
         let validator = self.validator.clone();
         Ok(Box::pin(async move {
             validator

@@ -74,11 +74,7 @@ pub async fn validate_and_record(
     if let Some(strategy_id) = known {
         record_started(dir, projections, strategy_id, source).await?;
     }
-    // Only a template's strategy the log knows is ours; a file given is not.
-    let author = match known.and_then(|id| projections.state().strategies.get(&id)) {
-        Some(view) if view.mode == stratagem_events::GenerationMode::Template => Author::Template,
-        _ => Author::Untrusted,
-    };
+    let author = Author::of_recorded(projections.state(), known);
     let report = validator.validate(source, author)?;
     if let Some(strategy_id) = known {
         record_report(dir, projections, notifications, strategy_id, &report).await?;

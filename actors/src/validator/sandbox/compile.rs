@@ -86,6 +86,19 @@ pub enum Author {
     Untrusted,
 }
 
+impl Author {
+    /// Who wrote strategy `id` as the log has it: ours only when one of our templates generated
+    /// it; a strategy the log does not know (a file given) or a model's is untrusted.
+    pub fn of_recorded(state: &stratagem_events::Projections, id: Option<uuid::Uuid>) -> Author {
+        match id.and_then(|id| state.strategies.get(&id)) {
+            Some(view) if view.mode == stratagem_events::GenerationMode::Template => {
+                Author::Template
+            }
+            _ => Author::Untrusted,
+        }
+    }
+}
+
 /// The OS jail rustc runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Jail {
