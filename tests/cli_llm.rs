@@ -301,7 +301,7 @@ fn hybrid_mode_has_the_model_write_only_the_signal_logic() {
 }
 
 #[test]
-fn server_errors_end_in_a_clear_message_and_record_nothing() {
+fn server_errors_end_in_a_clear_message_and_record_the_failed_attempt_but_no_strategy() {
     let server = LoopbackServer::start(vec![Reply::json(
         500,
         json!({"error": {"message": "overloaded upstream"}}),
@@ -347,7 +347,22 @@ fn server_errors_end_in_a_clear_message_and_record_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("answered HTTP 401: invalid x-api-key"));
     assert_eq!(unauthorized.requests().len(), 1, "a 401 is not retried");
     let status: Value = common::data(&ok(&d, &["status", "--json"])).unwrap();
-    assert_eq!(status["log"]["events"], 1, "only the submission");
+    assert_eq!(
+        status["log"]["events"], 3,
+        "the submission and the two failed attempts"
+    );
+    let audit = std::fs::read_to_string(d.join("strategy_generation.jsonl")).unwrap();
+    let attempts: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(attempts.len(), 2, "{audit}");
+    for (a, status) in attempts.iter().zip(["500", "401"]) {
+        assert_eq!(a["kind"], "generation.attempted", "{a}");
+        assert_eq!(a["data"]["outcome"], "failed");
+        assert!(a["data"]["reason"].as_str().unwrap().contains(status));
+        assert_eq!(a["data"]["input_tokens"], 0);
+    }
 }
 
 #[test]

@@ -307,6 +307,68 @@ pub struct StrategyGenerated {
     pub tokens_used: u64,
 }
 
+/// One request to a language model and what became of its reply: every attempt of a model
+/// generation, repairs, truncated replies, cache hits and failed requests included. The day's
+/// token budget is the sum of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationAttempted {
+    /// The generation run (one `generate` of one opportunity) it belongs to.
+    pub run_id: Uuid,
+    /// The opportunity.
+    pub opportunity_id: Uuid,
+    /// 1-based, within the run.
+    pub attempt: u32,
+    /// `llm` or `hybrid`.
+    pub mode: GenerationMode,
+    /// The template of a hybrid run.
+    pub template: Option<String>,
+    /// Version of our prompt wording.
+    pub prompt_version: u32,
+    /// SHA-256 of the system prompt, hex (its text is the same for every attempt of a version).
+    pub system_sha256: String,
+    /// The user prompt sent.
+    pub prompt: String,
+    /// SHA-256 of the request's full content (the reply cache's key), hex; empty when no
+    /// request was made.
+    pub request_sha256: String,
+    /// The model asked for.
+    pub requested_model: String,
+    /// The model that answered, if one did.
+    pub model: Option<String>,
+    /// Temperature asked for.
+    pub temperature: f64,
+    /// Reply cap asked for, tokens.
+    pub max_tokens: u32,
+    /// The reply, as it came (text from outside).
+    pub reply: Option<Untrusted>,
+    /// `approved`, `manual_review`, `rejected`, `refused` (a hybrid reply outside its region),
+    /// `no_code`, `truncated` or `failed` (no reply: the error says why).
+    pub outcome: String,
+    /// Why, in one line (the refusal, the error, or the validator's reason).
+    pub reason: String,
+    /// The findings the repair prompt was given (errors and warnings of layers 1–6).
+    pub findings: Vec<Finding>,
+    /// SHA-256 of the code the reply gave (spliced, in hybrid), hex.
+    pub source_sha256: Option<String>,
+    /// Prompt tokens the server reported.
+    pub input_tokens: u64,
+    /// Reply tokens the server reported.
+    pub output_tokens: u64,
+    /// Served from the reply cache: no request, nothing charged.
+    pub cached: bool,
+}
+
+impl GenerationAttempted {
+    /// Tokens charged to the daily budget (none for a cache hit).
+    pub fn tokens_charged(&self) -> u64 {
+        if self.cached {
+            0
+        } else {
+            self.input_tokens + self.output_tokens
+        }
+    }
+}
+
 /// Validation of a strategy began.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationStarted {
@@ -680,6 +742,7 @@ vocabulary! {
     OpportunityRejectedDuplicate(OpportunityRejectedDuplicate) = "opportunity.rejected_duplicate",
     OpportunityRejected(OpportunityRejected) = "opportunity.rejected",
     StrategyGenerated(StrategyGenerated) = "strategy.generated",
+    GenerationAttempted(GenerationAttempted) = "generation.attempted",
     ValidationStarted(ValidationStarted) = "validation.started",
     ValidationLayerFinished(ValidationLayerFinished) = "validation.layer_finished",
     ValidationDecided(ValidationDecided) = "validation.decided",

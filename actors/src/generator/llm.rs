@@ -71,6 +71,10 @@ pub struct LlmSettings {
     pub timeout: Duration,
     /// Largest reply body accepted.
     pub max_body_bytes: usize,
+    /// `seed`, sent to servers that take one (OpenAI-compatible), for repeatable replies.
+    pub seed: u64,
+    /// A truncated reply is asked again with twice the cap, up to this (`CODEGEN_MAX_TOKENS_CAP`).
+    pub max_tokens_cap: u32,
 }
 
 impl Default for LlmSettings {
@@ -84,14 +88,31 @@ impl Default for LlmSettings {
             max_backoff: Duration::from_secs(60),
             timeout: Duration::from_secs(120),
             max_body_bytes: 2 << 20,
+            seed: 7,
+            max_tokens_cap: 8_000,
         }
     }
 }
 
+/// What is asked of the model.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequest<'a> {
+    /// System prompt.
+    pub system: &'a str,
+    /// User prompt.
+    pub user: &'a str,
+    /// Reply cap, tokens.
+    pub max_tokens: u32,
+}
+
+/// The opening of a code reply: Anthropic replies are prefilled with it and stopped at the
+/// closing fence.
+pub const CODE_FENCE: &str = "```rust\n";
+
 /// A model's reply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Completion {
-    /// The reply text.
+    /// The reply text (for a prefilled reply, with the prefill and the stop sequence put back).
     pub text: String,
     /// The model that answered (as the server names it).
     pub model: String,
@@ -99,6 +120,14 @@ pub struct Completion {
     pub input_tokens: u64,
     /// Tokens in the reply.
     pub output_tokens: u64,
+    /// The reply was cut off at the token cap.
+    pub truncated: bool,
+    /// Served from the reply cache: no HTTP call, nothing charged.
+    #[serde(default)]
+    pub cached: bool,
+    /// SHA-256 of the request's full content (the cache key), hex.
+    #[serde(default)]
+    pub request_sha256: String,
 }
 
 /// Why a completion failed.
@@ -126,6 +155,7 @@ pub struct LlmClient {
     http: reqwest::Client,
     provider: Provider,
     settings: LlmSettings,
+    cache: Option<std::path::PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +163,7 @@ struct AnthropicReply {
     model: Option<String>,
     content: Vec<AnthropicBlock>,
     usage: Option<AnthropicUsage>,
+    stop_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +189,7 @@ struct OpenAiReply {
 #[derive(Deserialize)]
 struct OpenAiChoice {
     message: OpenAiMessage,
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -186,7 +218,68 @@ impl LlmClient {
             http,
             provider,
             settings,
+            cache: None,
         })
+    }
+
+    /// Serves identical requests from replies stored in `dir` (one file per request, named by
+    /// the SHA-256 of its full content), and stores every complete reply there.
+    pub fn with_cache(mut self, dir: impl Into<std::path::PathBuf>) -> LlmClient {
+        self.cache = Some(dir.into());
+        self
+    }
+
+    /// The request's body, as sent.
+    fn body(&self, request: &ModelRequest<'_>) -> serde_json::Value {
+        let s = &self.settings;
+        match &self.provider {
+            Provider::Anthropic { .. } => serde_json::json!({
+                "model": s.model,
+                "max_tokens": request.max_tokens,
+                "temperature": s.temperature,
+                "system": request.system,
+                "messages": [
+                    {"role": "user", "content": request.user},
+                    {"role": "assistant", "content": CODE_FENCE.trim_end()},
+                ],
+                "stop_sequences": ["```"],
+            }),
+            Provider::OpenAiCompatible { .. } => serde_json::json!({
+                "model": s.model,
+                "max_tokens": request.max_tokens,
+                "temperature": s.temperature,
+                "seed": s.seed,
+                "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}],
+            }),
+        }
+    }
+
+    fn cache_file(&self, key: &str) -> Option<std::path::PathBuf> {
+        self.cache.as_ref().map(|d| d.join(format!("{key}.json")))
+    }
+
+    fn cached(&self, key: &str) -> Option<Completion> {
+        let bytes = std::fs::read(self.cache_file(key)?).ok()?;
+        let mut c: Completion = serde_json::from_slice(&bytes).ok()?;
+        (c.request_sha256 == key && !c.truncated).then(|| {
+            c.cached = true;
+            c
+        })
+    }
+
+    fn store(&self, c: &Completion) {
+        let Some(path) = self.cache_file(&c.request_sha256) else {
+            return;
+        };
+        let tmp = path.with_extension("json.tmp");
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(c).unwrap_or_default()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot store a model reply in the cache");
+        }
     }
 
     /// The settings.
@@ -194,34 +287,38 @@ impl LlmClient {
         &self.settings
     }
 
-    /// Asks the model once (with HTTP retries).
+    /// Asks the model once (with HTTP retries), or answers from the cache when the same
+    /// request was answered before.
     ///
     /// Cancel safety: cancel-safe (nothing is recorded until it returns).
     ///
     /// # Errors
     /// [`LlmError`] after the retries are spent, or at once for a status that is not retried.
-    pub async fn complete(&self, system: &str, user: &str) -> Result<Completion, LlmError> {
+    pub async fn complete(&self, request: &ModelRequest<'_>) -> Result<Completion, LlmError> {
         let s = &self.settings;
+        let body = self.body(request);
+        let key = {
+            let kind = match &self.provider {
+                Provider::Anthropic { .. } => "anthropic",
+                Provider::OpenAiCompatible { .. } => "openai",
+            };
+            super::sha256_hex(&format!("{kind}\n{body}"))
+        };
+        if let Some(hit) = self.cached(&key) {
+            return Ok(hit);
+        }
         let request = match &self.provider {
             Provider::Anthropic { base_url, api_key } => self
                 .http
                 .post(format!("{}/v1/messages", base_url.trim_end_matches('/')))
                 .header("x-api-key", api_key.expose())
                 .header("anthropic-version", ANTHROPIC_VERSION)
-                .json(&serde_json::json!({
-                    "model": s.model,
-                    "max_tokens": s.max_tokens,
-                    "temperature": s.temperature,
-                    "system": system,
-                    "messages": [{"role": "user", "content": user}],
-                })),
+                .json(&body),
             Provider::OpenAiCompatible { base_url, api_key } => {
-                let mut r = self.http.post(format!("{}/chat/completions", base_url.trim_end_matches('/'))).json(&serde_json::json!({
-                    "model": s.model,
-                    "max_tokens": s.max_tokens,
-                    "temperature": s.temperature,
-                    "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                }));
+                let mut r = self
+                    .http
+                    .post(format!("{}/chat/completions", base_url.trim_end_matches('/')))
+                    .json(&body);
                 if let Some(key) = api_key {
                     r = r.bearer_auth(key.expose());
                 }
@@ -244,7 +341,12 @@ impl LlmClient {
                     let retry_after = crate::http_policy::retry_after_header(response.headers());
                     let body = read_capped(response, s.max_body_bytes).await?;
                     if (200..300).contains(&status) {
-                        return self.parse(&body);
+                        let mut completion = self.parse(&body)?;
+                        completion.request_sha256 = key;
+                        if !completion.truncated {
+                            self.store(&completion);
+                        }
+                        return Ok(completion);
                     }
                     let retryable =
                         matches!(status, 408 | 409 | 429 | 529) || (500..600).contains(&status);
@@ -276,9 +378,19 @@ impl LlmClient {
                     .filter(|b| b.kind == "text")
                     .filter_map(|b| b.text.as_deref())
                     .collect();
-                if text.is_empty() {
+                if text.trim().is_empty() {
                     return Err(LlmError::Malformed("no text in the reply".into()));
                 }
+                let stop = reply.stop_reason.as_deref();
+                // The reply continues our prefilled fence, up to the closing fence (the stop
+                // sequence, not in the text). A server that ignored the prefill sent a fence.
+                let text = if text.contains("```") {
+                    text
+                } else if stop == Some("max_tokens") {
+                    format!("{CODE_FENCE}{text}")
+                } else {
+                    format!("{CODE_FENCE}{}\n```", text.trim_end())
+                };
                 let usage = reply.usage.unwrap_or(AnthropicUsage {
                     input_tokens: None,
                     output_tokens: None,
@@ -288,16 +400,19 @@ impl LlmClient {
                     model: reply.model.unwrap_or_else(|| self.settings.model.clone()),
                     input_tokens: usage.input_tokens.unwrap_or(0),
                     output_tokens: usage.output_tokens.unwrap_or(0),
+                    truncated: stop == Some("max_tokens"),
+                    cached: false,
+                    request_sha256: String::new(),
                 })
             }
             Provider::OpenAiCompatible { .. } => {
                 let reply: OpenAiReply = serde_json::from_slice(body).map_err(malformed)?;
-                let text = reply
-                    .choices
-                    .into_iter()
-                    .next()
-                    .and_then(|c| c.message.content)
-                    .unwrap_or_default();
+                let choice = reply.choices.into_iter().next();
+                let truncated = choice
+                    .as_ref()
+                    .and_then(|c| c.finish_reason.as_deref())
+                    == Some("length");
+                let text = choice.and_then(|c| c.message.content).unwrap_or_default();
                 if text.is_empty() {
                     return Err(LlmError::Malformed(
                         "no message content in the reply".into(),
@@ -312,6 +427,9 @@ impl LlmClient {
                     model: reply.model.unwrap_or_else(|| self.settings.model.clone()),
                     input_tokens: usage.prompt_tokens.unwrap_or(0),
                     output_tokens: usage.completion_tokens.unwrap_or(0),
+                    truncated,
+                    cached: false,
+                    request_sha256: String::new(),
                 })
             }
         }

@@ -3,6 +3,8 @@
 
 pub mod llm;
 pub mod model;
+pub mod prompt;
+pub mod region;
 pub mod templates;
 
 use serde::Serialize;

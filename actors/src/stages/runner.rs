@@ -59,12 +59,25 @@ pub struct StageSettings {
     /// (`REQUIRE_APPROVAL_BEFORE` = `limited`, `full` or `none`; default none, the seed's
     /// "can be fully autonomous").
     pub require_approval_before: Option<Stage>,
+    /// The checkpoint for code a model wrote (llm and hybrid modes), on top of
+    /// `require_approval_before` (`MODEL_REQUIRE_APPROVAL_BEFORE`; default `limited`: a person
+    /// reads model-written code before it trades real capital).
+    pub model_require_approval_before: Option<Stage>,
 }
 
 impl StageSettings {
-    /// Whether `stage` of a strategy may run: no checkpoint before it, or a person approved.
-    pub fn approved_to_run(&self, stage: Stage, approved: &[Stage]) -> bool {
-        self.require_approval_before != Some(stage) || approved.contains(&stage)
+    /// Whether `stage` of a strategy generated in `mode` may run: no checkpoint before it, or
+    /// a person approved.
+    pub fn approved_to_run(
+        &self,
+        stage: Stage,
+        mode: stratagem_events::GenerationMode,
+        approved: &[Stage],
+    ) -> bool {
+        let by_model = mode != stratagem_events::GenerationMode::Template
+            && self.model_require_approval_before == Some(stage);
+        let checkpoint = self.require_approval_before == Some(stage) || by_model;
+        !checkpoint || approved.contains(&stage)
     }
 }
 
@@ -84,6 +97,7 @@ impl Default for StageSettings {
             warmup_bars: 500,
             costs: CostModel::default(),
             require_approval_before: None,
+            model_require_approval_before: Some(Stage::Limited),
         }
     }
 }

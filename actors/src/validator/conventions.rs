@@ -1,6 +1,8 @@
 //! Layer 3: the SDK's conventions. Errors: no SDK import, no `pub struct …Strategy`, no
 //! `impl Strategy for` it with `should_trade` and `execute`. Warnings: hard-coded numbers in
-//! trading logic (they belong in the parameters: a `const`, a `Default` impl or `new`).
+//! trading logic (they belong in the parameters: a `const`, a `Default` impl or `new`); logic
+//! that reads the bar's timestamp or a clock (a decision that depends on the date cannot be
+//! tested by replaying the past: a trigger after the last bar never fires in the sandbox).
 
 use std::time::Instant;
 
@@ -10,7 +12,7 @@ use super::syntax::line_of;
 use super::{Finding, Layer, LayerReport};
 
 /// Numbers that are not parameters: identities, halves, small counts.
-const TRIVIAL_NUMBERS: &[f64] = &[0.0, 0.5, 1.0, 2.0, 100.0];
+pub const TRIVIAL_NUMBERS: &[f64] = &[0.0, 0.5, 1.0, 2.0, 100.0];
 
 /// The strategy type the file declares: the `pub struct` named `…Strategy` that implements
 /// `Strategy`, if there is exactly such a one.
@@ -138,6 +140,15 @@ pub fn check(file: &syn::File) -> LayerReport {
             format!("hard-coded number {text} in trading logic: make it a parameter"),
         ));
     }
+    let mut time = TimeReads { found: Vec::new() };
+    time.visit_file(file);
+    for (line, what) in time.found {
+        warnings.push(Finding::at(
+            line,
+            "conventions.time_dependent",
+            format!("{what}: decisions that depend on the date or time cannot be tested by replaying past bars (a trigger after the last bar never fires); manual review"),
+        ));
+    }
     LayerReport {
         layer: Layer::Conventions,
         errors,
@@ -189,10 +200,99 @@ impl<'ast> Visit<'ast> for MagicNumbers {
     }
 }
 
+/// Reads of `.timestamp` (a field access or a destructured field) and of a clock
+/// (`SystemTime`, `Instant`, `UNIX_EPOCH`) outside tests. Logging macros' arguments are not
+/// parsed here, so a timestamp that is only logged is not reported.
+struct TimeReads {
+    found: Vec<(usize, String)>,
+}
+
+fn is_test(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path().is_ident("test")
+            || (a.path().is_ident("cfg")
+                && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "test"))
+    })
+}
+
+impl<'ast> Visit<'ast> for TimeReads {
+    fn visit_item_mod(&mut self, node: &'ast syn::ItemMod) {
+        if !is_test(&node.attrs) {
+            syn::visit::visit_item_mod(self, node);
+        }
+    }
+
+    fn visit_item_fn(&mut self, node: &'ast syn::ItemFn) {
+        if !is_test(&node.attrs) {
+            syn::visit::visit_item_fn(self, node);
+        }
+    }
+
+    fn visit_expr_field(&mut self, node: &'ast syn::ExprField) {
+        if matches!(&node.member, syn::Member::Named(n) if n == "timestamp") {
+            self.found
+                .push((line_of(&node.member), "the logic reads `.timestamp`".into()));
+        }
+        syn::visit::visit_expr_field(self, node);
+    }
+
+    fn visit_field_pat(&mut self, node: &'ast syn::FieldPat) {
+        if matches!(&node.member, syn::Member::Named(n) if n == "timestamp") {
+            self.found.push((
+                line_of(&node.member),
+                "the logic destructures `timestamp`".into(),
+            ));
+        }
+        syn::visit::visit_field_pat(self, node);
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        if let Some(clock) = path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .find(|s| matches!(s.as_str(), "SystemTime" | "Instant" | "UNIX_EPOCH"))
+        {
+            self.found
+                .push((line_of(path), format!("the logic reads a clock (`{clock}`)")));
+        }
+        syn::visit::visit_path(self, path);
+    }
+}
+
 fn lit_text(lit: &syn::Lit) -> String {
     match lit {
         syn::Lit::Int(i) => i.base10_digits().to_string(),
         syn::Lit::Float(f) => f.base10_digits().to_string(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warnings(source: &str) -> Vec<Finding> {
+        check(&syn::parse_file(source).unwrap())
+            .warnings
+            .into_iter()
+            .filter(|f| f.code == "conventions.time_dependent")
+            .collect()
+    }
+
+    #[test]
+    fn logic_that_reads_the_date_or_a_clock_is_reported() {
+        let trigger = "struct P { epoch: i64 }\nfn f(bar: &Bar, p: &P) -> bool {\n    bar.timestamp > p.epoch\n}\n";
+        assert_eq!(warnings(trigger)[0].line, Some(3));
+        let destructured = "fn f(bar: &Bar) -> i64 {\n    let Bar { timestamp, .. } = *bar;\n    timestamp\n}\n";
+        assert_eq!(warnings(destructured)[0].line, Some(2));
+        let clock = "fn f() -> bool {\n    std::time::SystemTime::now() > std::time::UNIX_EPOCH\n}\n";
+        assert_eq!(warnings(clock).len(), 1);
+    }
+
+    #[test]
+    fn a_logged_timestamp_and_test_code_are_not_reported() {
+        let logged = "fn f(bar: &Bar) {\n    log_info!(\"bar at {}\", bar.timestamp);\n}\n#[cfg(test)]\nmod tests {\n    fn t(bar: &Bar) -> i64 { bar.timestamp }\n}\n";
+        assert!(warnings(logged).is_empty());
     }
 }

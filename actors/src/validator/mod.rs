@@ -291,6 +291,25 @@ impl Validator {
     }
 }
 
+impl Validator {
+    /// Layers 1–5, not fail-fast: every finding they can give (all of them when the file
+    /// parses, else layer 1's). For a repair prompt, which should fix everything at once.
+    pub fn screen_all(&self, source: &str) -> Vec<LayerReport> {
+        let (report, parsed) = syntax::check(source);
+        let mut layers = vec![report];
+        if let Some(parsed) = parsed {
+            let file = &parsed.file;
+            layers.extend([
+                security::check_parsed(source, file, parsed.tokens.clone()),
+                conventions::check(file),
+                integration::check(file, self.rules),
+                coverage::check(source, file),
+            ]);
+        }
+        layers
+    }
+}
+
 /// What layers 1–5 left.
 #[derive(Debug, Clone)]
 pub enum Screened {

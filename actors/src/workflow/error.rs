@@ -263,6 +263,11 @@ impl WorkflowError {
             WorkflowError::Model(ModelError::Llm(_)) | WorkflowError::Llm(_) => {
                 Failure::Unavailable
             }
+            WorkflowError::Model(ModelError::Validator(
+                C::MissingTarget | C::NoToolchain(_) | C::NoJail(_),
+            )) => Failure::Unavailable,
+            WorkflowError::Model(ModelError::Validator(C::Io { .. })) => Failure::Io,
+            WorkflowError::Model(ModelError::Record(_)) => Failure::Internal,
             WorkflowError::Model(_) => Failure::BadData,
             WorkflowError::Http(_) | WorkflowError::Host(_) => Failure::Internal,
             WorkflowError::Cycle(_) => Failure::Internal,

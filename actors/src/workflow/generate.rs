@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::projection::OpportunityView;
-use stratagem_events::{AppendRequest, GenerationMode, Parameter, StrategyGenerated};
+use stratagem_events::{
+    AppendRequest, GenerationAttempted, GenerationMode, Parameter, StrategyGenerated,
+};
 use uuid::Uuid;
 
 use super::data_dir::DataDir;
@@ -20,6 +22,31 @@ use crate::generator::{self, GeneratedStrategy};
 
 /// Folder of generated strategies, in the data directory.
 pub const GENERATED_DIR: &str = "generated_strategies";
+
+/// Folder of the model's reply cache, in the data directory (one file per request, named by
+/// the SHA-256 of its full content; deleting it only costs new requests).
+pub const MODEL_CACHE_DIR: &str = "cache/model";
+
+/// Appends each attempt of a model run to the log as it is made.
+struct RecordAttempts<'a> {
+    dir: &'a DataDir,
+    projections: &'a mut ProjectionFiles,
+    failed: Option<WorkflowError>,
+}
+
+impl model::AttemptLog for RecordAttempts<'_> {
+    async fn record(&mut self, attempt: GenerationAttempted) -> std::result::Result<(), String> {
+        let request = AppendRequest::one(attempt);
+        match self.dir.append(self.projections, request).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let message = e.to_string();
+                self.failed = Some(e);
+                Err(message)
+            }
+        }
+    }
+}
 
 /// The template for an opportunity: the one asked for, else the one it names, else its family's.
 pub fn choose_template(
@@ -158,7 +185,8 @@ pub async fn generate(
             GenerationMode::Hybrid => ModelMode::Hybrid(choose_template(&opp, template)?),
             _ => ModelMode::Llm,
         };
-        let client = LlmClient::new(provider, codegen.llm.clone())?;
+        let client = LlmClient::new(provider, codegen.llm.clone())?
+            .with_cache(root.join(MODEL_CACHE_DIR));
         let validator = std::sync::Arc::new(settings.validator(root)?);
         let idea = Idea {
             opportunity_id,
@@ -167,8 +195,24 @@ pub async fn generate(
             family: opp.family.clone(),
             parameters: given,
         };
-        let made =
-            model::generate(&client, &validator, model_mode, &idea, codegen.max_attempts).await?;
+        let mut log = RecordAttempts {
+            dir,
+            projections: &mut *projections,
+            failed: None,
+        };
+        let made = model::generate(
+            &client,
+            &validator,
+            model_mode,
+            &idea,
+            codegen.max_attempts,
+            &mut log,
+        )
+        .await;
+        if let Some(e) = log.failed.take() {
+            return Err(e);
+        }
+        let made = made?;
         let provenance = Provenance {
             mode: if matches!(model_mode, ModelMode::Hybrid(_)) {
                 GenerationMode::Hybrid

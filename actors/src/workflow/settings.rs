@@ -514,6 +514,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "limited, full or none (default): a person approves before that stage",
     ),
     (
+        "MODEL_REQUIRE_APPROVAL_BEFORE",
+        "the same for code a model wrote (llm, hybrid): limited (default), full or none",
+    ),
+    (
         "MONITOR_STEP_HOURS",
         "hours between two readings of a stay (default 6)",
     ),
@@ -785,6 +789,18 @@ impl Settings {
         let d = StageSettings::default();
         let var = |k: &str| -> Result<Option<String>, SettingError> { Ok(self.text(k)) };
         let fraction = |x: &f64| (0.0..=1.0).contains(x);
+        let checkpoint = |key: &str, default: Option<stratagem_events::Stage>| {
+            match var(key)?.map(|v| v.to_ascii_lowercase()).as_deref() {
+                None => Ok(default),
+                Some("none") => Ok(None),
+                Some("limited") => Ok(Some(stratagem_events::Stage::Limited)),
+                Some("full") => Ok(Some(stratagem_events::Stage::Full)),
+                Some(other) => Err(SettingError::new(
+                    key,
+                    format!("{key}={other:?} is not limited, full or none"),
+                )),
+            }
+        };
         Ok(StageSettings {
             cold_days: self.parsed(
                 "COLD_DAYS",
@@ -853,20 +869,11 @@ impl Settings {
                 "a number of bars up to 100000",
             )?,
             costs: d.costs,
-            require_approval_before: match var("REQUIRE_APPROVAL_BEFORE")?
-                .map(|v| v.to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("none") => None,
-                Some("limited") => Some(stratagem_events::Stage::Limited),
-                Some("full") => Some(stratagem_events::Stage::Full),
-                Some(other) => {
-                    return Err(SettingError::new(
-                        "REQUIRE_APPROVAL_BEFORE",
-                        format!("REQUIRE_APPROVAL_BEFORE={other:?} is not limited, full or none"),
-                    ))
-                }
-            },
+            require_approval_before: checkpoint("REQUIRE_APPROVAL_BEFORE", None)?,
+            model_require_approval_before: checkpoint(
+                "MODEL_REQUIRE_APPROVAL_BEFORE",
+                d.model_require_approval_before,
+            )?,
         })
     }
 

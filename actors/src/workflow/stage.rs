@@ -180,7 +180,7 @@ pub async fn begin_recorded(
             stage.as_str()
         );
     }
-    if !settings.approved_to_run(stage, &view.approved_stages) {
+    if !settings.approved_to_run(stage, view.mode, &view.approved_stages) {
         refuse!(
             "strategy {id} waits for a person's approval before {} (REQUIRE_APPROVAL_BEFORE): `stratagem review approve {id}` or `review reject {id} --reason …`",
             stage.as_str().to_uppercase()

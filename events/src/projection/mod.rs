@@ -237,6 +237,9 @@ pub struct StrategyView {
     pub generated_at_micros: i64,
     /// Model tokens its generation used.
     pub tokens_used: u64,
+    /// Model requests made for it (`generation.attempted`), repairs included; 1 for a
+    /// template.
+    pub attempts: u32,
     /// The parameters it was generated with.
     pub parameters: Vec<Parameter>,
     /// The run id of its last completed stage run.
@@ -274,6 +277,12 @@ pub struct Projections {
     /// Messages queued and not delivered yet (nor dropped), oldest first: the notifier's
     /// outbox. Bounded by whoever queues (`notification.dropped`).
     pub outbox: Vec<PendingNotification>,
+    /// Model tokens charged, by UTC day (days since the epoch): every attempt's, and a
+    /// generation's recorded before attempts were on the log.
+    pub model_tokens_by_day: BTreeMap<i64, u64>,
+    /// Sources written by model attempts whose `strategy.generated` has not come yet (their
+    /// tokens are charged already), with the attempt that wrote them.
+    pub attempted_sources: BTreeMap<String, u32>,
     /// Last sequence number applied.
     pub last_seq: u64,
 }
@@ -363,13 +372,18 @@ impl Projections {
         self.last_seq = rec.seq;
     }
 
-    /// Model tokens used by generations recorded at or after `since_micros`.
+    /// Model tokens charged on the UTC days from the one holding `since_micros` on.
     pub fn tokens_used_since(&self, since_micros: i64) -> u64 {
-        self.strategies
-            .values()
-            .filter(|s| s.generated_at_micros >= since_micros)
-            .map(|s| s.tokens_used)
+        self.model_tokens_by_day
+            .range(utc_day(since_micros)..)
+            .map(|(_, t)| t)
             .sum()
+    }
+
+    fn charge(&mut self, at_micros: i64, tokens: u64) {
+        if tokens > 0 {
+            *self.model_tokens_by_day.entry(utc_day(at_micros)).or_default() += tokens;
+        }
     }
 
     fn set_strategy_status(&mut self, id: Uuid, status: StrategyStatus) {
@@ -572,10 +586,24 @@ impl Projections {
             Event::OpportunityRejected(e) => {
                 self.set_opportunity_status(e.opportunity_id, OpportunityStatus::Rejected)
             }
+            Event::GenerationAttempted(e) => {
+                self.charge(recorded_at_micros, e.tokens_charged());
+                if let Some(sha) = &e.source_sha256 {
+                    self.attempted_sources.insert(sha.clone(), e.attempt);
+                }
+            }
             Event::StrategyGenerated(e) => {
                 if self.strategies.contains_key(&e.strategy_id) {
                     return;
                 }
+                // A model's attempts charged their tokens already; older logs have none.
+                let attempts = match self.attempted_sources.remove(&e.sha256) {
+                    Some(n) => n,
+                    None => {
+                        self.charge(recorded_at_micros, e.tokens_used);
+                        1
+                    }
+                };
                 if let Some(o) = self.opportunities.get_mut(&e.opportunity_id) {
                     o.strategies.push(e.strategy_id);
                     o.status = OpportunityStatus::Generated;
@@ -605,6 +633,7 @@ impl Projections {
                         generated_seq: seq,
                         generated_at_micros: recorded_at_micros,
                         tokens_used: e.tokens_used,
+                        attempts,
                         parameters: e.parameters,
                         last_completed_run: None,
                         monitor: None,
@@ -778,6 +807,11 @@ impl AuditFile {
     }
 }
 
+/// Days since the epoch of a time in microseconds (UTC).
+fn utc_day(micros: i64) -> i64 {
+    micros.div_euclid(86_400_000_000)
+}
+
 /// The audit file an event belongs in.
 pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
     match event {
@@ -787,7 +821,9 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::OpportunitySubmitted(_)
         | Event::OpportunityRejectedDuplicate(_)
         | Event::OpportunityRejected(_) => Some(AuditFile::Opportunities),
-        Event::StrategyGenerated(_) => Some(AuditFile::Generation),
+        Event::StrategyGenerated(_) | Event::GenerationAttempted(_) => {
+            Some(AuditFile::Generation)
+        }
         Event::ValidationStarted(_)
         | Event::ValidationLayerFinished(_)
         | Event::ValidationDecided(_) => Some(AuditFile::Validation),

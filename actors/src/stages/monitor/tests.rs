@@ -130,6 +130,7 @@ fn view(id: Uuid, opportunity: Uuid, stage: Stage) -> StrategyView {
         generated_seq: 1,
         generated_at_micros: 0,
         tokens_used: 0,
+        attempts: 1,
         parameters: vec![
             Parameter {
                 name: "lookback".into(),

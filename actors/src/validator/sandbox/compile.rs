@@ -223,13 +223,39 @@ fn jail_args(
     a
 }
 
-/// One compiler diagnostic, as we report it: no compiler text.
+/// One compiler diagnostic, as we report it: the code, the line, and rustc's one-line main
+/// message with paths removed and control characters stripped (never its rendered output).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
     /// rustc's error code (`E0425`), when it gave one.
     pub code: Option<String>,
     /// 1-based line in the strategy file.
     pub line: Option<u32>,
+    /// rustc's main message (`mismatched types`), paths removed, at most 300 characters.
+    pub message: Option<String>,
+}
+
+/// A compiler message made safe to show and to put in a prompt: every word that looks like a
+/// path becomes `<path>` (they would reveal the host's layout), control characters go, one
+/// line, at most 300 characters.
+pub fn without_paths(message: &str) -> String {
+    let words: Vec<String> = message
+        .split_whitespace()
+        .map(|w| {
+            let bare = w.trim_matches(|c: char| "`'\"(),;:".contains(c));
+            if !bare.is_empty() && (bare.contains('/') || bare.contains('\\') || bare.ends_with(".rs")) {
+                w.replace(bare, "<path>")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    words
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control() && !stratagem_events::text::is_unsafe_char(*c))
+        .take(300)
+        .collect()
 }
 
 /// Why a strategy did not compile.
@@ -831,15 +857,21 @@ impl RustcRun {
                 .and_then(|r| r.split(']').next())
                 .filter(|c| c.len() <= 8 && c.chars().all(|ch| ch.is_ascii_alphanumeric()))
                 .map(String::from);
+            let message = kind
+                .split_once(": ")
+                .map(|(_, m)| without_paths(m))
+                .filter(|m| !m.is_empty());
             out.push(Diagnostic {
                 code,
                 line: line_no,
+                message,
             });
         }
         if out.is_empty() {
             out.push(Diagnostic {
                 code: None,
                 line: None,
+                message: None,
             });
         }
         out.dedup();

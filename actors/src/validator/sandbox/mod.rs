@@ -115,9 +115,12 @@ impl SandboxLayer {
             Ok(wasm) => wasm,
             Err(CompileError::Rejected(diags)) => {
                 for d in diags {
-                    let what = d
+                    let mut what = d
                         .code
                         .map_or_else(|| "rustc error".to_string(), |c| format!("rustc error {c}"));
+                    if let Some(m) = d.message {
+                        what = format!("{what}: {m}");
+                    }
                     errors.push(Finding::at(
                         d.line.unwrap_or(0) as usize,
                         "sandbox.compile",
