@@ -54,6 +54,8 @@ struct Generated<'a> {
     model: Option<&'a str>,
     attempts: u32,
     tokens_used: u64,
+    /// The validator's decision on a model's final code (the pipeline validates it again).
+    decision: Option<stratagem_events::Decision>,
 }
 
 pub async fn run(
@@ -111,6 +113,7 @@ pub async fn run(
             model: p.model.as_deref(),
             attempts: p.attempts,
             tokens_used: p.tokens,
+            decision: p.decision,
         })?;
     } else {
         let note = if existing {

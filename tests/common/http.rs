@@ -99,24 +99,35 @@ pub struct LoopbackServer {
 impl LoopbackServer {
     /// Starts a server answering with `script`.
     pub fn start(script: Vec<Reply>) -> LoopbackServer {
+        let script = Mutex::new((VecDeque::from(script), None::<Reply>));
+        LoopbackServer::respond(move |_| {
+            let mut guard = script.lock().unwrap();
+            let (queue, last) = &mut *guard;
+            let reply = queue.pop_front().or_else(|| last.clone());
+            if let Some(r) = &reply {
+                *last = Some(r.clone());
+            }
+            reply
+        })
+    }
+
+    /// Starts a server that computes each reply from the request (a scripted peer that reads
+    /// what it is sent).
+    pub fn respond(
+        responder: impl Fn(&Recorded) -> Option<Reply> + Send + 'static,
+    ) -> LoopbackServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let (seen, stopping) = (requests.clone(), stop.clone());
         std::thread::spawn(move || {
-            let mut last: Option<Reply> = None;
             for stream in listener.incoming() {
                 if stopping.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let reply = script.lock().unwrap().pop_front().or_else(|| last.clone());
-                if let Some(r) = &reply {
-                    last = Some(r.clone());
-                }
-                serve(stream, reply, &seen);
+                serve(stream, &responder, &seen);
             }
         });
         LoopbackServer {
@@ -140,7 +151,11 @@ impl Drop for LoopbackServer {
     }
 }
 
-fn serve(stream: TcpStream, reply: Option<Reply>, seen: &Mutex<Vec<Recorded>>) {
+fn serve(
+    stream: TcpStream,
+    responder: &dyn Fn(&Recorded) -> Option<Reply>,
+    seen: &Mutex<Vec<Recorded>>,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
@@ -167,13 +182,15 @@ fn serve(stream: TcpStream, reply: Option<Reply>, seen: &Mutex<Vec<Recorded>>) {
         .unwrap_or(0);
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
-    seen.lock().unwrap().push(Recorded {
+    let recorded = Recorded {
         method,
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         at: std::time::Instant::now(),
-    });
+    };
+    let reply = responder(&recorded);
+    seen.lock().unwrap().push(recorded);
     let reply = reply.unwrap_or(Reply {
         status: 500,
         headers: vec![],

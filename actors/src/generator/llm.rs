@@ -297,12 +297,13 @@ impl LlmClient {
     pub async fn complete(&self, request: &ModelRequest<'_>) -> Result<Completion, LlmError> {
         let s = &self.settings;
         let body = self.body(request);
+        // The full content, and who answers it: another server is another model.
         let key = {
-            let kind = match &self.provider {
-                Provider::Anthropic { .. } => "anthropic",
-                Provider::OpenAiCompatible { .. } => "openai",
+            let (kind, url) = match &self.provider {
+                Provider::Anthropic { base_url, .. } => ("anthropic", base_url),
+                Provider::OpenAiCompatible { base_url, .. } => ("openai", base_url),
             };
-            super::sha256_hex(&format!("{kind}\n{body}"))
+            super::sha256_hex(&format!("{kind}\n{url}\n{body}"))
         };
         if let Some(hit) = self.cached(&key) {
             return Ok(hit);

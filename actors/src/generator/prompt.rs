@@ -230,6 +230,8 @@ pub struct ParamLine {
     pub name: String,
     /// Value the idea states.
     pub value: f64,
+    /// The value as a Rust literal of its type (`48`, `0.02`, `2.0`).
+    pub value_text: String,
     /// Rust type to declare it with.
     pub rust_type: &'static str,
     /// What it means.
@@ -259,6 +261,7 @@ pub fn param_lines(family: Option<&str>, given: &[(String, f64)]) -> Vec<ParamLi
                 Some(p) => ParamLine {
                     name: name.clone(),
                     value: if p.integer { value.round() } else { *value },
+                    value_text: literal(*value, p.integer),
                     rust_type: if p.integer { "usize" } else { "f64" },
                     meaning: p.doc.to_string(),
                     min: Some(p.min),
@@ -267,6 +270,7 @@ pub fn param_lines(family: Option<&str>, given: &[(String, f64)]) -> Vec<ParamLi
                 None => ParamLine {
                     name: name.clone(),
                     value: *value,
+                    value_text: literal(*value, false),
                     rust_type: "f64",
                     meaning: "stated by the idea".into(),
                     min: None,
@@ -286,6 +290,7 @@ pub fn chosen_lines(spec: &TemplateSpec, chosen: &[ChosenParam]) -> Vec<ParamLin
             Some(ParamLine {
                 name: c.name.to_string(),
                 value: c.value,
+                value_text: literal(c.value, p.integer),
                 rust_type: if p.integer { "usize" } else { "f64" },
                 meaning: p.doc.to_string(),
                 min: Some(p.min),
@@ -293,6 +298,15 @@ pub fn chosen_lines(spec: &TemplateSpec, chosen: &[ChosenParam]) -> Vec<ParamLin
             })
         })
         .collect()
+}
+
+/// A value as a Rust literal: a whole number for a count, else a float that reads as one.
+fn literal(value: f64, integer: bool) -> String {
+    if integer {
+        format!("{}", value.round().max(0.0) as u64)
+    } else {
+        format!("{value:?}")
+    }
 }
 
 /// `code` with its line numbers, as findings cite them.

@@ -109,6 +109,9 @@ pub struct Provenance {
     pub tokens: u64,
     /// Generations, repairs included.
     pub attempts: u32,
+    /// The validator's decision on the model's final code (the pipeline validates it again
+    /// and records that); none for a template.
+    pub decision: Option<stratagem_events::Decision>,
 }
 
 impl Provenance {
@@ -120,6 +123,7 @@ impl Provenance {
             reply: None,
             tokens: 0,
             attempts: 1,
+            decision: None,
         }
     }
 }
@@ -157,11 +161,21 @@ pub async fn generate(
     let codegen = settings.codegen()?;
     let mode = mode.unwrap_or(codegen.default_mode);
     let opp = opportunity(projections, opportunity_id)?;
-    let given: Vec<(String, f64)> = opp
+    // The idea's parameters and family: as recorded, else as the rule extractor reads its
+    // text (a hand submission records neither) — the same reading as the scorer's.
+    let (_, read) = templates::fit(&opp);
+    let mut given: Vec<(String, f64)> = opp
         .parameters
         .iter()
         .map(|p| (p.name.clone(), p.value))
         .collect();
+    if let (true, Some(x)) = (given.is_empty(), &read) {
+        given = x.parameters.iter().map(|(n, v, _)| (n.clone(), *v)).collect();
+    }
+    let family = opp
+        .family
+        .clone()
+        .or_else(|| read.as_ref().map(|x| x.family.as_str().to_string()));
     let (generated, provenance) = if mode == GenerationMode::Template {
         let spec = choose_template(&opp, template)?;
         (
@@ -192,7 +206,7 @@ pub async fn generate(
             opportunity_id,
             title: opp.title.raw().to_string(),
             hypothesis: opp.hypothesis.raw().to_string(),
-            family: opp.family.clone(),
+            family,
             parameters: given,
         };
         let mut log = RecordAttempts {
@@ -224,6 +238,7 @@ pub async fn generate(
             reply: Some(made.reply),
             tokens: made.tokens,
             attempts: made.attempts,
+            decision: Some(made.report.decision),
         };
         (made.generated, provenance)
     };
