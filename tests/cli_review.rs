@@ -159,6 +159,19 @@ fn a_rejected_strategy_leaves_the_pipeline() {
         "{}",
         stderr(&out)
     );
+    let out = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["review", "list"])
+        .env("MODEL_REQUIRE_APPROVAL_BEFORE", "warm")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out)
+            .contains("MODEL_REQUIRE_APPROVAL_BEFORE=\"warm\" is not limited, full or none"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// While the daemon holds the log, a decision is handed to it through `review-inbox/` and

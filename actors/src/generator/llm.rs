@@ -318,7 +318,10 @@ impl LlmClient {
             Provider::OpenAiCompatible { base_url, api_key } => {
                 let mut r = self
                     .http
-                    .post(format!("{}/chat/completions", base_url.trim_end_matches('/')))
+                    .post(format!(
+                        "{}/chat/completions",
+                        base_url.trim_end_matches('/')
+                    ))
                     .json(&body);
                 if let Some(key) = api_key {
                     r = r.bearer_auth(key.expose());
@@ -409,10 +412,8 @@ impl LlmClient {
             Provider::OpenAiCompatible { .. } => {
                 let reply: OpenAiReply = serde_json::from_slice(body).map_err(malformed)?;
                 let choice = reply.choices.into_iter().next();
-                let truncated = choice
-                    .as_ref()
-                    .and_then(|c| c.finish_reason.as_deref())
-                    == Some("length");
+                let truncated =
+                    choice.as_ref().and_then(|c| c.finish_reason.as_deref()) == Some("length");
                 let text = choice.and_then(|c| c.message.content).unwrap_or_default();
                 if text.is_empty() {
                     return Err(LlmError::Malformed(

@@ -287,7 +287,9 @@ pub async fn generate<L: AttemptLog + Send>(
         event.cached = completion.cached;
         tokens += event.tokens_charged();
         if completion.truncated {
-            let next = max_tokens.saturating_mul(2).min(settings.max_tokens_cap.max(max_tokens));
+            let next = max_tokens
+                .saturating_mul(2)
+                .min(settings.max_tokens_cap.max(max_tokens));
             event.outcome = "truncated".into();
             event.reason = format!(
                 "the reply was cut off at its cap of {max_tokens} tokens; asked again with {next}"
@@ -297,9 +299,14 @@ pub async fn generate<L: AttemptLog + Send>(
             max_tokens = next;
             continue;
         }
-        let outcome = match reply_source(&completion.text, skeleton.as_ref().map(|s| s.2.as_str())) {
+        let outcome = match reply_source(&completion.text, skeleton.as_ref().map(|s| s.2.as_str()))
+        {
             Err(refusal) => Outcome {
-                outcome: if matches!(refusal, Refusal::NoCode) { "no_code" } else { "refused" },
+                outcome: if matches!(refusal, Refusal::NoCode) {
+                    "no_code"
+                } else {
+                    "refused"
+                },
                 reason: refusal.to_string(),
                 findings: Vec::new(),
                 source_sha256: None,
@@ -349,12 +356,28 @@ pub async fn generate<L: AttemptLog + Send>(
                     }
                     Decision::ManualReview => {
                         warning_round_done = true;
-                        user = repair_prompt(&idea_block, skeleton.is_some(), None, &findings, &code, &kept.source, true)?;
+                        user = repair_prompt(
+                            &idea_block,
+                            skeleton.is_some(),
+                            None,
+                            &findings,
+                            &code,
+                            &kept.source,
+                            true,
+                        )?;
                         warned = Some(kept);
                     }
                     Decision::Rejected => {
                         last_problem = reason;
-                        user = repair_prompt(&idea_block, skeleton.is_some(), None, &findings, &code, &kept.source, false)?;
+                        user = repair_prompt(
+                            &idea_block,
+                            skeleton.is_some(),
+                            None,
+                            &findings,
+                            &code,
+                            &kept.source,
+                            false,
+                        )?;
                         last_validated = Some(kept);
                     }
                 }
@@ -367,7 +390,15 @@ pub async fn generate<L: AttemptLog + Send>(
         event.source_sha256 = outcome.source_sha256;
         log.record(event).await.map_err(ModelError::Record)?;
         let code = extract_code(&completion.text).unwrap_or_default();
-        user = repair_prompt(&idea_block, skeleton.is_some(), Some(&outcome.reason), &outcome.findings, &code, &code, false)?;
+        user = repair_prompt(
+            &idea_block,
+            skeleton.is_some(),
+            Some(&outcome.reason),
+            &outcome.findings,
+            &code,
+            &code,
+            false,
+        )?;
     }
     // Out of attempts: the warned code if a repair of its warnings failed, else the last code
     // validated (rejected: the caller records it and its rejection).
@@ -423,8 +454,7 @@ fn finish(
     attempts: u32,
 ) -> ModelGeneration {
     let sha256 = sha256_hex(&kept.source);
-    let (template, parameters, prefix): (&'static str, Vec<ChosenParam>, String) = match skeleton
-    {
+    let (template, parameters, prefix): (&'static str, Vec<ChosenParam>, String) = match skeleton {
         Some((spec, params, _)) => (spec.name, params.clone(), format!("hybrid_{}", spec.name)),
         None => ("", Vec::new(), "llm".to_string()),
     };

@@ -30,7 +30,10 @@ pub enum RegionRefusal {
     #[error("the template has no `{BEGIN_REGION}` … `{END_REGION}` region")]
     NoRegion,
     /// Nesting deeper than the validator parses.
-    #[error("the reply nests deeper than {} levels", crate::validator::syntax::MAX_NESTING)]
+    #[error(
+        "the reply nests deeper than {} levels",
+        crate::validator::syntax::MAX_NESTING
+    )]
     TooDeep,
     /// Braces, brackets or parentheses do not pair up, or a string or comment is not closed.
     #[error("the reply's braces, brackets or parentheses do not balance (or a string or comment is not closed): it must be statements inside the region's block, never closing it or opening another ({0})")]
@@ -76,12 +79,13 @@ pub fn splice_checked(skeleton: &str, region: &str) -> Result<Spliced, RegionRef
     // Alone, the region must lex: a `}` that closes the enclosing block is unbalanced here.
     proc_macro2::TokenStream::from_str(region)
         .map_err(|e| RegionRefusal::Unbalanced(first_line(&e.to_string())))?;
-    let statements = syn::parse::Parser::parse_str(syn::Block::parse_within, region).map_err(
-        |e| RegionRefusal::NotStatements {
-            line: e.span().start().line.max(1),
-            message: first_line(&e.to_string()),
-        },
-    )?;
+    let statements =
+        syn::parse::Parser::parse_str(syn::Block::parse_within, region).map_err(|e| {
+            RegionRefusal::NotStatements {
+                line: e.span().start().line.max(1),
+                message: first_line(&e.to_string()),
+            }
+        })?;
     let mut items = Items::default();
     for s in &statements {
         items.visit_stmt(s);
@@ -92,8 +96,8 @@ pub fn splice_checked(skeleton: &str, region: &str) -> Result<Spliced, RegionRef
     let spliced = splice_text(skeleton, region).ok_or(RegionRefusal::NoRegion)?;
     // The template with a placeholder statement where the region goes, parsed, and the
     // region's statements put in its place as syntax: what the file must be.
-    let holder = splice_text(skeleton, &format!("{PLACEHOLDER};"))
-        .ok_or(RegionRefusal::NoRegion)?;
+    let holder =
+        splice_text(skeleton, &format!("{PLACEHOLDER};")).ok_or(RegionRefusal::NoRegion)?;
     let mut expected = syn::parse_file(&holder.source).map_err(|_| RegionRefusal::NoRegion)?;
     let mut put = PutRegion {
         statements: Some(statements),
@@ -140,7 +144,12 @@ fn splice_text(skeleton: &str, region: &str) -> Option<Spliced> {
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().chars().take(200).collect()
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// The first item anywhere in the region (in closures and nested blocks too).
@@ -223,7 +232,8 @@ mod tests {
 
     #[test]
     fn an_escape_from_the_block_is_unbalanced() {
-        let escape = "None\n}\n\nfn execute(&mut self) -> u8 { 99 }\n}\nimpl S {\n    fn shadow() {\n";
+        let escape =
+            "None\n}\n\nfn execute(&mut self) -> u8 { 99 }\n}\nimpl S {\n    fn shadow() {\n";
         assert!(matches!(
             splice_checked(SKELETON, escape),
             Err(RegionRefusal::Unbalanced(_))

@@ -393,3 +393,31 @@ pub async fn run_stage(
         trap,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stratagem_events::GenerationMode;
+
+    #[test]
+    fn code_a_model_wrote_waits_for_a_person_before_limited_by_default() {
+        let s = StageSettings::default();
+        for mode in [GenerationMode::Llm, GenerationMode::Hybrid] {
+            assert!(s.approved_to_run(Stage::Warm, mode, &[]));
+            assert!(!s.approved_to_run(Stage::Limited, mode, &[]));
+            assert!(s.approved_to_run(Stage::Limited, mode, &[Stage::Limited]));
+        }
+        assert!(s.approved_to_run(Stage::Limited, GenerationMode::Template, &[]));
+        let off = StageSettings {
+            model_require_approval_before: None,
+            ..StageSettings::default()
+        };
+        assert!(off.approved_to_run(Stage::Limited, GenerationMode::Llm, &[]));
+        let everyone = StageSettings {
+            require_approval_before: Some(Stage::Full),
+            ..StageSettings::default()
+        };
+        assert!(!everyone.approved_to_run(Stage::Full, GenerationMode::Template, &[]));
+        assert!(!everyone.approved_to_run(Stage::Limited, GenerationMode::Hybrid, &[]));
+    }
+}

@@ -210,8 +210,7 @@ struct TimeReads {
 fn is_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| {
         a.path().is_ident("test")
-            || (a.path().is_ident("cfg")
-                && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "test"))
+            || (a.path().is_ident("cfg") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "test"))
     })
 }
 
@@ -253,8 +252,10 @@ impl<'ast> Visit<'ast> for TimeReads {
             .map(|s| s.ident.to_string())
             .find(|s| matches!(s.as_str(), "SystemTime" | "Instant" | "UNIX_EPOCH"))
         {
-            self.found
-                .push((line_of(path), format!("the logic reads a clock (`{clock}`)")));
+            self.found.push((
+                line_of(path),
+                format!("the logic reads a clock (`{clock}`)"),
+            ));
         }
         syn::visit::visit_path(self, path);
     }
@@ -284,9 +285,11 @@ mod tests {
     fn logic_that_reads_the_date_or_a_clock_is_reported() {
         let trigger = "struct P { epoch: i64 }\nfn f(bar: &Bar, p: &P) -> bool {\n    bar.timestamp > p.epoch\n}\n";
         assert_eq!(warnings(trigger)[0].line, Some(3));
-        let destructured = "fn f(bar: &Bar) -> i64 {\n    let Bar { timestamp, .. } = *bar;\n    timestamp\n}\n";
+        let destructured =
+            "fn f(bar: &Bar) -> i64 {\n    let Bar { timestamp, .. } = *bar;\n    timestamp\n}\n";
         assert_eq!(warnings(destructured)[0].line, Some(2));
-        let clock = "fn f() -> bool {\n    std::time::SystemTime::now() > std::time::UNIX_EPOCH\n}\n";
+        let clock =
+            "fn f() -> bool {\n    std::time::SystemTime::now() > std::time::UNIX_EPOCH\n}\n";
         assert_eq!(warnings(clock).len(), 1);
     }
 

@@ -170,7 +170,11 @@ pub async fn generate(
         .map(|p| (p.name.clone(), p.value))
         .collect();
     if let (true, Some(x)) = (given.is_empty(), &read) {
-        given = x.parameters.iter().map(|(n, v, _)| (n.clone(), *v)).collect();
+        given = x
+            .parameters
+            .iter()
+            .map(|(n, v, _)| (n.clone(), *v))
+            .collect();
     }
     let family = opp
         .family
@@ -199,8 +203,10 @@ pub async fn generate(
             GenerationMode::Hybrid => ModelMode::Hybrid(choose_template(&opp, template)?),
             _ => ModelMode::Llm,
         };
-        let client = LlmClient::new(provider, codegen.llm.clone())?
-            .with_cache(root.join(MODEL_CACHE_DIR));
+        let mut client = LlmClient::new(provider, codegen.llm.clone())?;
+        if codegen.cache {
+            client = client.with_cache(root.join(MODEL_CACHE_DIR));
+        }
         let validator = std::sync::Arc::new(settings.validator(root)?);
         let idea = Idea {
             opportunity_id,

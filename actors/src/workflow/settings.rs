@@ -467,6 +467,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "tokens per UTC day (default 200000)",
     ),
     (
+        "CODEGEN_CACHE",
+        "1 (default): an identical model request is answered from DATA_DIR/cache/model; 0: always ask",
+    ),
+    (
+        "CODEGEN_MAX_TOKENS_CAP",
+        "a truncated reply is asked again with twice the cap, up to this (default 8000)",
+    ),
+    (
+        "CODEGEN_SEED",
+        "seed sent to OpenAI-compatible servers (default 7)",
+    ),
+    (
         "CODEGEN_RETRY_BACKOFF_MS",
         "first retry backoff of the model client (default 500)",
     ),
@@ -647,6 +659,8 @@ pub struct CodegenSettings {
     pub max_attempts: u32,
     /// `CODEGEN_DAILY_TOKEN_BUDGET`: tokens per UTC day (default 200,000).
     pub daily_token_budget: u64,
+    /// `CODEGEN_CACHE`: serve identical requests from `DATA_DIR/cache/model/` (default 1).
+    pub cache: bool,
 }
 
 impl CodegenSettings {
@@ -726,6 +740,13 @@ impl CodegenSettings {
                 |_| true,
                 "a number of milliseconds",
             )?),
+            max_tokens_cap: settings.parsed(
+                "CODEGEN_MAX_TOKENS_CAP",
+                defaults.max_tokens_cap,
+                |t: &u32| (1..=200_000).contains(t),
+                "a token count between 1 and 200000",
+            )?,
+            seed: settings.parsed("CODEGEN_SEED", defaults.seed, |_| true, "a whole number")?,
             ..defaults
         };
         let default_mode = match var("CODEGEN_DEFAULT_MODE")?.as_deref() {
@@ -756,6 +777,7 @@ impl CodegenSettings {
                 |_| true,
                 "a number of tokens",
             )?,
+            cache: settings.parsed("CODEGEN_CACHE", 1u8, |v| *v <= 1, "0 or 1")? == 1,
         })
     }
 }
@@ -789,17 +811,18 @@ impl Settings {
         let d = StageSettings::default();
         let var = |k: &str| -> Result<Option<String>, SettingError> { Ok(self.text(k)) };
         let fraction = |x: &f64| (0.0..=1.0).contains(x);
-        let checkpoint = |key: &str, default: Option<stratagem_events::Stage>| {
-            match var(key)?.map(|v| v.to_ascii_lowercase()).as_deref() {
-                None => Ok(default),
-                Some("none") => Ok(None),
-                Some("limited") => Ok(Some(stratagem_events::Stage::Limited)),
-                Some("full") => Ok(Some(stratagem_events::Stage::Full)),
-                Some(other) => Err(SettingError::new(
-                    key,
-                    format!("{key}={other:?} is not limited, full or none"),
-                )),
-            }
+        let checkpoint = |key: &str, default: Option<stratagem_events::Stage>| match var(key)?
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None => Ok(default),
+            Some("none") => Ok(None),
+            Some("limited") => Ok(Some(stratagem_events::Stage::Limited)),
+            Some("full") => Ok(Some(stratagem_events::Stage::Full)),
+            Some(other) => Err(SettingError::new(
+                key,
+                format!("{key}={other:?} is not limited, full or none"),
+            )),
         };
         Ok(StageSettings {
             cold_days: self.parsed(

@@ -382,7 +382,10 @@ impl Projections {
 
     fn charge(&mut self, at_micros: i64, tokens: u64) {
         if tokens > 0 {
-            *self.model_tokens_by_day.entry(utc_day(at_micros)).or_default() += tokens;
+            *self
+                .model_tokens_by_day
+                .entry(utc_day(at_micros))
+                .or_default() += tokens;
         }
     }
 
@@ -821,9 +824,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::OpportunitySubmitted(_)
         | Event::OpportunityRejectedDuplicate(_)
         | Event::OpportunityRejected(_) => Some(AuditFile::Opportunities),
-        Event::StrategyGenerated(_) | Event::GenerationAttempted(_) => {
-            Some(AuditFile::Generation)
-        }
+        Event::StrategyGenerated(_) | Event::GenerationAttempted(_) => Some(AuditFile::Generation),
         Event::ValidationStarted(_)
         | Event::ValidationLayerFinished(_)
         | Event::ValidationDecided(_) => Some(AuditFile::Validation),

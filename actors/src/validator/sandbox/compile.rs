@@ -243,7 +243,9 @@ pub fn without_paths(message: &str) -> String {
         .split_whitespace()
         .map(|w| {
             let bare = w.trim_matches(|c: char| "`'\"(),;:".contains(c));
-            if !bare.is_empty() && (bare.contains('/') || bare.contains('\\') || bare.ends_with(".rs")) {
+            if !bare.is_empty()
+                && (bare.contains('/') || bare.contains('\\') || bare.ends_with(".rs"))
+            {
                 w.replace(bare, "<path>")
             } else {
                 w.to_string()
