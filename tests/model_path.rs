@@ -546,3 +546,55 @@ fn anthropic_replies_are_prefilled_with_the_fence_stopped_at_its_close_and_retri
         .collect();
     assert_eq!(outcomes, [json!("truncated"), json!("approved")]);
 }
+
+#[test]
+fn repairs_carry_rustcs_message_without_paths_and_hybrid_line_numbers_of_the_whole_file() {
+    let (_tmp, d, id) = fresh("Hourly momentum", "trends persist");
+    // Passes layers 1–5, fails to compile: a float where a count is due.
+    let mistyped = clean_code().replacen(
+        "let edge = (bar.close - mean) / mean;",
+        "let edge = (bar.close - mean) / mean;\n        let _bars: usize = edge;",
+        1,
+    );
+    let server = LoopbackServer::start(vec![fenced(&mistyped), fenced(&clean_code())]);
+    let out = generated(&generate(&d, &server, &id, &["--mode", "llm"]));
+    assert_eq!(out["attempts"], 2);
+    let repair = user_prompt(&server.requests()[1]);
+    let line = repair
+        .lines()
+        .find(|l| l.contains("rustc error E0308"))
+        .unwrap_or_else(|| panic!("{repair}"));
+    assert!(line.contains("mismatched types"), "{line}");
+    assert!(
+        !repair.contains("/tmp") && !repair.contains(".rustup") && !repair.contains("error[E"),
+        "{repair}"
+    );
+
+    // In hybrid, findings cite lines of the whole file, and the prompt shows it numbered.
+    let reads_a_file = "let _peek = std::fs::read(\"/etc/passwd\");\nOk(None)";
+    let server = LoopbackServer::start(vec![fenced(reads_a_file), fenced(WELL_FORMED_REGION)]);
+    let out = generated(&generate(
+        &d,
+        &server,
+        &id,
+        &["--mode", "hybrid", "--template", "momentum"],
+    ));
+    assert_eq!(out["attempts"], 2);
+    let repair = user_prompt(&server.requests()[1]);
+    let cited: u32 = repair
+        .lines()
+        .find(|l| l.contains("layer 2 (security)"))
+        .and_then(|l| l.split(", line ").nth(1))
+        .and_then(|l| l.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{repair}"));
+    let numbered = repair
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{cited} | ")))
+        .unwrap_or_else(|| panic!("line {cited} in {repair}"));
+    assert!(numbered.contains("std::fs::read"), "{numbered}");
+    assert!(
+        repair.contains("pub struct MomentumStrategy"),
+        "the whole file"
+    );
+}

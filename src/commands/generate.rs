@@ -134,6 +134,14 @@ pub async fn run(
                 p.tokens
             );
         }
+        if let Some(decision) = p.decision {
+            let decision = match decision {
+                stratagem_events::Decision::Approved => "approved",
+                stratagem_events::Decision::Rejected => "rejected",
+                stratagem_events::Decision::ManualReview => "manual review",
+            };
+            say!("checked  {decision} by the validator (recorded when the pipeline or `validate` runs it)");
+        }
         say!("file     {}", path.display());
         say!("sha256   {}", generated.sha256);
     }
