@@ -219,9 +219,16 @@ pub struct BacktestArgs {
     /// A strategy file, or the id of a generated strategy (its source is taken from the log).
     pub strategy: String,
     /// Bars: `coinbase-1h` (embedded hourly, the default), `ftx-1m` (embedded 1-minute), or a
-    /// CSV file (`timestamp,open,high,low,close,volume`).
+    /// CSV file (columns `timestamp,open,high,low,close[,volume]` by header name, any order).
     #[arg(long, default_value = "coinbase-1h")]
     pub data: String,
+    /// The market's calendar: `crypto` (24/7), `equity` (weekday sessions, 252 a year) or `fx`
+    /// (24/5); default: inferred from the bars. Gaps where it was closed are accepted.
+    #[arg(long)]
+    pub calendar: Option<String>,
+    /// Bars a year for annualised figures (default: from the calendar and the bar interval).
+    #[arg(long)]
+    pub bars_per_year: Option<f64>,
     /// Only the most recent N days of the bars.
     #[arg(long)]
     pub days: Option<u32>,

@@ -226,3 +226,164 @@ fn regression_a_closed_stdout_is_not_a_panic() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Sharpe of the exported equity curve: per-bar returns, mean / sample std × √bars a year.
+fn sharpe_of_curve(path: &std::path::Path, bars_per_year: f64) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let equity: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let r: Vec<f64> = equity.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+    let mean = r.iter().sum::<f64>() / r.len() as f64;
+    let var = r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (r.len() - 1) as f64;
+    mean / var.sqrt() * bars_per_year.sqrt()
+}
+
+const GOOG_1D: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/goog_1d_2004-08-19_2013-03-01.csv"
+);
+const EURUSD_1H: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/eurusd_1h_2017-04-19_2018-02-07.csv"
+);
+
+#[test]
+fn daily_equities_and_hourly_fx_with_their_closures_backtest_on_their_calendar() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    for (file, calendar, bars, bars_per_year) in [
+        (GOOG_1D, "equity", 2_148, 252.0),
+        (EURUSD_1H, "fx", 5_000, 6_240.0),
+    ] {
+        let equity_out = tmp.path().join(format!("{calendar}.csv"));
+        let out: Value = common::data(&ok(
+            &d,
+            &[
+                "--create",
+                "backtest",
+                CLEAN,
+                "--data",
+                file,
+                "--equity-out",
+                equity_out.to_str().unwrap(),
+                "--json",
+            ],
+        ))
+        .unwrap();
+        assert_eq!(out["bars"], bars);
+        assert_eq!(out["calendar"], calendar);
+        assert_eq!(out["calendar_inferred"], true);
+        assert_eq!(out["bars_per_year"], bars_per_year);
+        let printed = out["metrics"]["sharpe"].as_f64().unwrap();
+        let recomputed = sharpe_of_curve(&equity_out, bars_per_year);
+        assert!(printed != 0.0, "{calendar}: the strategy traded");
+        assert!(
+            (printed - recomputed).abs() < 1e-9,
+            "{calendar}: {printed} vs {recomputed}"
+        );
+        let text = ok(&d, &["backtest", CLEAN, "--data", file]);
+        assert!(
+            text.contains(&format!(
+                "calendar       {calendar:>9}     (inferred; annualised with {bars_per_year} bars a year)"
+            )),
+            "{text}"
+        );
+    }
+    // Set by hand, the annualisation is the one given.
+    let out: Value = common::data(&ok(
+        &d,
+        &[
+            "backtest",
+            CLEAN,
+            "--data",
+            EURUSD_1H,
+            "--bars-per-year",
+            "8760",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(out["bars_per_year"], 8760.0);
+    // Said to be 24/7, the FX file is refused at its first weekend, row named.
+    let err = fails(
+        &d,
+        &[
+            "backtest",
+            CLEAN,
+            "--data",
+            EURUSD_1H,
+            "--calendar",
+            "crypto",
+        ],
+    );
+    assert!(
+        err.contains("row 62: a gap of 176400 s where bars are 3600 s apart"),
+        "{err}"
+    );
+    let err = fails(
+        &d,
+        &[
+            "backtest",
+            CLEAN,
+            "--data",
+            EURUSD_1H,
+            "--calendar",
+            "lunar",
+        ],
+    );
+    assert!(
+        err.contains("--calendar \"lunar\" is not crypto, equity or fx"),
+        "{err}"
+    );
+}
+
+#[test]
+fn columns_in_another_order_give_the_same_backtest_and_an_inverted_bar_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    // The FX file with its columns reversed: Volume,Close,Low,High,Open,<index>.
+    let text = std::fs::read_to_string(EURUSD_1H).unwrap();
+    let reversed: String = text
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.reverse();
+            format!("{}\n", f.join(","))
+        })
+        .collect();
+    let reordered = tmp.path().join("reordered.csv");
+    std::fs::write(&reordered, &reversed).unwrap();
+    let run = |file: &str| -> Value {
+        let mut v: Value = common::data(&ok(
+            &d,
+            &["--create", "backtest", CLEAN, "--data", file, "--json"],
+        ))
+        .unwrap();
+        v["data"] = Value::Null;
+        v["strategy"] = Value::Null;
+        v
+    };
+    assert_eq!(run(EURUSD_1H), run(reordered.to_str().unwrap()));
+    // A bar whose high is below its low, named by its row.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut f: Vec<String> = lines[100].split(',').map(str::to_string).collect();
+    f.swap(2, 3);
+    lines[100] = f.join(",");
+    let inverted = tmp.path().join("inverted.csv");
+    std::fs::write(&inverted, lines.join("\n")).unwrap();
+    let err = fails(
+        &d,
+        &["backtest", CLEAN, "--data", inverted.to_str().unwrap()],
+    );
+    let expected = format!(
+        "row 101: high {} and low {} do not bound open {} and close {}",
+        f[2].parse::<f64>().unwrap(),
+        f[3].parse::<f64>().unwrap(),
+        f[1].parse::<f64>().unwrap(),
+        f[4].parse::<f64>().unwrap()
+    );
+    assert!(err.contains(&expected), "{err}");
+}

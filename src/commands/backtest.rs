@@ -27,6 +27,8 @@ struct BacktestJson<'a> {
     first_bar: String,
     last_bar: String,
     bars_per_year: f64,
+    calendar: &'static str,
+    calendar_inferred: bool,
     costs: CostModel,
     capital: f64,
     metrics: &'a StageMetrics,
@@ -53,16 +55,23 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         Some(source) => source,
         None => read_strategy(Path::new(&args.strategy))?,
     };
-    let bars = load_bars(&args.data, args.days)?;
+    let loaded = load_bars(
+        &args.data,
+        args.days,
+        args.calendar.as_deref(),
+        args.bars_per_year,
+    )?;
+    let bars = &loaded.bars;
     let costs = CostModel {
         fee_bps: args.fee_bps,
         slippage_bps: args.slippage_bps,
     };
     let request = BacktestRequest {
         source: &source,
-        bars: &bars,
+        bars,
         capital: args.capital,
         costs,
+        bars_per_year: loaded.bars_per_year,
     };
     let done = backtest(root, &dir, &request)?;
     let (result, baseline, trials, trap) = (&done.result, &done.baseline, done.trials, &done.trap);
@@ -70,7 +79,7 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         write_equity(result, path)?;
     }
     if let Some(path) = &args.trades_out {
-        write_trades(result, &bars, path)?;
+        write_trades(result, bars, path)?;
     }
     let when = |b: Option<&SandboxBar>| {
         b.map(|b| rfc3339_micros(b.timestamp * 1_000_000))
@@ -84,6 +93,8 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             first_bar: when(bars.first()),
             last_bar: when(bars.get(done.bars.saturating_sub(1))),
             bars_per_year: done.bars_per_year,
+            calendar: loaded.calendar.as_str(),
+            calendar_inferred: loaded.calendar_inferred,
             costs,
             capital: args.capital,
             metrics: &result.metrics,
@@ -100,6 +111,16 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             when(bars.first()),
             when(bars.last()),
             result.fills.len()
+        );
+        say!(
+            "calendar       {:>9}     ({}; annualised with {} bars a year)",
+            loaded.calendar.as_str(),
+            if loaded.calendar_inferred {
+                "inferred"
+            } else {
+                "given"
+            },
+            done.bars_per_year
         );
         say!(
             "total return   {:>9.2} %   (buy and hold {:.2} %)",

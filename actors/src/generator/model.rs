@@ -347,39 +347,29 @@ pub async fn generate<L: AttemptLog + Send>(
                 event.findings = to_event_findings(&findings);
                 event.source_sha256 = Some(sha);
                 log.record(event).await.map_err(ModelError::Record)?;
-                match decision {
-                    Decision::Approved => {
-                        return Ok(finish(kept, skeleton.as_ref(), tokens, attempts));
-                    }
-                    Decision::ManualReview if warning_round_done || attempts >= max_attempts => {
-                        return Ok(finish(kept, skeleton.as_ref(), tokens, attempts));
-                    }
-                    Decision::ManualReview => {
-                        warning_round_done = true;
-                        user = repair_prompt(
-                            &idea_block,
-                            skeleton.is_some(),
-                            None,
-                            &findings,
-                            &code,
-                            &kept.source,
-                            true,
-                        )?;
-                        warned = Some(kept);
-                    }
-                    Decision::Rejected => {
-                        last_problem = reason;
-                        user = repair_prompt(
-                            &idea_block,
-                            skeleton.is_some(),
-                            None,
-                            &findings,
-                            &code,
-                            &kept.source,
-                            false,
-                        )?;
-                        last_validated = Some(kept);
-                    }
+                let done = decision == Decision::Approved
+                    || (decision == Decision::ManualReview
+                        && (warning_round_done || attempts >= max_attempts));
+                if done {
+                    return Ok(finish(kept, skeleton.as_ref(), tokens, attempts));
+                }
+                // A repair: of the errors, or once of the warnings.
+                let warnings_only = decision == Decision::ManualReview;
+                user = repair_prompt(
+                    &idea_block,
+                    skeleton.is_some(),
+                    None,
+                    &findings,
+                    &code,
+                    &kept.source,
+                    warnings_only,
+                )?;
+                if warnings_only {
+                    warning_round_done = true;
+                    warned = Some(kept);
+                } else {
+                    last_problem = reason;
+                    last_validated = Some(kept);
                 }
                 continue;
             }

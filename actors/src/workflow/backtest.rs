@@ -15,23 +15,65 @@ use crate::market;
 use crate::stages::backtest::{self, Backtest, CostModel};
 use crate::validator::sandbox::runtime::{RiskLimits, Sandbox, SandboxBar, SandboxLimits};
 
+/// Bars to backtest on, with their calendar and annualisation.
+#[derive(Debug, Clone)]
+pub struct LoadedBars {
+    /// The bars, oldest first.
+    pub bars: Vec<SandboxBar>,
+    /// Their calendar.
+    pub calendar: market::Calendar,
+    /// Whether the calendar was inferred (else given).
+    pub calendar_inferred: bool,
+    /// Bars a year for annualised figures: given, else the calendar's.
+    pub bars_per_year: f64,
+}
+
 /// The bars named by `data` (an embedded recording's name, else a CSV file), cut to the last
-/// `days`.
+/// `days`, on `calendar` (else the one they show), annualised with `bars_per_year` (else the
+/// calendar's).
 ///
 /// # Errors
-/// An unreadable or unusable file; fewer than two bars.
-pub fn load_bars(data: &str, days: Option<u32>) -> Result<Vec<SandboxBar>> {
-    let mut bars = match market::embedded(data) {
-        Some(bars) => bars,
+/// An unreadable or unusable file; fewer than two bars; an unknown calendar or a bad
+/// `bars_per_year`.
+pub fn load_bars(
+    data: &str,
+    days: Option<u32>,
+    calendar: Option<&str>,
+    bars_per_year: Option<f64>,
+) -> Result<LoadedBars> {
+    let calendar = match calendar {
+        None => None,
+        Some(name) => Some(market::Calendar::parse(name).ok_or_else(|| {
+            WorkflowError::Usage(format!("--calendar {name:?} is not crypto, equity or fx"))
+        })?),
+    };
+    if let Some(n) = bars_per_year {
+        if !(n.is_finite() && n >= 1.0 && n <= 31_622_400.0) {
+            return Err(WorkflowError::Usage(format!(
+                "--bars-per-year {n} is not between 1 and 31622400 (one a second)"
+            )));
+        }
+    }
+    let file = match market::embedded(data) {
+        Some(bars) => {
+            let inferred = calendar.is_none();
+            let calendar = calendar.unwrap_or_else(|| market::Calendar::infer(&bars));
+            market::BarFile {
+                bars,
+                calendar,
+                inferred,
+            }
+        }
         None => {
             let path = data;
             let text = std::fs::read_to_string(path)
                 .map_err(|e| WorkflowError::io(format!("cannot read bars from {path}"), e))?;
-            market::parse_bars(&text).map_err(|e| {
+            market::read_bars(&text, calendar).map_err(|e| {
                 WorkflowError::refused(format!("{path} is not a usable bar file: {e}"))
             })?
         }
     };
+    let mut bars = file.bars;
     if let Some(days) = days {
         let last = bars.last().map_or(0, |b| b.timestamp);
         let from = last - i64::from(days) * 86_400;
@@ -40,7 +82,13 @@ pub fn load_bars(data: &str, days: Option<u32>) -> Result<Vec<SandboxBar>> {
     if bars.len() < 2 {
         refuse!("fewer than two bars to backtest on");
     }
-    Ok(bars)
+    let bars_per_year = bars_per_year.unwrap_or_else(|| file.calendar.bars_per_year(&bars));
+    Ok(LoadedBars {
+        bars,
+        calendar: file.calendar,
+        calendar_inferred: file.inferred,
+        bars_per_year,
+    })
 }
 
 /// What a backtest is asked for.
@@ -54,6 +102,8 @@ pub struct BacktestRequest<'a> {
     pub capital: f64,
     /// Fees and slippage.
     pub costs: CostModel,
+    /// Bars a year for annualised figures.
+    pub bars_per_year: f64,
 }
 
 /// A backtest done.
@@ -65,7 +115,7 @@ pub struct BacktestDone {
     pub baseline: Backtest,
     /// Bars run (fewer than given when the sandbox stopped it).
     pub bars: usize,
-    /// Bars a year, as the bars' spacing says.
+    /// Bars a year the figures were annualised with.
     pub bars_per_year: f64,
     /// Trials the deflated Sharpe ratio counted.
     pub trials: u64,
@@ -91,7 +141,7 @@ pub fn recorded_source(dir: &DataDir, target: &str) -> Result<Option<String>> {
 /// # Errors
 /// A strategy that fails the source layers or rustc; a sandbox that cannot load it.
 pub fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Result<BacktestDone> {
-    let bars_per_year = market::bars_per_year(r.bars);
+    let bars_per_year = r.bars_per_year;
     let wasm = compile_checked(root, r.source)?;
     let sandbox = Sandbox::new()?;
     let loaded = sandbox.load(&wasm)?;
