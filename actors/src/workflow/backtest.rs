@@ -48,7 +48,7 @@ pub fn load_bars(
         })?),
     };
     if let Some(n) = bars_per_year {
-        if !(n.is_finite() && n >= 1.0 && n <= 31_622_400.0) {
+        if !(n.is_finite() && (1.0..=31_622_400.0).contains(&n)) {
             return Err(WorkflowError::Usage(format!(
                 "--bars-per-year {n} is not between 1 and 31622400 (one a second)"
             )));
