@@ -241,6 +241,14 @@ pub struct BacktestArgs {
     /// Starting capital (default 100,000).
     #[arg(long, default_value_t = 100_000.0)]
     pub capital: f64,
+    /// Position sizing: `equity` (the order's share of capital, of the equity at the fill:
+    /// compounds; the default), `fixed` (of the starting capital) or `units` (the host's
+    /// quantities as they are).
+    #[arg(long, default_value = "equity")]
+    pub sizing: String,
+    /// Largest exposure as a multiple of equity (default 1: no leverage).
+    #[arg(long, default_value_t = 1.0)]
+    pub max_leverage: f64,
     /// Write the equity curve (`timestamp,equity`) to this CSV.
     #[arg(long)]
     pub equity_out: Option<PathBuf>,

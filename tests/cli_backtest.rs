@@ -387,3 +387,154 @@ fn columns_in_another_order_give_the_same_backtest_and_an_inverted_bar_is_refuse
     );
     assert!(err.contains(&expected), "{err}");
 }
+
+const SMA_CROSS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/strategies/sma_cross_10_50.rs"
+);
+const SHORT_AND_HOLD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/strategies/short_and_hold.rs"
+);
+const COINBASE_1H: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
+);
+
+/// The reference: SMA 10/50 of closes decided at each close, filled at the next open with all
+/// the equity (fractional units), no costs. Written from the definition, independent of the
+/// engine.
+fn sma_cross_oracle(bars: &[(f64, f64)], capital: f64) -> f64 {
+    let (mut cash, mut units) = (capital, 0.0_f64);
+    let mut want_long: Option<bool> = None;
+    for (i, &(open, _)) in bars.iter().enumerate() {
+        match want_long {
+            Some(true) if units == 0.0 => {
+                units = cash / open;
+                cash = 0.0;
+            }
+            Some(false) if units > 0.0 => {
+                cash = units * open;
+                units = 0.0;
+            }
+            _ => {}
+        }
+        let closes: Vec<f64> = bars[..=i].iter().map(|b| b.1).collect();
+        want_long = (closes.len() >= 50).then(|| {
+            let sma = |n: usize| closes[closes.len() - n..].iter().sum::<f64>() / n as f64;
+            sma(10) > sma(50)
+        });
+    }
+    cash + units * bars.last().unwrap().1
+}
+
+#[test]
+fn equity_sizing_matches_an_all_equity_sma_crossover_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let equity_out = tmp.path().join("equity.csv");
+    let out: Value = common::data(&ok(
+        &d,
+        &[
+            "--create",
+            "backtest",
+            SMA_CROSS,
+            "--days",
+            "90",
+            "--sizing",
+            "equity",
+            "--fee-bps",
+            "0",
+            "--slippage-bps",
+            "0",
+            "--equity-out",
+            equity_out.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    // The same 90 days of the embedded (gap-free) hourly bars.
+    let text = std::fs::read_to_string(COINBASE_1H).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let stamp = |r: &Vec<String>| {
+        time::OffsetDateTime::parse(&r[0], &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    };
+    let last = stamp(rows.last().unwrap());
+    let bars: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| stamp(r) > last - 90 * 86_400)
+        .map(|r| (r[1].parse().unwrap(), r[4].parse().unwrap()))
+        .collect();
+    assert_eq!(out["bars"], bars.len());
+    let expected = sma_cross_oracle(&bars, 100_000.0);
+    let curve = std::fs::read_to_string(&equity_out).unwrap();
+    let final_equity: f64 = curve
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        ((final_equity - expected) / expected).abs() < 1e-9,
+        "{final_equity} vs the reference {expected}"
+    );
+    assert!(out["metrics"]["trades"].as_u64().unwrap() > 3, "{out}");
+    assert!(
+        (expected / 100_000.0 - 1.0).abs() > 0.01,
+        "the reference moved"
+    );
+}
+
+#[test]
+fn a_short_through_a_bull_market_is_liquidated_at_zero_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    // July to December 2017: BTC from about 2,500 to about 19,000 dollars.
+    let text = std::fs::read_to_string(COINBASE_1H).unwrap();
+    let bull: String = text.lines().take(4_200).map(|l| format!("{l}\n")).collect();
+    let csv = tmp.path().join("bull.csv");
+    std::fs::write(&csv, bull).unwrap();
+    let out: Value = common::data(&ok(
+        &d,
+        &[
+            "--create",
+            "backtest",
+            SHORT_AND_HOLD,
+            "--data",
+            csv.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let liquidated = &out["liquidated"];
+    assert!(liquidated.is_object(), "{out}");
+    assert_eq!(out["metrics"]["max_drawdown"], 1.0);
+    assert_eq!(out["metrics"]["total_return"], -1.0);
+    let text = ok(
+        &d,
+        &["backtest", SHORT_AND_HOLD, "--data", csv.to_str().unwrap()],
+    );
+    assert!(
+        text.contains("LIQUIDATED     equity reached zero at 2017-"),
+        "{text}"
+    );
+    assert!(text.contains("max drawdown      100.00 %"), "{text}");
+    for line in text.lines().filter(|l| l.contains('%')) {
+        let pct: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse::<f64>().ok())
+            .collect();
+        if line.starts_with("max drawdown") {
+            assert!(pct.iter().all(|p| *p <= 100.0), "{line}");
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use serde::Serialize;
-use stratagem_actors::stages::backtest::CostModel;
+use stratagem_actors::stages::backtest::{CostModel, Liquidation, Sizing};
 use stratagem_actors::validator::sandbox::runtime::SandboxBar;
 use stratagem_actors::workflow::backtest::{
     backtest, load_bars, recorded_source, write_equity, write_trades, BacktestRequest,
@@ -35,6 +35,7 @@ struct BacktestJson<'a> {
     buy_and_hold: &'a StageMetrics,
     fills: usize,
     trap: Option<String>,
+    liquidated: Option<Liquidation>,
 }
 
 pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
@@ -62,9 +63,20 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         args.bars_per_year,
     )?;
     let bars = &loaded.bars;
+    let Some(sizing) = Sizing::parse(&args.sizing) else {
+        bail!("--sizing {:?} is not equity, fixed or units", args.sizing);
+    };
+    if !(args.max_leverage.is_finite() && (0.01..=100.0).contains(&args.max_leverage)) {
+        bail!(
+            "--max-leverage {} is not between 0.01 and 100",
+            args.max_leverage
+        );
+    }
     let costs = CostModel {
         fee_bps: args.fee_bps,
         slippage_bps: args.slippage_bps,
+        sizing,
+        max_leverage: args.max_leverage,
     };
     let request = BacktestRequest {
         source: &source,
@@ -101,6 +113,7 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             buy_and_hold: &baseline.metrics,
             fills: result.fills.len(),
             trap: trap.clone(),
+            liquidated: result.liquidated,
         })?;
     } else {
         let m = &result.metrics;
@@ -154,6 +167,14 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(t) = &trap {
             say!("stopped early: {t}");
+        }
+        if let Some(l) = &result.liquidated {
+            say!(
+                "LIQUIDATED     equity reached zero at {} (bar {}, price {:.2}); the run stopped there",
+                rfc3339_micros(l.timestamp * 1_000_000),
+                l.bar,
+                l.price
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

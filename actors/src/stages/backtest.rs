@@ -11,7 +11,14 @@
 //! - A trade is a round trip from flat (or a flip) back to flat (or the next flip); its profit
 //!   is net of every fee paid while it was open.
 //!
-//! Sizes are what the host allowed against the run's capital; they do not compound with equity.
+//! - Sizing ([`Sizing`]): the host sizes each order against the run's capital at the close it
+//!   saw; that size, as a share of capital, is applied at the fill to the equity at that open
+//!   and the fill price (`equity`, the default: returns compound), to the starting capital at
+//!   the fill price (`fixed` notional), or taken as units as the host gave them (`units`).
+//!   Exposure is capped at `max_leverage` × the equity at the open.
+//! - Ruin: when the worst price of a bar (its low for a long, its high for a short) takes the
+//!   equity to zero, the position is liquidated where the equity reaches zero (at the open when
+//!   it gapped through) and the run stops there: equity never goes below zero.
 
 use serde::Serialize;
 use stratagem_events::StageMetrics;
@@ -19,13 +26,42 @@ use stratagem_events::StageMetrics;
 use super::metrics::{self, RunRecord};
 use crate::validator::sandbox::runtime::{HostOrder, SandboxBar};
 
-/// Fees and slippage, in basis points of traded notional.
+/// How the host's order sizes become positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sizing {
+    /// The order's share of capital, of the equity at the fill's open, at the fill price:
+    /// returns compound.
+    Equity,
+    /// The order's share of the starting capital, at the fill price (fixed notional).
+    Fixed,
+    /// The host's quantities as they are (units sized at the signal's close).
+    Units,
+}
+
+impl Sizing {
+    /// The sizing of that name.
+    pub fn parse(name: &str) -> Option<Sizing> {
+        match name {
+            "equity" => Some(Sizing::Equity),
+            "fixed" => Some(Sizing::Fixed),
+            "units" => Some(Sizing::Units),
+            _ => None,
+        }
+    }
+}
+
+/// Fees and slippage, in basis points of traded notional, and how orders are sized.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CostModel {
     /// Fee per side (default 10 bps, a typical taker fee).
     pub fee_bps: f64,
     /// Slippage against the open (default 5 bps).
     pub slippage_bps: f64,
+    /// Sizing (default equity).
+    pub sizing: Sizing,
+    /// Largest exposure as a multiple of equity at the fill's open (default 1: no leverage).
+    pub max_leverage: f64,
 }
 
 impl Default for CostModel {
@@ -33,8 +69,21 @@ impl Default for CostModel {
         CostModel {
             fee_bps: 10.0,
             slippage_bps: 5.0,
+            sizing: Sizing::Equity,
+            max_leverage: 1.0,
         }
     }
+}
+
+/// Where a run was liquidated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Liquidation {
+    /// Index of the bar.
+    pub bar: usize,
+    /// Its close time, unix seconds.
+    pub timestamp: i64,
+    /// The price the position was closed at.
+    pub price: f64,
 }
 
 /// One fill.
@@ -84,6 +133,8 @@ pub struct Backtest {
     pub trades: Vec<Trade>,
     /// Every metric.
     pub metrics: StageMetrics,
+    /// Where the equity reached zero and the run stopped, if it did.
+    pub liquidated: Option<Liquidation>,
 }
 
 struct OpenTrade {
@@ -126,9 +177,29 @@ pub fn simulate(
     let mut open: Option<OpenTrade> = None;
     let mut in_market = 0u64;
     let mut notional = 0.0;
+    let mut liquidated = None;
     for (i, bar) in bars.iter().enumerate() {
         // The order placed during the previous bar fills at this bar's open.
-        if let Some(target) = i.checked_sub(1).and_then(|p| targets[p]) {
+        if let Some((p, asked)) = i.checked_sub(1).and_then(|p| targets[p].map(|t| (p, t))) {
+            let at_open = cash + position * bar.open;
+            let share = asked * bars[p].close / capital;
+            let mut target = match costs.sizing {
+                Sizing::Units => asked,
+                Sizing::Equity => share * at_open.max(0.0) / bar.open,
+                Sizing::Fixed => share * capital / bar.open,
+            };
+            let side = (target - position).signum();
+            let price = bar.open * (1.0 + side * costs.slippage_bps / 10_000.0);
+            match costs.sizing {
+                Sizing::Units => {}
+                Sizing::Equity => target = share * at_open.max(0.0) / price,
+                Sizing::Fixed => target = share * capital / price,
+            }
+            // No more exposure than the leverage allows on the equity at the open.
+            let cap = costs.max_leverage * at_open.max(0.0) / price;
+            if costs.sizing != Sizing::Units && target.abs() > cap {
+                target = cap.copysign(target);
+            }
             let delta = target - position;
             if delta.abs() > f64::EPSILON {
                 let price = bar.open * (1.0 + delta.signum() * costs.slippage_bps / 10_000.0);
@@ -149,6 +220,33 @@ pub fn simulate(
         }
         if position.abs() > f64::EPSILON {
             in_market += 1;
+            // Ruin: the bar's worst price for the position takes the equity to zero.
+            let worst = if position > 0.0 { bar.low } else { bar.high };
+            if cash + position * worst <= 0.0 {
+                let zero = -cash / position;
+                let price = if position > 0.0 {
+                    zero.min(bar.open)
+                } else {
+                    zero.max(bar.open)
+                };
+                book(&mut open, &mut trades, position, 0.0, price, 0.0, i);
+                fills.push(Fill {
+                    bar: i,
+                    timestamp: bar.timestamp,
+                    quantity: -position,
+                    price,
+                    fee: 0.0,
+                    position: 0.0,
+                });
+                notional += position.abs() * price;
+                equity.push((bar.timestamp, 0.0));
+                liquidated = Some(Liquidation {
+                    bar: i,
+                    timestamp: bar.timestamp,
+                    price,
+                });
+                break;
+            }
         }
         equity.push((bar.timestamp, cash + position * bar.close));
     }
@@ -167,6 +265,7 @@ pub fn simulate(
         fills,
         trades,
         metrics,
+        liquidated,
     }
 }
 
@@ -269,6 +368,11 @@ pub fn buy_and_hold(
     };
     let price = second.open * (1.0 + costs.slippage_bps / 10_000.0);
     let quantity = capital / (price * (1.0 + costs.fee_bps / 10_000.0));
+    // All the capital at the second bar's open, as units: no resizing.
+    let costs = CostModel {
+        sizing: Sizing::Units,
+        ..costs
+    };
     simulate(
         bars,
         &[HostOrder {
@@ -311,6 +415,8 @@ mod tests {
     const FREE: CostModel = CostModel {
         fee_bps: 0.0,
         slippage_bps: 0.0,
+        sizing: Sizing::Units,
+        max_leverage: 1.0,
     };
 
     #[test]
@@ -348,6 +454,7 @@ mod tests {
         let costs = CostModel {
             fee_bps: 10.0,
             slippage_bps: 5.0,
+            ..FREE
         };
         let bt = simulate(
             &bars,
@@ -406,6 +513,89 @@ mod tests {
             (bt.metrics.total_return - expected).abs() < 1e-12,
             "{} vs {expected}",
             bt.metrics.total_return
+        );
+    }
+
+    #[test]
+    fn equity_sizing_compounds_at_the_fill_price() {
+        // All in (the host's full size at the signal's close) on every long signal.
+        let bars: Vec<SandboxBar> = [(100.0, 110.0), (120.0, 130.0), (125.0, 90.0), (95.0, 100.0)]
+            .iter()
+            .enumerate()
+            .map(|(i, (o, c))| bar(i as i64, *o, *c))
+            .collect();
+        let capital = 1000.0;
+        let all_in = |b: usize| order(b, 1, capital / bars[b].close);
+        let costs = CostModel {
+            sizing: Sizing::Equity,
+            ..FREE
+        };
+        let bt = simulate(
+            &bars,
+            &[all_in(0), order(1, 0, 0.0), all_in(2)],
+            capital,
+            costs,
+            8760.0,
+            1,
+        );
+        // Long 1000/120 units at 120, sold at 125; then long all of 1041.67 at 95, marked at 100.
+        let after_first = capital / 120.0 * 125.0;
+        let expected = after_first / 95.0 * 100.0;
+        let last = bt.equity.last().unwrap().1;
+        assert!(
+            (last - expected).abs() < 1e-9 * expected,
+            "{last} vs {expected}"
+        );
+        assert!((bt.fills[2].quantity - after_first / 95.0).abs() < 1e-9);
+        // Fixed notional: the second entry is sized on the starting capital.
+        let fixed = simulate(
+            &bars,
+            &[all_in(0), order(1, 0, 0.0), all_in(2)],
+            capital,
+            CostModel {
+                sizing: Sizing::Fixed,
+                ..FREE
+            },
+            8760.0,
+            1,
+        );
+        assert!((fixed.fills[2].quantity - capital / 95.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_short_through_a_rally_is_liquidated_at_zero_equity_and_stops() {
+        let bars: Vec<SandboxBar> = (0..40)
+            .map(|i| {
+                let p = 100.0 * 1.05f64.powi(i);
+                bar(i.into(), p, p * 1.05)
+            })
+            .collect();
+        let capital = 1000.0;
+        let bt = simulate(
+            &bars,
+            &[order(0, -1, capital / bars[0].close)],
+            capital,
+            CostModel {
+                sizing: Sizing::Equity,
+                ..FREE
+            },
+            8760.0,
+            1,
+        );
+        let l = bt.liquidated.expect("liquidated");
+        assert_eq!(bt.equity.last().unwrap().1, 0.0);
+        assert!(bt.equity.iter().all(|(_, e)| *e >= 0.0));
+        assert_eq!(
+            bt.equity.len(),
+            l.bar + 2,
+            "the run stops at the liquidation"
+        );
+        assert!((bt.metrics.max_drawdown - 1.0).abs() < 1e-12);
+        assert_eq!(bt.trades.len(), 1);
+        assert!(
+            (bt.trades[0].pnl + capital).abs() < 1e-6,
+            "{:?}",
+            bt.trades[0]
         );
     }
 }
