@@ -538,3 +538,60 @@ fn a_short_through_a_bull_market_is_liquidated_at_zero_and_says_so() {
         }
     }
 }
+
+#[test]
+fn a_table_of_the_future_backtests_too_well_to_be_believed_and_is_called_implausible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    // The flag of each of the last 30 days' bars: whether the next bar closes above its open,
+    // the bar a signal fills in. Written into the code, it is the future.
+    let text = std::fs::read_to_string(COINBASE_1H).unwrap();
+    let bars: Vec<(f64, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].parse().unwrap(), f[4].parse().unwrap())
+        })
+        .collect();
+    let window = &bars[bars.len() - 720..];
+    let flags: Vec<i8> = (0..window.len())
+        .map(|i| match window.get(i + 1) {
+            Some((open, close)) if close >= open => 1,
+            _ => -1,
+        })
+        .collect();
+    let file = tmp.path().join("flags.rs");
+    std::fs::write(&file, common::flag_table_strategy(&flags)).unwrap();
+    let out: Value = common::data(&ok(
+        &d,
+        &[
+            "--create",
+            "backtest",
+            file.to_str().unwrap(),
+            "--data",
+            "coinbase-1h",
+            "--days",
+            "30",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let why = out["implausible"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        why.starts_with("implausible: check for look-ahead ("),
+        "{why}"
+    );
+    assert!(out["metrics"]["sharpe"].as_f64().unwrap() > 6.0, "{out}");
+    let text = ok(&d, &["backtest", file.to_str().unwrap(), "--days", "30"]);
+    assert!(
+        text.contains("IMPLAUSIBLE    implausible: check for look-ahead"),
+        "{text}"
+    );
+    // An honest strategy on the same bars is not flagged.
+    let honest: Value =
+        common::data(&ok(&d, &["backtest", CLEAN, "--days", "30", "--json"])).unwrap();
+    assert_eq!(honest["implausible"], Value::Null, "{honest}");
+}

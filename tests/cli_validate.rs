@@ -139,3 +139,29 @@ fn without_a_jail_a_given_file_is_not_compiled_unless_the_operator_says_so() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains("without a jail"));
 }
+
+#[test]
+fn a_strategy_that_carries_a_table_of_flags_is_held_for_a_person() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    for entries in [5_000, 500] {
+        let file = tmp.path().join(format!("flags_{entries}.rs"));
+        let flags: Vec<i8> = (0..entries)
+            .map(|i| if (i * 7) % 5 < 3 { 1 } else { -1 })
+            .collect();
+        std::fs::write(&file, common::flag_table_strategy(&flags)).unwrap();
+        let out = common::run(&d, &["--create", "validate", file.to_str().unwrap()]);
+        let text = common::stdout(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "manual review: {text}{}",
+            common::stderr(&out)
+        );
+        assert!(
+            text.contains(&format!("a constant table of {entries} literal entries"))
+                && text.contains("conventions.constant_table"),
+            "{text}"
+        );
+    }
+}

@@ -36,6 +36,7 @@ struct BacktestJson<'a> {
     fills: usize,
     trap: Option<String>,
     liquidated: Option<Liquidation>,
+    implausible: Option<String>,
 }
 
 pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
@@ -93,6 +94,7 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.trades_out {
         write_trades(result, bars, path)?;
     }
+    let implausible = stratagem_actors::stages::metrics::implausible(&result.metrics);
     let when = |b: Option<&SandboxBar>| {
         b.map(|b| rfc3339_micros(b.timestamp * 1_000_000))
             .unwrap_or_default()
@@ -114,6 +116,7 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             fills: result.fills.len(),
             trap: trap.clone(),
             liquidated: result.liquidated,
+            implausible: implausible.clone(),
         })?;
     } else {
         let m = &result.metrics;
@@ -167,6 +170,9 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(t) = &trap {
             say!("stopped early: {t}");
+        }
+        if let Some(why) = &implausible {
+            say!("IMPLAUSIBLE    {why}");
         }
         if let Some(l) = &result.liquidated {
             say!(

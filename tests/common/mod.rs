@@ -271,3 +271,70 @@ impl StdoutLines {
         }
     }
 }
+
+/// A strategy that carries the future: it trades one written-in up/down flag per bar (the
+/// look-ahead of a table of flags).
+pub fn flag_table_strategy(flags: &[i8]) -> String {
+    let entries = flags.len();
+    let flags: Vec<String> = flags.iter().map(ToString::to_string).collect();
+    format!(
+        r#"//! Trades the flag of each bar.
+use stratagem_sdk::prelude::*;
+
+const FLAGS: [i8; {entries}] = [{flags}];
+
+/// Parameters.
+pub struct FlagParams {{
+    /// Confidence of every signal.
+    pub conviction: f64,
+}}
+
+impl Default for FlagParams {{
+    fn default() -> Self {{
+        FlagParams {{ conviction: 1.0 }}
+    }}
+}}
+
+/// Follows the table.
+pub struct FlagStrategy {{
+    params: FlagParams,
+    seen: usize,
+}}
+
+impl FlagStrategy {{
+    fn next_flag(&mut self) -> Option<i8> {{
+        let flag = FLAGS.get(self.seen).copied();
+        self.seen += 1;
+        flag
+    }}
+}}
+
+impl Strategy for FlagStrategy {{
+    fn new() -> Self {{
+        FlagStrategy {{ params: FlagParams::default(), seen: 0 }}
+    }}
+
+    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {{
+        if bar.close <= 0.0 {{
+            return Err(StrategyError::new("a bar without a positive close"));
+        }}
+        let Some(flag) = self.next_flag() else {{
+            return Ok(None);
+        }};
+        let direction = if flag > 0 {{ Direction::Long }} else {{ Direction::Short }};
+        Ok(Some(Signal::new(direction, self.params.conviction)))
+    }}
+
+    fn execute(&mut self, signal: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError> {{
+        if !GoalValidator::gate(signal.confidence)? {{
+            return Ok(None);
+        }}
+        let quantity = RiskController::size(signal.confidence, bar.close)?;
+        log_info!("{{:?}} {{:.6}}", signal.direction, quantity);
+        Ok(Some(Order::market(signal.direction, quantity)))
+    }}
+}}
+"#,
+        flags = flags.join(", ")
+    )
+}

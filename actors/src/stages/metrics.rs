@@ -160,6 +160,33 @@ pub fn deflated_sharpe(r: &[f64], trials: u64) -> Option<f64> {
     probabilistic_sharpe(r, sr0)
 }
 
+/// Annualised Sharpe above which a backtest is not believed without a look (the best
+/// published strategies stay below 3).
+pub const IMPLAUSIBLE_SHARPE: f64 = 6.0;
+/// Trades over which no drawdown at all, or a win rate of 95 %, is not believed.
+pub const IMPLAUSIBLE_TRADES: u64 = 20;
+
+/// Why a run's figures are too good to believe (a look-ahead, a table of the future): a Sharpe
+/// above [`IMPLAUSIBLE_SHARPE`], or no drawdown or 95 % of trades won over at least
+/// [`IMPLAUSIBLE_TRADES`] trades. `None` when nothing is suspicious.
+pub fn implausible(m: &StageMetrics) -> Option<String> {
+    let mut why = Vec::new();
+    if m.sharpe > IMPLAUSIBLE_SHARPE {
+        why.push(format!("Sharpe {:.1} above {IMPLAUSIBLE_SHARPE}", m.sharpe));
+    }
+    if m.trades >= IMPLAUSIBLE_TRADES && m.max_drawdown <= 1e-9 {
+        why.push(format!("no drawdown over {} trades", m.trades));
+    }
+    if m.trades >= IMPLAUSIBLE_TRADES && m.win_rate >= 0.95 {
+        why.push(format!(
+            "{:.1} % of {} trades won",
+            m.win_rate * 100.0,
+            m.trades
+        ));
+    }
+    (!why.is_empty()).then(|| format!("implausible: check for look-ahead ({})", why.join("; ")))
+}
+
 /// Every metric of a run.
 pub fn compute(run: &RunRecord<'_>) -> StageMetrics {
     let r = returns(run.equity);

@@ -95,7 +95,12 @@ impl Default for StageSettings {
             live_days: 28,
             capital: 100_000.0,
             warmup_bars: 500,
-            costs: CostModel::default(),
+            // The stages keep the host's units for now: their gates and the offline demo's
+            // outcomes were set on that sizing (`backtest` sizes on equity by default).
+            costs: CostModel {
+                sizing: super::backtest::Sizing::Units,
+                ..CostModel::default()
+            },
             require_approval_before: None,
             model_require_approval_before: Some(Stage::Limited),
         }

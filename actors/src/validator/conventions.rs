@@ -11,6 +11,11 @@ use syn::visit::Visit;
 use super::syntax::line_of;
 use super::{Finding, Layer, LayerReport};
 
+/// Entries of a literal array, or characters of a literal string, from which a constant table
+/// is reported: data of that size belongs in the bars, and a table written into the code can
+/// hold the future (a look-ahead: 5,000 up/down flags backtest at a Sharpe of 36).
+pub const MAX_CONSTANT_TABLE: usize = 64;
+
 /// Numbers that are not parameters: identities, halves, small counts.
 pub const TRIVIAL_NUMBERS: &[f64] = &[0.0, 0.5, 1.0, 2.0, 100.0];
 
@@ -140,6 +145,15 @@ pub fn check(file: &syn::File) -> LayerReport {
             format!("hard-coded number {text} in trading logic: make it a parameter"),
         ));
     }
+    let mut tables = Tables { found: Vec::new() };
+    tables.visit_file(file);
+    for (line, what) in tables.found {
+        warnings.push(Finding::at(
+            line,
+            "conventions.constant_table",
+            format!("{what} in the code: a table of data written into a strategy can hold the future (look-ahead); strategies learn from the bars they are given"),
+        ));
+    }
     let mut time = TimeReads { found: Vec::new() };
     time.visit_file(file);
     for (line, what) in time.found {
@@ -196,6 +210,63 @@ impl<'ast> Visit<'ast> for MagicNumbers {
             if !TRIVIAL_NUMBERS.iter().any(|t| (t - v).abs() < f64::EPSILON) {
                 self.found.push((line_of(lit), lit_text(lit)));
             }
+        }
+    }
+}
+
+/// Literal arrays of more than [`MAX_CONSTANT_TABLE`] literal entries, and literal strings or
+/// byte strings longer than that many times eight characters, anywhere but in tests.
+struct Tables {
+    found: Vec<(usize, String)>,
+}
+
+fn literal_entries(e: &syn::Expr) -> usize {
+    match e {
+        syn::Expr::Lit(_) => 1,
+        syn::Expr::Unary(u) => literal_entries(&u.expr),
+        syn::Expr::Array(a) => a.elems.iter().map(literal_entries).sum(),
+        syn::Expr::Tuple(t) => t.elems.iter().map(literal_entries).sum(),
+        syn::Expr::Paren(p) => literal_entries(&p.expr),
+        _ => 0,
+    }
+}
+
+impl<'ast> Visit<'ast> for Tables {
+    fn visit_item_mod(&mut self, node: &'ast syn::ItemMod) {
+        if !is_test(&node.attrs) {
+            syn::visit::visit_item_mod(self, node);
+        }
+    }
+
+    fn visit_item_fn(&mut self, node: &'ast syn::ItemFn) {
+        if !is_test(&node.attrs) {
+            syn::visit::visit_item_fn(self, node);
+        }
+    }
+
+    fn visit_expr_array(&mut self, node: &'ast syn::ExprArray) {
+        let entries = literal_entries(&syn::Expr::Array(node.clone()));
+        if entries > MAX_CONSTANT_TABLE {
+            self.found.push((
+                line_of(node),
+                format!("a constant table of {entries} literal entries"),
+            ));
+            return;
+        }
+        syn::visit::visit_expr_array(self, node);
+    }
+
+    fn visit_lit(&mut self, lit: &'ast syn::Lit) {
+        let chars = match lit {
+            syn::Lit::Str(s) => s.value().chars().count(),
+            syn::Lit::ByteStr(b) => b.value().len(),
+            _ => 0,
+        };
+        if chars > MAX_CONSTANT_TABLE * 8 {
+            self.found.push((
+                line_of(lit),
+                format!("a literal string of {chars} characters"),
+            ));
         }
     }
 }
@@ -291,6 +362,37 @@ mod tests {
         let clock =
             "fn f() -> bool {\n    std::time::SystemTime::now() > std::time::UNIX_EPOCH\n}\n";
         assert_eq!(warnings(clock).len(), 1);
+    }
+
+    #[test]
+    fn large_constant_tables_are_reported_and_small_ones_are_not() {
+        let table = |n: usize| {
+            let flags: Vec<&str> = (0..n)
+                .map(|i| if i % 3 == 0 { "1" } else { "-1" })
+                .collect();
+            format!(
+                "const FLAGS: [i8; {n}] = [{}];\nfn f() {{}}\n",
+                flags.join(", ")
+            )
+        };
+        let found = |source: &str| {
+            check(&syn::parse_file(source).unwrap())
+                .warnings
+                .into_iter()
+                .filter(|f| f.code == "conventions.constant_table")
+                .collect::<Vec<_>>()
+        };
+        let big = found(&table(500));
+        assert_eq!(big.len(), 1);
+        assert!(
+            big[0].message.contains("500 literal entries"),
+            "{:?}",
+            big[0]
+        );
+        assert!(found(&table(5_000))[0].message.contains("5000"));
+        assert!(found(&table(32)).is_empty());
+        let encoded = format!("const F: &str = \"{}\";\n", "10".repeat(400));
+        assert!(found(&encoded)[0].message.contains("800 characters"));
     }
 
     #[test]
