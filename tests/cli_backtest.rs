@@ -595,3 +595,14 @@ fn a_table_of_the_future_backtests_too_well_to_be_believed_and_is_called_implaus
         common::data(&ok(&d, &["backtest", CLEAN, "--days", "30", "--json"])).unwrap();
     assert_eq!(honest["implausible"], Value::Null, "{honest}");
 }
+
+#[test]
+fn a_window_too_short_prints_no_annualised_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let text = ok(&d, &["--create", "backtest", CLEAN, "--days", "1"]);
+    assert!(text.contains("sharpe         n/a (24 bars)"), "{text}");
+    assert!(text.contains("calmar         n/a (24 bars)"), "{text}");
+    let long = ok(&d, &["backtest", CLEAN, "--days", "30"]);
+    assert!(!long.contains("n/a ("), "{long}");
+}

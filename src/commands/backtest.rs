@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use serde::Serialize;
 use stratagem_actors::stages::backtest::{CostModel, Liquidation, Sizing};
+use stratagem_actors::stages::metrics;
 use stratagem_actors::validator::sandbox::runtime::SandboxBar;
 use stratagem_actors::workflow::backtest::{
     backtest, load_bars, recorded_source, write_equity, write_trades, BacktestRequest,
@@ -94,7 +95,7 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.trades_out {
         write_trades(result, bars, path)?;
     }
-    let implausible = stratagem_actors::stages::metrics::implausible(&result.metrics);
+    let implausible = metrics::implausible(&result.metrics);
     let when = |b: Option<&SandboxBar>| {
         b.map(|b| rfc3339_micros(b.timestamp * 1_000_000))
             .unwrap_or_default()
@@ -143,14 +144,24 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             m.total_return * 100.0,
             baseline.metrics.total_return * 100.0
         );
+        // Annualised figures need a window that can carry them; ∞ is said as such.
+        let annualised = |v: f64| {
+            if m.bars < metrics::MIN_BARS_TO_ANNUALISE {
+                format!("n/a ({} bars)", m.bars)
+            } else if v.is_infinite() {
+                if v > 0.0 { "∞" } else { "-∞" }.to_string()
+            } else {
+                format!("{v:.3}")
+            }
+        };
         say!(
-            "sharpe         {:>9.3}     (buy and hold {:.3})",
-            m.sharpe,
-            baseline.metrics.sharpe
+            "sharpe         {:>9}     (buy and hold {})",
+            annualised(m.sharpe),
+            annualised(baseline.metrics.sharpe)
         );
-        say!("sortino        {:>9.3}", m.sortino);
+        say!("sortino        {:>9}", annualised(m.sortino));
         say!("max drawdown   {:>9.2} %", m.max_drawdown * 100.0);
-        say!("calmar         {:>9.3}", m.calmar);
+        say!("calmar         {:>9}", annualised(m.calmar));
         say!(
             "trades         {:>9}     win rate {:.1} %, profit factor {:.2}",
             m.trades,

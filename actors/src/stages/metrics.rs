@@ -81,7 +81,8 @@ pub fn sharpe(r: &[f64], bars_per_year: f64) -> f64 {
     }
 }
 
-/// Annualised Sortino ratio.
+/// Annualised Sortino ratio: ∞ for a curve that gains with no downside (the formula divides by
+/// a zero downside deviation; 0 would rank a flawless curve last), 0 for a flat one.
 pub fn sortino(r: &[f64], bars_per_year: f64) -> f64 {
     if r.len() < 2 {
         return 0.0;
@@ -90,10 +91,28 @@ pub fn sortino(r: &[f64], bars_per_year: f64) -> f64 {
         (r.iter().map(|x| x.min(0.0).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt();
     if downside > 0.0 {
         mean(r) / downside * bars_per_year.sqrt()
+    } else if mean(r) > 0.0 {
+        f64::INFINITY
     } else {
         0.0
     }
 }
+
+/// Calmar ratio: annual return over the largest drawdown; ∞ for a gain without a drawdown, 0
+/// without a gain.
+pub fn calmar(annual_return: f64, max_drawdown: f64) -> f64 {
+    if max_drawdown > 0.0 {
+        annual_return / max_drawdown
+    } else if annual_return > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    }
+}
+
+/// Fewest bars an annualised figure is printed for: below, a Sharpe of 25 over four bars is
+/// noise, not a finding.
+pub const MIN_BARS_TO_ANNUALISE: u64 = 30;
 
 /// Largest peak-to-trough fall, as a positive fraction.
 pub fn max_drawdown(equity: &[f64]) -> f64 {
@@ -215,7 +234,7 @@ pub fn compute(run: &RunRecord<'_>) -> StageMetrics {
         sharpe: sharpe(&r, run.bars_per_year),
         sortino: sortino(&r, run.bars_per_year),
         max_drawdown: mdd,
-        calmar: if mdd > 0.0 { annual / mdd } else { 0.0 },
+        calmar: calmar(annual, mdd),
         win_rate: if run.trades.is_empty() {
             0.0
         } else {
@@ -402,5 +421,15 @@ mod tests {
         close(psr, d1, 1e-12);
         assert!(psr > d10 && d10 > d1000, "{psr} {d10} {d1000}");
         assert!(psr > 0.5, "a positive mean gives PSR above one half: {psr}");
+    }
+
+    #[test]
+    fn a_flawless_curve_has_infinite_sortino_and_calmar_not_zero() {
+        let gains = [0.01, 0.02, 0.0, 0.01];
+        assert_eq!(sortino(&gains, 8760.0), f64::INFINITY);
+        assert_eq!(calmar(0.5, 0.0), f64::INFINITY);
+        assert_eq!(sortino(&[0.0, 0.0, 0.0], 8760.0), 0.0, "flat: no return");
+        assert_eq!(calmar(-0.1, 0.0), 0.0);
+        assert!(sortino(&[0.01, -0.02, 0.03], 8760.0).is_finite());
     }
 }
