@@ -255,6 +255,10 @@ pub struct BacktestArgs {
     /// Write the closed trades to this CSV.
     #[arg(long)]
     pub trades_out: Option<PathBuf>,
+    /// Write a tear sheet to this HTML file: equity against buy and hold, the underwater
+    /// curve, monthly returns, the trades and every metric, self-contained (inline SVG).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -606,3 +606,99 @@ fn a_window_too_short_prints_no_annualised_figure() {
     let long = ok(&d, &["backtest", CLEAN, "--days", "30"]);
     assert!(!long.contains("n/a ("), "{long}");
 }
+
+/// Debian's Chromium, headless, as the README's test command installs it. Returns what it
+/// printed (written to a file: a pipe would fill and stall it).
+fn chromium(profile: &std::path::Path, args: &[&str]) -> String {
+    let exe = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let printed = profile.with_extension("out");
+    let mut child = std::process::Command::new(&exe)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(std::fs::File::create(&printed).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{exe}: {e} (the README's test command installs Debian's chromium)")
+        });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish in 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::read_to_string(&printed).unwrap_or_default()
+}
+
+#[test]
+fn the_tear_sheet_draws_its_charts_and_lists_every_trade_in_a_real_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let report = tmp.path().join("report.html");
+    let out: Value = common::data(&ok(
+        &d,
+        &[
+            "--create",
+            "backtest",
+            CLEAN,
+            "--days",
+            "120",
+            "--report",
+            report.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let trades = out["metrics"]["trades"].as_u64().unwrap();
+    assert!(trades > 10, "{out}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    for outside in ["http://", "https://", " src=", "@import", "url("] {
+        assert!(!html.contains(outside), "the page fetches {outside}");
+    }
+    let url = format!("file://{}", report.display());
+    let dom = chromium(
+        &tmp.path().join("profile-dom"),
+        &["--virtual-time-budget=5000", "--dump-dom", &url],
+    );
+    let body = dom
+        .split("<body")
+        .nth(1)
+        .and_then(|b| b.split('>').next())
+        .unwrap_or_else(|| panic!("no body in {dom}"));
+    assert!(
+        body.contains("data-equity-paths-drawn=\"2\""),
+        "both equity paths have a drawn length: {body}"
+    );
+    assert!(
+        body.contains(&format!("data-trade-rows=\"{trades}\"")),
+        "the trade table has the run's {trades} trades: {body}"
+    );
+    let shot = tmp.path().join("report.png");
+    chromium(
+        &tmp.path().join("profile-shot"),
+        &[
+            "--window-size=1100,1400",
+            &format!("--screenshot={}", shot.display()),
+            &url,
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+}

@@ -13,6 +13,7 @@ use stratagem_actors::workflow::backtest::{
     backtest, load_bars, recorded_source, write_equity, write_trades, BacktestRequest,
 };
 use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::report::{write_report, Report};
 use stratagem_events::projection::rfc3339_micros;
 use stratagem_events::StageMetrics;
 
@@ -96,6 +97,23 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         write_trades(result, bars, path)?;
     }
     let implausible = metrics::implausible(&result.metrics);
+    if let Some(path) = &args.report {
+        write_report(
+            &Report {
+                strategy: &args.strategy,
+                data: &args.data,
+                bars: &bars[..done.bars],
+                result,
+                baseline,
+                calendar: loaded.calendar.as_str(),
+                bars_per_year: done.bars_per_year,
+                costs,
+                capital: args.capital,
+                implausible: implausible.as_deref(),
+            },
+            path,
+        )?;
+    }
     let when = |b: Option<&SandboxBar>| {
         b.map(|b| rfc3339_micros(b.timestamp * 1_000_000))
             .unwrap_or_default()

@@ -26,6 +26,7 @@ pub mod monitor;
 pub mod notifications;
 pub mod query;
 pub mod read_api;
+pub mod report;
 pub mod review;
 pub mod run;
 pub mod settings;
