@@ -570,3 +570,65 @@ fn one_deadline_covers_both_sandbox_runs_and_a_trap_ends_the_layer() {
     // The first run used the whole budget; a second would double it.
     assert!(took < timeout + Duration::from_millis(900), "took {took:?}");
 }
+
+/// A paper stage without a single fill is inconclusive, never a pass: it is run again over
+/// twice the window, up to the limit, then rejected as inconclusive — while a strategy that
+/// trades gets a verdict on its Sharpe.
+#[test]
+fn a_warm_session_without_a_fill_is_inconclusive_never_a_pass() {
+    use stratagem_actors::market;
+    use stratagem_actors::stages::runner::{run_stage, Baseline, PaperFeed, StageSettings};
+    use stratagem_events::Stage;
+    let sandbox = Sandbox::new().unwrap();
+    let idle = sandbox
+        .load(
+            &compiler()
+                .compile(&strategy_with("Ok(None)"), "HostileStrategy")
+                .unwrap(),
+        )
+        .unwrap();
+    let bars = market::embedded_hourly();
+    let settings = StageSettings::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = runtime
+        .block_on(run_stage(
+            &sandbox,
+            &idle,
+            &Baseline::BuyAndHold,
+            Stage::Warm,
+            bars,
+            &settings,
+            1,
+            PaperFeed::Recorded { speed: None },
+        ))
+        .unwrap();
+    assert!(!outcome.passed, "{}", outcome.gate);
+    assert_eq!(
+        outcome.gate,
+        "inconclusive: 0 order(s) filled over 128 bars (needs ≥ 1), after 5 extension(s) of the window; rejected"
+    );
+    assert_eq!(outcome.window.end - outcome.window.start, 128);
+    let active = sandbox
+        .load(
+            &compiler()
+                .compile(&clean_source(), "CleanMomentumStrategy")
+                .unwrap(),
+        )
+        .unwrap();
+    let judged = runtime
+        .block_on(run_stage(
+            &sandbox,
+            &active,
+            &Baseline::BuyAndHold,
+            Stage::Warm,
+            bars,
+            &settings,
+            1,
+            PaperFeed::Recorded { speed: None },
+        ))
+        .unwrap();
+    assert!(judged.gate.starts_with("sharpe "), "{}", judged.gate);
+}

@@ -63,6 +63,8 @@ pub struct PaperSession {
     pub bars: Vec<SandboxBar>,
     /// The candidate's metrics.
     pub candidate: StageMetrics,
+    /// Orders of the candidate that filled (the evidence a verdict needs).
+    pub fills: usize,
     /// The baseline's metrics on the same bars.
     pub baseline: StageMetrics,
     /// A trap that stopped the candidate.
@@ -127,8 +129,8 @@ pub async fn trade(
         bars.push(bar);
     }
     let trap = runs.remove(0).finish().trap;
-    let candidate_metrics =
-        backtest::simulate(&bars, &orders[0], capital, costs, bars_per_year, 1).metrics;
+    let candidate = backtest::simulate(&bars, &orders[0], capital, costs, bars_per_year, 1);
+    let (candidate_metrics, fills) = (candidate.metrics, candidate.fills.len());
     let baseline = match orders.get(1) {
         Some(champion_orders) => {
             backtest::simulate(&bars, champion_orders, capital, costs, bars_per_year, 1).metrics
@@ -138,6 +140,7 @@ pub async fn trade(
     Ok(PaperSession {
         bars,
         candidate: candidate_metrics,
+        fills,
         baseline,
         trap,
     })

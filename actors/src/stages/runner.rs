@@ -6,9 +6,13 @@
 //! | stage | window | capital | gate (defaults: the seed's) |
 //! | --- | --- | --- | --- |
 //! | COLD | the `cold_days` (7) days before `now` | 100 % | Sharpe ≥ `cold_min_sharpe` (0.5) **and** closed trades ≥ `cold_min_trades` (2) |
-//! | WARM | `warm_hours` (4) from `now`, beside the baseline | 100 % | Sharpe ≥ baseline + `warm_min_improvement` (10 %) × \|baseline\| |
-//! | LIMITED | the `limited_hours` (24) after WARM | `limited_capital_fraction` (10 %) | Sharpe ≥ baseline + `limited_min_improvement` (15 %) × \|baseline\| |
+//! | WARM | `warm_hours` (4) from `now`, beside the baseline | 100 % | at least `paper_min_fills` (1) filled orders, and Sharpe ≥ baseline + `warm_min_improvement` (10 %) × \|baseline\| |
+//! | LIMITED | the `limited_hours` (24) after WARM | `limited_capital_fraction` (10 %) | at least `paper_min_fills` filled orders, and Sharpe ≥ baseline + `limited_min_improvement` (15 %) × \|baseline\| |
 //! | FULL | its first bar, then the `live_days` (28) recorded after LIMITED, watched by the monitor | 100 % | none: the monitor rolls it back on degradation |
+//!
+//! A WARM or LIMITED session with fewer filled orders than `paper_min_fills` is inconclusive, never a
+//! pass: it runs again over a window twice as long (on the recorded timeline it reaches into
+//! the bars after it), up to `paper_max_extensions` times, then is rejected as inconclusive.
 //!
 //! The baseline is the current FULL champion, or buy-and-hold when there is none, on the same
 //! window. The strategy is fed `warmup_bars` bars before its window (so its indicators are
@@ -46,6 +50,12 @@ pub struct StageSettings {
     pub limited_capital_fraction: f64,
     /// LIMITED gate: Sharpe improvement over the baseline (`LIMITED_MIN_IMPROVEMENT`, 0.15).
     pub limited_min_improvement: f64,
+    /// Fewest filled orders of a WARM or LIMITED session whose Sharpe the gate judges
+    /// (`PAPER_MIN_FILLS`, 1): below, the verdict is inconclusive, never a pass.
+    pub paper_min_fills: usize,
+    /// Times an inconclusive WARM or LIMITED session is run again over a window twice as long
+    /// before it is rejected as inconclusive (`PAPER_MAX_EXTENSIONS`, 5: up to 32× the window).
+    pub paper_max_extensions: u32,
     /// Recorded days after LIMITED that a strategy trades at FULL offline, watched by the
     /// monitor (`LIVE_DAYS`, 28).
     pub live_days: u32,
@@ -92,6 +102,8 @@ impl Default for StageSettings {
             limited_hours: 24,
             limited_capital_fraction: 0.10,
             limited_min_improvement: 0.15,
+            paper_min_fills: 1,
+            paper_max_extensions: 5,
             live_days: 28,
             capital: 100_000.0,
             warmup_bars: 500,
@@ -293,7 +305,7 @@ pub async fn run_stage(
     bars: &[SandboxBar],
     s: &StageSettings,
     trials: u64,
-    feed: PaperFeed<'_>,
+    mut feed: PaperFeed<'_>,
 ) -> Result<StageOutcome, StageError> {
     let w = window(stage, bars, s)?;
     let fraction = if stage == Stage::Limited {
@@ -307,17 +319,20 @@ pub async fn run_stage(
         Baseline::BuyAndHold => "buy_and_hold".to_string(),
         Baseline::Champion { name, .. } => name.clone(),
     };
+    let mut w = w;
+    let mut extensions = 0;
+    let mut fills = 0;
     let (mut metrics, baseline_sharpe, trap) = match stage {
-        Stage::Warm | Stage::Limited => {
+        Stage::Warm | Stage::Limited => loop {
             let champion = match baseline {
                 Baseline::Champion { strategy, .. } => Some(*strategy),
                 Baseline::BuyAndHold => None,
             };
             let wanted = w.end - w.start;
-            let session = match feed {
+            let session = match &mut feed {
                 PaperFeed::Recorded { speed } => {
                     let interval = market::bar_interval(bars);
-                    let clock = SimulatedClock::new(bars[w.start].timestamp - interval, speed);
+                    let clock = SimulatedClock::new(bars[w.start].timestamp - interval, *speed);
                     let mut recorded = RecordedFeed::new(&bars[w.start..w.end], &clock);
                     paper::trade(
                         sandbox,
@@ -338,7 +353,7 @@ pub async fn run_stage(
                         candidate,
                         champion,
                         &[],
-                        live,
+                        &mut **live,
                         wanted,
                         capital,
                         s.costs,
@@ -357,8 +372,24 @@ pub async fn run_stage(
                     session.bars.len()
                 )));
             }
-            (session.candidate, session.baseline.sharpe, session.trap)
-        }
+            // Too few trades to judge: run again over twice the window, while there is room.
+            let longer = w.start + 2 * wanted;
+            let room = match &feed {
+                PaperFeed::Recorded { .. } => longer <= bars.len(),
+                PaperFeed::Live(_) => true,
+            };
+            if session.fills < s.paper_min_fills
+                && session.trap.is_none()
+                && extensions < s.paper_max_extensions
+                && room
+            {
+                extensions += 1;
+                w.end = longer;
+                continue;
+            }
+            fills = session.fills;
+            break (session.candidate, session.baseline.sharpe, session.trap);
+        },
         Stage::Cold | Stage::Full => {
             let (b, trap) = backtest_window(sandbox, candidate, bars, w, capital, s, trials)?;
             (b.metrics, 0.0, trap)
@@ -368,7 +399,21 @@ pub async fn run_stage(
         let needed = baseline_sharpe + improvement * baseline_sharpe.abs();
         (m.sharpe >= needed, format!("sharpe {:.3} (needs ≥ {needed:.3}: baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", m.sharpe, improvement * 100.0))
     };
+    let inconclusive = matches!(stage, Stage::Warm | Stage::Limited) && fills < s.paper_min_fills;
     let (passed, gate) = match stage {
+        _ if inconclusive => (
+            false,
+            format!(
+                "inconclusive: {fills} order(s) filled over {} bars (needs ≥ {}){}; rejected",
+                w.end - w.start,
+                s.paper_min_fills,
+                if extensions > 0 {
+                    format!(", after {extensions} extension(s) of the window")
+                } else {
+                    String::new()
+                }
+            ),
+        ),
         Stage::Cold => (
             metrics.sharpe >= s.cold_min_sharpe && metrics.trades >= s.cold_min_trades,
             format!(
@@ -376,8 +421,23 @@ pub async fn run_stage(
                 metrics.sharpe, s.cold_min_sharpe, metrics.trades, s.cold_min_trades
             ),
         ),
-        Stage::Warm => beat(&metrics, s.warm_min_improvement),
-        Stage::Limited => beat(&metrics, s.limited_min_improvement),
+        Stage::Warm | Stage::Limited => {
+            let improvement = if stage == Stage::Warm {
+                s.warm_min_improvement
+            } else {
+                s.limited_min_improvement
+            };
+            let (passed, text) = beat(&metrics, improvement);
+            let text = if extensions > 0 {
+                format!(
+                    "{text}, over {} bars after {extensions} extension(s) for evidence",
+                    w.end - w.start
+                )
+            } else {
+                text
+            };
+            (passed, text)
+        }
         Stage::Full => (
             true,
             "none (full capital; the monitor watches it)".to_string(),

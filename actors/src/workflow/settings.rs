@@ -505,6 +505,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("LIMITED_HOURS", "LIMITED's window in hours (default 24)"),
     (
+        "PAPER_MIN_FILLS",
+        "filled orders a WARM or LIMITED session needs for a verdict (default 1; fewer: inconclusive)",
+    ),
+    (
+        "PAPER_MAX_EXTENSIONS",
+        "times an inconclusive WARM or LIMITED session runs again over twice the window (default 5)",
+    ),
+    (
         "LIMITED_CAPITAL_FRACTION",
         "LIMITED's share of capital (default 0.10)",
     ),
@@ -872,6 +880,18 @@ impl Settings {
                 d.limited_min_improvement,
                 fraction,
                 "a fraction between 0 and 1",
+            )?,
+            paper_min_fills: self.parsed(
+                "PAPER_MIN_FILLS",
+                d.paper_min_fills,
+                |n| *n <= 10_000,
+                "a number of orders up to 10000",
+            )?,
+            paper_max_extensions: self.parsed(
+                "PAPER_MAX_EXTENSIONS",
+                d.paper_max_extensions,
+                |n| *n <= 6,
+                "a number of extensions up to 6",
             )?,
             live_days: self.parsed(
                 "LIVE_DAYS",
