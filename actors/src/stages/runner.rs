@@ -374,9 +374,10 @@ pub async fn run_stage(
             }
             // Too few trades to judge: run again over twice the window, while there is room.
             let longer = w.start + 2 * wanted;
+            // A live session is not restarted (it would lose its state): it is judged as it is.
             let room = match &feed {
                 PaperFeed::Recorded { .. } => longer <= bars.len(),
-                PaperFeed::Live(_) => true,
+                PaperFeed::Live(_) => false,
             };
             if session.fills < s.paper_min_fills
                 && session.trap.is_none()
