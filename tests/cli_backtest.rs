@@ -356,9 +356,10 @@ fn columns_in_another_order_give_the_same_backtest_and_an_inverted_bar_is_refuse
         .collect();
     let reordered = tmp.path().join("reordered.csv");
     std::fs::write(&reordered, &reversed).unwrap();
-    let run = |file: &str| -> Value {
+    // Each in a data directory of its own: a second run in one would be a second trial.
+    let run = |file: &str, dir: &str| -> Value {
         let mut v: Value = common::data(&ok(
-            &d,
+            &tmp.path().join(dir),
             &["--create", "backtest", CLEAN, "--data", file, "--json"],
         ))
         .unwrap();
@@ -366,7 +367,10 @@ fn columns_in_another_order_give_the_same_backtest_and_an_inverted_bar_is_refuse
         v["strategy"] = Value::Null;
         v
     };
-    assert_eq!(run(EURUSD_1H), run(reordered.to_str().unwrap()));
+    assert_eq!(
+        run(EURUSD_1H, "original"),
+        run(reordered.to_str().unwrap(), "reordered")
+    );
     // A bar whose high is below its low, named by its row.
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let mut f: Vec<String> = lines[100].split(',').map(str::to_string).collect();
@@ -376,7 +380,13 @@ fn columns_in_another_order_give_the_same_backtest_and_an_inverted_bar_is_refuse
     std::fs::write(&inverted, lines.join("\n")).unwrap();
     let err = fails(
         &d,
-        &["backtest", CLEAN, "--data", inverted.to_str().unwrap()],
+        &[
+            "--create",
+            "backtest",
+            CLEAN,
+            "--data",
+            inverted.to_str().unwrap(),
+        ],
     );
     let expected = format!(
         "row 101: high {} and low {} do not bound open {} and close {}",
@@ -701,4 +711,41 @@ fn the_tear_sheet_draws_its_charts_and_lists_every_trade_in_a_real_browser() {
         "{} bytes",
         png.len()
     );
+}
+
+#[test]
+fn every_backtest_is_a_trial_of_its_family_on_the_log_and_deflates_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let run = |file: &str| -> Value {
+        common::data(&ok(
+            &d,
+            &["--create", "backtest", file, "--days", "30", "--json"],
+        ))
+        .unwrap()
+    };
+    let first = run(CLEAN);
+    assert_eq!(first["family"], "file:CleanMomentumStrategy");
+    assert_eq!(first["trials"], 1);
+    let second = run(CLEAN);
+    assert_eq!(second["trials"], 2, "the first run is counted");
+    // The same Sharpe, deflated over more trials.
+    assert_eq!(second["metrics"]["sharpe"], first["metrics"]["sharpe"]);
+    assert!(
+        second["metrics"]["deflated_sharpe"].as_f64().unwrap()
+            < first["metrics"]["deflated_sharpe"].as_f64().unwrap(),
+        "{first} {second}"
+    );
+    // Another family has trials of its own.
+    assert_eq!(run(SMA_CROSS)["trials"], 1);
+    let stages = std::fs::read_to_string(d.join("strategy_stages.jsonl")).unwrap();
+    let trials: Vec<Value> = stages
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "backtest.trial")
+        .collect();
+    assert_eq!(trials.len(), 3);
+    assert_eq!(trials[0]["data"]["family"], "file:CleanMomentumStrategy");
+    assert_eq!(trials[0]["data"]["bars"], 720);
+    ok(&d, &["audit", "verify"]);
 }

@@ -369,6 +369,25 @@ impl GenerationAttempted {
     }
 }
 
+/// A backtest run on demand (`stratagem backtest`): a trial, counted for the deflated Sharpe
+/// ratio of its family, as every stage run is. Nothing else depends on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestTrial {
+    /// The strategy, when it is one of the log's.
+    pub strategy_id: Option<Uuid>,
+    /// SHA-256 of its source, hex.
+    pub sha256: String,
+    /// The family its trials are counted in: the opportunity's family or the template of a
+    /// strategy of the log, `file:<type>` for a file.
+    pub family: String,
+    /// What it ran on (`coinbase-1h`, a file name).
+    pub data: String,
+    /// Bars run.
+    pub bars: u64,
+    /// Its annualised Sharpe ratio.
+    pub sharpe: f64,
+}
+
 /// Validation of a strategy began.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationStarted {
@@ -743,6 +762,7 @@ vocabulary! {
     OpportunityRejected(OpportunityRejected) = "opportunity.rejected",
     StrategyGenerated(StrategyGenerated) = "strategy.generated",
     GenerationAttempted(GenerationAttempted) = "generation.attempted",
+    BacktestTrial(BacktestTrial) = "backtest.trial",
     ValidationStarted(ValidationStarted) = "validation.started",
     ValidationLayerFinished(ValidationLayerFinished) = "validation.layer_finished",
     ValidationDecided(ValidationDecided) = "validation.decided",

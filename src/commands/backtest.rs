@@ -10,7 +10,7 @@ use stratagem_actors::stages::backtest::{CostModel, Liquidation, Sizing};
 use stratagem_actors::stages::metrics;
 use stratagem_actors::validator::sandbox::runtime::SandboxBar;
 use stratagem_actors::workflow::backtest::{
-    backtest, load_bars, recorded_source, write_equity, write_trades, BacktestRequest,
+    backtest, family_for, load_bars, recorded_source, write_equity, write_trades, BacktestRequest,
 };
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::report::{write_report, Report};
@@ -39,9 +39,11 @@ struct BacktestJson<'a> {
     trap: Option<String>,
     liquidated: Option<Liquidation>,
     implausible: Option<String>,
+    family: String,
+    trials: u64,
 }
 
-pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if !(args.fee_bps.is_finite() && (0.0..=1000.0).contains(&args.fee_bps)) {
         bail!("--fee-bps {} is not between 0 and 1000", args.fee_bps);
     }
@@ -55,10 +57,12 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         bail!("--capital {} is not a positive amount", args.capital);
     }
     let dir = DataDir::open(root)?;
+    let strategy_id = args.strategy.trim().parse::<uuid::Uuid>().ok();
     let source = match recorded_source(&dir, &args.strategy)? {
         Some(source) => source,
         None => read_strategy(Path::new(&args.strategy))?,
     };
+    let family = family_for(&dir, strategy_id, &source)?;
     let loaded = load_bars(
         &args.data,
         args.days,
@@ -87,8 +91,11 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         capital: args.capital,
         costs,
         bars_per_year: loaded.bars_per_year,
+        strategy_id,
+        family: family.clone(),
+        data: &args.data,
     };
-    let done = backtest(root, &dir, &request)?;
+    let done = backtest(root, &dir, &request).await?;
     let (result, baseline, trials, trap) = (&done.result, &done.baseline, done.trials, &done.trap);
     if let Some(path) = &args.equity_out {
         write_equity(result, path)?;
@@ -136,6 +143,8 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             trap: trap.clone(),
             liquidated: result.liquidated,
             implausible: implausible.clone(),
+            family: family.clone(),
+            trials,
         })?;
     } else {
         let m = &result.metrics;
@@ -193,7 +202,7 @@ pub fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         );
         let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
         say!(
-            "PSR            {:>9}     DSR {} over {trials} trial(s)",
+            "PSR            {:>9}     DSR {} over {trials} trial(s) of {family}",
             show(m.probabilistic_sharpe),
             show(m.deflated_sharpe)
         );

@@ -72,7 +72,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Monitor(flags) => monitor::run(root, settings, flags.json).await,
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(root, settings, &file, json).await,
-        Command::Backtest(args) => backtest::run(root, args),
+        Command::Backtest(args) => backtest::run(root, args).await,
         Command::Stage {
             strategy,
             stage,

@@ -104,6 +104,29 @@ pub struct BacktestRequest<'a> {
     pub costs: CostModel,
     /// Bars a year for annualised figures.
     pub bars_per_year: f64,
+    /// The strategy, when it is one of the log's.
+    pub strategy_id: Option<Uuid>,
+    /// The family its trial is counted in ([`family_for`]).
+    pub family: String,
+    /// What the bars are (for the trial's record).
+    pub data: &'a str,
+}
+
+/// The family a backtest's trial is counted in: the log's strategy's family (its opportunity's,
+/// else its template), else `file:<the strategy type>` for a file.
+///
+/// # Errors
+/// The projections cannot be read.
+pub fn family_for(dir: &DataDir, strategy_id: Option<Uuid>, source: &str) -> Result<String> {
+    if let Some(id) = strategy_id {
+        return Ok(dir.projections()?.state().family_of(id));
+    }
+    let name = (crate::validator::syntax::too_deep(source).is_none())
+        .then(|| syn::parse_file(source).ok())
+        .flatten()
+        .and_then(|f| crate::validator::conventions::strategy_type(&f))
+        .unwrap_or_else(|| "unknown".into());
+    Ok(format!("file:{name}"))
 }
 
 /// A backtest done.
@@ -117,7 +140,7 @@ pub struct BacktestDone {
     pub bars: usize,
     /// Bars a year the figures were annualised with.
     pub bars_per_year: f64,
-    /// Trials the deflated Sharpe ratio counted.
+    /// Trials the deflated Sharpe ratio counted: this family's, this one included.
     pub trials: u64,
     /// Why the sandbox stopped it early, if it did.
     pub trap: Option<String>,
@@ -136,11 +159,12 @@ pub fn recorded_source(dir: &DataDir, target: &str) -> Result<Option<String>> {
 }
 
 /// Compiles the strategy (after the source-level layers), runs it in the sandbox over the
-/// bars, and simulates its orders.
+/// bars, simulates its orders, and records the run as a trial of its family (the deflated
+/// Sharpe ratio counts every trial of the family, this one included).
 ///
 /// # Errors
-/// A strategy that fails the source layers or rustc; a sandbox that cannot load it.
-pub fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Result<BacktestDone> {
+/// A strategy that fails the source layers or rustc; a sandbox that cannot load it; the log.
+pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Result<BacktestDone> {
     let bars_per_year = r.bars_per_year;
     let wasm = compile_checked(root, r.source)?;
     let sandbox = Sandbox::new()?;
@@ -154,7 +178,8 @@ pub fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Result<B
         ..SandboxLimits::default()
     };
     let run = sandbox.run(&loaded, r.bars, &limits, &risk)?;
-    let trials = dir.projections()?.state().backtest_trials + 1;
+    let mut projections = dir.projections()?;
+    let trials = projections.state().trials_of_family(&r.family) + 1;
     let result = backtest::simulate(
         &r.bars[..run.bars],
         &run.orders,
@@ -168,6 +193,19 @@ pub fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Result<B
         .trap
         .as_ref()
         .map(|t| format!("{t} at bar {}", run.bars));
+    let trial = stratagem_events::BacktestTrial {
+        strategy_id: r.strategy_id,
+        sha256: crate::generator::sha256_hex(r.source),
+        family: r.family.clone(),
+        data: r.data.to_string(),
+        bars: run.bars as u64,
+        sharpe: result.metrics.sharpe,
+    };
+    dir.append(
+        &mut projections,
+        stratagem_events::AppendRequest::one(trial),
+    )
+    .await?;
     Ok(BacktestDone {
         result,
         baseline,

@@ -263,6 +263,9 @@ pub struct Projections {
     pub strategies: BTreeMap<Uuid, StrategyView>,
     /// COLD runs completed: the number of trials for the deflated Sharpe ratio.
     pub backtest_trials: u64,
+    /// Trials by family (`backtest.trial` events and every completed stage run), for the
+    /// deflated Sharpe ratio of a strategy's family.
+    pub trials_by_family: BTreeMap<String, u64>,
     /// Health of each discovery source, by name.
     pub sources: BTreeMap<String, SourceHealth>,
     /// The FULL champion: the strategy whose FULL run completed most recently and that has not
@@ -370,6 +373,24 @@ impl Projections {
     pub fn apply_decoded(&mut self, rec: &RecordedEvent, event: Event) {
         self.apply_event(rec.seq, rec.recorded_at_micros, event);
         self.last_seq = rec.seq;
+    }
+
+    /// The family a strategy's trials are counted in: its opportunity's family, else its
+    /// template, else `unknown`.
+    pub fn family_of(&self, strategy_id: Uuid) -> String {
+        let Some(s) = self.strategies.get(&strategy_id) else {
+            return "unknown".into();
+        };
+        self.opportunities
+            .get(&s.opportunity_id)
+            .and_then(|o| o.family.clone())
+            .or_else(|| s.template.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Trials recorded for a family.
+    pub fn trials_of_family(&self, family: &str) -> u64 {
+        self.trials_by_family.get(family).copied().unwrap_or(0)
     }
 
     /// Model tokens charged on the UTC days from the one holding `since_micros` on.
@@ -713,10 +734,15 @@ impl Projections {
                     }
                 }
             }
+            Event::BacktestTrial(e) => {
+                *self.trials_by_family.entry(e.family).or_default() += 1;
+            }
             Event::StageCompleted(e) => {
                 if e.stage == Stage::Cold {
                     self.backtest_trials += 1;
                 }
+                let family = self.family_of(e.strategy_id);
+                *self.trials_by_family.entry(family).or_default() += 1;
                 // A strategy whose FULL run is done trades full capital: the new champion.
                 if e.stage == Stage::Full && e.passed && self.champion != Some(e.strategy_id) {
                     self.previous_champions.retain(|c| *c != e.strategy_id);
@@ -840,7 +866,8 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::StageRolledBack(_)
         | Event::StrategyRetired(_)
         | Event::CloneSpawned(_)
-        | Event::MonitorObserved(_) => Some(AuditFile::Stages),
+        | Event::MonitorObserved(_)
+        | Event::BacktestTrial(_) => Some(AuditFile::Stages),
         Event::DiscoveryToggled(_)
         | Event::SourceChecked(_)
         | Event::NotificationQueued(_)
