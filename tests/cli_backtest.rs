@@ -45,11 +45,9 @@ fn metrics_agree_with_the_formulas_applied_to_the_exported_equity_curve() {
     let csv = user_csv(tmp.path());
     let equity_out = tmp.path().join("equity.csv");
     let trades_out = tmp.path().join("trades.csv");
-    let out: Value = common::data(&ok(
+    let out: Value = backtest_json(
         &d,
         &[
-            "--create",
-            "backtest",
             CLEAN,
             "--data",
             csv.to_str().unwrap(),
@@ -57,10 +55,8 @@ fn metrics_agree_with_the_formulas_applied_to_the_exported_equity_curve() {
             equity_out.to_str().unwrap(),
             "--trades-out",
             trades_out.to_str().unwrap(),
-            "--json",
         ],
-    ))
-    .unwrap();
+    );
     assert_eq!(out["bars"], 720);
     assert_eq!(out["bars_per_year"], 8760.0);
     let m = &out["metrics"];
@@ -227,6 +223,14 @@ fn regression_a_closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `backtest … --json` in a data directory made for it: the envelope's data.
+fn backtest_json(d: &std::path::Path, args: &[&str]) -> Value {
+    let mut all = vec!["--create", "backtest"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    common::data(&ok(d, &all)).unwrap()
+}
+
 /// Sharpe of the exported equity curve: per-bar returns, mean / sample std × √bars a year.
 fn sharpe_of_curve(path: &std::path::Path, bars_per_year: f64) -> f64 {
     let text = std::fs::read_to_string(path).unwrap();
@@ -259,20 +263,16 @@ fn daily_equities_and_hourly_fx_with_their_closures_backtest_on_their_calendar()
         (EURUSD_1H, "fx", 5_000, 6_240.0),
     ] {
         let equity_out = tmp.path().join(format!("{calendar}.csv"));
-        let out: Value = common::data(&ok(
+        let out: Value = backtest_json(
             &d,
             &[
-                "--create",
-                "backtest",
                 CLEAN,
                 "--data",
                 file,
                 "--equity-out",
                 equity_out.to_str().unwrap(),
-                "--json",
             ],
-        ))
-        .unwrap();
+        );
         assert_eq!(out["bars"], bars);
         assert_eq!(out["calendar"], calendar);
         assert_eq!(out["calendar_inferred"], true);
@@ -443,11 +443,9 @@ fn equity_sizing_matches_an_all_equity_sma_crossover_reference() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
     let equity_out = tmp.path().join("equity.csv");
-    let out: Value = common::data(&ok(
+    let out: Value = backtest_json(
         &d,
         &[
-            "--create",
-            "backtest",
             SMA_CROSS,
             "--days",
             "90",
@@ -459,10 +457,8 @@ fn equity_sizing_matches_an_all_equity_sma_crossover_reference() {
             "0",
             "--equity-out",
             equity_out.to_str().unwrap(),
-            "--json",
         ],
-    ))
-    .unwrap();
+    );
     // The same 90 days of the embedded (gap-free) hourly bars.
     let text = std::fs::read_to_string(COINBASE_1H).unwrap();
     let rows: Vec<Vec<String>> = text
@@ -513,18 +509,7 @@ fn a_short_through_a_bull_market_is_liquidated_at_zero_and_says_so() {
     let bull: String = text.lines().take(4_200).map(|l| format!("{l}\n")).collect();
     let csv = tmp.path().join("bull.csv");
     std::fs::write(&csv, bull).unwrap();
-    let out: Value = common::data(&ok(
-        &d,
-        &[
-            "--create",
-            "backtest",
-            SHORT_AND_HOLD,
-            "--data",
-            csv.to_str().unwrap(),
-            "--json",
-        ],
-    ))
-    .unwrap();
+    let out: Value = backtest_json(&d, &[SHORT_AND_HOLD, "--data", csv.to_str().unwrap()]);
     let liquidated = &out["liquidated"];
     assert!(liquidated.is_object(), "{out}");
     assert_eq!(out["metrics"]["max_drawdown"], 1.0);
@@ -573,20 +558,16 @@ fn a_table_of_the_future_backtests_too_well_to_be_believed_and_is_called_implaus
         .collect();
     let file = tmp.path().join("flags.rs");
     std::fs::write(&file, common::flag_table_strategy(&flags)).unwrap();
-    let out: Value = common::data(&ok(
+    let out: Value = backtest_json(
         &d,
         &[
-            "--create",
-            "backtest",
             file.to_str().unwrap(),
             "--data",
             "coinbase-1h",
             "--days",
             "30",
-            "--json",
         ],
-    ))
-    .unwrap();
+    );
     let why = out["implausible"]
         .as_str()
         .unwrap_or_else(|| panic!("{out}"));
@@ -658,20 +639,10 @@ fn the_tear_sheet_draws_its_charts_and_lists_every_trade_in_a_real_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
     let report = tmp.path().join("report.html");
-    let out: Value = common::data(&ok(
+    let out: Value = backtest_json(
         &d,
-        &[
-            "--create",
-            "backtest",
-            CLEAN,
-            "--days",
-            "120",
-            "--report",
-            report.to_str().unwrap(),
-            "--json",
-        ],
-    ))
-    .unwrap();
+        &[CLEAN, "--days", "120", "--report", report.to_str().unwrap()],
+    );
     let trades = out["metrics"]["trades"].as_u64().unwrap();
     assert!(trades > 10, "{out}");
     let html = std::fs::read_to_string(&report).unwrap();

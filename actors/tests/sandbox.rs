@@ -593,18 +593,21 @@ fn a_warm_session_without_a_fill_is_inconclusive_never_a_pass() {
         .enable_all()
         .build()
         .unwrap();
-    let outcome = runtime
-        .block_on(run_stage(
-            &sandbox,
-            &idle,
-            &Baseline::BuyAndHold,
-            Stage::Warm,
-            bars,
-            &settings,
-            1,
-            PaperFeed::Recorded { speed: None },
-        ))
-        .unwrap();
+    let warm = |strategy| {
+        runtime
+            .block_on(run_stage(
+                &sandbox,
+                strategy,
+                &Baseline::BuyAndHold,
+                Stage::Warm,
+                bars,
+                &settings,
+                1,
+                PaperFeed::Recorded { speed: None },
+            ))
+            .unwrap()
+    };
+    let outcome = warm(&idle);
     assert!(!outcome.passed, "{}", outcome.gate);
     assert_eq!(
         outcome.gate,
@@ -618,17 +621,6 @@ fn a_warm_session_without_a_fill_is_inconclusive_never_a_pass() {
                 .unwrap(),
         )
         .unwrap();
-    let judged = runtime
-        .block_on(run_stage(
-            &sandbox,
-            &active,
-            &Baseline::BuyAndHold,
-            Stage::Warm,
-            bars,
-            &settings,
-            1,
-            PaperFeed::Recorded { speed: None },
-        ))
-        .unwrap();
+    let judged = warm(&active);
     assert!(judged.gate.starts_with("sharpe "), "{}", judged.gate);
 }

@@ -146,7 +146,7 @@ pub fn check(file: &syn::File) -> LayerReport {
         ));
     }
     let mut tables = Tables { found: Vec::new() };
-    tables.visit_file(file);
+    visit_outside_tests(&mut tables, &file.items);
     for (line, what) in tables.found {
         warnings.push(Finding::at(
             line,
@@ -155,7 +155,7 @@ pub fn check(file: &syn::File) -> LayerReport {
         ));
     }
     let mut time = TimeReads { found: Vec::new() };
-    time.visit_file(file);
+    visit_outside_tests(&mut time, &file.items);
     for (line, what) in time.found {
         warnings.push(Finding::at(
             line,
@@ -232,18 +232,6 @@ fn literal_entries(e: &syn::Expr) -> usize {
 }
 
 impl<'ast> Visit<'ast> for Tables {
-    fn visit_item_mod(&mut self, node: &'ast syn::ItemMod) {
-        if !is_test(&node.attrs) {
-            syn::visit::visit_item_mod(self, node);
-        }
-    }
-
-    fn visit_item_fn(&mut self, node: &'ast syn::ItemFn) {
-        if !is_test(&node.attrs) {
-            syn::visit::visit_item_fn(self, node);
-        }
-    }
-
     fn visit_expr_array(&mut self, node: &'ast syn::ExprArray) {
         let entries = literal_entries(&syn::Expr::Array(node.clone()));
         if entries > MAX_CONSTANT_TABLE {
@@ -278,6 +266,22 @@ struct TimeReads {
     found: Vec<(usize, String)>,
 }
 
+/// Visits every item but tests (`#[cfg(test)]` modules and `#[test]` functions), at any depth.
+fn visit_outside_tests<'ast>(v: &mut impl Visit<'ast>, items: &'ast [syn::Item]) {
+    for item in items {
+        match item {
+            syn::Item::Mod(m) if is_test(&m.attrs) => {}
+            syn::Item::Fn(f) if is_test(&f.attrs) => {}
+            syn::Item::Mod(m) => {
+                if let Some((_, inner)) = &m.content {
+                    visit_outside_tests(v, inner);
+                }
+            }
+            other => v.visit_item(other),
+        }
+    }
+}
+
 fn is_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| {
         a.path().is_ident("test")
@@ -286,18 +290,6 @@ fn is_test(attrs: &[syn::Attribute]) -> bool {
 }
 
 impl<'ast> Visit<'ast> for TimeReads {
-    fn visit_item_mod(&mut self, node: &'ast syn::ItemMod) {
-        if !is_test(&node.attrs) {
-            syn::visit::visit_item_mod(self, node);
-        }
-    }
-
-    fn visit_item_fn(&mut self, node: &'ast syn::ItemFn) {
-        if !is_test(&node.attrs) {
-            syn::visit::visit_item_fn(self, node);
-        }
-    }
-
     fn visit_expr_field(&mut self, node: &'ast syn::ExprField) {
         if matches!(&node.member, syn::Member::Named(n) if n == "timestamp") {
             self.found
