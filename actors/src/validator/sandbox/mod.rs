@@ -232,6 +232,26 @@ impl SandboxLayer {
                 ),
             ));
         }
+        // The orders it placed, filled as a backtest would fill them: figures too good to believe
+        // are a look-ahead to check (a table of the future written into the code).
+        if errors.is_empty() && !first.orders.is_empty() {
+            let ran = &bars[..first.bars.min(bars.len())];
+            let unit_costs = crate::stages::backtest::CostModel {
+                sizing: crate::stages::backtest::Sizing::Units,
+                ..crate::stages::backtest::CostModel::default()
+            };
+            let replay = crate::stages::backtest::simulate(
+                ran,
+                &first.orders,
+                self.risk.capital,
+                unit_costs,
+                crate::market::bars_per_year(ran),
+                1,
+            );
+            if let Some(why) = crate::stages::metrics::implausible(&replay.metrics) {
+                warnings.push(Finding::at(0, "sandbox.implausible", why));
+            }
+        }
         if errors.is_empty() && first.orders.is_empty() {
             warnings.push(Finding::at(
                 0,
