@@ -540,22 +540,7 @@ fn a_table_of_the_future_backtests_too_well_to_be_believed_and_is_called_implaus
     let d = tmp.path().join("data");
     // The flag of each of the last 30 days' bars: whether the next bar closes above its open,
     // the bar a signal fills in. Written into the code, it is the future.
-    let text = std::fs::read_to_string(COINBASE_1H).unwrap();
-    let bars: Vec<(f64, f64)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[1].parse().unwrap(), f[4].parse().unwrap())
-        })
-        .collect();
-    let window = &bars[bars.len() - 720..];
-    let flags: Vec<i8> = (0..window.len())
-        .map(|i| match window.get(i + 1) {
-            Some((open, close)) if close >= open => 1,
-            _ => -1,
-        })
-        .collect();
+    let flags = common::next_bar_flags(720);
     let file = tmp.path().join("flags.rs");
     std::fs::write(&file, common::flag_table_strategy(&flags)).unwrap();
     let out: Value = backtest_json(

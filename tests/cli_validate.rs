@@ -172,27 +172,8 @@ fn a_strategy_that_carries_a_table_of_flags_is_held_for_a_person() {
 fn a_table_of_the_validation_windows_future_is_held_as_implausible() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("data");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"),
-    )
-    .unwrap();
-    let bars: Vec<(f64, f64)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[1].parse().unwrap(), f[4].parse().unwrap())
-        })
-        .collect();
     // The validator's window: the last 1,000 recorded bars.
-    let window = &bars[bars.len() - 1_000..];
-    let flags: Vec<i8> = (0..window.len())
-        .map(|i| match window.get(i + 1) {
-            Some((open, close)) if close >= open => 1,
-            _ => -1,
-        })
-        .collect();
+    let flags = common::next_bar_flags(1_000);
     let file = tmp.path().join("future.rs");
     std::fs::write(&file, common::flag_table_strategy(&flags)).unwrap();
     let out = common::run(&d, &["--create", "validate", file.to_str().unwrap()]);

@@ -338,3 +338,28 @@ impl Strategy for FlagStrategy {{
         flags = flags.join(", ")
     )
 }
+
+/// The future of the last `n` embedded hourly bars, as a look-ahead strategy would carry it:
+/// for each bar, whether the next one (the bar its order fills in) closes at or above its open.
+pub fn next_bar_flags(n: usize) -> Vec<i8> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
+    ))
+    .unwrap();
+    let bars: Vec<(f64, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].parse().unwrap(), f[4].parse().unwrap())
+        })
+        .collect();
+    let window = &bars[bars.len() - n..];
+    (0..window.len())
+        .map(|i| match window.get(i + 1) {
+            Some((open, close)) if close >= open => 1,
+            _ => -1,
+        })
+        .collect()
+}

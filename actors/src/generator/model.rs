@@ -203,6 +203,9 @@ pub async fn generate<L: AttemptLog + Send>(
         ModelMode::Hybrid(spec) => {
             let params = templates::choose_params(spec, &idea.parameters);
             let code = templates::render(spec, &params, idea.opportunity_id)?;
+            if !region::has_region(&code) {
+                return Err(ModelError::NoRegion(spec.name));
+            }
             Some((spec, params, code))
         }
         ModelMode::Llm => None,
@@ -318,16 +321,22 @@ pub async fn generate<L: AttemptLog + Send>(
                     .await?;
                 let sha = sha256_hex(&source);
                 let decision = report.decision;
-                // Every finding of layers 1–5 (not only the first failing layer's), and layer
-                // 6's when it ran.
-                let mut layers = validator.screen_all(&source);
-                layers.extend(
-                    report
-                        .layers
-                        .iter()
-                        .filter(|l| l.layer == Layer::Sandbox)
-                        .cloned(),
-                );
+                // A rejection stopped at its first failing layer: run layers 1–5 again without
+                // stopping, for every finding, and keep layer 6's when it ran. Otherwise every
+                // layer ran and the report holds them all.
+                let layers = if decision == Decision::Rejected {
+                    let mut all = validator.screen_all(&source);
+                    all.extend(
+                        report
+                            .layers
+                            .iter()
+                            .filter(|l| l.layer == Layer::Sandbox)
+                            .cloned(),
+                    );
+                    all
+                } else {
+                    report.layers.clone()
+                };
                 let findings = prompt_findings(&layers);
                 let kept = Kept {
                     source: source.clone(),

@@ -113,6 +113,21 @@ pub fn splice_checked(skeleton: &str, region: &str) -> Result<Spliced, RegionRef
     Ok(spliced)
 }
 
+/// Whether `skeleton` has a region a reply can fill: both markers, and the template parses
+/// with a statement in their place. Checked before a model is asked (a template without one is
+/// our bug, never the model's).
+pub fn has_region(skeleton: &str) -> bool {
+    splice_text(skeleton, &format!("{PLACEHOLDER};"))
+        .and_then(|holder| syn::parse_file(&holder.source).ok())
+        .is_some_and(|mut file| {
+            let mut put = PutRegion {
+                statements: Some(Vec::new()),
+            };
+            put.visit_file_mut(&mut file);
+            put.statements.is_none()
+        })
+}
+
 /// Puts `region` between the markers of `skeleton`, indented like the markers (text only).
 fn splice_text(skeleton: &str, region: &str) -> Option<Spliced> {
     let begin = skeleton.find(BEGIN_REGION)?;
@@ -217,6 +232,18 @@ mod tests {
     use super::*;
 
     const SKELETON: &str = "pub struct S;\nimpl S {\n    fn should_trade(&mut self) -> Option<u8> {\n        let a = 1;\n        // BEGIN SIGNAL LOGIC\n        old();\n        // END SIGNAL LOGIC\n    }\n\n    fn execute(&mut self) -> u8 {\n        gate();\n        7\n    }\n}\n";
+
+    #[test]
+    fn every_template_has_a_region_and_text_without_markers_has_none() {
+        assert!(has_region(SKELETON));
+        assert!(!has_region("fn f() {}\n"));
+        for spec in crate::generator::templates::TEMPLATES {
+            let params = crate::generator::templates::choose_params(spec, &[]);
+            let code =
+                crate::generator::templates::render(spec, &params, uuid::Uuid::nil()).unwrap();
+            assert!(has_region(&code), "{}", spec.name);
+        }
+    }
 
     #[test]
     fn splices_the_region_with_its_indent() {
