@@ -67,7 +67,7 @@ fn wasm_backtest(sandbox: &Sandbox, loaded: &LoadedStrategy, bars: &[SandboxBar]
 }
 
 fn native_backtest(bars: &[SandboxBar]) -> f64 {
-    let _ = stratagem_sdk::host::take_orders();
+    stratagem_sdk::host::reset();
     let mut strategy = native_momentum::MomentumStrategy::new();
     let mut orders = Vec::new();
     for (i, b) in bars.iter().enumerate() {

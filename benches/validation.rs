@@ -194,7 +194,7 @@ fn per_bar(c: &mut Criterion) {
         .orders
         .len();
     let native_orders = {
-        let _ = stratagem_sdk::host::take_orders();
+        stratagem_sdk::host::reset();
         let mut s = native_momentum::MomentumStrategy::new();
         for b in &bars {
             stratagem_sdk::drive(&mut s, to_sdk(b));
@@ -213,6 +213,7 @@ fn per_bar(c: &mut Criterion) {
     });
     group.bench_function("native", |b| {
         b.iter(|| {
+            stratagem_sdk::host::reset();
             let mut s = native_momentum::MomentumStrategy::new();
             for bar in &bars {
                 stratagem_sdk::drive(&mut s, to_sdk(bar));

@@ -259,6 +259,10 @@ pub struct BacktestArgs {
     /// curve, monthly returns, the trades and every metric, self-contained (inline SVG).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Also say where the time went: from the process's start to the first bar, the run, bars
+    /// a second (off by default, so the same inputs print the same output).
+    #[arg(long)]
+    pub timings: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -13,7 +13,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// When the process started (the backtest's timings count from here).
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
+    STARTED.get_or_init(std::time::Instant::now);
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return output::usage(&e),

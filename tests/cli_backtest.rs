@@ -705,3 +705,64 @@ fn every_backtest_is_a_trial_of_its_family_on_the_log_and_deflates_the_next() {
     assert_eq!(trials[0]["data"]["bars"], 720);
     ok(&d, &["audit", "verify"]);
 }
+
+/// A second backtest of the same file runs no rustc and compiles nothing: the module comes
+/// from `DATA_DIR/cache` (found without looking for rustc or the jail, here made impossible to
+/// find) and wasmtime's machine code from `DATA_DIR/cache/native`. Both runs trade alike, and
+/// each says where its time went (the < 50 ms target is a release-build figure in the notes).
+#[test]
+fn a_second_backtest_of_a_file_runs_no_rustc_and_compiles_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/strategies/clean_momentum.rs")
+        .display()
+        .to_string();
+    let args = [
+        "--create",
+        "backtest",
+        &file,
+        "--days",
+        "60",
+        "--timings",
+        "--json",
+    ];
+    let first = common::data(&ok(d, &args)).unwrap();
+    let native: Vec<_> = std::fs::read_dir(d.join("cache/native"))
+        .expect("wasmtime's cache directory")
+        .collect();
+    assert!(!native.is_empty(), "nothing cached in cache/native");
+    let out = common::run_with(
+        d,
+        &args,
+        &[
+            ("RUSTC", "/nonexistent/rustc"),
+            ("STRATAGEM_BWRAP", "/nonexistent/bwrap"),
+            ("PATH", "/nonexistent"),
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let second = common::data(&common::stdout(&out)).unwrap();
+    // The same trades and figures (the deflated Sharpe counts one more trial of the family).
+    for key in [
+        "sharpe",
+        "total_return",
+        "max_drawdown",
+        "trades",
+        "turnover",
+    ] {
+        assert_eq!(second["metrics"][key], first["metrics"][key], "{key}");
+    }
+    assert_eq!(second["fills"], first["fills"]);
+    assert_eq!(second["trials"], 2);
+    for run in [&first, &second] {
+        let t = &run["timings"];
+        assert!(t["before_first_bar_ms"].as_f64().unwrap() > 0.0, "{t}");
+        assert!(t["run_ms"].as_f64().unwrap() > 0.0, "{t}");
+        assert!(t["bars_per_second"].as_f64().unwrap() > 0.0, "{t}");
+    }
+    eprintln!(
+        "before the first bar: {} ms, then {} ms (debug build)",
+        first["timings"]["before_first_bar_ms"], second["timings"]["before_first_bar_ms"]
+    );
+}

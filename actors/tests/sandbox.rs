@@ -348,6 +348,45 @@ fn stepping_bar_by_bar_gives_exactly_the_orders_of_a_batch_run() {
     assert_eq!(live.finish().orders, batch.orders);
 }
 
+/// The module takes its bars from the host one at a time, in batches. A strategy that takes
+/// the next bar itself (to peek at its close) gains nothing: the host has then handed that bar
+/// out, so the order is the host's at that bar, sized at its price, and the glue's loop goes on
+/// after it (the peeked bars are lost to the strategy's own stream). Bar by bar, there is no
+/// next bar to take at all.
+#[test]
+fn taking_the_next_bar_early_is_no_look_ahead() {
+    use stratagem_actors::validator::sandbox::runtime::Deadline;
+    let source = "use stratagem_sdk::prelude::*;\npub struct PeekStrategy;\nimpl Strategy for PeekStrategy {\n    fn new() -> Self { PeekStrategy }\n    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {\n        match stratagem_sdk::next_bar(0) {\n            Some(next) if next.close > bar.close => Ok(Some(Signal::new(Direction::Long, 0.9))),\n            Some(_) => Ok(Some(Signal::new(Direction::Short, 0.9))),\n            None => Ok(None),\n        }\n    }\n    fn execute(&mut self, s: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError> {\n        Ok(Some(Order::market(s.direction, RiskController::size(s.confidence, bar.close)?)))\n    }\n}\n";
+    let wasm = compiler().compile(source, "PeekStrategy").unwrap();
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    let bars = real_bars(100);
+    let risk = RiskLimits::default();
+    let run = sandbox
+        .run(&loaded, &bars, &SandboxLimits::default(), &risk)
+        .unwrap();
+    assert_eq!(run.trap, None);
+    assert_eq!(run.bars, 100);
+    assert_eq!(run.orders.len(), 50, "{:?}", run.orders);
+    for order in &run.orders {
+        // Placed while bar 2k was current, after taking bar 2k+1: it is bar 2k+1's order, at
+        // most the host's size at bar 2k+1's close.
+        assert_eq!(order.bar % 2, 1, "{order:?}");
+        let most = risk.capital * 0.9 / bars[order.bar].close;
+        assert!(
+            order.quantity <= most * (1.0 + 1e-12),
+            "{order:?} over {most}"
+        );
+    }
+    let mut live = sandbox
+        .start(&loaded, &SandboxLimits::default(), &risk, Deadline::PerBar)
+        .unwrap();
+    for bar in &bars {
+        assert_eq!(live.step(bar).unwrap(), vec![]);
+    }
+    assert_eq!(live.bars(), 100);
+}
+
 /// The compile limits hold: a wall-clock limit stops rustc, and an address-space limit too small
 /// for rustc is reported as the limit, not as a fault of the strategy.
 #[test]

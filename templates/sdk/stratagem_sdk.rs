@@ -148,7 +148,8 @@ mod host {
         pub safe fn gate(confidence: f64) -> i32;
         pub safe fn size(confidence: f64, price: f64) -> f64;
         pub safe fn order(direction: i32, quantity: f64, confidence: f64) -> i32;
-        pub unsafe fn log(level: i32, ptr: *const u8, len: usize);
+        pub unsafe fn log(level: i32, ptr: *const u8, len: usize) -> i32;
+        pub unsafe fn next_bar(previous: i32, out: *mut u64) -> i32;
     }
 }
 
@@ -187,9 +188,38 @@ pub mod host {
         0
     }
 
+    /// Lines the sandbox keeps by default: past them the host says it wants no more.
+    const MAX_LOG_LINES: u32 = 1000;
+
+    thread_local! {
+        static LOG_LINES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Counts the line as the sandbox does (nothing is printed): 1 while more are kept, else 0.
+    ///
     /// # Safety
     /// `ptr` must point to `len` readable bytes (the SDK passes a `&str`).
-    pub unsafe fn log(_level: i32, _ptr: *const u8, _len: usize) {}
+    pub unsafe fn log(_level: i32, _ptr: *const u8, _len: usize) -> i32 {
+        LOG_LINES.with(|n| {
+            n.set(n.get().saturating_add(1));
+            i32::from(n.get() < MAX_LOG_LINES)
+        })
+    }
+
+    /// No bars natively: the native benchmark drives each bar itself.
+    ///
+    /// # Safety
+    /// Never writes to `out`.
+    pub unsafe fn next_bar(_previous: i32, _out: *mut u64) -> i32 {
+        0
+    }
+
+    /// Starts a run: no orders, no lines logged.
+    pub fn reset() {
+        ORDERS.with(|o| o.borrow_mut().clear());
+        LOG_LINES.with(|n| n.set(0));
+        super::LOG_OPEN.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
 
     /// Takes the orders placed so far on this thread.
     pub fn take_orders() -> Vec<(i32, f64)> {
@@ -248,28 +278,53 @@ pub mod level {
     pub const ERROR: i32 = 3;
 }
 
+/// Whether the host still keeps log lines (it keeps a limited number per run).
+static LOG_OPEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
 /// Sends a log line to the host (use the `log_*!` macros).
 pub fn log(level: i32, message: &str) {
     // SAFETY: the host reads `len` bytes at `ptr` from this module's memory, bounds-checked.
-    unsafe { host::log(level, message.as_ptr(), message.len()) }
+    let more = unsafe { host::log(level, message.as_ptr(), message.len()) };
+    if more == 0 {
+        LOG_OPEN.store(false, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether a log line would still be kept: the `log_*!` macros format their line only then (a
+/// line nobody keeps costs nothing). The host counts and caps lines whatever this says.
+#[doc(hidden)]
+pub fn log_wanted() -> bool {
+    LOG_OPEN.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Logs at info level, with `format!` arguments.
 #[macro_export]
 macro_rules! log_info {
-    ($($arg:tt)*) => { $crate::log($crate::level::INFO, &::std::format!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log_wanted() {
+            $crate::log($crate::level::INFO, &::std::format!($($arg)*))
+        }
+    };
 }
 
 /// Logs at warning level.
 #[macro_export]
 macro_rules! log_warn {
-    ($($arg:tt)*) => { $crate::log($crate::level::WARN, &::std::format!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log_wanted() {
+            $crate::log($crate::level::WARN, &::std::format!($($arg)*))
+        }
+    };
 }
 
 /// Logs at debug level.
 #[macro_export]
 macro_rules! log_debug {
-    ($($arg:tt)*) => { $crate::log($crate::level::DEBUG, &::std::format!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::log_wanted() {
+            $crate::log($crate::level::DEBUG, &::std::format!($($arg)*))
+        }
+    };
 }
 
 /// Everything a strategy needs: `use stratagem_sdk::prelude::*;`.
@@ -306,6 +361,31 @@ pub fn drive<S: Strategy>(strategy: &mut S, bar: Bar) -> i32 {
             1
         }
     }
+}
+
+/// The next bar from the host, reporting how the previous one went (`drive`'s result; 0 for
+/// the first). The host hands out each bar once, in order, and only bars already closed: a bar
+/// is the newest the strategy has seen from the moment it is handed out, and every order and
+/// size that follows is the host's at that bar (so taking bars early only loses them). The host
+/// starts each bar's fuel, host-call counts and (for live runs) deadline here. `None` ends the
+/// batch. Called by the glue's loop: one call into the module runs a whole batch of bars.
+#[doc(hidden)]
+pub fn next_bar(previous: i32) -> Option<Bar> {
+    let mut slot = [0u64; 6];
+    // SAFETY: the host writes at most 48 bytes at `out`, bounds-checked against this module's
+    // memory, and `slot` is 48 bytes.
+    let given = unsafe { host::next_bar(previous, slot.as_mut_ptr()) };
+    if given != 1 {
+        return None;
+    }
+    Some(Bar {
+        timestamp: slot[0] as i64,
+        open: f64::from_bits(slot[1]),
+        high: f64::from_bits(slot[2]),
+        low: f64::from_bits(slot[3]),
+        close: f64::from_bits(slot[4]),
+        volume: f64::from_bits(slot[5]),
+    })
 }
 
 /// Installs a panic hook that reports the panic message to the host before the module traps.

@@ -13,7 +13,9 @@ use super::data_dir::DataDir;
 use super::{refuse, Result, WorkflowError};
 use crate::market;
 use crate::stages::backtest::{self, Backtest, CostModel};
-use crate::validator::sandbox::runtime::{RiskLimits, Sandbox, SandboxBar, SandboxLimits};
+use crate::validator::sandbox::runtime::{
+    Deadline, RiskLimits, Sandbox, SandboxBar, SandboxLimits, BATCH_BARS,
+};
 
 /// Bars to backtest on, with their calendar and annualisation.
 #[derive(Debug, Clone)]
@@ -144,6 +146,10 @@ pub struct BacktestDone {
     pub trials: u64,
     /// Why the sandbox stopped it early, if it did.
     pub trap: Option<String>,
+    /// When the sandbox started on the first bar (the module compiled or loaded, started).
+    pub first_bar_at: std::time::Instant,
+    /// How long the sandbox ran over the bars.
+    pub run_time: std::time::Duration,
 }
 
 /// The source of a strategy: a generated strategy's from the log when `target` is its id,
@@ -167,7 +173,7 @@ pub fn recorded_source(dir: &DataDir, target: &str) -> Result<Option<String>> {
 pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Result<BacktestDone> {
     let bars_per_year = r.bars_per_year;
     let wasm = compile_checked(root, r.source)?;
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::cached(&root.join("cache/native"))?;
     let loaded = sandbox.load(&wasm)?;
     let risk = RiskLimits {
         capital: r.capital,
@@ -177,7 +183,16 @@ pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Re
         timeout: std::time::Duration::from_secs(600),
         ..SandboxLimits::default()
     };
-    let run = sandbox.run(&loaded, r.bars, &limits, &risk)?;
+    // As `Sandbox::run`, with the moment the first bar goes in marked.
+    let mut live = sandbox.start(&loaded, &limits, &risk, Deadline::WholeRun)?;
+    let first_bar_at = std::time::Instant::now();
+    for batch in r.bars.chunks(BATCH_BARS) {
+        if live.feed(batch).is_err() {
+            break;
+        }
+    }
+    let run = live.finish();
+    let run_time = first_bar_at.elapsed();
     let mut projections = dir.projections()?;
     let trials = projections.state().trials_of_family(&r.family) + 1;
     let result = backtest::simulate(
@@ -213,6 +228,8 @@ pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Re
         bars_per_year,
         trials,
         trap,
+        first_bar_at,
+        run_time,
     })
 }
 

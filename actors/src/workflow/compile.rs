@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{refuse, Result, WorkflowError};
-use crate::validator::sandbox::compile::{CompileLimits, Compiler, Toolchain};
+use crate::validator::sandbox::compile::{cached_module, CompileLimits, Compiler, Toolchain};
 use crate::validator::syntax::MAX_SOURCE_BYTES;
 use crate::validator::{conventions, security, syntax};
 
@@ -31,7 +31,8 @@ pub fn read_strategy(path: &Path) -> Result<String> {
 
 /// Compiles a strategy to wasm after the source-level layers (syntax and security) pass: rustc
 /// never sees a file that could read the machine at compile time. Modules are cached in
-/// `DATA_DIR/cache`.
+/// `DATA_DIR/cache`: a module compiled before is read back without looking for rustc or the
+/// jail.
 ///
 /// # Errors
 /// A strategy that fails those layers, or rustc's error.
@@ -52,10 +53,12 @@ pub fn compile_checked(root: &Path, source: &str) -> Result<Vec<u8>> {
             "no `pub struct …Strategy` implementing `Strategy` (run `stratagem validate`)",
         )
     })?;
-    Ok(Compiler::new(
-        Toolchain::detect()?,
-        root.join("cache"),
-        CompileLimits::default(),
+    let cache = root.join("cache");
+    if let Some(wasm) = cached_module(&cache, source, &strategy_type) {
+        return Ok(wasm);
+    }
+    Ok(
+        Compiler::new(Toolchain::detect()?, cache, CompileLimits::default())
+            .compile(source, &strategy_type)?,
     )
-    .compile(source, &strategy_type)?)
 }

@@ -103,7 +103,7 @@ pub async fn pass(
         }
         let sandbox = match &mut sandbox {
             Some(s) => s,
-            None => sandbox.insert(Sandbox::new()?),
+            None => sandbox.insert(Sandbox::cached(&root.join("cache/native"))?),
         };
         let loaded = match super::stage::load(dir, projections, root, sandbox, stay.strategy_id) {
             Ok(l) => l,

@@ -73,7 +73,13 @@ pub async fn run_recorded(
     let plan = begin_recorded(dir, projections, settings, id, stage).await?;
     let (bars, trials, resumed) = (plan.bars, plan.trials, plan.resumed);
     let outcome = plan
-        .run(&Sandbox::new()?, root, settings, speed, feed)
+        .run(
+            &Sandbox::cached(&root.join("cache/native"))?,
+            root,
+            settings,
+            speed,
+            feed,
+        )
         .await?;
     finish_recorded(dir, projections, notifications, id, stage, &outcome).await?;
     Ok(StageRun {

@@ -7,9 +7,9 @@
 //! 3. Our trusted glue (`templates/sdk/glue.rs.in`) is linked as the cdylib that exports the
 //!    sandbox ABI.
 //!
-//! A compiled module is cached (`cache/modules-<sdk key>/<source hash>.wasm`, published by
-//! rename): validation compiles a strategy, and its stages and the monitor load the same module
-//! without running rustc again.
+//! A compiled module is cached (`cache/modules-<SDK, glue and flags key>/<source hash>.wasm`,
+//! published by rename): validation compiles a strategy, and its stages, backtests and the
+//! monitor load the same module without running rustc, or even looking for it, again.
 //!
 //! rustc runs as a `tokio::process` child with `kill_on_drop`: a compile whose caller goes away
 //! (a cancelled job, a timeout) takes rustc with it. [`Compiler::compile_async`] is the async
@@ -416,6 +416,39 @@ const COMMON_FLAGS: &[&str] = &[
     "--error-format=short",
 ];
 
+/// Where the module of `source` is cached under `cache_dir`: keyed by the strategy type and
+/// source, the SDK, the glue and the flags. Not by rustc's version: a module is what was
+/// validated, and the stages and backtests of that source run that same module after a rustc
+/// upgrade (the SDK rlib, which must match rustc, is keyed by it).
+fn module_path(cache_dir: &Path, source: &str, strategy_type: &str) -> PathBuf {
+    let hex = |h: Sha256, n: usize| -> String {
+        h.finalize()
+            .iter()
+            .take(n)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let mut abi = Sha256::new();
+    abi.update(SDK_SOURCE.as_bytes());
+    abi.update([0]);
+    abi.update(GLUE_TEMPLATE.as_bytes());
+    abi.update([0]);
+    abi.update(COMMON_FLAGS.join(" ").as_bytes());
+    let mut h = Sha256::new();
+    h.update(strategy_type.as_bytes());
+    h.update([0]);
+    h.update(source.as_bytes());
+    cache_dir
+        .join(format!("modules-{}", hex(abi, 8)))
+        .join(format!("{}.wasm", hex(h, 16)))
+}
+
+/// The module of `source` if it was compiled before: read without finding rustc or the jail,
+/// so a second backtest of a file starts at once.
+pub fn cached_module(cache_dir: &Path, source: &str, strategy_type: &str) -> Option<Vec<u8>> {
+    std::fs::read(module_path(cache_dir, source, strategy_type)).ok()
+}
+
 impl Compiler {
     /// A compiler caching the SDK under `cache_dir`, jailed when this machine has a jail
     /// ([`Jail::detect`]).
@@ -441,6 +474,11 @@ impl Compiler {
             cache_dir: cache_dir.into(),
             limits,
         }
+    }
+
+    /// Where modules and the SDK are cached.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
     }
 
     /// The jail rustc runs in.
@@ -564,7 +602,7 @@ impl Compiler {
             ));
         }
         // Compiled before (validation compiles what the stages and the monitor run again): the
-        // module is read back, keyed by rustc, SDK, flags, type and source.
+        // module is read back, keyed by SDK, glue, flags, type and source.
         let cached = self.module_path(source, strategy_type);
         if let Ok(wasm) = std::fs::read(&cached) {
             return Ok(wasm);
@@ -674,19 +712,7 @@ impl Compiler {
 
     /// Where the module of `source` is cached.
     fn module_path(&self, source: &str, strategy_type: &str) -> PathBuf {
-        let mut h = Sha256::new();
-        h.update(strategy_type.as_bytes());
-        h.update([0]);
-        h.update(source.as_bytes());
-        let key: String = h
-            .finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        self.cache_dir
-            .join(format!("modules-{}", self.sdk_key()))
-            .join(format!("{key}.wasm"))
+        module_path(&self.cache_dir, source, strategy_type)
     }
 
     async fn rustc(

@@ -53,7 +53,8 @@ impl SandboxLayer {
         limits: SandboxLimits,
         risk: RiskLimits,
     ) -> Result<SandboxLayer, CompileError> {
-        let sandbox = Sandbox::new().map_err(|e| CompileError::NoToolchain(e.to_string()))?;
+        let sandbox = Sandbox::cached(&compiler.cache_dir().join("native"))
+            .map_err(|e| CompileError::NoToolchain(e.to_string()))?;
         Ok(SandboxLayer {
             compiler,
             sandbox,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use wasmtime::{
-    Caller, Config, Engine, ExternType, InstancePre, Linker, Module, Store, StoreLimits,
-    StoreLimitsBuilder, Trap, ValType,
+    AsContextMut, Caller, Config, Engine, ExternType, InstancePre, Linker, Module, Store,
+    StoreLimits, StoreLimitsBuilder, Trap, ValType,
 };
 
 /// The module name of the host imports.
@@ -244,6 +244,21 @@ struct HostState {
     bar_log_bytes: u64,
     /// The run's log bytes.
     run_log_bytes: u64,
+    /// Bars queued for the module to take, and the next one to hand out.
+    queue: Vec<SandboxBar>,
+    cursor: usize,
+    /// Bars handed out in the run.
+    fed: usize,
+    /// Whether a bar is being processed (so the next `next_bar` closes its accounts).
+    in_bar: bool,
+    /// Bars whose `drive` reported a strategy error.
+    strategy_errors: usize,
+    /// Fuel spent by the bars closed so far.
+    fuel_used: u64,
+    /// Epoch ticks each bar gets when the deadline is per bar.
+    per_bar_ticks: Option<u64>,
+    /// The module's memory, where bars are written.
+    memory: Option<wasmtime::Memory>,
 }
 
 impl HostState {
@@ -278,6 +293,9 @@ pub struct Sandbox {
     modules: std::sync::Mutex<std::collections::HashMap<[u8; 32], Module>>,
 }
 
+/// Bars queued per call into the module in a batch run.
+pub const BATCH_BARS: usize = 1024;
+
 /// Most compiled modules kept; past it the cache starts afresh.
 const MODULE_CACHE_ENTRIES: usize = 64;
 
@@ -298,11 +316,38 @@ impl Sandbox {
     /// # Errors
     /// [`SandboxError::Setup`] when wasmtime cannot be configured.
     pub fn new() -> Result<Sandbox, SandboxError> {
+        Sandbox::build(None)
+    }
+
+    /// A sandbox engine whose compiled modules are also kept in `dir` (wasmtime's cache, keyed
+    /// by the module's bytes, wasmtime's version and this engine's settings), so another
+    /// process loads a module it ran before without compiling it: a second backtest of a file
+    /// starts in milliseconds. The files there are machine code this process runs: `dir` is
+    /// created private to this user (`DATA_DIR/cache/native`). When the cache cannot be set up,
+    /// modules are compiled as by [`Sandbox::new`], with a warning.
+    ///
+    /// # Errors
+    /// [`SandboxError::Setup`] when wasmtime cannot be configured.
+    pub fn cached(dir: &std::path::Path) -> Result<Sandbox, SandboxError> {
+        Sandbox::build(Some(dir))
+    }
+
+    fn build(cache: Option<&std::path::Path>) -> Result<Sandbox, SandboxError> {
         let mut config = Config::new();
         config
             .consume_fuel(true)
             .epoch_interruption(true)
             .max_wasm_stack(512 * 1024);
+        if let Some(dir) = cache {
+            match native_cache(dir) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => {
+                    tracing::warn!("compiled modules are not cached in {}: {e}", dir.display())
+                }
+            }
+        }
         let engine = Engine::new(&config).map_err(|e| SandboxError::Setup(e.to_string()))?;
         let linker = host_linker(&engine)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
@@ -342,8 +387,12 @@ impl Sandbox {
                     vec![ValType::I32, ValType::F64, ValType::F64],
                     vec![ValType::I32],
                 )),
-                (HOST_MODULE, "log") => {
-                    Some((vec![ValType::I32, ValType::I32, ValType::I32], vec![]))
+                (HOST_MODULE, "log") => Some((
+                    vec![ValType::I32, ValType::I32, ValType::I32],
+                    vec![ValType::I32],
+                )),
+                (HOST_MODULE, "next_bar") => {
+                    Some((vec![ValType::I32, ValType::I32], vec![ValType::I32]))
                 }
                 _ => None,
             };
@@ -374,8 +423,8 @@ impl Sandbox {
         if !has("stratagem_init", &|t| matches!(t, ExternType::Func(_))) {
             return Err(SandboxError::MissingExport("stratagem_init"));
         }
-        if !has("stratagem_on_bar", &|t| matches!(t, ExternType::Func(_))) {
-            return Err(SandboxError::MissingExport("stratagem_on_bar"));
+        if !has("stratagem_run", &|t| matches!(t, ExternType::Func(_))) {
+            return Err(SandboxError::MissingExport("stratagem_run"));
         }
         let pre = self
             .linker
@@ -413,8 +462,9 @@ impl Sandbox {
         self.modules.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Runs a fresh instance over `bars`, one call per bar. The wall-clock deadline covers the
-    /// whole run.
+    /// Runs a fresh instance over `bars`, in batches of [`BATCH_BARS`] (one call into the module
+    /// per batch; the module takes the batch's bars one at a time from the host, see
+    /// [`LiveRun::feed`]). The wall-clock deadline covers the whole run.
     ///
     /// # Errors
     /// [`SandboxError`] when the module cannot start; a trap during the bars ends the run and
@@ -427,8 +477,8 @@ impl Sandbox {
         risk: &RiskLimits,
     ) -> Result<RunOutput, SandboxError> {
         let mut live = self.start(strategy, limits, risk, Deadline::WholeRun)?;
-        for bar in bars {
-            if live.step(bar).is_err() {
+        for batch in bars.chunks(BATCH_BARS) {
+            if live.feed(batch).is_err() {
                 break;
             }
         }
@@ -446,6 +496,7 @@ impl Sandbox {
         risk: &RiskLimits,
         deadline: Deadline,
     ) -> Result<LiveRun, SandboxError> {
+        let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         let state = HostState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
@@ -468,10 +519,17 @@ impl Sandbox {
             bar_log_calls: 0,
             bar_log_bytes: 0,
             run_log_bytes: 0,
+            queue: Vec::new(),
+            cursor: 0,
+            fed: 0,
+            in_bar: false,
+            strategy_errors: 0,
+            fuel_used: 0,
+            per_bar_ticks: (deadline == Deadline::PerBar).then_some(ticks),
+            memory: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let setup = |e: wasmtime::Error| SandboxError::Setup(e.to_string());
@@ -486,25 +544,40 @@ impl Sandbox {
         let init = instance
             .get_typed_func::<(), i32>(&mut store, "stratagem_init")
             .map_err(|_| SandboxError::MissingExport("stratagem_init"))?;
-        let on_bar = instance
-            .get_typed_func::<(i64, f64, f64, f64, f64, f64), i32>(&mut store, "stratagem_on_bar")
-            .map_err(|_| SandboxError::MissingExport("stratagem_on_bar"))?;
+        let run = instance
+            .get_typed_func::<(), i32>(&mut store, "stratagem_run")
+            .map_err(|_| SandboxError::MissingExport("stratagem_run"))?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or(SandboxError::MissingExport("memory"))?;
+        store.data_mut().memory = Some(memory);
         if let Err(e) = init.call(&mut store, ()) {
             return Err(start(&mut store, e));
         }
-        let fuel_used = limits.init_fuel - store.get_fuel().unwrap_or(0);
+        store.data_mut().fuel_used = limits.init_fuel - store.get_fuel().unwrap_or(0);
         Ok(LiveRun {
             store,
-            on_bar,
+            run,
             limits: *limits,
-            ticks,
-            deadline,
-            fed: 0,
-            fuel_used,
-            strategy_errors: 0,
             trap: None,
         })
     }
+}
+
+/// wasmtime's module cache in `dir`, made private to this user first.
+fn native_cache(dir: &std::path::Path) -> Result<wasmtime::Cache, String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| e.to_string())?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| e.to_string())?;
+    let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
+    let mut config = wasmtime::CacheConfig::new();
+    config.with_directory(dir);
+    wasmtime::Cache::new(config).map_err(|e| format!("{e:#}"))
 }
 
 /// What the wall-clock deadline of a run covers.
@@ -516,16 +589,11 @@ pub enum Deadline {
     PerBar,
 }
 
-/// An instance being fed bars one at a time.
+/// An instance being fed bars.
 pub struct LiveRun {
     store: Store<HostState>,
-    on_bar: wasmtime::TypedFunc<(i64, f64, f64, f64, f64, f64), i32>,
+    run: wasmtime::TypedFunc<(), i32>,
     limits: SandboxLimits,
-    ticks: u64,
-    deadline: Deadline,
-    fed: usize,
-    fuel_used: u64,
-    strategy_errors: usize,
     trap: Option<SandboxTrap>,
 }
 
@@ -535,64 +603,73 @@ impl LiveRun {
     /// # Errors
     /// The trap that stopped the strategy; it stays stopped.
     pub fn step(&mut self, bar: &SandboxBar) -> Result<Vec<HostOrder>, SandboxTrap> {
+        let before = self.store.data().orders.len();
+        self.feed(std::slice::from_ref(bar))?;
+        Ok(self.store.data().orders[before..].to_vec())
+    }
+
+    /// Feeds bars in one call into the module. The module asks the host for each bar in turn
+    /// (`next_bar`): the host hands out a bar only when the strategy has finished the one
+    /// before, so the strategy never holds a bar it has not reached, and every order and size
+    /// is attributed to the newest bar handed out. Each bar starts with its own fuel, host-call
+    /// counts and (per-bar deadline) wall-clock budget, set by the host as it hands it out.
+    ///
+    /// # Errors
+    /// The trap that stopped the strategy; it stays stopped.
+    pub fn feed(&mut self, bars: &[SandboxBar]) -> Result<(), SandboxTrap> {
         if let Some(trap) = &self.trap {
             return Err(trap.clone());
         }
-        let before = self.store.data().orders.len();
-        self.store.data_mut().bar = self.fed;
-        self.store.data_mut().price = bar.close;
-        self.store.data_mut().new_bar();
-        if self.deadline == Deadline::PerBar {
-            self.store.set_epoch_deadline(self.ticks);
+        {
+            let s = self.store.data_mut();
+            s.queue.clear();
+            s.queue.extend_from_slice(bars);
+            s.cursor = 0;
         }
+        if let Some(ticks) = self.store.data().per_bar_ticks {
+            self.store.set_epoch_deadline(ticks);
+        }
+        // The glue's own few instructions before the first bar and after the last.
         if let Err(e) = self.store.set_fuel(self.limits.fuel_per_bar) {
             let trap = SandboxTrap::Other(e.to_string());
             self.trap = Some(trap.clone());
             return Err(trap);
         }
-        let result = self.on_bar.call(
-            &mut self.store,
-            (
-                bar.timestamp,
-                bar.open,
-                bar.high,
-                bar.low,
-                bar.close,
-                bar.volume,
-            ),
-        );
-        self.fuel_used += self.limits.fuel_per_bar - self.store.get_fuel().unwrap_or(0);
-        self.fed += 1;
+        let result = self.run.call(&mut self.store, ());
+        let left = self.store.get_fuel().unwrap_or(0);
+        let s = self.store.data_mut();
+        if s.in_bar {
+            // Trapped inside a bar: its fuel is spent up to the trap.
+            s.in_bar = false;
+            s.fuel_used += self.limits.fuel_per_bar.saturating_sub(left);
+        }
         match result {
-            Ok(0) => {}
-            Ok(_) => self.strategy_errors += 1,
+            Ok(_) => Ok(()),
             Err(e) => {
                 let trap = classify(&e, self.store.data().panic_message.clone());
                 self.trap = Some(trap.clone());
-                return Err(trap);
+                Err(trap)
             }
         }
-        Ok(self.store.data().orders[before..].to_vec())
     }
 
     /// Bars fed so far.
     pub fn bars(&self) -> usize {
-        self.fed
+        self.store.data().fed
     }
 
     /// Ends the run.
     pub fn finish(self) -> RunOutput {
-        let (fed, fuel_used, strategy_errors, trap) =
-            (self.fed, self.fuel_used, self.strategy_errors, self.trap);
+        let trap = self.trap;
         let state = self.store.into_data();
         RunOutput {
-            bars: fed,
+            bars: state.fed,
             orders: state.orders,
             refused_orders: state.refused_orders,
             gated_orders: state.gated_orders,
-            strategy_errors,
+            strategy_errors: state.strategy_errors,
             logs: state.logs,
-            fuel_used,
+            fuel_used: state.fuel_used,
             trap,
         }
     }
@@ -718,13 +795,66 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
     linker
         .func_wrap(
             HOST_MODULE,
+            "next_bar",
+            |mut caller: Caller<'_, HostState>, previous: i32, out: i32| -> wasmtime::Result<i32> {
+                let fuel_per_bar = caller.data().sandbox.fuel_per_bar;
+                let left = caller.get_fuel()?;
+                let s = caller.data_mut();
+                if s.in_bar {
+                    s.in_bar = false;
+                    s.fuel_used += fuel_per_bar.saturating_sub(left);
+                    if previous != 0 {
+                        s.strategy_errors += 1;
+                    }
+                }
+                let Some(bar) = s.queue.get(s.cursor).copied() else {
+                    return Ok(0);
+                };
+                s.cursor += 1;
+                s.bar = s.fed;
+                s.fed += 1;
+                s.price = bar.close;
+                s.in_bar = true;
+                s.new_bar();
+                let ticks = s.per_bar_ticks;
+                let memory = s.memory;
+                let mut bytes = [0u8; 48];
+                for (slot, word) in bytes.chunks_exact_mut(8).zip([
+                    bar.timestamp as u64,
+                    bar.open.to_bits(),
+                    bar.high.to_bits(),
+                    bar.low.to_bits(),
+                    bar.close.to_bits(),
+                    bar.volume.to_bits(),
+                ]) {
+                    slot.copy_from_slice(&word.to_le_bytes());
+                }
+                let Some(memory) = memory else {
+                    return Err(wasmtime::Error::msg("the module has no memory"));
+                };
+                memory.write(
+                    &mut caller,
+                    usize::try_from(out as u32).unwrap_or(usize::MAX),
+                    &bytes,
+                )?;
+                caller.set_fuel(fuel_per_bar)?;
+                if let Some(ticks) = ticks {
+                    caller.as_context_mut().set_epoch_deadline(ticks);
+                }
+                Ok(1)
+            },
+        )
+        .map_err(err)?;
+    linker
+        .func_wrap(
+            HOST_MODULE,
             "log",
             |mut caller: Caller<'_, HostState>,
              level: i32,
              ptr: i32,
              len: i32|
-             -> wasmtime::Result<()> {
-                let asked = u64::try_from(len).unwrap_or(0);
+             -> wasmtime::Result<i32> {
+                let asked = u64::from(len as u32);
                 {
                     let s = caller.data_mut();
                     // A panic's message is its last word: never refused.
@@ -751,14 +881,19 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                         }
                     }
                 }
+                // Past the lines kept, a line is counted and not read (a panic's always is);
+                // the answer 0 tells the SDK to stop formatting lines.
+                if level != 4 && caller.data().logs.len() >= caller.data().sandbox.max_log_lines {
+                    return Ok(0);
+                }
                 let max_line = caller.data().sandbox.max_log_line;
-                let take = usize::try_from(len).unwrap_or(0).min(max_line);
+                let take = usize::try_from(len as u32).unwrap_or(0).min(max_line);
                 let mut buf = vec![0u8; take];
-                let read = match caller.get_export("memory").and_then(|e| e.into_memory()) {
+                let read = match caller.data().memory {
                     Some(memory) => memory
                         .read(
                             &caller,
-                            usize::try_from(ptr).unwrap_or(usize::MAX),
+                            usize::try_from(ptr as u32).unwrap_or(usize::MAX),
                             &mut buf,
                         )
                         .is_ok(),
@@ -786,7 +921,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                     };
                     s.logs.push(format!("{name}: {text}"));
                 }
-                Ok(())
+                Ok(i32::from(s.logs.len() < s.sandbox.max_log_lines))
             },
         )
         .map_err(err)?;
