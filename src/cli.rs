@@ -40,6 +40,7 @@ impl Command {
             Command::Status(f) | Command::Templates(f) | Command::Monitor(f) => f.json,
             Command::Submit(a) => a.json,
             Command::Backtest(a) => a.json,
+            Command::Sweep(a) => a.json,
             Command::Generate { json, .. }
             | Command::Validate { json, .. }
             | Command::Stage { json, .. }
@@ -100,6 +101,10 @@ pub enum Command {
     },
     /// Backtest a strategy (a file, or a generated strategy's id) on bars, in the sandbox.
     Backtest(BacktestArgs),
+    /// Backtest a template over a grid of its parameters: every point a trial of its family,
+    /// deflated over the whole sweep; `--walk-forward K` chooses on each fold's past and
+    /// measures on its next block.
+    Sweep(SweepArgs),
     /// Run a stage of a strategy now, offline on the recorded bars: cold (7-day backtest),
     /// warm (4 h paper beside the baseline), limited (10 % capital, 24 h) or full. Prints the
     /// gate and the verdict and records every step.
@@ -213,11 +218,9 @@ pub enum GenerationModeArg {
     Hybrid,
 }
 
-/// `backtest`.
+/// The bars a backtest or a sweep runs on, and its costs and sizing.
 #[derive(Debug, Args)]
-pub struct BacktestArgs {
-    /// A strategy file, or the id of a generated strategy (its source is taken from the log).
-    pub strategy: String,
+pub struct MarketArgs {
     /// Bars: `coinbase-1h` (embedded hourly, the default), `ftx-1m` (embedded 1-minute), or a
     /// CSV file (columns `timestamp,open,high,low,close[,volume]` by header name, any order).
     #[arg(long, default_value = "coinbase-1h")]
@@ -249,6 +252,37 @@ pub struct BacktestArgs {
     /// Largest exposure as a multiple of equity (default 1: no leverage).
     #[arg(long, default_value_t = 1.0)]
     pub max_leverage: f64,
+}
+
+/// `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The template (`stratagem templates` lists them with their parameters and ranges).
+    pub template: String,
+    /// A parameter's values: `NAME=V1,V2,…`, or `NAME=range:N` for N values evenly across its
+    /// documented range (repeat for each parameter; the others stay at their defaults).
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    /// The bars and the costs.
+    #[command(flatten)]
+    pub market: MarketArgs,
+    /// Walk-forward folds: the bars cut into K + 1 blocks; fold k chooses the point with the
+    /// best Sharpe on the blocks before block k and is measured on block k.
+    #[arg(long)]
+    pub walk_forward: Option<usize>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// A strategy file, or the id of a generated strategy (its source is taken from the log).
+    pub strategy: String,
+    /// The bars and the costs.
+    #[command(flatten)]
+    pub market: MarketArgs,
     /// Write the equity curve (`timestamp,equity`) to this CSV.
     #[arg(long)]
     pub equity_out: Option<PathBuf>,

@@ -598,3 +598,147 @@ fn repairs_carry_rustcs_message_without_paths_and_hybrid_line_numbers_of_the_who
         "the whole file"
     );
 }
+
+/// A model's strategy that carries the future: for each of the last 1,200 recorded bars, keyed
+/// by its close, whether the next bar closes up. It works in any window of those bars.
+fn close_keyed_future() -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
+    ))
+    .unwrap();
+    let bars: Vec<(f64, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].parse().unwrap(), f[4].parse().unwrap())
+        })
+        .collect();
+    let window = &bars[bars.len() - 1_200..];
+    let entries: Vec<String> = window
+        .iter()
+        .enumerate()
+        .map(|(i, (_, close))| {
+            let up = window.get(i + 1).is_none_or(|(o, c)| c >= o);
+            format!("({close:?}, {})", if up { 1 } else { -1 })
+        })
+        .collect();
+    format!(
+        r#"//! Trades the flag of each bar's close.
+use stratagem_sdk::prelude::*;
+
+const FLAGS: [(f64, i8); {n}] = [{entries}];
+
+/// Parameters.
+pub struct FlagParams {{
+    /// Confidence of every signal.
+    pub conviction: f64,
+}}
+
+impl Default for FlagParams {{
+    fn default() -> Self {{
+        FlagParams {{ conviction: 1.0 }}
+    }}
+}}
+
+/// Follows the table.
+pub struct FlagStrategy {{
+    params: FlagParams,
+}}
+
+impl Strategy for FlagStrategy {{
+    fn new() -> Self {{
+        FlagStrategy {{ params: FlagParams::default() }}
+    }}
+
+    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {{
+        if bar.close <= 0.0 {{
+            return Err(StrategyError::new("a bar without a positive close"));
+        }}
+        let found = FLAGS.iter().find(|(close, _)| (close - bar.close).abs() < 1e-9);
+        let Some((_, flag)) = found else {{
+            return Ok(None);
+        }};
+        let direction = if *flag > 0 {{ Direction::Long }} else {{ Direction::Short }};
+        Ok(Some(Signal::new(direction, self.params.conviction)))
+    }}
+
+    fn execute(&mut self, signal: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError> {{
+        if !GoalValidator::gate(signal.confidence)? {{
+            return Ok(None);
+        }}
+        let quantity = RiskController::size(signal.confidence, bar.close)?;
+        log_info!("{{:?}} {{:.6}}", signal.direction, quantity);
+        Ok(Some(Order::market(signal.direction, quantity)))
+    }}
+}}
+"#,
+        n = entries.len(),
+        entries = entries.join(", ")
+    )
+}
+
+/// A strategy whose COLD backtest is too good to believe is promoted, but WARM waits for a
+/// person with the reason on the log (`stage.held`): `stage … warm` refuses and says why,
+/// `review list` shows it, and only `review approve` lets it run on.
+#[test]
+fn a_cold_run_too_good_to_believe_holds_warm_for_a_person() {
+    let (_tmp, d, id) = fresh(
+        "Momentum with foresight",
+        "Trades the next bar's direction.",
+    );
+    let code = close_keyed_future();
+    let reply = fenced(&code);
+    let server = LoopbackServer::respond(move |_| Some(reply.clone()));
+    let out = generated(&generate(&d, &server, &id, &["--mode", "llm"]));
+    assert_eq!(out["decision"], "manual_review", "{out}");
+    let strategy = out["strategy_id"].as_str().unwrap().to_string();
+    let run = |args: &[&str]| stratagem(&d, &server, args, &[]);
+    let validated = run(&["validate", out["path"].as_str().unwrap()]);
+    assert_eq!(validated.status.code(), Some(2), "manual review");
+    let approved = run(&["review", "approve", &strategy, "--note", "n"]);
+    assert!(approved.status.success(), "{}", common::stderr(&approved));
+    let cold = run(&["stage", &strategy, "cold", "--json"]);
+    assert!(cold.status.success(), "{}", common::stderr(&cold));
+    let cold = common::data(&common::stdout(&cold)).unwrap();
+    assert!(
+        cold.to_string().contains("promoted") || cold["passed"] == true,
+        "COLD passes its gate: {cold}"
+    );
+    let log = std::fs::read_to_string(d.join("strategy_stages.jsonl")).unwrap();
+    let held: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "stage.held")
+        .collect();
+    assert_eq!(held.len(), 1, "{log}");
+    let reason = held[0]["data"]["reason"].as_str().unwrap();
+    assert!(
+        held[0]["data"]["stage"] == "warm"
+            && reason.starts_with("implausible: check for look-ahead"),
+        "{}",
+        held[0]
+    );
+    let warm = run(&["stage", &strategy, "warm"]);
+    assert!(!warm.status.success(), "WARM must wait");
+    let said = common::stderr(&warm);
+    assert!(
+        said.contains("held for a person before WARM") && said.contains("implausible"),
+        "{said}"
+    );
+    let list = common::stdout(&run(&["review", "list"]));
+    assert!(list.contains(&strategy[..8]), "{list}");
+    let approved = run(&[
+        "review",
+        "approve",
+        &strategy,
+        "--note",
+        "checked: no look-ahead",
+    ]);
+    assert!(approved.status.success(), "{}", common::stderr(&approved));
+    let warm = run(&["stage", &strategy, "warm"]);
+    assert!(warm.status.success(), "{}", common::stderr(&warm));
+    let verify = run(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", common::stderr(&verify));
+}

@@ -141,7 +141,7 @@ pub fn strategy_waits(
         }
         Step::Validate => s.status == StrategyStatus::Validating && s.screened,
         Step::Stage(st) => {
-            settings.approved_to_run(st, s.mode, &s.approved_stages)
+            settings.approved_to_run(st, s.mode, &s.approved_stages, s.held.as_ref().map(|h| h.0))
                 && match (st, s.status, s.stage) {
                     (Stage::Cold, StrategyStatus::Approved, _) => true,
                     (Stage::Full, StrategyStatus::Staged, Some(Stage::Full)) => {

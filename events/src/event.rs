@@ -540,6 +540,18 @@ pub struct StageRolledBack {
     pub reinstated: Option<Uuid>,
 }
 
+/// A strategy's next stage waits for a person: its last run's figures are too good to believe
+/// (a look-ahead to rule out), so it does not run on until `review approve … ` for that stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageHeld {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The stage that waits for the approval.
+    pub stage: Stage,
+    /// Why, e.g. `implausible: check for look-ahead (Sharpe 36.1 over 168 bars)`.
+    pub reason: String,
+}
+
 /// A strategy was taken out of the pipeline for good.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyRetired {
@@ -774,6 +786,7 @@ vocabulary! {
     StagePromoted(StagePromoted) = "stage.promoted",
     StageRejected(StageRejected) = "stage.rejected",
     StageRolledBack(StageRolledBack) = "stage.rolled_back",
+    StageHeld(StageHeld) = "stage.held",
     StrategyRetired(StrategyRetired) = "strategy.retired",
     CloneSpawned(CloneSpawned) = "clone.spawned",
     MonitorObserved(MonitorObserved) = "monitor.observed",

@@ -11,6 +11,7 @@ use stratagem_actors::stages::metrics;
 use stratagem_actors::validator::sandbox::runtime::SandboxBar;
 use stratagem_actors::workflow::backtest::{
     backtest, family_for, load_bars, recorded_source, write_equity, write_trades, BacktestRequest,
+    LoadedBars,
 };
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::report::{write_report, Report};
@@ -18,7 +19,7 @@ use stratagem_events::projection::rfc3339_micros;
 use stratagem_events::StageMetrics;
 
 use super::print_json;
-use crate::cli::BacktestArgs;
+use crate::cli::{BacktestArgs, MarketArgs};
 use stratagem_actors::workflow::compile::read_strategy;
 
 #[derive(Serialize)]
@@ -58,19 +59,55 @@ struct Timings {
     bars_per_second: f64,
 }
 
-pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
-    if !(args.fee_bps.is_finite() && (0.0..=1000.0).contains(&args.fee_bps)) {
-        bail!("--fee-bps {} is not between 0 and 1000", args.fee_bps);
+/// The costs asked for, checked: fees, slippage, capital, sizing and leverage.
+///
+/// # Errors
+/// A value out of its range, named by its flag.
+pub fn costs(m: &MarketArgs) -> anyhow::Result<CostModel> {
+    if !(m.fee_bps.is_finite() && (0.0..=1000.0).contains(&m.fee_bps)) {
+        bail!("--fee-bps {} is not between 0 and 1000", m.fee_bps);
     }
-    if !(args.slippage_bps.is_finite() && (0.0..=1000.0).contains(&args.slippage_bps)) {
+    if !(m.slippage_bps.is_finite() && (0.0..=1000.0).contains(&m.slippage_bps)) {
         bail!(
             "--slippage-bps {} is not between 0 and 1000",
-            args.slippage_bps
+            m.slippage_bps
         );
     }
-    if !(args.capital.is_finite() && args.capital > 0.0) {
-        bail!("--capital {} is not a positive amount", args.capital);
+    if !(m.capital.is_finite() && m.capital > 0.0) {
+        bail!("--capital {} is not a positive amount", m.capital);
     }
+    let Some(sizing) = Sizing::parse(&m.sizing) else {
+        bail!("--sizing {:?} is not equity, fixed or units", m.sizing);
+    };
+    if !(m.max_leverage.is_finite() && (0.01..=100.0).contains(&m.max_leverage)) {
+        bail!(
+            "--max-leverage {} is not between 0.01 and 100",
+            m.max_leverage
+        );
+    }
+    Ok(CostModel {
+        fee_bps: m.fee_bps,
+        slippage_bps: m.slippage_bps,
+        sizing,
+        max_leverage: m.max_leverage,
+    })
+}
+
+/// The bars asked for, read on their calendar.
+///
+/// # Errors
+/// As [`load_bars`].
+pub fn bars(m: &MarketArgs) -> anyhow::Result<LoadedBars> {
+    Ok(load_bars(
+        &m.data,
+        m.days,
+        m.calendar.as_deref(),
+        m.bars_per_year,
+    )?)
+}
+
+pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
+    let costs = costs(&args.market)?;
     let dir = DataDir::open(root)?;
     let strategy_id = args.strategy.trim().parse::<uuid::Uuid>().ok();
     let source = match recorded_source(&dir, &args.strategy)? {
@@ -78,37 +115,17 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         None => read_strategy(Path::new(&args.strategy))?,
     };
     let family = family_for(&dir, strategy_id, &source)?;
-    let loaded = load_bars(
-        &args.data,
-        args.days,
-        args.calendar.as_deref(),
-        args.bars_per_year,
-    )?;
+    let loaded = bars(&args.market)?;
     let bars = &loaded.bars;
-    let Some(sizing) = Sizing::parse(&args.sizing) else {
-        bail!("--sizing {:?} is not equity, fixed or units", args.sizing);
-    };
-    if !(args.max_leverage.is_finite() && (0.01..=100.0).contains(&args.max_leverage)) {
-        bail!(
-            "--max-leverage {} is not between 0.01 and 100",
-            args.max_leverage
-        );
-    }
-    let costs = CostModel {
-        fee_bps: args.fee_bps,
-        slippage_bps: args.slippage_bps,
-        sizing,
-        max_leverage: args.max_leverage,
-    };
     let request = BacktestRequest {
         source: &source,
         bars,
-        capital: args.capital,
+        capital: args.market.capital,
         costs,
         bars_per_year: loaded.bars_per_year,
         strategy_id,
         family: family.clone(),
-        data: &args.data,
+        data: &args.market.data,
     };
     let done = backtest(root, &dir, &request).await?;
     let (result, baseline, trials, trap) = (&done.result, &done.baseline, done.trials, &done.trap);
@@ -118,19 +135,19 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.trades_out {
         write_trades(result, bars, path)?;
     }
-    let implausible = metrics::implausible(&result.metrics);
+    let implausible = metrics::implausible(&result.metrics, done.bars_per_year);
     if let Some(path) = &args.report {
         write_report(
             &Report {
                 strategy: &args.strategy,
-                data: &args.data,
+                data: &args.market.data,
                 bars: &bars[..done.bars],
                 result,
                 baseline,
                 calendar: loaded.calendar.as_str(),
                 bars_per_year: done.bars_per_year,
                 costs,
-                capital: args.capital,
+                capital: args.market.capital,
                 implausible: implausible.as_deref(),
             },
             path,
@@ -151,7 +168,7 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&BacktestJson {
             strategy: &args.strategy,
-            data: &args.data,
+            data: &args.market.data,
             bars: done.bars,
             first_bar: when(bars.first()),
             last_bar: when(bars.get(done.bars.saturating_sub(1))),
@@ -159,7 +176,7 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             calendar: loaded.calendar.as_str(),
             calendar_inferred: loaded.calendar_inferred,
             costs,
-            capital: args.capital,
+            capital: args.market.capital,
             metrics: &result.metrics,
             buy_and_hold: &baseline.metrics,
             fills: result.fills.len(),
@@ -175,7 +192,7 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         say!(
             "{} bars of {} ({} → {}), {} fills",
             done.bars,
-            args.data,
+            args.market.data,
             when(bars.first()),
             when(bars.last()),
             result.fills.len()

@@ -32,6 +32,7 @@ mod scan;
 mod stage;
 mod status;
 mod submit;
+mod sweep;
 mod validate;
 
 use std::process::ExitCode;
@@ -73,6 +74,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(root, settings, &file, json).await,
         Command::Backtest(args) => backtest::run(root, args).await,
+        Command::Sweep(args) => sweep::run(root, args).await,
         Command::Stage {
             strategy,
             stage,

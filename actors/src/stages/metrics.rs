@@ -54,7 +54,8 @@ pub fn returns(equity: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn mean(xs: &[f64]) -> f64 {
+/// The mean (0 for no values).
+pub fn mean(xs: &[f64]) -> f64 {
     if xs.is_empty() {
         0.0
     } else {
@@ -185,12 +186,20 @@ pub const IMPLAUSIBLE_SHARPE: f64 = 6.0;
 /// Trades over which no drawdown at all, or a win rate of 95 %, is not believed.
 pub const IMPLAUSIBLE_TRADES: u64 = 20;
 
+/// Standard errors by which the Sharpe must exceed [`IMPLAUSIBLE_SHARPE`] before it is held
+/// against the strategy. An annualised Sharpe over `n` bars has a standard error of about
+/// √(bars a year / n): about 7 over a week of hourly bars, where a Sharpe of 7 is luck, not a
+/// sign; about 3 over 1,000 of them.
+pub const IMPLAUSIBLE_Z: f64 = 2.0;
+
 /// Why a run's figures are too good to believe (a look-ahead, a table of the future): a Sharpe
-/// above [`IMPLAUSIBLE_SHARPE`], or no drawdown or 95 % of trades won over at least
-/// [`IMPLAUSIBLE_TRADES`] trades. `None` when nothing is suspicious.
-pub fn implausible(m: &StageMetrics) -> Option<String> {
+/// above [`IMPLAUSIBLE_SHARPE`] by [`IMPLAUSIBLE_Z`] standard errors of a Sharpe over this many
+/// bars, or no drawdown or 95 % of trades won over at least [`IMPLAUSIBLE_TRADES`] trades.
+/// `None` when nothing is suspicious.
+pub fn implausible(m: &StageMetrics, bars_per_year: f64) -> Option<String> {
     let mut why = Vec::new();
-    if m.sharpe > IMPLAUSIBLE_SHARPE {
+    let error = (bars_per_year / (m.bars.max(1) as f64)).sqrt();
+    if m.sharpe > IMPLAUSIBLE_SHARPE && (m.sharpe - IMPLAUSIBLE_SHARPE) / error >= IMPLAUSIBLE_Z {
         why.push(format!("Sharpe {:.1} above {IMPLAUSIBLE_SHARPE}", m.sharpe));
     }
     if m.trades >= IMPLAUSIBLE_TRADES && m.max_drawdown <= 1e-9 {
@@ -351,6 +360,27 @@ pub fn normal_quantile(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_high_sharpe_is_implausible_only_over_a_window_that_can_carry_it() {
+        // A week of hourly bars: an annualised 6.8 is about one standard error from 0.
+        let week = |sharpe: f64| StageMetrics {
+            bars: 168,
+            sharpe,
+            ..StageMetrics::default()
+        };
+        assert_eq!(implausible(&week(6.8), 8760.0), None);
+        assert_eq!(implausible(&week(18.0), 8760.0), None);
+        assert!(implausible(&week(22.2), 8760.0).is_some());
+        let table = StageMetrics {
+            bars: 1_000,
+            sharpe: 12.0,
+            ..StageMetrics::default()
+        };
+        assert!(implausible(&table, 8760.0)
+            .unwrap()
+            .starts_with("implausible: check for look-ahead"));
+    }
 
     fn close(a: f64, b: f64, tol: f64) {
         assert!((a - b).abs() <= tol, "{a} vs {b} (tolerance {tol})");

@@ -76,17 +76,19 @@ pub struct StageSettings {
 }
 
 impl StageSettings {
-    /// Whether `stage` of a strategy generated in `mode` may run: no checkpoint before it, or
-    /// a person approved.
+    /// Whether `stage` of a strategy generated in `mode` may run: no checkpoint before it (the
+    /// settings', or `held`, a stage held for a person by `stage.held`), or a person approved.
     pub fn approved_to_run(
         &self,
         stage: Stage,
         mode: stratagem_events::GenerationMode,
         approved: &[Stage],
+        held: Option<Stage>,
     ) -> bool {
         let by_model = mode != stratagem_events::GenerationMode::Template
             && self.model_require_approval_before == Some(stage);
-        let checkpoint = self.require_approval_before == Some(stage) || by_model;
+        let checkpoint =
+            self.require_approval_before == Some(stage) || by_model || held == Some(stage);
         !checkpoint || approved.contains(&stage)
     }
 }
@@ -149,6 +151,8 @@ pub struct StageOutcome {
     pub gate: String,
     /// A trap that stopped the strategy, if any (fails the gate).
     pub trap: Option<SandboxTrap>,
+    /// Bars a year of its bars (what its figures are annualised with).
+    pub bars_per_year: f64,
 }
 
 /// Why a stage could not run.
@@ -457,6 +461,7 @@ pub async fn run_stage(
         passed,
         gate,
         trap,
+        bars_per_year: market::bars_per_year(bars),
     })
 }
 
@@ -469,21 +474,40 @@ mod tests {
     fn code_a_model_wrote_waits_for_a_person_before_limited_by_default() {
         let s = StageSettings::default();
         for mode in [GenerationMode::Llm, GenerationMode::Hybrid] {
-            assert!(s.approved_to_run(Stage::Warm, mode, &[]));
-            assert!(!s.approved_to_run(Stage::Limited, mode, &[]));
-            assert!(s.approved_to_run(Stage::Limited, mode, &[Stage::Limited]));
+            assert!(s.approved_to_run(Stage::Warm, mode, &[], None));
+            assert!(!s.approved_to_run(Stage::Limited, mode, &[], None));
+            assert!(s.approved_to_run(Stage::Limited, mode, &[Stage::Limited], None));
         }
-        assert!(s.approved_to_run(Stage::Limited, GenerationMode::Template, &[]));
+        assert!(s.approved_to_run(Stage::Limited, GenerationMode::Template, &[], None));
         let off = StageSettings {
             model_require_approval_before: None,
             ..StageSettings::default()
         };
-        assert!(off.approved_to_run(Stage::Limited, GenerationMode::Llm, &[]));
+        assert!(off.approved_to_run(Stage::Limited, GenerationMode::Llm, &[], None));
         let everyone = StageSettings {
             require_approval_before: Some(Stage::Full),
             ..StageSettings::default()
         };
-        assert!(!everyone.approved_to_run(Stage::Full, GenerationMode::Template, &[]));
-        assert!(!everyone.approved_to_run(Stage::Limited, GenerationMode::Hybrid, &[]));
+        assert!(!everyone.approved_to_run(Stage::Full, GenerationMode::Template, &[], None));
+        assert!(!everyone.approved_to_run(Stage::Limited, GenerationMode::Hybrid, &[], None));
+        // A held stage waits whatever the settings, until a person approves that stage.
+        assert!(!off.approved_to_run(
+            Stage::Warm,
+            GenerationMode::Template,
+            &[],
+            Some(Stage::Warm)
+        ));
+        assert!(off.approved_to_run(
+            Stage::Warm,
+            GenerationMode::Template,
+            &[Stage::Warm],
+            Some(Stage::Warm)
+        ));
+        assert!(off.approved_to_run(
+            Stage::Limited,
+            GenerationMode::Template,
+            &[],
+            Some(Stage::Warm)
+        ));
     }
 }

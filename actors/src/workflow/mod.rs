@@ -33,6 +33,7 @@ pub mod settings;
 pub mod sqlite;
 pub mod stage;
 pub mod submit;
+pub mod sweep;
 pub mod validate;
 
 pub(crate) use error::refuse;

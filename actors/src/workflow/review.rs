@@ -23,7 +23,8 @@ pub fn waits_for(s: &StrategyView, settings: &StageSettings) -> Option<Option<St
         (StrategyStatus::Staged, Some(stage)) => {
             // FULL's own run done: it runs at full capital, nothing left to approve.
             let ran_full = stage == Stage::Full && s.last_completed_stage == Some(Stage::Full);
-            let free = settings.approved_to_run(stage, s.mode, &s.approved_stages);
+            let held = s.held.as_ref().map(|h| h.0);
+            let free = settings.approved_to_run(stage, s.mode, &s.approved_stages, held);
             (!free && !ran_full).then_some(Some(stage))
         }
         _ => None,

@@ -7,7 +7,8 @@ use std::path::Path;
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::projection::StrategyStatus;
 use stratagem_events::{
-    AppendRequest, Event, Stage, StageCompleted, StagePromoted, StageRejected, StageStarted,
+    AppendRequest, Event, Stage, StageCompleted, StageHeld, StagePromoted, StageRejected,
+    StageStarted,
 };
 use uuid::Uuid;
 
@@ -186,7 +187,14 @@ pub async fn begin_recorded(
             stage.as_str()
         );
     }
-    if !settings.approved_to_run(stage, view.mode, &view.approved_stages) {
+    let held = view.held.as_ref().filter(|h| h.0 == stage);
+    if !settings.approved_to_run(stage, view.mode, &view.approved_stages, held.map(|h| h.0)) {
+        if let Some((_, why)) = held {
+            refuse!(
+                "strategy {id} is held for a person before {}: {why}; `stratagem review approve {id}` or `review reject {id} --reason …`",
+                stage.as_str().to_uppercase()
+            );
+        }
         refuse!(
             "strategy {id} waits for a person's approval before {} (REQUIRE_APPROVAL_BEFORE): `stratagem review approve {id}` or `review reject {id} --reason …`",
             stage.as_str().to_uppercase()
@@ -350,11 +358,26 @@ pub async fn finish_recorded(
         gate: outcome.gate.clone(),
     })];
     match (outcome.passed, next(stage)) {
-        (true, Some(to)) => end.push(Event::from(StagePromoted {
-            strategy_id: id,
-            from: Some(stage),
-            to,
-        })),
+        (true, Some(to)) => {
+            end.push(Event::from(StagePromoted {
+                strategy_id: id,
+                from: Some(stage),
+                to,
+            }));
+            // Figures too good to believe over a window that can carry them: promoted, but the
+            // next stage waits for a person to rule out a look-ahead.
+            let judged = outcome.metrics.bars >= crate::stages::metrics::MIN_BARS_TO_ANNUALISE;
+            if let Some(reason) =
+                crate::stages::metrics::implausible(&outcome.metrics, outcome.bars_per_year)
+                    .filter(|_| judged)
+            {
+                end.push(Event::from(StageHeld {
+                    strategy_id: id,
+                    stage: to,
+                    reason,
+                }));
+            }
+        }
         (true, None) => {}
         (false, _) => {
             let reason = match &outcome.trap {

@@ -220,6 +220,7 @@ impl PipelineWork for LogWork {
                         passed: true,
                         gate: "always".into(),
                         trap: None,
+                        bars_per_year: 8760.0,
                     };
                     let takes = self.stage_time.get(&stage).copied().unwrap_or_default();
                     Ok(self.job(step, id, takes, JobOutput::Stage(outcome)))

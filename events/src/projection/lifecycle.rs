@@ -55,6 +55,7 @@ fn subject(event: &Event) -> Option<Uuid> {
         Event::StagePromoted(e) => e.strategy_id,
         Event::StageRejected(e) => e.strategy_id,
         Event::StageRolledBack(e) => e.strategy_id,
+        Event::StageHeld(e) => e.strategy_id,
         Event::StrategyRetired(e) => e.strategy_id,
         Event::MonitorObserved(e) => e.strategy_id,
         Event::CloneSpawned(e) => e.parent_strategy_id,
@@ -103,6 +104,7 @@ pub fn next(
         // The stages.
         (Some(s @ (Approved | Staged)), Event::StageStarted(_) | Event::StageCompleted(_)) => s,
         (Some(Approved | Staged), Event::StagePromoted(_)) => Staged,
+        (Some(Staged), Event::StageHeld(_)) => Staged,
         (Some(Approved | Staged), Event::StageRejected(_)) => Rejected,
         (Some(Staged), Event::StageRolledBack(_)) => Staged,
         (Some(Staged), Event::MonitorObserved(_) | Event::CloneSpawned(_)) => Staged,

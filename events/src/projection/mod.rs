@@ -216,6 +216,9 @@ pub struct StrategyView {
     pub last_completed_stage: Option<Stage>,
     /// Stages a person approved it for (the human checkpoint).
     pub approved_stages: Vec<Stage>,
+    /// A stage that waits for a person whatever the settings, and why (`stage.held`: figures
+    /// too good to believe).
+    pub held: Option<(Stage, String)>,
     /// The validator's decision.
     pub decision: Option<Decision>,
     /// Layers passed in the last validation.
@@ -647,6 +650,7 @@ impl Projections {
                         highest_stage: None,
                         last_completed_stage: None,
                         approved_stages: Vec::new(),
+                        held: None,
                         decision: None,
                         layers_passed: 0,
                         screened: false,
@@ -760,6 +764,11 @@ impl Projections {
                 }
             }
             Event::StagePromoted(e) => self.set_stage(e.strategy_id, e.to),
+            Event::StageHeld(e) => {
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.held = Some((e.stage, e.reason));
+                }
+            }
             Event::StageRolledBack(e) => {
                 if e.from == Stage::Full {
                     if self.champion == Some(e.strategy_id) {
@@ -864,6 +873,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::StagePromoted(_)
         | Event::StageRejected(_)
         | Event::StageRolledBack(_)
+        | Event::StageHeld(_)
         | Event::StrategyRetired(_)
         | Event::CloneSpawned(_)
         | Event::MonitorObserved(_)

@@ -120,6 +120,7 @@ fn view(id: Uuid, opportunity: Uuid, stage: Stage) -> StrategyView {
         highest_stage: Some(stage),
         last_completed_stage: Some(stage),
         approved_stages: Vec::new(),
+        held: None,
         decision: None,
         layers_passed: 6,
         screened: false,

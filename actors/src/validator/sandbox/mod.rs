@@ -241,15 +241,16 @@ impl SandboxLayer {
                 sizing: crate::stages::backtest::Sizing::Units,
                 ..crate::stages::backtest::CostModel::default()
             };
+            let bars_per_year = crate::market::bars_per_year(ran);
             let replay = crate::stages::backtest::simulate(
                 ran,
                 &first.orders,
                 self.risk.capital,
                 unit_costs,
-                crate::market::bars_per_year(ran),
+                bars_per_year,
                 1,
             );
-            if let Some(why) = crate::stages::metrics::implausible(&replay.metrics) {
+            if let Some(why) = crate::stages::metrics::implausible(&replay.metrics, bars_per_year) {
                 warnings.push(Finding::at(0, "sandbox.implausible", why));
             }
         }
