@@ -293,6 +293,10 @@ pub struct BacktestArgs {
     /// curve, monthly returns, the trades and every metric, self-contained (inline SVG).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Walk-forward folds: the bars cut into K + 1 blocks; fold k gives the figures on the
+    /// blocks before block k (in sample) and on block k (out of sample).
+    #[arg(long)]
+    pub walk_forward: Option<usize>,
     /// Also say where the time went: from the process's start to the first bar, the run, bars
     /// a second (off by default, so the same inputs print the same output).
     #[arg(long)]

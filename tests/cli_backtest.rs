@@ -766,3 +766,51 @@ fn a_second_backtest_of_a_file_runs_no_rustc_and_compiles_nothing() {
         first["timings"]["before_first_bar_ms"], second["timings"]["before_first_bar_ms"]
     );
 }
+
+/// `--walk-forward K`: K folds over K + 1 equal blocks, each with its in-sample figure (the
+/// blocks before it) beside its out-of-sample one. The in-sample Sharpe of fold k is exactly
+/// the Sharpe of a backtest of those bars alone (a strategy sees one closed bar at a time, so
+/// the bars after cannot change it).
+#[test]
+fn walk_forward_folds_match_backtests_of_their_in_sample_bars() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
+    ))
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let csv = |rows: usize, name: &str| -> String {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, lines[..=rows].join("\n") + "\n").unwrap();
+        path.display().to_string()
+    };
+    let all = csv(1_000, "all.csv");
+    let full = backtest_json(&d, &[CLEAN, "--data", &all, "--walk-forward", "4"]);
+    let folds = full["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 4, "{full}");
+    for (k, f) in folds.iter().enumerate() {
+        let k = k + 1;
+        assert_eq!(f["train_end"], k * 1_000 / 5);
+        assert_eq!(f["test_end"], (k + 1) * 1_000 / 5);
+        assert_eq!(f["chosen"], 0);
+        assert_eq!(f["test"]["bars"], 200);
+    }
+    assert_eq!(full["out_of_sample"]["bars"], 800);
+    for k in [2usize, 4] {
+        let first = csv(k * 200, &format!("first_{k}.csv"));
+        let alone = backtest_json(&d, &[CLEAN, "--data", &first]);
+        let in_sample = folds[k - 1]["train_sharpe"].as_f64().unwrap();
+        let sharpe = alone["metrics"]["sharpe"].as_f64().unwrap();
+        assert!(
+            (in_sample - sharpe).abs() <= 1e-9 * sharpe.abs().max(1.0),
+            "fold {k}: {in_sample} vs {sharpe}"
+        );
+    }
+    let refused = common::fails(
+        &d,
+        &["backtest", CLEAN, "--data", &all, "--walk-forward", "40"],
+    );
+    assert!(refused.contains("folds are from 1 to 20"), "{refused}");
+}

@@ -15,6 +15,7 @@ use stratagem_actors::workflow::backtest::{
 };
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::report::{write_report, Report};
+use stratagem_actors::workflow::sweep::{check_folds, walk_forward, Fold, OutOfSample};
 use stratagem_events::projection::rfc3339_micros;
 use stratagem_events::StageMetrics;
 
@@ -44,6 +45,10 @@ struct BacktestJson<'a> {
     trials: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     timings: Option<Timings>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    folds: Vec<Fold>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    out_of_sample: Option<OutOfSample>,
 }
 
 /// Where the time of a backtest went, whole-process.
@@ -117,6 +122,9 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     let family = family_for(&dir, strategy_id, &source)?;
     let loaded = bars(&args.market)?;
     let bars = &loaded.bars;
+    if let Some(k) = args.walk_forward {
+        check_folds(k, bars.len())?;
+    }
     let request = BacktestRequest {
         source: &source,
         bars,
@@ -157,6 +165,18 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         b.map(|b| rfc3339_micros(b.timestamp * 1_000_000))
             .unwrap_or_default()
     };
+    let (folds, out_of_sample) = match args.walk_forward {
+        Some(k) => walk_forward(
+            &bars[..done.bars],
+            &[done.orders.as_slice()],
+            k,
+            args.market.capital,
+            costs,
+            done.bars_per_year,
+            trials,
+        ),
+        None => (Vec::new(), None),
+    };
     let timings = Timings {
         before_first_bar_ms: crate::STARTED
             .get()
@@ -186,6 +206,8 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             family: family.clone(),
             trials,
             timings: args.timings.then_some(timings),
+            folds: folds.clone(),
+            out_of_sample: out_of_sample.clone(),
         })?;
     } else {
         let m = &result.metrics;
@@ -259,6 +281,28 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
                 rfc3339_micros(l.timestamp * 1_000_000),
                 l.bar,
                 l.price
+            );
+        }
+        for f in &folds {
+            say!(
+                "fold {}: in sample [0, {}) sharpe {:.3}; out of sample [{}, {}) sharpe {:.3}, return {:.2} %, max drawdown {:.2} %",
+                f.fold,
+                f.train_end,
+                f.train_sharpe,
+                f.train_end,
+                f.test_end,
+                f.test.sharpe,
+                f.test.total_return * 100.0,
+                f.test.max_drawdown * 100.0
+            );
+        }
+        if let Some(o) = &out_of_sample {
+            say!(
+                "out of sample  {} bars: sharpe {:.3} (in sample {:.3}), return {:.2} %",
+                o.bars,
+                o.sharpe,
+                o.mean_train_sharpe,
+                o.total_return * 100.0
             );
         }
         if args.timings {

@@ -150,6 +150,8 @@ pub struct BacktestDone {
     pub first_bar_at: std::time::Instant,
     /// How long the sandbox ran over the bars.
     pub run_time: std::time::Duration,
+    /// The orders the sandbox accepted (for walk-forward windows).
+    pub orders: Vec<crate::validator::sandbox::runtime::HostOrder>,
 }
 
 /// The source of a strategy: a generated strategy's from the log when `target` is its id,
@@ -230,6 +232,7 @@ pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Re
         trap,
         first_bar_at,
         run_time,
+        orders: run.orders,
     })
 }
 

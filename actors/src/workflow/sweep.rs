@@ -233,6 +233,96 @@ fn params_of(point: &[ChosenParam]) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Checks that `k` folds fit in `bars` bars: 1 to 20 folds, blocks of at least
+/// [`metrics::MIN_BARS_TO_ANNUALISE`] bars.
+///
+/// # Errors
+/// Folds out of range, or blocks too short.
+pub fn check_folds(k: usize, bars: usize) -> Result<()> {
+    if !(1..=20).contains(&k) {
+        refuse!("--walk-forward {k}: folds are from 1 to 20");
+    }
+    if bars / (k + 1) < metrics::MIN_BARS_TO_ANNUALISE as usize {
+        refuse!(
+            "--walk-forward {k} over {bars} bars leaves blocks under {} bars",
+            metrics::MIN_BARS_TO_ANNUALISE
+        );
+    }
+    Ok(())
+}
+
+/// Walk-forward over candidates' orders (one run each over all of `bars`): the bars cut into
+/// `k` + 1 equal blocks; fold j chooses the candidate with the best Sharpe on blocks 0..j and
+/// measures it on block j. With one candidate, each fold is its in-sample and out-of-sample
+/// figures side by side.
+pub fn walk_forward(
+    bars: &[SandboxBar],
+    candidates: &[&[HostOrder]],
+    k: usize,
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+    trials: u64,
+) -> (Vec<Fold>, Option<OutOfSample>) {
+    let window = |i: usize, start: usize, end: usize| -> Backtest {
+        backtest::simulate(
+            &bars[start..end],
+            &window_orders(candidates[i], start, end),
+            capital,
+            costs,
+            bars_per_year,
+            trials,
+        )
+    };
+    let mut folds = Vec::new();
+    let mut chained: Vec<f64> = Vec::new();
+    let mut growth = 1.0;
+    let edge = |j: usize| j * bars.len() / (k + 1);
+    for fold in 1..=k {
+        if candidates.is_empty() {
+            break;
+        }
+        let (train_end, test_end) = (edge(fold), edge(fold + 1));
+        let scored: Vec<f64> = (0..candidates.len())
+            .map(|i| window(i, 0, train_end).metrics.sharpe)
+            .collect();
+        let chosen = (0..scored.len())
+            .max_by(|a, b| scored[*a].total_cmp(&scored[*b]).then(b.cmp(a)))
+            .unwrap_or(0);
+        let test = window(chosen, train_end, test_end);
+        let equity: Vec<f64> = test.equity.iter().map(|(_, e)| *e).collect();
+        chained.extend(metrics::returns(&equity));
+        if let (Some(first), Some(last)) = (equity.first(), equity.last()) {
+            if *first > 0.0 {
+                growth *= last / first;
+            }
+        }
+        folds.push(Fold {
+            fold,
+            train_end,
+            test_end,
+            chosen,
+            train_sharpe: scored[chosen],
+            test: test.metrics,
+        });
+    }
+    let out_of_sample = (!folds.is_empty()).then(|| {
+        let sd = metrics::std_dev(&chained);
+        OutOfSample {
+            bars: folds.last().map_or(0, |f| f.test_end) - folds.first().map_or(0, |f| f.train_end),
+            total_return: growth - 1.0,
+            sharpe: if sd > 0.0 {
+                metrics::mean(&chained) / sd * bars_per_year.sqrt()
+            } else {
+                0.0
+            },
+            mean_train_sharpe: folds.iter().map(|f| f.train_sharpe).sum::<f64>()
+                / folds.len() as f64,
+        }
+    });
+    (folds, out_of_sample)
+}
+
 /// Runs the sweep and records each point as a trial.
 ///
 /// # Errors
@@ -240,16 +330,7 @@ fn params_of(point: &[ChosenParam]) -> BTreeMap<String, f64> {
 pub async fn sweep(root: &Path, dir: &DataDir, r: &SweepRequest<'_>) -> Result<SweepDone> {
     let bars = r.bars;
     if let Some(k) = r.walk_forward {
-        if !(1..=20).contains(&k) {
-            refuse!("--walk-forward {k}: folds are from 1 to 20");
-        }
-        if bars.len() / (k + 1) < metrics::MIN_BARS_TO_ANNUALISE as usize {
-            refuse!(
-                "--walk-forward {k} over {} bars leaves blocks under {} bars",
-                bars.len(),
-                metrics::MIN_BARS_TO_ANNUALISE
-            );
-        }
+        check_folds(k, bars.len())?;
     }
     let family = r.template.name.to_string();
     let sandbox = Sandbox::cached(&root.join("cache/native"))?;
@@ -326,61 +407,21 @@ pub async fn sweep(root: &Path, dir: &DataDir, r: &SweepRequest<'_>) -> Result<S
             .total_cmp(&points[*b].metrics.sharpe)
             .then(b.cmp(a))
     });
-    let window = |i: usize, start: usize, end: usize| -> Backtest {
-        backtest::simulate(
-            &bars[start..end],
-            &window_orders(&runs[i].0, start, end),
-            r.capital,
-            r.costs,
-            r.bars_per_year,
-            trials,
-        )
+    let (folds, out_of_sample) = match (r.walk_forward, points.is_empty()) {
+        (Some(k), false) => {
+            let orders: Vec<&[HostOrder]> = runs.iter().map(|(o, _, _)| o.as_slice()).collect();
+            walk_forward(
+                bars,
+                &orders,
+                k,
+                r.capital,
+                r.costs,
+                r.bars_per_year,
+                trials,
+            )
+        }
+        _ => (Vec::new(), None),
     };
-    let mut folds = Vec::new();
-    let mut chained: Vec<f64> = Vec::new();
-    let mut growth = 1.0;
-    if let (Some(k), false) = (r.walk_forward, points.is_empty()) {
-        let edge = |j: usize| j * bars.len() / (k + 1);
-        for fold in 1..=k {
-            let (train_end, test_end) = (edge(fold), edge(fold + 1));
-            let scored: Vec<f64> = (0..points.len())
-                .map(|i| window(i, 0, train_end).metrics.sharpe)
-                .collect();
-            let chosen = (0..scored.len())
-                .max_by(|a, b| scored[*a].total_cmp(&scored[*b]).then(b.cmp(a)))
-                .unwrap_or(0);
-            let test = window(chosen, train_end, test_end);
-            let equity: Vec<f64> = test.equity.iter().map(|(_, e)| *e).collect();
-            chained.extend(metrics::returns(&equity));
-            if let (Some(first), Some(last)) = (equity.first(), equity.last()) {
-                if *first > 0.0 {
-                    growth *= last / first;
-                }
-            }
-            folds.push(Fold {
-                fold,
-                train_end,
-                test_end,
-                chosen,
-                train_sharpe: scored[chosen],
-                test: test.metrics,
-            });
-        }
-    }
-    let out_of_sample = (!folds.is_empty()).then(|| {
-        let sd = metrics::std_dev(&chained);
-        OutOfSample {
-            bars: folds.last().map_or(0, |f| f.test_end) - folds.first().map_or(0, |f| f.train_end),
-            total_return: growth - 1.0,
-            sharpe: if sd > 0.0 {
-                metrics::mean(&chained) / sd * r.bars_per_year.sqrt()
-            } else {
-                0.0
-            },
-            mean_train_sharpe: folds.iter().map(|f| f.train_sharpe).sum::<f64>()
-                / folds.len() as f64,
-        }
-    });
     Ok(SweepDone {
         family,
         trials,
