@@ -602,81 +602,9 @@ fn repairs_carry_rustcs_message_without_paths_and_hybrid_line_numbers_of_the_who
 /// A model's strategy that carries the future: for each of the last 1,200 recorded bars, keyed
 /// by its close, whether the next bar closes up. It works in any window of those bars.
 fn close_keyed_future() -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
-    ))
-    .unwrap();
-    let bars: Vec<(f64, f64)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[1].parse().unwrap(), f[4].parse().unwrap())
-        })
-        .collect();
-    let window = &bars[bars.len() - 1_200..];
-    let entries: Vec<String> = window
-        .iter()
-        .enumerate()
-        .map(|(i, (_, close))| {
-            let up = window.get(i + 1).is_none_or(|(o, c)| c >= o);
-            format!("({close:?}, {})", if up { 1 } else { -1 })
-        })
-        .collect();
-    format!(
-        r#"//! Trades the flag of each bar's close.
-use stratagem_sdk::prelude::*;
-
-const FLAGS: [(f64, i8); {n}] = [{entries}];
-
-/// Parameters.
-pub struct FlagParams {{
-    /// Confidence of every signal.
-    pub conviction: f64,
-}}
-
-impl Default for FlagParams {{
-    fn default() -> Self {{
-        FlagParams {{ conviction: 1.0 }}
-    }}
-}}
-
-/// Follows the table.
-pub struct FlagStrategy {{
-    params: FlagParams,
-}}
-
-impl Strategy for FlagStrategy {{
-    fn new() -> Self {{
-        FlagStrategy {{ params: FlagParams::default() }}
-    }}
-
-    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {{
-        if bar.close <= 0.0 {{
-            return Err(StrategyError::new("a bar without a positive close"));
-        }}
-        let found = FLAGS.iter().find(|(close, _)| (close - bar.close).abs() < 1e-9);
-        let Some((_, flag)) = found else {{
-            return Ok(None);
-        }};
-        let direction = if *flag > 0 {{ Direction::Long }} else {{ Direction::Short }};
-        Ok(Some(Signal::new(direction, self.params.conviction)))
-    }}
-
-    fn execute(&mut self, signal: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError> {{
-        if !GoalValidator::gate(signal.confidence)? {{
-            return Ok(None);
-        }}
-        let quantity = RiskController::size(signal.confidence, bar.close)?;
-        log_info!("{{:?}} {{:.6}}", signal.direction, quantity);
-        Ok(Some(Order::market(signal.direction, quantity)))
-    }}
-}}
-"#,
-        n = entries.len(),
-        entries = entries.join(", ")
-    )
+    common::flag_strategy(common::FlagKey::Close(common::next_bar_flags_by_close(
+        1_200,
+    )))
 }
 
 /// A strategy whose COLD backtest is too good to believe is promoted, but WARM waits for a

@@ -272,16 +272,51 @@ impl StdoutLines {
     }
 }
 
+/// How a flag strategy finds a bar's flag.
+pub enum FlagKey {
+    /// The n-th bar it sees takes the n-th flag.
+    Order(Vec<i8>),
+    /// The bar whose close is this takes its flag (works in any window of the bars).
+    Close(Vec<(f64, i8)>),
+}
+
 /// A strategy that carries the future: it trades one written-in up/down flag per bar (the
 /// look-ahead of a table of flags).
 pub fn flag_table_strategy(flags: &[i8]) -> String {
-    let entries = flags.len();
-    let flags: Vec<String> = flags.iter().map(ToString::to_string).collect();
+    flag_strategy(FlagKey::Order(flags.to_vec()))
+}
+
+/// A strategy trading a table of flags, found by `key`.
+pub fn flag_strategy(key: FlagKey) -> String {
+    let (table, lookup) = match key {
+        FlagKey::Order(flags) => {
+            let list: Vec<String> = flags.iter().map(ToString::to_string).collect();
+            (
+                format!(
+                    "const FLAGS: [i8; {}] = [{}];",
+                    flags.len(),
+                    list.join(", ")
+                ),
+                "FLAGS.get(self.seen - 1).copied()",
+            )
+        }
+        FlagKey::Close(pairs) => {
+            let list: Vec<String> = pairs.iter().map(|(c, f)| format!("({c:?}, {f})")).collect();
+            (
+                format!(
+                    "const FLAGS: [(f64, i8); {}] = [{}];",
+                    pairs.len(),
+                    list.join(", ")
+                ),
+                "FLAGS\n            .iter()\n            .find(|(close, _)| (close - bar.close).abs() < 1e-9)\n            .map(|(_, flag)| *flag)",
+            )
+        }
+    };
     format!(
         r#"//! Trades the flag of each bar.
 use stratagem_sdk::prelude::*;
 
-const FLAGS: [i8; {entries}] = [{flags}];
+{table}
 
 /// Parameters.
 pub struct FlagParams {{
@@ -302,10 +337,9 @@ pub struct FlagStrategy {{
 }}
 
 impl FlagStrategy {{
-    fn next_flag(&mut self) -> Option<i8> {{
-        let flag = FLAGS.get(self.seen).copied();
+    fn next_flag(&mut self, bar: &Bar) -> Option<i8> {{
         self.seen += 1;
-        flag
+        {lookup}
     }}
 }}
 
@@ -318,7 +352,7 @@ impl Strategy for FlagStrategy {{
         if bar.close <= 0.0 {{
             return Err(StrategyError::new("a bar without a positive close"));
         }}
-        let Some(flag) = self.next_flag() else {{
+        let Some(flag) = self.next_flag(bar) else {{
             return Ok(None);
         }};
         let direction = if flag > 0 {{ Direction::Long }} else {{ Direction::Short }};
@@ -334,14 +368,21 @@ impl Strategy for FlagStrategy {{
         Ok(Some(Order::market(signal.direction, quantity)))
     }}
 }}
-"#,
-        flags = flags.join(", ")
+"#
     )
 }
 
 /// The future of the last `n` embedded hourly bars, as a look-ahead strategy would carry it:
 /// for each bar, whether the next one (the bar its order fills in) closes at or above its open.
 pub fn next_bar_flags(n: usize) -> Vec<i8> {
+    next_bar_flags_by_close(n)
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// [`next_bar_flags`], each with the close of its bar (for a table keyed by close).
+pub fn next_bar_flags_by_close(n: usize) -> Vec<(f64, i8)> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
@@ -357,9 +398,12 @@ pub fn next_bar_flags(n: usize) -> Vec<i8> {
         .collect();
     let window = &bars[bars.len() - n..];
     (0..window.len())
-        .map(|i| match window.get(i + 1) {
-            Some((open, close)) if close >= open => 1,
-            _ => -1,
+        .map(|i| {
+            let flag = match window.get(i + 1) {
+                Some((open, close)) if close >= open => 1,
+                _ => -1,
+            };
+            (window[i].1, flag)
         })
         .collect()
 }
