@@ -260,14 +260,7 @@ pub fn backtest_window(
     s: &StageSettings,
     trials: u64,
 ) -> Result<(backtest::Backtest, Option<SandboxTrap>), StageError> {
-    let limits = SandboxLimits {
-        timeout: std::time::Duration::from_secs(600),
-        ..SandboxLimits::default()
-    };
-    let risk = RiskLimits {
-        capital,
-        ..RiskLimits::default()
-    };
+    let (limits, risk) = (SandboxLimits::backtest(), RiskLimits::with_capital(capital));
     let run = sandbox.run(strategy, &bars[w.feed_start..w.end], &limits, &risk)?;
     let orders = window_orders(&run.orders, w);
     let bpy = market::bars_per_year(bars);

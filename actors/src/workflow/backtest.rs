@@ -14,7 +14,7 @@ use super::{refuse, Result, WorkflowError};
 use crate::market;
 use crate::stages::backtest::{self, Backtest, CostModel};
 use crate::validator::sandbox::runtime::{
-    Deadline, RiskLimits, Sandbox, SandboxBar, SandboxLimits, BATCH_BARS,
+    Deadline, RiskLimits, Sandbox, SandboxBar, SandboxLimits,
 };
 
 /// Bars to backtest on, with their calendar and annualisation.
@@ -177,22 +177,14 @@ pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Re
     let wasm = compile_checked(root, r.source)?;
     let sandbox = Sandbox::cached(&root.join("cache/native"))?;
     let loaded = sandbox.load(&wasm)?;
-    let risk = RiskLimits {
-        capital: r.capital,
-        ..RiskLimits::default()
-    };
-    let limits = SandboxLimits {
-        timeout: std::time::Duration::from_secs(600),
-        ..SandboxLimits::default()
-    };
+    let (limits, risk) = (
+        SandboxLimits::backtest(),
+        RiskLimits::with_capital(r.capital),
+    );
     // As `Sandbox::run`, with the moment the first bar goes in marked.
     let mut live = sandbox.start(&loaded, &limits, &risk, Deadline::WholeRun)?;
     let first_bar_at = std::time::Instant::now();
-    for batch in r.bars.chunks(BATCH_BARS) {
-        if live.feed(batch).is_err() {
-            break;
-        }
-    }
+    live.feed_all(r.bars);
     let run = live.finish();
     let run_time = first_bar_at.elapsed();
     let mut projections = dir.projections()?;

@@ -334,14 +334,10 @@ pub async fn sweep(root: &Path, dir: &DataDir, r: &SweepRequest<'_>) -> Result<S
     }
     let family = r.template.name.to_string();
     let sandbox = Sandbox::cached(&root.join("cache/native"))?;
-    let limits = SandboxLimits {
-        timeout: std::time::Duration::from_secs(600),
-        ..SandboxLimits::default()
-    };
-    let risk = RiskLimits {
-        capital: r.capital,
-        ..RiskLimits::default()
-    };
+    let (limits, risk) = (
+        SandboxLimits::backtest(),
+        RiskLimits::with_capital(r.capital),
+    );
     let mut runs: Vec<(Vec<HostOrder>, Backtest, Option<String>)> = Vec::new();
     let mut points = Vec::new();
     let mut skipped = Vec::new();

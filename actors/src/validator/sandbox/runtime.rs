@@ -62,6 +62,27 @@ impl Default for SandboxLimits {
     }
 }
 
+impl SandboxLimits {
+    /// A backtest's limits: the defaults with a whole run of 10 minutes (the bars are many,
+    /// and fuel still bounds each bar).
+    pub fn backtest() -> SandboxLimits {
+        SandboxLimits {
+            timeout: Duration::from_secs(600),
+            ..SandboxLimits::default()
+        }
+    }
+}
+
+impl RiskLimits {
+    /// The default limits with this capital.
+    pub fn with_capital(capital: f64) -> RiskLimits {
+        RiskLimits {
+            capital,
+            ..RiskLimits::default()
+        }
+    }
+}
+
 /// The host's risk limits, applied to every gate, size and order whatever the strategy asks.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RiskLimits {
@@ -477,11 +498,7 @@ impl Sandbox {
         risk: &RiskLimits,
     ) -> Result<RunOutput, SandboxError> {
         let mut live = self.start(strategy, limits, risk, Deadline::WholeRun)?;
-        for batch in bars.chunks(BATCH_BARS) {
-            if live.feed(batch).is_err() {
-                break;
-            }
-        }
+        live.feed_all(bars);
         Ok(live.finish())
     }
 
@@ -649,6 +666,16 @@ impl LiveRun {
                 let trap = classify(&e, self.store.data().panic_message.clone());
                 self.trap = Some(trap.clone());
                 Err(trap)
+            }
+        }
+    }
+
+    /// Feeds `bars` in batches of [`BATCH_BARS`] until they end or the strategy traps (the
+    /// trap is then in [`RunOutput::trap`]).
+    pub fn feed_all(&mut self, bars: &[SandboxBar]) {
+        for batch in bars.chunks(BATCH_BARS) {
+            if self.feed(batch).is_err() {
+                break;
             }
         }
     }
