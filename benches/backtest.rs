@@ -83,12 +83,7 @@ fn native_backtest(bars: &[SandboxBar]) -> f64 {
             },
         );
         for (direction, quantity) in stratagem_sdk::host::take_orders() {
-            orders.push(HostOrder {
-                bar: i,
-                direction,
-                quantity,
-                clamped: false,
-            });
+            orders.push(HostOrder::market(i, direction, quantity));
         }
     }
     backtest::simulate(bars, &orders, 100_000.0, CostModel::default(), 525_600.0, 1)

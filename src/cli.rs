@@ -235,9 +235,21 @@ pub struct MarketArgs {
     /// Only the most recent N days of the bars.
     #[arg(long)]
     pub days: Option<u32>,
-    /// Fee per side, basis points (default 10).
+    /// Fee per side of a fill that takes liquidity (market and stop orders, stop-losses),
+    /// basis points (default 10).
     #[arg(long, default_value_t = 10.0)]
     pub fee_bps: f64,
+    /// Fee of a fill that rests in the book (limit orders, take-profits), basis points
+    /// (default: the `--fee-bps`).
+    #[arg(long)]
+    pub maker_fee_bps: Option<f64>,
+    /// A fixed fee per fill, in quote currency (default 0).
+    #[arg(long, default_value_t = 0.0)]
+    pub fixed_fee: f64,
+    /// Borrow (or funding) cost of a short position, basis points of its notional per year
+    /// (default 0).
+    #[arg(long, default_value_t = 0.0)]
+    pub borrow_bps_per_year: f64,
     /// Slippage against the open, basis points (default 5).
     #[arg(long, default_value_t = 5.0)]
     pub slippage_bps: f64,

@@ -129,6 +129,7 @@ fn the_host_clamps_orders_whatever_the_strategy_asks() {
         capital: 10_000.0,
         max_position_fraction: 0.1,
         min_confidence: 0.5,
+        ..RiskLimits::default()
     };
     let bars = real_bars(10);
     let out = sandbox
@@ -662,4 +663,92 @@ fn a_warm_session_without_a_fill_is_inconclusive_never_a_pass() {
         .unwrap();
     let judged = warm(&active);
     assert!(judged.gate.starts_with("sharpe "), "{}", judged.gate);
+}
+
+/// A strategy reading its account each bar, with market, limit and stop entries in turn, each
+/// with a bracket: what it reads at each bar is exactly the book the backtest simulates from
+/// its orders (the host keeps that book beside it), up to that bar's close.
+#[test]
+fn the_account_a_strategy_reads_is_the_backtests_book_at_each_close() {
+    use stratagem_actors::stages::backtest::{self, Book, CostModel};
+    let source = r#"use stratagem_sdk::prelude::*;
+pub struct AccountStrategy { n: u64 }
+impl Strategy for AccountStrategy {
+    fn new() -> Self { AccountStrategy { n: 0 } }
+    fn should_trade(&mut self, _bar: &Bar) -> Result<Option<Signal>, StrategyError> {
+        let a = Account::current();
+        log_info!("{} {} {} {} {}", self.n, a.position, a.average_price, a.equity, a.cash);
+        self.n += 1;
+        match self.n % 14 {
+            0 => Ok(Some(Signal::new(Direction::Short, 0.9))),
+            7 => Ok(Some(Signal::new(Direction::Long, 0.9))),
+            _ => Ok(None),
+        }
+    }
+    fn execute(&mut self, s: Signal, bar: &Bar) -> Result<Option<Order>, StrategyError> {
+        let q = RiskController::size(s.confidence, bar.close)?;
+        let order = match (self.n / 7) % 3 {
+            0 => Order::market(s.direction, q),
+            1 => Order::limit(s.direction, q, bar.close * 0.998),
+            _ => Order::stop(s.direction, q, bar.close * 1.002),
+        };
+        let (sl, tp) = if s.direction == Direction::Long { (0.985, 1.015) } else { (1.015, 0.985) };
+        Ok(Some(order.with_stop_loss(bar.close * sl).with_take_profit(bar.close * tp)))
+    }
+}
+"#;
+    let wasm = compiler().compile(source, "AccountStrategy").unwrap();
+    let sandbox = Sandbox::new().unwrap();
+    let loaded = sandbox.load(&wasm).unwrap();
+    let bars = real_bars(600);
+    let costs = CostModel::default();
+    let risk = RiskLimits::with_account(100_000.0, costs);
+    let limits = SandboxLimits {
+        max_log_lines: 1000,
+        ..SandboxLimits::default()
+    };
+    let run = sandbox.run(&loaded, &bars, &limits, &risk).unwrap();
+    assert_eq!(run.trap, None, "{:?}", run.logs);
+    assert_eq!(run.logs.len(), bars.len());
+    assert!(run.orders.len() >= 80, "{}", run.orders.len());
+    let mut book = Book::new(risk.capital, costs);
+    let mut next = 0;
+    for (i, (bar, line)) in bars.iter().zip(&run.logs).enumerate() {
+        let start = next;
+        while run.orders.get(next).is_some_and(|o| o.bar < i) {
+            next += 1;
+        }
+        book.step(bar, &run.orders[start..next]);
+        let v = book.view();
+        let words: Vec<f64> = line
+            .trim_start_matches("info: ")
+            .split(' ')
+            .map(|w| w.parse().unwrap())
+            .collect();
+        assert_eq!(words[0], i as f64);
+        assert_eq!(
+            words[1..],
+            [v.position, v.average_price, v.equity, v.cash],
+            "bar {i}"
+        );
+    }
+    // The backtest of the same orders is that book: its fills include exits by the brackets.
+    let bt = backtest::simulate(&bars, &run.orders, risk.capital, costs, 8760.0, 1);
+    let final_book = book.finish(8760.0, 1);
+    assert_eq!(bt.equity, final_book.equity);
+    let exits = bt.fills.iter().filter(|f| f.position == 0.0).count();
+    assert!(
+        exits >= 10,
+        "{exits} bracket exits in {} fills",
+        bt.fills.len()
+    );
+    // A strategy that does not read its account has no book kept beside it.
+    let plain = sandbox
+        .load(
+            &compiler()
+                .compile(&clean_source(), "CleanMomentumStrategy")
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(loaded.reads_account() && !plain.reads_account());
 }

@@ -90,11 +90,27 @@ pub fn costs(m: &MarketArgs) -> anyhow::Result<CostModel> {
             m.max_leverage
         );
     }
+    let maker_fee_bps = m.maker_fee_bps.unwrap_or(m.fee_bps);
+    if !(maker_fee_bps.is_finite() && (-100.0..=1000.0).contains(&maker_fee_bps)) {
+        bail!("--maker-fee-bps {maker_fee_bps} is not between -100 (a rebate) and 1000");
+    }
+    if !(m.fixed_fee.is_finite() && m.fixed_fee >= 0.0) {
+        bail!("--fixed-fee {} is not an amount of 0 or more", m.fixed_fee);
+    }
+    if !(m.borrow_bps_per_year.is_finite() && (0.0..=100_000.0).contains(&m.borrow_bps_per_year)) {
+        bail!(
+            "--borrow-bps-per-year {} is not between 0 and 100000",
+            m.borrow_bps_per_year
+        );
+    }
     Ok(CostModel {
         fee_bps: m.fee_bps,
         slippage_bps: m.slippage_bps,
         sizing,
         max_leverage: m.max_leverage,
+        maker_fee_bps,
+        fixed_fee: m.fixed_fee,
+        borrow_bps_per_year: m.borrow_bps_per_year,
     })
 }
 

@@ -2,7 +2,10 @@
 //!
 //! A strategy is a `pub struct …Strategy` implementing [`Strategy`]. Each bar, the host calls
 //! [`Strategy::should_trade`] with the bar (the strategy keeps whatever history it needs); a
-//! signal goes to [`Strategy::execute`], which turns it into an order. [`GoalValidator::gate`]
+//! signal goes to [`Strategy::execute`], which turns it into an order: market, limit or stop,
+//! with an optional stop-loss and take-profit ([`Order`], [`OrderKind`]). [`Account::current`]
+//! reads the account (position, average price, equity, cash) as of the bar's close.
+//! [`GoalValidator::gate`]
 //! (the confidence gate) and [`RiskController::size`] (position sizing) are host functions, so
 //! the host's limits apply; the host clamps every order to its risk limits again.
 //!
@@ -72,13 +75,43 @@ impl Signal {
     }
 }
 
-/// An order: a target position in `direction` of `quantity` units.
+/// How an order executes. Orders of a bar reach the market from the next bar (fills never
+/// use the bar that was seen); an order works until it fills or the next order replaces it.
+///
+/// Intrabar rules: a bar's prices are taken to move from the open to the extreme nearer the
+/// open (the low on a tie), then to the other extreme, then to the close. Along that path a stop
+/// or limit fills where the price first reaches it; one already passed at the open fills at the
+/// open (a gap fills at the open, not at its price). A stop-loss and a take-profit reached at the
+/// same point: the stop-loss first. Market and stop fills pay the slippage and the taker fee;
+/// limit fills (take-profits included) pay the maker fee and no slippage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OrderKind {
+    /// At the next bar's open.
+    Market,
+    /// At this price or better: a buy at or below it, a sell at or above it.
+    Limit(f64),
+    /// Once the price trades through this price (a buy at or above it, a sell at or below it),
+    /// as a market order.
+    Stop(f64),
+    /// Cancels the working order (the position and its bracket stay).
+    Cancel,
+}
+
+/// An order: a target position in `direction` of `quantity` units, reached as its `kind` says,
+/// with an optional stop-loss and take-profit (a bracket) on the position it opens.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Order {
     /// Direction of the target position.
     pub direction: Direction,
     /// Units of the base asset.
     pub quantity: f64,
+    /// Market, limit, stop or cancel.
+    pub kind: OrderKind,
+    /// Closes the position when the price goes against it to here (a long's is below its
+    /// take-profit, a short's above).
+    pub stop_loss: Option<f64>,
+    /// Closes the position when the price goes its way to here.
+    pub take_profit: Option<f64>,
 }
 
 impl Order {
@@ -87,15 +120,99 @@ impl Order {
         Order {
             direction,
             quantity,
+            kind: OrderKind::Market,
+            stop_loss: None,
+            take_profit: None,
         }
     }
 
     /// Close any position.
     pub fn flat() -> Order {
+        Order::market(Direction::Flat, 0.0)
+    }
+
+    /// A limit order for a target position: fills at `price` or better.
+    pub fn limit(direction: Direction, quantity: f64, price: f64) -> Order {
         Order {
-            direction: Direction::Flat,
-            quantity: 0.0,
+            kind: OrderKind::Limit(price),
+            ..Order::market(direction, quantity)
         }
+    }
+
+    /// A stop order for a target position: becomes a market order once the price trades
+    /// through `price`.
+    pub fn stop(direction: Direction, quantity: f64, price: f64) -> Order {
+        Order {
+            kind: OrderKind::Stop(price),
+            ..Order::market(direction, quantity)
+        }
+    }
+
+    /// Cancels the working order.
+    pub fn cancel() -> Order {
+        Order {
+            kind: OrderKind::Cancel,
+            ..Order::flat()
+        }
+    }
+
+    /// This order with a stop-loss at `price` on the position it opens.
+    pub fn with_stop_loss(self, price: f64) -> Order {
+        Order {
+            stop_loss: Some(price),
+            ..self
+        }
+    }
+
+    /// This order with a take-profit at `price` on the position it opens.
+    pub fn with_take_profit(self, price: f64) -> Order {
+        Order {
+            take_profit: Some(price),
+            ..self
+        }
+    }
+}
+
+/// The strategy's account as of the close of the bar it is looking at (fills up to that bar,
+/// marked at its close): read-only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Account {
+    /// Units held: positive long, negative short, 0 flat.
+    pub position: f64,
+    /// Average entry price of the position (0 when flat).
+    pub average_price: f64,
+    /// Cash plus the position at the close.
+    pub equity: f64,
+    /// Cash, in quote currency.
+    pub cash: f64,
+}
+
+impl Account {
+    /// The account now (the host keeps it; a strategy cannot change it but by orders).
+    pub fn current() -> Account {
+        let mut slot = [0u64; 4];
+        // SAFETY: the host writes at most 32 bytes at `out`, bounds-checked against this
+        // module's memory, and `slot` is 32 bytes.
+        let given = unsafe { host::account(slot.as_mut_ptr()) };
+        if given != 1 {
+            return Account {
+                position: 0.0,
+                average_price: 0.0,
+                equity: 0.0,
+                cash: 0.0,
+            };
+        }
+        Account {
+            position: f64::from_bits(slot[0]),
+            average_price: f64::from_bits(slot[1]),
+            equity: f64::from_bits(slot[2]),
+            cash: f64::from_bits(slot[3]),
+        }
+    }
+
+    /// Whether a position is held.
+    pub fn is_flat(&self) -> bool {
+        self.position == 0.0
     }
 }
 
@@ -150,6 +267,17 @@ mod host {
         pub safe fn order(direction: i32, quantity: f64, confidence: f64) -> i32;
         pub unsafe fn log(level: i32, ptr: *const u8, len: usize) -> i32;
         pub unsafe fn next_bar(previous: i32, out: *mut u64) -> i32;
+        #[allow(clippy::too_many_arguments)]
+        pub safe fn place(
+            kind: i32,
+            direction: i32,
+            quantity: f64,
+            price: f64,
+            stop_loss: f64,
+            take_profit: f64,
+            confidence: f64,
+        ) -> i32;
+        pub unsafe fn account(out: *mut u64) -> i32;
     }
 }
 
@@ -204,6 +332,32 @@ pub mod host {
             n.set(n.get().saturating_add(1));
             i32::from(n.get() < MAX_LOG_LINES)
         })
+    }
+
+    /// Any order natively: recorded as a market order (the native stand-in has no book).
+    pub fn place(
+        _kind: i32,
+        direction: i32,
+        quantity: f64,
+        _price: f64,
+        _stop_loss: f64,
+        _take_profit: f64,
+        confidence: f64,
+    ) -> i32 {
+        order(direction, quantity, confidence)
+    }
+
+    /// The native stand-in's account: flat with its capital.
+    ///
+    /// # Safety
+    /// `out` must point to 4 writable `u64`s (the SDK passes its slot).
+    pub unsafe fn account(out: *mut u64) -> i32 {
+        let view = [0.0, 0.0, CAPITAL, CAPITAL];
+        for (i, v) in view.iter().enumerate() {
+            // SAFETY: the caller's slot holds 4 words.
+            unsafe { out.add(i).write(v.to_bits()) };
+        }
+        1
     }
 
     /// No bars natively: the native benchmark drives each bar itself.
@@ -331,7 +485,8 @@ macro_rules! log_debug {
 pub mod prelude {
     pub use crate::{log_debug, log_info, log_warn};
     pub use crate::{
-        Bar, Direction, GoalValidator, Order, RiskController, Signal, Strategy, StrategyError,
+        Account, Bar, Direction, GoalValidator, Order, OrderKind, RiskController, Signal, Strategy,
+        StrategyError,
     };
 }
 
@@ -352,7 +507,25 @@ pub fn drive<S: Strategy>(strategy: &mut S, bar: Bar) -> i32 {
     };
     match strategy.execute(signal, &bar) {
         Ok(Some(order)) => {
-            host::order(order.direction.code(), order.quantity, signal.confidence);
+            let (kind, price) = match order.kind {
+                OrderKind::Market => (0, f64::NAN),
+                OrderKind::Limit(price) => (1, price),
+                OrderKind::Stop(price) => (2, price),
+                OrderKind::Cancel => (3, f64::NAN),
+            };
+            if kind == 0 && order.stop_loss.is_none() && order.take_profit.is_none() {
+                host::order(order.direction.code(), order.quantity, signal.confidence);
+            } else {
+                host::place(
+                    kind,
+                    order.direction.code(),
+                    order.quantity,
+                    price,
+                    order.stop_loss.unwrap_or(f64::NAN),
+                    order.take_profit.unwrap_or(f64::NAN),
+                    signal.confidence,
+                );
+            }
             0
         }
         Ok(None) => 0,

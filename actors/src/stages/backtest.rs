@@ -5,26 +5,44 @@
 //!   call); an order placed during bar `i` fills at the **open of bar `i + 1`**, so a signal
 //!   computed from a close can never trade at that close. Orders of the last bar do not fill.
 //! - Orders are target positions (long `q`, short `q`, or flat); the fill trades the difference.
+//!   The last order placed during a bar replaces the working order from the next bar on.
+//! - Kinds ([`OrderKind`]): a market order fills at the next open; a limit or stop order works
+//!   until it fills, another order replaces it, or a cancel removes it. An order may carry a
+//!   stop-loss and a take-profit (a bracket) for the position it opens; the bracket stays with
+//!   the position until it goes flat or flips.
+//! - Intrabar path: a bar's prices move from the open to the extreme nearer the open (the low
+//!   on a tie), to the other extreme, to the close. Along it, a working order or a bracket
+//!   fires where the price first reaches its level; one already through at a point fires there
+//!   (a gap through a stop fills at the open, beyond the stop; a limit gapped through fills at
+//!   the better open). At one point, the stop-loss goes first, then the entry, then the
+//!   take-profit. At most 8 fills in a bar.
+//! - Market and stop fills (stop-losses too) take liquidity: the price moves against them by the
+//!   slippage and they pay the taker fee `fee_bps`; limit fills (take-profits too) pay
+//!   `maker_fee_bps` and no slippage. Each fill also pays `fixed_fee`. A short pays
+//!   `borrow_bps_per_year` on its notional at each close, for the time since the previous close.
 //! - Buys fill at open × (1 + slippage), sells at open × (1 − slippage); the fee is
 //!   |traded notional| × fee rate. Both in basis points ([`CostModel`], defaults 10 and 5 bps).
 //! - Equity = cash + position × close, at every bar's close.
 //! - A trade is a round trip from flat (or a flip) back to flat (or the next flip); its profit
-//!   is net of every fee paid while it was open.
+//!   is net of every fee (and borrow) paid while it was open.
 //!
 //! - Sizing ([`Sizing`]): the host sizes each order against the run's capital at the close it
 //!   saw; that size, as a share of capital, is applied at the fill to the equity at that open
 //!   and the fill price (`equity`, the default: returns compound), to the starting capital at
 //!   the fill price (`fixed` notional), or taken as units as the host gave them (`units`).
 //!   Exposure is capped at `max_leverage` × the equity at the open.
-//! - Ruin: when the worst price of a bar (its low for a long, its high for a short) takes the
-//!   equity to zero, the position is liquidated where the equity reaches zero (at the open when
-//!   it gapped through) and the run stops there: equity never goes below zero.
+//! - Ruin: when the worst price on the bar's path while a position is held (its low for a long,
+//!   its high for a short) takes the equity to zero, the position is liquidated where the
+//!   equity reaches zero (at the open when it gapped through) and the run stops there: equity
+//!   never goes below zero.
+//! - [`Book`] is this account one bar at a time: [`simulate`] runs it over recorded orders, and
+//!   the sandbox keeps one beside a strategy that reads its account ([`AccountView`]).
 
 use serde::Serialize;
 use stratagem_events::StageMetrics;
 
 use super::metrics::{self, RunRecord};
-use crate::validator::sandbox::runtime::{HostOrder, SandboxBar};
+use crate::validator::sandbox::runtime::{HostOrder, OrderKind, SandboxBar};
 
 /// How the host's order sizes become positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,6 +80,13 @@ pub struct CostModel {
     pub sizing: Sizing,
     /// Largest exposure as a multiple of equity at the fill's open (default 1: no leverage).
     pub max_leverage: f64,
+    /// Fee of a resting limit order's fill (a limit entry, a take-profit), bps (default 10).
+    pub maker_fee_bps: f64,
+    /// A fixed fee per fill, in quote currency (default 0).
+    pub fixed_fee: f64,
+    /// Borrow (or funding) cost of a short, bps of its notional per year, charged at each close
+    /// for the time since the previous one (default 0).
+    pub borrow_bps_per_year: f64,
 }
 
 impl Default for CostModel {
@@ -71,6 +96,9 @@ impl Default for CostModel {
             slippage_bps: 5.0,
             sizing: Sizing::Equity,
             max_leverage: 1.0,
+            maker_fee_bps: 10.0,
+            fixed_fee: 0.0,
+            borrow_bps_per_year: 0.0,
         }
     }
 }
@@ -137,6 +165,7 @@ pub struct Backtest {
     pub liquidated: Option<Liquidation>,
 }
 
+#[derive(Debug, Clone)]
 struct OpenTrade {
     entry_bar: usize,
     side: i8,
@@ -145,6 +174,450 @@ struct OpenTrade {
     exit_value: f64,
     exit_quantity: f64,
     fees: f64,
+}
+
+/// Seconds in a (365-day) year, for the borrow rate.
+const SECONDS_PER_YEAR: f64 = 31_536_000.0;
+
+/// Most fills in one bar (entries, stop-losses and take-profits together): a bound on the
+/// intrabar loop whatever the prices.
+const MAX_FILLS_PER_BAR: usize = 8;
+
+/// Whether a fill adds liquidity (a resting limit order: the maker fee) or takes it (market and
+/// stop orders: the taker fee and slippage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Liquidity {
+    Maker,
+    Taker,
+}
+
+/// Which of the working orders fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fired {
+    StopLoss,
+    Entry,
+    TakeProfit,
+}
+
+/// The entry order working in the book: the last order placed, until it fills or another
+/// replaces it.
+#[derive(Debug, Clone, Copy)]
+struct Working {
+    order: HostOrder,
+    /// The order's share of the capital (the host's size at the close it saw ÷ capital).
+    share: f64,
+}
+
+/// The account as a strategy sees it after a bar's close.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AccountView {
+    /// Units held: + long, − short, 0 flat.
+    pub position: f64,
+    /// Average entry price of the position (0 when flat).
+    pub average_price: f64,
+    /// Cash + position × the close.
+    pub equity: f64,
+    /// Cash, in quote currency.
+    pub cash: f64,
+}
+
+/// The simulated account, one bar at a time: [`simulate`] runs it over recorded orders, and the
+/// sandbox runs it beside a strategy that reads its account ([`AccountView`]), with the same
+/// results.
+#[derive(Debug, Clone)]
+pub struct Book {
+    capital: f64,
+    costs: CostModel,
+    cash: f64,
+    position: f64,
+    average_price: f64,
+    working: Option<Working>,
+    /// The position's stop-loss and take-profit, set by the fill of an order carrying them.
+    bracket: (Option<f64>, Option<f64>),
+    /// The previous bar (its close sizes the orders placed during it; its time starts the
+    /// borrow interval).
+    previous: Option<SandboxBar>,
+    index: usize,
+    equity: Vec<(i64, f64)>,
+    fills: Vec<Fill>,
+    trades: Vec<Trade>,
+    open: Option<OpenTrade>,
+    in_market: u64,
+    notional: f64,
+    liquidated: Option<Liquidation>,
+}
+
+impl Book {
+    /// An empty account of `capital`.
+    pub fn new(capital: f64, costs: CostModel) -> Book {
+        Book {
+            capital,
+            costs,
+            cash: capital,
+            position: 0.0,
+            average_price: 0.0,
+            working: None,
+            bracket: (None, None),
+            previous: None,
+            index: 0,
+            equity: vec![(0, capital)],
+            fills: Vec::new(),
+            trades: Vec::new(),
+            open: None,
+            in_market: 0,
+            notional: 0.0,
+            liquidated: None,
+        }
+    }
+
+    /// The account after the last bar stepped.
+    pub fn view(&self) -> AccountView {
+        let close = self.previous.map_or(0.0, |b| b.close);
+        AccountView {
+            position: self.position,
+            average_price: self.average_price,
+            equity: self.cash + self.position * close,
+            cash: self.cash,
+        }
+    }
+
+    /// Whether the account was liquidated (it takes no more bars).
+    pub fn is_liquidated(&self) -> bool {
+        self.liquidated.is_some()
+    }
+
+    /// Runs one bar: `placed` are the orders placed during the previous bar (the last one
+    /// replaces the working order; a cancel removes it). A market order fills at this bar's
+    /// open; working stop and limit orders and the position's bracket fire along the bar's
+    /// path (see the module's rules); the position is marked at the close.
+    pub fn step(&mut self, bar: &SandboxBar, placed: &[HostOrder]) {
+        if self.liquidated.is_some() {
+            return;
+        }
+        let i = self.index;
+        self.index += 1;
+        if i == 0 {
+            self.equity[0].0 = bar.timestamp;
+        } else if i == 1 {
+            // The starting equity stands at the first bar's open: one interval before its close.
+            if let Some(first) = self.previous {
+                self.equity[0].0 = first.timestamp - (bar.timestamp - first.timestamp);
+            }
+        }
+        if let (Some(order), Some(previous)) = (placed.last(), self.previous) {
+            self.working = match order.kind {
+                OrderKind::Cancel => None,
+                _ => Some(Working {
+                    order: *order,
+                    share: f64::from(order.direction) * order.quantity * previous.close
+                        / self.capital,
+                }),
+            };
+        }
+        let mut held = false;
+        let mut fills = 0;
+        let path = path_of(bar);
+        'segments: for w in path.windows(2) {
+            let (mut x, b) = (w[0], w[1]);
+            loop {
+                let next = if fills < MAX_FILLS_PER_BAR {
+                    self.next_trigger(x, b)
+                } else {
+                    None
+                };
+                let until = next.map_or(b, |(_, level)| level);
+                if self.position.abs() > f64::EPSILON && until != x {
+                    held = true;
+                }
+                if self.ruined(i, bar, x, until) {
+                    break 'segments;
+                }
+                let Some((fired, level)) = next else { break };
+                self.fire(i, bar, fired, level);
+                fills += 1;
+                x = level;
+            }
+        }
+        if self.liquidated.is_some() {
+            self.in_market += 1;
+            self.equity.push((bar.timestamp, 0.0));
+            self.previous = Some(*bar);
+            return;
+        }
+        held |= self.position.abs() > f64::EPSILON;
+        if held {
+            self.in_market += 1;
+        }
+        // Borrow on a short, for the time since the previous close.
+        if self.position < -f64::EPSILON && self.costs.borrow_bps_per_year > 0.0 {
+            if let Some(previous) = self.previous {
+                let years = (bar.timestamp - previous.timestamp).max(0) as f64 / SECONDS_PER_YEAR;
+                let fee =
+                    -self.position * bar.close * self.costs.borrow_bps_per_year / 10_000.0 * years;
+                self.cash -= fee;
+                if let Some(t) = self.open.as_mut() {
+                    t.fees += fee;
+                }
+            }
+        }
+        self.equity
+            .push((bar.timestamp, self.cash + self.position * bar.close));
+        self.previous = Some(*bar);
+    }
+
+    /// The first working order (entry, stop-loss, take-profit) to fire on the way from `x` to
+    /// `b`, and the price level where it does: at `x` itself when it is already through.
+    fn next_trigger(&self, x: f64, b: f64) -> Option<(Fired, f64)> {
+        // When the price is at or below `level` (`below`), or at or above it.
+        let reach = |level: f64, below: bool| -> Option<f64> {
+            let (now, later) = if below {
+                (x <= level, b <= level)
+            } else {
+                (x >= level, b >= level)
+            };
+            if now {
+                Some(x)
+            } else if later {
+                Some(level)
+            } else {
+                None
+            }
+        };
+        let mut best: Option<(Fired, f64)> = None;
+        let mut consider = |fired: Fired, at: Option<f64>| {
+            if let Some(at) = at {
+                let closer = best.is_none_or(|(_, b)| (at - x).abs() < (b - x).abs());
+                if closer {
+                    best = Some((fired, at));
+                }
+            }
+        };
+        let long = self.position > f64::EPSILON;
+        let short = self.position < -f64::EPSILON;
+        if long || short {
+            // A long's stop sells when the price falls to it; a short's buys when it rises.
+            if let Some(stop) = self.bracket.0 {
+                consider(Fired::StopLoss, reach(stop, long));
+            }
+        }
+        if let Some(w) = &self.working {
+            let at = match w.order.kind {
+                OrderKind::Market => Some(x),
+                OrderKind::Limit | OrderKind::Stop => {
+                    let buy = self.target(w, w.order.price) > self.position;
+                    // A buy limit fills at or below its price, a buy stop at or above it.
+                    let below = (w.order.kind == OrderKind::Limit) == buy;
+                    reach(w.order.price, below)
+                }
+                OrderKind::Cancel => None,
+            };
+            consider(Fired::Entry, at);
+        }
+        if long || short {
+            if let Some(take) = self.bracket.1 {
+                consider(Fired::TakeProfit, reach(take, short));
+            }
+        }
+        best
+    }
+
+    /// The position the working order asks for at a fill near `price`.
+    fn target(&self, w: &Working, price: f64) -> f64 {
+        let asked = f64::from(w.order.direction) * w.order.quantity;
+        let equity = (self.cash + self.position * price).max(0.0);
+        match self.costs.sizing {
+            Sizing::Units => asked,
+            Sizing::Equity => w.share * equity / price,
+            Sizing::Fixed => w.share * self.capital / price,
+        }
+    }
+
+    /// Executes what fired at `level`.
+    fn fire(&mut self, i: usize, bar: &SandboxBar, fired: Fired, level: f64) {
+        match fired {
+            Fired::StopLoss => self.trade(i, bar, 0.0, level, Liquidity::Taker),
+            Fired::TakeProfit => self.trade(i, bar, 0.0, level, Liquidity::Maker),
+            Fired::Entry => {
+                let Some(w) = self.working.take() else { return };
+                let liquidity = if w.order.kind == OrderKind::Limit {
+                    Liquidity::Maker
+                } else {
+                    Liquidity::Taker
+                };
+                let before = self.position;
+                let target = self.sized(&w, level, liquidity);
+                self.trade(i, bar, target, level, liquidity);
+                let flipped = before * self.position < 0.0 || before.abs() <= f64::EPSILON;
+                if w.order.stop_loss.is_some() || w.order.take_profit.is_some() {
+                    self.bracket = (w.order.stop_loss, w.order.take_profit);
+                } else if flipped {
+                    self.bracket = (None, None);
+                }
+            }
+        }
+        if self.position.abs() <= f64::EPSILON {
+            self.bracket = (None, None);
+        }
+    }
+
+    /// The target of the working order filled at `level`: on equity or fixed notional at the
+    /// fill price (after slippage), capped by the leverage on the equity at `level`.
+    fn sized(&self, w: &Working, level: f64, liquidity: Liquidity) -> f64 {
+        if self.costs.sizing == Sizing::Units {
+            return self.target(w, level);
+        }
+        let equity = (self.cash + self.position * level).max(0.0);
+        let side = (self.target(w, level) - self.position).signum();
+        let price = self.fill_price(level, side, liquidity);
+        let mut target = self.target(w, price);
+        if self.costs.sizing == Sizing::Equity {
+            // The share of the equity at `level`, at the price paid.
+            target = w.share * equity / price;
+        }
+        let cap = self.costs.max_leverage * equity / price;
+        if target.abs() > cap {
+            target = cap.copysign(target);
+        }
+        target
+    }
+
+    /// The price a fill at `level` pays on `side` (+1 buy, −1 sell): takers pay the slippage.
+    fn fill_price(&self, level: f64, side: f64, liquidity: Liquidity) -> f64 {
+        match liquidity {
+            Liquidity::Taker => level * (1.0 + side * self.costs.slippage_bps / 10_000.0),
+            Liquidity::Maker => level,
+        }
+    }
+
+    /// Trades from the position to `target` at `level`, with the fees of `liquidity`.
+    fn trade(&mut self, i: usize, bar: &SandboxBar, target: f64, level: f64, liquidity: Liquidity) {
+        let delta = target - self.position;
+        if delta.abs() <= f64::EPSILON {
+            return;
+        }
+        let price = self.fill_price(level, delta.signum(), liquidity);
+        let bps = match liquidity {
+            Liquidity::Taker => self.costs.fee_bps,
+            Liquidity::Maker => self.costs.maker_fee_bps,
+        };
+        let fee = delta.abs() * price * bps / 10_000.0 + self.costs.fixed_fee;
+        self.cash -= delta * price + fee;
+        self.notional += delta.abs() * price;
+        book(
+            &mut self.open,
+            &mut self.trades,
+            self.position,
+            target,
+            price,
+            fee,
+            i,
+        );
+        self.average_price = average_price(self.position, target, self.average_price, price);
+        self.position = target;
+        self.fills.push(Fill {
+            bar: i,
+            timestamp: bar.timestamp,
+            quantity: delta,
+            price,
+            fee,
+            position: target,
+        });
+    }
+
+    /// Ruin on the way from `x` to `until` with the position held: when the worse of the two
+    /// takes the equity to zero, the position is closed where it reaches zero (at `x` when it
+    /// was already through) and the book stops. Returns whether it did.
+    fn ruined(&mut self, i: usize, bar: &SandboxBar, x: f64, until: f64) -> bool {
+        let position = self.position;
+        if position.abs() <= f64::EPSILON {
+            return false;
+        }
+        let worst = if position > 0.0 {
+            x.min(until)
+        } else {
+            x.max(until)
+        };
+        if self.cash + position * worst > 0.0 {
+            return false;
+        }
+        let zero = -self.cash / position;
+        let price = if position > 0.0 {
+            zero.min(x)
+        } else {
+            zero.max(x)
+        };
+        book(
+            &mut self.open,
+            &mut self.trades,
+            position,
+            0.0,
+            price,
+            0.0,
+            i,
+        );
+        self.fills.push(Fill {
+            bar: i,
+            timestamp: bar.timestamp,
+            quantity: -position,
+            price,
+            fee: 0.0,
+            position: 0.0,
+        });
+        self.notional += position.abs() * price;
+        self.cash += position * price;
+        self.position = 0.0;
+        self.average_price = 0.0;
+        self.liquidated = Some(Liquidation {
+            bar: i,
+            timestamp: bar.timestamp,
+            price,
+        });
+        true
+    }
+
+    /// The run's result, with its metrics.
+    pub fn finish(self, bars_per_year: f64, trials: u64) -> Backtest {
+        let curve: Vec<f64> = self.equity.iter().map(|(_, e)| *e).collect();
+        let pnls: Vec<f64> = self.trades.iter().map(|t: &Trade| t.pnl).collect();
+        let metrics = metrics::compute(&RunRecord {
+            equity: &curve,
+            trades: &pnls,
+            bars_in_market: self.in_market,
+            traded_notional: self.notional,
+            bars_per_year,
+            trials,
+        });
+        Backtest {
+            equity: self.equity,
+            fills: self.fills,
+            trades: self.trades,
+            metrics,
+            liquidated: self.liquidated,
+        }
+    }
+}
+
+/// The bar's path: open, the extreme nearer the open (the low on a tie), the other extreme,
+/// close.
+fn path_of(bar: &SandboxBar) -> [f64; 4] {
+    if bar.high - bar.open < bar.open - bar.low {
+        [bar.open, bar.high, bar.low, bar.close]
+    } else {
+        [bar.open, bar.low, bar.high, bar.close]
+    }
+}
+
+/// The average entry price after a fill from `before` to `after` at `price`.
+fn average_price(before: f64, after: f64, average: f64, price: f64) -> f64 {
+    if after.abs() <= f64::EPSILON {
+        0.0
+    } else if before * after < 0.0 || before.abs() <= f64::EPSILON {
+        price
+    } else if after.abs() > before.abs() {
+        (average * before.abs() + price * (after.abs() - before.abs())) / after.abs()
+    } else {
+        average
+    }
 }
 
 /// Simulates `orders` over `bars` from `capital`.
@@ -156,117 +629,32 @@ pub fn simulate(
     bars_per_year: f64,
     trials: u64,
 ) -> Backtest {
-    let mut targets: Vec<Option<f64>> = vec![None; bars.len()];
-    for o in orders {
-        if let Some(slot) = targets.get_mut(o.bar) {
-            *slot = Some(f64::from(o.direction) * o.quantity);
-        }
+    let mut sorted;
+    let mut orders = orders;
+    if !orders.windows(2).all(|w| w[0].bar <= w[1].bar) {
+        sorted = orders.to_vec();
+        sorted.sort_by_key(|o| o.bar);
+        orders = &sorted;
     }
-    let mut cash = capital;
-    let mut position = 0.0_f64;
-    let mut equity = Vec::with_capacity(bars.len() + 1);
-    // The starting equity stands at the first bar's open: one interval before its close.
-    let start = match bars {
-        [first, second, ..] => first.timestamp - (second.timestamp - first.timestamp),
-        [first] => first.timestamp,
-        [] => 0,
-    };
-    equity.push((start, capital));
-    let mut fills = Vec::new();
-    let mut trades = Vec::new();
-    let mut open: Option<OpenTrade> = None;
-    let mut in_market = 0u64;
-    let mut notional = 0.0;
-    let mut liquidated = None;
+    let mut book = Book::new(capital, costs);
+    let mut next = 0;
     for (i, bar) in bars.iter().enumerate() {
-        // The order placed during the previous bar fills at this bar's open.
-        if let Some((p, asked)) = i.checked_sub(1).and_then(|p| targets[p].map(|t| (p, t))) {
-            let at_open = cash + position * bar.open;
-            let share = asked * bars[p].close / capital;
-            let mut target = match costs.sizing {
-                Sizing::Units => asked,
-                Sizing::Equity => share * at_open.max(0.0) / bar.open,
-                Sizing::Fixed => share * capital / bar.open,
-            };
-            let side = (target - position).signum();
-            let price = bar.open * (1.0 + side * costs.slippage_bps / 10_000.0);
-            match costs.sizing {
-                Sizing::Units => {}
-                Sizing::Equity => target = share * at_open.max(0.0) / price,
-                Sizing::Fixed => target = share * capital / price,
-            }
-            // No more exposure than the leverage allows on the equity at the open.
-            let cap = costs.max_leverage * at_open.max(0.0) / price;
-            if costs.sizing != Sizing::Units && target.abs() > cap {
-                target = cap.copysign(target);
-            }
-            let delta = target - position;
-            if delta.abs() > f64::EPSILON {
-                let price = bar.open * (1.0 + delta.signum() * costs.slippage_bps / 10_000.0);
-                let fee = delta.abs() * price * costs.fee_bps / 10_000.0;
-                cash -= delta * price + fee;
-                notional += delta.abs() * price;
-                book(&mut open, &mut trades, position, target, price, fee, i);
-                position = target;
-                fills.push(Fill {
-                    bar: i,
-                    timestamp: bar.timestamp,
-                    quantity: delta,
-                    price,
-                    fee,
-                    position,
-                });
-            }
+        // The orders placed during the previous bar.
+        let start = next;
+        while orders.get(next).is_some_and(|o| o.bar < i) {
+            next += 1;
         }
-        if position.abs() > f64::EPSILON {
-            in_market += 1;
-            // Ruin: the bar's worst price for the position takes the equity to zero.
-            let worst = if position > 0.0 { bar.low } else { bar.high };
-            if cash + position * worst <= 0.0 {
-                let zero = -cash / position;
-                let price = if position > 0.0 {
-                    zero.min(bar.open)
-                } else {
-                    zero.max(bar.open)
-                };
-                book(&mut open, &mut trades, position, 0.0, price, 0.0, i);
-                fills.push(Fill {
-                    bar: i,
-                    timestamp: bar.timestamp,
-                    quantity: -position,
-                    price,
-                    fee: 0.0,
-                    position: 0.0,
-                });
-                notional += position.abs() * price;
-                equity.push((bar.timestamp, 0.0));
-                liquidated = Some(Liquidation {
-                    bar: i,
-                    timestamp: bar.timestamp,
-                    price,
-                });
-                break;
-            }
+        let placed = &orders[start..next];
+        let from = placed
+            .iter()
+            .position(|o| o.bar + 1 == i)
+            .unwrap_or(placed.len());
+        book.step(bar, &placed[from..]);
+        if book.is_liquidated() {
+            break;
         }
-        equity.push((bar.timestamp, cash + position * bar.close));
     }
-    let curve: Vec<f64> = equity.iter().map(|(_, e)| *e).collect();
-    let pnls: Vec<f64> = trades.iter().map(|t: &Trade| t.pnl).collect();
-    let metrics = metrics::compute(&RunRecord {
-        equity: &curve,
-        trades: &pnls,
-        bars_in_market: in_market,
-        traded_notional: notional,
-        bars_per_year,
-        trials,
-    });
-    Backtest {
-        equity,
-        fills,
-        trades,
-        metrics,
-        liquidated,
-    }
+    book.finish(bars_per_year, trials)
 }
 
 /// Updates the open round trip for a fill from `before` to `after` at `price`.
@@ -375,12 +763,7 @@ pub fn buy_and_hold(
     };
     simulate(
         bars,
-        &[HostOrder {
-            bar: 0,
-            direction: 1,
-            quantity,
-            clamped: false,
-        }],
+        &[HostOrder::market(0, 1, quantity)],
         capital,
         costs,
         bars_per_year,
@@ -404,12 +787,7 @@ mod tests {
     }
 
     fn order(bar: usize, direction: i32, quantity: f64) -> HostOrder {
-        HostOrder {
-            bar,
-            direction,
-            quantity,
-            clamped: false,
-        }
+        HostOrder::market(bar, direction, quantity)
     }
 
     const FREE: CostModel = CostModel {
@@ -417,6 +795,9 @@ mod tests {
         slippage_bps: 0.0,
         sizing: Sizing::Units,
         max_leverage: 1.0,
+        maker_fee_bps: 0.0,
+        fixed_fee: 0.0,
+        borrow_bps_per_year: 0.0,
     };
 
     #[test]
@@ -597,5 +978,226 @@ mod tests {
             "{:?}",
             bt.trades[0]
         );
+    }
+
+    fn ohlc(i: i64, open: f64, high: f64, low: f64, close: f64) -> SandboxBar {
+        SandboxBar {
+            timestamp: i * 3600,
+            open,
+            high,
+            low,
+            close,
+            volume: 1.0,
+        }
+    }
+
+    fn kind(bar: usize, direction: i32, quantity: f64, kind: OrderKind, price: f64) -> HostOrder {
+        HostOrder {
+            kind,
+            price,
+            ..HostOrder::market(bar, direction, quantity)
+        }
+    }
+
+    #[test]
+    fn a_limit_buy_fills_at_its_price_or_at_a_better_open_with_the_maker_fee() {
+        let costs = CostModel {
+            fee_bps: 10.0,
+            maker_fee_bps: 2.0,
+            slippage_bps: 5.0,
+            ..FREE
+        };
+        // Bar 1 opens above the limit and trades down through it: filled at 95, no slippage.
+        let bars = [
+            ohlc(0, 100.0, 100.0, 100.0, 100.0),
+            ohlc(1, 100.0, 101.0, 94.0, 99.0),
+            ohlc(2, 99.0, 99.0, 99.0, 99.0),
+        ];
+        let bt = simulate(
+            &bars,
+            &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)],
+            1000.0,
+            costs,
+            8760.0,
+            1,
+        );
+        assert_eq!(bt.fills.len(), 1);
+        assert_eq!((bt.fills[0].bar, bt.fills[0].price), (1, 95.0));
+        assert!((bt.fills[0].fee - 95.0 * 2.0 / 10_000.0).abs() < 1e-12);
+        // Gapped below the limit at the open: filled at the open, the better price.
+        let gap = [
+            ohlc(0, 100.0, 100.0, 100.0, 100.0),
+            ohlc(1, 90.0, 92.0, 89.0, 91.0),
+        ];
+        let bt = simulate(
+            &gap,
+            &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)],
+            1000.0,
+            costs,
+            8760.0,
+            1,
+        );
+        assert_eq!(bt.fills[0].price, 90.0);
+        // Never reached: it works on, unfilled, until another order replaces it.
+        let never = [
+            ohlc(0, 100.0, 100.0, 100.0, 100.0),
+            ohlc(1, 100.0, 101.0, 96.0, 99.0),
+            ohlc(2, 99.0, 100.0, 97.0, 98.0),
+            ohlc(3, 98.0, 98.0, 94.0, 95.0),
+        ];
+        let bt = simulate(
+            &never,
+            &[
+                kind(0, 1, 1.0, OrderKind::Limit, 95.0),
+                kind(1, 0, 0.0, OrderKind::Cancel, 0.0),
+            ],
+            1000.0,
+            costs,
+            8760.0,
+            1,
+        );
+        assert!(bt.fills.is_empty(), "cancelled before bar 3 reached it");
+        let bt = simulate(
+            &never,
+            &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)],
+            1000.0,
+            costs,
+            8760.0,
+            1,
+        );
+        assert_eq!((bt.fills[0].bar, bt.fills[0].price), (3, 95.0));
+    }
+
+    #[test]
+    fn a_stop_buy_fills_where_the_price_trades_through_it_or_at_the_open_past_it() {
+        let costs = CostModel {
+            fee_bps: 10.0,
+            maker_fee_bps: 2.0,
+            slippage_bps: 5.0,
+            ..FREE
+        };
+        let bars = [
+            ohlc(0, 100.0, 100.0, 100.0, 100.0),
+            ohlc(1, 100.0, 106.0, 99.0, 104.0),
+        ];
+        let bt = simulate(
+            &bars,
+            &[kind(0, 1, 1.0, OrderKind::Stop, 105.0)],
+            1000.0,
+            costs,
+            8760.0,
+            1,
+        );
+        // A taker: the stop's price plus the slippage, the taker fee.
+        let price = 105.0 * 1.0005;
+        assert!((bt.fills[0].price - price).abs() < 1e-9);
+        assert!((bt.fills[0].fee - price * 10.0 / 10_000.0).abs() < 1e-9);
+        let gap = [
+            ohlc(0, 100.0, 100.0, 100.0, 100.0),
+            ohlc(1, 108.0, 109.0, 107.0, 108.0),
+        ];
+        let bt = simulate(
+            &gap,
+            &[kind(0, 1, 1.0, OrderKind::Stop, 105.0)],
+            1000.0,
+            costs,
+            8760.0,
+            1,
+        );
+        assert!(
+            (bt.fills[0].price - 108.0 * 1.0005).abs() < 1e-9,
+            "{:?}",
+            bt.fills
+        );
+    }
+
+    #[test]
+    fn a_bracket_exits_at_its_stop_or_its_target_along_the_bars_path() {
+        let bracketed = |stop: f64, take: f64| HostOrder {
+            stop_loss: Some(stop),
+            take_profit: Some(take),
+            ..HostOrder::market(0, 1, 1.0)
+        };
+        // Bar 2 goes up to 112 first (its high is nearer the open), then down to 93: the
+        // take-profit at 110 fills first.
+        let bars = [
+            ohlc(0, 100.0, 100.0, 100.0, 100.0),
+            ohlc(1, 100.0, 101.0, 99.0, 100.0),
+            ohlc(2, 105.0, 112.0, 93.0, 95.0),
+            ohlc(3, 95.0, 95.0, 95.0, 95.0),
+        ];
+        let bt = simulate(&bars, &[bracketed(94.0, 110.0)], 1000.0, FREE, 8760.0, 1);
+        assert_eq!(bt.fills.len(), 2, "{:?}", bt.fills);
+        assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 110.0));
+        assert_eq!(bt.trades[0].pnl, 10.0);
+        // The low nearer the open: down to 93 first, the stop-loss at 94 fills.
+        let mut down = bars;
+        down[2] = ohlc(2, 96.0, 112.0, 93.0, 95.0);
+        let bt = simulate(&down, &[bracketed(94.0, 110.0)], 1000.0, FREE, 8760.0, 1);
+        assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 94.0));
+        // Gapped through the stop at the open: out at the open, below the stop.
+        let mut gap = bars;
+        gap[2] = ohlc(2, 90.0, 91.0, 89.0, 90.0);
+        let bt = simulate(&gap, &[bracketed(94.0, 110.0)], 1000.0, FREE, 8760.0, 1);
+        assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 90.0));
+        assert_eq!(bt.trades[0].pnl, -10.0);
+        // A short's bracket is the other way round.
+        let short = HostOrder {
+            stop_loss: Some(111.0),
+            take_profit: Some(94.0),
+            ..HostOrder::market(0, -1, 1.0)
+        };
+        let bt = simulate(&bars, &[short], 1000.0, FREE, 8760.0, 1);
+        assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 111.0));
+        assert_eq!(bt.trades[0].pnl, -11.0);
+    }
+
+    #[test]
+    fn a_fixed_fee_per_fill_and_the_borrow_of_a_short_are_charged() {
+        let day = |i: i64, p: f64| SandboxBar {
+            timestamp: i * 86_400,
+            ..ohlc(0, p, p, p, p)
+        };
+        let bars: Vec<SandboxBar> = (0..12).map(|i| day(i, 100.0)).collect();
+        let costs = CostModel {
+            fixed_fee: 1.5,
+            borrow_bps_per_year: 365.0 * 100.0,
+            ..FREE
+        };
+        let bt = simulate(
+            &bars,
+            &[order(0, -1, 2.0), order(10, 0, 0.0)],
+            1000.0,
+            costs,
+            365.0,
+            1,
+        );
+        // Short 2 × 100 = 200 of notional for bars 1 … 10 at 1 % a day: 10 days (the first
+        // close is a day after the fill's bar began): 2 per day for 10 closes.
+        assert_eq!(bt.fills.len(), 2);
+        let borrow = 200.0 * 0.01 * 10.0;
+        let last = bt.equity.last().unwrap().1;
+        assert!((last - (1000.0 - 3.0 - borrow)).abs() < 1e-9, "{last}");
+        assert!((bt.trades[0].pnl - (-3.0 - borrow)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_account_view_is_the_book_after_each_close() {
+        let bars = [
+            bar(0, 100.0, 100.0),
+            bar(1, 100.0, 110.0),
+            bar(2, 110.0, 120.0),
+        ];
+        let mut book = Book::new(1000.0, FREE);
+        book.step(&bars[0], &[]);
+        assert_eq!(book.view().equity, 1000.0);
+        book.step(&bars[1], &[order(0, 1, 2.0)]);
+        let v = book.view();
+        assert_eq!((v.position, v.average_price), (2.0, 100.0));
+        assert_eq!((v.cash, v.equity), (800.0, 1020.0));
+        book.step(&bars[2], &[order(1, 1, 3.0)]);
+        let v = book.view();
+        assert!((v.average_price - (200.0 + 110.0) / 3.0).abs() < 1e-12);
+        assert_eq!(v.equity, 1000.0 - 200.0 - 110.0 + 360.0);
     }
 }

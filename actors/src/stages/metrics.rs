@@ -276,6 +276,117 @@ pub fn compute(run: &RunRecord<'_>) -> StageMetrics {
     }
 }
 
+/// The test of a candidate's Sharpe against its baseline's on the same bars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SharpeTest {
+    /// Per-bar returns compared (n).
+    pub bars: usize,
+    /// The candidate's per-bar Sharpe.
+    pub candidate: f64,
+    /// The baseline's per-bar Sharpe.
+    pub baseline: f64,
+    /// The margin the difference must exceed (per bar): `improvement` × |baseline|.
+    pub margin: f64,
+    /// Correlation of the two return series (0 when either is constant).
+    pub correlation: f64,
+    /// (candidate − baseline − margin) / its standard error.
+    pub z: f64,
+    /// One-sided p-value of "the candidate does not beat the baseline by the margin".
+    pub p_value: f64,
+}
+
+/// What a test says at a confidence level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The candidate beats the baseline by the margin, at the confidence asked.
+    Better,
+    /// It does not: the difference is below the margin at that confidence.
+    NotBetter,
+    /// The bars cannot tell.
+    Inconclusive,
+}
+
+/// Fewest paired returns the Sharpe test judges on: its variance is asymptotic, and on a handful
+/// of bars it would call chance significant.
+pub const MIN_TEST_BARS: usize = 30;
+
+impl SharpeTest {
+    /// The verdict at `confidence` (one-sided, e.g. 0.90): `Inconclusive` on fewer than
+    /// [`MIN_TEST_BARS`] returns; else `Better` when z ≥ Φ⁻¹(confidence), `NotBetter` when
+    /// z ≤ −Φ⁻¹(confidence), and `Inconclusive` between.
+    pub fn verdict(&self, confidence: f64) -> Verdict {
+        if self.bars < MIN_TEST_BARS {
+            return Verdict::Inconclusive;
+        }
+        let critical = normal_quantile(confidence.clamp(0.5, 0.999_999));
+        if self.z >= critical {
+            Verdict::Better
+        } else if self.z <= -critical {
+            Verdict::NotBetter
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+}
+
+/// Tests whether the candidate's Sharpe ratio exceeds the baseline's by `improvement` × |its
+/// Sharpe|, on paired per-bar returns of the same bars: the difference of the two Sharpe ratios
+/// over its standard error, with the variance of Jobson & Korkie (1981) as corrected by Memmel
+/// (2003), which accounts for the correlation ρ of the two series:
+/// Var(SR_c − SR_b) = (2 − 2ρ + ½ (SR_c² + SR_b² − 2 SR_c SR_b ρ²)) / n.
+/// `None` with fewer than 3 returns on either side.
+pub fn sharpe_test(candidate: &[f64], baseline: &[f64], improvement: f64) -> Option<SharpeTest> {
+    let n = candidate.len().min(baseline.len());
+    if n < 3 {
+        return None;
+    }
+    let (c, b) = (&candidate[..n], &baseline[..n]);
+    let per_bar = |r: &[f64]| {
+        let sd = std_dev(r);
+        if sd > 0.0 {
+            mean(r) / sd
+        } else {
+            0.0
+        }
+    };
+    let (sc, sb) = (per_bar(c), per_bar(b));
+    let (mc, mb, dc, db) = (mean(c), mean(b), std_dev(c), std_dev(b));
+    let correlation = if dc > 0.0 && db > 0.0 {
+        let cov = c
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - mc) * (y - mb))
+            .sum::<f64>()
+            / (n - 1) as f64;
+        (cov / (dc * db)).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let margin = improvement * sb.abs();
+    let variance = (2.0 - 2.0 * correlation
+        + 0.5 * (sc * sc + sb * sb - 2.0 * sc * sb * correlation * correlation))
+        / n as f64;
+    let difference = sc - sb - margin;
+    let z = if variance > 0.0 {
+        difference / variance.sqrt()
+    } else if difference > 0.0 {
+        f64::INFINITY
+    } else if difference < 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    Some(SharpeTest {
+        bars: n,
+        candidate: sc,
+        baseline: sb,
+        margin,
+        correlation,
+        z,
+        p_value: 1.0 - normal_cdf(z),
+    })
+}
+
 /// Standard normal cumulative distribution, Φ(x), via erfc (absolute error below 1.2e-7).
 pub fn normal_cdf(x: f64) -> f64 {
     0.5 * erfc(-x / std::f64::consts::SQRT_2)
@@ -360,6 +471,48 @@ pub fn normal_quantile(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deterministic series of small pseudo-random returns.
+    fn noise(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * scale
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sharpe_test_needs_evidence_not_two_point_estimates() {
+        let base = noise(2000, 7, 0.02);
+        // The same returns plus a steady edge: clearly better on 2,000 bars.
+        let better: Vec<f64> = base.iter().map(|r| r + 0.004).collect();
+        let t = sharpe_test(&better, &base, 0.10).unwrap();
+        assert_eq!(t.verdict(0.90), Verdict::Better, "{t:?}");
+        assert!(t.correlation > 0.99);
+        // Clearly worse.
+        let worse: Vec<f64> = base.iter().map(|r| r - 0.004).collect();
+        assert_eq!(
+            sharpe_test(&worse, &base, 0.10).unwrap().verdict(0.90),
+            Verdict::NotBetter
+        );
+        // Four bars of a higher point estimate prove nothing.
+        let short = sharpe_test(&better[..4], &noise(4, 9, 0.02), 0.10).unwrap();
+        assert!(short.candidate > short.baseline);
+        assert_eq!(short.verdict(0.90), Verdict::Inconclusive, "{short:?}");
+        // Two independent noises of one mean are not told apart on 200 bars.
+        let other = noise(200, 11, 0.02);
+        assert_eq!(
+            sharpe_test(&other, &noise(200, 13, 0.02), 0.0)
+                .unwrap()
+                .verdict(0.90),
+            Verdict::Inconclusive
+        );
+        assert!(sharpe_test(&base[..2], &base[..2], 0.1).is_none());
+    }
 
     #[test]
     fn a_high_sharpe_is_implausible_only_over_a_window_that_can_carry_it() {

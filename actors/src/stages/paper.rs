@@ -101,10 +101,7 @@ pub async fn trade(
     bars_per_year: f64,
 ) -> Result<PaperSession, PaperError> {
     let limits = SandboxLimits::default();
-    let risk = RiskLimits {
-        capital,
-        ..RiskLimits::default()
-    };
+    let risk = RiskLimits::with_account(capital, costs);
     let mut runs = vec![sandbox.start(candidate, &limits, &risk, Deadline::PerBar)?];
     if let Some(champion) = champion {
         runs.push(sandbox.start(champion, &limits, &risk, Deadline::PerBar)?);
@@ -113,6 +110,9 @@ pub async fn trade(
         for run in &mut runs {
             let _ = run.step(bar);
         }
+    }
+    for run in &mut runs {
+        run.open_account();
     }
     let mut orders: Vec<Vec<HostOrder>> = vec![Vec::new(); runs.len()];
     let mut bars = Vec::new();

@@ -27,8 +27,8 @@ use super::clock::SimulatedClock;
 use super::paper::{self, PaperError, RecordedFeed};
 use crate::market;
 use crate::validator::sandbox::runtime::{
-    HostOrder, LoadedStrategy, RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits,
-    SandboxTrap,
+    Deadline, HostOrder, LoadedStrategy, RiskLimits, Sandbox, SandboxBar, SandboxError,
+    SandboxLimits, SandboxTrap,
 };
 
 /// Every duration, share and threshold of the stages, with the seed's values as defaults.
@@ -260,8 +260,15 @@ pub fn backtest_window(
     s: &StageSettings,
     trials: u64,
 ) -> Result<(backtest::Backtest, Option<SandboxTrap>), StageError> {
-    let (limits, risk) = (SandboxLimits::backtest(), RiskLimits::with_capital(capital));
-    let run = sandbox.run(strategy, &bars[w.feed_start..w.end], &limits, &risk)?;
+    let (limits, risk) = (
+        SandboxLimits::backtest(),
+        RiskLimits::with_account(capital, s.costs),
+    );
+    let mut live = sandbox.start(strategy, &limits, &risk, Deadline::WholeRun)?;
+    live.feed_all(&bars[w.feed_start..w.start]);
+    live.open_account();
+    live.feed_all(&bars[w.start..w.end]);
+    let run = live.finish();
     let orders = window_orders(&run.orders, w);
     let bpy = market::bars_per_year(bars);
     Ok((

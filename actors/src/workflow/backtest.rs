@@ -179,7 +179,7 @@ pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Re
     let loaded = sandbox.load(&wasm)?;
     let (limits, risk) = (
         SandboxLimits::backtest(),
-        RiskLimits::with_capital(r.capital),
+        RiskLimits::with_account(r.capital, r.costs),
     );
     // As `Sandbox::run`, with the moment the first bar goes in marked.
     let mut live = sandbox.start(&loaded, &limits, &risk, Deadline::WholeRun)?;

@@ -336,7 +336,7 @@ pub async fn sweep(root: &Path, dir: &DataDir, r: &SweepRequest<'_>) -> Result<S
     let sandbox = Sandbox::cached(&root.join("cache/native"))?;
     let (limits, risk) = (
         SandboxLimits::backtest(),
-        RiskLimits::with_capital(r.capital),
+        RiskLimits::with_account(r.capital, r.costs),
     );
     let mut runs: Vec<(Vec<HostOrder>, Backtest, Option<String>)> = Vec::new();
     let mut points = Vec::new();
@@ -434,12 +434,7 @@ mod tests {
     use super::*;
 
     fn order(bar: usize, direction: i32) -> HostOrder {
-        HostOrder {
-            bar,
-            direction,
-            quantity: 1.0,
-            clamped: false,
-        }
+        HostOrder::market(bar, direction, 1.0)
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::stages::backtest::{Book, CostModel};
 use serde::Serialize;
 use wasmtime::{
     AsContextMut, Caller, Config, Engine, ExternType, InstancePre, Linker, Module, Store,
@@ -81,6 +82,15 @@ impl RiskLimits {
             ..RiskLimits::default()
         }
     }
+
+    /// The default limits with this capital, in an account with these costs.
+    pub fn with_account(capital: f64, costs: CostModel) -> RiskLimits {
+        RiskLimits {
+            capital,
+            costs,
+            ..RiskLimits::default()
+        }
+    }
 }
 
 /// The host's risk limits, applied to every gate, size and order whatever the strategy asks.
@@ -92,6 +102,9 @@ pub struct RiskLimits {
     pub max_position_fraction: f64,
     /// Lowest confidence the gate lets through.
     pub min_confidence: f64,
+    /// Fees, slippage and sizing of the account a strategy reads (`account`): those of the
+    /// backtest or stage it runs in.
+    pub costs: CostModel,
 }
 
 impl Default for RiskLimits {
@@ -100,6 +113,7 @@ impl Default for RiskLimits {
             capital: 100_000.0,
             max_position_fraction: 1.0,
             min_confidence: 0.5,
+            costs: CostModel::default(),
         }
     }
 }
@@ -121,6 +135,34 @@ pub struct SandboxBar {
     pub volume: f64,
 }
 
+/// How an order executes (the SDK's `OrderKind`; its code is the host ABI's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// At the next bar's open (code 0).
+    #[default]
+    Market,
+    /// Works until the price reaches its price or better (code 1).
+    Limit,
+    /// Works until the price trades through its price, then fills as a market order (code 2).
+    Stop,
+    /// Cancels the working order (code 3).
+    Cancel,
+}
+
+impl OrderKind {
+    /// The kind of an ABI code.
+    pub fn from_code(code: i32) -> Option<OrderKind> {
+        match code {
+            0 => Some(OrderKind::Market),
+            1 => Some(OrderKind::Limit),
+            2 => Some(OrderKind::Stop),
+            3 => Some(OrderKind::Cancel),
+            _ => None,
+        }
+    }
+}
+
 /// An order as the host accepted it (after clamping).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct HostOrder {
@@ -132,6 +174,30 @@ pub struct HostOrder {
     pub quantity: f64,
     /// Whether the host reduced the requested quantity.
     pub clamped: bool,
+    /// Market, limit, stop or cancel.
+    pub kind: OrderKind,
+    /// The limit or stop price (0 for market orders and cancels).
+    pub price: f64,
+    /// The stop-loss of the position it opens, if any.
+    pub stop_loss: Option<f64>,
+    /// The take-profit of the position it opens, if any.
+    pub take_profit: Option<f64>,
+}
+
+impl HostOrder {
+    /// A market order for a target position, placed during `bar`.
+    pub fn market(bar: usize, direction: i32, quantity: f64) -> HostOrder {
+        HostOrder {
+            bar,
+            direction,
+            quantity,
+            clamped: false,
+            kind: OrderKind::Market,
+            price: 0.0,
+            stop_loss: None,
+            take_profit: None,
+        }
+    }
 }
 
 /// Why a run stopped early, named.
@@ -280,6 +346,10 @@ struct HostState {
     per_bar_ticks: Option<u64>,
     /// The module's memory, where bars are written.
     memory: Option<wasmtime::Memory>,
+    /// The account, for a strategy that reads it: stepped as each bar is handed out, with the
+    /// orders placed during the bar before (from `book_from` in `orders`).
+    book: Option<Book>,
+    book_from: usize,
 }
 
 impl HostState {
@@ -329,6 +399,16 @@ impl Drop for Sandbox {
 /// A module checked and linked once, instantiated afresh for every run.
 pub struct LoadedStrategy {
     pre: InstancePre<HostState>,
+    /// Whether the strategy reads its account (imports `account`): the host then keeps the
+    /// account bar by bar beside it.
+    reads_account: bool,
+}
+
+impl LoadedStrategy {
+    /// Whether the strategy reads its account (the host keeps a book beside it only then).
+    pub fn reads_account(&self) -> bool {
+        self.reads_account
+    }
 }
 
 impl Sandbox {
@@ -415,6 +495,19 @@ impl Sandbox {
                 (HOST_MODULE, "next_bar") => {
                     Some((vec![ValType::I32, ValType::I32], vec![ValType::I32]))
                 }
+                (HOST_MODULE, "place") => Some((
+                    vec![
+                        ValType::I32,
+                        ValType::I32,
+                        ValType::F64,
+                        ValType::F64,
+                        ValType::F64,
+                        ValType::F64,
+                        ValType::F64,
+                    ],
+                    vec![ValType::I32],
+                )),
+                (HOST_MODULE, "account") => Some((vec![ValType::I32], vec![ValType::I32])),
                 _ => None,
             };
             let matches = match (expected, import.ty()) {
@@ -447,11 +540,14 @@ impl Sandbox {
         if !has("stratagem_run", &|t| matches!(t, ExternType::Func(_))) {
             return Err(SandboxError::MissingExport("stratagem_run"));
         }
+        let reads_account = module
+            .imports()
+            .any(|i| (i.module(), i.name()) == (HOST_MODULE, "account"));
         let pre = self
             .linker
             .instantiate_pre(&module)
             .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
-        Ok(LoadedStrategy { pre })
+        Ok(LoadedStrategy { pre, reads_account })
     }
 
     /// The compiled module for these bytes, from the cache or compiled now.
@@ -544,6 +640,10 @@ impl Sandbox {
             fuel_used: 0,
             per_bar_ticks: (deadline == Deadline::PerBar).then_some(ticks),
             memory: None,
+            book: strategy
+                .reads_account
+                .then(|| Book::new(risk.capital, risk.costs)),
+            book_from: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -680,6 +780,17 @@ impl LiveRun {
         }
     }
 
+    /// Starts the account the strategy reads afresh (flat, with the capital) from the next bar:
+    /// after a warm-up, the account is that of the window simulated, whose first order is the
+    /// one placed during its first bar.
+    pub fn open_account(&mut self) {
+        let s = self.store.data_mut();
+        if let Some(book) = s.book.as_mut() {
+            *book = Book::new(s.risk.capital, s.risk.costs);
+            s.book_from = s.orders.len();
+        }
+    }
+
     /// Bars fed so far.
     pub fn bars(&self) -> usize {
         self.store.data().fed
@@ -744,6 +855,108 @@ fn sized(risk: &RiskLimits, confidence: f64, price: f64) -> f64 {
     risk.capital * risk.max_position_fraction * confidence.clamp(0.0, 1.0) / price
 }
 
+/// An order as the strategy asked for it (NaN: no price, no stop-loss, no take-profit).
+struct Asked {
+    kind: i32,
+    direction: i32,
+    quantity: f64,
+    price: f64,
+    stop_loss: f64,
+    take_profit: f64,
+    confidence: f64,
+}
+
+/// An optional positive price: NaN is none; anything else not positive and finite is refused.
+fn optional_price(p: f64) -> Result<Option<f64>, ()> {
+    if p.is_nan() {
+        Ok(None)
+    } else if p.is_finite() && p > 0.0 {
+        Ok(Some(p))
+    } else {
+        Err(())
+    }
+}
+
+/// The host's checks of an order, then its record: refused (-1) when malformed, gated (-2)
+/// when its confidence is below the gate, otherwise accepted (0) with the host's size.
+fn accept_order(s: &mut HostState, asked: Asked) -> wasmtime::Result<i32> {
+    s.call()?;
+    s.bar_orders += 1;
+    if s.bar_orders > s.sandbox.max_orders_per_bar {
+        return Err(wasmtime::Error::new(HostLimit::Orders(
+            s.sandbox.max_orders_per_bar,
+        )));
+    }
+    let bar = s.bar;
+    let Some(kind) = OrderKind::from_code(asked.kind) else {
+        s.refused_orders += 1;
+        return Ok(-1);
+    };
+    if kind == OrderKind::Cancel {
+        s.orders.push(HostOrder {
+            kind,
+            ..HostOrder::market(bar, 0, 0.0)
+        });
+        return Ok(0);
+    }
+    let (direction, quantity) = (asked.direction, asked.quantity);
+    let price = match kind {
+        OrderKind::Limit | OrderKind::Stop => optional_price(asked.price).ok().flatten(),
+        _ => Some(0.0),
+    };
+    let (stop_loss, take_profit) = (
+        optional_price(asked.stop_loss),
+        optional_price(asked.take_profit),
+    );
+    // A bracket is on the side of the position: a long's stop below its take-profit, a short's
+    // above; a flat order has none.
+    let bracket_fits = match (stop_loss, take_profit) {
+        (Ok(None), Ok(None)) => true,
+        (Ok(sl), Ok(tp)) => {
+            direction != 0
+                && match (sl, tp) {
+                    (Some(sl), Some(tp)) => (f64::from(direction) * (tp - sl)) > 0.0,
+                    _ => true,
+                }
+        }
+        _ => false,
+    };
+    if !(-1..=1).contains(&direction)
+        || !quantity.is_finite()
+        || quantity < 0.0
+        || price.is_none()
+        || !bracket_fits
+    {
+        s.refused_orders += 1;
+        return Ok(-1);
+    }
+    // The gate is the host's: an order to hold a position whose confidence is below it is
+    // refused, whatever the strategy's own code checked.
+    if direction != 0 && !passes_gate(&s.risk, asked.confidence) {
+        s.gated_orders += 1;
+        return Ok(-2);
+    }
+    // The size is the host's too: at most what it sizes for this confidence at the current
+    // price, whatever the strategy asked.
+    let most = if direction == 0 {
+        0.0
+    } else {
+        sized(&s.risk, asked.confidence, s.price)
+    };
+    let quantity = if direction == 0 { 0.0 } else { quantity };
+    s.orders.push(HostOrder {
+        bar,
+        direction,
+        quantity: quantity.min(most),
+        clamped: quantity > most,
+        kind,
+        price: price.unwrap_or(0.0),
+        stop_loss: stop_loss.ok().flatten(),
+        take_profit: take_profit.ok().flatten(),
+    });
+    Ok(0)
+}
+
 fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
     let mut linker: Linker<HostState> = Linker::new(engine);
     let err = |e: wasmtime::Error| SandboxError::Setup(e.to_string());
@@ -781,41 +994,74 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
              quantity: f64,
              confidence: f64|
              -> wasmtime::Result<i32> {
+                let asked = Asked {
+                    kind: 0,
+                    direction,
+                    quantity,
+                    price: f64::NAN,
+                    stop_loss: f64::NAN,
+                    take_profit: f64::NAN,
+                    confidence,
+                };
+                accept_order(caller.data_mut(), asked)
+            },
+        )
+        .map_err(err)?;
+    linker
+        .func_wrap(
+            HOST_MODULE,
+            "place",
+            |mut caller: Caller<'_, HostState>,
+             kind: i32,
+             direction: i32,
+             quantity: f64,
+             price: f64,
+             stop_loss: f64,
+             take_profit: f64,
+             confidence: f64|
+             -> wasmtime::Result<i32> {
+                let asked = Asked {
+                    kind,
+                    direction,
+                    quantity,
+                    price,
+                    stop_loss,
+                    take_profit,
+                    confidence,
+                };
+                accept_order(caller.data_mut(), asked)
+            },
+        )
+        .map_err(err)?;
+    linker
+        .func_wrap(
+            HOST_MODULE,
+            "account",
+            |mut caller: Caller<'_, HostState>, out: i32| -> wasmtime::Result<i32> {
                 let s = caller.data_mut();
                 s.call()?;
-                s.bar_orders += 1;
-                if s.bar_orders > s.sandbox.max_orders_per_bar {
-                    return Err(wasmtime::Error::new(HostLimit::Orders(
-                        s.sandbox.max_orders_per_bar,
-                    )));
-                }
-                if !(-1..=1).contains(&direction) || !quantity.is_finite() || quantity < 0.0 {
-                    s.refused_orders += 1;
-                    return Ok(-1);
-                }
-                // The gate is the host's: an order to hold a position whose confidence is below
-                // it is refused, whatever the strategy's own code checked.
-                if direction != 0 && !passes_gate(&s.risk, confidence) {
-                    s.gated_orders += 1;
-                    return Ok(-2);
-                }
-                // The size is the host's too: at most what it sizes for this confidence at the
-                // current price, whatever the strategy asked.
-                let most = if direction == 0 {
-                    0.0
-                } else {
-                    sized(&s.risk, confidence, s.price)
+                let view = match &s.book {
+                    Some(book) => book.view(),
+                    None => return Ok(0),
                 };
-                let quantity = if direction == 0 { 0.0 } else { quantity };
-                let clamped = quantity > most;
-                let bar = s.bar;
-                s.orders.push(HostOrder {
-                    bar,
-                    direction,
-                    quantity: quantity.min(most),
-                    clamped,
-                });
-                Ok(0)
+                let mut bytes = [0u8; 32];
+                for (slot, word) in bytes.chunks_exact_mut(8).zip([
+                    view.position,
+                    view.average_price,
+                    view.equity,
+                    view.cash,
+                ]) {
+                    slot.copy_from_slice(&word.to_bits().to_le_bytes());
+                }
+                let Some(memory) = s.memory else {
+                    return Err(wasmtime::Error::msg("the module has no memory"));
+                };
+                memory.write(
+                    &mut caller,
+                    usize::try_from(out as u32).unwrap_or(usize::MAX),
+                    &bytes,
+                )?;
+                Ok(1)
             },
         )
         .map_err(err)?;
@@ -838,6 +1084,10 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                     return Ok(0);
                 };
                 s.cursor += 1;
+                if let Some(book) = s.book.as_mut() {
+                    book.step(&bar, &s.orders[s.book_from..]);
+                    s.book_from = s.orders.len();
+                }
                 s.bar = s.fed;
                 s.fed += 1;
                 s.price = bar.close;
