@@ -62,6 +62,28 @@ fn every_template_with_defaults_is_approved_by_all_six_layers() {
             Some(generated.strategy_type.as_str())
         );
         assert!(generated.parameters.iter().all(|p| p.origin == "default"));
+        // With a stated stop-loss and take-profit: the bracket is in the code, and approved.
+        let given = [
+            ("stop_loss".to_string(), 0.02),
+            ("take_profit".to_string(), 0.06),
+        ];
+        let bracketed = generator::from_template(spec, Uuid::now_v7(), &given).unwrap();
+        assert!(
+            bracketed
+                .source
+                .contains("stop_loss: 0.02, take_profit: 0.06 }"),
+            "{}",
+            bracketed.source
+        );
+        let report = validator
+            .validate(&bracketed.source, Author::Template)
+            .unwrap();
+        assert_eq!(
+            report.decision,
+            Decision::Approved,
+            "{} with a bracket: {report:#?}",
+            spec.name
+        );
     }
 }
 
@@ -95,7 +117,7 @@ fn opportunity_parameters_are_used_clamped_and_rounded() {
     assert!(
         generated
             .source
-            .contains("Params { lookback: 36, threshold: 0.5 }"),
+            .contains("Params { lookback: 36, threshold: 0.5, stop_loss: 0.0, take_profit: 0.0 }"),
         "{}",
         generated.source
     );

@@ -562,10 +562,44 @@ fn stated_parameters(family: Family, text: &str) -> Vec<(String, f64, String)> {
                 && v.abs() <= 6.0
         })
         .map(|(v, unit, _, _)| (v.abs(), format!("'{v} {unit}'")));
-    let percent = nums
+    // The percentage nearest a word starting "stop" (within four words) is a stop-loss, the one
+    // nearest "take" or "target" a take-profit; the first other is the family's own (a
+    // momentum threshold).
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let percents: Vec<(f64, usize)> = nums
         .iter()
-        .find(|(v, unit, _, _)| *unit == "%" && *v > 0.0 && *v <= 50.0)
-        .map(|(v, _, _, _)| (v / 100.0, format!("'{v}%'")));
+        .filter(|(v, unit, _, _)| *unit == "%" && *v > 0.0 && *v <= 500.0)
+        .map(|(v, _, _, i)| (*v, *i))
+        .collect();
+    let nearest = |keys: &[&str], max: f64| {
+        words
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| keys.iter().any(|k| w.starts_with(k)))
+            .filter_map(|(k, _)| {
+                percents
+                    .iter()
+                    .filter(|(v, i)| *v <= max && i.abs_diff(k) <= 4)
+                    .min_by_key(|(_, i)| i.abs_diff(k))
+                    .copied()
+            })
+            .next()
+    };
+    let stop_loss = nearest(&["stop"], 50.0);
+    let take_profit = nearest(&["take", "target"], 500.0);
+    let claimed = [stop_loss, take_profit];
+    let percent = percents
+        .iter()
+        .find(|p| p.0 <= 50.0 && !claimed.contains(&Some(**p)))
+        .map(|(v, _)| (v / 100.0, format!("'{v}%'")));
+    let stop_loss = stop_loss.map(|(v, _)| (v / 100.0, format!("'{v}%'")));
+    let take_profit = take_profit.map(|(v, _)| (v / 100.0, format!("'{v}%'")));
+    if let Some((v, why)) = stop_loss {
+        put("stop_loss", v, format!("{why} → stop_loss {v}"));
+    }
+    if let Some((v, why)) = take_profit {
+        put("take_profit", v, format!("{why} → take_profit {v}"));
+    }
     match family {
         Family::Momentum => {
             if let Some((v, why)) = lookbacks.first() {
@@ -697,6 +731,22 @@ mod tests {
             Some("momentum"),
             &[("lookback", 48.0), ("threshold", 0.02)],
             Some(1.4),
+        );
+        // A stated stop-loss and take-profit become the bracket; the other percentage is the
+        // threshold.
+        check(
+            SourceName::Reddit,
+            "Momentum on BTC with a stop",
+            "A 24-hour look-back, 1% threshold, a 2% stop loss and a take profit at 6%.",
+            Family::Momentum,
+            Some("momentum"),
+            &[
+                ("stop_loss", 0.02),
+                ("take_profit", 0.06),
+                ("lookback", 24.0),
+                ("threshold", 0.01),
+            ],
+            None,
         );
         check(
             SourceName::Reddit,

@@ -74,6 +74,23 @@ const fn real(
     }
 }
 
+/// The bracket every template takes: a stop-loss and a take-profit, each a distance from the
+/// signal's close (0: none, the default).
+const STOP_LOSS: ParamSpec = real(
+    "stop_loss",
+    "stop-loss distance from the signal's close, a fraction (0: none)",
+    0.0,
+    0.0,
+    0.5,
+);
+const TAKE_PROFIT: ParamSpec = real(
+    "take_profit",
+    "take-profit distance from the signal's close, a fraction (0: none)",
+    0.0,
+    0.0,
+    5.0,
+);
+
 /// Every template, in a fixed order.
 pub const TEMPLATES: &[TemplateSpec] = &[
     TemplateSpec {
@@ -96,6 +113,8 @@ pub const TEMPLATES: &[TemplateSpec] = &[
                 0.0001,
                 0.5,
             ),
+            STOP_LOSS,
+            TAKE_PROFIT,
         ],
     },
     TemplateSpec {
@@ -120,6 +139,8 @@ pub const TEMPLATES: &[TemplateSpec] = &[
                 5.0,
             ),
             real("exit_z", "z-score within which to close", 0.25, 0.0, 2.0),
+            STOP_LOSS,
+            TAKE_PROFIT,
         ],
     },
     TemplateSpec {
@@ -137,6 +158,8 @@ pub const TEMPLATES: &[TemplateSpec] = &[
                 0.0,
                 0.5,
             ),
+            STOP_LOSS,
+            TAKE_PROFIT,
         ],
     },
     TemplateSpec {
@@ -162,6 +185,8 @@ pub const TEMPLATES: &[TemplateSpec] = &[
                 0.0001,
                 0.2,
             ),
+            STOP_LOSS,
+            TAKE_PROFIT,
         ],
     },
 ];
