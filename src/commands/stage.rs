@@ -42,7 +42,8 @@ pub async fn run(
         say!(
             "{} of strategy {id}: {} bars, {:.0} % of capital, baseline {}",
             stage.as_str().to_uppercase(),
-            run.bars,
+            // The window judged: a paper stage extended for evidence is longer than planned.
+            outcome.window.end - outcome.window.start,
             outcome.capital_fraction * 100.0,
             outcome.baseline
         );
