@@ -2,7 +2,9 @@
 //! metrics), against the same source compiled natively with the same SDK, on the embedded
 //! 45,031-bar FTX minute file and on a synthetic 10,000,000-bar series.
 //!
-//! Target on the 2-core reference machine: >= 5,000,000 bars/s in wasm on one core.
+//! Before criterion's groups, each set prints a paired measurement: alternating wasm and native
+//! runs, their medians and the ratio (the target is wasm ≤ 1.5× native, measured in the same
+//! run), steadier on a shared machine than two groups measured seconds apart.
 //! Run with `cargo bench --bench backtest`.
 
 // Kept byte-identical to the rendered template (a test checks it): rustfmt must not touch it.
@@ -91,6 +93,37 @@ fn native_backtest(bars: &[SandboxBar]) -> f64 {
         .sharpe
 }
 
+/// The wasm/native ratio measured in one run: `rounds` alternating pairs (wasm then native, so
+/// both see the same machine at the same moment), the median time of each, and their ratio.
+/// Printed beside criterion's figures; on a shared VM the medians of interleaved runs are much
+/// steadier than two groups measured seconds apart.
+fn paired_ratio(name: &str, sandbox: &Sandbox, loaded: &LoadedStrategy, bars: &[SandboxBar]) {
+    let rounds = if bars.len() > 1_000_000 { 11 } else { 41 };
+    let (mut wasm, mut native) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        std::hint::black_box(wasm_backtest(sandbox, loaded, bars));
+        wasm.push(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        std::hint::black_box(native_backtest(bars));
+        native.push(t.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (w, n) = (median(&mut wasm), median(&mut native));
+    println!(
+        "paired {name}: wasm {:.3} ms ({:.2} M bars/s), native {:.3} ms ({:.2} M bars/s), \
+         ratio {:.2} (medians of {rounds} alternating runs)",
+        w * 1e3,
+        bars.len() as f64 / w / 1e6,
+        n * 1e3,
+        bars.len() as f64 / n / 1e6,
+        w / n
+    );
+}
+
 fn throughput(c: &mut Criterion) {
     let spec = templates::find("momentum").unwrap();
     let source = templates::render(
@@ -113,6 +146,7 @@ fn throughput(c: &mut Criterion) {
         ("ftx_1m_45031", market::embedded("ftx-1m").unwrap(), 20),
         ("synthetic_10m", synthetic(10_000_000), 10),
     ] {
+        paired_ratio(name, &sandbox, &loaded, &bars);
         let mut group = c.benchmark_group(format!("backtest_{name}"));
         group
             .sample_size(samples)

@@ -25,6 +25,8 @@ impl Default for Params {
 /// Goes long when price rose more than `threshold` over `lookback` bars, short when it fell.
 pub struct MomentumStrategy {
     params: Params,
+    /// The direction of the last order placed: a decision is logged when it changes.
+    held: Direction,
     closes: VecDeque<f64>,
 }
 
@@ -67,7 +69,7 @@ impl MomentumStrategy {
 
 impl Strategy for MomentumStrategy {
     fn new() -> Self {
-        MomentumStrategy { params: Params::default(), closes: VecDeque::new() }
+        MomentumStrategy { params: Params::default(), held: Direction::Flat, closes: VecDeque::new() }
     }
 
     fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {
@@ -96,7 +98,10 @@ impl Strategy for MomentumStrategy {
             return Ok(None);
         }
         let quantity = RiskController::size(signal.confidence, bar.close)?;
-        log_info!("{:?} {:.6} at {:.2}", signal.direction, quantity, bar.close);
+        if signal.direction != self.held {
+            log_info!("{:?} {:.6} at {:.2}", signal.direction, quantity, bar.close);
+        }
+        self.held = signal.direction;
         Ok(Some(self.bracketed(Order::market(signal.direction, quantity), bar.close)))
     }
 }

@@ -316,6 +316,31 @@ impl Book {
         }
         let mut held = false;
         let mut fills = 0;
+        // A market order fills at the open; with nothing else working and no bracket, the
+        // position then stands through the bar and only its worst price matters (the common
+        // case, kept cheap). Otherwise the bar's path is walked.
+        if self.bracket == (None, None)
+            && self
+                .working
+                .is_none_or(|w| w.order.kind == OrderKind::Market)
+        {
+            if self.working.is_some() {
+                self.fire(i, bar, Fired::Entry, bar.open);
+                fills += 1;
+            }
+            if self.bracket == (None, None) && self.working.is_none() {
+                if self.position.abs() > f64::EPSILON {
+                    held = true;
+                    let worst = if self.position > 0.0 {
+                        bar.low
+                    } else {
+                        bar.high
+                    };
+                    self.ruined(i, bar, bar.open, worst);
+                }
+                return self.close_bar(bar, held);
+            }
+        }
         let path = path_of(bar);
         'segments: for w in path.windows(2) {
             let (mut x, b) = (w[0], w[1]);
@@ -338,13 +363,19 @@ impl Book {
                 x = level;
             }
         }
+        self.close_bar(bar, held);
+    }
+
+    /// Ends the bar: its exposure, a short's borrow, and the mark at the close (zero when the
+    /// bar liquidated the account).
+    fn close_bar(&mut self, bar: &SandboxBar, held: bool) {
         if self.liquidated.is_some() {
             self.in_market += 1;
             self.equity.push((bar.timestamp, 0.0));
             self.previous = Some(*bar);
             return;
         }
-        held |= self.position.abs() > f64::EPSILON;
+        let held = held || self.position.abs() > f64::EPSILON;
         if held {
             self.in_market += 1;
         }
