@@ -60,6 +60,10 @@ impl Command {
                 | AuditCommand::Export { json, .. }
                 | AuditCommand::Replay { json, .. },
             ) => *json,
+            Command::Data(
+                DataCommand::Download { json, .. } | DataCommand::List(JsonFlag { json }),
+            ) => *json,
+            Command::Data(DataCommand::Export { .. }) => false,
             Command::Debug(_) => false,
         }
     }
@@ -202,9 +206,61 @@ pub enum Command {
     /// Verify, export or replay the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The bar store (`DATA_DIR/market`): download exchange bars, list and export them.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Tools for tests; not for everyday use.
     #[command(subcommand, hide = true)]
     Debug(DebugCommand),
+}
+
+/// One series of the bar store.
+#[derive(Debug, Args)]
+pub struct SeriesArgs {
+    /// The venue: `binance` (spot) or `coinbase` (Coinbase Exchange).
+    #[arg(long)]
+    pub venue: String,
+    /// The venue's symbol: `BTCUSDT` (Binance), `BTC-USD` (Coinbase).
+    #[arg(long)]
+    pub symbol: String,
+    /// The bar interval: 1m, 5m, 15m, 1h, 4h (Binance), 6h (Coinbase), 1d.
+    #[arg(long)]
+    pub interval: String,
+}
+
+/// `data`.
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Downloads the closed bars of a series that the store does not hold yet, page by page
+    /// (a rerun asks only for what is new).
+    Download {
+        /// The series.
+        #[command(flatten)]
+        series: SeriesArgs,
+        /// First bar: a date (`2024-01-01`), RFC 3339, or unix seconds.
+        #[arg(long)]
+        since: String,
+        /// End (exclusive; default: the bar forming now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every series in the store: coverage, bars, the venue's gaps, the last bar.
+    List(JsonFlag),
+    /// Writes a series (inside its coverage) to a file that `backtest --data` reads.
+    Export {
+        /// The series.
+        #[command(flatten)]
+        series: SeriesArgs,
+        /// `csv` (`timestamp,open,high,low,close,volume`, the bar's open time in RFC 3339).
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `generate --mode`.

@@ -304,6 +304,16 @@ fn literal_model(request: &Recorded) -> Option<Reply> {
         .map(|(f, t, _)| format!("    /// Stated by the idea.\n    pub {f}: {t},\n"))
         .collect();
     let values: Vec<String> = params.iter().map(|(f, _, v)| format!("{f}: {v}")).collect();
+    // The example's `execute` keeps the direction of its last order (it logs a decision when it
+    // changes): a literal model copies that field with the function.
+    let (held_field, held_init) = if execute.contains("self.held") {
+        (
+            "    /// The direction of the last order placed.\n    held: Direction,\n",
+            "held: Direction::Flat, ",
+        )
+    } else {
+        ("", "")
+    };
     let (state, init, helpers, logic) = match family.as_str() {
         "momentum" => (
             "closes: VecDeque<f64>,",
@@ -326,7 +336,7 @@ fn literal_model(request: &Recorded) -> Option<Reply> {
         other => panic!("no logic for family {other}"),
     };
     let code = format!(
-        "//! {family} strategy.\n{imports}\n/// Parameters stated by the idea.\npub struct Params {{\n{fields}}}\n\nimpl Default for Params {{\n    fn default() -> Self {{\n        Params {{ {} }}\n    }}\n}}\n\n/// The idea's rule.\npub struct {name} {{\n    params: Params,\n    {state}\n}}\n\nimpl {name} {{\n{helpers}}}\n\nimpl Strategy for {name} {{\n    fn new() -> Self {{\n        {name} {{ params: Params::default(), {init} }}\n    }}\n\n    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {{\n        if bar.close.is_nan() || bar.close <= 0.0 {{\n            return Err(StrategyError::new(\"a bar without a positive close\"));\n        }}\n{logic}    }}\n\n{execute}}}\n",
+        "//! {family} strategy.\n{imports}\n/// Parameters stated by the idea.\npub struct Params {{\n{fields}}}\n\nimpl Default for Params {{\n    fn default() -> Self {{\n        Params {{ {} }}\n    }}\n}}\n\n/// The idea's rule.\npub struct {name} {{\n    params: Params,\n{held_field}    {state}\n}}\n\nimpl {name} {{\n{helpers}}}\n\nimpl Strategy for {name} {{\n    fn new() -> Self {{\n        {name} {{ params: Params::default(), {held_init}{init} }}\n    }}\n\n    fn should_trade(&mut self, bar: &Bar) -> Result<Option<Signal>, StrategyError> {{\n        if bar.close.is_nan() || bar.close <= 0.0 {{\n            return Err(StrategyError::new(\"a bar without a positive close\"));\n        }}\n{logic}    }}\n\n{execute}}}\n",
         values.join(", ")
     );
     Some(fenced(&code))

@@ -75,6 +75,10 @@ fn every_template_with_defaults_is_approved_by_all_six_layers() {
             "{}",
             bracketed.source
         );
+        assert!(
+            !generated.source.contains("stop_loss"),
+            "no bracket code by default"
+        );
         let report = validator
             .validate(&bracketed.source, Author::Template)
             .unwrap();
@@ -117,7 +121,7 @@ fn opportunity_parameters_are_used_clamped_and_rounded() {
     assert!(
         generated
             .source
-            .contains("Params { lookback: 36, threshold: 0.5, stop_loss: 0.0, take_profit: 0.0 }"),
+            .contains("Params { lookback: 36, threshold: 0.5 }"),
         "{}",
         generated.source
     );

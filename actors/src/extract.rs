@@ -563,8 +563,9 @@ fn stated_parameters(family: Family, text: &str) -> Vec<(String, f64, String)> {
         })
         .map(|(v, unit, _, _)| (v.abs(), format!("'{v} {unit}'")));
     // The percentage nearest a word starting "stop" (within four words) is a stop-loss, the one
-    // nearest "take" or "target" a take-profit; the first other is the family's own (a
-    // momentum threshold).
+    // nearest "take" or "target" a take-profit: never the family's own (a momentum threshold),
+    // which is the first other. (The templates' bracket parameters are not fed from the text
+    // yet: a stop changes what the stages measure, and is for the work on ideas as stated.)
     let words: Vec<&str> = text.split_whitespace().collect();
     let percents: Vec<(f64, usize)> = nums
         .iter()
@@ -592,14 +593,6 @@ fn stated_parameters(family: Family, text: &str) -> Vec<(String, f64, String)> {
         .iter()
         .find(|p| p.0 <= 50.0 && !claimed.contains(&Some(**p)))
         .map(|(v, _)| (v / 100.0, format!("'{v}%'")));
-    let stop_loss = stop_loss.map(|(v, _)| (v / 100.0, format!("'{v}%'")));
-    let take_profit = take_profit.map(|(v, _)| (v / 100.0, format!("'{v}%'")));
-    if let Some((v, why)) = stop_loss {
-        put("stop_loss", v, format!("{why} → stop_loss {v}"));
-    }
-    if let Some((v, why)) = take_profit {
-        put("take_profit", v, format!("{why} → take_profit {v}"));
-    }
     match family {
         Family::Momentum => {
             if let Some((v, why)) = lookbacks.first() {
@@ -732,20 +725,14 @@ mod tests {
             &[("lookback", 48.0), ("threshold", 0.02)],
             Some(1.4),
         );
-        // A stated stop-loss and take-profit become the bracket; the other percentage is the
-        // threshold.
+        // A stated stop-loss or take-profit is not the threshold; the other percentage is.
         check(
             SourceName::Reddit,
             "Momentum on BTC with a stop",
             "A 24-hour look-back, 1% threshold, a 2% stop loss and a take profit at 6%.",
             Family::Momentum,
             Some("momentum"),
-            &[
-                ("stop_loss", 0.02),
-                ("take_profit", 0.06),
-                ("lookback", 24.0),
-                ("threshold", 0.01),
-            ],
+            &[("lookback", 24.0), ("threshold", 0.01)],
             None,
         );
         check(

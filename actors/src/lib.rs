@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bars;
 pub mod cycle;
 pub mod discovery;
 pub mod extract;

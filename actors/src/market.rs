@@ -424,7 +424,7 @@ pub fn bars_per_year(bars: &[SandboxBar]) -> f64 {
 }
 
 /// RFC 3339, `YYYY-MM-DD[ HH:MM:SS[.ffffff]]` (UTC), or unix seconds / milliseconds.
-fn parse_timestamp(text: &str) -> Option<i64> {
+pub fn parse_timestamp(text: &str) -> Option<i64> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
         return Some(t.unix_timestamp());

@@ -10,15 +10,11 @@ pub struct Params {
     pub lookback: usize,
     /// Rate of change over the window needed to trade (a fraction).
     pub threshold: f64,
-    /// Stop-loss distance from the signal's close, a fraction (0: none).
-    pub stop_loss: f64,
-    /// Take-profit distance from the signal's close, a fraction (0: none).
-    pub take_profit: f64,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params { lookback: 24, threshold: 0.01, stop_loss: 0.0, take_profit: 0.0 }
+        Params { lookback: 24, threshold: 0.01 }
     }
 }
 
@@ -31,25 +27,6 @@ pub struct MomentumStrategy {
 }
 
 impl MomentumStrategy {
-    /// The order with the parameters' bracket: a stop-loss `stop_loss` and a take-profit
-    /// `take_profit` away from the signal's close, against and with the position (none at 0).
-    /// Each signal re-arms it from its own close, so it trails while the signal lasts.
-    fn bracketed(&self, order: Order, close: f64) -> Order {
-        let side = match order.direction {
-            Direction::Long => 1.0,
-            Direction::Short => -1.0,
-            Direction::Flat => return order,
-        };
-        let mut order = order;
-        if self.params.stop_loss > 0.0 {
-            order = order.with_stop_loss(close * (1.0 - side * self.params.stop_loss));
-        }
-        if self.params.take_profit > 0.0 {
-            order = order.with_take_profit(close * (1.0 + side * self.params.take_profit));
-        }
-        order
-    }
-
     fn remember(&mut self, close: f64) {
         self.closes.push_back(close);
         while self.closes.len() > self.params.lookback + 1 {
@@ -102,6 +79,6 @@ impl Strategy for MomentumStrategy {
             log_info!("{:?} {:.6} at {:.2}", signal.direction, quantity, bar.close);
         }
         self.held = signal.direction;
-        Ok(Some(self.bracketed(Order::market(signal.direction, quantity), bar.close)))
+        Ok(Some(Order::market(signal.direction, quantity)))
     }
 }

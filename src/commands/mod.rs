@@ -21,6 +21,7 @@ macro_rules! say {
 mod audit;
 mod backtest;
 mod config;
+mod data;
 mod debug;
 mod discover;
 mod generate;
@@ -52,7 +53,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     );
     let needs_none = matches!(
         cli.command,
-        Command::Scan { .. } | Command::Templates(_) | Command::Config(_)
+        Command::Scan { .. } | Command::Templates(_) | Command::Config(_) | Command::Data(_)
     );
     if !(creates || needs_none || cli.create || root.join("events").is_dir()) {
         return Err(std::io::Error::new(
@@ -68,6 +69,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Status(flags) => status::run(root, flags.json),
         Command::Submit(args) => submit::run(root, args).await,
         Command::Audit(cmd) => audit::run(root, settings, cmd),
+        Command::Data(cmd) => data::run(root, settings, cmd).await,
         Command::Config(cmd) => config::run(root, settings, cmd),
         Command::Review(cmd) => review::run(root, settings, cmd).await,
         Command::Monitor(flags) => monitor::run(root, settings, flags.json).await,

@@ -358,6 +358,14 @@ pub fn render(
         let v = value(p.name).unwrap_or(p.default);
         context.insert(p.name.to_string(), literal(p, v));
     }
+    // The bracket's code is in the strategy only when it has one (the default has none).
+    let bracket = ["stop_loss", "take_profit"]
+        .iter()
+        .any(|n| value(n).is_some_and(|v| v > 0.0));
+    context.insert(
+        "bracket".to_string(),
+        if bracket { "yes" } else { "" }.to_string(),
+    );
     env.get_template(spec.name)
         .and_then(|t| t.render(&context))
         .map_err(engine_err)

@@ -280,8 +280,12 @@ impl HttpClient {
                 Ok(response) => {
                     self.note_rate_limit(&response);
                     let status = response.status;
-                    let retryable = matches!(status, 408 | 425 | 429) || status >= 500;
                     let retry_after = retry_after(&response);
+                    // Binance answers 418 to a client it has banned for a while, with a
+                    // `Retry-After`: honoured like a 429.
+                    let retryable = matches!(status, 408 | 425 | 429)
+                        || status >= 500
+                        || (status == 418 && retry_after.is_some());
                     if let Some(wait) = retry_after {
                         if wait > self.policy.max_wait {
                             return Err(FetchError::RateLimited {

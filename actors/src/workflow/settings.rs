@@ -599,6 +599,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "SLACK_MAX_ATTEMPTS",
         "attempts per Slack message (default 3)",
     ),
+    (
+        "BINANCE_REST_URL",
+        "Binance spot REST base URL of `data download` (default https://api.binance.com)",
+    ),
+    (
+        "COINBASE_REST_URL",
+        "Coinbase Exchange REST base URL of `data download` (default https://api.exchange.coinbase.com)",
+    ),
+    (
+        "BINANCE_WEIGHT_LIMIT",
+        "request weight a minute past which a Binance download waits for the next minute (default 1000)",
+    ),
 ];
 
 /// The variable-name stems of the sources' own keys.

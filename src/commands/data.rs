@@ -1,0 +1,155 @@
+//! `data download | list | export`: the bar store (`DATA_DIR/market`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use stratagem_actors::bars::venues::{download, VenueClient, VenueUrls};
+use stratagem_actors::bars::{iso, BarStore, Interval, Series, Venue};
+use stratagem_actors::market::parse_timestamp;
+use stratagem_actors::workflow::settings::Settings;
+
+use super::print_json;
+use crate::cli::{DataCommand, SeriesArgs};
+
+/// The venues' addresses and limits from the settings.
+fn urls(settings: &Settings) -> anyhow::Result<VenueUrls> {
+    let d = VenueUrls::default();
+    Ok(VenueUrls {
+        binance: settings.text("BINANCE_REST_URL").unwrap_or(d.binance),
+        coinbase: settings.text("COINBASE_REST_URL").unwrap_or(d.coinbase),
+        binance_weight_limit: settings.parsed(
+            "BINANCE_WEIGHT_LIMIT",
+            d.binance_weight_limit,
+            |n| (1..=100_000).contains(n),
+            "a request weight between 1 and 100000",
+        )?,
+    })
+}
+
+fn series(a: &SeriesArgs) -> anyhow::Result<Series> {
+    let Some(venue) = Venue::parse(&a.venue) else {
+        bail!("--venue {:?} is not binance or coinbase", a.venue);
+    };
+    let Some(interval) = Interval::parse(&a.interval) else {
+        let names: Vec<&str> = Interval::NAMES.iter().map(|(n, _)| *n).collect();
+        bail!(
+            "--interval {:?} is not one of {}",
+            a.interval,
+            names.join(", ")
+        );
+    };
+    Ok(Series::new(venue, &a.symbol, interval)?)
+}
+
+fn when(flag: &str, text: &str) -> anyhow::Result<i64> {
+    parse_timestamp(text.trim()).with_context(|| {
+        format!("{flag} {text:?} is not a date (2024-01-01), an RFC 3339 time or unix seconds")
+    })
+}
+
+pub async fn run(root: &Path, settings: &Settings, cmd: DataCommand) -> anyhow::Result<ExitCode> {
+    let store = BarStore::new(root);
+    match cmd {
+        DataCommand::Download {
+            series: args,
+            since,
+            until,
+            json,
+        } => {
+            let s = series(&args)?;
+            let since = when("--since", &since)?;
+            let until = until.map(|u| when("--until", &u)).transpose()?;
+            let mut client = VenueClient::new(s.venue, urls(settings)?)?;
+            let now = stratagem_actors::bars::now();
+            let done = download(&store, &mut client, &s, since, until, now).await?;
+            if json {
+                print_json(&done)?;
+            } else {
+                say!(
+                    "{}: {} bar(s) in {} request(s); the store covers {}",
+                    done.series,
+                    done.bars,
+                    done.requests,
+                    done.coverage.map_or("nothing".to_string(), |c| format!(
+                        "{} to {}",
+                        iso(c.from),
+                        iso(c.to)
+                    ))
+                );
+            }
+        }
+        DataCommand::List(flags) => {
+            let mut all = Vec::new();
+            for s in store.series()? {
+                all.push(store.summary(&s)?);
+            }
+            if flags.json {
+                print_json(&all)?;
+            } else if all.is_empty() {
+                say!("no series in {}", store.root().display());
+            } else {
+                say!(
+                    "{:<28} {:>8} {:>6}  {:<25} {:<25} last bar",
+                    "series",
+                    "bars",
+                    "gaps",
+                    "from",
+                    "to"
+                );
+                for x in &all {
+                    let (from, to) = x
+                        .coverage
+                        .map_or((String::new(), String::new()), |c| (iso(c.from), iso(c.to)));
+                    say!(
+                        "{:<28} {:>8} {:>6}  {:<25} {:<25} {}",
+                        x.series,
+                        x.bars,
+                        x.gaps,
+                        from,
+                        to,
+                        x.last_open_time.map(iso).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        DataCommand::Export {
+            series: args,
+            format,
+            out,
+        } => {
+            let s = series(&args)?;
+            if format != "csv" {
+                bail!("--format {format:?} is not csv (Parquet is not written yet)");
+            }
+            let bars = store.read(&s, i64::MIN, i64::MAX)?;
+            if bars.is_empty() {
+                bail!(
+                    "the store has no bars of {} (`stratagem data download` first)",
+                    s.label()
+                );
+            }
+            let mut text = String::from("timestamp,open,high,low,close,volume\n");
+            for b in &bars {
+                text.push_str(&format!(
+                    "{},{},{},{},{},{}\n",
+                    iso(b.open_time),
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume
+                ));
+            }
+            std::fs::write(&out, text)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            say!(
+                "{}: {} bar(s) written to {}",
+                s.label(),
+                bars.len(),
+                out.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

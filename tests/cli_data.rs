@@ -1,0 +1,389 @@
+//! `data download | list | export` against loopback servers speaking Binance's and Coinbase
+//! Exchange's REST formats, serving real BTC hourly bars (`data/`): paged requests, exact
+//! storage, reruns that ask only for what is new, `Retry-After` on 429 and 418, and a download
+//! killed with SIGKILL mid-way that a rerun completes to the same bytes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::http::{LoopbackServer, Recorded, Reply};
+use stratagem_actors::market::parse_timestamp;
+
+/// The real hourly BTC bars of `data/` (open time, open, high, low, close, volume).
+fn real_bars() -> Vec<(i64, [f64; 5])> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
+    ))
+    .unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = |k: usize| f[k].parse::<f64>().unwrap();
+            (
+                parse_timestamp(f[0]).unwrap(),
+                [n(1), n(2), n(3), n(4), n(5)],
+            )
+        })
+        .collect()
+}
+
+fn query(path: &str) -> BTreeMap<String, String> {
+    path.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Answers `/api/v3/klines` as Binance does (strings for prices, times in ms, at most `limit`),
+/// after the first answers of `faults` (status, Retry-After), and `delay` on pages after the
+/// first.
+fn binance(
+    bars: Vec<(i64, [f64; 5])>,
+    faults: Vec<(u16, &'static str)>,
+    delay: Option<Duration>,
+) -> LoopbackServer {
+    let faults = Mutex::new(faults);
+    let served = Mutex::new(0usize);
+    LoopbackServer::respond(move |r: &Recorded| {
+        if let Some((status, after)) = faults.lock().unwrap().pop() {
+            return Some(
+                Reply::json(
+                    status,
+                    serde_json::json!({"code": -1003, "msg": "Too many requests"}),
+                )
+                .header("retry-after", after),
+            );
+        }
+        assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
+        let q = query(&r.path);
+        assert_eq!(
+            (q["symbol"].as_str(), q["interval"].as_str()),
+            ("BTCUSDT", "1h")
+        );
+        let start: i64 = q["startTime"].parse().unwrap();
+        let end: i64 = q["endTime"].parse().unwrap();
+        let limit: usize = q["limit"].parse().unwrap();
+        let rows: Vec<serde_json::Value> = bars
+            .iter()
+            .filter(|(t, _)| t * 1000 >= start && t * 1000 <= end)
+            .take(limit)
+            .map(|(t, [o, h, l, c, v])| {
+                serde_json::json!([
+                    t * 1000,
+                    format!("{o:.8}"),
+                    format!("{h:.8}"),
+                    format!("{l:.8}"),
+                    format!("{c:.8}"),
+                    format!("{v:.8}"),
+                    t * 1000 + 3_599_999,
+                    "0",
+                    100,
+                    "0",
+                    "0",
+                    "0"
+                ])
+            })
+            .collect();
+        let mut n = served.lock().unwrap();
+        *n += 1;
+        let reply = Reply::json(200, serde_json::Value::Array(rows))
+            .header("x-mbx-used-weight-1m", &(*n * 2).to_string());
+        Some(match delay {
+            Some(d) if *n > 1 => reply.delayed(d),
+            _ => reply,
+        })
+    })
+}
+
+/// Answers `/products/BTC-USD/candles` as Coinbase Exchange does: at most 300 candles,
+/// newest first, `[time, low, high, open, close, volume]`.
+fn coinbase(bars: Vec<(i64, [f64; 5])>, faults: Vec<(u16, &'static str)>) -> LoopbackServer {
+    let faults = Mutex::new(faults);
+    LoopbackServer::respond(move |r: &Recorded| {
+        if let Some((status, after)) = faults.lock().unwrap().pop() {
+            return Some(
+                Reply::json(status, serde_json::json!({"message": "slow down"}))
+                    .header("retry-after", after),
+            );
+        }
+        assert!(
+            r.path.starts_with("/products/BTC-USD/candles?"),
+            "{}",
+            r.path
+        );
+        let q = query(&r.path);
+        assert_eq!(q["granularity"], "3600");
+        let start = parse_timestamp(&q["start"].replace("%3A", ":")).unwrap();
+        let end = parse_timestamp(&q["end"].replace("%3A", ":")).unwrap();
+        let mut rows: Vec<serde_json::Value> = bars
+            .iter()
+            .filter(|(t, _)| *t >= start && *t <= end)
+            .take(300)
+            .map(|(t, [o, h, l, c, v])| serde_json::json!([t, l, h, o, c, v]))
+            .collect();
+        rows.reverse();
+        Some(Reply::json(200, serde_json::Value::Array(rows)))
+    })
+}
+
+fn list(data: &Path) -> serde_json::Value {
+    let out = common::run(data, &["data", "list", "--json"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    common::envelope(&out)["data"].clone()
+}
+
+/// Every file of the store's series directories, with its bytes.
+fn store_files(data: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(base).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(&data.join("market"), &data.join("market"), &mut out);
+    out
+}
+
+fn download(data: &Path, url_key: &str, url: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["data", "download", "--json"];
+    all.extend_from_slice(args);
+    let out = common::run_with(data, &all, &[(url_key, url)]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    common::envelope(&out)["data"].clone()
+}
+
+const BINANCE_ARGS: [&str; 8] = [
+    "--venue",
+    "binance",
+    "--symbol",
+    "BTCUSDT",
+    "--interval",
+    "1h",
+    "--since",
+    "2017-07-01T11:00:00Z",
+];
+
+#[test]
+fn binance_klines_are_paged_stored_once_and_only_the_new_ones_asked_for_again() {
+    let bars = real_bars();
+    let first = bars[0].0;
+    let until = (first + 2500 * 3600).to_string();
+    let server = binance(bars.clone(), Vec::new(), None);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let mut args = BINANCE_ARGS.to_vec();
+    args.extend(["--until", until.as_str()]);
+    let done = download(data, "BINANCE_REST_URL", &server.url, &args);
+    assert_eq!(
+        (done["requests"].as_u64(), done["bars"].as_u64()),
+        (Some(3), Some(2500)),
+        "{done}"
+    );
+    let starts: Vec<i64> = server
+        .requests()
+        .iter()
+        .map(|r| query(&r.path)["startTime"].parse().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            first * 1000,
+            (first + 1000 * 3600) * 1000,
+            (first + 2000 * 3600) * 1000
+        ]
+    );
+    let listed = list(data);
+    assert_eq!(listed[0]["series"], "binance/BTCUSDT/1h");
+    assert_eq!(
+        (listed[0]["bars"].as_u64(), listed[0]["gaps"].as_u64()),
+        (Some(2500), Some(0))
+    );
+    assert_eq!(
+        listed[0]["last_open_time"].as_i64(),
+        Some(first + 2499 * 3600)
+    );
+    // Nothing new: no request. Then 100 more hours: one request, from where the store ends.
+    let again = download(data, "BINANCE_REST_URL", &server.url, &args);
+    assert_eq!(again["requests"].as_u64(), Some(0), "{again}");
+    let later = (first + 2600 * 3600).to_string();
+    let mut more = BINANCE_ARGS.to_vec();
+    more.extend(["--until", later.as_str()]);
+    let grown = download(data, "BINANCE_REST_URL", &server.url, &more);
+    assert_eq!(
+        (grown["requests"].as_u64(), grown["bars"].as_u64()),
+        (Some(1), Some(100))
+    );
+    let last = server
+        .requests()
+        .last()
+        .map(|r| query(&r.path)["startTime"].clone());
+    assert_eq!(last, Some(((first + 2500 * 3600) * 1000).to_string()));
+    // The stored prices are the venue's, and the export reads back into a backtest.
+    let out_csv = data.join("btcusdt_1h.csv");
+    let mut export = vec!["data", "export"];
+    export.extend_from_slice(&BINANCE_ARGS[..6]);
+    export.extend(["--out", out_csv.to_str().unwrap()]);
+    common::ok(data, &export);
+    let csv = std::fs::read_to_string(&out_csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2601);
+    assert_eq!(lines[0], "timestamp,open,high,low,close,volume");
+    let [o, h, l, c, _] = bars[0].1;
+    assert_eq!(
+        lines[1],
+        format!("2017-07-01T11:00:00Z,{o},{h},{l},{c},114.6")
+    );
+    let strategy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/strategies/clean_momentum.rs"
+    );
+    let bt = common::ok(
+        data,
+        &[
+            "--create",
+            "backtest",
+            strategy,
+            "--data",
+            out_csv.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let bt = common::data(&bt).unwrap();
+    assert_eq!(bt["bars"].as_u64(), Some(2600), "{bt}");
+}
+
+#[test]
+fn retry_after_of_a_429_and_a_418_is_honoured() {
+    let bars = real_bars();
+    let until = (bars[0].0 + 500 * 3600).to_string();
+    // Popped from the end: a 429 first, then a 418 (Binance's ban), each asking for 1 s.
+    let server = binance(bars, vec![(418, "1"), (429, "1")], None);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = BINANCE_ARGS.to_vec();
+    args.extend(["--until", until.as_str()]);
+    let done = download(tmp.path(), "BINANCE_REST_URL", &server.url, &args);
+    assert_eq!(done["bars"].as_u64(), Some(500), "{done}");
+    let at: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
+    assert_eq!(at.len(), 3);
+    for pair in at.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(950),
+            "{:?}",
+            pair[1] - pair[0]
+        );
+    }
+    // A wait longer than the download may take ends it with the venue's words; nothing stored.
+    let banned = binance(real_bars(), vec![(418, "7200")], None);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::run_with(
+        tmp.path(),
+        &[&["data", "download"][..], &args[..]].concat(),
+        &[("BINANCE_REST_URL", banned.url.as_str())],
+    );
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("asks to wait 7200 s"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(banned.requests().len(), 1);
+}
+
+#[test]
+fn a_download_killed_mid_way_is_completed_by_a_rerun_to_the_same_bytes() {
+    let bars = real_bars();
+    let until = (bars[0].0 + 2500 * 3600).to_string();
+    let mut args = BINANCE_ARGS.to_vec();
+    args.extend(["--until", until.as_str()]);
+    // An uninterrupted download.
+    let clean = tempfile::tempdir().unwrap();
+    let server = binance(bars.clone(), Vec::new(), None);
+    download(clean.path(), "BINANCE_REST_URL", &server.url, &args);
+    // A download whose later pages are slow, killed once its first page is stored.
+    let slow = binance(bars.clone(), Vec::new(), Some(Duration::from_secs(3)));
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let mut child = common::bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args([&["data", "download"][..], &args[..]].concat())
+        .env("BINANCE_REST_URL", &slow.url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let coverage = data.join("market/binance/BTCUSDT/1h/coverage.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !coverage.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(coverage.exists(), "the first page was stored");
+    std::thread::sleep(Duration::from_millis(200));
+    // SIGKILL: no chance to tidy up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cut = list(data);
+    assert_eq!(
+        cut[0]["bars"].as_u64(),
+        Some(1000),
+        "killed after one page: {cut}"
+    );
+    let rerun = download(data, "BINANCE_REST_URL", &server.url, &args);
+    assert_eq!(rerun["requests"].as_u64(), Some(2), "{rerun}");
+    assert_eq!(store_files(data), store_files(clean.path()));
+}
+
+#[test]
+fn coinbase_candles_are_paged_by_300_stored_once_and_honour_retry_after() {
+    let bars = real_bars();
+    let first = bars[0].0;
+    let until = (first + 2500 * 3600).to_string();
+    let server = coinbase(bars.clone(), vec![(429, "1")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let args = [
+        "--venue",
+        "coinbase",
+        "--symbol",
+        "BTC-USD",
+        "--interval",
+        "1h",
+        "--since",
+        "2017-07-01T11:00:00Z",
+        "--until",
+        until.as_str(),
+    ];
+    let done = download(data, "COINBASE_REST_URL", &server.url, &args);
+    // ⌈2500 / 300⌉ = 9 pages, and the one the 429 turned away.
+    assert_eq!(
+        (done["requests"].as_u64(), done["bars"].as_u64()),
+        (Some(9), Some(2500)),
+        "{done}"
+    );
+    assert_eq!(server.requests().len(), 10);
+    let listed = list(data);
+    assert_eq!(listed[0]["series"], "coinbase/BTC-USD/1h");
+    assert_eq!(
+        (listed[0]["bars"].as_u64(), listed[0]["gaps"].as_u64()),
+        (Some(2500), Some(0))
+    );
+    let again = download(data, "COINBASE_REST_URL", &server.url, &args);
+    assert_eq!(again["requests"].as_u64(), Some(0));
+}
