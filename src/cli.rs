@@ -61,7 +61,9 @@ impl Command {
                 | AuditCommand::Replay { json, .. },
             ) => *json,
             Command::Data(
-                DataCommand::Download { json, .. } | DataCommand::List(JsonFlag { json }),
+                DataCommand::Download { json, .. }
+                | DataCommand::List(JsonFlag { json })
+                | DataCommand::Update(JsonFlag { json }),
             ) => *json,
             Command::Data(DataCommand::Export { .. }) => false,
             Command::Debug(_) => false,
@@ -247,6 +249,9 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every configured series (`MARKETS`) brought up to the bar forming now; a series not in
+    /// the store yet from `MARKET_HISTORY_DAYS` ago.
+    Update(JsonFlag),
     /// Every series in the store: coverage, bars, the venue's gaps, the last bar.
     List(JsonFlag),
     /// Writes a series (inside its coverage) to a file that `backtest --data` reads.
@@ -277,8 +282,9 @@ pub enum GenerationModeArg {
 /// The bars a backtest or a sweep runs on, and its costs and sizing.
 #[derive(Debug, Args)]
 pub struct MarketArgs {
-    /// Bars: `coinbase-1h` (embedded hourly, the default), `ftx-1m` (embedded 1-minute), or a
-    /// CSV file (columns `timestamp,open,high,low,close[,volume]` by header name, any order).
+    /// Bars: `coinbase-1h` (embedded hourly, the default), `ftx-1m` (embedded 1-minute),
+    /// `store:VENUE/SYMBOL/INTERVAL` (a series of the bar store, `data download`), or a CSV file
+    /// (columns `timestamp,open,high,low,close[,volume]` by header name, any order).
     #[arg(long, default_value = "coinbase-1h")]
     pub data: String,
     /// The market's calendar: `crypto` (24/7), `equity` (weekday sessions, 252 a year) or `fx`

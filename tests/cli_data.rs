@@ -106,8 +106,13 @@ fn binance(
 
 /// Answers `/products/BTC-USD/candles` as Coinbase Exchange does: at most 300 candles,
 /// newest first, `[time, low, high, open, close, volume]`.
-fn coinbase(bars: Vec<(i64, [f64; 5])>, faults: Vec<(u16, &'static str)>) -> LoopbackServer {
+fn coinbase(
+    bars: Vec<(i64, [f64; 5])>,
+    faults: Vec<(u16, &'static str)>,
+    delay: Option<Duration>,
+) -> LoopbackServer {
     let faults = Mutex::new(faults);
+    let served = Mutex::new(0usize);
     LoopbackServer::respond(move |r: &Recorded| {
         if let Some((status, after)) = faults.lock().unwrap().pop() {
             return Some(
@@ -131,7 +136,13 @@ fn coinbase(bars: Vec<(i64, [f64; 5])>, faults: Vec<(u16, &'static str)>) -> Loo
             .map(|(t, [o, h, l, c, v])| serde_json::json!([t, l, h, o, c, v]))
             .collect();
         rows.reverse();
-        Some(Reply::json(200, serde_json::Value::Array(rows)))
+        let reply = Reply::json(200, serde_json::Value::Array(rows));
+        let mut n = served.lock().unwrap();
+        *n += 1;
+        Some(match delay {
+            Some(d) if *n > 1 => reply.delayed(d),
+            _ => reply,
+        })
     })
 }
 
@@ -267,6 +278,45 @@ fn binance_klines_are_paged_stored_once_and_only_the_new_ones_asked_for_again() 
     );
     let bt = common::data(&bt).unwrap();
     assert_eq!(bt["bars"].as_u64(), Some(2600), "{bt}");
+    // The store itself is a data source, with the same result as its export.
+    let direct = common::ok(
+        data,
+        &[
+            "backtest",
+            strategy,
+            "--data",
+            "store:binance/BTCUSDT/1h",
+            "--json",
+        ],
+    );
+    let mut direct = common::data(&direct).unwrap();
+    // The second run of the file is its family's second trial: only the DSR deflates more.
+    let (dsr_first, dsr_second) = (
+        bt["metrics"]["deflated_sharpe"].as_f64().unwrap(),
+        direct["metrics"]["deflated_sharpe"].as_f64().unwrap(),
+    );
+    assert!(dsr_second < dsr_first, "{dsr_second} vs {dsr_first}");
+    direct["metrics"]["deflated_sharpe"] = bt["metrics"]["deflated_sharpe"].clone();
+    assert_eq!(direct["metrics"], bt["metrics"]);
+    // `data update` keeps the configured series current: one request for what is new.
+    let out = common::run_with(
+        data,
+        &["data", "update", "--json"],
+        &[
+            ("BINANCE_REST_URL", server.url.as_str()),
+            ("MARKETS", "binance/BTCUSDT/1h"),
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let updated = &common::envelope(&out)["data"][0];
+    // The recording ends in 2019: the rest of it in full pages, then one page that is not full
+    // covers everything up to now.
+    let rest = bars.len() as u64 - 2600;
+    assert_eq!(
+        (updated["requests"].as_u64(), updated["bars"].as_u64()),
+        (Some(rest / 1000 + 1), Some(rest)),
+        "{updated}"
+    );
 }
 
 #[test]
@@ -306,30 +356,32 @@ fn retry_after_of_a_429_and_a_418_is_honoured() {
     assert_eq!(banned.requests().len(), 1);
 }
 
-#[test]
-fn a_download_killed_mid_way_is_completed_by_a_rerun_to_the_same_bytes() {
-    let bars = real_bars();
-    let until = (bars[0].0 + 2500 * 3600).to_string();
-    let mut args = BINANCE_ARGS.to_vec();
-    args.extend(["--until", until.as_str()]);
-    // An uninterrupted download.
+/// Downloads 2,500 hourly bars with `args` from the server `start` makes (`Some(delay)`: pages
+/// after the first are that slow), kills the download with SIGKILL once its first page
+/// (`page` bars) is stored, reruns it, and compares the store with an uninterrupted download's.
+fn killed_and_rerun(
+    url_key: &str,
+    dir: &str,
+    args: &[&str],
+    page: u64,
+    start: &dyn Fn(Option<Duration>) -> LoopbackServer,
+) {
     let clean = tempfile::tempdir().unwrap();
-    let server = binance(bars.clone(), Vec::new(), None);
-    download(clean.path(), "BINANCE_REST_URL", &server.url, &args);
-    // A download whose later pages are slow, killed once its first page is stored.
-    let slow = binance(bars.clone(), Vec::new(), Some(Duration::from_secs(3)));
+    let server = start(None);
+    let whole = download(clean.path(), url_key, &server.url, args);
+    let slow = start(Some(Duration::from_secs(3)));
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     let mut child = common::bin()
         .arg("--data-dir")
         .arg(data)
-        .args([&["data", "download"][..], &args[..]].concat())
-        .env("BINANCE_REST_URL", &slow.url)
+        .args([&["data", "download"][..], args].concat())
+        .env(url_key, &slow.url)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let coverage = data.join("market/binance/BTCUSDT/1h/coverage.json");
+    let coverage = data.join("market").join(dir).join("coverage.json");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !coverage.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -342,12 +394,51 @@ fn a_download_killed_mid_way_is_completed_by_a_rerun_to_the_same_bytes() {
     let cut = list(data);
     assert_eq!(
         cut[0]["bars"].as_u64(),
-        Some(1000),
+        Some(page),
         "killed after one page: {cut}"
     );
-    let rerun = download(data, "BINANCE_REST_URL", &server.url, &args);
-    assert_eq!(rerun["requests"].as_u64(), Some(2), "{rerun}");
+    let rerun = download(data, url_key, &server.url, args);
+    assert_eq!(
+        rerun["requests"].as_u64().unwrap() + 1,
+        whole["requests"].as_u64().unwrap(),
+        "the rerun asks for every page but the one stored: {rerun}"
+    );
     assert_eq!(store_files(data), store_files(clean.path()));
+}
+
+#[test]
+fn a_download_killed_mid_way_is_completed_by_a_rerun_to_the_same_bytes() {
+    let bars = real_bars();
+    let until = (bars[0].0 + 2500 * 3600).to_string();
+    let mut args = BINANCE_ARGS.to_vec();
+    args.extend(["--until", until.as_str()]);
+    let b = bars.clone();
+    killed_and_rerun(
+        "BINANCE_REST_URL",
+        "binance/BTCUSDT/1h",
+        &args,
+        1000,
+        &move |delay| binance(b.clone(), Vec::new(), delay),
+    );
+    let args = [
+        "--venue",
+        "coinbase",
+        "--symbol",
+        "BTC-USD",
+        "--interval",
+        "1h",
+        "--since",
+        "2017-07-01T11:00:00Z",
+        "--until",
+        until.as_str(),
+    ];
+    killed_and_rerun(
+        "COINBASE_REST_URL",
+        "coinbase/BTC-USD/1h",
+        &args,
+        300,
+        &move |delay| coinbase(bars.clone(), Vec::new(), delay),
+    );
 }
 
 #[test]
@@ -355,7 +446,7 @@ fn coinbase_candles_are_paged_by_300_stored_once_and_honour_retry_after() {
     let bars = real_bars();
     let first = bars[0].0;
     let until = (first + 2500 * 3600).to_string();
-    let server = coinbase(bars.clone(), vec![(429, "1")]);
+    let server = coinbase(bars.clone(), vec![(429, "1")], None);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     let args = [

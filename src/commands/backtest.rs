@@ -118,8 +118,9 @@ pub fn costs(m: &MarketArgs) -> anyhow::Result<CostModel> {
 ///
 /// # Errors
 /// As [`load_bars`].
-pub fn bars(m: &MarketArgs) -> anyhow::Result<LoadedBars> {
+pub fn bars(root: &Path, m: &MarketArgs) -> anyhow::Result<LoadedBars> {
     Ok(load_bars(
+        root,
         &m.data,
         m.days,
         m.calendar.as_deref(),
@@ -136,7 +137,7 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         None => read_strategy(Path::new(&args.strategy))?,
     };
     let family = family_for(&dir, strategy_id, &source)?;
-    let loaded = bars(&args.market)?;
+    let loaded = bars(root, &args.market)?;
     let bars = &loaded.bars;
     if let Some(k) = args.walk_forward {
         check_folds(k, bars.len())?;

@@ -79,6 +79,49 @@ pub async fn run(root: &Path, settings: &Settings, cmd: DataCommand) -> anyhow::
                 );
             }
         }
+        DataCommand::Update(flags) => {
+            let configured = settings.text("MARKETS").unwrap_or_default();
+            let mut all = Vec::new();
+            for spec in configured
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+            {
+                all.push(Series::parse(spec).with_context(|| format!("MARKETS={configured:?}"))?);
+            }
+            if all.is_empty() {
+                bail!("no series to update: MARKETS is empty (e.g. MARKETS=binance/BTCUSDT/1h,coinbase/BTC-USD/1h)");
+            }
+            let days: i64 = settings.parsed(
+                "MARKET_HISTORY_DAYS",
+                30,
+                |d| (1..=3650).contains(d),
+                "a number of days between 1 and 3650",
+            )?;
+            let urls = urls(settings)?;
+            let now = stratagem_actors::bars::now();
+            let mut done = Vec::new();
+            for s in &all {
+                let since = match store.coverage(s)? {
+                    Some(c) => c.from,
+                    None => now - days * 86_400,
+                };
+                let mut client = VenueClient::new(s.venue, urls.clone())?;
+                done.push(download(&store, &mut client, s, since, None, now).await?);
+            }
+            if flags.json {
+                print_json(&done)?;
+            } else {
+                for d in &done {
+                    say!(
+                        "{}: {} new bar(s) in {} request(s)",
+                        d.series,
+                        d.bars,
+                        d.requests
+                    );
+                }
+            }
+        }
         DataCommand::List(flags) => {
             let mut all = Vec::new();
             for s in store.series()? {

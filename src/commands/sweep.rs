@@ -36,7 +36,7 @@ pub async fn run(root: &Path, args: SweepArgs) -> anyhow::Result<ExitCode> {
     };
     let costs = costs(&args.market)?;
     let points = grid(spec, &args.params)?;
-    let loaded = bars(&args.market)?;
+    let loaded = bars(root, &args.market)?;
     let dir = DataDir::open(root)?;
     let request = SweepRequest {
         template: spec,

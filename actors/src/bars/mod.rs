@@ -126,6 +126,24 @@ impl Series {
         })
     }
 
+    /// The series of `venue/SYMBOL/interval` (or `venue:SYMBOL:interval`).
+    ///
+    /// # Errors
+    /// [`StoreError::BadSeries`] naming what is wrong, or [`StoreError::BadSymbol`].
+    pub fn parse(spec: &str) -> Result<Series, StoreError> {
+        let bad =
+            |why: &str| StoreError::BadSeries(spec.chars().take(80).collect(), why.to_string());
+        let parts: Vec<&str> = spec.trim().split(['/', ':']).collect();
+        let [venue, symbol, interval] = parts[..] else {
+            return Err(bad("not venue/SYMBOL/interval"));
+        };
+        let venue =
+            Venue::parse(venue).ok_or_else(|| bad("the venue is not binance or coinbase"))?;
+        let interval = Interval::parse(interval)
+            .ok_or_else(|| bad("not an interval (1m, 5m, 15m, 1h, 4h, 6h, 1d)"))?;
+        Series::new(venue, symbol, interval)
+    }
+
     /// `venue/SYMBOL/interval`.
     pub fn label(&self) -> String {
         format!(
@@ -187,6 +205,9 @@ pub enum StoreError {
     /// A symbol that cannot name a series.
     #[error("symbol {0:?} is not a venue symbol (letters, digits, '-' and '_', at most 32)")]
     BadSymbol(String),
+    /// A series named wrongly.
+    #[error("{0:?} is not a series: {1}")]
+    BadSeries(String, String),
     /// A bar the venue sent that is not a bar.
     #[error(
         "{series}: the bar opening at {open_time} has {fault}; nothing of its page was stored"

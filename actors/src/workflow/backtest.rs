@@ -38,6 +38,7 @@ pub struct LoadedBars {
 /// An unreadable or unusable file; fewer than two bars; an unknown calendar or a bad
 /// `bars_per_year`.
 pub fn load_bars(
+    root: &Path,
     data: &str,
     days: Option<u32>,
     calendar: Option<&str>,
@@ -56,7 +57,38 @@ pub fn load_bars(
             )));
         }
     }
-    let file = match market::embedded(data) {
+    let stored = match data.strip_prefix("store:") {
+        Some(spec) => {
+            let store = crate::bars::BarStore::new(root);
+            let series = crate::bars::Series::parse(spec)
+                .map_err(|e| WorkflowError::Usage(format!("--data store:{spec}: {e}")))?;
+            let bars = store
+                .read(&series, i64::MIN, i64::MAX)
+                .map_err(|e| WorkflowError::refused(format!("the bar store: {e}")))?;
+            if bars.is_empty() {
+                refuse!(
+                    "the bar store has no bars of {} (`stratagem data download` first)",
+                    series.label()
+                );
+            }
+            // The venue's bars, stamped by their open time; an open time the venue has no bar
+            // for (no trades) is not a bar here either.
+            Some(
+                bars.iter()
+                    .map(|b| SandboxBar {
+                        timestamp: b.open_time,
+                        open: b.open,
+                        high: b.high,
+                        low: b.low,
+                        close: b.close,
+                        volume: b.volume,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+        None => None,
+    };
+    let file = match stored.or_else(|| market::embedded(data)) {
         Some(bars) => {
             let inferred = calendar.is_none();
             let calendar = calendar.unwrap_or_else(|| market::Calendar::infer(&bars));

@@ -608,6 +608,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "Coinbase Exchange REST base URL of `data download` (default https://api.exchange.coinbase.com)",
     ),
     (
+        "MARKETS",
+        "the series `data update` keeps current, comma-separated venue/SYMBOL/interval (e.g. binance/BTCUSDT/1h)",
+    ),
+    (
+        "MARKET_HISTORY_DAYS",
+        "days of history `data update` downloads for a series not in the store yet (default 30)",
+    ),
+    (
         "BINANCE_WEIGHT_LIMIT",
         "request weight a minute past which a Binance download waits for the next minute (default 1000)",
     ),
