@@ -138,3 +138,104 @@ fn a_live_feed_that_ends_early_is_named() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--feed is for the paper stages"));
 }
+
+/// Serves two websocket connections in turn: `first` then a close, `second` then a close.
+fn serve_twice(first: Vec<String>, second: Vec<String>) -> String {
+    let std_listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            std_listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            for messages in [first, second] {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+                for m in messages {
+                    let _ = ws.send(Message::text(m)).await;
+                }
+                // Dropped without a close frame: the connection just breaks.
+                drop(ws);
+            }
+            // Keep the listener until the test is done with it.
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        });
+    });
+    format!("ws://{addr}/ws/btcusdt@kline_1h")
+}
+
+/// A stream dropped mid-stage is reconnected, and the candles it missed are fetched from the
+/// venue's REST API first: the session sees every bar, as an uninterrupted stream gives them.
+#[test]
+fn a_dropped_stream_is_reconnected_and_the_bars_it_missed_are_backfilled() {
+    let t0: i64 = 1_764_000_000_000;
+    let prices = [90_000.0, 90_700.0, 89_400.0, 91_900.0, 90_300.0, 92_000.0];
+    let candle = |i: usize| kline(t0 + i as i64 * 3_600_000, prices[i], prices[i] + 150.0);
+    let warm = |url: &str, rest: &str| -> Value {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("data");
+        let id = promoted_to_warm(&d);
+        let out = bin()
+            .arg("--data-dir")
+            .arg(&d)
+            .args(["stage", &id, "warm", "--feed", url, "--json"])
+            .env("WARM_HOURS", "4")
+            .env("BINANCE_REST_URL", rest)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        common::data(&text)
+            .unwrap_or_else(|_| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    };
+    // The REST API serves the two candles the dropped stream will miss (open times 2 and 3).
+    let rest = common::http::LoopbackServer::respond(move |r| {
+        assert!(
+            r.path
+                .starts_with("/api/v3/klines?symbol=BTCUSDT&interval=1h"),
+            "{}",
+            r.path
+        );
+        let rows: Vec<Value> = (2..4)
+            .map(|i: usize| {
+                let (o, c) = (prices[i], prices[i] + 150.0);
+                serde_json::json!([
+                    t0 + i as i64 * 3_600_000,
+                    o.to_string(),
+                    (o.max(c) + 1.0).to_string(),
+                    (o.min(c) - 1.0).to_string(),
+                    c.to_string(),
+                    "10",
+                    t0 + i as i64 * 3_600_000 + 3_599_999,
+                    "1",
+                    2,
+                    "1",
+                    "1",
+                    "0"
+                ])
+            })
+            .collect();
+        Some(common::http::Reply::json(200, Value::Array(rows)))
+    });
+    let whole = warm(&serve((0..6).map(candle).collect()), &rest.url);
+    assert!(rest.requests().is_empty(), "nothing to backfill");
+    let dropped = warm(
+        &serve_twice(vec![candle(0), candle(1)], vec![candle(4), candle(5)]),
+        &rest.url,
+    );
+    let asked = rest.requests();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        asked[0]
+            .path
+            .contains(&format!("startTime={}", t0 + 2 * 3_600_000)),
+        "{}",
+        asked[0].path
+    );
+    assert_eq!(dropped["metrics"]["bars"], 4, "{dropped}");
+    assert_eq!(dropped["metrics"], whole["metrics"]);
+    assert_eq!(dropped["gate"], whole["gate"]);
+    assert!(whole["metrics"]["baseline_sharpe"].as_f64().unwrap().abs() > 0.0);
+}

@@ -12,19 +12,8 @@ use stratagem_actors::workflow::settings::Settings;
 use super::print_json;
 use crate::cli::{DataCommand, SeriesArgs};
 
-/// The venues' addresses and limits from the settings.
 fn urls(settings: &Settings) -> anyhow::Result<VenueUrls> {
-    let d = VenueUrls::default();
-    Ok(VenueUrls {
-        binance: settings.text("BINANCE_REST_URL").unwrap_or(d.binance),
-        coinbase: settings.text("COINBASE_REST_URL").unwrap_or(d.coinbase),
-        binance_weight_limit: settings.parsed(
-            "BINANCE_WEIGHT_LIMIT",
-            d.binance_weight_limit,
-            |n| (1..=100_000).contains(n),
-            "a request weight between 1 and 100000",
-        )?,
-    })
+    Ok(VenueUrls::from_settings(settings)?)
 }
 
 fn series(a: &SeriesArgs) -> anyhow::Result<Series> {

@@ -45,6 +45,29 @@ impl Default for VenueUrls {
     }
 }
 
+impl VenueUrls {
+    /// The addresses and limits of the settings (`BINANCE_REST_URL`, `COINBASE_REST_URL`,
+    /// `BINANCE_WEIGHT_LIMIT`).
+    ///
+    /// # Errors
+    /// A bad `BINANCE_WEIGHT_LIMIT`.
+    pub fn from_settings(
+        settings: &crate::workflow::settings::Settings,
+    ) -> Result<VenueUrls, crate::setting::SettingError> {
+        let d = VenueUrls::default();
+        Ok(VenueUrls {
+            binance: settings.text("BINANCE_REST_URL").unwrap_or(d.binance),
+            coinbase: settings.text("COINBASE_REST_URL").unwrap_or(d.coinbase),
+            binance_weight_limit: settings.parsed(
+                "BINANCE_WEIGHT_LIMIT",
+                d.binance_weight_limit,
+                |n| (1..=100_000).contains(n),
+                "a request weight between 1 and 100000",
+            )?,
+        })
+    }
+}
+
 /// Why a download stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
@@ -121,6 +144,27 @@ impl VenueClient {
             source,
         })?;
         Ok(VenueClient { venue, http, urls })
+    }
+
+    /// The venue's bars of the open times `[from, to)`, page by page (a gap the venue has is
+    /// not in it).
+    ///
+    /// # Errors
+    /// As [`download`].
+    pub async fn fetch(
+        &mut self,
+        s: &Series,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<StoredBar>, DownloadError> {
+        let mut out = Vec::new();
+        let mut at = from;
+        while at < to {
+            let page = self.page(s, at, to).await?;
+            out.extend(page.bars);
+            at = page.covered_to.clamp(at + s.interval.seconds(), to);
+        }
+        Ok(out)
     }
 
     async fn page(&mut self, s: &Series, from: i64, to: i64) -> Result<Page, DownloadError> {

@@ -95,12 +95,42 @@ pub fn parse_binance_kline(text: &str) -> Result<Option<SandboxBar>, FeedError> 
     Ok(Some(bar))
 }
 
-/// A connected kline stream.
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Where a resilient feed fetches the bars a dropped connection missed.
+pub struct Backfill {
+    client: crate::bars::venues::VenueClient,
+    series: crate::bars::Series,
+}
+
+/// A kline stream. A plain one ([`KlineFeed::connect`]) ends when the exchange closes it; a
+/// resilient one ([`KlineFeed::resilient`]) reconnects after a drop or a close and first
+/// fetches from the venue's REST API the closed candles it missed meanwhile, so no bar is
+/// skipped; a bar the venue cannot give either is counted in [`KlineFeed::unfilled`].
 pub struct KlineFeed {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    socket: Option<Socket>,
+    url: String,
+    /// Close time (unix s) of the last bar returned.
     last: Option<i64>,
+    backfill: Option<Backfill>,
+    reconnects_left: u32,
+    pending: std::collections::VecDeque<SandboxBar>,
+    /// A bar received whose missed predecessors are being fetched (kept across a cancel).
+    waiting: Option<SandboxBar>,
+    backfilled: usize,
+    unfilled: usize,
+    reconnects: usize,
+}
+
+/// The symbol and interval of a kline stream URL (`…/ws/btcusdt@kline_1h`).
+fn stream_of(url: &str) -> Option<(String, crate::bars::Interval)> {
+    let name = url.rsplit('/').next()?;
+    let (symbol, interval) = name.split_once("@kline_")?;
+    Some((
+        symbol.to_ascii_uppercase(),
+        crate::bars::Interval::parse(interval)?,
+    ))
 }
 
 impl KlineFeed {
@@ -112,37 +142,174 @@ impl KlineFeed {
         let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .map_err(|e| FeedError::Connection(e.to_string()))?;
-        Ok(KlineFeed { socket, last: None })
+        Ok(KlineFeed {
+            socket: Some(socket),
+            url: url.to_string(),
+            last: None,
+            backfill: None,
+            reconnects_left: 0,
+            pending: std::collections::VecDeque::new(),
+            waiting: None,
+            backfilled: 0,
+            unfilled: 0,
+            reconnects: 0,
+        })
+    }
+
+    /// Connects to a Binance kline stream (`…/ws/btcusdt@kline_1h`) that reconnects up to
+    /// `max_reconnects` times and backfills what it missed from Binance's REST API at `urls`.
+    ///
+    /// # Errors
+    /// [`FeedError::Connection`], or a URL that names no symbol and interval.
+    pub async fn resilient(
+        url: &str,
+        urls: crate::bars::venues::VenueUrls,
+        max_reconnects: u32,
+    ) -> Result<KlineFeed, FeedError> {
+        let (symbol, interval) = stream_of(url).ok_or_else(|| {
+            FeedError::Connection("the stream URL does not end in <symbol>@kline_<interval>".into())
+        })?;
+        let series = crate::bars::Series::new(crate::bars::Venue::Binance, &symbol, interval)
+            .map_err(|e| FeedError::Connection(e.to_string()))?;
+        let client = crate::bars::venues::VenueClient::new(crate::bars::Venue::Binance, urls)
+            .map_err(|e| FeedError::Connection(e.to_string()))?;
+        let mut feed = KlineFeed::connect(url).await?;
+        feed.backfill = Some(Backfill { client, series });
+        feed.reconnects_left = max_reconnects;
+        Ok(feed)
+    }
+
+    /// Bars fetched from REST after a drop.
+    pub fn backfilled(&self) -> usize {
+        self.backfilled
+    }
+
+    /// Bars missed that the venue could not give either.
+    pub fn unfilled(&self) -> usize {
+        self.unfilled
+    }
+
+    /// Reconnections made.
+    pub fn reconnects(&self) -> usize {
+        self.reconnects
+    }
+
+    /// The bars between the last one returned and `bar`, from the venue's REST API, then `bar`.
+    async fn fill_up_to(&mut self, bar: SandboxBar) -> Result<(), FeedError> {
+        if let (Some(last), Some(b)) = (self.last, self.backfill.as_mut()) {
+            let step = b.series.interval.seconds();
+            // Open times of the missing bars: from the last bar's close to `bar`'s open.
+            let (from, to) = (last, bar.timestamp - step);
+            if to > from {
+                let got = b
+                    .client
+                    .fetch(&b.series, from, to)
+                    .await
+                    .map_err(|e| FeedError::Connection(format!("backfill: {e}")))?;
+                let missing = usize::try_from((to - from) / step).unwrap_or(0);
+                self.unfilled += missing.saturating_sub(got.len());
+                self.backfilled += got.len();
+                if got.len() < missing {
+                    tracing::warn!(
+                        missing,
+                        got = got.len(),
+                        "the venue could not fill every bar the feed missed"
+                    );
+                }
+                self.pending.extend(got.iter().map(|k| SandboxBar {
+                    timestamp: k.open_time + step,
+                    open: k.open,
+                    high: k.high,
+                    low: k.low,
+                    close: k.close,
+                    volume: k.volume,
+                }));
+            }
+        }
+        self.pending.push_back(bar);
+        Ok(())
+    }
+
+    /// After a drop or a close: reconnects when it may (`Ok(true)`), trying a few times with a
+    /// growing pause; `Ok(false)` when it may not or cannot (the stream has ended).
+    async fn reconnect(&mut self) -> Result<bool, FeedError> {
+        const ATTEMPTS: u32 = 5;
+        self.socket = None;
+        if self.backfill.is_none() || self.reconnects_left == 0 {
+            return Ok(false);
+        }
+        self.reconnects_left -= 1;
+        let mut wait = std::time::Duration::from_millis(200);
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+            match tokio_tungstenite::connect_async(self.url.as_str()).await {
+                Ok((socket, _)) => {
+                    self.reconnects += 1;
+                    self.socket = Some(socket);
+                    return Ok(true);
+                }
+                Err(e) => tracing::warn!(error = %e, attempt, "kline stream reconnect failed"),
+            }
+        }
+        Ok(false)
     }
 
     /// The next closed candle, newer than the last one returned; `Ok(None)` when the exchange
-    /// closes the stream.
+    /// closes the stream (a resilient feed reconnects instead, while it may).
     ///
     /// Cancel safety: cancel-safe; a candle is only consumed when it is returned.
     ///
     /// # Errors
     /// [`FeedError`] on a broken connection or a malformed kline.
     pub async fn next_closed(&mut self) -> Result<Option<SandboxBar>, FeedError> {
-        while let Some(message) = self.socket.next().await {
-            match message.map_err(|e| FeedError::Connection(e.to_string()))? {
+        loop {
+            if let Some(bar) = self.pending.pop_front() {
+                self.last = Some(bar.timestamp);
+                return Ok(Some(bar));
+            }
+            if let Some(bar) = self.waiting {
+                // Cancelled mid-fetch, this starts again; the bar is not lost.
+                self.fill_up_to(bar).await?;
+                self.waiting = None;
+                continue;
+            }
+            let Some(socket) = self.socket.as_mut() else {
+                return Ok(None);
+            };
+            let message = match socket.next().await {
+                None | Some(Ok(Message::Close(_))) => {
+                    if self.reconnect().await? {
+                        continue;
+                    }
+                    return Ok(None);
+                }
+                Some(Err(e)) => {
+                    if self.reconnect().await? {
+                        continue;
+                    }
+                    return Err(FeedError::Connection(e.to_string()));
+                }
+                Some(Ok(m)) => m,
+            };
+            match message {
                 Message::Text(text) => {
                     if let Some(bar) = parse_binance_kline(text.as_str())? {
                         if self.last.is_none_or(|last| bar.timestamp > last) {
-                            self.last = Some(bar.timestamp);
-                            return Ok(Some(bar));
+                            self.waiting = Some(bar);
                         }
                     }
                 }
                 Message::Ping(payload) => {
-                    self.socket
+                    socket
                         .send(Message::Pong(payload))
                         .await
                         .map_err(|e| FeedError::Connection(e.to_string()))?;
                 }
-                Message::Close(_) => return Ok(None),
                 _ => {}
             }
         }
-        Ok(None)
     }
 }

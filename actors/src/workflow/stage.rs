@@ -69,7 +69,7 @@ pub async fn run_recorded(
     id: Uuid,
     stage: Stage,
     speed: Option<f64>,
-    feed: Option<&str>,
+    feed: Option<&LiveFeed>,
 ) -> Result<StageRun> {
     let plan = begin_recorded(dir, projections, settings, id, stage).await?;
     let (bars, trials, resumed) = (plan.bars, plan.trials, plan.resumed);
@@ -104,6 +104,16 @@ pub async fn run_now(
     speed: Option<f64>,
     feed: Option<&str>,
 ) -> Result<StageRun> {
+    let feed = feed
+        .map(|url| -> Result<LiveFeed> {
+            Ok(LiveFeed {
+                url: url.to_string(),
+                rest: crate::bars::venues::VenueUrls::from_settings(settings)
+                    .map_err(|e| WorkflowError::Usage(e.to_string()))?,
+            })
+        })
+        .transpose()?;
+    let feed = feed.as_ref();
     if let Some(s) = speed {
         if !(s.is_finite() && s > 0.0) {
             return Err(WorkflowError::Usage(format!(
@@ -134,6 +144,18 @@ pub async fn run_now(
     .await;
     notifications.finish(&dir, &mut projections).await;
     run
+}
+
+/// Times a live feed reconnects after a drop (each time backfilling what it missed from REST).
+const LIVE_FEED_RECONNECTS: u32 = 10;
+
+/// A live paper feed: the kline stream, and the REST API that fills what a drop missed.
+#[derive(Debug, Clone)]
+pub struct LiveFeed {
+    /// The kline stream (`wss://stream.binance.com:9443/ws/btcusdt@kline_1h`).
+    pub url: String,
+    /// The venue's REST addresses (`BINANCE_REST_URL`).
+    pub rest: crate::bars::venues::VenueUrls,
 }
 
 /// A stage run whose start is on the log: what [`StagePlan::run`] needs, owned, so it can run
@@ -279,7 +301,7 @@ impl StagePlan {
         root: &Path,
         settings: &runner::StageSettings,
         speed: Option<f64>,
-        feed: Option<&str>,
+        feed: Option<&LiveFeed>,
     ) -> Result<runner::StageOutcome> {
         let load = |(id, source): &(Uuid, String)| -> Result<LoadedStrategy> {
             let wasm = compile_checked(root, source).with_context(|| format!("strategy {id}"))?;
@@ -301,10 +323,10 @@ impl StagePlan {
             None => Baseline::BuyAndHold,
         };
         let mut live = match feed {
-            Some(url) => Some(
-                KlineFeed::connect(url)
+            Some(f) => Some(
+                KlineFeed::resilient(&f.url, f.rest.clone(), LIVE_FEED_RECONNECTS)
                     .await
-                    .with_context(|| format!("cannot open the live feed {url}"))?,
+                    .with_context(|| format!("cannot open the live feed {}", f.url))?,
             ),
             None => None,
         };
