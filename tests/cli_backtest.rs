@@ -184,6 +184,28 @@ fn bad_inputs_are_refused_before_anything_runs() {
         err.contains("--fee-bps -1 is not between 0 and 1000"),
         "{err}"
     );
+    for (flag, said) in [
+        (
+            "--maker-fee-bps=-500",
+            "--maker-fee-bps -500 is not between -100 (a rebate) and 1000",
+        ),
+        ("--fixed-fee=-1", "--fixed-fee -1 is not an amount of 0 or more"),
+        (
+            "--borrow-bps-per-year=NaN",
+            "--borrow-bps-per-year NaN is not between 0 and 100000",
+        ),
+        (
+            "--data=store:kraken/XBTUSD/1h",
+            "the venue is not binance or coinbase",
+        ),
+        (
+            "--data=store:binance/BTCUSDT/1h",
+            "the bar store has no bars of binance/BTCUSDT/1h",
+        ),
+    ] {
+        let err = fails(&d, &["--create", "backtest", CLEAN, flag]);
+        assert!(err.contains(said), "{flag}: {err}");
+    }
     let err = fails(
         &d,
         &[

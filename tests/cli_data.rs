@@ -180,6 +180,22 @@ fn download(data: &Path, url_key: &str, url: &str, args: &[&str]) -> serde_json:
     common::envelope(&out)["data"].clone()
 }
 
+/// `data download` of Coinbase's hourly BTC-USD from the recording's first bar to `until`.
+fn coinbase_args(until: &str) -> Vec<&str> {
+    vec![
+        "--venue",
+        "coinbase",
+        "--symbol",
+        "BTC-USD",
+        "--interval",
+        "1h",
+        "--since",
+        "2017-07-01T11:00:00Z",
+        "--until",
+        until,
+    ]
+}
+
 const BINANCE_ARGS: [&str; 8] = [
     "--venue",
     "binance",
@@ -420,18 +436,7 @@ fn a_download_killed_mid_way_is_completed_by_a_rerun_to_the_same_bytes() {
         1000,
         &move |delay| binance(b.clone(), Vec::new(), delay),
     );
-    let args = [
-        "--venue",
-        "coinbase",
-        "--symbol",
-        "BTC-USD",
-        "--interval",
-        "1h",
-        "--since",
-        "2017-07-01T11:00:00Z",
-        "--until",
-        until.as_str(),
-    ];
+    let args = coinbase_args(&until);
     killed_and_rerun(
         "COINBASE_REST_URL",
         "coinbase/BTC-USD/1h",
@@ -449,18 +454,7 @@ fn coinbase_candles_are_paged_by_300_stored_once_and_honour_retry_after() {
     let server = coinbase(bars.clone(), vec![(429, "1")], None);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
-    let args = [
-        "--venue",
-        "coinbase",
-        "--symbol",
-        "BTC-USD",
-        "--interval",
-        "1h",
-        "--since",
-        "2017-07-01T11:00:00Z",
-        "--until",
-        until.as_str(),
-    ];
+    let args = coinbase_args(&until);
     let done = download(data, "COINBASE_REST_URL", &server.url, &args);
     // ⌈2500 / 300⌉ = 9 pages, and the one the 429 turned away.
     assert_eq!(

@@ -20,8 +20,14 @@ fn kline(open_ms: i64, o: f64, c: f64) -> String {
     )
 }
 
-/// Serves one websocket connection with `messages`, on a thread of its own.
+/// Serves one websocket connection with `messages`, then a close frame, on a thread of its own.
 fn serve(messages: Vec<String>) -> String {
+    serve_connections(vec![messages], true)
+}
+
+/// Serves websocket connections in turn, each with its messages, then a close frame
+/// (`graceful`) or a dropped connection.
+fn serve_connections(connections: Vec<Vec<String>>, graceful: bool) -> String {
     let std_listener = StdListener::bind("127.0.0.1:0").unwrap();
     let addr = std_listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -32,13 +38,18 @@ fn serve(messages: Vec<String>) -> String {
         rt.block_on(async move {
             std_listener.set_nonblocking(true).unwrap();
             let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
-            for m in messages {
-                let _ = ws.send(Message::text(m)).await;
+            for messages in connections {
+                let (stream, _) = listener.accept().await.unwrap();
+                let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+                for m in messages {
+                    let _ = ws.send(Message::text(m)).await;
+                }
+                if graceful {
+                    let _ = ws.close(None).await;
+                    while ws.next().await.is_some() {}
+                }
             }
-            let _ = ws.close(None).await;
-            while ws.next().await.is_some() {}
+            // Then the listener goes: a reconnect is refused, and the stream has ended.
         });
     });
     format!("ws://{addr}/ws/btcusdt@kline_1h")
@@ -139,34 +150,6 @@ fn a_live_feed_that_ends_early_is_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--feed is for the paper stages"));
 }
 
-/// Serves two websocket connections in turn: `first` then a close, `second` then a close.
-fn serve_twice(first: Vec<String>, second: Vec<String>) -> String {
-    let std_listener = StdListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            std_listener.set_nonblocking(true).unwrap();
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            for messages in [first, second] {
-                let (stream, _) = listener.accept().await.unwrap();
-                let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
-                for m in messages {
-                    let _ = ws.send(Message::text(m)).await;
-                }
-                // Dropped without a close frame: the connection just breaks.
-                drop(ws);
-            }
-            // Keep the listener until the test is done with it.
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        });
-    });
-    format!("ws://{addr}/ws/btcusdt@kline_1h")
-}
-
 /// A stream dropped mid-stage is reconnected, and the candles it missed are fetched from the
 /// venue's REST API first: the session sees every bar, as an uninterrupted stream gives them.
 #[test]
@@ -222,7 +205,11 @@ fn a_dropped_stream_is_reconnected_and_the_bars_it_missed_are_backfilled() {
     let whole = warm(&serve((0..6).map(candle).collect()), &rest.url);
     assert!(rest.requests().is_empty(), "nothing to backfill");
     let dropped = warm(
-        &serve_twice(vec![candle(0), candle(1)], vec![candle(4), candle(5)]),
+        // Dropped without a close frame: the connection just breaks.
+        &serve_connections(
+            vec![vec![candle(0), candle(1)], vec![candle(4), candle(5)]],
+            false,
+        ),
         &rest.url,
     );
     let asked = rest.requests();

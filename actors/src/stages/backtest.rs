@@ -1011,6 +1011,19 @@ mod tests {
         );
     }
 
+    /// A backtest of `orders` over `bars` from 1,000 on hourly bars.
+    fn run(bars: &[SandboxBar], orders: &[HostOrder], costs: CostModel) -> Backtest {
+        simulate(bars, orders, 1000.0, costs, 8760.0, 1)
+    }
+
+    /// Taker 10 bps and 5 bps of slippage, maker 2 bps.
+    const TAKER_MAKER: CostModel = CostModel {
+        fee_bps: 10.0,
+        maker_fee_bps: 2.0,
+        slippage_bps: 5.0,
+        ..FREE
+    };
+
     fn ohlc(i: i64, open: f64, high: f64, low: f64, close: f64) -> SandboxBar {
         SandboxBar {
             timestamp: i * 3600,
@@ -1032,26 +1045,14 @@ mod tests {
 
     #[test]
     fn a_limit_buy_fills_at_its_price_or_at_a_better_open_with_the_maker_fee() {
-        let costs = CostModel {
-            fee_bps: 10.0,
-            maker_fee_bps: 2.0,
-            slippage_bps: 5.0,
-            ..FREE
-        };
+        let costs = TAKER_MAKER;
         // Bar 1 opens above the limit and trades down through it: filled at 95, no slippage.
         let bars = [
             ohlc(0, 100.0, 100.0, 100.0, 100.0),
             ohlc(1, 100.0, 101.0, 94.0, 99.0),
             ohlc(2, 99.0, 99.0, 99.0, 99.0),
         ];
-        let bt = simulate(
-            &bars,
-            &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)],
-            1000.0,
-            costs,
-            8760.0,
-            1,
-        );
+        let bt = run(&bars, &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)], costs);
         assert_eq!(bt.fills.len(), 1);
         assert_eq!((bt.fills[0].bar, bt.fills[0].price), (1, 95.0));
         assert!((bt.fills[0].fee - 95.0 * 2.0 / 10_000.0).abs() < 1e-12);
@@ -1060,14 +1061,7 @@ mod tests {
             ohlc(0, 100.0, 100.0, 100.0, 100.0),
             ohlc(1, 90.0, 92.0, 89.0, 91.0),
         ];
-        let bt = simulate(
-            &gap,
-            &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)],
-            1000.0,
-            costs,
-            8760.0,
-            1,
-        );
+        let bt = run(&gap, &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)], costs);
         assert_eq!(bt.fills[0].price, 90.0);
         // Never reached: it works on, unfilled, until another order replaces it.
         let never = [
@@ -1076,49 +1070,27 @@ mod tests {
             ohlc(2, 99.0, 100.0, 97.0, 98.0),
             ohlc(3, 98.0, 98.0, 94.0, 95.0),
         ];
-        let bt = simulate(
+        let bt = run(
             &never,
             &[
                 kind(0, 1, 1.0, OrderKind::Limit, 95.0),
                 kind(1, 0, 0.0, OrderKind::Cancel, 0.0),
             ],
-            1000.0,
             costs,
-            8760.0,
-            1,
         );
         assert!(bt.fills.is_empty(), "cancelled before bar 3 reached it");
-        let bt = simulate(
-            &never,
-            &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)],
-            1000.0,
-            costs,
-            8760.0,
-            1,
-        );
+        let bt = run(&never, &[kind(0, 1, 1.0, OrderKind::Limit, 95.0)], costs);
         assert_eq!((bt.fills[0].bar, bt.fills[0].price), (3, 95.0));
     }
 
     #[test]
     fn a_stop_buy_fills_where_the_price_trades_through_it_or_at_the_open_past_it() {
-        let costs = CostModel {
-            fee_bps: 10.0,
-            maker_fee_bps: 2.0,
-            slippage_bps: 5.0,
-            ..FREE
-        };
+        let costs = TAKER_MAKER;
         let bars = [
             ohlc(0, 100.0, 100.0, 100.0, 100.0),
             ohlc(1, 100.0, 106.0, 99.0, 104.0),
         ];
-        let bt = simulate(
-            &bars,
-            &[kind(0, 1, 1.0, OrderKind::Stop, 105.0)],
-            1000.0,
-            costs,
-            8760.0,
-            1,
-        );
+        let bt = run(&bars, &[kind(0, 1, 1.0, OrderKind::Stop, 105.0)], costs);
         // A taker: the stop's price plus the slippage, the taker fee.
         let price = 105.0 * 1.0005;
         assert!((bt.fills[0].price - price).abs() < 1e-9);
@@ -1127,14 +1099,7 @@ mod tests {
             ohlc(0, 100.0, 100.0, 100.0, 100.0),
             ohlc(1, 108.0, 109.0, 107.0, 108.0),
         ];
-        let bt = simulate(
-            &gap,
-            &[kind(0, 1, 1.0, OrderKind::Stop, 105.0)],
-            1000.0,
-            costs,
-            8760.0,
-            1,
-        );
+        let bt = run(&gap, &[kind(0, 1, 1.0, OrderKind::Stop, 105.0)], costs);
         assert!(
             (bt.fills[0].price - 108.0 * 1.0005).abs() < 1e-9,
             "{:?}",
@@ -1157,19 +1122,19 @@ mod tests {
             ohlc(2, 105.0, 112.0, 93.0, 95.0),
             ohlc(3, 95.0, 95.0, 95.0, 95.0),
         ];
-        let bt = simulate(&bars, &[bracketed(94.0, 110.0)], 1000.0, FREE, 8760.0, 1);
+        let bt = run(&bars, &[bracketed(94.0, 110.0)], FREE);
         assert_eq!(bt.fills.len(), 2, "{:?}", bt.fills);
         assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 110.0));
         assert_eq!(bt.trades[0].pnl, 10.0);
         // The low nearer the open: down to 93 first, the stop-loss at 94 fills.
         let mut down = bars;
         down[2] = ohlc(2, 96.0, 112.0, 93.0, 95.0);
-        let bt = simulate(&down, &[bracketed(94.0, 110.0)], 1000.0, FREE, 8760.0, 1);
+        let bt = run(&down, &[bracketed(94.0, 110.0)], FREE);
         assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 94.0));
         // Gapped through the stop at the open: out at the open, below the stop.
         let mut gap = bars;
         gap[2] = ohlc(2, 90.0, 91.0, 89.0, 90.0);
-        let bt = simulate(&gap, &[bracketed(94.0, 110.0)], 1000.0, FREE, 8760.0, 1);
+        let bt = run(&gap, &[bracketed(94.0, 110.0)], FREE);
         assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 90.0));
         assert_eq!(bt.trades[0].pnl, -10.0);
         // A short's bracket is the other way round.
@@ -1178,7 +1143,7 @@ mod tests {
             take_profit: Some(94.0),
             ..HostOrder::market(0, -1, 1.0)
         };
-        let bt = simulate(&bars, &[short], 1000.0, FREE, 8760.0, 1);
+        let bt = run(&bars, &[short], FREE);
         assert_eq!((bt.fills[1].bar, bt.fills[1].price), (2, 111.0));
         assert_eq!(bt.trades[0].pnl, -11.0);
     }
