@@ -62,6 +62,7 @@ impl Command {
             ) => *json,
             Command::Data(
                 DataCommand::Download { json, .. }
+                | DataCommand::Follow { json, .. }
                 | DataCommand::List(JsonFlag { json })
                 | DataCommand::Update(JsonFlag { json }),
             ) => *json,
@@ -252,6 +253,19 @@ pub enum DataCommand {
     /// Every configured series (`MARKETS`) brought up to the bar forming now; a series not in
     /// the store yet from `MARKET_HISTORY_DAYS` ago.
     Update(JsonFlag),
+    /// Follows a Binance series live: each closed bar is stored as it closes (the bars since
+    /// the store's end are downloaded first; a dropped stream is backfilled).
+    Follow {
+        /// The series (Binance).
+        #[command(flatten)]
+        series: SeriesArgs,
+        /// Stop after storing this many bars (default: follow until the stream ends).
+        #[arg(long)]
+        bars: Option<usize>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every series in the store: coverage, bars, the venue's gaps, the last bar.
     List(JsonFlag),
     /// Writes a series (inside its coverage) to a file that `backtest --data` reads.

@@ -189,7 +189,10 @@ fn bad_inputs_are_refused_before_anything_runs() {
             "--maker-fee-bps=-500",
             "--maker-fee-bps -500 is not between -100 (a rebate) and 1000",
         ),
-        ("--fixed-fee=-1", "--fixed-fee -1 is not an amount of 0 or more"),
+        (
+            "--fixed-fee=-1",
+            "--fixed-fee -1 is not an amount of 0 or more",
+        ),
         (
             "--borrow-bps-per-year=NaN",
             "--borrow-bps-per-year NaN is not between 0 and 100000",

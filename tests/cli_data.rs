@@ -472,3 +472,71 @@ fn coinbase_candles_are_paged_by_300_stored_once_and_honour_retry_after() {
     let again = download(data, "COINBASE_REST_URL", &server.url, &args);
     assert_eq!(again["requests"].as_u64(), Some(0));
 }
+
+/// `data follow` stores closed klines from the stream as they close: the bars between the
+/// store's end and the stream's first bar are downloaded first, a drop is reconnected and what it
+/// missed fetched from REST, and the store ends byte for byte as a plain download of those bars.
+#[test]
+fn following_the_stream_keeps_the_store_whole_across_a_late_start_and_a_drop() {
+    let bars = real_bars();
+    let first = bars[0].0;
+    let rest = binance(bars.clone(), Vec::new(), None);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let until = (first + 2500 * 3600).to_string();
+    let mut args = BINANCE_ARGS.to_vec();
+    args.extend(["--until", until.as_str()]);
+    download(data, "BINANCE_REST_URL", &rest.url, &args);
+    let candle = |i: usize| common::ws::binance_kline(bars[i].0 * 1000, 3_600_000, bars[i].1);
+    // The stream starts 3 bars after the store's end, and breaks after 2 candles; it resumes 2
+    // candles later.
+    let ws = common::ws::serve_connections(
+        vec![vec![candle(2503), candle(2504)], vec![candle(2507)]],
+        false,
+        "/ws",
+    );
+    let out = common::run_with(
+        data,
+        &[
+            "data",
+            "follow",
+            "--venue",
+            "binance",
+            "--symbol",
+            "BTCUSDT",
+            "--interval",
+            "1h",
+            "--bars",
+            "8",
+            "--json",
+        ],
+        &[
+            ("BINANCE_REST_URL", rest.url.as_str()),
+            ("BINANCE_WS_URL", ws.as_str()),
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let followed = &common::envelope(&out)["data"];
+    assert_eq!(followed["bars"].as_u64(), Some(8), "{followed}");
+    let listed = list(data);
+    assert_eq!(
+        (listed[0]["bars"].as_u64(), listed[0]["gaps"].as_u64()),
+        (Some(2508), Some(0)),
+        "{listed}"
+    );
+    // REST was asked for the late start (2500–2502) and for the drop (2505–2506).
+    let starts: Vec<i64> = rest.requests()[3..]
+        .iter()
+        .map(|r| query(&r.path)["startTime"].parse().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [(first + 2500 * 3600) * 1000, (first + 2505 * 3600) * 1000]
+    );
+    let clean = tempfile::tempdir().unwrap();
+    let until = (first + 2508 * 3600).to_string();
+    let mut args = BINANCE_ARGS.to_vec();
+    args.extend(["--until", until.as_str()]);
+    download(clean.path(), "BINANCE_REST_URL", &rest.url, &args);
+    assert_eq!(store_files(data), store_files(clean.path()));
+}

@@ -3,12 +3,8 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
-
 use common::{bin, ok};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
 
 fn kline(open_ms: i64, o: f64, c: f64) -> String {
     format!(
@@ -20,39 +16,13 @@ fn kline(open_ms: i64, o: f64, c: f64) -> String {
     )
 }
 
-/// Serves one websocket connection with `messages`, then a close frame, on a thread of its own.
+/// Serves one websocket connection with `messages`, then a close frame.
 fn serve(messages: Vec<String>) -> String {
     serve_connections(vec![messages], true)
 }
 
-/// Serves websocket connections in turn, each with its messages, then a close frame
-/// (`graceful`) or a dropped connection.
 fn serve_connections(connections: Vec<Vec<String>>, graceful: bool) -> String {
-    let std_listener = StdListener::bind("127.0.0.1:0").unwrap();
-    let addr = std_listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            std_listener.set_nonblocking(true).unwrap();
-            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-            for messages in connections {
-                let (stream, _) = listener.accept().await.unwrap();
-                let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
-                for m in messages {
-                    let _ = ws.send(Message::text(m)).await;
-                }
-                if graceful {
-                    let _ = ws.close(None).await;
-                    while ws.next().await.is_some() {}
-                }
-            }
-            // Then the listener goes: a reconnect is refused, and the stream has ended.
-        });
-    });
-    format!("ws://{addr}/ws/btcusdt@kline_1h")
+    common::ws::serve_connections(connections, graceful, "/ws/btcusdt@kline_1h")
 }
 
 fn promoted_to_warm(d: &std::path::Path) -> String {

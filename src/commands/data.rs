@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use stratagem_actors::bars::venues::{download, VenueClient, VenueUrls};
+use stratagem_actors::bars::venues::{download, follow, VenueClient, VenueUrls};
 use stratagem_actors::bars::{iso, BarStore, Interval, Series, Venue};
 use stratagem_actors::market::parse_timestamp;
 use stratagem_actors::workflow::settings::Settings;
@@ -65,6 +65,43 @@ pub async fn run(root: &Path, settings: &Settings, cmd: DataCommand) -> anyhow::
                         iso(c.from),
                         iso(c.to)
                     ))
+                );
+            }
+        }
+        DataCommand::Follow {
+            series: args,
+            bars,
+            json,
+        } => {
+            let s = series(&args)?;
+            if s.venue != Venue::Binance {
+                bail!(
+                    "data follow streams Binance klines; {} is stored by `data download`",
+                    s.label()
+                );
+            }
+            let urls = urls(settings)?;
+            let url = format!(
+                "{}/{}@kline_{}",
+                urls.binance_ws.trim_end_matches('/'),
+                s.symbol.to_ascii_lowercase(),
+                s.interval.name()
+            );
+            let mut feed =
+                stratagem_actors::stages::feed::KlineFeed::resilient(&url, urls.clone(), 10)
+                    .await
+                    .with_context(|| format!("cannot open the kline stream {url}"))?;
+            let mut client = VenueClient::new(s.venue, urls)?;
+            let done = follow(&store, &mut feed, &mut client, &s, bars).await?;
+            if json {
+                print_json(&done)?;
+            } else {
+                say!(
+                    "{}: {} bar(s) stored ({} request(s) to catch up, {} backfilled after drops)",
+                    done.series,
+                    done.bars,
+                    done.requests,
+                    feed.backfilled()
                 );
             }
         }

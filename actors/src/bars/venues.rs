@@ -30,6 +30,8 @@ pub struct VenueUrls {
     pub binance: String,
     /// `COINBASE_REST_URL` (default `https://api.exchange.coinbase.com`).
     pub coinbase: String,
+    /// `BINANCE_WS_URL`: the kline streams' base (default `wss://stream.binance.com:9443/ws`).
+    pub binance_ws: String,
     /// `BINANCE_WEIGHT_LIMIT`: request weight a minute past which the download waits (default
     /// 1000; Binance allows 6000).
     pub binance_weight_limit: u32,
@@ -40,6 +42,7 @@ impl Default for VenueUrls {
         VenueUrls {
             binance: "https://api.binance.com".into(),
             coinbase: "https://api.exchange.coinbase.com".into(),
+            binance_ws: "wss://stream.binance.com:9443/ws".into(),
             binance_weight_limit: 1000,
         }
     }
@@ -58,6 +61,7 @@ impl VenueUrls {
         Ok(VenueUrls {
             binance: settings.text("BINANCE_REST_URL").unwrap_or(d.binance),
             coinbase: settings.text("COINBASE_REST_URL").unwrap_or(d.coinbase),
+            binance_ws: settings.text("BINANCE_WS_URL").unwrap_or(d.binance_ws),
             binance_weight_limit: settings.parsed(
                 "BINANCE_WEIGHT_LIMIT",
                 d.binance_weight_limit,
@@ -98,6 +102,9 @@ pub enum DownloadError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The live stream.
+    #[error("{0}")]
+    Feed(String),
 }
 
 /// What a download did.
@@ -383,6 +390,61 @@ pub async fn download(
                 store.write_page(s, &all, *first, *last)?;
             }
         }
+    }
+    Ok(Downloaded {
+        series: s.label(),
+        requests,
+        bars: stored,
+        coverage: store.coverage(s)?,
+    })
+}
+
+/// Follows a venue's live stream of closed bars into the store: each closed bar is stored as it
+/// closes; the bars between the store's end and the stream's first bar are downloaded first, and
+/// a dropped stream backfills what it missed (the feed's own REST backfill), so the coverage
+/// stays whole. Ends after `max_bars` bars, or when the stream ends.
+///
+/// # Errors
+/// The venue, the stream or the store; what was stored stays.
+pub async fn follow(
+    store: &BarStore,
+    feed: &mut crate::stages::feed::KlineFeed,
+    client: &mut VenueClient,
+    s: &Series,
+    max_bars: Option<usize>,
+) -> Result<Downloaded, DownloadError> {
+    let step = s.interval.seconds();
+    let (mut requests, mut stored) = (0, 0);
+    store.tidy(s)?;
+    while max_bars.is_none_or(|m| stored < m) {
+        let Some(bar) = feed
+            .next_closed()
+            .await
+            .map_err(|e| DownloadError::Feed(e.to_string()))?
+        else {
+            break;
+        };
+        let open = bar.timestamp - step;
+        if let Some(c) = store.coverage(s)? {
+            if open < c.to {
+                continue;
+            }
+            if open > c.to {
+                let caught = download(store, client, s, c.to, Some(open), bar.timestamp).await?;
+                requests += caught.requests;
+                stored += caught.bars;
+            }
+        }
+        let kept = StoredBar {
+            open_time: open,
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+            volume: bar.volume,
+        };
+        store.write_page(s, &[kept], open, open + step)?;
+        stored += 1;
     }
     Ok(Downloaded {
         series: s.label(),

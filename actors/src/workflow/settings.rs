@@ -616,6 +616,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "days of history `data update` downloads for a series not in the store yet (default 30)",
     ),
     (
+        "BINANCE_WS_URL",
+        "Binance kline streams' base URL of `data follow` (default wss://stream.binance.com:9443/ws)",
+    ),
+    (
         "BINANCE_WEIGHT_LIMIT",
         "request weight a minute past which a Binance download waits for the next minute (default 1000)",
     ),
