@@ -314,15 +314,7 @@ fn check_gaps(bars: &[SandboxBar], rows: &[usize], calendar: Calendar) -> Result
         .iter()
         .map(|b| b.timestamp.div_euclid(86_400))
         .collect();
-    let when = |t: i64| {
-        time::OffsetDateTime::from_unix_timestamp(t)
-            .ok()
-            .and_then(|d| {
-                d.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| t.to_string())
-    };
+    let when = crate::bars::iso;
     for (i, w) in bars.windows(2).enumerate() {
         let step = w[1].timestamp - w[0].timestamp;
         if step == interval {

@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use super::{BarStore, Interval, Series, StoreError, StoredBar, Venue};
+use super::{iso, BarStore, Interval, Series, StoreError, StoredBar, Venue};
 use crate::sources::http::{FetchError, HttpClient, HttpPolicy};
 
 /// Where the venues are (settings, so a testnet or a loopback server can stand in).
@@ -270,15 +270,6 @@ impl VenueClient {
             });
         }
         let to = to.min(from + LIMIT * step);
-        let iso = |t: i64| {
-            time::OffsetDateTime::from_unix_timestamp(t)
-                .ok()
-                .and_then(|d| {
-                    d.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default()
-        };
         // `end` is the last bucket's start: inclusive.
         let url = format!(
             "{}/products/{}/candles?granularity={step}&start={}&end={}",
