@@ -43,26 +43,40 @@ fn query(path: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Answers `/api/v3/klines` as Binance does (strings for prices, times in ms, at most `limit`),
-/// after the first answers of `faults` (status, Retry-After), and `delay` on pages after the
-/// first.
-fn binance(
-    bars: Vec<(i64, [f64; 5])>,
+/// A loopback venue: the first answers are `faults` (status and `Retry-After`, with the venue's
+/// error `fault_body`), then `answer` (given the request and how many it served before);
+/// answers after the first are `delay` slow.
+fn venue(
     faults: Vec<(u16, &'static str)>,
+    fault_body: serde_json::Value,
     delay: Option<Duration>,
+    answer: impl Fn(&Recorded, usize) -> Reply + Send + 'static,
 ) -> LoopbackServer {
     let faults = Mutex::new(faults);
     let served = Mutex::new(0usize);
     LoopbackServer::respond(move |r: &Recorded| {
         if let Some((status, after)) = faults.lock().unwrap().pop() {
-            return Some(
-                Reply::json(
-                    status,
-                    serde_json::json!({"code": -1003, "msg": "Too many requests"}),
-                )
-                .header("retry-after", after),
-            );
+            return Some(Reply::json(status, fault_body.clone()).header("retry-after", after));
         }
+        let mut n = served.lock().unwrap();
+        *n += 1;
+        let reply = answer(r, *n);
+        Some(match delay {
+            Some(d) if *n > 1 => reply.delayed(d),
+            _ => reply,
+        })
+    })
+}
+
+/// Answers `/api/v3/klines` as Binance does (strings for prices, times in ms, at most `limit`,
+/// the request weight used in a header).
+fn binance(
+    bars: Vec<(i64, [f64; 5])>,
+    faults: Vec<(u16, &'static str)>,
+    delay: Option<Duration>,
+) -> LoopbackServer {
+    let busy = serde_json::json!({"code": -1003, "msg": "Too many requests"});
+    venue(faults, busy, delay, move |r, n| {
         assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
         let q = query(&r.path);
         assert_eq!(
@@ -93,14 +107,8 @@ fn binance(
                 ])
             })
             .collect();
-        let mut n = served.lock().unwrap();
-        *n += 1;
-        let reply = Reply::json(200, serde_json::Value::Array(rows))
-            .header("x-mbx-used-weight-1m", &(*n * 2).to_string());
-        Some(match delay {
-            Some(d) if *n > 1 => reply.delayed(d),
-            _ => reply,
-        })
+        Reply::json(200, serde_json::Value::Array(rows))
+            .header("x-mbx-used-weight-1m", &(n * 2).to_string())
     })
 }
 
@@ -111,15 +119,8 @@ fn coinbase(
     faults: Vec<(u16, &'static str)>,
     delay: Option<Duration>,
 ) -> LoopbackServer {
-    let faults = Mutex::new(faults);
-    let served = Mutex::new(0usize);
-    LoopbackServer::respond(move |r: &Recorded| {
-        if let Some((status, after)) = faults.lock().unwrap().pop() {
-            return Some(
-                Reply::json(status, serde_json::json!({"message": "slow down"}))
-                    .header("retry-after", after),
-            );
-        }
+    let busy = serde_json::json!({"message": "slow down"});
+    venue(faults, busy, delay, move |r, _| {
         assert!(
             r.path.starts_with("/products/BTC-USD/candles?"),
             "{}",
@@ -136,13 +137,7 @@ fn coinbase(
             .map(|(t, [o, h, l, c, v])| serde_json::json!([t, l, h, o, c, v]))
             .collect();
         rows.reverse();
-        let reply = Reply::json(200, serde_json::Value::Array(rows));
-        let mut n = served.lock().unwrap();
-        *n += 1;
-        Some(match delay {
-            Some(d) if *n > 1 => reply.delayed(d),
-            _ => reply,
-        })
+        Reply::json(200, serde_json::Value::Array(rows))
     })
 }
 

@@ -407,6 +407,8 @@ pub async fn follow(
     let step = s.interval.seconds();
     let (mut requests, mut stored) = (0, 0);
     store.tidy(s)?;
+    // The coverage's end, kept here as bars are stored (read from the store once).
+    let mut end = store.coverage(s)?.map(|c| c.to);
     while max_bars.is_none_or(|m| stored < m) {
         let Some(bar) = feed
             .next_closed()
@@ -416,12 +418,12 @@ pub async fn follow(
             break;
         };
         let open = bar.timestamp - step;
-        if let Some(c) = store.coverage(s)? {
-            if open < c.to {
+        if let Some(to) = end {
+            if open < to {
                 continue;
             }
-            if open > c.to {
-                let caught = download(store, client, s, c.to, Some(open), bar.timestamp).await?;
+            if open > to {
+                let caught = download(store, client, s, to, Some(open), bar.timestamp).await?;
                 requests += caught.requests;
                 stored += caught.bars;
             }
@@ -435,6 +437,7 @@ pub async fn follow(
             volume: bar.volume,
         };
         store.write_page(s, &[kept], open, open + step)?;
+        end = Some(open + step);
         stored += 1;
     }
     Ok(Downloaded {

@@ -120,7 +120,6 @@ pub struct KlineFeed {
     waiting: Option<SandboxBar>,
     backfilled: usize,
     unfilled: usize,
-    reconnects: usize,
 }
 
 /// The symbol and interval of a kline stream URL (`…/ws/btcusdt@kline_1h`).
@@ -152,7 +151,6 @@ impl KlineFeed {
             waiting: None,
             backfilled: 0,
             unfilled: 0,
-            reconnects: 0,
         })
     }
 
@@ -187,11 +185,6 @@ impl KlineFeed {
     /// Bars missed that the venue could not give either.
     pub fn unfilled(&self) -> usize {
         self.unfilled
-    }
-
-    /// Reconnections made.
-    pub fn reconnects(&self) -> usize {
-        self.reconnects
     }
 
     /// The bars between the last one returned and `bar`, from the venue's REST API, then `bar`.
@@ -247,7 +240,6 @@ impl KlineFeed {
             }
             match tokio_tungstenite::connect_async(self.url.as_str()).await {
                 Ok((socket, _)) => {
-                    self.reconnects += 1;
                     self.socket = Some(socket);
                     return Ok(true);
                 }

@@ -994,6 +994,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
              quantity: f64,
              confidence: f64|
              -> wasmtime::Result<i32> {
+                // A market order without a bracket: `place` with no prices.
                 let asked = Asked {
                     kind: 0,
                     direction,
