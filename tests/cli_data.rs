@@ -11,36 +11,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::http::{LoopbackServer, Recorded, Reply};
+use common::venue::query;
 use stratagem_actors::market::parse_timestamp;
 
 /// The real hourly BTC bars of `data/` (open time, open, high, low, close, volume).
 fn real_bars() -> Vec<(i64, [f64; 5])> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/coinbase_btcusd_1h_2017-07-01_2019-10-17.csv"
-    ))
-    .unwrap();
-    text.lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let n = |k: usize| f[k].parse::<f64>().unwrap();
-            (
-                parse_timestamp(f[0]).unwrap(),
-                [n(1), n(2), n(3), n(4), n(5)],
-            )
-        })
-        .collect()
-}
-
-fn query(path: &str) -> BTreeMap<String, String> {
-    path.split_once('?')
-        .map(|(_, q)| q)
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    common::venue::real_bars("coinbase_btcusd_1h_2017-07-01_2019-10-17.csv")
 }
 
 /// A loopback venue: the first answers are `faults` (status and `Retry-After`, with the venue's
@@ -83,31 +59,7 @@ fn binance(
             (q["symbol"].as_str(), q["interval"].as_str()),
             ("BTCUSDT", "1h")
         );
-        let start: i64 = q["startTime"].parse().unwrap();
-        let end: i64 = q["endTime"].parse().unwrap();
-        let limit: usize = q["limit"].parse().unwrap();
-        let rows: Vec<serde_json::Value> = bars
-            .iter()
-            .filter(|(t, _)| t * 1000 >= start && t * 1000 <= end)
-            .take(limit)
-            .map(|(t, [o, h, l, c, v])| {
-                serde_json::json!([
-                    t * 1000,
-                    format!("{o:.8}"),
-                    format!("{h:.8}"),
-                    format!("{l:.8}"),
-                    format!("{c:.8}"),
-                    format!("{v:.8}"),
-                    t * 1000 + 3_599_999,
-                    "0",
-                    100,
-                    "0",
-                    "0",
-                    "0"
-                ])
-            })
-            .collect();
-        Reply::json(200, serde_json::Value::Array(rows))
+        Reply::json(200, common::venue::binance_klines(&bars, &r.path, 3600))
             .header("x-mbx-used-weight-1m", &(n * 2).to_string())
     })
 }

@@ -111,8 +111,8 @@ pub enum JobOutput {
     /// A validation's six layers (the screened ones again, in memory: they are cheap and
     /// deterministic); what is not on the log yet is recorded.
     Validation(crate::validator::ValidationReport),
-    /// A stage run.
-    Stage(crate::stages::runner::StageOutcome),
+    /// A stage run, or a step of one on the real clock (its outcome `None` while under way).
+    Stage(Box<crate::stages::realclock::StageStep>),
 }
 
 /// Whether the read models show an opportunity waiting for a strategy: submitted, and none
@@ -730,9 +730,11 @@ impl Actor for PipelineSupervisor {
         match msg {
             PipelineMsg::Done(slot, done) => {
                 state.freed(done.step, slot);
+                // A stage step that stopped short is done or under way on the real clock (its
+                // next bars are for the next run): either way not run again in this one.
                 let settled = matches!(
                     (&done.result, done.step),
-                    (Err(_), _) | (Ok((false, _)), Step::Generate)
+                    (Err(_), _) | (Ok((false, _)), Step::Generate | Step::Stage(_))
                 );
                 if settled {
                     state.settled.insert((done.step, done.id));

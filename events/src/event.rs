@@ -486,6 +486,48 @@ pub struct StageStarted {
     pub window_end: Option<i64>,
 }
 
+/// One fill of a stage on the real clock.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StageFill {
+    /// The bar it filled in (its open time, unix seconds).
+    pub at: i64,
+    /// Units bought (+) or sold (−).
+    pub quantity: f64,
+    /// Price after slippage.
+    pub price: f64,
+    /// Fee paid.
+    pub fee: f64,
+}
+
+/// A stage run on the real clock consumed closed bars of its series (a batch: the bars closed
+/// since its last mark). Its window is fixed by its first mark (`bars` 0, before any bar is
+/// consumed); a run resumed after a crash goes on at the bar after `through`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageMarked {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Which stage.
+    pub stage: Stage,
+    /// The run.
+    pub run_id: Uuid,
+    /// The series, `venue/SYMBOL/interval`.
+    pub series: String,
+    /// Open time of the window's first bar (unix seconds).
+    pub window_start: i64,
+    /// Bars the window has (an inconclusive window grows, so a later mark may say more).
+    pub window_bars: u64,
+    /// Bars of the window consumed, this batch included.
+    pub bars: u64,
+    /// Open time of the last bar consumed (unix seconds; before the window when none).
+    pub through: i64,
+    /// The candidate's fills in this batch.
+    pub fills: Vec<StageFill>,
+    /// The candidate's equity at the close of `through`.
+    pub equity: f64,
+    /// The baseline's equity at the same close.
+    pub baseline_equity: f64,
+}
+
 /// A stage run finished, with its metrics and gate outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageCompleted {
@@ -782,6 +824,7 @@ vocabulary! {
     ReviewRejected(ReviewRejected) = "review.rejected",
     ReviewReopened(ReviewReopened) = "review.reopened",
     StageStarted(StageStarted) = "stage.started",
+    StageMarked(StageMarked) = "stage.marked",
     StageCompleted(StageCompleted) = "stage.completed",
     StagePromoted(StagePromoted) = "stage.promoted",
     StageRejected(StageRejected) = "stage.rejected",

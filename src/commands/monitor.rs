@@ -14,6 +14,7 @@ use super::print_json;
 pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
     let stages = settings.stages()?;
     let monitor_settings = settings.monitor()?;
+    let market = settings.stage_market(false)?;
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
@@ -23,6 +24,7 @@ pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result
         &mut projections,
         &mut notifications,
         &stages,
+        &market,
         &monitor_settings,
     )
     .await;

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod ideas;
+pub mod venue;
 pub mod ws;
 
 use std::path::{Path, PathBuf};

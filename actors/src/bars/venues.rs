@@ -174,6 +174,38 @@ impl VenueClient {
         Ok(out)
     }
 
+    /// The venue's clock, unix seconds: Binance `GET /api/v3/time` (`{"serverTime": ms}`),
+    /// Coinbase Exchange `GET /time` (`{"epoch": seconds, …}`). Which bars are closed is the
+    /// venue's word, not this machine's clock.
+    ///
+    /// # Errors
+    /// The venue did not answer, or not in its format.
+    pub async fn server_time(&mut self) -> Result<i64, DownloadError> {
+        let venue = self.venue.as_str();
+        let (url, field, per_second) = match self.venue {
+            Venue::Binance => (
+                format!("{}/api/v3/time", self.urls.binance.trim_end_matches('/')),
+                "serverTime",
+                1000.0,
+            ),
+            Venue::Coinbase => (
+                format!("{}/time", self.urls.coinbase.trim_end_matches('/')),
+                "epoch",
+                1.0,
+            ),
+        };
+        let response = self.get(url).await?;
+        serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|v| v.get(field).and_then(serde_json::Value::as_f64))
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| (t / per_second).floor() as i64)
+            .ok_or_else(|| DownloadError::Format {
+                venue,
+                message: format!("its time is not {{\"{field}\": …}}"),
+            })
+    }
+
     async fn page(&mut self, s: &Series, from: i64, to: i64) -> Result<Page, DownloadError> {
         match self.venue {
             Venue::Binance => self.binance_page(s, from, to).await,

@@ -7,4 +7,5 @@ pub mod feed;
 pub mod metrics;
 pub mod monitor;
 pub mod paper;
+pub mod realclock;
 pub mod runner;

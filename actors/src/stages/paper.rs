@@ -65,6 +65,12 @@ pub struct PaperSession {
     pub candidate: StageMetrics,
     /// Orders of the candidate that filled (the evidence a verdict needs).
     pub fills: usize,
+    /// Those fills.
+    pub filled: Vec<backtest::Fill>,
+    /// The candidate's equity at the last bar's close (the capital before any bar).
+    pub equity: f64,
+    /// The baseline's equity at the same close.
+    pub baseline_equity: f64,
     /// The baseline's metrics on the same bars.
     pub baseline: StageMetrics,
     /// A trap that stopped the candidate.
@@ -130,18 +136,21 @@ pub async fn trade(
     }
     let trap = runs.remove(0).finish().trap;
     let candidate = backtest::simulate(&bars, &orders[0], capital, costs, bars_per_year, 1);
-    let (candidate_metrics, fills) = (candidate.metrics, candidate.fills.len());
     let baseline = match orders.get(1) {
         Some(champion_orders) => {
-            backtest::simulate(&bars, champion_orders, capital, costs, bars_per_year, 1).metrics
+            backtest::simulate(&bars, champion_orders, capital, costs, bars_per_year, 1)
         }
-        None => backtest::buy_and_hold(&bars, capital, costs, bars_per_year).metrics,
+        None => backtest::buy_and_hold(&bars, capital, costs, bars_per_year),
     };
+    let last = |b: &backtest::Backtest| b.equity.last().map_or(capital, |(_, e)| *e);
     Ok(PaperSession {
         bars,
-        candidate: candidate_metrics,
-        fills,
-        baseline,
+        fills: candidate.fills.len(),
+        equity: last(&candidate),
+        baseline_equity: last(&baseline),
+        candidate: candidate.metrics,
+        filled: candidate.fills,
+        baseline: baseline.metrics,
         trap,
     })
 }

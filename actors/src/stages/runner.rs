@@ -167,6 +167,9 @@ pub enum StageError {
     /// The live feed failed.
     #[error(transparent)]
     Feed(#[from] super::feed::FeedError),
+    /// The stage's series could not be brought up to now (the venue or the bar store).
+    #[error("{0}")]
+    Market(String),
 }
 
 /// The window of a stage on these bars.
@@ -400,57 +403,15 @@ pub async fn run_stage(
             (b.metrics, 0.0, trap)
         }
     };
-    let beat = |m: &StageMetrics, improvement: f64| {
-        let needed = baseline_sharpe + improvement * baseline_sharpe.abs();
-        (m.sharpe >= needed, format!("sharpe {:.3} (needs ≥ {needed:.3}: baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", m.sharpe, improvement * 100.0))
+    let judged = Judged {
+        stage,
+        fills,
+        extensions,
+        bars: w.end - w.start,
+        baseline_sharpe,
+        baseline_name: &baseline_name,
     };
-    let inconclusive = matches!(stage, Stage::Warm | Stage::Limited) && fills < s.paper_min_fills;
-    let (passed, gate) = match stage {
-        _ if inconclusive => (
-            false,
-            format!(
-                "inconclusive: {fills} order(s) filled over {} bars (needs ≥ {}){}; rejected",
-                w.end - w.start,
-                s.paper_min_fills,
-                if extensions > 0 {
-                    format!(", after {extensions} extension(s) of the window")
-                } else {
-                    String::new()
-                }
-            ),
-        ),
-        Stage::Cold => (
-            metrics.sharpe >= s.cold_min_sharpe && metrics.trades >= s.cold_min_trades,
-            format!(
-                "sharpe {:.3} (needs ≥ {:.2}), trades {} (needs ≥ {})",
-                metrics.sharpe, s.cold_min_sharpe, metrics.trades, s.cold_min_trades
-            ),
-        ),
-        Stage::Warm | Stage::Limited => {
-            let improvement = if stage == Stage::Warm {
-                s.warm_min_improvement
-            } else {
-                s.limited_min_improvement
-            };
-            let (passed, text) = beat(&metrics, improvement);
-            let text = if extensions > 0 {
-                format!(
-                    "{text}, over {} bars after {extensions} extension(s) for evidence",
-                    w.end - w.start
-                )
-            } else {
-                text
-            };
-            (passed, text)
-        }
-        Stage::Full => (
-            true,
-            "none (full capital; the monitor watches it)".to_string(),
-        ),
-    };
-    if matches!(stage, Stage::Warm | Stage::Limited) {
-        metrics.baseline_sharpe = Some(baseline_sharpe);
-    }
+    let (passed, gate) = judged.gate(&mut metrics, s);
     let passed = passed && trap.is_none();
     Ok(StageOutcome {
         stage,
@@ -463,6 +424,81 @@ pub async fn run_stage(
         trap,
         bars_per_year: market::bars_per_year(bars),
     })
+}
+
+/// What a gate judges besides the metrics.
+pub(crate) struct Judged<'a> {
+    pub(crate) stage: Stage,
+    /// Filled orders (WARM and LIMITED).
+    pub(crate) fills: usize,
+    /// Times the window was extended for evidence.
+    pub(crate) extensions: u32,
+    /// Bars of the window judged.
+    pub(crate) bars: usize,
+    pub(crate) baseline_sharpe: f64,
+    pub(crate) baseline_name: &'a str,
+}
+
+impl Judged<'_> {
+    /// The stage's gate on `metrics` (the baseline's Sharpe set on them for WARM and
+    /// LIMITED): passed, and the gate as text with its numbers.
+    pub(crate) fn gate(&self, metrics: &mut StageMetrics, s: &StageSettings) -> (bool, String) {
+        let (stage, fills, extensions) = (self.stage, self.fills, self.extensions);
+        let (baseline_sharpe, baseline_name) = (self.baseline_sharpe, self.baseline_name);
+        let beat = |m: &StageMetrics, improvement: f64| {
+            let needed = baseline_sharpe + improvement * baseline_sharpe.abs();
+            (m.sharpe >= needed, format!("sharpe {:.3} (needs ≥ {needed:.3}: baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", m.sharpe, improvement * 100.0))
+        };
+        let inconclusive =
+            matches!(stage, Stage::Warm | Stage::Limited) && fills < s.paper_min_fills;
+        let verdict = match stage {
+            _ if inconclusive => (
+                false,
+                format!(
+                    "inconclusive: {fills} order(s) filled over {} bars (needs ≥ {}){}; rejected",
+                    self.bars,
+                    s.paper_min_fills,
+                    if extensions > 0 {
+                        format!(", after {extensions} extension(s) of the window")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            Stage::Cold => (
+                metrics.sharpe >= s.cold_min_sharpe && metrics.trades >= s.cold_min_trades,
+                format!(
+                    "sharpe {:.3} (needs ≥ {:.2}), trades {} (needs ≥ {})",
+                    metrics.sharpe, s.cold_min_sharpe, metrics.trades, s.cold_min_trades
+                ),
+            ),
+            Stage::Warm | Stage::Limited => {
+                let improvement = if stage == Stage::Warm {
+                    s.warm_min_improvement
+                } else {
+                    s.limited_min_improvement
+                };
+                let (passed, text) = beat(metrics, improvement);
+                let text = if extensions > 0 {
+                    format!(
+                        "{text}, over {} bars after {extensions} extension(s) for evidence",
+                        self.bars
+                    )
+                } else {
+                    text
+                };
+                (passed, text)
+            }
+            Stage::Full => (
+                true,
+                "none (full capital; the monitor watches it)".to_string(),
+            ),
+        };
+        if matches!(stage, Stage::Warm | Stage::Limited) {
+            metrics.baseline_sharpe = Some(baseline_sharpe);
+        }
+        verdict
+    }
 }
 
 #[cfg(test)]

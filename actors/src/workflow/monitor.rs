@@ -20,6 +20,7 @@ use super::{Context, Result};
 use crate::market;
 use crate::stages::backtest;
 use crate::stages::monitor::{self, MonitorSettings, StayCurves};
+use crate::stages::realclock::StageMarket;
 use crate::stages::runner::{self, StageSettings};
 use crate::validator::sandbox::runtime::Sandbox;
 
@@ -49,28 +50,21 @@ pub struct Watched {
 ///
 /// # Errors
 /// When the log cannot be appended to or the recorded bars are too short for the timeline.
+#[allow(clippy::too_many_arguments)]
 pub async fn pass(
     root: &Path,
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     notifications: &mut Notifications,
     stages: &StageSettings,
+    market: &StageMarket,
     settings: &MonitorSettings,
 ) -> Result<Vec<Watched>> {
     let stays = monitor::stays(projections.state());
     if stays.is_empty() {
         return Ok(Vec::new());
     }
-    let bars = market::embedded_hourly();
-    let live = runner::live_window(bars, stages)?;
-    let interval = market::bar_interval(bars).max(1);
-    let bars_per_hour = usize::try_from((3600 / interval).max(1)).unwrap_or(1);
-    let bars_per_year = market::bars_per_year(bars);
-    let possible = monitor::readings_possible(live.end - live.start, bars_per_hour, settings);
-    let timestamps: Vec<i64> = bars[live.start..live.end]
-        .iter()
-        .map(|b| b.timestamp)
-        .collect();
+    let recorded = market::embedded_hourly();
     let mut sandbox = None;
     let mut out = Vec::new();
     for stay in stays {
@@ -96,11 +90,26 @@ pub async fn pass(
             actions: Vec::new(),
             error: None,
         };
+        let Some((bars, live)) = stay_bars(root, projections, &stay, market, recorded, stages)?
+        else {
+            // On the real clock: no bar of the stay has closed yet.
+            out.push(watched);
+            continue;
+        };
+        let bars = &bars[..];
+        let interval = market::bar_interval(bars).max(1);
+        let bars_per_hour = usize::try_from((3600 / interval).max(1)).unwrap_or(1);
+        let bars_per_year = market::bars_per_year(bars);
+        let possible = monitor::readings_possible(live.end - live.start, bars_per_hour, settings);
         if stay.done >= possible {
-            // Watched to the end of the recorded bars: nothing new to read.
+            // Watched to the last bar there is: nothing new to read.
             out.push(watched);
             continue;
         }
+        let timestamps: Vec<i64> = bars[live.start..live.end]
+            .iter()
+            .map(|b| b.timestamp)
+            .collect();
         let sandbox = match &mut sandbox {
             Some(s) => s,
             None => sandbox.insert(Sandbox::cached(&root.join("cache/native"))?),
@@ -164,6 +173,55 @@ pub async fn pass(
         out.push(watched);
     }
     Ok(out)
+}
+
+/// The bars of a stay and where the stay is in them: on the recorded timeline the `LIVE_DAYS`
+/// after LIMITED's window; on the real clock the store's bars after the last bar of the run
+/// that began it (its last mark), to now. `None` when the stay has no bar yet.
+fn stay_bars(
+    root: &Path,
+    projections: &ProjectionFiles,
+    stay: &monitor::Stay,
+    market: &StageMarket,
+    recorded: &[crate::validator::sandbox::runtime::SandboxBar],
+    stages: &StageSettings,
+) -> Result<
+    Option<(
+        std::borrow::Cow<'static, [crate::validator::sandbox::runtime::SandboxBar]>,
+        runner::StageWindow,
+    )>,
+> {
+    let StageMarket::Store { series, .. } = market else {
+        let live = runner::live_window(recorded, stages)?;
+        let all: &'static [_] = market::embedded_hourly();
+        return Ok(Some((std::borrow::Cow::Borrowed(all), live)));
+    };
+    let Some(through) = projections
+        .state()
+        .strategies
+        .get(&stay.strategy_id)
+        .and_then(|s| s.marks.as_ref())
+        .filter(|m| m.run_id == stay.run_id)
+        .map(|m| m.through)
+    else {
+        return Ok(None);
+    };
+    let interval = series.interval.seconds();
+    let from = through - stages.warmup_bars as i64 * interval;
+    let stored = crate::bars::BarStore::new(root)
+        .read(series, from, i64::MAX)
+        .map_err(|e| super::WorkflowError::refused(format!("the bar store: {e}")))?;
+    let bars = crate::stages::realclock::sandbox_bars(&stored);
+    let start = bars.partition_point(|b| b.timestamp <= through);
+    if start >= bars.len() {
+        return Ok(None);
+    }
+    let live = runner::StageWindow {
+        feed_start: 0,
+        start,
+        end: bars.len(),
+    };
+    Ok(Some((std::borrow::Cow::Owned(bars), live)))
 }
 
 fn actions(events: &[Event]) -> Vec<String> {

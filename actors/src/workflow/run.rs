@@ -140,6 +140,9 @@ fn host_error(e: WorkflowError) -> HostError {
     HostError(e.to_string())
 }
 
+/// How a stage step under way on the real clock begins its note.
+const UNDER_WAY: &str = "under way";
+
 /// The pipeline's work over the data directory: what the generator, validator, stage runners
 /// and monitor record (one at a time), and the jobs that run without it.
 struct RecordedPipeline {
@@ -149,6 +152,7 @@ struct RecordedPipeline {
     notifications: Notifications,
     validator: Arc<Validator>,
     settings: StageSettings,
+    market: crate::stages::realclock::StageMarket,
     monitor: MonitorSettings,
     progress: Progress,
 }
@@ -220,6 +224,7 @@ impl RecordedPipeline {
             &self.dir,
             &mut self.projections,
             &self.settings,
+            &self.market,
             strategy,
             st,
         )
@@ -231,11 +236,11 @@ impl RecordedPipeline {
             let handle = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {
                 let sandbox = validator.sandbox.sandbox();
-                handle.block_on(plan.run(sandbox, &root, &settings, None, None))
+                handle.block_on(plan.step(sandbox, &root, &settings, None, None))
             })
             .await
             .map_err(|e| HostError(format!("the stage run stopped: {e}")))?
-            .map(JobOutput::Stage)
+            .map(|step| JobOutput::Stage(Box::new(step)))
             .map_err(host_error)
         }))
     }
@@ -273,16 +278,38 @@ impl RecordedPipeline {
                     report.reason(),
                 )
             }
-            JobOutput::Stage(outcome) => {
-                stage::finish_recorded(
+            JobOutput::Stage(step) => {
+                let st = match &step.outcome {
+                    Some(o) => o.stage,
+                    None => self
+                        .projections
+                        .state()
+                        .strategies
+                        .get(&id)
+                        .and_then(|v| v.open_run)
+                        .map_or(Stage::Cold, |(st, _)| st),
+                };
+                stage::record_step(
                     &self.dir,
                     &mut self.projections,
                     &mut self.notifications,
                     id,
-                    outcome.stage,
-                    &outcome,
+                    st,
+                    &step,
                 )
                 .await?;
+                let Some(outcome) = step.outcome else {
+                    let m = step.mark.as_ref();
+                    return Ok((
+                        false,
+                        format!(
+                            "{UNDER_WAY} on {}: {} of {} bars",
+                            self.market.label(),
+                            m.map_or(0, |m| m.bars),
+                            m.map_or(0, |m| m.window_bars)
+                        ),
+                    ));
+                };
                 let why = match &outcome.trap {
                     Some(t) => format!("stopped by the sandbox: {t}"),
                     None if outcome.passed => outcome.gate.clone(),
@@ -352,6 +379,7 @@ impl PipelineWork for RecordedPipeline {
                 &mut self.projections,
                 &mut self.notifications,
                 &self.settings,
+                &self.market,
                 &self.monitor,
             )
             .await
@@ -470,6 +498,8 @@ pub struct Engine {
     /// The courier of every phase's messages.
     notify: Notify,
     settings: Settings,
+    /// Where the stages take their bars.
+    market: crate::stages::realclock::StageMarket,
     progress: Progress,
 }
 
@@ -516,11 +546,13 @@ impl Engine {
             max_rounds: 8,
             concurrency: settings.concurrency()?,
         };
+        let market = settings.stage_market(matches!(mode, Mode::Offline(_)))?;
         Ok(Engine {
             root: Root::start(args).await?,
             dir: root.to_path_buf(),
             notify,
             settings,
+            market,
             progress,
         })
     }
@@ -534,14 +566,26 @@ impl Engine {
     /// The cycle failed past its actors' restarts; a bad setting.
     pub async fn cycle(&self, selected: Vec<SourceName>) -> Result<CycleDone> {
         self.record_deliveries().await;
+        let mut notes = Vec::new();
+        let mut retry = false;
+        // The stages' series brought up to the venue's now, so the monitor reads the bars
+        // closed since the last cycle (a stage step brings it up again itself).
+        if let crate::stages::realclock::StageMarket::Store { series, urls, .. } = &self.market {
+            say(&self.progress, &format!("updating {}", series.label()));
+            let lookback = self.settings.stages()?.warmup_bars + 1;
+            if let Err(e) =
+                crate::stages::realclock::bring_up_to_now(&self.dir, series, urls, lookback).await
+            {
+                notes.push(format!("market: {e}"));
+                retry = true;
+            }
+        }
         say(&self.progress, "discovering");
         let outcome = self
             .root
             .cycle(selected)
             .await
             .map_err(|e| WorkflowError::refused(format!("the cycle failed: {e}")))?;
-        let mut notes = Vec::new();
-        let mut retry = false;
         for s in &outcome.summaries {
             for e in &s.errors {
                 notes.push(format!("{}: {e}", s.source));
@@ -564,6 +608,13 @@ impl Engine {
                     (Ok((false, why)), Step::Screen | Step::Validate) => {
                         notes.push(format!("strategy {} not approved: {why}", r.id))
                     }
+                    // A paper stage on the real clock goes on at the next cycle.
+                    (Ok((false, why)), Step::Stage(st)) if why.starts_with(UNDER_WAY) => notes
+                        .push(format!(
+                            "strategy {}: {} {why}",
+                            r.id,
+                            st.as_str().to_uppercase()
+                        )),
                     (Ok((false, why)), Step::Stage(st)) => notes.push(format!(
                         "strategy {} rejected at {} ({why})",
                         r.id,
@@ -603,7 +654,17 @@ impl Engine {
                 .state()
                 .opportunities
                 .values()
-                .any(|o| o.status == OpportunityStatus::Discovered && o.score.is_none());
+                .any(|o| o.status == OpportunityStatus::Discovered && o.score.is_none())
+            // On the real clock every bar that closes is work for a strategy staged: a paper
+            // stage's next bars, FULL's next reading.
+            || (matches!(
+                self.market,
+                crate::stages::realclock::StageMarket::Store { .. }
+            ) && guard
+                .state()
+                .strategies
+                .values()
+                .any(|s| s.status == stratagem_events::projection::StrategyStatus::Staged));
         let done = CycleDone {
             queue: queue.clone(),
             waiting_review: waiting.len(),
@@ -742,6 +803,9 @@ impl Host {
             notifications: Notifications::via(notify),
             validator: Arc::new(self.settings.validator(&self.root)?),
             settings,
+            market: self
+                .settings
+                .stage_market(matches!(self.mode, Mode::Offline(_)))?,
             monitor: self.settings.monitor()?,
             progress: self.progress.clone(),
         };

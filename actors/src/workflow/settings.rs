@@ -116,6 +116,51 @@ impl Settings {
         }
     }
 
+    /// Where the stages take their bars: `STAGE_MARKET`, else the first series of `MARKETS`,
+    /// else the embedded recording; always the recording when `offline` (`run --offline`).
+    ///
+    /// # Errors
+    /// A bad series, venue address or poll interval, named.
+    pub fn stage_market(
+        &self,
+        offline: bool,
+    ) -> Result<crate::stages::realclock::StageMarket, SettingError> {
+        use crate::stages::realclock::StageMarket;
+        if offline {
+            return Ok(StageMarket::Recorded);
+        }
+        let (key, spec) = match self.text("STAGE_MARKET") {
+            Some(v) => ("STAGE_MARKET", v),
+            None => match self.text("MARKETS") {
+                Some(v) => (
+                    "MARKETS",
+                    v.split(',')
+                        .map(str::trim)
+                        .find(|x| !x.is_empty())
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                None => return Ok(StageMarket::Recorded),
+            },
+        };
+        if spec.is_empty() || spec.eq_ignore_ascii_case("recorded") {
+            return Ok(StageMarket::Recorded);
+        }
+        let series = crate::bars::Series::parse(&spec)
+            .map_err(|e| SettingError::new(key, format!("{key}: {spec:?}: {e}")))?;
+        let poll: f64 = self.parsed(
+            "STAGE_POLL_SECONDS",
+            10.0,
+            |s| (0.01..=3600.0).contains(s),
+            "a number of seconds between 0.01 and 3600",
+        )?;
+        Ok(StageMarket::Store {
+            series,
+            urls: crate::bars::venues::VenueUrls::from_settings(self)?,
+            poll: Duration::from_secs_f64(poll),
+        })
+    }
+
     /// `VALIDATOR_SANDBOX_TIMEOUT_SECONDS`, default 30, between 1 and 3600.
     ///
     /// # Errors
@@ -622,6 +667,14 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "BINANCE_WEIGHT_LIMIT",
         "request weight a minute past which a Binance download waits for the next minute (default 1000)",
+    ),
+    (
+        "STAGE_MARKET",
+        "the series the stages run on, venue/SYMBOL/interval, on the venue's clock; `recorded`: the embedded recording on a simulated clock (default: the first of `MARKETS`, else recorded; `run --offline` always recorded)",
+    ),
+    (
+        "STAGE_POLL_SECONDS",
+        "seconds `stage` waits between two steps of a paper stage on the real clock (default 10)",
     ),
 ];
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use stratagem_events::projection::files::ProjectionFiles;
-use stratagem_events::projection::StrategyStatus;
+use stratagem_events::projection::{MarksView, StrategyStatus};
 use stratagem_events::{
     AppendRequest, Event, Stage, StageCompleted, StageHeld, StagePromoted, StageRejected,
     StageStarted,
@@ -18,6 +18,7 @@ use super::notifications::Notifications;
 use super::{refuse, Context, Result, WorkflowError};
 use crate::market;
 use crate::stages::feed::KlineFeed;
+use crate::stages::realclock::{self, StageMarket, StageStep};
 use crate::stages::runner::{self, Baseline, PaperFeed};
 use crate::validator::sandbox::runtime::{LoadedStrategy, Sandbox};
 
@@ -66,26 +67,31 @@ pub async fn run_recorded(
     projections: &mut ProjectionFiles,
     notifications: &mut Notifications,
     settings: &runner::StageSettings,
+    market: &StageMarket,
     id: Uuid,
     stage: Stage,
     speed: Option<f64>,
     feed: Option<&LiveFeed>,
 ) -> Result<StageRun> {
-    let plan = begin_recorded(dir, projections, settings, id, stage).await?;
-    let (bars, trials, resumed) = (plan.bars, plan.trials, plan.resumed);
-    let outcome = plan
-        .run(
-            &Sandbox::cached(&root.join("cache/native"))?,
-            root,
-            settings,
-            speed,
-            feed,
-        )
-        .await?;
-    finish_recorded(dir, projections, notifications, id, stage, &outcome).await?;
+    let mut plan = begin_recorded(dir, projections, settings, market, id, stage).await?;
+    let (trials, resumed) = (plan.trials, plan.resumed);
+    let sandbox = Sandbox::cached(&root.join("cache/native"))?;
+    // On the real clock a paper stage runs step by step, each step's bars marked on the log,
+    // until its window is complete.
+    let outcome = loop {
+        let step = plan.step(&sandbox, root, settings, speed, feed).await?;
+        record_step(dir, projections, notifications, id, stage, &step).await?;
+        if let Some(outcome) = step.outcome {
+            break outcome;
+        }
+        plan.marked(step.mark.as_ref());
+        if let StageMarket::Store { poll, .. } = market {
+            tokio::time::sleep(*poll).await;
+        }
+    };
     Ok(StageRun {
+        bars: outcome.window.end - outcome.window.start,
         outcome,
-        bars,
         trials,
         resumed,
     })
@@ -127,6 +133,14 @@ pub async fn run_now(
         ));
     }
     let stages = settings.stages()?;
+    // A live feed is the recorded timeline's paper session on live candles.
+    let market = if feed.is_some() {
+        StageMarket::Recorded
+    } else {
+        settings
+            .stage_market(false)
+            .map_err(|e| WorkflowError::Usage(e.to_string()))?
+    };
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
@@ -136,6 +150,7 @@ pub async fn run_now(
         &mut projections,
         &mut notifications,
         &stages,
+        &market,
         id,
         stage,
         speed,
@@ -167,12 +182,16 @@ pub struct StagePlan {
     candidate: (Uuid, String),
     /// The baseline champion's source (else buy and hold).
     champion: Option<(Uuid, String)>,
-    /// Bars the stage covers.
+    /// Bars the stage covers (on the recorded timeline; on the real clock, its first window).
     pub bars: usize,
     /// Trials the deflated Sharpe ratio counts.
     pub trials: u64,
     /// The run resumed, when a crash had cut it short.
     pub resumed: Option<Uuid>,
+    /// Where it takes its bars.
+    market: StageMarket,
+    /// Where its marks on the log leave it (a paper stage on the real clock).
+    marks: Option<MarksView>,
 }
 
 /// Checks that `id` may run `stage` and records its start (write-ahead; a run of this stage
@@ -181,6 +200,7 @@ pub async fn begin_recorded(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     settings: &runner::StageSettings,
+    market: &StageMarket,
     id: Uuid,
     stage: Stage,
 ) -> Result<StagePlan> {
@@ -231,12 +251,30 @@ pub async fn begin_recorded(
         )),
         None => None,
     };
-    let bars = market::embedded_hourly();
-    let window = runner::window(stage, bars, settings)?;
+    // On the recorded timeline the window is known now; on the real clock it is fixed by the
+    // run's first mark (the bars that close after it starts).
+    let (window, planned) = match market {
+        StageMarket::Recorded => {
+            let bars = market::embedded_hourly();
+            let w = runner::window(stage, bars, settings)?;
+            (
+                Some((bars[w.start].timestamp, bars[w.end - 1].timestamp)),
+                w.end - w.start,
+            )
+        }
+        StageMarket::Store { series, .. } => (
+            None,
+            realclock::window_bars(stage, settings, series.interval.seconds()),
+        ),
+    };
     let resumed = view
         .open_run
         .filter(|(open_stage, _)| *open_stage == stage)
         .map(|(_, run)| run);
+    let marks = view
+        .marks
+        .clone()
+        .filter(|m| resumed.is_some_and(|run| run == m.run_id));
     if resumed.is_none() {
         let run_id = Uuid::now_v7();
         // Write-ahead: the start is durable before the run.
@@ -261,8 +299,8 @@ pub async fn begin_recorded(
             } else {
                 1.0
             },
-            window_start: Some(bars[window.start].timestamp),
-            window_end: Some(bars[window.end - 1].timestamp),
+            window_start: window.map(|w| w.0),
+            window_end: window.map(|w| w.1),
         }));
         dir.append(
             projections,
@@ -274,9 +312,11 @@ pub async fn begin_recorded(
         stage,
         candidate,
         champion,
-        bars: window.end - window.start,
+        bars: planned,
         trials: trials(projections.state(), id, stage),
         resumed,
+        market: market.clone(),
+        marks,
     })
 }
 
@@ -293,9 +333,128 @@ fn trials(state: &stratagem_events::Projections, id: Uuid, stage: Stage) -> u64 
 }
 
 impl StagePlan {
-    /// Compiles the candidate (and the champion) and runs the stage in `sandbox`: no log, no
-    /// lock.
-    pub async fn run(
+    /// One step of the stage in `sandbox`, no log, no lock: on the recorded timeline the whole
+    /// run (compiling the candidate and the champion, then the sandbox over the bars); on the
+    /// real clock, the series brought up to the venue's now, then COLD's or FULL's backtest, or
+    /// the bars of a paper stage's window closed since its last mark.
+    ///
+    /// # Errors
+    /// The strategies cannot be compiled or loaded; the venue, the store or the sandbox.
+    pub async fn step(
+        &self,
+        sandbox: &Sandbox,
+        root: &Path,
+        settings: &runner::StageSettings,
+        speed: Option<f64>,
+        feed: Option<&LiveFeed>,
+    ) -> Result<StageStep> {
+        let StageMarket::Store { series, urls, .. } = &self.market else {
+            return Ok(StageStep {
+                mark: None,
+                outcome: Some(self.run(sandbox, root, settings, speed, feed).await?),
+            });
+        };
+        let store = crate::bars::BarStore::new(root);
+        let mut client = crate::bars::venues::VenueClient::new(series.venue, urls.clone())
+            .map_err(|e| WorkflowError::refused(e.to_string()))?;
+        let interval = series.interval.seconds();
+        let window = realclock::window_bars(self.stage, settings, interval);
+        // What the step reads: the warm-up and the window (COLD), or the warm-up before the
+        // window's start and every bar since (a paper stage).
+        let lookback = (window + settings.warmup_bars + 1) as i64 * interval;
+        let from = |now: i64| match &self.marks {
+            Some(m) => m.window_start - (settings.warmup_bars as i64 + 1) * interval,
+            None => crate::bars::venues::forming(series.interval, now) - lookback,
+        };
+        let now = realclock::update(&store, &mut client, series, from).await?;
+        let stored = store
+            .read(series, from(now), i64::MAX)
+            .map_err(|e| WorkflowError::refused(format!("the bar store: {e}")))?;
+        let bars = realclock::sandbox_bars(&stored);
+        let candidate = self.load(sandbox, root, &self.candidate)?;
+        match self.stage {
+            Stage::Cold | Stage::Full => Ok(realclock::backtest_stage(
+                sandbox,
+                &candidate,
+                self.stage,
+                series,
+                &bars,
+                settings,
+                self.trials,
+            )?),
+            Stage::Warm | Stage::Limited => {
+                let champion = self.load_champion(sandbox, root)?;
+                let baseline = match &champion {
+                    Some((cid, loaded)) => Baseline::Champion {
+                        name: cid.to_string(),
+                        strategy: loaded,
+                    },
+                    None => Baseline::BuyAndHold,
+                };
+                let (start, consumed) = match &self.marks {
+                    Some(m) => (
+                        bars.partition_point(|b| b.timestamp < m.window_start),
+                        m.bars as usize,
+                    ),
+                    // The first step: the window is the bars that close from now on.
+                    None => (bars.len(), 0),
+                };
+                Ok(realclock::paper_step(
+                    sandbox, &candidate, &baseline, self.stage, series, &bars, start, consumed,
+                    settings,
+                )
+                .await?)
+            }
+        }
+    }
+
+    /// Takes the mark a step recorded into account for the next step.
+    pub fn marked(&mut self, mark: Option<&realclock::Mark>) {
+        let Some(m) = mark else { return };
+        let run_id = self.marks.as_ref().map_or(Uuid::nil(), |v| v.run_id);
+        let fills = self.marks.as_ref().map_or(0, |v| v.fills) + m.fills.len() as u64;
+        self.marks = Some(MarksView {
+            run_id,
+            stage: self.stage,
+            series: m.series.clone(),
+            window_start: m.window_start,
+            window_bars: m.window_bars,
+            bars: m.bars,
+            through: m.through,
+            fills,
+            equity: m.equity,
+            baseline_equity: m.baseline_equity,
+        });
+    }
+
+    fn load(
+        &self,
+        sandbox: &Sandbox,
+        root: &Path,
+        (id, source): &(Uuid, String),
+    ) -> Result<LoadedStrategy> {
+        let wasm = compile_checked(root, source).with_context(|| format!("strategy {id}"))?;
+        Ok(sandbox.load(&wasm)?)
+    }
+
+    fn load_champion(
+        &self,
+        sandbox: &Sandbox,
+        root: &Path,
+    ) -> Result<Option<(Uuid, LoadedStrategy)>> {
+        match &self.champion {
+            Some(c) => Ok(Some((
+                c.0,
+                self.load(sandbox, root, c)
+                    .with_context(|| format!("cannot load the champion {}", c.0))?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Compiles the candidate (and the champion) and runs the stage on the recorded timeline
+    /// in `sandbox`: no log, no lock.
+    async fn run(
         &self,
         sandbox: &Sandbox,
         root: &Path,
@@ -303,18 +462,8 @@ impl StagePlan {
         speed: Option<f64>,
         feed: Option<&LiveFeed>,
     ) -> Result<runner::StageOutcome> {
-        let load = |(id, source): &(Uuid, String)| -> Result<LoadedStrategy> {
-            let wasm = compile_checked(root, source).with_context(|| format!("strategy {id}"))?;
-            Ok(sandbox.load(&wasm)?)
-        };
-        let candidate = load(&self.candidate)?;
-        let champion = match &self.champion {
-            Some(c) => Some((
-                c.0,
-                load(c).with_context(|| format!("cannot load the champion {}", c.0))?,
-            )),
-            None => None,
-        };
+        let candidate = self.load(sandbox, root, &self.candidate)?;
+        let champion = self.load_champion(sandbox, root)?;
         let baseline = match &champion {
             Some((cid, loaded)) => Baseline::Champion {
                 name: cid.to_string(),
@@ -348,17 +497,53 @@ impl StagePlan {
     }
 }
 
-/// Records a stage run's end — completion, then promotion or rejection — under the run id its
-/// start recorded, and notifies.
-pub async fn finish_recorded(
+/// Records what a step of a stage came to: the bars it consumed (`stage.marked`, once per
+/// batch: a step repeated after a crash records nothing twice), then, when its window is
+/// complete, its end ([`finish_recorded`]).
+///
+/// # Errors
+/// No open run of `stage` on the log; the log's.
+pub async fn record_step(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     notifications: &mut Notifications,
     id: Uuid,
     stage: Stage,
-    outcome: &runner::StageOutcome,
+    step: &StageStep,
 ) -> Result<()> {
-    let run_id = projections
+    if let Some(m) = &step.mark {
+        let run_id = open_run(projections, id, stage)?;
+        let event = Event::from(stratagem_events::StageMarked {
+            strategy_id: id,
+            stage,
+            run_id,
+            series: m.series.clone(),
+            window_start: m.window_start,
+            window_bars: m.window_bars,
+            bars: m.bars,
+            through: m.through,
+            fills: m.fills.clone(),
+            equity: m.equity,
+            baseline_equity: m.baseline_equity,
+        });
+        dir.append(
+            projections,
+            AppendRequest::new(vec![event]).idempotent(format!(
+                "stage-marked:{run_id}:{}:{}",
+                m.bars, m.window_bars
+            )),
+        )
+        .await?;
+    }
+    if let Some(outcome) = &step.outcome {
+        finish_recorded(dir, projections, notifications, id, stage, outcome).await?;
+    }
+    Ok(())
+}
+
+/// The run id of `id`'s open run of `stage`.
+fn open_run(projections: &ProjectionFiles, id: Uuid, stage: Stage) -> Result<Uuid> {
+    projections
         .state()
         .strategies
         .get(&id)
@@ -370,7 +555,20 @@ pub async fn finish_recorded(
                 "strategy {id} has no open {} run on the log",
                 stage.as_str().to_uppercase()
             ))
-        })?;
+        })
+}
+
+/// Records a stage run's end — completion, then promotion or rejection — under the run id its
+/// start recorded, and notifies.
+pub async fn finish_recorded(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    id: Uuid,
+    stage: Stage,
+    outcome: &runner::StageOutcome,
+) -> Result<()> {
+    let run_id = open_run(projections, id, stage)?;
     let mut end = vec![Event::from(StageCompleted {
         strategy_id: id,
         stage,

@@ -223,7 +223,11 @@ impl PipelineWork for LogWork {
                         bars_per_year: 8760.0,
                     };
                     let takes = self.stage_time.get(&stage).copied().unwrap_or_default();
-                    Ok(self.job(step, id, takes, JobOutput::Stage(outcome)))
+                    let step_done = stratagem_actors::stages::realclock::StageStep {
+                        mark: None,
+                        outcome: Some(outcome),
+                    };
+                    Ok(self.job(step, id, takes, JobOutput::Stage(Box::new(step_done))))
                 }
             }
         })
@@ -258,7 +262,10 @@ impl PipelineWork for LogWork {
                     }));
                     self.append(events).await?;
                 }
-                JobOutput::Stage(outcome) => {
+                JobOutput::Stage(step_done) => {
+                    let Some(outcome) = step_done.outcome else {
+                        return Err(HostError(format!("{id}: a stage step without an end")));
+                    };
                     let Some((_, run_id)) = self.state.strategies[&id].open_run else {
                         return Err(HostError(format!("{id} has no open run")));
                     };

@@ -253,6 +253,33 @@ pub struct StrategyView {
     pub rollbacks: u32,
     /// Opportunities spawned as its parameter variants.
     pub clones: Vec<Uuid>,
+    /// Where its last stage run on the real clock stands (`stage.marked`).
+    pub marks: Option<MarksView>,
+}
+
+/// Where a stage run on the real clock stands: its marks summed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarksView {
+    /// The run.
+    pub run_id: Uuid,
+    /// Its stage.
+    pub stage: Stage,
+    /// Its series.
+    pub series: String,
+    /// Open time of the window's first bar.
+    pub window_start: i64,
+    /// Bars of the window.
+    pub window_bars: u64,
+    /// Bars consumed.
+    pub bars: u64,
+    /// Open time of the last bar consumed.
+    pub through: i64,
+    /// Fills so far.
+    pub fills: u64,
+    /// The candidate's equity at the last mark.
+    pub equity: f64,
+    /// The baseline's equity at the last mark.
+    pub baseline_equity: f64,
 }
 
 /// Every projection of the log, kept together so one pass of replay builds them all.
@@ -556,6 +583,27 @@ impl Projections {
                     s.open_run = Some((e.stage, e.run_id));
                 }
             }
+            Event::StageMarked(e) => {
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    let before = s
+                        .marks
+                        .as_ref()
+                        .filter(|m| m.run_id == e.run_id)
+                        .map_or(0, |m| m.fills);
+                    s.marks = Some(MarksView {
+                        run_id: e.run_id,
+                        stage: e.stage,
+                        series: e.series,
+                        window_start: e.window_start,
+                        window_bars: e.window_bars,
+                        bars: e.bars,
+                        through: e.through,
+                        fills: before + e.fills.len() as u64,
+                        equity: e.equity,
+                        baseline_equity: e.baseline_equity,
+                    });
+                }
+            }
             Event::OpportunityDiscovered(e) => {
                 if self.opportunities.contains_key(&e.opportunity_id) {
                     return;
@@ -667,6 +715,7 @@ impl Projections {
                         monitor: None,
                         rollbacks: 0,
                         clones: Vec::new(),
+                        marks: None,
                     },
                 );
             }
@@ -869,6 +918,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         Event::ReviewApproved(_)
         | Event::ReviewRejected(_)
         | Event::StageStarted(_)
+        | Event::StageMarked(_)
         | Event::StageCompleted(_)
         | Event::StagePromoted(_)
         | Event::StageRejected(_)

@@ -146,6 +146,7 @@ fn view(id: Uuid, opportunity: Uuid, stage: Stage) -> StrategyView {
         monitor: None,
         rollbacks: 0,
         clones: Vec::new(),
+        marks: None,
     }
 }
 

@@ -1,0 +1,370 @@
+//! The stages on the real clock: over a series of the bar store (`DATA_DIR/market/`), kept
+//! current from its venue, with "now" the venue's clock.
+//!
+//! | stage | window | how it runs |
+//! | --- | --- | --- |
+//! | COLD | the `cold_days` of closed bars before now, after the series is updated | one backtest |
+//! | WARM | the `warm_hours` of bars from the first bar that closes after it started | step by step: each step consumes the bars closed since the last one and marks them on the log |
+//! | LIMITED | the `limited_hours` of bars from the first that closes after it started, at `limited_capital_fraction` | as WARM |
+//! | FULL | its first bar (then the monitor watches the bars that follow) | one backtest |
+//!
+//! Lengths are counted in bars, so in bar time (candle timestamps): a venue whose clock runs
+//! fast runs hours of a stage in seconds. A paper stage is deterministic in its bars: each step
+//! runs the candidate and its baseline over the warm-up and every bar of the window closed so
+//! far, and the fills and equity of the bars not marked yet are the step's [`Mark`]. After a
+//! crash the next step does the same: the bars it had consumed give the same fills (they are
+//! on the store, durable), and it goes on at the first bar it had not marked. An inconclusive
+//! window grows as the recorded one does (twice as long, up to `paper_max_extensions` times).
+
+use std::time::Duration;
+
+use stratagem_events::{Stage, StageFill};
+
+use super::clock::SimulatedClock;
+use super::paper::{self, PaperError, RecordedFeed};
+use super::runner::{
+    backtest_window, Baseline, Judged, StageError, StageOutcome, StageSettings, StageWindow,
+};
+use crate::bars::venues::{download, VenueClient, VenueUrls};
+use crate::bars::{BarStore, Series, StoredBar};
+use crate::market::Calendar;
+use crate::validator::sandbox::runtime::{LoadedStrategy, Sandbox, SandboxBar};
+
+/// Where the stages take their bars.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageMarket {
+    /// The embedded 2017–2019 recording on a simulated clock (offline, and the default).
+    Recorded,
+    /// A series of the bar store, kept current from its venue, on the venue's clock.
+    Store {
+        /// The series.
+        series: Series,
+        /// The venues' addresses.
+        urls: VenueUrls,
+        /// How long `stage` waits between two steps of a paper stage (`STAGE_POLL_SECONDS`).
+        poll: Duration,
+    },
+}
+
+impl StageMarket {
+    /// `recorded`, or the series' `venue/SYMBOL/interval`.
+    pub fn label(&self) -> String {
+        match self {
+            StageMarket::Recorded => "recorded".into(),
+            StageMarket::Store { series, .. } => series.label(),
+        }
+    }
+}
+
+/// The bars of a paper stage consumed by one step: what `stage.marked` records, less its ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// The series, `venue/SYMBOL/interval`.
+    pub series: String,
+    /// Open time of the window's first bar.
+    pub window_start: i64,
+    /// Bars of the window.
+    pub window_bars: u64,
+    /// Bars of the window consumed, this step's included.
+    pub bars: u64,
+    /// Open time of the last bar consumed (the bar before the window when none).
+    pub through: i64,
+    /// The candidate's fills in the bars this step consumed.
+    pub fills: Vec<StageFill>,
+    /// The candidate's equity at the close of `through`.
+    pub equity: f64,
+    /// The baseline's equity then.
+    pub baseline_equity: f64,
+}
+
+/// How far one step of a stage on the real clock got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageStep {
+    /// The bars it consumed (none when no bar closed since the last step).
+    pub mark: Option<Mark>,
+    /// The outcome once the window is complete; `None` while the stage is under way.
+    pub outcome: Option<StageOutcome>,
+}
+
+/// The store's bars as the sandbox sees them, stamped by their open time.
+pub fn sandbox_bars(stored: &[StoredBar]) -> Vec<SandboxBar> {
+    stored
+        .iter()
+        .map(|b| SandboxBar {
+            timestamp: b.open_time,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        })
+        .collect()
+}
+
+/// Bars of `interval` seconds in `hours` (at least one).
+pub fn bars_in_hours(hours: u64, interval: i64) -> usize {
+    let interval = interval.max(1) as u64;
+    (hours * 3600).div_ceil(interval).max(1) as usize
+}
+
+/// Bars a stage's window has at first on this interval.
+pub fn window_bars(stage: Stage, s: &StageSettings, interval: i64) -> usize {
+    match stage {
+        Stage::Cold => bars_in_hours(u64::from(s.cold_days) * 24, interval),
+        Stage::Warm => bars_in_hours(u64::from(s.warm_hours), interval),
+        Stage::Limited => bars_in_hours(u64::from(s.limited_hours), interval),
+        Stage::Full => 1,
+    }
+}
+
+/// Brings `series` up to the venue's now: the closed bars from `since(now)` that the store
+/// does not hold are downloaded (from the store's end at the latest: the coverage has no
+/// holes). Returns the venue's now.
+///
+/// # Errors
+/// The venue or the store; what was stored stays.
+pub async fn update(
+    store: &BarStore,
+    client: &mut VenueClient,
+    series: &Series,
+    since: impl Fn(i64) -> i64,
+) -> Result<i64, StageError> {
+    let market = |e: crate::bars::venues::DownloadError| {
+        StageError::Market(format!("cannot bring {} up to now: {e}", series.label()))
+    };
+    let now = client.server_time().await.map_err(market)?;
+    let since = since(now);
+    let since = match store.coverage(series) {
+        Ok(Some(c)) => since.min(c.to),
+        _ => since,
+    };
+    download(store, client, series, since, None, now)
+        .await
+        .map_err(market)?;
+    Ok(now)
+}
+
+/// Brings `series` in the bar store of the data directory `root` up to the venue's now (see
+/// [`update`]), from `lookback` bars before now for a new series. Returns the venue's now.
+///
+/// # Errors
+/// The venue or the store; what was stored stays.
+pub async fn bring_up_to_now(
+    root: &std::path::Path,
+    series: &Series,
+    urls: &VenueUrls,
+    lookback: usize,
+) -> Result<i64, StageError> {
+    let store = BarStore::new(root);
+    let mut client = VenueClient::new(series.venue, urls.clone())
+        .map_err(|e| StageError::Market(e.to_string()))?;
+    let step = series.interval.seconds();
+    update(&store, &mut client, series, |now| {
+        crate::bars::venues::forming(series.interval, now) - lookback as i64 * step
+    })
+    .await
+}
+
+/// COLD or FULL over `bars`, the series' closed bars up to now: COLD backtests the last
+/// `cold_days` of them (the warm-up before), FULL its last bar. Its mark records the window
+/// (the monitor reads a FULL stay from the bar after it).
+///
+/// # Errors
+/// [`StageError::NotEnoughBars`] when the store has too few; the sandbox's.
+#[allow(clippy::too_many_arguments)]
+pub fn backtest_stage(
+    sandbox: &Sandbox,
+    candidate: &LoadedStrategy,
+    stage: Stage,
+    series: &Series,
+    bars: &[SandboxBar],
+    s: &StageSettings,
+    trials: u64,
+) -> Result<StageStep, StageError> {
+    let n = window_bars(stage, s, series.interval.seconds());
+    if bars.len() < n + 1 {
+        return Err(StageError::NotEnoughBars(format!(
+            "{} closed bars of {} in the store; {} needs {} and one before",
+            bars.len(),
+            series.label(),
+            stage.as_str().to_uppercase(),
+            n
+        )));
+    }
+    let end = bars.len();
+    let w = StageWindow {
+        feed_start: (end - n).saturating_sub(s.warmup_bars),
+        start: end - n,
+        end,
+    };
+    let (b, trap) = backtest_window(sandbox, candidate, bars, w, s.capital, s, trials)?;
+    let mut metrics = b.metrics;
+    let (passed, gate) = Judged {
+        stage,
+        fills: b.fills.len(),
+        extensions: 0,
+        bars: n,
+        baseline_sharpe: 0.0,
+        baseline_name: "none",
+    }
+    .gate(&mut metrics, s);
+    let mark = Mark {
+        series: series.label(),
+        window_start: bars[w.start].timestamp,
+        window_bars: n as u64,
+        bars: n as u64,
+        through: bars[end - 1].timestamp,
+        fills: b
+            .fills
+            .iter()
+            .map(|f| StageFill {
+                at: f.timestamp,
+                quantity: f.quantity,
+                price: f.price,
+                fee: f.fee,
+            })
+            .collect(),
+        equity: b.equity.last().map_or(s.capital, |(_, e)| *e),
+        baseline_equity: s.capital,
+    };
+    Ok(StageStep {
+        mark: Some(mark),
+        outcome: Some(StageOutcome {
+            stage,
+            window: w,
+            capital_fraction: 1.0,
+            metrics,
+            baseline: "none".into(),
+            passed: passed && trap.is_none(),
+            gate,
+            trap,
+            bars_per_year: Calendar::Crypto.bars_per_year(bars),
+        }),
+    })
+}
+
+/// One step of WARM or LIMITED: the candidate and its baseline over the warm-up (the bars
+/// before `start`) and the window's bars closed so far (from `start`), of which `consumed`
+/// were marked by earlier steps. The new bars' fills and equity are the step's mark; once the
+/// window is complete the gate is applied.
+///
+/// # Errors
+/// The sandbox could not start a strategy.
+#[allow(clippy::too_many_arguments)]
+pub async fn paper_step(
+    sandbox: &Sandbox,
+    candidate: &LoadedStrategy,
+    baseline: &Baseline<'_>,
+    stage: Stage,
+    series: &Series,
+    bars: &[SandboxBar],
+    start: usize,
+    consumed: usize,
+    s: &StageSettings,
+) -> Result<StageStep, StageError> {
+    let interval = series.interval.seconds();
+    let fraction = if stage == Stage::Limited {
+        s.limited_capital_fraction
+    } else {
+        1.0
+    };
+    let capital = s.capital * fraction;
+    let champion = match baseline {
+        Baseline::Champion { strategy, .. } => Some(*strategy),
+        Baseline::BuyAndHold => None,
+    };
+    let baseline_name = match baseline {
+        Baseline::BuyAndHold => "buy_and_hold".to_string(),
+        Baseline::Champion { name, .. } => name.clone(),
+    };
+    let bpy = Calendar::Crypto.bars_per_year(bars);
+    let start = start.min(bars.len());
+    let available = bars.len() - start;
+    let warmup = &bars[start.saturating_sub(s.warmup_bars)..start];
+    let mut wanted = window_bars(stage, s, interval);
+    let mut extensions = 0;
+    let (session, n) = loop {
+        let n = available.min(wanted);
+        let clock = SimulatedClock::new(0, None);
+        let mut feed = RecordedFeed::new(&bars[start..start + n], &clock);
+        let session = paper::trade(
+            sandbox, candidate, champion, warmup, &mut feed, n, capital, s.costs, bpy,
+        )
+        .await
+        .map_err(|e| match e {
+            PaperError::Sandbox(e) => StageError::Sandbox(e),
+            PaperError::Feed(e) => StageError::Feed(e),
+        })?;
+        // Too few fills to judge over the whole window: it grows, while it may.
+        if n == wanted
+            && session.fills < s.paper_min_fills
+            && session.trap.is_none()
+            && extensions < s.paper_max_extensions
+        {
+            extensions += 1;
+            wanted *= 2;
+            continue;
+        }
+        break (session, n);
+    };
+    let first_open = bars.get(start).map_or(0, |b| b.timestamp);
+    let window_start = if start < bars.len() {
+        first_open
+    } else {
+        // No bar of the window closed yet: it starts at the bar after the last one.
+        bars.last().map_or(0, |b| b.timestamp + interval)
+    };
+    let mark = (n > consumed || consumed == 0).then(|| Mark {
+        series: series.label(),
+        window_start,
+        window_bars: wanted as u64,
+        bars: n as u64,
+        through: if n == 0 {
+            window_start - interval
+        } else {
+            bars[start + n - 1].timestamp
+        },
+        fills: session
+            .filled
+            .iter()
+            .filter(|f| f.bar >= consumed)
+            .map(|f| StageFill {
+                at: f.timestamp,
+                quantity: f.quantity,
+                price: f.price,
+                fee: f.fee,
+            })
+            .collect(),
+        equity: session.equity,
+        baseline_equity: session.baseline_equity,
+    });
+    let complete = n == wanted || session.trap.is_some();
+    let outcome = complete.then(|| {
+        let mut metrics = session.candidate.clone();
+        let (passed, gate) = Judged {
+            stage,
+            fills: session.fills,
+            extensions,
+            bars: n,
+            baseline_sharpe: session.baseline.sharpe,
+            baseline_name: &baseline_name,
+        }
+        .gate(&mut metrics, s);
+        StageOutcome {
+            stage,
+            window: StageWindow {
+                feed_start: start.saturating_sub(s.warmup_bars),
+                start,
+                end: start + n,
+            },
+            capital_fraction: fraction,
+            metrics,
+            baseline: baseline_name.clone(),
+            passed: passed && session.trap.is_none(),
+            gate,
+            trap: session.trap.clone(),
+            bars_per_year: bpy,
+        }
+    });
+    Ok(StageStep { mark, outcome })
+}

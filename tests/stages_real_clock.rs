@@ -1,0 +1,402 @@
+//! The stages on the real clock: the daemon online against a loopback exchange speaking
+//! Binance's REST formats (`/api/v3/time`, `/api/v3/klines`), whose clock runs fast over the
+//! real FTX 1-minute BTC bars of `data/`, takes a strategy COLD (on freshly downloaded bars) →
+//! WARM → LIMITED → FULL, each paper stage's bars and fills marked on the log as they close.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::http::{LoopbackServer, Recorded, Reply};
+use common::venue::{binance_klines, real_bars, VenueBar};
+use common::{bin, ok};
+use serde_json::Value;
+use stratagem_actors::bars::Series;
+use stratagem_actors::stages::realclock::paper_step;
+use stratagem_actors::stages::runner::Baseline;
+use stratagem_actors::validator::sandbox::runtime::{Sandbox, SandboxBar};
+use stratagem_actors::workflow::settings::Settings;
+use stratagem_events::Stage;
+
+/// The real 1-minute bars.
+fn minute_bars() -> Vec<VenueBar> {
+    real_bars("ftx_btc-perp_1m_2021-12-31_2022-02-01.csv")
+}
+
+/// A loopback Binance whose clock starts at `start` and moves `step` minutes on at each
+/// `/api/v3/time` request (bar time runs as fast as the daemon asks, and the same way in every
+/// run); `/api/v3/klines` answers with the bars closed by then.
+fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
+    let asked = std::sync::atomic::AtomicI64::new(0);
+    LoopbackServer::respond(move |r: &Recorded| {
+        use std::sync::atomic::Ordering::SeqCst;
+        if r.path.starts_with("/api/v3/time") {
+            let n = asked.fetch_add(1, SeqCst) + 1;
+            let now_ms = (start + n * step * 60) * 1000;
+            return Some(Reply::json(
+                200,
+                serde_json::json!({ "serverTime": now_ms }),
+            ));
+        }
+        assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
+        let now = start + asked.load(SeqCst) * step * 60;
+        let closed = bars.partition_point(|(t, _)| t + 60 <= now);
+        Some(Reply::json(
+            200,
+            binance_klines(&bars[..closed], &r.path, 60),
+        ))
+    })
+}
+
+/// An approved strategy of `template`, recorded in `data`: its id and source file.
+fn approved(data: &Path, template: &str) -> (String, PathBuf) {
+    let submitted = common::data(&ok(
+        data,
+        &["submit", "--title", template, "--hypothesis", "h", "--json"],
+    ))
+    .unwrap();
+    let generated = common::data(&ok(
+        data,
+        &[
+            "generate",
+            "--opportunity",
+            submitted["opportunity_id"].as_str().unwrap(),
+            "--template",
+            template,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let path = generated["path"].as_str().unwrap();
+    ok(data, &["validate", path]);
+    (
+        generated["strategy_id"].as_str().unwrap().to_string(),
+        PathBuf::from(path),
+    )
+}
+
+/// The stage settings of these tests: 1-minute bars, COLD one day, WARM one hour, LIMITED two,
+/// a reading of the monitor every hour.
+const SETTINGS: [(&str, &str); 6] = [
+    ("STAGE_MARKET", "binance/BTCUSDT/1m"),
+    ("COLD_DAYS", "1"),
+    ("WARM_HOURS", "1"),
+    ("LIMITED_HOURS", "2"),
+    ("STAGE_WARMUP_BARS", "120"),
+    ("MONITOR_STEP_HOURS", "1"),
+];
+
+/// The daemon online on the loopback exchange `venue`, a cycle a second, no source checked.
+fn daemon(data: &Path, venue: &str, extra: &[(&str, &str)]) -> Child {
+    let mut cmd = bin();
+    cmd.arg("--data-dir").arg(data).arg("run");
+    cmd.envs(SETTINGS)
+        .envs(extra.iter().copied())
+        .env("BINANCE_REST_URL", venue)
+        .env("RUN_TICK_SECONDS", "1")
+        .env("METRICS_ADDR", "off");
+    for source in [
+        "ARXIV",
+        "TWITTER",
+        "REDDIT",
+        "DEFI_PULSE",
+        "SEC_EDGAR",
+        "NETWORK",
+        "MANUAL",
+    ] {
+        cmd.env(format!("DISCOVERY_{source}_ENABLED"), "0");
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The events of the stages' audit file.
+fn stage_events(data: &Path) -> Vec<Value> {
+    std::fs::read_to_string(data.join("strategy_stages.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+/// Whether a run of `stage` completed.
+fn completed(events: &[Value], stage: &str) -> bool {
+    of_kind(events, "stage.completed")
+        .iter()
+        .any(|e| e["data"]["stage"] == stage)
+}
+
+/// Waits until `done` holds of the log's stage events; panics after `within`.
+fn wait_for(data: &Path, within: Duration, what: &str, done: impl Fn(&[Value]) -> bool) {
+    let began = Instant::now();
+    loop {
+        let events = stage_events(data);
+        if done(&events) {
+            return;
+        }
+        assert!(
+            began.elapsed() < within,
+            "{what}: {:#?}",
+            of_kind(&events, "stage.completed")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether the log shows a WARM or LIMITED run started and not completed.
+fn in_paper_stage(events: &[Value]) -> bool {
+    let Some(last) = of_kind(events, "stage.started").last().copied() else {
+        return false;
+    };
+    let run = &last["data"]["run_id"];
+    matches!(last["data"]["stage"].as_str(), Some("warm" | "limited"))
+        && !of_kind(events, "stage.completed")
+            .iter()
+            .any(|e| &e["data"]["run_id"] == run)
+}
+
+/// SIGTERM, then wait for it to stop.
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+/// Every paper stage run's marks: one batch after the other (no bar consumed twice or
+/// skipped), the last one the whole window, and their fills and equity exactly those of one
+/// uninterrupted paper session of `source` over the same window of the venue's bars (the
+/// library's own session, buy-and-hold as baseline). Returns the fills of each run.
+fn marks_are_one_uninterrupted_session(
+    events: &[Value],
+    source: &Path,
+    venue: &[VenueBar],
+    extra: &[(&str, &str)],
+) -> Vec<(String, usize)> {
+    let settings = Settings::from_pairs(SETTINGS.iter().chain(extra).copied())
+        .stages()
+        .unwrap();
+    let series = Series::parse("binance/BTCUSDT/1m").unwrap();
+    let bars: Vec<SandboxBar> = venue
+        .iter()
+        .map(|(t, [o, h, l, c, v])| SandboxBar {
+            timestamp: *t,
+            open: *o,
+            high: *h,
+            low: *l,
+            close: *c,
+            volume: *v,
+        })
+        .collect();
+    let cache = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::cached(cache.path()).unwrap();
+    let text = std::fs::read_to_string(source).unwrap();
+    let wasm = stratagem_actors::workflow::compile::compile_checked(cache.path(), &text).unwrap();
+    let strategy = sandbox.load(&wasm).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runs: Vec<String> = Vec::new();
+    for m in of_kind(events, "stage.marked") {
+        let run = m["data"]["run_id"].as_str().unwrap().to_string();
+        if m["data"]["stage"] != "cold" && m["data"]["stage"] != "full" && !runs.contains(&run) {
+            runs.push(run);
+        }
+    }
+    let mut out = Vec::new();
+    for run in runs {
+        let marks: Vec<&Value> = of_kind(events, "stage.marked")
+            .into_iter()
+            .filter(|m| m["data"]["run_id"] == run.as_str())
+            .collect();
+        let d = |m: &Value, k: &str| m["data"][k].as_i64().unwrap();
+        let stage = match marks[0]["data"]["stage"].as_str().unwrap() {
+            "warm" => Stage::Warm,
+            _ => Stage::Limited,
+        };
+        let window_start = d(marks[0], "window_start");
+        assert_eq!(d(marks[0], "bars"), 0, "the first mark fixes the window");
+        for w in marks.windows(2) {
+            assert!(
+                d(w[1], "bars") > d(w[0], "bars"),
+                "a batch marked twice: {w:#?}"
+            );
+            assert_eq!(d(w[1], "window_start"), window_start);
+            // Each batch starts at the bar after the last one marked.
+            let first_fill = w[1]["data"]["fills"]
+                .as_array()
+                .unwrap()
+                .first()
+                .map(|f| f["at"].as_i64().unwrap());
+            if let Some(at) = first_fill {
+                assert!(at > d(w[0], "through"), "{w:#?}");
+            }
+        }
+        let last = marks.last().unwrap();
+        let n = d(last, "bars") as usize;
+        assert_eq!(n as i64, d(last, "window_bars"), "the window completed");
+        let start = bars.partition_point(|b| b.timestamp < window_start);
+        let session = runtime
+            .block_on(paper_step(
+                &sandbox,
+                &strategy,
+                &Baseline::BuyAndHold,
+                stage,
+                &series,
+                &bars[..start + n],
+                start,
+                0,
+                &settings,
+            ))
+            .unwrap();
+        let whole = session.mark.unwrap();
+        let logged: Vec<(i64, f64, f64, f64)> = marks
+            .iter()
+            .flat_map(|m| m["data"]["fills"].as_array().unwrap().clone())
+            .map(|f| {
+                let x = |k: &str| f[k].as_f64().unwrap();
+                (
+                    f["at"].as_i64().unwrap(),
+                    x("quantity"),
+                    x("price"),
+                    x("fee"),
+                )
+            })
+            .collect();
+        let replayed: Vec<(i64, f64, f64, f64)> = whole
+            .fills
+            .iter()
+            .map(|f| (f.at, f.quantity, f.price, f.fee))
+            .collect();
+        if logged != replayed {
+            let i = logged.iter().zip(&replayed).position(|(a, b)| a != b);
+            panic!(
+                "the fills of run {run}: {} logged, {} replayed, first difference at {i:?}: {:?} / {:?}; marks {:#?}",
+                logged.len(),
+                replayed.len(),
+                i.map(|i| logged[i]),
+                i.map(|i| replayed[i]),
+                marks.iter().map(|m| (d(m, "bars"), d(m, "window_bars"), d(m, "through"), m["data"]["fills"].as_array().unwrap().len())).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(last["data"]["equity"].as_f64().unwrap(), whole.equity);
+        assert_eq!(
+            last["data"]["baseline_equity"].as_f64().unwrap(),
+            whole.baseline_equity
+        );
+        assert_eq!(d(last, "through"), bars[start + n - 1].timestamp);
+        out.push((
+            marks[0]["data"]["stage"].as_str().unwrap().to_string(),
+            logged.len(),
+        ));
+    }
+    out
+}
+
+/// Where the exchange's clock starts in the 1-minute bars: there the momentum template passes
+/// COLD over the day before (Sharpe 2.35, 4 trades), WARM and LIMITED beside buy-and-hold.
+const START: usize = 33_250;
+
+#[test]
+fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let bars = minute_bars();
+    let (id, source) = approved(data, "momentum");
+    let venue = fast_binance(bars.clone(), bars[START].0, 20);
+    let mut child = daemon(data, &venue.url, &[]);
+    wait_for(
+        data,
+        Duration::from_secs(120),
+        "FULL, then a reading of the monitor",
+        |e| {
+            !of_kind(e, "stage.rejected").is_empty()
+                || (completed(e, "full") && !of_kind(e, "monitor.observed").is_empty())
+        },
+    );
+    stop(&mut child);
+    let events = stage_events(data);
+    assert!(of_kind(&events, "stage.rejected").is_empty(), "{events:#?}");
+    for e in of_kind(&events, "stage.completed") {
+        assert_eq!(e["data"]["strategy_id"], id.as_str());
+        assert_eq!(e["data"]["passed"], true, "{e:#}");
+    }
+    // COLD backtested the day of bars before the exchange's now, freshly downloaded.
+    let cold = of_kind(&events, "stage.marked")
+        .into_iter()
+        .find(|m| m["data"]["stage"] == "cold")
+        .unwrap()
+        .clone();
+    assert_eq!(cold["data"]["bars"], 1440);
+    let cold_end = cold["data"]["through"].as_i64().unwrap();
+    assert!(cold_end > bars[START].0 && cold_end < bars[START + 100].0);
+    let listed = common::data(&ok(data, &["data", "list", "--json"])).unwrap();
+    assert!(
+        listed.to_string().contains("binance/BTCUSDT/1m"),
+        "{listed}"
+    );
+    // WARM and LIMITED traded the bars that closed after they began, marked as they came,
+    // and their fills are those of one uninterrupted session over their windows.
+    let runs = marks_are_one_uninterrupted_session(&events, &source, &bars, &[]);
+    let stages: Vec<&str> = runs.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(stages, ["warm", "limited"]);
+    assert!(runs.iter().all(|(_, fills)| *fills > 0), "{runs:?}");
+    let warm_start = of_kind(&events, "stage.marked")
+        .into_iter()
+        .find(|m| m["data"]["stage"] == "warm")
+        .unwrap()["data"]["window_start"]
+        .as_i64()
+        .unwrap();
+    assert!(warm_start > cold_end);
+    // The monitor read FULL's live P&L on the bars after FULL's own.
+    let observed = of_kind(&events, "monitor.observed");
+    assert!(!observed.is_empty());
+    common::audit_clean(data);
+}
+
+#[test]
+fn paper_stages_killed_at_random_moments_resume_and_trade_as_one_uninterrupted_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let bars = minute_bars();
+    let (_, source) = approved(data, "momentum");
+    // Ten minutes of bars a request and LIMITED over eight hours: room for twenty kills (each
+    // restart's first cycle moves the exchange's clock on).
+    let venue = fast_binance(bars.clone(), bars[START].0, 10);
+    let extra = [("LIMITED_HOURS", "8")];
+    let mut child = daemon(data, &venue.url, &extra);
+    wait_for(data, Duration::from_secs(60), "WARM begins", in_paper_stage);
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut kills = 0;
+    let began = Instant::now();
+    let ended = |e: &[Value]| completed(e, "limited") || !of_kind(e, "stage.rejected").is_empty();
+    while kills < 20 && !ended(&stage_events(data)) {
+        std::thread::sleep(Duration::from_millis(rng.u64(150..1_200)));
+        // SIGKILL: no chance to finish a step or tidy up.
+        child.kill().unwrap();
+        let _ = child.wait();
+        if in_paper_stage(&stage_events(data)) {
+            kills += 1;
+        }
+        child = daemon(data, &venue.url, &extra);
+        assert!(began.elapsed() < Duration::from_secs(300), "{kills} kills");
+    }
+    wait_for(data, Duration::from_secs(120), "LIMITED ends", ended);
+    stop(&mut child);
+    let events = stage_events(data);
+    let runs = marks_are_one_uninterrupted_session(&events, &source, &bars, &extra);
+    assert!(!runs.is_empty(), "{events:#?}");
+    eprintln!("{kills} kills during the paper stages; fills of each run: {runs:?}");
+    assert_eq!(kills, 20, "kills during the paper stages");
+    assert!(completed(&events, "limited"), "{events:#?}");
+    let stages: Vec<&str> = runs.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(stages, ["warm", "limited"]);
+    common::audit_clean(data);
+}
