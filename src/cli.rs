@@ -39,6 +39,7 @@ impl Command {
         match self {
             Command::Status(f) | Command::Templates(f) | Command::Monitor(f) => f.json,
             Command::Submit(a) => a.json,
+            Command::Halt(a) | Command::ReduceOnly(a) | Command::Resume(a) => a.json,
             Command::Backtest(a) => a.json,
             Command::Sweep(a) => a.json,
             Command::Generate { json, .. }
@@ -198,6 +199,14 @@ pub enum Command {
     /// `REQUIRE_APPROVAL_BEFORE=limited|full`), and the decision.
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// Halt trading: no runner places a new order from the next bar on (`--flatten` closes
+    /// every position), and no stage run begins, until `resume`. An event, kept across restarts.
+    Halt(RiskArgs),
+    /// Exits only: orders may close or reduce positions, never open or grow one, until
+    /// `resume`. An event, kept across restarts.
+    ReduceOnly(RiskArgs),
+    /// Back to active trading after `halt` or `reduce-only`. An event.
+    Resume(RiskArgs),
     /// One pass of the monitor over every strategy trading in LIMITED or FULL: rolling P&L,
     /// Sharpe and drawdown on the recorded bars of its stay; rollback to the previous stage on
     /// degradation, clones of winners, retirement of losers (settings `MONITOR_*`).
@@ -433,6 +442,23 @@ pub struct SubmitArgs {
 }
 
 /// `review …`.
+/// `halt`, `reduce-only`, `resume`.
+#[derive(Debug, clap::Args)]
+pub struct RiskArgs {
+    /// Why (kept on the log).
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Close every position as well (`halt` only).
+    #[arg(long)]
+    pub flatten: bool,
+    /// Who decides (default $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
     /// Strategies waiting for a person.

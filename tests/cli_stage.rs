@@ -200,3 +200,39 @@ fn a_stage_cut_short_by_sigkill_resumes_its_run_and_is_recorded_once() {
     assert!(ok(&d, &["audit", "verify"]).starts_with("chain ok"));
     assert!(ok(&d, &["audit", "replay"]).starts_with("identical"));
 }
+
+#[test]
+fn no_stage_run_begins_while_trading_is_halted_or_reduce_only_and_the_state_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let id = approved(d, "mean_reversion");
+    let halted = ok(d, &["halt", "--reason", "exchange outage", "--by", "ops"]);
+    assert!(halted.contains("HALTED"), "{halted}");
+    // Another process, another start: the state is read from the log.
+    let status = ok(d, &["status"]);
+    assert!(
+        status.contains("trading       HALTED (no new orders)")
+            && status.contains("by ops: exchange outage"),
+        "{status}"
+    );
+    let refused = fails(d, &["stage", &id, "cold"]);
+    assert!(
+        refused.contains("no stage run begins while trading is HALTED")
+            && refused.contains("`stratagem resume` first"),
+        "{refused}"
+    );
+    ok(d, &["reduce-only", "--reason", "winding down"]);
+    let refused = fails(d, &["stage", &id, "cold"]);
+    assert!(refused.contains("REDUCE-ONLY (exits only)"), "{refused}");
+    assert!(fails(d, &["reduce-only", "--flatten"]).contains("--flatten goes with `halt` only"));
+    let resumed: Value = common::data(&ok(d, &["resume", "--json"])).unwrap();
+    assert_eq!(resumed["state"], "active");
+    assert_eq!(resumed["recorded"], true);
+    ok(d, &["stage", &id, "cold"]);
+    let status: Value = common::data(&ok(d, &["status", "--json"])).unwrap();
+    assert_eq!(status["risk"]["state"], "active");
+    assert_eq!(
+        status["risk"]["by"].as_str().map(|s| !s.is_empty()),
+        Some(true)
+    );
+}

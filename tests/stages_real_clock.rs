@@ -18,7 +18,8 @@ use stratagem_actors::stages::realclock::paper_step;
 use stratagem_actors::stages::runner::Baseline;
 use stratagem_actors::validator::sandbox::runtime::{Sandbox, SandboxBar};
 use stratagem_actors::workflow::settings::Settings;
-use stratagem_events::Stage;
+use stratagem_events::projection::RiskMark;
+use stratagem_events::{RiskState, Stage};
 
 /// The real 1-minute bars.
 fn minute_bars() -> Vec<VenueBar> {
@@ -172,16 +173,16 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Every paper stage run's marks: one batch after the other (no bar consumed twice or
-/// skipped), the last one the whole window, and their fills and equity exactly those of one
-/// uninterrupted paper session of `source` over the same window of the venue's bars (the
-/// library's own session, buy-and-hold as baseline). Returns the fills of each run.
-fn marks_are_one_uninterrupted_session(
+/// One uninterrupted paper session of run `run` (from the log `events`) of `source` over its
+/// window of the venue's bars, under the risk states the log gives it: the library's own
+/// session, buy and hold as baseline, as one step from nothing consumed.
+fn session(
     events: &[Value],
     source: &Path,
     venue: &[VenueBar],
     extra: &[(&str, &str)],
-) -> Vec<(String, usize)> {
+    run: &str,
+) -> stratagem_actors::stages::realclock::Mark {
     let settings = Settings::from_pairs(SETTINGS.iter().chain(extra).copied())
         .stages()
         .unwrap();
@@ -202,7 +203,52 @@ fn marks_are_one_uninterrupted_session(
     let text = std::fs::read_to_string(source).unwrap();
     let wasm = stratagem_actors::workflow::compile::compile_checked(cache.path(), &text).unwrap();
     let strategy = sandbox.load(&wasm).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let marks = run_marks(events, run);
+    let (first, last) = (marks[0], marks[marks.len() - 1]);
+    let stage = match first["data"]["stage"].as_str().unwrap() {
+        "warm" => Stage::Warm,
+        _ => Stage::Limited,
+    };
+    let window_start = first["data"]["window_start"].as_i64().unwrap();
+    let n = last["data"]["bars"].as_u64().unwrap() as usize;
+    let start = bars.partition_point(|b| b.timestamp < window_start);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(paper_step(
+            &sandbox,
+            &strategy,
+            &Baseline::BuyAndHold,
+            stage,
+            &series,
+            &bars[..start + n],
+            start,
+            0,
+            &settings,
+            &risk_marks(events, run),
+        ))
+        .unwrap()
+        .mark
+        .unwrap()
+}
+
+/// The `stage.marked` events of run `run`.
+fn run_marks<'a>(events: &'a [Value], run: &str) -> Vec<&'a Value> {
+    of_kind(events, "stage.marked")
+        .into_iter()
+        .filter(|m| m["data"]["run_id"] == run)
+        .collect()
+}
+
+/// Every paper stage run's marks: one batch after the other (no bar consumed twice or
+/// skipped), the last one the whole window, and their fills and equity exactly those of one
+/// uninterrupted paper session over the same window ([`session`]). Returns the stage and the
+/// number of fills of each run.
+fn marks_are_one_uninterrupted_session(
+    events: &[Value],
+    source: &Path,
+    venue: &[VenueBar],
+    extra: &[(&str, &str)],
+) -> Vec<(String, usize)> {
     let mut runs: Vec<String> = Vec::new();
     for m in of_kind(events, "stage.marked") {
         let run = m["data"]["run_id"].as_str().unwrap().to_string();
@@ -212,15 +258,8 @@ fn marks_are_one_uninterrupted_session(
     }
     let mut out = Vec::new();
     for run in runs {
-        let marks: Vec<&Value> = of_kind(events, "stage.marked")
-            .into_iter()
-            .filter(|m| m["data"]["run_id"] == run.as_str())
-            .collect();
+        let marks = run_marks(events, &run);
         let d = |m: &Value, k: &str| m["data"][k].as_i64().unwrap();
-        let stage = match marks[0]["data"]["stage"].as_str().unwrap() {
-            "warm" => Stage::Warm,
-            _ => Stage::Limited,
-        };
         let window_start = d(marks[0], "window_start");
         assert_eq!(d(marks[0], "bars"), 0, "the first mark fixes the window");
         for w in marks.windows(2) {
@@ -229,34 +268,18 @@ fn marks_are_one_uninterrupted_session(
                 "a batch marked twice: {w:#?}"
             );
             assert_eq!(d(w[1], "window_start"), window_start);
-            // Each batch starts at the bar after the last one marked.
-            let first_fill = w[1]["data"]["fills"]
-                .as_array()
-                .unwrap()
-                .first()
-                .map(|f| f["at"].as_i64().unwrap());
-            if let Some(at) = first_fill {
-                assert!(at > d(w[0], "through"), "{w:#?}");
+            // Each batch's fills are in the bars after the last one marked.
+            for f in w[1]["data"]["fills"].as_array().unwrap() {
+                assert!(f["at"].as_i64().unwrap() > d(w[0], "through"), "{w:#?}");
             }
         }
-        let last = marks.last().unwrap();
-        let n = d(last, "bars") as usize;
-        assert_eq!(n as i64, d(last, "window_bars"), "the window completed");
-        let start = bars.partition_point(|b| b.timestamp < window_start);
-        let session = runtime
-            .block_on(paper_step(
-                &sandbox,
-                &strategy,
-                &Baseline::BuyAndHold,
-                stage,
-                &series,
-                &bars[..start + n],
-                start,
-                0,
-                &settings,
-            ))
-            .unwrap();
-        let whole = session.mark.unwrap();
+        let last = marks[marks.len() - 1];
+        assert_eq!(
+            d(last, "bars"),
+            d(last, "window_bars"),
+            "the window completed"
+        );
+        let whole = session(events, source, venue, extra, &run);
         let logged: Vec<(i64, f64, f64, f64)> = marks
             .iter()
             .flat_map(|m| m["data"]["fills"].as_array().unwrap().clone())
@@ -275,27 +298,73 @@ fn marks_are_one_uninterrupted_session(
             .iter()
             .map(|f| (f.at, f.quantity, f.price, f.fee))
             .collect();
-        if logged != replayed {
-            let i = logged.iter().zip(&replayed).position(|(a, b)| a != b);
-            panic!(
-                "the fills of run {run}: {} logged, {} replayed, first difference at {i:?}: {:?} / {:?}; marks {:#?}",
-                logged.len(),
-                replayed.len(),
-                i.map(|i| logged[i]),
-                i.map(|i| replayed[i]),
-                marks.iter().map(|m| (d(m, "bars"), d(m, "window_bars"), d(m, "through"), m["data"]["fills"].as_array().unwrap().len())).collect::<Vec<_>>()
-            );
-        }
+        assert_eq!(logged, replayed, "the fills of run {run}");
         assert_eq!(last["data"]["equity"].as_f64().unwrap(), whole.equity);
         assert_eq!(
             last["data"]["baseline_equity"].as_f64().unwrap(),
             whole.baseline_equity
         );
-        assert_eq!(d(last, "through"), bars[start + n - 1].timestamp);
+        assert_eq!(d(last, "through"), whole.through);
         out.push((
             marks[0]["data"]["stage"].as_str().unwrap().to_string(),
             logged.len(),
         ));
+    }
+    out
+}
+
+/// The fill times of one uninterrupted session of run `run` over its window, under the risk
+/// states `events` give it.
+fn replayed_fills(
+    events: &[Value],
+    source: &Path,
+    venue: &[VenueBar],
+    extra: &[(&str, &str)],
+    run: &str,
+) -> Vec<i64> {
+    session(events, source, venue, extra, run)
+        .fills
+        .iter()
+        .map(|f| f.at)
+        .collect()
+}
+
+/// The risk states run `run` traded under, as the log orders them: each from the bar after the
+/// last one the run had marked when the state changed (the projection's rule, recomputed here
+/// from the audit file).
+fn risk_marks(events: &[Value], run: &str) -> Vec<RiskMark> {
+    let mut state = RiskState::Active;
+    let mut out = Vec::new();
+    let mut open = false;
+    let mut through = i64::MIN;
+    for e in events {
+        match e["kind"].as_str().unwrap_or("") {
+            "stage.started" if e["data"]["run_id"] == run => {
+                open = true;
+                if state != RiskState::Active {
+                    out.push(RiskMark {
+                        after: i64::MIN,
+                        state,
+                        flatten: false,
+                    });
+                }
+            }
+            "stage.marked" if e["data"]["run_id"] == run => {
+                through = e["data"]["through"].as_i64().unwrap();
+            }
+            "stage.completed" if e["data"]["run_id"] == run => open = false,
+            "risk.state_changed" => {
+                state = serde_json::from_value(e["data"]["state"].clone()).unwrap();
+                if open {
+                    out.push(RiskMark {
+                        after: through,
+                        state,
+                        flatten: e["data"]["flatten"] == true,
+                    });
+                }
+            }
+            _ => {}
+        }
     }
     out
 }
@@ -398,5 +467,161 @@ fn paper_stages_killed_at_random_moments_resume_and_trade_as_one_uninterrupted_s
     assert!(completed(&events, "limited"), "{events:#?}");
     let stages: Vec<&str> = runs.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(stages, ["warm", "limited"]);
+    common::audit_clean(data);
+}
+
+#[test]
+fn a_halt_stops_new_orders_from_the_next_bar_and_resume_lets_them_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let bars = minute_bars();
+    let (_, source) = approved(data, "momentum");
+    let venue = fast_binance(bars.clone(), bars[START].0, 20);
+    let extra = [("LIMITED_HOURS", "12")];
+    let mut child = daemon(data, &venue.url, &extra);
+    let marks_of_limited = |e: &[Value]| {
+        of_kind(e, "stage.marked")
+            .iter()
+            .filter(|m| m["data"]["stage"] == "limited")
+            .count()
+    };
+    let fills_of_limited = |e: &[Value]| {
+        of_kind(e, "stage.marked")
+            .iter()
+            .filter(|m| m["data"]["stage"] == "limited")
+            .map(|m| m["data"]["fills"].as_array().unwrap().len())
+            .sum::<usize>()
+    };
+    wait_for(data, Duration::from_secs(60), "LIMITED trading", |e| {
+        fills_of_limited(e) >= 4
+    });
+    // The daemon holds the log: the halt is handed to it and recorded at its next cycle.
+    let out = ok(
+        data,
+        &["halt", "--reason", "exchange maintenance", "--json"],
+    );
+    assert_eq!(common::data(&out).unwrap()["recorded"], false, "{out}");
+    wait_for(data, Duration::from_secs(30), "the halt recorded", |e| {
+        !of_kind(e, "risk.state_changed").is_empty()
+    });
+    let halted_at = marks_of_limited(&stage_events(data));
+    wait_for(data, Duration::from_secs(30), "bars consumed halted", |e| {
+        marks_of_limited(e) >= halted_at + 3
+    });
+    ok(data, &["resume", "--reason", "maintenance over"]);
+    wait_for(data, Duration::from_secs(30), "the resume recorded", |e| {
+        of_kind(e, "risk.state_changed").len() == 2
+    });
+    wait_for(data, Duration::from_secs(120), "LIMITED ends", |e| {
+        completed(e, "limited") || !of_kind(e, "stage.rejected").is_empty()
+    });
+    stop(&mut child);
+    let events = stage_events(data);
+    let changes = of_kind(&events, "risk.state_changed");
+    let states: Vec<&str> = changes
+        .iter()
+        .map(|c| c["data"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["halted", "active"]);
+    let limited_run = of_kind(&events, "stage.started")
+        .into_iter()
+        .find(|e| e["data"]["stage"] == "limited")
+        .unwrap()["data"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let risk = risk_marks(&events, &limited_run);
+    let (halt, resume) = (risk[0].after, risk[1].after);
+    assert!(resume >= halt + 3 * 60, "{risk:?}");
+    // Orders placed on the bars after the halt's are dropped until the resume's: no fill
+    // from the bar after the next (an order of the halt's bar fills at the next open).
+    let fills: Vec<i64> = of_kind(&events, "stage.marked")
+        .iter()
+        .filter(|m| m["data"]["run_id"] == limited_run.as_str())
+        .flat_map(|m| m["data"]["fills"].as_array().unwrap().clone())
+        .map(|f| f["at"].as_i64().unwrap())
+        .collect();
+    assert!(
+        !fills.iter().any(|t| *t > halt + 60 && *t <= resume),
+        "a fill while halted: halt after {halt}, resume after {resume}: {fills:?}"
+    );
+    assert!(fills.iter().any(|t| *t <= halt), "{fills:?}");
+    assert!(fills.iter().any(|t| *t > resume), "{fills:?}");
+    // And the marks are one session under those states, while the same session without the
+    // halt trades in between: the halt is what kept those orders out.
+    marks_are_one_uninterrupted_session(&events, &source, &bars, &extra);
+    let unhalted: Vec<Value> = events
+        .iter()
+        .filter(|e| e["kind"] != "risk.state_changed")
+        .cloned()
+        .collect();
+    let free = replayed_fills(&unhalted, &source, &bars, &extra, &limited_run);
+    assert!(
+        free.iter().any(|t| *t > halt + 60 && *t <= resume),
+        "the session without the halt trades while it was halted: {free:?}"
+    );
+    // The state is kept on the log: `status` says it.
+    let status = common::data(&ok(data, &["status", "--json"])).unwrap();
+    assert_eq!(status["risk"]["state"], "active", "{status}");
+    assert_eq!(status["risk"]["reason"], "maintenance over");
+    common::audit_clean(data);
+}
+
+#[test]
+fn the_daily_loss_limit_halts_trading_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let bars = minute_bars();
+    let (_, source) = approved(data, "momentum");
+    let venue = fast_binance(bars.clone(), bars[START].0, 20);
+    // 5 of the 100,000 account in a day: LIMITED's first fills pay more than that in fees.
+    let extra = [("LIMITED_HOURS", "8"), ("DAILY_LOSS_LIMIT", "0.00005")];
+    let mut child = daemon(data, &venue.url, &extra);
+    wait_for(data, Duration::from_secs(90), "the limit halts", |e| {
+        !of_kind(e, "risk.state_changed").is_empty()
+    });
+    wait_for(data, Duration::from_secs(120), "LIMITED ends", |e| {
+        completed(e, "limited") || !of_kind(e, "stage.rejected").is_empty()
+    });
+    stop(&mut child);
+    let events = stage_events(data);
+    let halt = of_kind(&events, "risk.state_changed")[0].clone();
+    assert_eq!(halt["data"]["state"], "halted");
+    assert_eq!(halt["data"]["by"], "daily loss limit");
+    let reason = halt["data"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("daily loss limit: "), "{reason}");
+    // The mark just before it shows the loss: equity down at least the limit from the
+    // run's start that day.
+    let seq = halt["seq"].as_u64().unwrap();
+    let before = of_kind(&events, "stage.marked")
+        .into_iter()
+        .rev()
+        .find(|m| m["seq"].as_u64().unwrap() < seq)
+        .unwrap();
+    assert_eq!(before["data"]["stage"], "limited");
+    let capital = 100_000.0 * 0.10;
+    assert!(
+        before["data"]["equity"].as_f64().unwrap() <= capital - 5.0,
+        "{before:#}"
+    );
+    // No order after it: LIMITED traded on halted to its end, with no fill after the bar
+    // after the one it had consumed.
+    let run = before["data"]["run_id"].as_str().unwrap();
+    let after = before["data"]["through"].as_i64().unwrap();
+    let late: Vec<i64> = run_marks(&events, run)
+        .iter()
+        .flat_map(|m| m["data"]["fills"].as_array().unwrap().clone())
+        .map(|f| f["at"].as_i64().unwrap())
+        .filter(|t| *t > after + 60)
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
+    assert!(completed(&events, "limited"));
+    // No stage run began after it: FULL waits for `resume`.
+    assert!(!of_kind(&events, "stage.started")
+        .iter()
+        .any(|e| e["seq"].as_u64().unwrap() > seq));
+    marks_are_one_uninterrupted_session(&events, &source, &bars, &extra);
+    let status = common::data(&ok(data, &["status", "--json"])).unwrap();
+    assert_eq!(status["risk"]["state"], "halted", "{status}");
     common::audit_clean(data);
 }

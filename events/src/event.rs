@@ -486,6 +486,44 @@ pub struct StageStarted {
     pub window_end: Option<i64>,
 }
 
+/// What trading may do: the account's risk state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskState {
+    /// Orders as the strategies place them.
+    #[default]
+    Active,
+    /// Exits only: an order may reduce a position or close it, never open or grow one.
+    ReduceOnly,
+    /// No new orders (positions are held, or closed when the halt says flatten).
+    Halted,
+}
+
+impl RiskState {
+    /// `active`, `reduce_only`, `halted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskState::Active => "active",
+            RiskState::ReduceOnly => "reduce_only",
+            RiskState::Halted => "halted",
+        }
+    }
+}
+
+/// The account's risk state changed (`stratagem halt`, `reduce-only`, `resume`, or the daily
+/// loss limit). Every runner honours it from the first bar it had not consumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskStateChanged {
+    /// The new state.
+    pub state: RiskState,
+    /// Why.
+    pub reason: String,
+    /// Who: a person's name, or `daily loss limit`.
+    pub by: String,
+    /// A halt that also closes every position.
+    pub flatten: bool,
+}
+
 /// One fill of a stage on the real clock.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StageFill {
@@ -825,6 +863,7 @@ vocabulary! {
     ReviewReopened(ReviewReopened) = "review.reopened",
     StageStarted(StageStarted) = "stage.started",
     StageMarked(StageMarked) = "stage.marked",
+    RiskStateChanged(RiskStateChanged) = "risk.state_changed",
     StageCompleted(StageCompleted) = "stage.completed",
     StagePromoted(StagePromoted) = "stage.promoted",
     StageRejected(StageRejected) = "stage.rejected",

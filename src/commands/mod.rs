@@ -28,6 +28,7 @@ mod generate;
 mod monitor;
 mod opportunities;
 mod review;
+mod risk;
 mod run;
 mod scan;
 mod stage;
@@ -41,6 +42,7 @@ use std::process::ExitCode;
 use stratagem_actors::workflow::settings::Settings;
 
 use crate::cli::{Cli, Command};
+use stratagem_events::RiskState;
 
 /// Runs the parsed command line with the settings of the file and the environment.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
@@ -72,6 +74,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Data(cmd) => data::run(root, settings, cmd).await,
         Command::Config(cmd) => config::run(root, settings, cmd),
         Command::Review(cmd) => review::run(root, settings, cmd).await,
+        Command::Halt(args) => risk::run(root, RiskState::Halted, args).await,
+        Command::ReduceOnly(args) => risk::run(root, RiskState::ReduceOnly, args).await,
+        Command::Resume(args) => risk::run(root, RiskState::Active, args).await,
         Command::Monitor(flags) => monitor::run(root, settings, flags.json).await,
         Command::Scan { file, json } => scan::run(&file, json),
         Command::Validate { file, json } => validate::run(root, settings, &file, json).await,

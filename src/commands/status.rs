@@ -52,6 +52,7 @@ fn render(r: &StatusReport, json: bool) -> anyhow::Result<ExitCode> {
         "discovery     active: {}",
         yes_no(a.strategy_discovery_active)
     );
+    say!("trading       {}", r.risk.line);
     say!(
         "opportunities discovered {}, scored {}, submitted {}",
         a.opportunities_discovered,

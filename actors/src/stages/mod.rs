@@ -8,4 +8,5 @@ pub mod metrics;
 pub mod monitor;
 pub mod paper;
 pub mod realclock;
+pub mod risk;
 pub mod runner;

@@ -90,7 +90,8 @@ pub enum PaperError {
 
 /// Paper-trades up to `bars_wanted` bars of `feed`: the candidate and (when given) the champion
 /// step on every bar; without a champion the baseline is buy-and-hold on the same bars. Both
-/// first see `warmup` (no trading).
+/// first see `warmup` (no trading). The candidate's orders are filtered by the risk states
+/// `risk_states` of its run.
 ///
 /// # Errors
 /// [`PaperError`] when a strategy cannot start or the feed breaks.
@@ -105,6 +106,7 @@ pub async fn trade(
     capital: f64,
     costs: CostModel,
     bars_per_year: f64,
+    risk_states: &[stratagem_events::projection::RiskMark],
 ) -> Result<PaperSession, PaperError> {
     let limits = SandboxLimits::default();
     let risk = RiskLimits::with_account(capital, costs);
@@ -135,7 +137,9 @@ pub async fn trade(
         bars.push(bar);
     }
     let trap = runs.remove(0).finish().trap;
-    let candidate = backtest::simulate(&bars, &orders[0], capital, costs, bars_per_year, 1);
+    // The candidate trades under the account's risk states (the baseline is a yardstick).
+    let kept = super::risk::filter(&orders[0], &bars, risk_states);
+    let candidate = backtest::simulate(&bars, &kept, capital, costs, bars_per_year, 1);
     let baseline = match orders.get(1) {
         Some(champion_orders) => {
             backtest::simulate(&bars, champion_orders, capital, costs, bars_per_year, 1)

@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use stratagem_events::projection::RiskMark;
 use stratagem_events::{Stage, StageFill};
 
 use super::clock::SimulatedClock;
@@ -197,7 +198,7 @@ pub fn backtest_stage(
         start: end - n,
         end,
     };
-    let (b, trap) = backtest_window(sandbox, candidate, bars, w, s.capital, s, trials)?;
+    let (b, trap) = backtest_window(sandbox, candidate, bars, w, s.capital, s, trials, &[])?;
     let mut metrics = b.metrics;
     let (passed, gate) = Judged {
         stage,
@@ -261,6 +262,7 @@ pub async fn paper_step(
     start: usize,
     consumed: usize,
     s: &StageSettings,
+    risk: &[RiskMark],
 ) -> Result<StageStep, StageError> {
     let interval = series.interval.seconds();
     let fraction = if stage == Stage::Limited {
@@ -288,7 +290,7 @@ pub async fn paper_step(
         let clock = SimulatedClock::new(0, None);
         let mut feed = RecordedFeed::new(&bars[start..start + n], &clock);
         let session = paper::trade(
-            sandbox, candidate, champion, warmup, &mut feed, n, capital, s.costs, bpy,
+            sandbox, candidate, champion, warmup, &mut feed, n, capital, s.costs, bpy, risk,
         )
         .await
         .map_err(|e| match e {

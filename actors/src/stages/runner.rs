@@ -73,6 +73,9 @@ pub struct StageSettings {
     /// `require_approval_before` (`MODEL_REQUIRE_APPROVAL_BEFORE`; default `limited`: a person
     /// reads model-written code before it trades real capital).
     pub model_require_approval_before: Option<Stage>,
+    /// The account's loss in a day, as a fraction of `capital`, at which trading halts by
+    /// itself (`DAILY_LOSS_LIMIT`; 0, the default: no limit).
+    pub daily_loss_limit: f64,
 }
 
 impl StageSettings {
@@ -117,6 +120,7 @@ impl Default for StageSettings {
             },
             require_approval_before: None,
             model_require_approval_before: Some(Stage::Limited),
+            daily_loss_limit: 0.0,
         }
     }
 }
@@ -254,6 +258,7 @@ pub fn live_window(bars: &[SandboxBar], s: &StageSettings) -> Result<StageWindow
 ///
 /// # Errors
 /// [`StageError::Sandbox`] when the module cannot start.
+#[allow(clippy::too_many_arguments)]
 pub fn backtest_window(
     sandbox: &Sandbox,
     strategy: &LoadedStrategy,
@@ -262,6 +267,7 @@ pub fn backtest_window(
     capital: f64,
     s: &StageSettings,
     trials: u64,
+    risk_states: &[stratagem_events::projection::RiskMark],
 ) -> Result<(backtest::Backtest, Option<SandboxTrap>), StageError> {
     let (limits, risk) = (
         SandboxLimits::backtest(),
@@ -273,6 +279,7 @@ pub fn backtest_window(
     live.feed_all(&bars[w.start..w.end]);
     let run = live.finish();
     let orders = window_orders(&run.orders, w);
+    let orders = super::risk::filter(&orders, &bars[w.start..w.end], risk_states);
     let bpy = market::bars_per_year(bars);
     Ok((
         backtest::simulate(
@@ -351,6 +358,7 @@ pub async fn run_stage(
                         capital,
                         s.costs,
                         bpy,
+                        &[],
                     )
                     .await
                 }
@@ -365,6 +373,7 @@ pub async fn run_stage(
                         capital,
                         s.costs,
                         bpy,
+                        &[],
                     )
                     .await
                 }
@@ -399,7 +408,7 @@ pub async fn run_stage(
             break (session.candidate, session.baseline.sharpe, session.trap);
         },
         Stage::Cold | Stage::Full => {
-            let (b, trap) = backtest_window(sandbox, candidate, bars, w, capital, s, trials)?;
+            let (b, trap) = backtest_window(sandbox, candidate, bars, w, capital, s, trials, &[])?;
             (b.metrics, 0.0, trap)
         }
     };

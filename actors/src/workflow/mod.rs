@@ -28,6 +28,7 @@ pub mod query;
 pub mod read_api;
 pub mod report;
 pub mod review;
+pub mod risk;
 pub mod run;
 pub mod settings;
 pub mod sqlite;

@@ -127,8 +127,17 @@ pub async fn pass(
         } else {
             stages.capital
         };
-        let (run, trap) = runner::backtest_window(sandbox, &loaded, bars, live, capital, stages, 1)
-            .with_context(|| format!("cannot run strategy {} for the monitor", stay.strategy_id))?;
+        let risk = projections
+            .state()
+            .strategies
+            .get(&stay.strategy_id)
+            .map(|s| s.open_risk.clone())
+            .unwrap_or_default();
+        let (run, trap) =
+            runner::backtest_window(sandbox, &loaded, bars, live, capital, stages, 1, &risk)
+                .with_context(|| {
+                    format!("cannot run strategy {} for the monitor", stay.strategy_id)
+                })?;
         let base = backtest::buy_and_hold(
             &bars[live.start..live.end],
             capital,

@@ -18,7 +18,7 @@ pub enum Status {
     /// The log, opened: the seed's counters and the sources' health, and the log's head.
     Open {
         /// Counters and health.
-        summary: Summary,
+        summary: Box<Summary>,
         /// The log's head.
         head: Head,
     },
@@ -66,6 +66,7 @@ pub fn status(root: &Path) -> Result<Status> {
                 autonomy: state.autonomy.clone(),
                 sources: state.sources.clone(),
                 notifications_waiting: state.outbox.len() as u64,
+                risk: state.risk.clone(),
             };
             if dir.is_read_only() {
                 // Replayed in memory: the projection files are not written.
@@ -79,7 +80,7 @@ pub fn status(root: &Path) -> Result<Status> {
         }
     };
     Ok(Status::Open {
-        summary,
+        summary: Box::new(summary),
         head: dir.store().head(),
     })
 }
@@ -296,6 +297,24 @@ pub struct StatusReport {
     pub sources: std::collections::BTreeMap<String, SourceReport>,
     /// Messages in the outbox, not delivered yet.
     pub notifications_waiting: u64,
+    /// The account's risk state: `active`, `reduce_only` or `halted`, with why, who and since
+    /// when (RFC 3339; absent when it never changed).
+    pub risk: RiskReport,
+}
+
+/// The account's risk state, as `status` reports it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RiskReport {
+    /// `active`, `reduce_only`, `halted`.
+    pub state: stratagem_events::RiskState,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub by: String,
+    /// Since when.
+    pub since: Option<String>,
+    /// In words.
+    pub line: String,
 }
 
 impl StatusReport {
@@ -330,6 +349,14 @@ impl StatusReport {
                 })
                 .collect(),
             notifications_waiting: summary.notifications_waiting,
+            risk: RiskReport {
+                state: summary.risk.state,
+                reason: summary.risk.reason.clone(),
+                by: summary.risk.by.clone(),
+                since: (summary.risk.since_micros != 0)
+                    .then(|| rfc3339_micros(summary.risk.since_micros)),
+                line: super::risk::line_of(&summary.risk),
+            },
         }
     }
 
@@ -343,6 +370,7 @@ impl StatusReport {
                 autonomy: state.autonomy.clone(),
                 sources: state.sources.clone(),
                 notifications_waiting: state.outbox.len() as u64,
+                risk: state.risk.clone(),
             },
             head,
         )

@@ -47,11 +47,14 @@ pub struct Decision {
 /// Where decisions wait for a running daemon: `DATA_DIR/review-inbox/`.
 pub const HANDOFF_DIR: &str = "review-inbox";
 
-/// Whether a decision waits in the inbox for the daemon to record it.
+/// Whether a decision (a review, or a risk state: `risk-inbox/`) waits for the daemon to
+/// record it.
 pub fn handoffs_waiting(root: &Path) -> bool {
-    std::fs::read_dir(root.join(HANDOFF_DIR))
-        .map(|mut entries| entries.next().is_some())
-        .unwrap_or(false)
+    [HANDOFF_DIR, super::risk::HANDOFF_DIR].iter().any(|d| {
+        std::fs::read_dir(root.join(d))
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false)
+    })
 }
 
 /// Writes a decision for the daemon to record (atomically: a temporary file renamed).
@@ -59,13 +62,22 @@ pub fn handoffs_waiting(root: &Path) -> bool {
 /// # Errors
 /// The folder or the file cannot be written.
 pub fn hand_over(root: &Path, d: &Decision) -> Result<PathBuf> {
-    let folder = root.join(HANDOFF_DIR);
+    hand_over_to(root, HANDOFF_DIR, d)
+}
+
+/// Writes `value` as a file of the inbox `folder` of `root` for the daemon to record
+/// (atomically: a temporary file renamed; named by a UUID v7, so in the order written).
+///
+/// # Errors
+/// The folder or the file cannot be written.
+pub fn hand_over_to<T: Serialize>(root: &Path, folder: &str, value: &T) -> Result<PathBuf> {
+    let folder = root.join(folder);
     std::fs::create_dir_all(&folder)
         .map_err(|e| WorkflowError::io(format!("cannot create {}", folder.display()), e))?;
     let name = format!("{}.json", Uuid::now_v7());
     let tmp = folder.join(format!(".{name}.tmp"));
     let file = folder.join(&name);
-    let bytes = serde_json::to_vec_pretty(d)
+    let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| WorkflowError::refused(format!("cannot encode the decision: {e}")))?;
     std::fs::write(&tmp, bytes)
         .map_err(|e| WorkflowError::io(format!("cannot write {}", tmp.display()), e))?;
@@ -143,22 +155,8 @@ pub async fn take_handoffs(
     projections: &mut ProjectionFiles,
     settings: &StageSettings,
 ) -> Vec<String> {
-    let folder = root.join(HANDOFF_DIR);
-    let Ok(entries) = std::fs::read_dir(&folder) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    files.sort();
     let mut lines = Vec::new();
-    for file in files {
+    for file in handed_over(root, HANDOFF_DIR) {
         let decision = std::fs::read(&file)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<Decision>(&b).map_err(|e| e.to_string()));
@@ -188,6 +186,24 @@ pub async fn take_handoffs(
         lines.push(line);
     }
     lines
+}
+
+/// The files waiting in the inbox `folder` of `root`, oldest first.
+pub fn handed_over(root: &Path, folder: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join(folder)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// A strategy waiting for a person, as `review list` shows it.

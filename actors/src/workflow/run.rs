@@ -293,6 +293,7 @@ impl RecordedPipeline {
                     &self.dir,
                     &mut self.projections,
                     &mut self.notifications,
+                    &self.settings,
                     id,
                     st,
                     &step,
@@ -353,6 +354,14 @@ impl PipelineWork for RecordedPipeline {
                 .values()
                 .filter(|o| opportunity_waits(o) && generate::template_for(o).is_some())
                 .map(|o| o.id)
+                .collect(),
+            // No stage run begins while trading is halted or reduce-only; one open goes on.
+            Step::Stage(_) => state
+                .strategies
+                .values()
+                .filter(|s| strategy_waits(s, step, &self.settings))
+                .filter(|s| super::risk::may_begin(state, s.open_run.is_some()))
+                .map(|s| s.id)
                 .collect(),
             _ => state
                 .strategies
@@ -794,6 +803,10 @@ impl Host {
         let settings = self.settings.stages()?;
         // Decisions a person handed over while this process held the log.
         for line in review::take_handoffs(&self.root, &dir, &mut projections, &settings).await {
+            tracing::info!("{line}");
+        }
+        // Risk changes too: every runner honours them from this cycle's steps on.
+        for line in super::risk::take_handoffs(&self.root, &dir, &mut projections).await {
             tracing::info!("{line}");
         }
         let work = RecordedPipeline {

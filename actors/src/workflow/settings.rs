@@ -673,6 +673,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "the series the stages run on, venue/SYMBOL/interval, on the venue's clock; `recorded`: the embedded recording on a simulated clock (default: the first of `MARKETS`, else recorded; `run --offline` always recorded)",
     ),
     (
+        "DAILY_LOSS_LIMIT",
+        "the account's loss in a day, as a fraction of `STAGE_CAPITAL`, at which trading halts by itself (the LIMITED runs on the real clock; default 0: no limit)",
+    ),
+    (
         "STAGE_POLL_SECONDS",
         "seconds `stage` waits between two steps of a paper stage on the real clock (default 10)",
     ),
@@ -993,6 +997,12 @@ impl Settings {
             model_require_approval_before: checkpoint(
                 "MODEL_REQUIRE_APPROVAL_BEFORE",
                 d.model_require_approval_before,
+            )?,
+            daily_loss_limit: self.parsed(
+                "DAILY_LOSS_LIMIT",
+                d.daily_loss_limit,
+                fraction,
+                "a fraction between 0 and 1",
             )?,
         })
     }

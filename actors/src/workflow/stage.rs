@@ -80,7 +80,7 @@ pub async fn run_recorded(
     // until its window is complete.
     let outcome = loop {
         let step = plan.step(&sandbox, root, settings, speed, feed).await?;
-        record_step(dir, projections, notifications, id, stage, &step).await?;
+        record_step(dir, projections, notifications, settings, id, stage, &step).await?;
         if let Some(outcome) = step.outcome {
             break outcome;
         }
@@ -192,6 +192,8 @@ pub struct StagePlan {
     market: StageMarket,
     /// Where its marks on the log leave it (a paper stage on the real clock).
     marks: Option<MarksView>,
+    /// The risk states its run trades under.
+    risk: Vec<stratagem_events::projection::RiskMark>,
 }
 
 /// Checks that `id` may run `stage` and records its start (write-ahead; a run of this stage
@@ -227,6 +229,13 @@ pub async fn begin_recorded(
         refuse!(
             "strategy {id} is {now}; `stage {}` needs {wants}",
             stage.as_str()
+        );
+    }
+    let open = view.open_run.is_some_and(|(st, _)| st == stage);
+    if !super::risk::may_begin(projections.state(), open) {
+        refuse!(
+            "no stage run begins while trading is {}: `stratagem resume` first",
+            super::risk::line(projections.state())
         );
     }
     let held = view.held.as_ref().filter(|h| h.0 == stage);
@@ -308,7 +317,14 @@ pub async fn begin_recorded(
         )
         .await?;
     }
+    let risk = projections
+        .state()
+        .strategies
+        .get(&id)
+        .map(|s| s.open_risk.clone())
+        .unwrap_or_default();
     Ok(StagePlan {
+        risk,
         stage,
         candidate,
         champion,
@@ -401,7 +417,7 @@ impl StagePlan {
                 };
                 Ok(realclock::paper_step(
                     sandbox, &candidate, &baseline, self.stage, series, &bars, start, consumed,
-                    settings,
+                    settings, &self.risk,
                 )
                 .await?)
             }
@@ -424,6 +440,11 @@ impl StagePlan {
             fills,
             equity: m.equity,
             baseline_equity: m.baseline_equity,
+            day_open_equity: self
+                .marks
+                .as_ref()
+                .filter(|v| v.through.div_euclid(86_400) == m.through.div_euclid(86_400))
+                .map_or(m.equity, |v| v.day_open_equity),
         });
     }
 
@@ -507,6 +528,7 @@ pub async fn record_step(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     notifications: &mut Notifications,
+    settings: &runner::StageSettings,
     id: Uuid,
     stage: Stage,
     step: &StageStep,
@@ -534,6 +556,22 @@ pub async fn record_step(
             )),
         )
         .await?;
+        // The capital at risk lost too much today: trading halts by itself.
+        let day = m.through.div_euclid(86_400);
+        if let Some(reason) = super::risk::daily_loss_breached(
+            projections.state(),
+            day,
+            settings.daily_loss_limit,
+            settings.capital,
+        ) {
+            let halt = super::risk::RiskChange {
+                state: stratagem_events::RiskState::Halted,
+                reason,
+                by: "daily loss limit".into(),
+                flatten: false,
+            };
+            super::risk::record(dir, projections, &halt).await?;
+        }
     }
     if let Some(outcome) = &step.outcome {
         finish_recorded(dir, projections, notifications, id, stage, outcome).await?;

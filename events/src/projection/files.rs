@@ -96,6 +96,9 @@ pub struct Summary {
     /// Messages in the notifications' outbox, not delivered yet.
     #[serde(default)]
     pub notifications_waiting: u64,
+    /// The account's risk state.
+    #[serde(default)]
+    pub risk: super::RiskView,
 }
 
 /// The summary in `dir`, when it is of the log's head; `None` when it is missing, unreadable
@@ -337,6 +340,7 @@ impl ProjectionFiles {
             autonomy: self.state.autonomy.clone(),
             sources: self.state.sources.clone(),
             notifications_waiting: self.state.outbox.len() as u64,
+            risk: self.state.risk.clone(),
         };
         self.write_atomically(
             SUMMARY_FILE,

@@ -255,6 +255,33 @@ pub struct StrategyView {
     pub clones: Vec<Uuid>,
     /// Where its last stage run on the real clock stands (`stage.marked`).
     pub marks: Option<MarksView>,
+    /// The risk states its open run trades under, each from the bar after `after` (the last
+    /// bar the run had marked when the state changed; `i64::MIN`: from its first bar).
+    pub open_risk: Vec<RiskMark>,
+}
+
+/// A risk state as one run honours it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RiskMark {
+    /// It applies to the bars after this open time.
+    pub after: i64,
+    /// The state.
+    pub state: crate::RiskState,
+    /// Close the position at its first bar (a halt with flatten).
+    pub flatten: bool,
+}
+
+/// The account's risk state, as the last `risk.state_changed` left it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RiskView {
+    /// The state.
+    pub state: crate::RiskState,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub by: String,
+    /// When, microseconds since the epoch (0: never changed).
+    pub since_micros: i64,
 }
 
 /// Where a stage run on the real clock stands: its marks summed.
@@ -280,6 +307,9 @@ pub struct MarksView {
     pub equity: f64,
     /// The baseline's equity at the last mark.
     pub baseline_equity: f64,
+    /// The candidate's equity as the UTC day of `through` began (its last mark of the day
+    /// before, or its first mark).
+    pub day_open_equity: f64,
 }
 
 /// Every projection of the log, kept together so one pass of replay builds them all.
@@ -316,6 +346,8 @@ pub struct Projections {
     /// Sources written by model attempts whose `strategy.generated` has not come yet (their
     /// tokens are charged already), with the attempt that wrote them.
     pub attempted_sources: BTreeMap<String, u32>,
+    /// The account's risk state.
+    pub risk: RiskView,
     /// Last sequence number applied.
     pub last_seq: u64,
 }
@@ -579,17 +611,66 @@ impl Projections {
                 }
             }
             Event::StageStarted(e) => {
+                let risk = self.risk.state;
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.open_run = Some((e.stage, e.run_id));
+                    // A run starts under the account's state.
+                    s.open_risk = (risk != crate::RiskState::Active)
+                        .then_some(RiskMark {
+                            after: i64::MIN,
+                            state: risk,
+                            flatten: false,
+                        })
+                        .into_iter()
+                        .collect();
+                }
+            }
+            Event::RiskStateChanged(e) => {
+                self.risk = RiskView {
+                    state: e.state,
+                    reason: e.reason,
+                    by: e.by,
+                    since_micros: recorded_at_micros,
+                };
+                // Every open run honours it from the first bar it has not marked; a stay (a
+                // completed LIMITED or FULL run trading on) from the bar after the monitor's
+                // last reading of it.
+                for s in self.strategies.values_mut() {
+                    if s.status != StrategyStatus::Staged {
+                        continue;
+                    }
+                    let Some(run) = s.open_run.map(|(_, r)| r).or(s.last_completed_run) else {
+                        continue;
+                    };
+                    let marked = s
+                        .marks
+                        .as_ref()
+                        .filter(|m| m.run_id == run)
+                        .map(|m| m.through);
+                    let read = s
+                        .monitor
+                        .as_ref()
+                        .filter(|m| s.open_run.is_none() && m.run_id == run)
+                        .map(|m| m.window_end);
+                    let after = read.or(marked).unwrap_or(i64::MIN);
+                    s.open_risk.push(RiskMark {
+                        after,
+                        state: e.state,
+                        flatten: e.flatten,
+                    });
                 }
             }
             Event::StageMarked(e) => {
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
-                    let before = s
-                        .marks
-                        .as_ref()
-                        .filter(|m| m.run_id == e.run_id)
-                        .map_or(0, |m| m.fills);
+                    let previous = s.marks.as_ref().filter(|m| m.run_id == e.run_id);
+                    let before = previous.map_or(0, |m| m.fills);
+                    let day_open_equity = match previous {
+                        Some(m) if m.through.div_euclid(86_400) == e.through.div_euclid(86_400) => {
+                            m.day_open_equity
+                        }
+                        Some(m) => m.equity,
+                        None => e.equity,
+                    };
                     s.marks = Some(MarksView {
                         run_id: e.run_id,
                         stage: e.stage,
@@ -601,6 +682,7 @@ impl Projections {
                         fills: before + e.fills.len() as u64,
                         equity: e.equity,
                         baseline_equity: e.baseline_equity,
+                        day_open_equity,
                     });
                 }
             }
@@ -716,6 +798,7 @@ impl Projections {
                         rollbacks: 0,
                         clones: Vec::new(),
                         marks: None,
+                        open_risk: Vec::new(),
                     },
                 );
             }
@@ -937,6 +1020,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::ActorStarted(_)
         | Event::ActorRestarted(_)
         | Event::ActorGaveUp(_) => Some(AuditFile::Operations),
+        Event::RiskStateChanged(_) => Some(AuditFile::Stages),
     }
 }
 

@@ -147,6 +147,7 @@ fn view(id: Uuid, opportunity: Uuid, stage: Stage) -> StrategyView {
         rollbacks: 0,
         clones: Vec::new(),
         marks: None,
+        open_risk: Vec::new(),
     }
 }
 
