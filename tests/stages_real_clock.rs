@@ -31,6 +31,11 @@ fn minute_bars() -> Vec<VenueBar> {
 /// run); `/api/v3/klines` answers with the bars closed by then.
 fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
     let asked = std::sync::atomic::AtomicI64::new(0);
+    // ETHUSDT: the same moves at 7.5 % of the price.
+    let eth: Vec<VenueBar> = bars
+        .iter()
+        .map(|(t, [o, h, l, c, v])| (*t, [o * 0.075, h * 0.075, l * 0.075, c * 0.075, *v]))
+        .collect();
     LoopbackServer::respond(move |r: &Recorded| {
         use std::sync::atomic::Ordering::SeqCst;
         if r.path.starts_with("/api/v3/time") {
@@ -43,6 +48,10 @@ fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
         }
         assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
         let now = start + asked.load(SeqCst) * step * 60;
+        let bars = match common::venue::query(&r.path)["symbol"].as_str() {
+            "ETHUSDT" => &eth,
+            _ => &bars,
+        };
         let closed = bars.partition_point(|(t, _)| t + 60 <= now);
         Some(Reply::json(
             200,
@@ -53,9 +62,14 @@ fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
 
 /// An approved strategy of `template`, recorded in `data`: its id and source file.
 fn approved(data: &Path, template: &str) -> (String, PathBuf) {
+    approved_idea(data, template, template)
+}
+
+/// An approved strategy of `template` for an idea titled `title`.
+fn approved_idea(data: &Path, template: &str, title: &str) -> (String, PathBuf) {
     let submitted = common::data(&ok(
         data,
-        &["submit", "--title", template, "--hypothesis", "h", "--json"],
+        &["submit", "--title", title, "--hypothesis", "h", "--json"],
     ))
     .unwrap();
     let generated = common::data(&ok(
@@ -624,4 +638,51 @@ fn the_daily_loss_limit_halts_trading_by_itself() {
     let status = common::data(&ok(data, &["status", "--json"])).unwrap();
     assert_eq!(status["risk"]["state"], "halted", "{status}");
     common::audit_clean(data);
+}
+
+#[test]
+fn each_idea_is_staged_on_the_configured_series_of_its_asset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let bars = minute_bars();
+    let (eth, _) = approved_idea(data, "momentum", "Momentum in Ethereum");
+    let (any, _) = approved_idea(data, "momentum", "Momentum everywhere");
+    let venue = fast_binance(bars.clone(), bars[START].0, 20);
+    // MARKETS names the instruments; without STAGE_MARKET the first is the default.
+    let mut child = daemon(
+        data,
+        &venue.url,
+        &[
+            ("STAGE_MARKET", ""),
+            ("MARKETS", "binance/BTCUSDT/1m,binance/ETHUSDT/1m"),
+        ],
+    );
+    wait_for(data, Duration::from_secs(60), "both COLD runs", |e| {
+        of_kind(e, "stage.completed")
+            .iter()
+            .filter(|c| c["data"]["stage"] == "cold")
+            .count()
+            == 2
+    });
+    stop(&mut child);
+    let events = stage_events(data);
+    let series_of = |id: &str| {
+        of_kind(&events, "stage.marked")
+            .into_iter()
+            .find(|m| m["data"]["strategy_id"] == id && m["data"]["stage"] == "cold")
+            .unwrap()["data"]["series"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(series_of(&eth), "binance/ETHUSDT/1m");
+    assert_eq!(series_of(&any), "binance/BTCUSDT/1m");
+    // Both series were brought up to the exchange's now.
+    let listed = common::data(&ok(data, &["data", "list", "--json"]))
+        .unwrap()
+        .to_string();
+    assert!(
+        listed.contains("binance/ETHUSDT/1m") && listed.contains("binance/BTCUSDT/1m"),
+        "{listed}"
+    );
 }

@@ -31,6 +31,9 @@ pub struct ScoringContext {
     pub regime: RegimeReading,
     /// Latest gas conditions, if a check read them.
     pub gas: Option<GasConditions>,
+    /// On the real clock: the regime of each configured series (`MARKETS`) and the default
+    /// one; an idea's market fit is judged against its instrument's ([`crate::bars::instruments`]).
+    pub instruments: Option<Instruments>,
     /// Weights and thresholds.
     pub config: ScorerConfig,
     /// Every opportunity on record: built from the read model when something is first scored
@@ -50,6 +53,7 @@ impl ScoringContext {
         ScoringContext {
             regime,
             gas: None,
+            instruments: None,
             config,
             index: NoveltyIndex::new(),
             indexed: false,
@@ -84,8 +88,14 @@ impl ScoringContext {
     /// the gas reading and the settings, as a SHA-256 in hex.
     pub fn fingerprint(&self) -> String {
         use sha2::Digest;
+        let instruments: Vec<String> = self
+            .instruments
+            .iter()
+            .flat_map(|i| i.regimes.iter())
+            .map(|(s, r)| format!("{} {}", s.label(), r.reason))
+            .collect();
         let text = format!(
-            "{SCORING_REVISION}\n{}\n{:?}\n{:?}",
+            "{SCORING_REVISION}\n{}\n{:?}\n{:?}\n{instruments:?}",
             self.regime.reason, self.gas, self.config
         );
         sha2::Sha256::digest(text.as_bytes())
@@ -101,16 +111,45 @@ impl ScoringContext {
     pub fn score(&self, c: &Candidate<'_>) -> (Scored, Signature) {
         let sig = c.signature();
         let text = format!("{} {}", c.title, c.hypothesis);
+        let regime = self
+            .instruments
+            .as_ref()
+            .and_then(|i| i.regime_of(&text, c.timeframe))
+            .unwrap_or(&self.regime);
         let scored = score(
             c,
             &sig,
             &self.index,
-            &self.regime,
+            regime,
             self.gas.as_ref(),
             &text,
             &self.config,
         );
         (scored, sig)
+    }
+}
+
+/// The configured series and the regime read on each (from the bar store).
+#[derive(Debug, Clone)]
+pub struct Instruments {
+    /// The default series.
+    pub default: crate::bars::Series,
+    /// Every configured series with its regime (a series the store has too few bars of is
+    /// not here: its ideas are judged against the embedded regime).
+    pub regimes: Vec<(crate::bars::Series, RegimeReading)>,
+    /// Every configured series.
+    pub markets: Vec<crate::bars::Series>,
+}
+
+impl Instruments {
+    /// The regime of the series an idea with `text` and `timeframe` trades, if read.
+    pub fn regime_of(&self, text: &str, timeframe: Option<&str>) -> Option<&RegimeReading> {
+        let (series, _) =
+            crate::bars::instruments::choose(&self.markets, &self.default, text, timeframe);
+        self.regimes
+            .iter()
+            .find(|(s, _)| *s == series)
+            .map(|(_, r)| r)
     }
 }
 

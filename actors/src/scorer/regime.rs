@@ -55,7 +55,12 @@ pub struct RegimeReading {
 /// Detects the regime of the last [`WINDOW_BARS`] bars (fewer if that is all there is).
 /// Fewer than two bars: SIDEWAYS, saying so.
 pub fn detect(bars: &[SandboxBar]) -> RegimeReading {
-    let window = &bars[bars.len().saturating_sub(WINDOW_BARS)..];
+    detect_window(&bars[bars.len().saturating_sub(WINDOW_BARS)..])
+}
+
+/// Detects the regime over every bar of `window` (a series of the bar store reads its last 30
+/// days, whatever its interval). Fewer than two bars: SIDEWAYS, saying so.
+pub fn detect_window(window: &[SandboxBar]) -> RegimeReading {
     if window.len() < 2 {
         return RegimeReading {
             regime: Regime::Sideways,

@@ -38,8 +38,10 @@ pub enum StageMarket {
     Recorded,
     /// A series of the bar store, kept current from its venue, on the venue's clock.
     Store {
-        /// The series.
+        /// The series (for an idea: the one of its instrument; else the default).
         series: Series,
+        /// Every configured series (`MARKETS`, and the default), the instruments ideas map to.
+        markets: Vec<Series>,
         /// The venues' addresses.
         urls: VenueUrls,
         /// How long `stage` waits between two steps of a paper stage (`STAGE_POLL_SECONDS`).
@@ -48,6 +50,26 @@ pub enum StageMarket {
 }
 
 impl StageMarket {
+    /// The market of an idea with `text` (its title and hypothesis) and `timeframe`: on the
+    /// real clock the configured series of its instrument ([`crate::bars::instruments`]), else
+    /// the default; the recording stays the recording.
+    pub fn for_idea(&self, text: &str, timeframe: Option<&str>) -> StageMarket {
+        match self {
+            StageMarket::Recorded => StageMarket::Recorded,
+            StageMarket::Store {
+                series,
+                markets,
+                urls,
+                poll,
+            } => StageMarket::Store {
+                series: crate::bars::instruments::choose(markets, series, text, timeframe).0,
+                markets: markets.clone(),
+                urls: urls.clone(),
+                poll: *poll,
+            },
+        }
+    }
+
     /// `recorded`, or the series' `venue/SYMBOL/interval`.
     pub fn label(&self) -> String {
         match self {
@@ -369,4 +391,116 @@ pub async fn paper_step(
         }
     });
     Ok(StageStep { mark, outcome })
+}
+
+/// The configured series of `market` with the regime of each, read on the last 30 days of its
+/// bars in the store of the data directory `root` (none on the recorded timeline; a series
+/// with fewer than two bars is left out).
+pub fn instruments(
+    root: &std::path::Path,
+    market: &StageMarket,
+) -> Option<crate::discovery::Instruments> {
+    let StageMarket::Store {
+        series, markets, ..
+    } = market
+    else {
+        return None;
+    };
+    let store = BarStore::new(root);
+    let regimes = markets
+        .iter()
+        .filter_map(|s| {
+            let end = store.coverage(s).ok()??.to;
+            let stored = store.read(s, end - 30 * 86_400, end).ok()?;
+            let mut reading = crate::scorer::regime::detect_window(&sandbox_bars(&stored));
+            (reading.bars >= 2).then(|| {
+                reading.reason = format!("{}: {}", s.label(), reading.reason);
+                (s.clone(), reading)
+            })
+        })
+        .collect();
+    Some(crate::discovery::Instruments {
+        default: series.clone(),
+        regimes,
+        markets: markets.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::ScoringContext;
+    use crate::scorer::regime::Regime;
+    use crate::scorer::Candidate;
+    use crate::scorer::ScorerConfig;
+
+    /// A month of hourly bars going from 100 by `step` a bar.
+    fn trending(step: f64) -> Vec<StoredBar> {
+        (0..720)
+            .map(|i| {
+                let p = 100.0 + step * i as f64;
+                StoredBar {
+                    open_time: 1_700_000_000 - 1_700_000_000 % 3600 + 3600 * i,
+                    open: p,
+                    high: p * 1.001,
+                    low: p * 0.999,
+                    close: p,
+                    volume: 1.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_ideas_market_fit_is_judged_on_the_regime_of_its_instrument() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BarStore::new(dir.path());
+        let btc = Series::parse("binance/BTCUSDT/1h").unwrap();
+        let eth = Series::parse("binance/ETHUSDT/1h").unwrap();
+        for (s, step) in [(&btc, 0.05), (&eth, -0.05)] {
+            let bars = trending(step);
+            let (from, to) = (bars[0].open_time, bars[719].open_time + 3600);
+            store.write_page(s, &bars, from, to).unwrap();
+        }
+        let market = StageMarket::Store {
+            series: btc.clone(),
+            markets: vec![btc.clone(), eth.clone()],
+            urls: VenueUrls::default(),
+            poll: Duration::from_secs(1),
+        };
+        let instruments = instruments(dir.path(), &market).unwrap();
+        let regimes: Vec<(String, Regime)> = instruments
+            .regimes
+            .iter()
+            .map(|(s, r)| (s.label(), r.regime))
+            .collect();
+        assert_eq!(
+            regimes,
+            [
+                ("binance/BTCUSDT/1h".to_string(), Regime::Bull),
+                ("binance/ETHUSDT/1h".to_string(), Regime::Bear)
+            ]
+        );
+        let mut ctx = ScoringContext::new(
+            crate::scorer::regime::detect(crate::market::embedded_hourly()),
+            ScorerConfig::default(),
+        );
+        ctx.instruments = Some(instruments);
+        let score = |ctx: &ScoringContext, title: &str| {
+            let x = crate::extract::extract_text(title, "prices trend: buy strength");
+            ctx.score(&Candidate::from_extracted(uuid::Uuid::nil(), 1, &x))
+                .0
+        };
+        let on_btc = score(&ctx, "Momentum in Bitcoin");
+        let on_eth = score(&ctx, "Momentum in Ethereum");
+        assert_eq!(on_btc.regime, Regime::Bull);
+        assert_eq!(on_eth.regime, Regime::Bear);
+        assert_ne!(on_btc.market_fit.value, on_eth.market_fit.value);
+        // The recording's regime when the idea's series has no bars yet.
+        ctx.instruments.as_mut().unwrap().regimes.clear();
+        assert_eq!(
+            score(&ctx, "Momentum in Ethereum").regime,
+            ctx.regime.regime
+        );
+    }
 }

@@ -135,6 +135,10 @@ pub async fn discover(
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
+    let instruments = crate::stages::realclock::instruments(
+        root,
+        &settings.stage_market(matches!(mode, Mode::Offline(_)))?,
+    );
     let done = cycle(
         root,
         &dir,
@@ -144,6 +148,7 @@ pub async fn discover(
         &config,
         scorer,
         mode,
+        instruments,
     )
     .await;
     notifications.finish(&dir, &mut projections).await;
@@ -171,7 +176,11 @@ pub async fn watch(
     let dir = DataDir::open(root)?;
     let projections = dir.projections()?;
     let regime = regime::detect(crate::market::embedded_hourly());
-    let ctx = ScoringContext::new(regime.clone(), scorer);
+    let mut ctx = ScoringContext::new(regime.clone(), scorer);
+    ctx.instruments = crate::stages::realclock::instruments(
+        root,
+        &settings.stage_market(matches!(mode, Mode::Offline(_)))?,
+    );
     let validators_path = root.join(VALIDATORS_FILE);
     let validators = Arc::new(Mutex::new(Validators::load(&validators_path)));
     let args = SupervisorArgs {
@@ -238,7 +247,8 @@ pub struct Cycle {
 }
 
 /// One discovery cycle: each selected source checked and recorded (one batch a check), then
-/// held and hand-submitted opportunities scored again.
+/// held and hand-submitted opportunities scored again; each idea's market fit judged on its
+/// instrument's regime when `instruments` are given (the real clock), else the recording's.
 ///
 /// # Errors
 /// The log cannot be appended to.
@@ -252,11 +262,13 @@ pub async fn cycle(
     config: &DiscoveryConfig,
     scorer: ScorerConfig,
     mode: &Mode,
+    instruments: Option<discovery::Instruments>,
 ) -> Result<Cycle> {
     let validators_path = root.join(VALIDATORS_FILE);
     let mut validators = Validators::load(&validators_path);
     let regime = regime::detect(crate::market::embedded_hourly());
     let mut ctx = ScoringContext::new(regime.clone(), scorer);
+    ctx.instruments = instruments;
     let known = discovery::known_ids(projections.state());
     let mut summaries = Vec::new();
     for &source in selected {

@@ -200,21 +200,25 @@ fn stay_bars(
         runner::StageWindow,
     )>,
 > {
-    let StageMarket::Store { series, .. } = market else {
+    if *market == StageMarket::Recorded {
         let live = runner::live_window(recorded, stages)?;
         let all: &'static [_] = market::embedded_hourly();
         return Ok(Some((std::borrow::Cow::Borrowed(all), live)));
-    };
-    let Some(through) = projections
+    }
+    // The series the run that began the stay traded, and its last bar, from its marks.
+    let Some((through, series)) = projections
         .state()
         .strategies
         .get(&stay.strategy_id)
         .and_then(|s| s.marks.as_ref())
         .filter(|m| m.run_id == stay.run_id)
-        .map(|m| m.through)
+        .map(|m| (m.through, m.series.clone()))
     else {
         return Ok(None);
     };
+    let series = crate::bars::Series::parse(&series)
+        .map_err(|e| super::WorkflowError::refused(format!("the stay's series: {e}")))?;
+    let series = &series;
     let interval = series.interval.seconds();
     let from = through - stages.warmup_bars as i64 * interval;
     let stored = crate::bars::BarStore::new(root)

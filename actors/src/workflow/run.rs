@@ -305,7 +305,7 @@ impl RecordedPipeline {
                         false,
                         format!(
                             "{UNDER_WAY} on {}: {} of {} bars",
-                            self.market.label(),
+                            m.map_or_else(|| self.market.label(), |m| m.series.clone()),
                             m.map_or(0, |m| m.bars),
                             m.map_or(0, |m| m.window_bars)
                         ),
@@ -579,14 +579,17 @@ impl Engine {
         let mut retry = false;
         // The stages' series brought up to the venue's now, so the monitor reads the bars
         // closed since the last cycle (a stage step brings it up again itself).
-        if let crate::stages::realclock::StageMarket::Store { series, urls, .. } = &self.market {
-            say(&self.progress, &format!("updating {}", series.label()));
+        if let crate::stages::realclock::StageMarket::Store { markets, urls, .. } = &self.market {
             let lookback = self.settings.stages()?.warmup_bars + 1;
-            if let Err(e) =
-                crate::stages::realclock::bring_up_to_now(&self.dir, series, urls, lookback).await
-            {
-                notes.push(format!("market: {e}"));
-                retry = true;
+            for series in markets {
+                say(&self.progress, &format!("updating {}", series.label()));
+                if let Err(e) =
+                    crate::stages::realclock::bring_up_to_now(&self.dir, series, urls, lookback)
+                        .await
+                {
+                    notes.push(format!("market: {e}"));
+                    retry = true;
+                }
             }
         }
         say(&self.progress, "discovering");
@@ -677,7 +680,15 @@ impl Engine {
         let done = CycleDone {
             queue: queue.clone(),
             waiting_review: waiting.len(),
-            regime: crate::scorer::regime::detect(crate::market::embedded_hourly()).reason,
+            regime: match crate::stages::realclock::instruments(&self.dir, &self.market) {
+                Some(i) if !i.regimes.is_empty() => i
+                    .regimes
+                    .iter()
+                    .map(|(_, r)| r.reason.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                _ => crate::scorer::regime::detect(crate::market::embedded_hourly()).reason,
+            },
             funnel: Funnel::of(guard.state()),
             notes,
             metrics: super::metrics::render(guard.state(), &queue, waiting.len()),
@@ -774,7 +785,12 @@ impl Host {
         let dir = DataDir::reopen(&self.root).await?;
         let projections = dir.projections()?;
         let regime = crate::scorer::regime::detect(crate::market::embedded_hourly());
-        let ctx = ScoringContext::new(regime, scorer);
+        let mut ctx = ScoringContext::new(regime, scorer);
+        // On the real clock each idea's market fit is judged on its instrument's regime.
+        let market = self
+            .settings
+            .stage_market(matches!(self.mode, Mode::Offline(_)))?;
+        ctx.instruments = crate::stages::realclock::instruments(&self.root, &market);
         Ok(SupervisorArgs {
             scorer: ScorerArgs {
                 log: Box::new(LiveLog {

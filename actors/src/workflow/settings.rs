@@ -129,25 +129,31 @@ impl Settings {
         if offline {
             return Ok(StageMarket::Recorded);
         }
-        let (key, spec) = match self.text("STAGE_MARKET") {
-            Some(v) => ("STAGE_MARKET", v),
-            None => match self.text("MARKETS") {
-                Some(v) => (
-                    "MARKETS",
-                    v.split(',')
-                        .map(str::trim)
-                        .find(|x| !x.is_empty())
-                        .unwrap_or_default()
-                        .to_string(),
-                ),
+        let mut markets = Vec::new();
+        let configured = self.text("MARKETS").unwrap_or_default();
+        for spec in configured
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+        {
+            markets
+                .push(crate::bars::Series::parse(spec).map_err(|e| {
+                    SettingError::new("MARKETS", format!("MARKETS: {spec:?}: {e}"))
+                })?);
+        }
+        let series = match self.text("STAGE_MARKET") {
+            Some(v) if v.eq_ignore_ascii_case("recorded") => return Ok(StageMarket::Recorded),
+            Some(v) => crate::bars::Series::parse(&v).map_err(|e| {
+                SettingError::new("STAGE_MARKET", format!("STAGE_MARKET: {v:?}: {e}"))
+            })?,
+            None => match markets.first() {
+                Some(s) => s.clone(),
                 None => return Ok(StageMarket::Recorded),
             },
         };
-        if spec.is_empty() || spec.eq_ignore_ascii_case("recorded") {
-            return Ok(StageMarket::Recorded);
+        if !markets.contains(&series) {
+            markets.insert(0, series.clone());
         }
-        let series = crate::bars::Series::parse(&spec)
-            .map_err(|e| SettingError::new(key, format!("{key}: {spec:?}: {e}")))?;
         let poll: f64 = self.parsed(
             "STAGE_POLL_SECONDS",
             10.0,
@@ -156,6 +162,7 @@ impl Settings {
         )?;
         Ok(StageMarket::Store {
             series,
+            markets,
             urls: crate::bars::venues::VenueUrls::from_settings(self)?,
             poll: Duration::from_secs_f64(poll),
         })

@@ -260,6 +260,15 @@ pub async fn begin_recorded(
         )),
         None => None,
     };
+    // The idea's instrument: the configured series of its asset and time frame.
+    let market = match projections.state().opportunities.get(&view.opportunity_id) {
+        Some(o) => market.for_idea(
+            &format!("{} {}", o.title, o.hypothesis),
+            o.timeframe.as_deref(),
+        ),
+        None => market.clone(),
+    };
+    let market = &market;
     // On the recorded timeline the window is known now; on the real clock it is fixed by the
     // run's first mark (the bars that close after it starts).
     let (window, planned) = match market {

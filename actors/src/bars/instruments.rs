@@ -1,0 +1,159 @@
+//! Instruments: which configured series (`MARKETS`) an opportunity trades. Its asset is read
+//! from its title and hypothesis (`bitcoin`, `BTC` → BTC; `ethereum`, `ETH` → ETH; …), its
+//! time frame from the extractor's (`minute`, `hourly`, `daily`, …). The series whose symbol
+//! is that asset's, with an interval of that time frame, is chosen; else one of that asset;
+//! else the default (`STAGE_MARKET`, else the first of `MARKETS`). The choice is a function of
+//! the opportunity's recorded text and the settings, and the series a run used is on its marks.
+
+use super::Series;
+
+/// Base assets and the words that name them.
+const ASSETS: &[(&str, &[&str])] = &[
+    ("BTC", &["bitcoin", "btc", "xbt"]),
+    ("ETH", &["ethereum", "eth", "ether"]),
+    ("SOL", &["solana", "sol"]),
+    ("BNB", &["bnb", "binance coin"]),
+    ("XRP", &["xrp", "ripple"]),
+    ("ADA", &["cardano", "ada"]),
+    ("DOGE", &["dogecoin", "doge"]),
+    ("AVAX", &["avalanche", "avax"]),
+    ("LINK", &["chainlink"]),
+    ("DOT", &["polkadot"]),
+];
+
+/// Words of `text`, lowercased, split on anything not a letter or a digit.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The base asset `text` names most often (the first in the table on a tie), if any.
+pub fn asset_of(text: &str) -> Option<&'static str> {
+    let words = words(text);
+    let joined = format!(" {} ", words.join(" "));
+    ASSETS
+        .iter()
+        .map(|(asset, names)| {
+            let n: usize = names
+                .iter()
+                .map(|name| joined.matches(&format!(" {name} ")).count())
+                .sum();
+            (*asset, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .fold(
+            None,
+            |best: Option<(&'static str, usize)>, (a, n)| match best {
+                Some((_, m)) if m >= n => best,
+                _ => Some((a, n)),
+            },
+        )
+        .map(|(a, _)| a)
+}
+
+/// The intervals of a time frame the extractor names, preferred first.
+fn intervals_of(timeframe: Option<&str>) -> &'static [&'static str] {
+    match timeframe {
+        Some("intraday") => &["1m", "5m", "15m", "1h"],
+        Some("minute") => &["1m", "5m", "15m"],
+        Some("hourly") => &["1h", "4h"],
+        Some("daily") => &["1d"],
+        Some("weekly") => &["1w", "1d"],
+        Some("monthly") => &["1M", "1w", "1d"],
+        _ => &[],
+    }
+}
+
+/// Whether `symbol` (`BTCUSDT`, `BTC-USD`) is of the base asset `asset`.
+fn of_asset(symbol: &str, asset: &str) -> bool {
+    let s = symbol.to_ascii_uppercase();
+    s.strip_prefix(asset)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-') || rest.len() >= 3)
+        && !ASSETS
+            .iter()
+            .any(|(other, _)| other.len() > asset.len() && s.starts_with(other))
+}
+
+/// The series of `markets` an opportunity with `text` and `timeframe` trades, and why; the
+/// `default` when none is of its asset.
+pub fn choose(
+    markets: &[Series],
+    default: &Series,
+    text: &str,
+    timeframe: Option<&str>,
+) -> (Series, String) {
+    let Some(asset) = asset_of(text) else {
+        return (
+            default.clone(),
+            format!("no asset named: the default {}", default.label()),
+        );
+    };
+    let same: Vec<&Series> = markets
+        .iter()
+        .filter(|s| of_asset(&s.symbol, asset))
+        .collect();
+    for interval in intervals_of(timeframe) {
+        if let Some(s) = same.iter().find(|s| s.interval.name() == *interval) {
+            return (
+                (*s).clone(),
+                format!("{asset}, {} bars", timeframe.unwrap_or_default()),
+            );
+        }
+    }
+    match same.first() {
+        Some(s) => ((*s).clone(), asset.to_string()),
+        None => (
+            default.clone(),
+            format!(
+                "{asset} is in no configured series (MARKETS): the default {}",
+                default.label()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(spec: &str) -> Series {
+        Series::parse(spec).unwrap()
+    }
+
+    #[test]
+    fn an_idea_trades_the_series_of_its_asset_and_time_frame_else_the_default() {
+        let markets = [
+            series("binance/BTCUSDT/1h"),
+            series("binance/ETHUSDT/1h"),
+            series("binance/ETHUSDT/1m"),
+            series("coinbase/SOL-USD/1h"),
+        ];
+        let default = &markets[0];
+        let pick = |text: &str, tf: Option<&str>| choose(&markets, default, text, tf).0.label();
+        assert_eq!(
+            pick("Momentum in Ethereum after upgrades", None),
+            "binance/ETHUSDT/1h"
+        );
+        assert_eq!(
+            pick("ETH minute bars mean reversion", Some("minute")),
+            "binance/ETHUSDT/1m"
+        );
+        assert_eq!(
+            pick("Solana breakout", Some("daily")),
+            "coinbase/SOL-USD/1h"
+        );
+        assert_eq!(pick("Bitcoin trend following", None), "binance/BTCUSDT/1h");
+        // Not an asset of any series, or none named: the default.
+        assert_eq!(pick("Dogecoin carry", None), "binance/BTCUSDT/1h");
+        assert_eq!(pick("Value in equities", None), "binance/BTCUSDT/1h");
+        // A word inside another is not the asset ("method" has no "eth" word).
+        assert_eq!(asset_of("a new method, together"), None);
+        // The asset named most wins.
+        assert_eq!(
+            asset_of("ETH/BTC pairs: ethereum leads bitcoin? eth"),
+            Some("ETH")
+        );
+    }
+}
