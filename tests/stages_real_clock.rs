@@ -438,6 +438,21 @@ fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock
         .as_i64()
         .unwrap();
     assert!(warm_start > cold_end);
+    // LIMITED and FULL were allotted their shares of the account (all of it is free here).
+    let allotted: Vec<(String, f64)> = of_kind(&events, "stage.started")
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["stage"].as_str().unwrap().to_string(),
+                e["data"]["capital_fraction"].as_f64().unwrap(),
+            )
+        })
+        .filter(|(st, _)| st == "limited" || st == "full")
+        .collect();
+    assert_eq!(
+        allotted,
+        [("limited".to_string(), 0.1), ("full".to_string(), 1.0)]
+    );
     // The monitor read FULL's live P&L on the bars after FULL's own.
     let observed = of_kind(&events, "monitor.observed");
     assert!(!observed.is_empty());

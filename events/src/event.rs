@@ -524,6 +524,18 @@ pub struct RiskStateChanged {
     pub flatten: bool,
 }
 
+/// A stage run could not begin: the capital it would be allotted is held by other runs (the
+/// account is never overcommitted). It begins once enough is free.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageWaiting {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The stage it waits to run.
+    pub stage: Stage,
+    /// Why, with the figures.
+    pub reason: String,
+}
+
 /// One fill of a stage on the real clock.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StageFill {
@@ -864,6 +876,7 @@ vocabulary! {
     StageStarted(StageStarted) = "stage.started",
     StageMarked(StageMarked) = "stage.marked",
     RiskStateChanged(RiskStateChanged) = "risk.state_changed",
+    StageWaiting(StageWaiting) = "stage.waiting",
     StageCompleted(StageCompleted) = "stage.completed",
     StagePromoted(StagePromoted) = "stage.promoted",
     StageRejected(StageRejected) = "stage.rejected",

@@ -73,6 +73,9 @@ pub struct StageSettings {
     /// `require_approval_before` (`MODEL_REQUIRE_APPROVAL_BEFORE`; default `limited`: a person
     /// reads model-written code before it trades real capital).
     pub model_require_approval_before: Option<Stage>,
+    /// The share of the account a FULL run is allotted on the real clock
+    /// (`FULL_CAPITAL_FRACTION`, 1.0: the seed's full capital).
+    pub full_capital_fraction: f64,
     /// The account's loss in a day, as a fraction of `capital`, at which trading halts by
     /// itself (`DAILY_LOSS_LIMIT`; 0, the default: no limit).
     pub daily_loss_limit: f64,
@@ -121,6 +124,7 @@ impl Default for StageSettings {
             require_approval_before: None,
             model_require_approval_before: Some(Stage::Limited),
             daily_loss_limit: 0.0,
+            full_capital_fraction: 1.0,
         }
     }
 }

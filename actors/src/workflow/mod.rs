@@ -14,6 +14,7 @@
 
 pub mod audit;
 pub mod backtest;
+pub mod capital;
 pub mod compile;
 pub mod daemon;
 pub mod data_dir;

@@ -122,7 +122,15 @@ pub async fn pass(
                 continue;
             }
         };
-        let capital = if stay.stage == Stage::Limited {
+        // The share of the account the stay's run was allotted.
+        let allotted = projections
+            .state()
+            .strategies
+            .get(&stay.strategy_id)
+            .map_or(0.0, |s| s.capital_fraction);
+        let capital = if allotted > 0.0 {
+            stages.capital * allotted
+        } else if stay.stage == Stage::Limited {
             stages.capital * stages.limited_capital_fraction
         } else {
             stages.capital

@@ -632,6 +632,10 @@ impl Engine {
                         r.id,
                         st.as_str().to_uppercase()
                     )),
+                    // A LIMITED or FULL run the free capital cannot cover begins later.
+                    (Err(e), Step::Stage(_)) if e.to_string().contains("waits for capital") => {
+                        notes.push(format!("strategy {}: {e}", r.id))
+                    }
                     (Err(e), step) => {
                         retry = true;
                         notes.push(format!("{} {}: could not be done: {e}", step.actor(), r.id))

@@ -680,6 +680,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "the series the stages run on, venue/SYMBOL/interval, on the venue's clock; `recorded`: the embedded recording on a simulated clock (default: the first of `MARKETS`, else recorded; `run --offline` always recorded)",
     ),
     (
+        "FULL_CAPITAL_FRACTION",
+        "the share of the account a FULL run is allotted on the real clock (default 1); a LIMITED or FULL run that the capital free cannot cover waits (`stage.waiting`)",
+    ),
+    (
         "DAILY_LOSS_LIMIT",
         "the account's loss in a day, as a fraction of `STAGE_CAPITAL`, at which trading halts by itself (the LIMITED runs on the real clock; default 0: no limit)",
     ),
@@ -1004,6 +1008,12 @@ impl Settings {
             model_require_approval_before: checkpoint(
                 "MODEL_REQUIRE_APPROVAL_BEFORE",
                 d.model_require_approval_before,
+            )?,
+            full_capital_fraction: self.parsed(
+                "FULL_CAPITAL_FRACTION",
+                d.full_capital_fraction,
+                |x: &f64| *x > 0.0 && *x <= 1.0,
+                "a fraction above 0 and at most 1",
             )?,
             daily_loss_limit: self.parsed(
                 "DAILY_LOSS_LIMIT",

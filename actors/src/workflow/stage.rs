@@ -252,7 +252,14 @@ pub async fn begin_recorded(
         );
     }
     let candidate = (id, dir.strategy_source(projections, id)?);
-    let champion = match projections.state().champion.filter(|c| *c != id) {
+    // A run measures against the baseline it started with (its `stage.started`), whatever
+    // became champion since; a new run against the champion now.
+    let open_here = view.open_run.is_some_and(|(st, _)| st == stage);
+    let baseline = match (&view.run_baseline, open_here) {
+        (Some(b), true) => b.parse::<Uuid>().ok(),
+        _ => projections.state().champion,
+    };
+    let champion = match baseline.filter(|c| *c != id) {
         Some(cid) => Some((
             cid,
             dir.strategy_source(projections, cid)
@@ -289,6 +296,29 @@ pub async fn begin_recorded(
         .open_run
         .filter(|(open_stage, _)| *open_stage == stage)
         .map(|(_, run)| run);
+    // On the real clock a LIMITED or FULL run is allotted its share of the account when it
+    // begins: one the free capital cannot cover waits, saying why (once per reason).
+    let on_store = matches!(market, StageMarket::Store { .. });
+    let mut allotted = None;
+    if let (true, None) = (on_store, resumed) {
+        match super::capital::allot(projections.state(), id, stage, settings) {
+            Ok(share) => allotted = Some(share),
+            Err(reason) => {
+                if view.waiting != Some((stage, reason.clone())) {
+                    dir.append(
+                        projections,
+                        AppendRequest::one(Event::from(stratagem_events::StageWaiting {
+                            strategy_id: id,
+                            stage,
+                            reason: reason.clone(),
+                        })),
+                    )
+                    .await?;
+                }
+                return Err(WorkflowError::refused(format!("strategy {id} {reason}")));
+            }
+        }
+    }
     let marks = view
         .marks
         .clone()
@@ -312,10 +342,10 @@ pub async fn begin_recorded(
                 None => "buy_and_hold".to_string(),
                 Some((cid, _)) => cid.to_string(),
             }),
-            capital_fraction: if stage == Stage::Limited {
-                settings.limited_capital_fraction
-            } else {
-                1.0
+            capital_fraction: match (stage, allotted) {
+                (Stage::Limited | Stage::Full, Some(share)) => share,
+                (Stage::Limited, None) => settings.limited_capital_fraction,
+                _ => 1.0,
             },
             window_start: window.map(|w| w.0),
             window_end: window.map(|w| w.1),

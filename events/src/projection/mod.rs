@@ -258,6 +258,14 @@ pub struct StrategyView {
     /// The risk states its open run trades under, each from the bar after `after` (the last
     /// bar the run had marked when the state changed; `i64::MIN`: from its first bar).
     pub open_risk: Vec<RiskMark>,
+    /// The share of the account its last stage run was allotted (`stage.started`).
+    pub capital_fraction: f64,
+    /// The baseline its last stage run measures against (`stage.started`: `buy_and_hold` or a
+    /// strategy id).
+    pub run_baseline: Option<String>,
+    /// The stage it waits to run for capital, and why (`stage.waiting`; cleared when a run
+    /// starts).
+    pub waiting: Option<(Stage, String)>,
 }
 
 /// A risk state as one run honours it.
@@ -614,6 +622,9 @@ impl Projections {
                 let risk = self.risk.state;
                 if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
                     s.open_run = Some((e.stage, e.run_id));
+                    s.capital_fraction = e.capital_fraction;
+                    s.run_baseline = e.baseline.clone();
+                    s.waiting = None;
                     // A run starts under the account's state.
                     s.open_risk = (risk != crate::RiskState::Active)
                         .then_some(RiskMark {
@@ -623,6 +634,11 @@ impl Projections {
                         })
                         .into_iter()
                         .collect();
+                }
+            }
+            Event::StageWaiting(e) => {
+                if let Some(s) = self.strategies.get_mut(&e.strategy_id) {
+                    s.waiting = Some((e.stage, e.reason));
                 }
             }
             Event::RiskStateChanged(e) => {
@@ -799,6 +815,9 @@ impl Projections {
                         clones: Vec::new(),
                         marks: None,
                         open_risk: Vec::new(),
+                        capital_fraction: 0.0,
+                        run_baseline: None,
+                        waiting: None,
                     },
                 );
             }
@@ -1020,7 +1039,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::ActorStarted(_)
         | Event::ActorRestarted(_)
         | Event::ActorGaveUp(_) => Some(AuditFile::Operations),
-        Event::RiskStateChanged(_) => Some(AuditFile::Stages),
+        Event::RiskStateChanged(_) | Event::StageWaiting(_) => Some(AuditFile::Stages),
     }
 }
 

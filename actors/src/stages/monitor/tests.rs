@@ -148,6 +148,9 @@ fn view(id: Uuid, opportunity: Uuid, stage: Stage) -> StrategyView {
         clones: Vec::new(),
         marks: None,
         open_risk: Vec::new(),
+        capital_fraction: 0.0,
+        run_baseline: None,
+        waiting: None,
     }
 }
 
