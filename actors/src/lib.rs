@@ -20,6 +20,7 @@
 pub mod bars;
 pub mod cycle;
 pub mod discovery;
+pub mod execution;
 pub mod extract;
 pub mod generator;
 pub mod http_policy;

@@ -525,6 +525,8 @@ impl Engine {
         chaos: ChaosHooks,
     ) -> Result<Engine> {
         let slack = settings.slack()?;
+        // Live trading starts only with its opt-in and keys: what is missing is named now.
+        crate::execution::ExecutionSettings::from_settings(&settings)?;
         let host = Host {
             root: root.to_path_buf(),
             mode: mode.clone(),

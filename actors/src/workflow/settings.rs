@@ -680,6 +680,30 @@ pub const KEYS: &[(&str, &str)] = &[
         "the series the stages run on, venue/SYMBOL/interval, on the venue's clock; `recorded`: the embedded recording on a simulated clock (default: the first of `MARKETS`, else recorded; `run --offline` always recorded)",
     ),
     (
+        "EXECUTION_VENUE",
+        "where LIMITED and FULL orders go: paper (default) or binance (Binance spot, signed REST; needs LIVE_TRADING=1 and both keys)",
+    ),
+    (
+        "LIVE_TRADING",
+        "1: the opt-in to trade real money with EXECUTION_VENUE=binance (default 0)",
+    ),
+    (
+        "BINANCE_API_KEY",
+        "the Binance API key of EXECUTION_VENUE=binance (a secret: never printed)",
+    ),
+    (
+        "BINANCE_API_SECRET",
+        "the Binance API secret that signs its requests (a secret: never printed)",
+    ),
+    (
+        "BINANCE_TRADE_URL",
+        "Binance spot trading REST base URL (default https://api.binance.com; the testnet is https://testnet.binance.vision)",
+    ),
+    (
+        "MAX_ORDER_NOTIONAL",
+        "an order's largest notional on the venue; larger ones are refused before they are sent (default 0: no cap)",
+    ),
+    (
         "FULL_CAPITAL_FRACTION",
         "the share of the account a FULL run is allotted on the real clock (default 1); a LIMITED or FULL run that the capital free cannot cover waits (`stage.waiting`)",
     ),
