@@ -16,25 +16,7 @@ fn approved(d: &Path, template: &str) -> String {
     // directory's configuration file sets it for every command below.
     std::fs::create_dir_all(d).unwrap();
     std::fs::write(d.join("stratagem.toml"), "[live]\ndays = 2\n").unwrap();
-    let submitted: Value = common::data(&ok(
-        d,
-        &["submit", "--title", template, "--hypothesis", "h", "--json"],
-    ))
-    .unwrap();
-    let generated: Value = common::data(&ok(
-        d,
-        &[
-            "generate",
-            "--opportunity",
-            submitted["opportunity_id"].as_str().unwrap(),
-            "--template",
-            template,
-            "--json",
-        ],
-    ))
-    .unwrap();
-    ok(d, &["validate", generated["path"].as_str().unwrap()]);
-    generated["strategy_id"].as_str().unwrap().to_string()
+    common::approved_idea(d, template, template).0
 }
 
 #[test]

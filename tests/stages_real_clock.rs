@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::http::{LoopbackServer, Recorded, Reply};
 use common::venue::{binance_klines, real_bars, VenueBar};
-use common::{bin, ok};
+use common::{approved_idea, bin, ok};
 use serde_json::Value;
 use stratagem_actors::bars::Series;
 use stratagem_actors::stages::realclock::paper_step;
@@ -63,33 +63,6 @@ fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
 /// An approved strategy of `template`, recorded in `data`: its id and source file.
 fn approved(data: &Path, template: &str) -> (String, PathBuf) {
     approved_idea(data, template, template)
-}
-
-/// An approved strategy of `template` for an idea titled `title`.
-fn approved_idea(data: &Path, template: &str, title: &str) -> (String, PathBuf) {
-    let submitted = common::data(&ok(
-        data,
-        &["submit", "--title", title, "--hypothesis", "h", "--json"],
-    ))
-    .unwrap();
-    let generated = common::data(&ok(
-        data,
-        &[
-            "generate",
-            "--opportunity",
-            submitted["opportunity_id"].as_str().unwrap(),
-            "--template",
-            template,
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let path = generated["path"].as_str().unwrap();
-    ok(data, &["validate", path]);
-    (
-        generated["strategy_id"].as_str().unwrap().to_string(),
-        PathBuf::from(path),
-    )
 }
 
 /// The stage settings of these tests: 1-minute bars, COLD one day, WARM one hour, LIMITED two,

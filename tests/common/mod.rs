@@ -124,6 +124,30 @@ pub fn submit(dir: &Path, title: &str) -> String {
     )
 }
 
+/// A strategy of `template` generated for an idea titled `title` and validated (approved for
+/// COLD): its id and source file.
+pub fn approved_idea(dir: &Path, template: &str, title: &str) -> (String, PathBuf) {
+    let opportunity = submit_idea(dir, title, "h");
+    let generated = data(&ok(
+        dir,
+        &[
+            "generate",
+            "--opportunity",
+            &opportunity,
+            "--template",
+            template,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let path = generated["path"].as_str().unwrap();
+    ok(dir, &["validate", path]);
+    (
+        generated["strategy_id"].as_str().unwrap().to_string(),
+        PathBuf::from(path),
+    )
+}
+
 /// Submits an idea by hand; its opportunity id (from the `--json` envelope).
 pub fn submit_idea(dir: &Path, title: &str, hypothesis: &str) -> String {
     let v = data(&ok(

@@ -124,6 +124,16 @@ pub fn sandbox_bars(stored: &[StoredBar]) -> Vec<SandboxBar> {
         .collect()
 }
 
+/// A fill as a mark records it: at its bar's open time.
+fn stage_fill(f: &super::backtest::Fill) -> StageFill {
+    StageFill {
+        at: f.timestamp,
+        quantity: f.quantity,
+        price: f.price,
+        fee: f.fee,
+    }
+}
+
 /// Bars of `interval` seconds in `hours` (at least one).
 pub fn bars_in_hours(hours: u64, interval: i64) -> usize {
     let interval = interval.max(1) as u64;
@@ -237,16 +247,7 @@ pub fn backtest_stage(
         window_bars: n as u64,
         bars: n as u64,
         through: bars[end - 1].timestamp,
-        fills: b
-            .fills
-            .iter()
-            .map(|f| StageFill {
-                at: f.timestamp,
-                quantity: f.quantity,
-                price: f.price,
-                fee: f.fee,
-            })
-            .collect(),
+        fills: b.fills.iter().map(stage_fill).collect(),
         equity: b.equity.last().map_or(s.capital, |(_, e)| *e),
         baseline_equity: s.capital,
     };
@@ -352,12 +353,7 @@ pub async fn paper_step(
             .filled
             .iter()
             .filter(|f| f.bar >= consumed)
-            .map(|f| StageFill {
-                at: f.timestamp,
-                quantity: f.quantity,
-                price: f.price,
-                fee: f.fee,
-            })
+            .map(stage_fill)
             .collect(),
         equity: session.equity,
         baseline_equity: session.baseline_equity,

@@ -73,18 +73,7 @@ pub fn load_bars(
             }
             // The venue's bars, stamped by their open time; an open time the venue has no bar
             // for (no trades) is not a bar here either.
-            Some(
-                bars.iter()
-                    .map(|b| SandboxBar {
-                        timestamp: b.open_time,
-                        open: b.open,
-                        high: b.high,
-                        low: b.low,
-                        close: b.close,
-                        volume: b.volume,
-                    })
-                    .collect::<Vec<_>>(),
-            )
+            Some(crate::stages::realclock::sandbox_bars(&bars))
         }
         None => None,
     };

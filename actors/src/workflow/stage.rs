@@ -439,13 +439,7 @@ impl StagePlan {
             )?),
             Stage::Warm | Stage::Limited => {
                 let champion = self.load_champion(sandbox, root)?;
-                let baseline = match &champion {
-                    Some((cid, loaded)) => Baseline::Champion {
-                        name: cid.to_string(),
-                        strategy: loaded,
-                    },
-                    None => Baseline::BuyAndHold,
-                };
+                let baseline = baseline_of(&champion);
                 let (start, consumed) = match &self.marks {
                     Some(m) => (
                         bars.partition_point(|b| b.timestamp < m.window_start),
@@ -524,13 +518,7 @@ impl StagePlan {
     ) -> Result<runner::StageOutcome> {
         let candidate = self.load(sandbox, root, &self.candidate)?;
         let champion = self.load_champion(sandbox, root)?;
-        let baseline = match &champion {
-            Some((cid, loaded)) => Baseline::Champion {
-                name: cid.to_string(),
-                strategy: loaded,
-            },
-            None => Baseline::BuyAndHold,
-        };
+        let baseline = baseline_of(&champion);
         let mut live = match feed {
             Some(f) => Some(
                 KlineFeed::resilient(&f.url, f.rest.clone(), LIVE_FEED_RECONNECTS)
@@ -554,6 +542,17 @@ impl StagePlan {
             paper_feed,
         )
         .await?)
+    }
+}
+
+/// The baseline of a loaded champion, else buy and hold.
+fn baseline_of(champion: &Option<(Uuid, LoadedStrategy)>) -> Baseline<'_> {
+    match champion {
+        Some((cid, loaded)) => Baseline::Champion {
+            name: cid.to_string(),
+            strategy: loaded,
+        },
+        None => Baseline::BuyAndHold,
     }
 }
 
