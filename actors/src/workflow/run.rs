@@ -605,6 +605,25 @@ impl Engine {
                 notes.push(format!("{}: {e}", s.source));
             }
         }
+        let Some(work) = outcome.work else {
+            return Err(WorkflowError::refused(
+                "the cycle ended without the pipeline's state",
+            ));
+        };
+        let stage_settings = self.settings.stages()?;
+        let guard = work.lock().await;
+        // What a stage job that did not move on came to, read from the log, not its words: a
+        // run still open goes on at the next cycle (a paper stage on the real clock); a run
+        // that could not begin for capital waits (`stage.waiting`).
+        let view = |id: Uuid| guard.state().strategies.get(&id);
+        let under_way = |id: Uuid, st: Stage| {
+            view(id).is_some_and(|v| v.open_run.is_some_and(|(open, _)| open == st))
+        };
+        let waits_for_capital = |id: Uuid, st: Stage| {
+            view(id).is_some_and(|v| {
+                v.open_run.is_none() && v.waiting.as_ref().is_some_and(|(w, _)| *w == st)
+            })
+        };
         for idle in &outcome.rounds {
             retry |= !idle.monitor_errors.is_empty();
             notes.extend(idle.monitor.iter().map(|a| format!("monitor: {a}")));
@@ -623,19 +642,16 @@ impl Engine {
                         notes.push(format!("strategy {} not approved: {why}", r.id))
                     }
                     // A paper stage on the real clock goes on at the next cycle.
-                    (Ok((false, why)), Step::Stage(st)) if why.starts_with(UNDER_WAY) => notes
-                        .push(format!(
-                            "strategy {}: {} {why}",
-                            r.id,
-                            st.as_str().to_uppercase()
-                        )),
+                    (Ok((false, why)), Step::Stage(st)) if under_way(r.id, st) => notes.push(
+                        format!("strategy {}: {} {why}", r.id, st.as_str().to_uppercase()),
+                    ),
                     (Ok((false, why)), Step::Stage(st)) => notes.push(format!(
                         "strategy {} rejected at {} ({why})",
                         r.id,
                         st.as_str().to_uppercase()
                     )),
                     // A LIMITED or FULL run the free capital cannot cover begins later.
-                    (Err(e), Step::Stage(_)) if e.to_string().contains("waits for capital") => {
+                    (Err(e), Step::Stage(st)) if waits_for_capital(r.id, st) => {
                         notes.push(format!("strategy {}: {e}", r.id))
                     }
                     (Err(e), step) => {
@@ -645,13 +661,6 @@ impl Engine {
                 }
             }
         }
-        let Some(work) = outcome.work else {
-            return Err(WorkflowError::refused(
-                "the cycle ended without the pipeline's state",
-            ));
-        };
-        let stage_settings = self.settings.stages()?;
-        let guard = work.lock().await;
         let waiting = review::waiting(guard.state(), &stage_settings);
         if !waiting.is_empty() {
             notes.push(format!(
