@@ -9,108 +9,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::http::{LoopbackServer, Recorded, Reply};
-use common::venue::query;
-use stratagem_actors::execution::{client_order_id, sign, BinanceSpot, OrderRequest, Side};
+use common::venue::{binance_trading, TradingBook, KEY, SECRET};
+use stratagem_actors::execution::{client_order_id, BinanceSpot, OrderRequest, Side};
 use stratagem_actors::generator::llm::Secret;
 
-const KEY: &str = "test-api-key";
-const SECRET: &str = "test-api-secret";
-
-/// The loopback exchange: its orders by client id, how many it placed, and the POSTs whose
-/// reply it delays (a reply the client gives up on).
-#[derive(Default)]
-struct Book {
-    orders: Vec<serde_json::Value>,
-    placed: usize,
-    slow_posts: usize,
-}
-
-fn exchange(book: Arc<Mutex<Book>>) -> LoopbackServer {
+/// The loopback exchange, the market at 43,000.
+fn exchange(book: Arc<Mutex<TradingBook>>) -> LoopbackServer {
     LoopbackServer::respond(move |r: &Recorded| {
-        let path = r.path.split('?').next().unwrap_or("");
-        if path == "/api/v3/time" {
-            return Some(Reply::json(
-                200,
-                serde_json::json!({"serverTime": 1_700_000_000_000i64}),
-            ));
-        }
-        if path == "/api/v3/exchangeInfo" {
-            return Some(Reply::json(
-                200,
-                serde_json::json!({"symbols": [{"symbol": "BTCUSDT", "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
-                    {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.00", "stepSize": "0.00001"},
-                    {"filterType": "NOTIONAL", "minNotional": "5.00"}
-                ]}]}),
-            ));
-        }
-        // Signed: the key in its header, the signature over the query before it.
-        let (signed, signature) = r
-            .path
-            .split_once('?')
-            .unwrap()
-            .1
-            .rsplit_once("&signature=")
-            .unwrap();
-        let refuse =
-            |code: i64, msg: &str| Reply::json(400, serde_json::json!({"code": code, "msg": msg}));
-        if r.header("x-mbx-apikey") != Some(KEY) {
-            return Some(refuse(
-                -2015,
-                "Invalid API-key, IP, or permissions for action.",
-            ));
-        }
-        if sign(SECRET, signed) != signature {
-            return Some(refuse(-1022, "Signature for this request is not valid."));
-        }
-        let q = query(&r.path);
-        assert!(
-            q.contains_key("timestamp") && q["recvWindow"] == "5000",
-            "{}",
-            r.path
-        );
-        let mut book = book.lock().unwrap();
-        match (r.method.as_str(), path) {
-            ("GET", "/api/v3/order") => Some(
-                match book
-                    .orders
-                    .iter()
-                    .find(|o| o["clientOrderId"] == q["origClientOrderId"].as_str())
-                {
-                    Some(o) => Reply::json(200, o.clone()),
-                    None => refuse(-2013, "Order does not exist."),
-                },
-            ),
-            ("POST", "/api/v3/order") => {
-                let qty: f64 = q["quantity"].parse().unwrap();
-                book.placed += 1;
-                let order = serde_json::json!({
-                    "symbol": q["symbol"], "orderId": book.placed, "clientOrderId": q["newClientOrderId"],
-                    "status": "FILLED", "type": q["type"], "side": q["side"],
-                    "executedQty": format!("{qty}"), "cummulativeQuoteQty": format!("{:.8}", qty * 43_000.0)
-                });
-                book.orders.push(order.clone());
-                let reply = Reply::json(200, order);
-                Some(if book.slow_posts > 0 {
-                    book.slow_posts -= 1;
-                    reply.delayed(Duration::from_millis(1_500))
-                } else {
-                    reply
-                })
-            }
-            ("GET", "/api/v3/account") => Some(Reply::json(
-                200,
-                serde_json::json!({"balances": [
-                    {"asset": "BTC", "free": "0.12345", "locked": "0.00000"},
-                    {"asset": "USDT", "free": "1000.5", "locked": "10.0"},
-                    {"asset": "ETH", "free": "0.00000000", "locked": "0.00000000"}
-                ]}),
-            )),
-            _ => Some(Reply::json(
-                404,
-                serde_json::json!({"code": -1, "msg": "no such endpoint"}),
-            )),
-        }
+        Some(
+            binance_trading(r, &book, 43_000.0, 1_700_000_000_000).unwrap_or_else(|| {
+                Reply::json(
+                    404,
+                    serde_json::json!({"code": -1, "msg": "no such endpoint"}),
+                )
+            }),
+        )
     })
 }
 
@@ -138,9 +51,10 @@ fn order(n: u32, quantity: f64) -> OrderRequest {
 
 #[tokio::test]
 async fn an_order_whose_reply_is_lost_is_placed_exactly_once() {
-    let book = Arc::new(Mutex::new(Book {
+    let book = Arc::new(Mutex::new(TradingBook {
         slow_posts: 1,
-        ..Book::default()
+        balances: [("BTC".to_string(), 0.1), ("USDT".to_string(), 1_000.0)].into(),
+        ..TradingBook::default()
     }));
     let venue = exchange(book.clone());
     let mut binance = client(&venue.url, SECRET);
@@ -163,20 +77,17 @@ async fn an_order_whose_reply_is_lost_is_placed_exactly_once() {
         .filter(|r| r.method == "POST")
         .count();
     assert_eq!(posts, 2);
-    // Balances, signed the same way.
+    // Balances, signed the same way: moved by the two orders' 0.01334 BTC at 43,000.
     let balances = binance.balances().await.unwrap();
-    assert_eq!(
-        balances,
-        [
-            ("BTC".to_string(), 0.12345, 0.0),
-            ("USDT".to_string(), 1000.5, 10.0)
-        ]
-    );
+    let assets: Vec<&str> = balances.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(assets, ["BTC", "USDT"]);
+    assert!((balances[0].1 - 0.11334).abs() < 1e-9, "{balances:?}");
+    assert!((balances[1].1 - (1_000.0 - 0.01334 * 43_000.0)).abs() < 1e-6);
 }
 
 #[tokio::test]
 async fn an_invalid_order_is_refused_before_it_is_sent_and_a_bad_signature_by_the_venue() {
-    let book = Arc::new(Mutex::new(Book::default()));
+    let book = Arc::new(Mutex::new(TradingBook::default()));
     let venue = exchange(book.clone());
     let mut binance = client(&venue.url, SECRET);
     let filters = binance.filters("BTCUSDT").await.unwrap();

@@ -7,10 +7,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::http::{LoopbackServer, Recorded, Reply};
-use common::venue::{binance_klines, real_bars, VenueBar};
+use common::venue::{binance_klines, binance_trading, real_bars, TradingBook, VenueBar};
 use common::{approved_idea, bin, ok};
 use serde_json::Value;
 use stratagem_actors::bars::Series;
@@ -30,6 +31,16 @@ fn minute_bars() -> Vec<VenueBar> {
 /// `/api/v3/time` request (bar time runs as fast as the daemon asks, and the same way in every
 /// run); `/api/v3/klines` answers with the bars closed by then.
 fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
+    fast_exchange(bars, start, step, None)
+}
+
+/// [`fast_binance`], and a spot account in `book` trading at the last closed bar's close.
+fn fast_exchange(
+    bars: Vec<VenueBar>,
+    start: i64,
+    step: i64,
+    book: Option<Arc<Mutex<TradingBook>>>,
+) -> LoopbackServer {
     let asked = std::sync::atomic::AtomicI64::new(0);
     // ETHUSDT: the same moves at 7.5 % of the price.
     let eth: Vec<VenueBar> = bars
@@ -46,16 +57,22 @@ fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
                 serde_json::json!({ "serverTime": now_ms }),
             ));
         }
-        assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
         let now = start + asked.load(SeqCst) * step * 60;
+        let closed = |bars: &[VenueBar]| bars.partition_point(|(t, _)| t + 60 <= now);
+        if let Some(book) = &book {
+            let price = bars[closed(&bars) - 1].1[3];
+            if let Some(reply) = binance_trading(r, book, price, now * 1000) {
+                return Some(reply);
+            }
+        }
+        assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
         let bars = match common::venue::query(&r.path)["symbol"].as_str() {
             "ETHUSDT" => &eth,
             _ => &bars,
         };
-        let closed = bars.partition_point(|(t, _)| t + 60 <= now);
         Some(Reply::json(
             200,
-            binance_klines(&bars[..closed], &r.path, 60),
+            binance_klines(&bars[..closed(bars)], &r.path, 60),
         ))
     })
 }
@@ -433,19 +450,34 @@ fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock
 }
 
 #[test]
-fn paper_stages_killed_at_random_moments_resume_and_trade_as_one_uninterrupted_session() {
+fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let bars = minute_bars();
     let (_, source) = approved(data, "momentum");
-    // Ten minutes of bars a request and LIMITED over eight hours: room for twenty kills (each
-    // restart's first cycle moves the exchange's clock on).
-    let venue = fast_binance(bars.clone(), bars[START].0, 10);
-    let extra = [("LIMITED_HOURS", "8")];
+    // LIMITED trades on the loopback exchange: an account of 10 BTC and 1,000,000 USDT, 10 bps
+    // a fill. Ten minutes of bars a request and LIMITED over eight hours: room for twenty kills
+    // (each restart's first cycle moves the exchange's clock on).
+    let book = Arc::new(Mutex::new(TradingBook {
+        balances: [("BTC".to_string(), 10.0), ("USDT".to_string(), 1e6)].into(),
+        fee_rate: 0.001,
+        // A reply that takes a while: a kill may come between the order and its record.
+        post_delay: Duration::from_millis(300),
+        ..TradingBook::default()
+    }));
+    let venue = fast_exchange(bars.clone(), bars[START].0, 10, Some(book.clone()));
+    let extra = [
+        ("LIMITED_HOURS", "8"),
+        ("EXECUTION_VENUE", "binance"),
+        ("LIVE_TRADING", "1"),
+        ("BINANCE_API_KEY", common::venue::KEY),
+        ("BINANCE_API_SECRET", common::venue::SECRET),
+        ("BINANCE_TRADE_URL", venue.url.as_str()),
+    ];
     let mut child = daemon(data, &venue.url, &extra);
     wait_for(data, Duration::from_secs(60), "WARM begins", in_paper_stage);
     let mut rng = fastrand::Rng::with_seed(7);
-    let mut kills = 0;
+    let (mut kills, mut in_limited) = (0, 0);
     let began = Instant::now();
     let ended = |e: &[Value]| completed(e, "limited") || !of_kind(e, "stage.rejected").is_empty();
     while kills < 20 && !ended(&stage_events(data)) {
@@ -453,22 +485,145 @@ fn paper_stages_killed_at_random_moments_resume_and_trade_as_one_uninterrupted_s
         // SIGKILL: no chance to finish a step or tidy up.
         child.kill().unwrap();
         let _ = child.wait();
-        if in_paper_stage(&stage_events(data)) {
+        let events = stage_events(data);
+        if in_paper_stage(&events) {
             kills += 1;
+            if completed(&events, "warm") {
+                in_limited += 1;
+            }
         }
         child = daemon(data, &venue.url, &extra);
         assert!(began.elapsed() < Duration::from_secs(300), "{kills} kills");
     }
     wait_for(data, Duration::from_secs(120), "LIMITED ends", ended);
+    // One more start: the orders of LIMITED's last step are sent by then, and the account is
+    // reconciled once more.
+    stop(&mut child);
+    let mut child = daemon(data, &venue.url, &extra);
+    wait_for(
+        data,
+        Duration::from_secs(60),
+        "a last reconciliation",
+        |e| of_kind(e, "venue.reconciled").len() >= 2 + kills,
+    );
     stop(&mut child);
     let events = stage_events(data);
     let runs = marks_are_one_uninterrupted_session(&events, &source, &bars, &extra);
     assert!(!runs.is_empty(), "{events:#?}");
-    eprintln!("{kills} kills during the paper stages; fills of each run: {runs:?}");
+    eprintln!("{kills} kills during the paper stages ({in_limited} in LIMITED); fills of each run: {runs:?}");
     assert_eq!(kills, 20, "kills during the paper stages");
     assert!(completed(&events, "limited"), "{events:#?}");
     let stages: Vec<&str> = runs.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(stages, ["warm", "limited"]);
+    // Every fill LIMITED marked is an order on the log, and each reached the exchange once.
+    let limited_run = of_kind(&events, "stage.started")
+        .into_iter()
+        .find(|e| e["data"]["stage"] == "limited")
+        .unwrap()["data"]["run_id"]
+        .clone();
+    let marked: Vec<(i64, f64)> = run_marks(&events, limited_run.as_str().unwrap())
+        .iter()
+        .flat_map(|m| m["data"]["fills"].as_array().unwrap().clone())
+        .map(|f| (f["at"].as_i64().unwrap(), f["quantity"].as_f64().unwrap()))
+        .collect();
+    let submitted: Vec<&Value> = of_kind(&events, "order.submitted");
+    let ordered: Vec<(i64, f64)> = submitted
+        .iter()
+        .map(|o| {
+            (
+                o["data"]["decided_at"].as_i64().unwrap(),
+                o["data"]["quantity"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ordered, marked);
+    assert!(!marked.is_empty());
+    let ids: Vec<&str> = submitted
+        .iter()
+        .map(|o| o["data"]["client_order_id"].as_str().unwrap())
+        .collect();
+    let acks = of_kind(&events, "order.acknowledged");
+    // The model re-sizes its position every bar; the re-sizings under the symbol's lot or
+    // minimum notional are refused before they are sent, each on the log with its reason.
+    let rejected = of_kind(&events, "order.rejected");
+    for r in &rejected {
+        let reason = r["data"]["reason"].as_str().unwrap();
+        assert!(reason.contains("under the minimum"), "{reason}");
+    }
+    let mut acked: Vec<&str> = acks
+        .iter()
+        .map(|a| a["data"]["client_order_id"].as_str().unwrap())
+        .collect();
+    acked.sort_unstable();
+    let mut answered: Vec<&str> = acked
+        .iter()
+        .copied()
+        .chain(
+            rejected
+                .iter()
+                .map(|r| r["data"]["client_order_id"].as_str().unwrap()),
+        )
+        .collect();
+    answered.sort_unstable();
+    let mut all = ids.clone();
+    all.sort_unstable();
+    assert_eq!(answered, all, "one answer an order");
+    assert!(acked.len() >= 4, "{acked:?}");
+    let expected = acked.clone();
+    let book = book.lock().unwrap();
+    let mut at_venue: Vec<&str> = book
+        .orders
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap())
+        .collect();
+    at_venue.sort_unstable();
+    assert_eq!(at_venue, expected, "each order placed exactly once");
+    assert_eq!(book.placed, acked.len());
+    let posts = venue
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, acked.len(), "no second POST of an order");
+    // Each acknowledgement is the venue's fill of that order, at its quantity.
+    for (o, id) in submitted
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| acked.contains(id))
+    {
+        let a = acks
+            .iter()
+            .find(|a| a["data"]["client_order_id"] == *id)
+            .unwrap();
+        let placed = book
+            .orders
+            .iter()
+            .find(|x| x["clientOrderId"] == *id)
+            .unwrap();
+        assert_eq!(a["data"]["venue_order_id"], placed["orderId"]);
+        let q = o["data"]["quantity"].as_f64().unwrap();
+        let filled = a["data"]["executed_quantity"].as_f64().unwrap();
+        assert!(
+            filled * q > 0.0 && (filled.abs() - q.abs()).abs() <= 0.00001,
+            "{a:#}"
+        );
+        assert!(a["data"]["fee"].as_f64().unwrap() > 0.0);
+    }
+    // The reconciliations at each start found the venue's balances where the log's fills put
+    // them; an order whose acknowledgement a kill kept off the log was found, not placed again.
+    let found = acks.iter().filter(|a| a["data"]["found"] == true).count();
+    for r in of_kind(&events, "venue.reconciled") {
+        for d in r["data"]["differences"].as_array().unwrap() {
+            let d = d.as_str().unwrap();
+            assert!(d.contains("its acknowledgement was not on the log"), "{d}");
+        }
+    }
+    eprintln!(
+        "{} orders: {} placed, each once ({found} found on the venue after a kill), {} refused under the minimum notional",
+        ids.len(),
+        acked.len(),
+        rejected.len()
+    );
     common::audit_clean(data);
 }
 
@@ -673,4 +828,85 @@ fn each_idea_is_staged_on_the_configured_series_of_its_asset() {
         listed.contains("binance/ETHUSDT/1m") && listed.contains("binance/BTCUSDT/1m"),
         "{listed}"
     );
+}
+
+#[test]
+fn the_parity_ledger_of_a_warm_run_puts_every_difference_down_to_its_venues_delay_and_fee() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let bars = minute_bars();
+    let (_, source) = approved(data, "momentum");
+    let venue = fast_binance(bars.clone(), bars[START].0, 20);
+    // The paper venue fills two bars after the backtest would, at 25 bps where it charges 10.
+    let extra = [("PAPER_FILL_DELAY_BARS", "2"), ("PAPER_FEE_BPS", "25")];
+    let mut child = daemon(data, &venue.url, &extra);
+    wait_for(data, Duration::from_secs(120), "WARM ends", |e| {
+        completed(e, "warm") || !of_kind(e, "stage.rejected").is_empty()
+    });
+    stop(&mut child);
+    let events = stage_events(data);
+    let parity = of_kind(&events, "stage.parity");
+    assert_eq!(parity.len(), 1, "{events:#?}");
+    let p = &parity[0]["data"];
+    assert_eq!(p["stage"], "warm");
+    // Recorded with the run's completion, before its verdict.
+    let at = |e: &Value| e["seq"].as_u64().unwrap();
+    let warm_done = of_kind(&events, "stage.completed")
+        .into_iter()
+        .find(|e| e["data"]["stage"] == "warm")
+        .unwrap();
+    assert_eq!(at(parity[0]) + 1, at(warm_done));
+    assert_eq!(p["run_id"], warm_done["data"]["run_id"]);
+    let l = &p["ledger"];
+    // The ledger's stage trades are the fills the run marked, on the paper venue's terms: those
+    // of one uninterrupted session with its delay and fee.
+    let run = p["run_id"].as_str().unwrap();
+    let marked: Vec<Value> = run_marks(&events, run)
+        .iter()
+        .flat_map(|m| m["data"]["fills"].as_array().unwrap().clone())
+        .collect();
+    let in_ledger: Vec<Value> = l["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["stage"].is_object())
+        .map(|r| r["stage"].clone())
+        .collect();
+    assert_eq!(marked, in_ledger);
+    let whole = session(&events, &source, &bars, &extra, run);
+    assert_eq!(whole.fills.len(), marked.len());
+    assert_eq!(l["stage_equity"].as_f64().unwrap(), whole.equity);
+    assert_eq!(l["unexplained"], 0, "{l:#}");
+    let trades = l["backtest_trades"].as_u64().unwrap();
+    assert!(trades >= 2, "{l:#}");
+    let mut causes = std::collections::BTreeMap::new();
+    let mut total = 0.0;
+    for row in l["rows"].as_array().unwrap() {
+        assert!(row["backtest"].is_object(), "no extra trade: {row:#}");
+        for a in row["attributions"].as_array().unwrap() {
+            *causes
+                .entry(a["cause"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+            total += a["amount"].as_f64().unwrap();
+        }
+        // Each paired trade is two bars (120 s) late.
+        if let (Some(b), Some(s)) = (row["backtest"].as_object(), row["stage"].as_object()) {
+            assert_eq!(s["at"].as_i64().unwrap() - b["at"].as_i64().unwrap(), 120);
+            assert_eq!(s["quantity"], b["quantity"]);
+        }
+    }
+    let ledger: stratagem_events::ParityLedger = serde_json::from_value(l.clone()).unwrap();
+    eprintln!(
+        "parity ledger: {}",
+        stratagem_actors::stages::parity::summary(&ledger)
+    );
+    let named: Vec<&str> = causes.keys().map(String::as_str).collect();
+    assert_eq!(named, ["fees", "latency"], "{l:#}");
+    // Every trade is late; the fee differs wherever both traded.
+    assert_eq!(causes["latency"] as u64, trades);
+    // Nothing is left over: the causes add up to the gap between the two equities.
+    let gap = l["backtest_equity"].as_f64().unwrap() - l["stage_equity"].as_f64().unwrap();
+    assert!((total - gap).abs() < 1e-6, "{total} against {gap}");
+    assert!(gap.abs() > 0.0);
+    common::audit_clean(data);
 }

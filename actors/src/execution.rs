@@ -107,6 +107,26 @@ impl SymbolFilters {
         })
     }
 
+    /// The base and quote assets of `symbol` in an `exchangeInfo` answer.
+    ///
+    /// # Errors
+    /// The symbol is not there, or has no assets.
+    pub fn assets(
+        info: &serde_json::Value,
+        symbol: &str,
+    ) -> Result<(String, String), ExecutionError> {
+        let s = info["symbols"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["symbol"] == symbol))
+            .ok_or_else(|| ExecutionError::Format(format!("no symbol {symbol} in exchangeInfo")))?;
+        match (s["baseAsset"].as_str(), s["quoteAsset"].as_str()) {
+            (Some(b), Some(q)) => Ok((b.to_string(), q.to_string())),
+            _ => Err(ExecutionError::Format(format!(
+                "{symbol} has no baseAsset/quoteAsset"
+            ))),
+        }
+    }
+
     /// `quantity` floored to the lot step and `price` to the tick, checked against the
     /// quantity bounds and the minimum notional (at `price`, the last price for a market
     /// order).
@@ -210,6 +230,47 @@ pub struct Ack {
     pub quote_qty: f64,
     /// Whether this call placed it (false: it was on the venue already — a retry).
     pub placed: bool,
+    /// The symbol's side (`BUY`/`SELL`).
+    pub side: String,
+    /// Fees charged on its fills (from the order's `fills`, else its trades).
+    pub fee: f64,
+    /// The asset they were charged in (empty when none).
+    pub fee_asset: String,
+    /// When it executed (`transactTime`, else `updateTime`/`time`), unix milliseconds.
+    pub transact_time_ms: i64,
+}
+
+impl Ack {
+    /// The average fill price (0 when nothing filled).
+    pub fn average_price(&self) -> f64 {
+        if self.executed_qty > 0.0 {
+            self.quote_qty / self.executed_qty
+        } else {
+            0.0
+        }
+    }
+
+    /// Units filled, bought (+) or sold (−).
+    pub fn signed_quantity(&self) -> f64 {
+        if self.side == "SELL" {
+            -self.executed_qty
+        } else {
+            self.executed_qty
+        }
+    }
+
+    /// Adds the fees of `fills` (`[{commission, commissionAsset}]`, an order's or its trades').
+    fn charge(&mut self, fills: &[serde_json::Value]) {
+        for f in fills {
+            self.fee += f["commission"]
+                .as_str()
+                .and_then(|x| x.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if let Some(asset) = f["commissionAsset"].as_str() {
+                self.fee_asset = asset.to_string();
+            }
+        }
+    }
 }
 
 impl Ack {
@@ -233,6 +294,13 @@ impl Ack {
             executed_qty: num("executedQty"),
             quote_qty: num("cummulativeQuoteQty"),
             placed,
+            side: v["side"].as_str().unwrap_or_default().to_string(),
+            fee: 0.0,
+            fee_asset: String::new(),
+            transact_time_ms: ["transactTime", "updateTime", "time"]
+                .iter()
+                .find_map(|k| v[*k].as_i64())
+                .unwrap_or(0),
         })
     }
 }
@@ -433,6 +501,61 @@ impl BinanceSpot {
         SymbolFilters::parse(&info, symbol)
     }
 
+    /// The filters of `symbol` and its base and quote assets.
+    ///
+    /// # Errors
+    /// The venue, or a symbol it does not list.
+    pub async fn symbol(
+        &mut self,
+        symbol: &str,
+    ) -> Result<(SymbolFilters, (String, String)), ExecutionError> {
+        let info = self
+            .get_json(&format!("/api/v3/exchangeInfo?symbol={symbol}"))
+            .await?;
+        Ok((
+            SymbolFilters::parse(&info, symbol)?,
+            SymbolFilters::assets(&info, symbol)?,
+        ))
+    }
+
+    /// Adds the fees of an order's trades (`/api/v3/myTrades`) to `ack`, when it filled.
+    async fn charge_trades(&mut self, symbol: &str, ack: &mut Ack) -> Result<(), ExecutionError> {
+        if ack.executed_qty <= 0.0 {
+            return Ok(());
+        }
+        let params = [
+            ("symbol", symbol.to_string()),
+            ("orderId", ack.order_id.to_string()),
+        ];
+        let trades = self
+            .signed(reqwest::Method::GET, "/api/v3/myTrades", &params)
+            .await?;
+        let trades = trades
+            .as_array()
+            .ok_or_else(|| ExecutionError::Format(format!("myTrades is not a list: {trades}")))?;
+        ack.charge(trades);
+        Ok(())
+    }
+
+    /// The venue's open orders on `symbol`.
+    ///
+    /// # Errors
+    /// The venue, or an answer not in its format.
+    pub async fn open_orders(&mut self, symbol: &str) -> Result<Vec<Ack>, ExecutionError> {
+        let v = self
+            .signed(
+                reqwest::Method::GET,
+                "/api/v3/openOrders",
+                &[("symbol", symbol.to_string())],
+            )
+            .await?;
+        v.as_array()
+            .ok_or_else(|| ExecutionError::Format(format!("openOrders is not a list: {v}")))?
+            .iter()
+            .map(|o| Ack::parse(o, false))
+            .collect()
+    }
+
     /// The order with this client id, if the venue has it.
     ///
     /// # Errors
@@ -450,7 +573,11 @@ impl BinanceSpot {
             .signed(reqwest::Method::GET, "/api/v3/order", &params)
             .await
         {
-            Ok(v) => Ack::parse(&v, false).map(Some),
+            Ok(v) => {
+                let mut ack = Ack::parse(&v, false)?;
+                self.charge_trades(symbol, &mut ack).await?;
+                Ok(Some(ack))
+            }
             // "Order does not exist."
             Err(ExecutionError::Refused { code: -2013, .. }) => Ok(None),
             Err(e) => Err(e),
@@ -507,7 +634,14 @@ impl BinanceSpot {
                 .signed(reqwest::Method::POST, "/api/v3/order", &params)
                 .await
             {
-                Ok(v) => return Ack::parse(&v, true),
+                Ok(v) => {
+                    let mut ack = Ack::parse(&v, true)?;
+                    match v["fills"].as_array() {
+                        Some(fills) => ack.charge(fills),
+                        None => self.charge_trades(&order.symbol, &mut ack).await?,
+                    }
+                    return Ok(ack);
+                }
                 // No answer: it may have been placed. Ask before trying again.
                 Err(e @ ExecutionError::Transport(_)) => last = Some(e),
                 Err(e) => return Err(e),

@@ -549,6 +549,195 @@ pub struct StageFill {
     pub fee: f64,
 }
 
+/// What a difference between a stage's trades and the backtest of its bars is put down to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParityCause {
+    /// The stage filled later than the backtest, at the market's price then.
+    Latency,
+    /// The paper venue's slippage differs from the backtest's.
+    Slippage,
+    /// The venue's price differs from the open of the bar it filled in (within the bar's range).
+    FillPrice,
+    /// The fee charged differs from the backtest's.
+    Fees,
+    /// The quantity filled differs (the venue's lot size, a partial fill).
+    Quantity,
+    /// The backtest traded where the stage did not.
+    MissedSignal,
+    /// The stage traded where the backtest did not.
+    ExtraSignal,
+    /// The bar the stage filled on is not the bar the store holds now.
+    Data,
+}
+
+impl ParityCause {
+    /// `latency`, `slippage`, `fill_price`, `fees`, `quantity`, `missed_signal`,
+    /// `extra_signal`, `data`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParityCause::Latency => "latency",
+            ParityCause::Slippage => "slippage",
+            ParityCause::FillPrice => "fill_price",
+            ParityCause::Fees => "fees",
+            ParityCause::Quantity => "quantity",
+            ParityCause::MissedSignal => "missed_signal",
+            ParityCause::ExtraSignal => "extra_signal",
+            ParityCause::Data => "data",
+        }
+    }
+}
+
+/// One part of a difference, with what it cost the stage against the backtest (quote currency;
+/// negative: the stage did better).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParityAttribution {
+    /// What it is put down to.
+    pub cause: ParityCause,
+    /// What it cost.
+    pub amount: f64,
+    /// The figures, e.g. `filled 2 bars (120 s) later: 43 210.00 against 43 198.50`.
+    pub note: String,
+}
+
+/// A trade of the backtest beside the stage's trade it is paired with (either may be missing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParityRow {
+    /// The backtest's fill.
+    pub backtest: Option<StageFill>,
+    /// The stage's fill.
+    pub stage: Option<StageFill>,
+    /// Every difference between them, attributed (none: the same trade).
+    pub attributions: Vec<ParityAttribution>,
+    /// Set when a difference cannot be attributed: why.
+    pub unexplained: Option<String>,
+}
+
+/// A parity ledger: a WARM or LIMITED window's trades against the backtest engine's over the
+/// same bars, trade by trade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParityLedger {
+    /// Fills of the backtest.
+    pub backtest_trades: u64,
+    /// Fills of the stage.
+    pub stage_trades: u64,
+    /// Trade by trade, in order.
+    pub rows: Vec<ParityRow>,
+    /// Rows with a difference that could not be attributed.
+    pub unexplained: u64,
+    /// The backtest's equity at the window's end.
+    pub backtest_equity: f64,
+    /// The stage's.
+    pub stage_equity: f64,
+}
+
+/// The parity ledger of a WARM or LIMITED run, recorded with its completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageParity {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Which stage.
+    pub stage: Stage,
+    /// The run.
+    pub run_id: Uuid,
+    /// The ledger.
+    pub ledger: ParityLedger,
+}
+
+/// An order a stage run sends to its execution venue, recorded before it is sent (write-ahead,
+/// in the batch of the mark that decided it). Its client order id derives from that decision,
+/// so sending it again after a lost reply or a crash finds it instead of placing a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderSubmitted {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The run that decided it.
+    pub run_id: Uuid,
+    /// Its stage.
+    pub stage: Stage,
+    /// The venue, e.g. `binance`.
+    pub venue: String,
+    /// The venue's symbol, e.g. `BTCUSDT`.
+    pub symbol: String,
+    /// The symbol's base asset (`BTC`).
+    pub base_asset: String,
+    /// Its quote asset (`USDT`).
+    pub quote_asset: String,
+    /// The client order id (`sg-…`).
+    pub client_order_id: String,
+    /// Units to buy (+) or sell (−).
+    pub quantity: f64,
+    /// The bar the paper model fills it in (open time, unix seconds).
+    pub decided_at: i64,
+    /// The paper model's price for it.
+    pub model_price: f64,
+}
+
+/// The venue acknowledged an order: what it filled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderAcknowledged {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The run.
+    pub run_id: Uuid,
+    /// The client order id.
+    pub client_order_id: String,
+    /// The venue's order id.
+    pub venue_order_id: u64,
+    /// The venue's status (`FILLED`, `PARTIALLY_FILLED`, `NEW`, …).
+    pub status: String,
+    /// Units filled, bought (+) or sold (−).
+    pub executed_quantity: f64,
+    /// Their average price.
+    pub average_price: f64,
+    /// Fees charged.
+    pub fee: f64,
+    /// The asset they were charged in.
+    pub fee_asset: String,
+    /// When the venue executed it (unix milliseconds).
+    pub transact_time_ms: i64,
+    /// Found by asking the venue for its id (the reply was lost, or the program stopped before
+    /// recording it), not placed by this request.
+    pub found: bool,
+}
+
+/// An order was not placed: the venue refused it, or it could not be made valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRejected {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// The run.
+    pub run_id: Uuid,
+    /// The client order id.
+    pub client_order_id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One asset's balance on a venue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VenueBalance {
+    /// The asset.
+    pub asset: String,
+    /// Free.
+    pub free: f64,
+    /// Locked in open orders.
+    pub locked: f64,
+}
+
+/// The venue's account compared with the log at start: its balances, and every difference
+/// (an order it holds that the log does not know, an acknowledgement recorded only now, a
+/// balance that moved other than by the log's fills).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VenueReconciled {
+    /// The venue.
+    pub venue: String,
+    /// Its balances now.
+    pub balances: Vec<VenueBalance>,
+    /// The differences, in words with their figures (none: the log and the venue agree).
+    pub differences: Vec<String>,
+}
+
 /// A stage run on the real clock consumed closed bars of its series (a batch: the bars closed
 /// since its last mark). Its window is fixed by its first mark (`bars` 0, before any bar is
 /// consumed); a run resumed after a crash goes on at the bar after `through`.
@@ -877,6 +1066,11 @@ vocabulary! {
     StageMarked(StageMarked) = "stage.marked",
     RiskStateChanged(RiskStateChanged) = "risk.state_changed",
     StageWaiting(StageWaiting) = "stage.waiting",
+    StageParity(StageParity) = "stage.parity",
+    OrderSubmitted(OrderSubmitted) = "order.submitted",
+    OrderAcknowledged(OrderAcknowledged) = "order.acknowledged",
+    OrderRejected(OrderRejected) = "order.rejected",
+    VenueReconciled(VenueReconciled) = "venue.reconciled",
     StageCompleted(StageCompleted) = "stage.completed",
     StagePromoted(StagePromoted) = "stage.promoted",
     StageRejected(StageRejected) = "stage.rejected",

@@ -58,6 +58,12 @@ pub async fn run(
             say!("  PSR {psr:.3}, DSR {dsr:.3} over {trials} trial(s)");
         }
         say!("  gate: {}", outcome.gate);
+        if let Some(p) = &outcome.parity {
+            say!(
+                "  parity with the backtest: {}",
+                stratagem_actors::stages::parity::summary(p)
+            );
+        }
         match (outcome.passed, next(stage)) {
             (true, Some(to)) => say!(
                 "  verdict: PASSED, promoted to {}",

@@ -7,6 +7,7 @@ pub mod feed;
 pub mod metrics;
 pub mod monitor;
 pub mod paper;
+pub mod parity;
 pub mod realclock;
 pub mod risk;
 pub mod runner;

@@ -1,6 +1,6 @@
 //! The paper engine: the candidate and its baseline trade the same bar feed side by side, one
-//! bar at a time, and the paper broker fills them as the backtest does (next open, same fees
-//! and slippage). The feed is recorded bars on a [`Clock`] (offline) or a live exchange
+//! bar at a time, and the paper venue fills them as the backtest does (next open, fees and
+//! slippage), or later and at its own fees when so set ([`PaperVenue`]). The feed is recorded bars on a [`Clock`] (offline) or a live exchange
 //! websocket (closed candles only).
 
 use std::future::Future;
@@ -88,6 +88,25 @@ pub enum PaperError {
     Feed(#[from] FeedError),
 }
 
+/// The paper venue: how it fills the orders of WARM and LIMITED.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PaperVenue {
+    /// Its fees and slippage.
+    pub costs: CostModel,
+    /// Bars after the next open that an order fills (0: at the next open, as the backtest).
+    pub fill_delay_bars: usize,
+}
+
+impl PaperVenue {
+    /// The paper venue of the stage settings `s`.
+    pub fn of(s: &super::runner::StageSettings) -> PaperVenue {
+        PaperVenue {
+            costs: s.paper_costs,
+            fill_delay_bars: s.paper_fill_delay_bars,
+        }
+    }
+}
+
 /// Paper-trades up to `bars_wanted` bars of `feed`: the candidate and (when given) the champion
 /// step on every bar; without a champion the baseline is buy-and-hold on the same bars. Both
 /// first see `warmup` (no trading). The candidate's orders are filtered by the risk states
@@ -104,10 +123,11 @@ pub async fn trade(
     feed: &mut impl BarFeed,
     bars_wanted: usize,
     capital: f64,
-    costs: CostModel,
+    venue: PaperVenue,
     bars_per_year: f64,
     risk_states: &[stratagem_events::projection::RiskMark],
 ) -> Result<PaperSession, PaperError> {
+    let costs = venue.costs;
     let limits = SandboxLimits::default();
     let risk = RiskLimits::with_account(capital, costs);
     let mut runs = vec![sandbox.start(candidate, &limits, &risk, Deadline::PerBar)?];
@@ -139,11 +159,27 @@ pub async fn trade(
     let trap = runs.remove(0).finish().trap;
     // The candidate trades under the account's risk states (the baseline is a yardstick).
     let kept = super::risk::filter(&orders[0], &bars, risk_states);
-    let candidate = backtest::simulate(&bars, &kept, capital, costs, bars_per_year, 1);
+    // The venue fills an order `fill_delay_bars` after the next open (the champion's too: the
+    // two are judged on one venue).
+    let late = |orders: &[HostOrder]| -> Vec<HostOrder> {
+        orders
+            .iter()
+            .map(|o| HostOrder {
+                bar: o.bar + venue.fill_delay_bars,
+                ..*o
+            })
+            .collect()
+    };
+    let candidate = backtest::simulate(&bars, &late(&kept), capital, costs, bars_per_year, 1);
     let baseline = match orders.get(1) {
-        Some(champion_orders) => {
-            backtest::simulate(&bars, champion_orders, capital, costs, bars_per_year, 1)
-        }
+        Some(champion_orders) => backtest::simulate(
+            &bars,
+            &late(champion_orders),
+            capital,
+            costs,
+            bars_per_year,
+            1,
+        ),
         None => backtest::buy_and_hold(&bars, capital, costs, bars_per_year),
     };
     let last = |b: &backtest::Backtest| b.equity.last().map_or(capital, |(_, e)| *e);

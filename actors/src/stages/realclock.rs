@@ -22,7 +22,8 @@ use stratagem_events::projection::RiskMark;
 use stratagem_events::{Stage, StageFill};
 
 use super::clock::SimulatedClock;
-use super::paper::{self, PaperError, RecordedFeed};
+use super::paper::{self, PaperError, PaperVenue, RecordedFeed};
+use super::parity::stage_fill;
 use super::runner::{
     backtest_window, Baseline, Judged, StageError, StageOutcome, StageSettings, StageWindow,
 };
@@ -122,16 +123,6 @@ pub fn sandbox_bars(stored: &[StoredBar]) -> Vec<SandboxBar> {
             volume: b.volume,
         })
         .collect()
-}
-
-/// A fill as a mark records it: at its bar's open time.
-fn stage_fill(f: &super::backtest::Fill) -> StageFill {
-    StageFill {
-        at: f.timestamp,
-        quantity: f.quantity,
-        price: f.price,
-        fee: f.fee,
-    }
 }
 
 /// Bars of `interval` seconds in `hours` (at least one).
@@ -263,6 +254,7 @@ pub fn backtest_stage(
             gate,
             trap,
             bars_per_year: Calendar::Crypto.bars_per_year(bars),
+            parity: None,
         }),
     })
 }
@@ -313,7 +305,16 @@ pub async fn paper_step(
         let clock = SimulatedClock::new(0, None);
         let mut feed = RecordedFeed::new(&bars[start..start + n], &clock);
         let session = paper::trade(
-            sandbox, candidate, champion, warmup, &mut feed, n, capital, s.costs, bpy, risk,
+            sandbox,
+            candidate,
+            champion,
+            warmup,
+            &mut feed,
+            n,
+            capital,
+            PaperVenue::of(s),
+            bpy,
+            risk,
         )
         .await
         .map_err(|e| match e {
@@ -359,6 +360,18 @@ pub async fn paper_step(
         baseline_equity: session.baseline_equity,
     });
     let complete = n == wanted || session.trap.is_some();
+    let window = StageWindow {
+        feed_start: start.saturating_sub(s.warmup_bars),
+        start,
+        end: start + n,
+    };
+    let parity = if complete {
+        Some(super::parity::of_session(
+            sandbox, candidate, bars, window, capital, s, risk, &session,
+        )?)
+    } else {
+        None
+    };
     let outcome = complete.then(|| {
         let mut metrics = session.candidate.clone();
         let (passed, gate) = Judged {
@@ -372,11 +385,7 @@ pub async fn paper_step(
         .gate(&mut metrics, s);
         StageOutcome {
             stage,
-            window: StageWindow {
-                feed_start: start.saturating_sub(s.warmup_bars),
-                start,
-                end: start + n,
-            },
+            window,
             capital_fraction: fraction,
             metrics,
             baseline: baseline_name.clone(),
@@ -384,6 +393,7 @@ pub async fn paper_step(
             gate,
             trap: session.trap.clone(),
             bars_per_year: bpy,
+            parity,
         }
     });
     Ok(StageStep { mark, outcome })

@@ -63,8 +63,14 @@ pub struct StageSettings {
     pub capital: f64,
     /// Bars fed before the window so indicators are ready (`STAGE_WARMUP_BARS`, 500).
     pub warmup_bars: usize,
-    /// Fees and slippage.
+    /// Fees and slippage of the backtests (and of the parity ledger's replay).
     pub costs: CostModel,
+    /// The paper venue of WARM and LIMITED: its fees and slippage (`PAPER_FEE_BPS`,
+    /// `PAPER_SLIPPAGE_BPS`; default the backtests').
+    pub paper_costs: CostModel,
+    /// Bars after the backtest's fill that a paper order fills (`PAPER_FILL_DELAY_BARS`,
+    /// default 0: at the next open, as the backtest).
+    pub paper_fill_delay_bars: usize,
     /// The human checkpoint: a person approves each strategy before this stage
     /// (`REQUIRE_APPROVAL_BEFORE` = `limited`, `full` or `none`; default none, the seed's
     /// "can be fully autonomous").
@@ -121,6 +127,11 @@ impl Default for StageSettings {
                 sizing: super::backtest::Sizing::Units,
                 ..CostModel::default()
             },
+            paper_costs: CostModel {
+                sizing: super::backtest::Sizing::Units,
+                ..CostModel::default()
+            },
+            paper_fill_delay_bars: 0,
             require_approval_before: None,
             model_require_approval_before: Some(Stage::Limited),
             daily_loss_limit: 0.0,
@@ -161,6 +172,8 @@ pub struct StageOutcome {
     pub trap: Option<SandboxTrap>,
     /// Bars a year of its bars (what its figures are annualised with).
     pub bars_per_year: f64,
+    /// A WARM or LIMITED window's trades beside the backtest's on the same bars.
+    pub parity: Option<stratagem_events::ParityLedger>,
 }
 
 /// Why a stage could not run.
@@ -340,6 +353,7 @@ pub async fn run_stage(
     let mut w = w;
     let mut extensions = 0;
     let mut fills = 0;
+    let mut parity = None;
     let (mut metrics, baseline_sharpe, trap) = match stage {
         Stage::Warm | Stage::Limited => loop {
             let champion = match baseline {
@@ -360,7 +374,7 @@ pub async fn run_stage(
                         &mut recorded,
                         wanted,
                         capital,
-                        s.costs,
+                        paper::PaperVenue::of(s),
                         bpy,
                         &[],
                     )
@@ -375,7 +389,7 @@ pub async fn run_stage(
                         &mut **live,
                         wanted,
                         capital,
-                        s.costs,
+                        paper::PaperVenue::of(s),
                         bpy,
                         &[],
                     )
@@ -409,6 +423,36 @@ pub async fn run_stage(
                 continue;
             }
             fills = session.fills;
+            // The same bars through the backtest engine, trade by trade.
+            parity = Some(match &feed {
+                PaperFeed::Recorded { .. } => super::parity::of_session(
+                    sandbox,
+                    candidate,
+                    bars,
+                    w,
+                    capital,
+                    s,
+                    &[],
+                    &session,
+                )?,
+                PaperFeed::Live(_) => {
+                    let all = StageWindow {
+                        feed_start: 0,
+                        start: 0,
+                        end: session.bars.len(),
+                    };
+                    super::parity::of_session(
+                        sandbox,
+                        candidate,
+                        &session.bars,
+                        all,
+                        capital,
+                        s,
+                        &[],
+                        &session,
+                    )?
+                }
+            });
             break (session.candidate, session.baseline.sharpe, session.trap);
         },
         Stage::Cold | Stage::Full => {
@@ -436,6 +480,7 @@ pub async fn run_stage(
         gate,
         trap,
         bars_per_year: market::bars_per_year(bars),
+        parity,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod data_dir;
 pub mod discover;
 pub mod endpoints;
 mod error;
+pub mod execute;
 pub mod generate;
 pub mod metrics;
 pub mod monitor;

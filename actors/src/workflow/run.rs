@@ -155,6 +155,8 @@ struct RecordedPipeline {
     market: crate::stages::realclock::StageMarket,
     monitor: MonitorSettings,
     progress: Progress,
+    /// The execution venue LIMITED trades on, if any.
+    exchange: Option<Arc<tokio::sync::Mutex<super::execute::Exchange>>>,
 }
 
 impl RecordedPipeline {
@@ -289,11 +291,17 @@ impl RecordedPipeline {
                         .and_then(|v| v.open_run)
                         .map_or(Stage::Cold, |(st, _)| st),
                 };
+                let exchange = self.exchange.clone();
+                let mut exchange = match &exchange {
+                    Some(x) => Some(x.lock().await),
+                    None => None,
+                };
                 stage::record_step(
                     &self.dir,
                     &mut self.projections,
                     &mut self.notifications,
                     &self.settings,
+                    exchange.as_deref_mut(),
                     id,
                     st,
                     &step,
@@ -527,6 +535,15 @@ impl Engine {
         let slack = settings.slack()?;
         // Live trading starts only with its opt-in and keys: what is missing is named now.
         crate::execution::ExecutionSettings::from_settings(&settings)?;
+        let market = settings.stage_market(matches!(mode, Mode::Offline(_)))?;
+        // Orders go to an exchange only on the real clock.
+        let exchange = match &market {
+            crate::stages::realclock::StageMarket::Store { .. } => {
+                super::execute::Exchange::from_settings(&settings)?
+                    .map(|x| Arc::new(tokio::sync::Mutex::new(x)))
+            }
+            crate::stages::realclock::StageMarket::Recorded => None,
+        };
         let host = Host {
             root: root.to_path_buf(),
             mode: mode.clone(),
@@ -537,6 +554,8 @@ impl Engine {
             ))),
             source_chaos: chaos.panic_source,
             phase_chaos: std::sync::Mutex::new(chaos.fail_phase),
+            exchange,
+            reconciled: Default::default(),
         };
         // The courier delivers through the supervised notifier, found in its slot.
         let notifier: crate::notify::NotifierSlot = Default::default();
@@ -557,7 +576,6 @@ impl Engine {
             max_rounds: 8,
             concurrency: settings.concurrency()?,
         };
-        let market = settings.stage_market(matches!(mode, Mode::Offline(_)))?;
         Ok(Engine {
             root: Root::start(args).await?,
             dir: root.to_path_buf(),
@@ -774,6 +792,10 @@ pub struct Host {
     source_chaos: Option<SourceName>,
     /// Chaos testing: this phase (`discovery` or `pipeline`) fails to start once.
     phase_chaos: std::sync::Mutex<Option<String>>,
+    /// The execution venue LIMITED trades on (on the real clock, `EXECUTION_VENUE=binance`).
+    exchange: Option<Arc<tokio::sync::Mutex<super::execute::Exchange>>>,
+    /// Whether its account was reconciled with the log since this process started.
+    reconciled: std::sync::atomic::AtomicBool,
 }
 
 impl Host {
@@ -840,6 +862,26 @@ impl Host {
         for line in super::risk::take_handoffs(&self.root, &dir, &mut projections).await {
             tracing::info!("{line}");
         }
+        // The venue's account against the log, once a process (again next cycle if the venue
+        // cannot be reached), then whatever orders the log holds unsent.
+        if let Some(x) = &self.exchange {
+            let mut x = x.lock().await;
+            use std::sync::atomic::Ordering::SeqCst;
+            if !self.reconciled.load(SeqCst) {
+                match super::execute::reconcile(&dir, &mut projections, &mut x).await {
+                    Ok(differences) => {
+                        self.reconciled.store(true, SeqCst);
+                        for line in differences {
+                            tracing::warn!("reconciliation: {line}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("{e}"),
+                }
+            }
+            for line in super::execute::send_pending(&dir, &mut projections, &mut x).await? {
+                tracing::warn!("{line}");
+            }
+        }
         let work = RecordedPipeline {
             root: self.root.clone(),
             dir,
@@ -852,6 +894,7 @@ impl Host {
                 .stage_market(matches!(self.mode, Mode::Offline(_)))?,
             monitor: self.settings.monitor()?,
             progress: self.progress.clone(),
+            exchange: self.exchange.clone(),
         };
         Ok(Arc::new(
             Mutex::new(Box::new(work) as Box<dyn PipelineWork>),

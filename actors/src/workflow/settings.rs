@@ -712,6 +712,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "the account's loss in a day, as a fraction of `STAGE_CAPITAL`, at which trading halts by itself (the LIMITED runs on the real clock; default 0: no limit)",
     ),
     (
+        "PAPER_FEE_BPS",
+        "the paper venue's fee of WARM and LIMITED, bps of notional (default 10, the backtests'); the parity ledger puts a difference down to fees",
+    ),
+    (
+        "PAPER_SLIPPAGE_BPS",
+        "the paper venue's slippage against the open, bps (default 5, the backtests')",
+    ),
+    (
+        "PAPER_FILL_DELAY_BARS",
+        "bars after the next open that the paper venue fills an order (default 0: at the next open, as the backtest); the parity ledger puts the difference down to latency",
+    ),
+    (
         "STAGE_POLL_SECONDS",
         "seconds `stage` waits between two steps of a paper stage on the real clock (default 10)",
     ),
@@ -1028,6 +1040,27 @@ impl Settings {
                 "a number of bars up to 100000",
             )?,
             costs: d.costs,
+            paper_costs: crate::stages::backtest::CostModel {
+                fee_bps: self.parsed(
+                    "PAPER_FEE_BPS",
+                    d.costs.fee_bps,
+                    |x: &f64| x.is_finite() && (0.0..=1000.0).contains(x),
+                    "basis points between 0 and 1000",
+                )?,
+                slippage_bps: self.parsed(
+                    "PAPER_SLIPPAGE_BPS",
+                    d.costs.slippage_bps,
+                    |x: &f64| x.is_finite() && (0.0..=1000.0).contains(x),
+                    "basis points between 0 and 1000",
+                )?,
+                ..d.costs
+            },
+            paper_fill_delay_bars: self.parsed(
+                "PAPER_FILL_DELAY_BARS",
+                d.paper_fill_delay_bars,
+                |n| *n <= 1_000,
+                "a number of bars up to 1000",
+            )?,
             require_approval_before: checkpoint("REQUIRE_APPROVAL_BEFORE", None)?,
             model_require_approval_before: checkpoint(
                 "MODEL_REQUIRE_APPROVAL_BEFORE",

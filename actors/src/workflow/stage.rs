@@ -72,6 +72,7 @@ pub async fn run_recorded(
     stage: Stage,
     speed: Option<f64>,
     feed: Option<&LiveFeed>,
+    mut exchange: Option<&mut super::execute::Exchange>,
 ) -> Result<StageRun> {
     let mut plan = begin_recorded(dir, projections, settings, market, id, stage).await?;
     let (trials, resumed) = (plan.trials, plan.resumed);
@@ -80,7 +81,17 @@ pub async fn run_recorded(
     // until its window is complete.
     let outcome = loop {
         let step = plan.step(&sandbox, root, settings, speed, feed).await?;
-        record_step(dir, projections, notifications, settings, id, stage, &step).await?;
+        record_step(
+            dir,
+            projections,
+            notifications,
+            settings,
+            exchange.as_deref_mut(),
+            id,
+            stage,
+            &step,
+        )
+        .await?;
         if let Some(outcome) = step.outcome {
             break outcome;
         }
@@ -144,6 +155,16 @@ pub async fn run_now(
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
+    // On the real clock LIMITED trades on the execution venue, reconciled with the log first.
+    let mut exchange = match market {
+        StageMarket::Store { .. } => super::execute::Exchange::from_settings(settings)?,
+        StageMarket::Recorded => None,
+    };
+    if let Some(x) = exchange.as_mut() {
+        for line in super::execute::reconcile(&dir, &mut projections, x).await? {
+            say_difference(&line);
+        }
+    }
     let run = run_recorded(
         root,
         &dir,
@@ -155,10 +176,16 @@ pub async fn run_now(
         stage,
         speed,
         feed,
+        exchange.as_mut(),
     )
     .await;
     notifications.finish(&dir, &mut projections).await;
     run
+}
+
+/// A difference between the venue's account and the log (on the log too, `venue.reconciled`).
+fn say_difference(line: &str) {
+    tracing::warn!("reconciliation: {line}");
 }
 
 /// Times a live feed reconnects after a drop (each time backfilling what it missed from REST).
@@ -562,17 +589,27 @@ fn baseline_of(champion: &Option<(Uuid, LoadedStrategy)>) -> Baseline<'_> {
 ///
 /// # Errors
 /// No open run of `stage` on the log; the log's.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_step(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     notifications: &mut Notifications,
     settings: &runner::StageSettings,
+    mut exchange: Option<&mut super::execute::Exchange>,
     id: Uuid,
     stage: Stage,
     step: &StageStep,
 ) -> Result<()> {
     if let Some(m) = &step.mark {
         let run_id = open_run(projections, id, stage)?;
+        // A LIMITED run on an exchange: the mark's fills are its orders, on the log with it.
+        let orders = match (
+            exchange.as_deref_mut(),
+            crate::bars::Series::parse(&m.series),
+        ) {
+            (Some(x), Ok(series)) => x.submissions(id, run_id, stage, &series.symbol, m).await,
+            _ => Vec::new(),
+        };
         let event = Event::from(stratagem_events::StageMarked {
             strategy_id: id,
             stage,
@@ -586,9 +623,11 @@ pub async fn record_step(
             equity: m.equity,
             baseline_equity: m.baseline_equity,
         });
+        let mut batch = vec![event];
+        batch.extend(orders);
         dir.append(
             projections,
-            AppendRequest::new(vec![event]).idempotent(format!(
+            AppendRequest::new(batch).idempotent(format!(
                 "stage-marked:{run_id}:{}:{}",
                 m.bars, m.window_bars
             )),
@@ -609,6 +648,12 @@ pub async fn record_step(
                 flatten: false,
             };
             super::risk::record(dir, projections, &halt).await?;
+        }
+    }
+    // The orders on the log go to the venue (a halt rejects them unsent).
+    if let Some(x) = exchange {
+        for line in super::execute::send_pending(dir, projections, x).await? {
+            tracing::warn!("{line}");
         }
     }
     if let Some(outcome) = &step.outcome {
@@ -645,14 +690,27 @@ pub async fn finish_recorded(
     outcome: &runner::StageOutcome,
 ) -> Result<()> {
     let run_id = open_run(projections, id, stage)?;
-    let mut end = vec![Event::from(StageCompleted {
+    // The window's trades beside the backtest's on its bars, before its verdict.
+    let mut end: Vec<Event> = outcome
+        .parity
+        .iter()
+        .map(|ledger| {
+            Event::from(stratagem_events::StageParity {
+                strategy_id: id,
+                stage,
+                run_id,
+                ledger: ledger.clone(),
+            })
+        })
+        .collect();
+    end.push(Event::from(StageCompleted {
         strategy_id: id,
         stage,
         run_id,
         metrics: outcome.metrics.clone(),
         passed: outcome.passed,
         gate: outcome.gate.clone(),
-    })];
+    }));
     match (outcome.passed, next(stage)) {
         (true, Some(to)) => {
             end.push(Event::from(StagePromoted {

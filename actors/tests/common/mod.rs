@@ -221,6 +221,7 @@ impl PipelineWork for LogWork {
                         gate: "always".into(),
                         trap: None,
                         bars_per_year: 8760.0,
+                        parity: None,
                     };
                     let takes = self.stage_time.get(&stage).copied().unwrap_or_default();
                     let step_done = stratagem_actors::stages::realclock::StageStep {

@@ -356,8 +356,27 @@ pub struct Projections {
     pub attempted_sources: BTreeMap<String, u32>,
     /// The account's risk state.
     pub risk: RiskView,
+    /// The execution venue's account as the log knows it.
+    pub venue: VenueView,
     /// Last sequence number applied.
     pub last_seq: u64,
+}
+
+/// The execution venue's account as the log knows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VenueView {
+    /// Orders recorded (`order.submitted`) and neither acknowledged nor rejected yet, by client
+    /// order id: they are sent, or asked for, before anything else.
+    pub pending: BTreeMap<String, crate::OrderSubmitted>,
+    /// Orders the log knows of (submitted, whatever became of them), by client order id, with
+    /// their strategy's run.
+    pub known: BTreeMap<String, Uuid>,
+    /// The balances of the last reconciliation.
+    pub balances: Vec<crate::VenueBalance>,
+    /// What the acknowledged fills moved each asset by since then.
+    pub moved: BTreeMap<String, f64>,
+    /// Assets of each symbol traded (base, quote), for the fills' accounting.
+    pub assets: BTreeMap<String, (String, String)>,
 }
 
 /// A message in the outbox.
@@ -595,6 +614,33 @@ impl Projections {
                     p.attempts = p.attempts.saturating_add(e.attempts);
                     p.last_error = Some(e.error);
                 }
+            }
+            // A parity ledger is a report: the read model keeps nothing of it (the audit file has it).
+            Event::StageParity(_) => {}
+            Event::OrderSubmitted(e) => {
+                self.venue.assets.insert(
+                    e.symbol.clone(),
+                    (e.base_asset.clone(), e.quote_asset.clone()),
+                );
+                self.venue.known.insert(e.client_order_id.clone(), e.run_id);
+                self.venue.pending.insert(e.client_order_id.clone(), e);
+            }
+            Event::OrderAcknowledged(e) => {
+                if let Some(order) = self.venue.pending.remove(&e.client_order_id) {
+                    if let Some((base, quote)) = self.venue.assets.get(&order.symbol).cloned() {
+                        let m = &mut self.venue.moved;
+                        *m.entry(base).or_default() += e.executed_quantity;
+                        *m.entry(quote).or_default() -= e.executed_quantity * e.average_price;
+                        *m.entry(e.fee_asset.clone()).or_default() -= e.fee;
+                    }
+                }
+            }
+            Event::OrderRejected(e) => {
+                self.venue.pending.remove(&e.client_order_id);
+            }
+            Event::VenueReconciled(e) => {
+                self.venue.balances = e.balances;
+                self.venue.moved.clear();
             }
             Event::ActorStarted(_) | Event::ActorRestarted(_) | Event::ActorGaveUp(_) => {}
             Event::ValidationLayerFinished(e) => {
@@ -1039,7 +1085,13 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         | Event::ActorStarted(_)
         | Event::ActorRestarted(_)
         | Event::ActorGaveUp(_) => Some(AuditFile::Operations),
-        Event::RiskStateChanged(_) | Event::StageWaiting(_) => Some(AuditFile::Stages),
+        Event::RiskStateChanged(_)
+        | Event::StageWaiting(_)
+        | Event::StageParity(_)
+        | Event::OrderSubmitted(_)
+        | Event::OrderAcknowledged(_)
+        | Event::OrderRejected(_)
+        | Event::VenueReconciled(_) => Some(AuditFile::Stages),
     }
 }
 

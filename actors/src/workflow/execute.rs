@@ -1,0 +1,354 @@
+//! Orders on the execution venue (`EXECUTION_VENUE=binance`): a LIMITED run on the real clock
+//! sends the orders its paper model decides to the exchange, exactly once.
+//!
+//! - **Write-ahead.** Each fill of a mark becomes an `order.submitted` in the mark's own batch
+//!   (atomic: a mark is never on the log without its orders), with a client order id derived
+//!   from the decision ([`crate::execution::client_order_id`]: the run, the bar, the order's
+//!   number in it).
+//! - **Sent from the log.** [`send_pending`] sends every order the log holds as submitted and
+//!   not acknowledged or rejected; the client asks the venue for the id before each send, so an
+//!   order whose reply was lost, or whose acknowledgement a crash kept off the log, is found,
+//!   not placed again. Each answer is an `order.acknowledged` (fills, average price, fee,
+//!   execution time) or an `order.rejected` (the venue's refusal, an order the symbol's filters
+//!   or `MAX_ORDER_NOTIONAL` refuse, a halt before it was sent).
+//! - **Reconciled at start** ([`reconcile`]): the pending orders are asked for, the venue's open
+//!   orders and balances compared with the log; the balances and every difference are one
+//!   `venue.reconciled`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use stratagem_events::projection::files::ProjectionFiles;
+use stratagem_events::{
+    AppendRequest, Event, OrderAcknowledged, OrderRejected, OrderSubmitted, RiskState, Stage,
+    VenueBalance, VenueReconciled,
+};
+use uuid::Uuid;
+
+use super::data_dir::DataDir;
+use super::Result;
+use crate::execution::{
+    client_order_id, BinanceSpot, ExecutionError, ExecutionSettings, OrderRequest, Side,
+    SymbolFilters,
+};
+use crate::stages::realclock::Mark;
+
+/// How long a request to the venue may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The execution venue of the stages that trade (LIMITED on the real clock).
+pub struct Exchange {
+    /// Its name on the log.
+    name: String,
+    client: BinanceSpot,
+    /// Each symbol's filters and assets, asked once.
+    symbols: BTreeMap<String, (SymbolFilters, (String, String))>,
+}
+
+impl Exchange {
+    /// The venue `EXECUTION_VENUE` names; `None` for the paper venue.
+    ///
+    /// # Errors
+    /// A missing opt-in or key, named (see [`ExecutionSettings::from_settings`]).
+    pub fn from_settings(settings: &super::settings::Settings) -> Result<Option<Exchange>> {
+        match ExecutionSettings::from_settings(settings)
+            .map_err(|e| super::WorkflowError::Usage(e.to_string()))?
+        {
+            ExecutionSettings::Paper => Ok(None),
+            ExecutionSettings::Binance {
+                url,
+                key,
+                secret,
+                max_order_notional,
+            } => Ok(Some(Exchange {
+                name: "binance".into(),
+                client: BinanceSpot::new(&url, key, secret, max_order_notional, TIMEOUT)
+                    .map_err(|e| super::WorkflowError::refused(e.to_string()))?,
+                symbols: BTreeMap::new(),
+            })),
+        }
+    }
+
+    async fn symbol(
+        &mut self,
+        symbol: &str,
+    ) -> std::result::Result<(SymbolFilters, (String, String)), ExecutionError> {
+        if let Some(s) = self.symbols.get(symbol) {
+            return Ok(s.clone());
+        }
+        let s = self.client.symbol(symbol).await?;
+        self.symbols.insert(symbol.to_string(), s.clone());
+        Ok(s)
+    }
+
+    /// The `order.submitted` events of `mark` (a step of `stage` of run `run_id` of `strategy`
+    /// on `symbol`): one per fill. Only LIMITED trades on the venue.
+    pub async fn submissions(
+        &mut self,
+        strategy: Uuid,
+        run_id: Uuid,
+        stage: Stage,
+        symbol: &str,
+        mark: &Mark,
+    ) -> Vec<Event> {
+        if stage != Stage::Limited || mark.fills.is_empty() {
+            return Vec::new();
+        }
+        // The assets are for the account's books; a symbol the venue cannot tell about now is
+        // submitted without them (sending it says why it cannot be traded).
+        let (base, quote) = match self.symbol(symbol).await {
+            Ok((_, assets)) => assets,
+            Err(_) => (String::new(), String::new()),
+        };
+        let mut n_at: BTreeMap<i64, u32> = BTreeMap::new();
+        mark.fills
+            .iter()
+            .map(|f| {
+                let n = n_at.entry(f.at).or_default();
+                let id = client_order_id(run_id, f.at, *n);
+                *n += 1;
+                Event::from(OrderSubmitted {
+                    strategy_id: strategy,
+                    run_id,
+                    stage,
+                    venue: self.name.clone(),
+                    symbol: symbol.to_string(),
+                    base_asset: base.clone(),
+                    quote_asset: quote.clone(),
+                    client_order_id: id,
+                    quantity: f.quantity,
+                    decided_at: f.at,
+                    model_price: f.price,
+                })
+            })
+            .collect()
+    }
+
+    /// The acknowledgement event of `ack` for `order`.
+    fn acknowledged(order: &OrderSubmitted, ack: &crate::execution::Ack) -> Event {
+        Event::from(OrderAcknowledged {
+            strategy_id: order.strategy_id,
+            run_id: order.run_id,
+            client_order_id: order.client_order_id.clone(),
+            venue_order_id: ack.order_id,
+            status: ack.status.clone(),
+            executed_quantity: ack.signed_quantity(),
+            average_price: ack.average_price(),
+            fee: ack.fee,
+            fee_asset: ack.fee_asset.clone(),
+            transact_time_ms: ack.transact_time_ms,
+            found: !ack.placed,
+        })
+    }
+}
+
+/// Records `events` about order `client_order_id` once.
+async fn record_once(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    client_order_id: &str,
+    events: Vec<Event>,
+) -> Result<()> {
+    dir.append(
+        projections,
+        AppendRequest::new(events).idempotent(format!("order:{client_order_id}")),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sends every order the log holds as submitted and not yet answered, oldest first, and
+/// records each answer. While trading is halted none is sent: each is rejected as such. A venue
+/// that cannot be reached leaves the rest pending (sent at the next call, asked for first).
+/// Returns a line for each order not acknowledged, and the first transport error.
+///
+/// # Errors
+/// The log's.
+pub async fn send_pending(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    exchange: &mut Exchange,
+) -> Result<Vec<String>> {
+    let mut pending: Vec<OrderSubmitted> = projections
+        .state()
+        .venue
+        .pending
+        .values()
+        .cloned()
+        .collect();
+    pending.sort_by(|a, b| {
+        (a.decided_at, &a.client_order_id).cmp(&(b.decided_at, &b.client_order_id))
+    });
+    let mut lines = Vec::new();
+    for order in pending {
+        let reject = |reason: String| {
+            Event::from(OrderRejected {
+                strategy_id: order.strategy_id,
+                run_id: order.run_id,
+                client_order_id: order.client_order_id.clone(),
+                reason,
+            })
+        };
+        if projections.state().risk.state == RiskState::Halted {
+            let why = "trading was halted before it was sent".to_string();
+            lines.push(format!("order {}: {why}", order.client_order_id));
+            record_once(dir, projections, &order.client_order_id, vec![reject(why)]).await?;
+            continue;
+        }
+        let filters = match exchange.symbol(&order.symbol).await {
+            Ok((f, _)) => f,
+            Err(e @ ExecutionError::Transport(_)) => {
+                lines.push(format!("{}: {e}; the orders wait", exchange.name));
+                break;
+            }
+            Err(e) => {
+                let why = format!("{} cannot trade {}: {e}", exchange.name, order.symbol);
+                lines.push(format!("order {}: {why}", order.client_order_id));
+                record_once(dir, projections, &order.client_order_id, vec![reject(why)]).await?;
+                continue;
+            }
+        };
+        let request = OrderRequest {
+            client_order_id: order.client_order_id.clone(),
+            symbol: order.symbol.clone(),
+            side: if order.quantity > 0.0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            quantity: order.quantity.abs(),
+            limit: None,
+            last_price: order.model_price,
+        };
+        match exchange.client.place(&request, &filters).await {
+            Ok(ack) => {
+                let event = Exchange::acknowledged(&order, &ack);
+                record_once(dir, projections, &order.client_order_id, vec![event]).await?;
+            }
+            Err(e @ (ExecutionError::Invalid(_) | ExecutionError::Refused { .. })) => {
+                lines.push(format!("order {}: {e}", order.client_order_id));
+                record_once(
+                    dir,
+                    projections,
+                    &order.client_order_id,
+                    vec![reject(e.to_string())],
+                )
+                .await?;
+            }
+            Err(e) => {
+                lines.push(format!("{}: {e}; the orders wait", exchange.name));
+                break;
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Compares the venue's account with the log (at start): each pending order is asked for (one
+/// the venue has is acknowledged now, a difference), the venue's open orders of ours the log
+/// does not know are differences, and its balances are compared with the last reconciliation's
+/// moved by the log's fills since. Records the balances and the differences as one
+/// `venue.reconciled`; returns the differences.
+///
+/// # Errors
+/// The venue cannot be reached (nothing is recorded); the log's.
+pub async fn reconcile(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    exchange: &mut Exchange,
+) -> Result<Vec<String>> {
+    let venue = |e: ExecutionError| {
+        super::WorkflowError::refused(format!("cannot reconcile with the venue: {e}"))
+    };
+    let state = projections.state().venue.clone();
+    let mut differences = Vec::new();
+    let mut found = Vec::new();
+    for order in state.pending.values() {
+        if let Some(ack) = exchange
+            .client
+            .query(&order.symbol, &order.client_order_id)
+            .await
+            .map_err(venue)?
+        {
+            differences.push(format!(
+                "order {} ({:+} {}) is on the venue ({}, {} filled) but its acknowledgement was not on the log: recorded now",
+                order.client_order_id, order.quantity, order.symbol, ack.status, ack.executed_qty
+            ));
+            found.push((order.clone(), ack));
+        }
+    }
+    let mut symbols: Vec<&String> = state.assets.keys().collect();
+    symbols.sort();
+    for symbol in symbols {
+        for open in exchange.client.open_orders(symbol).await.map_err(venue)? {
+            if open.client_order_id.starts_with("sg-")
+                && !state.known.contains_key(&open.client_order_id)
+            {
+                differences.push(format!(
+                    "the venue holds an open order {} on {symbol} ({} {}) that the log does not know",
+                    open.client_order_id, open.side, open.executed_qty
+                ));
+            }
+        }
+    }
+    let balances: Vec<VenueBalance> = exchange
+        .client
+        .balances()
+        .await
+        .map_err(venue)?
+        .into_iter()
+        .map(|(asset, free, locked)| VenueBalance {
+            asset,
+            free,
+            locked,
+        })
+        .collect();
+    if !state.balances.is_empty() {
+        // What the acknowledgements found now moved too.
+        let mut moved = state.moved.clone();
+        for (order, ack) in &found {
+            if let Some((base, quote)) = state.assets.get(&order.symbol) {
+                *moved.entry(base.clone()).or_default() += ack.signed_quantity();
+                *moved.entry(quote.clone()).or_default() -=
+                    ack.signed_quantity() * ack.average_price();
+                *moved.entry(ack.fee_asset.clone()).or_default() -= ack.fee;
+            }
+        }
+        let held = |list: &[VenueBalance], asset: &str| {
+            list.iter()
+                .find(|b| b.asset == asset)
+                .map_or(0.0, |b| b.free + b.locked)
+        };
+        let mut assets: Vec<&str> = balances
+            .iter()
+            .map(|b| b.asset.as_str())
+            .chain(state.balances.iter().map(|b| b.asset.as_str()))
+            .chain(moved.keys().map(String::as_str))
+            .filter(|a| !a.is_empty())
+            .collect();
+        assets.sort_unstable();
+        assets.dedup();
+        for asset in assets {
+            let before = held(&state.balances, asset);
+            let by_fills = moved.get(asset).copied().unwrap_or(0.0);
+            let expected = before + by_fills;
+            let now = held(&balances, asset);
+            if (now - expected).abs() > 1e-8 * expected.abs().max(1.0) {
+                differences.push(format!(
+                    "{asset}: the venue holds {now}, the log expects {expected} ({before} at the last reconciliation, {by_fills:+} by its fills since)"
+                ));
+            }
+        }
+    }
+    let mut events: Vec<Event> = found
+        .iter()
+        .map(|(order, ack)| Exchange::acknowledged(order, ack))
+        .collect();
+    events.push(Event::from(VenueReconciled {
+        venue: exchange.name.clone(),
+        balances,
+        differences: differences.clone(),
+    }));
+    dir.append(projections, AppendRequest::new(events)).await?;
+    Ok(differences)
+}
