@@ -34,7 +34,7 @@ fn fast_binance(bars: Vec<VenueBar>, start: i64, step: i64) -> LoopbackServer {
     fast_exchange(bars, start, step, None)
 }
 
-/// [`fast_binance`], and a spot account in `book` trading at the last closed bar's close.
+/// [`fast_binance`], and a spot account in `book` trading at the forming bar's open.
 fn fast_exchange(
     bars: Vec<VenueBar>,
     start: i64,
@@ -60,7 +60,8 @@ fn fast_exchange(
         let now = start + asked.load(SeqCst) * step * 60;
         let closed = |bars: &[VenueBar]| bars.partition_point(|(t, _)| t + 60 <= now);
         if let Some(book) = &book {
-            let price = bars[closed(&bars) - 1].1[3];
+            // The market now: the forming bar's open.
+            let price = bars[closed(&bars)].1[0];
             if let Some(reply) = binance_trading(r, book, price, now * 1000) {
                 return Some(reply);
             }
@@ -618,6 +619,41 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
             assert!(d.contains("its acknowledgement was not on the log"), "{d}");
         }
     }
+    // LIMITED's parity ledger on the exchange: the venue's fills against the backtest's, every
+    // difference attributed; an order refused under the minimum is a backtest trade unpaired.
+    let on_exchange: Vec<&Value> = of_kind(&events, "stage.parity")
+        .into_iter()
+        .filter(|p| p["data"]["ledger"]["venue"] == "binance")
+        .collect();
+    assert_eq!(on_exchange.len(), 1, "{events:#?}");
+    let l = &on_exchange[0]["data"]["ledger"];
+    assert_eq!(on_exchange[0]["data"]["run_id"], limited_run);
+    assert_eq!(l["unexplained"], 0, "{l:#}");
+    assert_eq!(l["stage_trades"].as_u64().unwrap() as usize, acked.len());
+    let mut total = 0.0;
+    let mut missed = 0;
+    for row in l["rows"].as_array().unwrap() {
+        assert!(row["backtest"].is_object(), "no extra trade: {row:#}");
+        for a in row["attributions"].as_array().unwrap() {
+            let cause = a["cause"].as_str().unwrap();
+            assert!(
+                ["latency", "fill_price", "fees", "quantity", "missed_signal"].contains(&cause),
+                "{row:#}"
+            );
+            total += a["amount"].as_f64().unwrap();
+        }
+        // A backtest trade the venue has no fill for: its order was refused (a missed signal,
+        // or latency when it fell in the window's last bars).
+        missed += usize::from(row["stage"].is_null());
+    }
+    assert_eq!(missed, rejected.len());
+    let gap = l["backtest_equity"].as_f64().unwrap() - l["stage_equity"].as_f64().unwrap();
+    assert!((total - gap).abs() < 1e-6, "{total} against {gap}");
+    let ledger: stratagem_events::ParityLedger = serde_json::from_value(l.clone()).unwrap();
+    eprintln!(
+        "LIMITED on the exchange: {}",
+        stratagem_actors::stages::parity::summary(&ledger)
+    );
     eprintln!(
         "{} orders: {} placed, each once ({found} found on the venue after a kill), {} refused under the minimum notional",
         ids.len(),

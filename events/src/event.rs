@@ -617,6 +617,8 @@ pub struct ParityRow {
 /// same bars, trade by trade.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParityLedger {
+    /// Where the stage's trades were made: `paper`, or the exchange (`binance`).
+    pub venue: String,
     /// Fills of the backtest.
     pub backtest_trades: u64,
     /// Fills of the stage.

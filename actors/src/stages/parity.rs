@@ -2,7 +2,8 @@
 //! same bars, trade by trade, with every difference put down to a cause.
 //!
 //! The two fill lists are paired in order: a backtest fill goes with the first stage fill not
-//! yet paired that trades the same way (buys with buys) no earlier than it. What is left over
+//! yet paired that trades the same way (buys with buys), about as much (within 5 %), no
+//! earlier than it. What is left over
 //! is a missed signal (the backtest traded, the stage did not) or an extra one. Each pair's
 //! difference is split into:
 //!
@@ -37,6 +38,10 @@ pub enum FillModel {
     /// An exchange: its prices and fees as reported.
     Exchange,
 }
+
+/// How far apart, relatively, two fills' sizes may be and still be one trade (a venue's lot
+/// rounding, a partial fill).
+const SIZE_TOLERANCE: f64 = 0.05;
 
 /// A relative tolerance for prices and fees that are the same number computed twice.
 const SAME: f64 = 1e-9;
@@ -119,7 +124,10 @@ pub fn ledger(
     let mut cursor = 0;
     for (j, b) in backtest.iter().enumerate() {
         let found = (cursor..stage.len()).find(|&k| {
-            !taken[k] && stage[k].quantity.signum() == b.quantity.signum() && stage[k].at >= b.at
+            !taken[k]
+                && stage[k].quantity.signum() == b.quantity.signum()
+                && (stage[k].quantity - b.quantity).abs() <= SIZE_TOLERANCE * b.quantity.abs()
+                && stage[k].at >= b.at
         });
         if let Some(k) = found {
             taken[k] = true;
@@ -190,6 +198,10 @@ pub fn ledger(
     rows.sort_by_key(|(at, _)| *at);
     let rows: Vec<ParityRow> = rows.into_iter().map(|(_, r)| r).collect();
     ParityLedger {
+        venue: match model {
+            FillModel::Paper(_) => "paper".into(),
+            FillModel::Exchange => "exchange".into(),
+        },
         backtest_trades: backtest.len() as u64,
         stage_trades: stage.len() as u64,
         unexplained: rows.iter().filter(|r| r.unexplained.is_some()).count() as u64,
@@ -217,7 +229,23 @@ fn pair(
     };
     let mut why = Vec::new();
     let open_b = open_of(b.price, b.quantity, costs.slippage_bps);
-    let Some(bar) = bar_at(bars, interval, s.at) else {
+    // The bar the stage filled in; an exchange's fill after the last closed bar (the step's
+    // orders go out once its bars closed) is judged against that bar's close.
+    let last = bars.last();
+    let found = bar_at(bars, interval, s.at)
+        .copied()
+        .or_else(|| match (model, last) {
+            (FillModel::Exchange, Some(l)) if s.at >= l.timestamp + interval => Some(SandboxBar {
+                timestamp: l.timestamp + interval,
+                open: l.close,
+                high: f64::INFINITY,
+                low: f64::NEG_INFINITY,
+                close: l.close,
+                volume: 0.0,
+            }),
+            _ => None,
+        });
+    let Some(bar) = found else {
         row.unexplained = Some(format!(
             "no bar of the window holds the stage's fill at {}",
             s.at
@@ -284,7 +312,7 @@ fn pair(
                     ),
                 });
             }
-            let tolerance = bar.high.abs() * SAME;
+            let tolerance = bar.close.abs() * SAME;
             if s.price < bar.low - tolerance || s.price > bar.high + tolerance {
                 why.push(format!(
                     "the fill at {:.2} is outside its bar's range {:.2}–{:.2}",

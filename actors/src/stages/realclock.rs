@@ -108,6 +108,9 @@ pub struct StageStep {
     pub mark: Option<Mark>,
     /// The outcome once the window is complete; `None` while the stage is under way.
     pub outcome: Option<StageOutcome>,
+    /// The window's bars once a paper stage's window is complete (what a ledger of the
+    /// exchange's fills against the backtest's is read on); empty otherwise.
+    pub window: Vec<SandboxBar>,
 }
 
 /// The store's bars as the sandbox sees them, stamped by their open time.
@@ -256,6 +259,7 @@ pub fn backtest_stage(
             bars_per_year: Calendar::Crypto.bars_per_year(bars),
             parity: None,
         }),
+        window: Vec::new(),
     })
 }
 
@@ -396,7 +400,16 @@ pub async fn paper_step(
             parity,
         }
     });
-    Ok(StageStep { mark, outcome })
+    let window = if outcome.is_some() {
+        bars[window.start..window.end].to_vec()
+    } else {
+        Vec::new()
+    };
+    Ok(StageStep {
+        mark,
+        outcome,
+        window,
+    })
 }
 
 /// The configured series of `market` with the regime of each, read on the last 30 days of its

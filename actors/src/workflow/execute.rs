@@ -31,7 +31,10 @@ use crate::execution::{
     client_order_id, BinanceSpot, ExecutionError, ExecutionSettings, OrderRequest, Side,
     SymbolFilters,
 };
+use crate::stages::parity::{ledger, FillModel};
 use crate::stages::realclock::Mark;
+use crate::stages::runner::{StageOutcome, StageSettings};
+use crate::validator::sandbox::runtime::SandboxBar;
 
 /// How long a request to the venue may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -351,4 +354,43 @@ pub async fn reconcile(
     }));
     dir.append(projections, AppendRequest::new(events)).await?;
     Ok(differences)
+}
+
+/// The parity ledger of LIMITED run `run_id` on the exchange: the fills the venue made (the
+/// log's acknowledgements) against the backtest's over the same `window` of bars (those of
+/// the run's paper ledger in `outcome`). `None` while an order of the run waits for its answer,
+/// or when the run has no paper ledger.
+pub fn exchange_ledger(
+    projections: &ProjectionFiles,
+    exchange: &Exchange,
+    run_id: Uuid,
+    outcome: &StageOutcome,
+    window: &[SandboxBar],
+    settings: &StageSettings,
+) -> Option<stratagem_events::ParityLedger> {
+    let state = projections.state();
+    let paper = outcome.parity.as_ref()?;
+    if window.is_empty() || state.venue.pending.values().any(|o| o.run_id == run_id) {
+        return None;
+    }
+    let backtest: Vec<_> = paper.rows.iter().filter_map(|r| r.backtest).collect();
+    let fills = state.venue.fills.get(&run_id).cloned().unwrap_or_default();
+    let close = window.last().map_or(0.0, |b| b.close);
+    let capital = settings.capital * outcome.capital_fraction;
+    let equity = capital
+        + fills
+            .iter()
+            .map(|f| f.quantity * (close - f.price) - f.fee)
+            .sum::<f64>();
+    let mut l = ledger(
+        window,
+        crate::market::bar_interval(window).max(1),
+        &backtest,
+        &settings.costs,
+        &fills,
+        FillModel::Exchange,
+        (paper.backtest_equity, equity),
+    );
+    l.venue = exchange.name.clone();
+    Some(l)
 }

@@ -433,6 +433,7 @@ impl StagePlan {
         let StageMarket::Store { series, urls, .. } = &self.market else {
             return Ok(StageStep {
                 mark: None,
+                window: Vec::new(),
                 outcome: Some(self.run(sandbox, root, settings, speed, feed).await?),
             });
         };
@@ -651,13 +652,36 @@ pub async fn record_step(
         }
     }
     // The orders on the log go to the venue (a halt rejects them unsent).
+    let mut on_exchange = None;
     if let Some(x) = exchange {
         for line in super::execute::send_pending(dir, projections, x).await? {
             tracing::warn!("{line}");
         }
+        // A LIMITED window complete, every order answered: the venue's fills against the
+        // backtest's.
+        if let (Some(outcome), Stage::Limited) = (&step.outcome, stage) {
+            let run_id = open_run(projections, id, stage)?;
+            on_exchange = super::execute::exchange_ledger(
+                projections,
+                x,
+                run_id,
+                outcome,
+                &step.window,
+                settings,
+            );
+        }
     }
     if let Some(outcome) = &step.outcome {
-        finish_recorded(dir, projections, notifications, id, stage, outcome).await?;
+        finish_recorded(
+            dir,
+            projections,
+            notifications,
+            id,
+            stage,
+            outcome,
+            on_exchange,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -679,8 +703,8 @@ fn open_run(projections: &ProjectionFiles, id: Uuid, stage: Stage) -> Result<Uui
         })
 }
 
-/// Records a stage run's end — completion, then promotion or rejection — under the run id its
-/// start recorded, and notifies.
+/// Records a stage run's end — its parity ledgers, completion, then promotion or rejection —
+/// under the run id its start recorded, and notifies.
 pub async fn finish_recorded(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
@@ -688,12 +712,15 @@ pub async fn finish_recorded(
     id: Uuid,
     stage: Stage,
     outcome: &runner::StageOutcome,
+    on_exchange: Option<stratagem_events::ParityLedger>,
 ) -> Result<()> {
     let run_id = open_run(projections, id, stage)?;
-    // The window's trades beside the backtest's on its bars, before its verdict.
+    // The window's trades beside the backtest's on its bars (the paper model's, and the
+    // exchange's when it traded there), before its verdict.
     let mut end: Vec<Event> = outcome
         .parity
         .iter()
+        .chain(on_exchange.as_ref())
         .map(|ledger| {
             Event::from(stratagem_events::StageParity {
                 strategy_id: id,

@@ -226,6 +226,7 @@ impl PipelineWork for LogWork {
                     let takes = self.stage_time.get(&stage).copied().unwrap_or_default();
                     let step_done = stratagem_actors::stages::realclock::StageStep {
                         mark: None,
+                        window: Vec::new(),
                         outcome: Some(outcome),
                     };
                     Ok(self.job(step, id, takes, JobOutput::Stage(Box::new(step_done))))

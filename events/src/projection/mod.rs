@@ -377,6 +377,9 @@ pub struct VenueView {
     pub moved: BTreeMap<String, f64>,
     /// Assets of each symbol traded (base, quote), for the fills' accounting.
     pub assets: BTreeMap<String, (String, String)>,
+    /// Each run's fills on the venue, in the order acknowledged (time: the venue's execution,
+    /// in seconds; fee: in the quote asset when charged in the base or the quote).
+    pub fills: BTreeMap<Uuid, Vec<crate::StageFill>>,
 }
 
 /// A message in the outbox.
@@ -627,7 +630,24 @@ impl Projections {
             }
             Event::OrderAcknowledged(e) => {
                 if let Some(order) = self.venue.pending.remove(&e.client_order_id) {
-                    if let Some((base, quote)) = self.venue.assets.get(&order.symbol).cloned() {
+                    let assets = self.venue.assets.get(&order.symbol);
+                    let fee = match assets {
+                        Some((base, _)) if *base == e.fee_asset => e.fee * e.average_price,
+                        _ => e.fee,
+                    };
+                    if e.executed_quantity != 0.0 {
+                        self.venue
+                            .fills
+                            .entry(e.run_id)
+                            .or_default()
+                            .push(crate::StageFill {
+                                at: e.transact_time_ms.div_euclid(1000),
+                                quantity: e.executed_quantity,
+                                price: e.average_price,
+                                fee,
+                            });
+                    }
+                    if let Some((base, quote)) = assets.cloned() {
                         let m = &mut self.venue.moved;
                         *m.entry(base).or_default() += e.executed_quantity;
                         *m.entry(quote).or_default() -= e.executed_quantity * e.average_price;
