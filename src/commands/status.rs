@@ -53,6 +53,24 @@ fn render(r: &StatusReport, json: bool) -> anyhow::Result<ExitCode> {
         yes_no(a.strategy_discovery_active)
     );
     say!("trading       {}", r.risk.line);
+    let v = &r.venue;
+    if v.orders > 0 || !v.balances.is_empty() {
+        let balances: Vec<String> = v
+            .balances
+            .iter()
+            .map(|b| format!("{} {}", b.asset, b.free + b.locked))
+            .collect();
+        say!(
+            "venue         {} orders, {} waiting for an answer; balances at the last reconciliation: {}",
+            v.orders,
+            v.waiting,
+            if balances.is_empty() {
+                "none".to_string()
+            } else {
+                balances.join(", ")
+            }
+        );
+    }
     say!(
         "opportunities discovered {}, scored {}, submitted {}",
         a.opportunities_discovered,

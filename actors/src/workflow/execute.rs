@@ -374,7 +374,17 @@ pub fn exchange_ledger(
         return None;
     }
     let backtest: Vec<_> = paper.rows.iter().filter_map(|r| r.backtest).collect();
-    let fills = state.venue.fills.get(&run_id).cloned().unwrap_or_default();
+    // The strategy's own orders: decided inside the window (not the order that closes the run).
+    let last = window.last().map_or(i64::MIN, |b| b.timestamp);
+    let fills: Vec<_> = state
+        .venue
+        .fills
+        .get(&run_id)
+        .into_iter()
+        .flatten()
+        .filter(|(decided, _)| *decided <= last)
+        .map(|(_, f)| *f)
+        .collect();
     let close = window.last().map_or(0.0, |b| b.close);
     let capital = settings.capital * outcome.capital_fraction;
     let equity = capital
@@ -393,4 +403,60 @@ pub fn exchange_ledger(
     );
     l.venue = exchange.name.clone();
     Some(l)
+}
+
+/// Ends LIMITED run `run_id` of `strategy` on `symbol` flat on the exchange: what its
+/// acknowledged fills hold is closed by one more order (decided at `after`, the bar after the
+/// window, priced at `close`), recorded first and sent. Nothing when the run holds nothing, or
+/// an order of it still waits for its answer (the next call closes it).
+///
+/// # Errors
+/// The log's.
+#[allow(clippy::too_many_arguments)]
+pub async fn close_run(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    exchange: &mut Exchange,
+    strategy: Uuid,
+    run_id: Uuid,
+    symbol: &str,
+    after: i64,
+    close: f64,
+) -> Result<Vec<String>> {
+    let state = projections.state();
+    if state.venue.pending.values().any(|o| o.run_id == run_id) {
+        return Ok(Vec::new());
+    }
+    let held: f64 = state
+        .venue
+        .fills
+        .get(&run_id)
+        .map_or(0.0, |f| f.iter().map(|(_, f)| f.quantity).sum());
+    if held.abs() <= 1e-12 {
+        return Ok(Vec::new());
+    }
+    let (base, quote) = match exchange.symbol(symbol).await {
+        Ok((_, assets)) => assets,
+        Err(_) => (String::new(), String::new()),
+    };
+    let id = client_order_id(run_id, after, 0);
+    let order = Event::from(OrderSubmitted {
+        strategy_id: strategy,
+        run_id,
+        stage: Stage::Limited,
+        venue: exchange.name.clone(),
+        symbol: symbol.to_string(),
+        base_asset: base,
+        quote_asset: quote,
+        client_order_id: id.clone(),
+        quantity: -held,
+        decided_at: after,
+        model_price: close,
+    });
+    dir.append(
+        projections,
+        AppendRequest::new(vec![order]).idempotent(format!("close-run:{run_id}")),
+    )
+    .await?;
+    send_pending(dir, projections, exchange).await
 }

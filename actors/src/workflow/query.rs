@@ -67,6 +67,7 @@ pub fn status(root: &Path) -> Result<Status> {
                 sources: state.sources.clone(),
                 notifications_waiting: state.outbox.len() as u64,
                 risk: state.risk.clone(),
+                venue: stratagem_events::projection::files::VenueSummary::of(&state.venue),
             };
             if dir.is_read_only() {
                 // Replayed in memory: the projection files are not written.
@@ -300,6 +301,10 @@ pub struct StatusReport {
     /// The account's risk state: `active`, `reduce_only` or `halted`, with why, who and since
     /// when (RFC 3339; absent when it never changed).
     pub risk: RiskReport,
+    /// The execution venue: orders sent, waiting for an answer, balances at the last
+    /// reconciliation (none on the paper venue).
+    #[serde(default)]
+    pub venue: stratagem_events::projection::files::VenueSummary,
 }
 
 /// The account's risk state, as `status` reports it.
@@ -357,6 +362,7 @@ impl StatusReport {
                     .then(|| rfc3339_micros(summary.risk.since_micros)),
                 line: super::risk::line_of(&summary.risk),
             },
+            venue: summary.venue.clone(),
         }
     }
 
@@ -371,6 +377,7 @@ impl StatusReport {
                 sources: state.sources.clone(),
                 notifications_waiting: state.outbox.len() as u64,
                 risk: state.risk.clone(),
+                venue: stratagem_events::projection::files::VenueSummary::of(&state.venue),
             },
             head,
         )

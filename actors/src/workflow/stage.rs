@@ -669,6 +669,31 @@ pub async fn record_step(
                 &step.window,
                 settings,
             );
+            // The run ends flat on the venue (FULL begins from nothing, as its model does).
+            let series = step.window.last().zip(
+                step.mark
+                    .as_ref()
+                    .map(|m| m.series.clone())
+                    .or_else(|| view_series(projections, id))
+                    .and_then(|s| crate::bars::Series::parse(&s).ok()),
+            );
+            if let Some((last, series)) = series {
+                let after = last.timestamp + series.interval.seconds();
+                for line in super::execute::close_run(
+                    dir,
+                    projections,
+                    x,
+                    id,
+                    run_id,
+                    &series.symbol,
+                    after,
+                    last.close,
+                )
+                .await?
+                {
+                    tracing::warn!("{line}");
+                }
+            }
         }
     }
     if let Some(outcome) = &step.outcome {
@@ -684,6 +709,16 @@ pub async fn record_step(
         .await?;
     }
     Ok(())
+}
+
+/// The series `id`'s marks are on.
+fn view_series(projections: &ProjectionFiles, id: Uuid) -> Option<String> {
+    projections
+        .state()
+        .strategies
+        .get(&id)
+        .and_then(|v| v.marks.as_ref())
+        .map(|m| m.series.clone())
 }
 
 /// The run id of `id`'s open run of `stage`.

@@ -99,6 +99,31 @@ pub struct Summary {
     /// The account's risk state.
     #[serde(default)]
     pub risk: super::RiskView,
+    /// The execution venue's orders and balances.
+    #[serde(default)]
+    pub venue: VenueSummary,
+}
+
+/// The execution venue as `status` reports it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VenueSummary {
+    /// Orders the log sent or will send.
+    pub orders: u64,
+    /// Of those, waiting for the venue's answer.
+    pub waiting: u64,
+    /// The balances of the last reconciliation.
+    pub balances: Vec<crate::VenueBalance>,
+}
+
+impl VenueSummary {
+    /// Of the read model's view of the venue.
+    pub fn of(v: &super::VenueView) -> VenueSummary {
+        VenueSummary {
+            orders: v.known.len() as u64,
+            waiting: v.pending.len() as u64,
+            balances: v.balances.clone(),
+        }
+    }
 }
 
 /// The summary in `dir`, when it is of the log's head; `None` when it is missing, unreadable
@@ -341,6 +366,7 @@ impl ProjectionFiles {
             sources: self.state.sources.clone(),
             notifications_waiting: self.state.outbox.len() as u64,
             risk: self.state.risk.clone(),
+            venue: VenueSummary::of(&self.state.venue),
         };
         self.write_atomically(
             SUMMARY_FILE,

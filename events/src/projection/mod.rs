@@ -377,9 +377,10 @@ pub struct VenueView {
     pub moved: BTreeMap<String, f64>,
     /// Assets of each symbol traded (base, quote), for the fills' accounting.
     pub assets: BTreeMap<String, (String, String)>,
-    /// Each run's fills on the venue, in the order acknowledged (time: the venue's execution,
-    /// in seconds; fee: in the quote asset when charged in the base or the quote).
-    pub fills: BTreeMap<Uuid, Vec<crate::StageFill>>,
+    /// Each run's fills on the venue, in the order acknowledged, with the bar that decided
+    /// each (its order's `decided_at`; time: the venue's execution, in seconds; fee: in the
+    /// quote asset when charged in the base or the quote).
+    pub fills: BTreeMap<Uuid, Vec<(i64, crate::StageFill)>>,
 }
 
 /// A message in the outbox.
@@ -636,16 +637,15 @@ impl Projections {
                         _ => e.fee,
                     };
                     if e.executed_quantity != 0.0 {
-                        self.venue
-                            .fills
-                            .entry(e.run_id)
-                            .or_default()
-                            .push(crate::StageFill {
+                        self.venue.fills.entry(e.run_id).or_default().push((
+                            order.decided_at,
+                            crate::StageFill {
                                 at: e.transact_time_ms.div_euclid(1000),
                                 quantity: e.executed_quantity,
                                 price: e.average_price,
                                 fee,
-                            });
+                            },
+                        ));
                     }
                     if let Some((base, quote)) = assets.cloned() {
                         let m = &mut self.venue.moved;
