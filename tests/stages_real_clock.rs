@@ -989,3 +989,107 @@ fn the_parity_ledger_of_a_warm_run_puts_every_difference_down_to_its_venues_dela
     assert!(gap.abs() > 0.0);
     common::audit_clean(data);
 }
+
+#[test]
+fn three_strategies_in_full_never_hold_more_than_the_accounts_equity() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let venue_bars = minute_bars();
+    let bars: Vec<SandboxBar> = venue_bars
+        .iter()
+        .map(|(t, [o, h, l, c, v])| SandboxBar {
+            timestamp: *t,
+            open: *o,
+            high: *h,
+            low: *l,
+            close: *c,
+            volume: *v,
+        })
+        .collect();
+    let settings = Settings::from_pairs(
+        SETTINGS
+            .iter()
+            .copied()
+            .chain([("FULL_CAPITAL_FRACTION", "0.3")]),
+    )
+    .stages()
+    .unwrap()
+    // What the monitor reads a stay on the real clock with.
+    .for_stays();
+    let cache = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::cached(cache.path()).unwrap();
+    // Three FULL stays on one account, each sized on its allotted share, as the monitor reads
+    // them: beginning at different bars.
+    let stays: Vec<(String, usize)> = [
+        ("momentum", START),
+        ("donchian_breakout", START + 500),
+        ("mean_reversion", START + 1_000),
+    ]
+    .iter()
+    .map(|(t, at)| (t.to_string(), *at))
+    .collect();
+    let end = START + 6_000;
+    let mut curves = Vec::new();
+    for (template, at) in &stays {
+        let (_, source) = approved(data, template);
+        let text = std::fs::read_to_string(source).unwrap();
+        let wasm =
+            stratagem_actors::workflow::compile::compile_checked(cache.path(), &text).unwrap();
+        let strategy = sandbox.load(&wasm).unwrap();
+        let w = stratagem_actors::stages::runner::StageWindow {
+            feed_start: at - settings.warmup_bars,
+            start: *at,
+            end,
+        };
+        let capital = settings.capital * settings.full_capital_fraction;
+        let (run, _) = stratagem_actors::stages::runner::backtest_window(
+            &sandbox,
+            &strategy,
+            &bars,
+            w,
+            capital,
+            &settings,
+            1,
+            &[],
+        )
+        .unwrap();
+        assert!(run.liquidated.is_none(), "{template}: {:?}", run.liquidated);
+        assert_eq!(run.equity.len(), end - at + 1);
+        curves.push((*at, capital, run));
+    }
+    // At every bar's close: the positions' notional against the account's equity (the free
+    // capital, and each stay's equity; a stay not begun holds its share in cash).
+    let mut worst: f64 = 0.0;
+    for (i, bar) in bars.iter().enumerate().take(end).skip(START) {
+        let mut notional = 0.0;
+        let mut equity = settings.capital * (1.0 - 0.3 * stays.len() as f64);
+        for (at, capital, run) in &curves {
+            if i < *at {
+                equity += capital;
+                continue;
+            }
+            let k = i - at;
+            equity += run.equity[k + 1].1;
+            let position = run
+                .fills
+                .iter()
+                .take_while(|f| f.bar <= k)
+                .last()
+                .map_or(0.0, |f| f.position);
+            notional += position.abs() * bar.close;
+        }
+        worst = worst.max(notional / equity);
+        assert!(
+            notional <= equity,
+            "bar {i}: the positions' notional {notional:.2} is over the account's equity {equity:.2}"
+        );
+    }
+    let each: Vec<(usize, f64)> = curves
+        .iter()
+        .map(|(_, _, r)| (r.fills.len(), r.equity.last().unwrap().1))
+        .collect();
+    eprintln!(
+        "three stays (fills, final equity: {each:?}): notional at most {worst:.4} of the account's equity over {} bars",
+        end - START
+    );
+}

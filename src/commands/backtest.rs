@@ -111,6 +111,7 @@ pub fn costs(m: &MarketArgs) -> anyhow::Result<CostModel> {
         maker_fee_bps,
         fixed_fee: m.fixed_fee,
         borrow_bps_per_year: m.borrow_bps_per_year,
+        hold_within_leverage: false,
     })
 }
 

@@ -87,6 +87,11 @@ pub struct CostModel {
     /// Borrow (or funding) cost of a short, bps of its notional per year, charged at each close
     /// for the time since the previous one (default 0).
     pub borrow_bps_per_year: f64,
+    /// Keep the position within `max_leverage` × equity at its fills (units sizing included)
+    /// and at every close: a position the market carried over it (a short through a rally, a
+    /// long bought on margin through a fall) is cut back to it at the close, a taker fill
+    /// (default off; the stays on the real clock, where strategies share one account).
+    pub hold_within_leverage: bool,
 }
 
 impl Default for CostModel {
@@ -99,6 +104,7 @@ impl Default for CostModel {
             maker_fee_bps: 10.0,
             fixed_fee: 0.0,
             borrow_bps_per_year: 0.0,
+            hold_within_leverage: false,
         }
     }
 }
@@ -391,9 +397,40 @@ impl Book {
                 }
             }
         }
+        if self.costs.hold_within_leverage {
+            self.hold_within_leverage(bar);
+        }
         self.equity
             .push((bar.timestamp, self.cash + self.position * bar.close));
         self.previous = Some(*bar);
+    }
+
+    /// Cuts a position over `max_leverage` × equity at `bar`'s close back to it: a taker fill at
+    /// the close of just the amount that leaves it there after its own slippage and fee.
+    fn hold_within_leverage(&mut self, bar: &SandboxBar) {
+        let (p, c) = (self.position, bar.close);
+        let equity = self.cash + p * c;
+        let l = self.costs.max_leverage;
+        if p.abs() <= f64::EPSILON || c <= 0.0 || p.abs() * c <= l * equity {
+            return;
+        }
+        let i = self.index.saturating_sub(1);
+        let (s, f) = (
+            self.costs.slippage_bps / 10_000.0,
+            self.costs.fee_bps / 10_000.0,
+        );
+        // Selling a long (buying back a short) of `a` units at P = c(1 − σs) costs a·c·s in
+        // slippage and f·a·P in fees: (|p| − a)·c ≤ l·(E − a·c·s − f·a·P − fixed) gives a.
+        let price = c * (1.0 - p.signum() * s);
+        let over = p.abs() * c - l * (equity - self.costs.fixed_fee);
+        let room = c - l * (c * s + f * price);
+        let a = if equity <= 0.0 || room <= 0.0 {
+            p.abs()
+        } else {
+            // A hair more, so rounding never leaves it over.
+            (over / room * (1.0 + 1e-9)).min(p.abs())
+        };
+        self.trade(i, bar, p - a.copysign(p), c, Liquidity::Taker);
     }
 
     /// The first working order (entry, stop-loss, take-profit) to fire on the way from `x` to
@@ -494,7 +531,8 @@ impl Book {
     /// The target of the working order filled at `level`: on equity or fixed notional at the
     /// fill price (after slippage), capped by the leverage on the equity at `level`.
     fn sized(&self, w: &Working, level: f64, liquidity: Liquidity) -> f64 {
-        if self.costs.sizing == Sizing::Units {
+        // The host's units as they are, unless the position is held within the leverage.
+        if self.costs.sizing == Sizing::Units && !self.costs.hold_within_leverage {
             return self.target(w, level);
         }
         let equity = (self.cash + self.position * level).max(0.0);
@@ -829,7 +867,66 @@ mod tests {
         maker_fee_bps: 0.0,
         fixed_fee: 0.0,
         borrow_bps_per_year: 0.0,
+        hold_within_leverage: false,
     };
+
+    #[test]
+    fn a_position_the_market_carries_over_the_leverage_is_cut_back_at_the_close() {
+        // A short of all the capital through a rally of 2 % a bar, with fees and slippage.
+        let bars: Vec<SandboxBar> = (0..30)
+            .map(|i| {
+                let p = 100.0 * 1.02f64.powi(i);
+                SandboxBar {
+                    timestamp: 3600 * i64::from(i),
+                    open: p,
+                    high: p * 1.01,
+                    low: p * 0.99,
+                    close: p * 1.01,
+                    volume: 1.0,
+                }
+            })
+            .collect();
+        let orders = [order(0, -1, 10.0)];
+        let costs = CostModel {
+            sizing: Sizing::Units,
+            ..CostModel::default()
+        };
+        let exposure = |b: &Backtest| -> Vec<(f64, f64)> {
+            b.equity[1..]
+                .iter()
+                .enumerate()
+                .map(|(k, (_, e))| {
+                    let held = b
+                        .fills
+                        .iter()
+                        .take_while(|f| f.bar <= k)
+                        .last()
+                        .map_or(0.0, |f| f.position);
+                    (held.abs() * bars[k].close, *e)
+                })
+                .collect()
+        };
+        let loose = simulate(&bars, &orders, 1_000.0, costs, 8760.0, 1);
+        assert!(exposure(&loose).iter().any(|(n, e)| n > e));
+        let held = CostModel {
+            hold_within_leverage: true,
+            ..costs
+        };
+        let b = simulate(&bars, &orders, 1_000.0, held, 8760.0, 1);
+        for (n, e) in exposure(&b) {
+            assert!(n <= e, "{n} over {e}");
+        }
+        // Cut at the closes where it went over, each a buy back at the close plus slippage.
+        assert!(b.fills.len() > 10, "{:?}", b.fills);
+        for f in &b.fills[1..] {
+            assert!(f.quantity > 0.0 && f.position < 0.0);
+            let close = bars[f.bar].close;
+            assert!((f.price - close * 1.0005).abs() < 1e-9);
+        }
+        // A long within its equity is left alone.
+        let long = simulate(&bars, &[order(0, 1, 9.0)], 1_000.0, held, 8760.0, 1);
+        assert_eq!(long.fills.len(), 1);
+    }
 
     #[test]
     fn an_order_fills_at_the_next_open_never_at_the_close_it_saw() {

@@ -88,6 +88,17 @@ pub struct StageSettings {
 }
 
 impl StageSettings {
+    /// The settings a stay on the real clock (FULL, or LIMITED trading on) is read with: its
+    /// position held within `max_leverage` × its own equity at every close
+    /// ([`super::backtest::CostModel::hold_within_leverage`]). With the shares of the account
+    /// allotted never adding up to more than it, what the stays hold together never exceeds
+    /// the account's equity.
+    pub fn for_stays(&self) -> StageSettings {
+        let mut s = *self;
+        s.costs.hold_within_leverage = true;
+        s
+    }
+
     /// Whether `stage` of a strategy generated in `mode` may run: no checkpoint before it (the
     /// settings', or `held`, a stage held for a person by `stage.held`), or a person approved.
     pub fn approved_to_run(

@@ -141,8 +141,13 @@ pub async fn pass(
             .get(&stay.strategy_id)
             .map(|s| s.open_risk.clone())
             .unwrap_or_default();
+        // On the real clock the stays share one account: each held within its own equity.
+        let read_with = match market {
+            StageMarket::Store { .. } => stages.for_stays(),
+            StageMarket::Recorded => *stages,
+        };
         let (run, trap) =
-            runner::backtest_window(sandbox, &loaded, bars, live, capital, stages, 1, &risk)
+            runner::backtest_window(sandbox, &loaded, bars, live, capital, &read_with, 1, &risk)
                 .with_context(|| {
                     format!("cannot run strategy {} for the monitor", stay.strategy_id)
                 })?;
