@@ -384,8 +384,21 @@ fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock
     let data = dir.path();
     let bars = minute_bars();
     let (id, source) = approved(data, "momentum");
-    let venue = fast_binance(bars.clone(), bars[START].0, 20);
-    let mut child = daemon(data, &venue.url, &[]);
+    // LIMITED and FULL trade on the loopback exchange.
+    let book = Arc::new(Mutex::new(TradingBook {
+        balances: [("BTC".to_string(), 10.0), ("USDT".to_string(), 1e6)].into(),
+        fee_rate: 0.001,
+        ..TradingBook::default()
+    }));
+    let venue = fast_exchange(bars.clone(), bars[START].0, 20, Some(book.clone()));
+    let extra = [
+        ("EXECUTION_VENUE", "binance"),
+        ("LIVE_TRADING", "1"),
+        ("BINANCE_API_KEY", common::venue::KEY),
+        ("BINANCE_API_SECRET", common::venue::SECRET),
+        ("BINANCE_TRADE_URL", venue.url.as_str()),
+    ];
+    let mut child = daemon(data, &venue.url, &extra);
     wait_for(
         data,
         Duration::from_secs(120),
@@ -447,6 +460,42 @@ fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock
     // The monitor read FULL's live P&L on the bars after FULL's own.
     let observed = of_kind(&events, "monitor.observed");
     assert!(!observed.is_empty());
+    // LIMITED's orders and then FULL's went to the exchange, each answered once and placed
+    // once; LIMITED's run ended flat.
+    let run_of = |stage: &str| {
+        of_kind(&events, "stage.started")
+            .into_iter()
+            .find(|e| e["data"]["stage"] == stage)
+            .unwrap()["data"]["run_id"]
+            .clone()
+    };
+    let submitted = of_kind(&events, "order.submitted");
+    let of_run = |run: &Value| {
+        submitted
+            .iter()
+            .filter(|o| &o["data"]["run_id"] == run)
+            .count()
+    };
+    let (limited, full) = (of_run(&run_of("limited")), of_run(&run_of("full")));
+    assert!(
+        limited > 0 && full > 0,
+        "LIMITED {limited}, FULL {full} orders"
+    );
+    let answered =
+        of_kind(&events, "order.acknowledged").len() + of_kind(&events, "order.rejected").len();
+    assert_eq!(answered, submitted.len());
+    let book = book.lock().unwrap();
+    let mut placed: Vec<&str> = book
+        .orders
+        .iter()
+        .map(|o| o["clientOrderId"].as_str().unwrap())
+        .collect();
+    placed.sort_unstable();
+    let before = placed.len();
+    placed.dedup();
+    assert_eq!(placed.len(), before, "an order placed twice");
+    assert_eq!(placed.len(), of_kind(&events, "order.acknowledged").len());
+    eprintln!("orders on the exchange: LIMITED {limited}, FULL {full}");
     common::audit_clean(data);
 }
 

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use stratagem_actors::stages::realclock::StageMarket;
 use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::execute::{reconcile, Exchange};
 use stratagem_actors::workflow::monitor::{line, pass};
 use stratagem_actors::workflow::notifications::Notifications;
 use stratagem_actors::workflow::settings::Settings;
@@ -18,6 +20,16 @@ pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
+    // On the real clock the stays trade on the execution venue, reconciled with the log first.
+    let mut exchange = match market {
+        StageMarket::Store { .. } => Exchange::from_settings(settings)?,
+        StageMarket::Recorded => None,
+    };
+    if let Some(x) = exchange.as_mut() {
+        for line in reconcile(&dir, &mut projections, x).await? {
+            eprintln!("reconciliation: {line}");
+        }
+    }
     let watched = pass(
         root,
         &dir,
@@ -26,6 +38,7 @@ pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result
         &stages,
         &market,
         &monitor_settings,
+        exchange.as_mut(),
     )
     .await;
     notifications.finish(&dir, &mut projections).await;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{
     AppendRequest, Event, OrderAcknowledged, OrderRejected, OrderSubmitted, RiskState, Stage,
-    VenueBalance, VenueReconciled,
+    StageFill, VenueBalance, VenueReconciled,
 };
 use uuid::Uuid;
 
@@ -32,7 +32,6 @@ use crate::execution::{
     SymbolFilters,
 };
 use crate::stages::parity::{ledger, FillModel};
-use crate::stages::realclock::Mark;
 use crate::stages::runner::{StageOutcome, StageSettings};
 use crate::validator::sandbox::runtime::SandboxBar;
 
@@ -84,17 +83,17 @@ impl Exchange {
         Ok(s)
     }
 
-    /// The `order.submitted` events of `mark` (a step of `stage` of run `run_id` of `strategy`
-    /// on `symbol`): one per fill. Only LIMITED trades on the venue.
+    /// The `order.submitted` events of `fills` (the model's, of `stage` of run `run_id` of
+    /// `strategy` on `symbol`): one order each.
     pub async fn submissions(
         &mut self,
         strategy: Uuid,
         run_id: Uuid,
         stage: Stage,
         symbol: &str,
-        mark: &Mark,
+        fills: &[StageFill],
     ) -> Vec<Event> {
-        if stage != Stage::Limited || mark.fills.is_empty() {
+        if fills.is_empty() {
             return Vec::new();
         }
         // The assets are for the account's books; a symbol the venue cannot tell about now is
@@ -104,7 +103,7 @@ impl Exchange {
             Err(_) => (String::new(), String::new()),
         };
         let mut n_at: BTreeMap<i64, u32> = BTreeMap::new();
-        mark.fills
+        fills
             .iter()
             .map(|f| {
                 let n = n_at.entry(f.at).or_default();
@@ -405,9 +404,9 @@ pub fn exchange_ledger(
     Some(l)
 }
 
-/// Ends LIMITED run `run_id` of `strategy` on `symbol` flat on the exchange: what its
-/// acknowledged fills hold is closed by one more order (decided at `after`, the bar after the
-/// window, priced at `close`), recorded first and sent. Nothing when the run holds nothing, or
+/// Ends run `run_id` (of `stage`) of `strategy` on `symbol` flat on the exchange: what its
+/// acknowledged fills hold is closed by one more order (decided at `after`, the bar after its
+/// last, priced at `close`), recorded first and sent. Nothing when the run holds nothing, or
 /// an order of it still waits for its answer (the next call closes it).
 ///
 /// # Errors
@@ -418,7 +417,7 @@ pub async fn close_run(
     projections: &mut ProjectionFiles,
     exchange: &mut Exchange,
     strategy: Uuid,
-    run_id: Uuid,
+    (run_id, stage): (Uuid, Stage),
     symbol: &str,
     after: i64,
     close: f64,
@@ -443,7 +442,7 @@ pub async fn close_run(
     let order = Event::from(OrderSubmitted {
         strategy_id: strategy,
         run_id,
-        stage: Stage::Limited,
+        stage,
         venue: exchange.name.clone(),
         symbol: symbol.to_string(),
         base_asset: base,
@@ -458,5 +457,39 @@ pub async fn close_run(
         AppendRequest::new(vec![order]).idempotent(format!("close-run:{run_id}")),
     )
     .await?;
+    send_pending(dir, projections, exchange).await
+}
+
+/// A stay (a LIMITED or FULL run trading on, read by the monitor) on the exchange: the fills
+/// of its model after the last bar it sent an order for are sent as orders (recorded first,
+/// in one batch), then every pending order.
+///
+/// # Errors
+/// The log's.
+pub async fn trade_stay(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    exchange: &mut Exchange,
+    strategy: Uuid,
+    (run_id, stage): (Uuid, Stage),
+    symbol: &str,
+    fills: &[StageFill],
+) -> Result<Vec<String>> {
+    let through = projections
+        .state()
+        .venue
+        .submitted_through
+        .get(&run_id)
+        .copied()
+        .unwrap_or(i64::MIN);
+    let new: Vec<StageFill> = fills.iter().filter(|f| f.at > through).copied().collect();
+    if let (Some(first), Some(last)) = (new.first(), new.last()) {
+        let key = format!("stay-orders:{run_id}:{}-{}", first.at, last.at);
+        let orders = exchange
+            .submissions(strategy, run_id, stage, symbol, &new)
+            .await;
+        dir.append(projections, AppendRequest::new(orders).idempotent(key))
+            .await?;
+    }
     send_pending(dir, projections, exchange).await
 }

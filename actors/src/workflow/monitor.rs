@@ -59,7 +59,13 @@ pub async fn pass(
     stages: &StageSettings,
     market: &StageMarket,
     settings: &MonitorSettings,
+    mut exchange: Option<&mut super::execute::Exchange>,
 ) -> Result<Vec<Watched>> {
+    // On the real clock with an exchange the stays trade there: each pass sends the orders of
+    // the bars closed since the last one.
+    if *market == StageMarket::Recorded {
+        exchange = None;
+    }
     let stays = monitor::stays(projections.state());
     if stays.is_empty() {
         return Ok(Vec::new());
@@ -101,7 +107,8 @@ pub async fn pass(
         let bars_per_hour = usize::try_from((3600 / interval).max(1)).unwrap_or(1);
         let bars_per_year = market::bars_per_year(bars);
         let possible = monitor::readings_possible(live.end - live.start, bars_per_hour, settings);
-        if stay.done >= possible {
+        let to_read = stay.done < possible;
+        if !to_read && exchange.is_none() {
             // Watched to the last bar there is: nothing new to read.
             out.push(watched);
             continue;
@@ -157,6 +164,32 @@ pub async fn pass(
             stages.costs,
             bars_per_year,
         );
+        // Its orders on the exchange: the fills of the bars closed since the last pass.
+        let symbol = stay_series(projections, &stay).map(|s| s.symbol);
+        if let (Some(x), Some(symbol)) = (exchange.as_deref_mut(), &symbol) {
+            let fills: Vec<_> = run
+                .fills
+                .iter()
+                .map(crate::stages::parity::stage_fill)
+                .collect();
+            for line in super::execute::trade_stay(
+                dir,
+                projections,
+                x,
+                stay.strategy_id,
+                (stay.run_id, stay.stage),
+                symbol,
+                &fills,
+            )
+            .await?
+            {
+                tracing::warn!("{line}");
+            }
+        }
+        if !to_read {
+            out.push(watched);
+            continue;
+        }
         let equity: Vec<f64> = run.equity.iter().map(|(_, e)| *e).collect();
         let baseline: Vec<f64> = base.equity.iter().map(|(_, e)| *e).collect();
         let trap = trap.map(|t| t.to_string());
@@ -188,6 +221,32 @@ pub async fn pass(
         )
         .await?;
         notifications.after(dir, projections, &events).await;
+        // A stay that ends (rolled back, retired) ends flat on the exchange.
+        let ended = events.iter().any(|e| {
+            matches!(e, Event::StageRolledBack(r) if r.strategy_id == stay.strategy_id)
+                || matches!(e, Event::StrategyRetired(r) if r.strategy_id == stay.strategy_id)
+        });
+        if let (true, Some(x), Some(symbol), Some(last)) = (
+            ended,
+            exchange.as_deref_mut(),
+            &symbol,
+            bars.get(live.end - 1),
+        ) {
+            for line in super::execute::close_run(
+                dir,
+                projections,
+                x,
+                stay.strategy_id,
+                (stay.run_id, stay.stage),
+                symbol,
+                last.timestamp + interval,
+                last.close,
+            )
+            .await?
+            {
+                tracing::warn!("{line}");
+            }
+        }
         watched.new_readings = readings.len() as u32;
         watched.readings = last;
         watched.verdict = readings.last().map(|r| r.health.verdict());
@@ -248,6 +307,17 @@ fn stay_bars(
         end: bars.len(),
     };
     Ok(Some((std::borrow::Cow::Owned(bars), live)))
+}
+
+/// The series the run that began `stay` traded (from its marks; none on the recorded timeline).
+fn stay_series(projections: &ProjectionFiles, stay: &monitor::Stay) -> Option<crate::bars::Series> {
+    projections
+        .state()
+        .strategies
+        .get(&stay.strategy_id)
+        .and_then(|s| s.marks.as_ref())
+        .filter(|m| m.run_id == stay.run_id)
+        .and_then(|m| crate::bars::Series::parse(&m.series).ok())
 }
 
 fn actions(events: &[Event]) -> Vec<String> {

@@ -390,6 +390,11 @@ impl PipelineWork for RecordedPipeline {
                 &self.progress,
                 "monitoring the strategies in LIMITED and FULL",
             );
+            let exchange = self.exchange.clone();
+            let mut exchange = match &exchange {
+                Some(x) => Some(x.lock().await),
+                None => None,
+            };
             let watched = monitor::pass(
                 &self.root,
                 &self.dir,
@@ -398,6 +403,7 @@ impl PipelineWork for RecordedPipeline {
                 &self.settings,
                 &self.market,
                 &self.monitor,
+                exchange.as_deref_mut(),
             )
             .await
             .map_err(host_error)?;

@@ -608,7 +608,10 @@ pub async fn record_step(
             exchange.as_deref_mut(),
             crate::bars::Series::parse(&m.series),
         ) {
-            (Some(x), Ok(series)) => x.submissions(id, run_id, stage, &series.symbol, m).await,
+            (Some(x), Ok(series)) if stage == Stage::Limited => {
+                x.submissions(id, run_id, stage, &series.symbol, &m.fills)
+                    .await
+            }
             _ => Vec::new(),
         };
         let event = Event::from(stratagem_events::StageMarked {
@@ -684,7 +687,7 @@ pub async fn record_step(
                     projections,
                     x,
                     id,
-                    run_id,
+                    (run_id, stage),
                     &series.symbol,
                     after,
                     last.close,

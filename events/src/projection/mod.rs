@@ -381,6 +381,9 @@ pub struct VenueView {
     /// each (its order's `decided_at`; time: the venue's execution, in seconds; fee: in the
     /// quote asset when charged in the base or the quote).
     pub fills: BTreeMap<Uuid, Vec<(i64, crate::StageFill)>>,
+    /// The last bar each run decided an order at (`order.submitted`'s `decided_at`): a stay's
+    /// fills after it are the ones not sent yet.
+    pub submitted_through: BTreeMap<Uuid, i64>,
 }
 
 /// A message in the outbox.
@@ -627,6 +630,12 @@ impl Projections {
                     (e.base_asset.clone(), e.quote_asset.clone()),
                 );
                 self.venue.known.insert(e.client_order_id.clone(), e.run_id);
+                let through = self
+                    .venue
+                    .submitted_through
+                    .entry(e.run_id)
+                    .or_insert(e.decided_at);
+                *through = (*through).max(e.decided_at);
                 self.venue.pending.insert(e.client_order_id.clone(), e);
             }
             Event::OrderAcknowledged(e) => {
