@@ -282,7 +282,9 @@ pub enum DataCommand {
         /// The series.
         #[command(flatten)]
         series: SeriesArgs,
-        /// `csv` (`timestamp,open,high,low,close,volume`, the bar's open time in RFC 3339).
+        /// `csv` (`timestamp,open,high,low,close,volume`, the bar's open time in RFC 3339) or
+        /// `parquet` (the same columns; `timestamp` a UTC `TIMESTAMP(MILLIS)`, the prices
+        /// `DOUBLE`; uncompressed, one row group).
         #[arg(long, default_value = "csv")]
         format: String,
         /// The file to write.

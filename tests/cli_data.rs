@@ -224,6 +224,34 @@ fn binance_klines_are_paged_stored_once_and_only_the_new_ones_asked_for_again() 
         lines[1],
         format!("2017-07-01T11:00:00Z,{o},{h},{l},{c},114.6")
     );
+    // The same bars as Parquet, for pandas and polars.
+    let out_parquet = data.join("btcusdt_1h.parquet");
+    let mut export = vec!["data", "export"];
+    export.extend_from_slice(&BINANCE_ARGS[..6]);
+    export.extend([
+        "--format",
+        "parquet",
+        "--out",
+        out_parquet.to_str().unwrap(),
+    ]);
+    common::ok(data, &export);
+    let from_parquet = stratagem_actors::bars::parquet::read(&out_parquet).unwrap();
+    assert_eq!(from_parquet.len(), 2600);
+    for (b, line) in from_parquet.iter().zip(&lines[1..]) {
+        let csv_line = format!(
+            "{},{},{},{},{},{}",
+            time::OffsetDateTime::from_unix_timestamp(b.open_time)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume
+        );
+        assert_eq!(&csv_line, line);
+    }
     let strategy = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/strategies/clean_momentum.rs"

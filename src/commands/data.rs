@@ -188,8 +188,8 @@ pub async fn run(root: &Path, settings: &Settings, cmd: DataCommand) -> anyhow::
             out,
         } => {
             let s = series(&args)?;
-            if format != "csv" {
-                bail!("--format {format:?} is not csv (Parquet is not written yet)");
+            if format != "csv" && format != "parquet" {
+                bail!("--format {format:?} is not csv or parquet");
             }
             let bars = store.read(&s, i64::MIN, i64::MAX)?;
             if bars.is_empty() {
@@ -197,6 +197,16 @@ pub async fn run(root: &Path, settings: &Settings, cmd: DataCommand) -> anyhow::
                     "the store has no bars of {} (`stratagem data download` first)",
                     s.label()
                 );
+            }
+            if format == "parquet" {
+                stratagem_actors::bars::parquet::write(&out, &bars)?;
+                say!(
+                    "{}: {} bar(s) written to {} (Parquet)",
+                    s.label(),
+                    bars.len(),
+                    out.display()
+                );
+                return Ok(ExitCode::SUCCESS);
             }
             let mut text = String::from("timestamp,open,high,low,close,volume\n");
             for b in &bars {

@@ -19,6 +19,7 @@
 //!   outage): `data list` counts them.
 
 pub mod instruments;
+pub mod parquet;
 pub mod venues;
 
 use std::collections::BTreeMap;
