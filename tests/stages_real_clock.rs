@@ -78,6 +78,56 @@ fn fast_exchange(
     })
 }
 
+/// A loopback exchange account: 10 BTC and 1,000,000 USDT, 10 bps a fill, each POST's reply
+/// taking `post_delay`.
+fn exchange_account(post_delay: Duration) -> Arc<Mutex<TradingBook>> {
+    Arc::new(Mutex::new(TradingBook {
+        balances: [("BTC".to_string(), 10.0), ("USDT".to_string(), 1e6)].into(),
+        fee_rate: 0.001,
+        post_delay,
+        ..TradingBook::default()
+    }))
+}
+
+/// The settings that trade on the loopback exchange at `url`.
+fn on_exchange(url: &str) -> [(&str, &str); 5] {
+    [
+        ("EXECUTION_VENUE", "binance"),
+        ("LIVE_TRADING", "1"),
+        ("BINANCE_API_KEY", common::venue::KEY),
+        ("BINANCE_API_SECRET", common::venue::SECRET),
+        ("BINANCE_TRADE_URL", url),
+    ]
+}
+
+/// A recorded parity ledger's causes (with how many attributions each), the sum of its
+/// amounts, and its backtest trades with no stage trade; every row has a backtest trade (no
+/// extra signal), checked.
+fn ledger_causes(l: &Value) -> (std::collections::BTreeMap<String, usize>, f64, usize) {
+    let mut causes = std::collections::BTreeMap::new();
+    let (mut total, mut unpaired) = (0.0, 0);
+    for row in l["rows"].as_array().unwrap() {
+        assert!(row["backtest"].is_object(), "no extra trade: {row:#}");
+        for a in row["attributions"].as_array().unwrap() {
+            *causes
+                .entry(a["cause"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+            total += a["amount"].as_f64().unwrap();
+        }
+        unpaired += usize::from(row["stage"].is_null());
+    }
+    // Nothing is left over: the causes add up to the gap between the two equities.
+    let gap = l["backtest_equity"].as_f64().unwrap() - l["stage_equity"].as_f64().unwrap();
+    assert!((total - gap).abs() < 1e-6, "{total} against {gap}");
+    let ledger: stratagem_events::ParityLedger = serde_json::from_value(l.clone()).unwrap();
+    eprintln!(
+        "parity ledger ({}): {}",
+        ledger.venue,
+        stratagem_actors::stages::parity::summary(&ledger)
+    );
+    (causes, total, unpaired)
+}
+
 /// An approved strategy of `template`, recorded in `data`: its id and source file.
 fn approved(data: &Path, template: &str) -> (String, PathBuf) {
     approved_idea(data, template, template)
@@ -385,19 +435,9 @@ fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock
     let bars = minute_bars();
     let (id, source) = approved(data, "momentum");
     // LIMITED and FULL trade on the loopback exchange.
-    let book = Arc::new(Mutex::new(TradingBook {
-        balances: [("BTC".to_string(), 10.0), ("USDT".to_string(), 1e6)].into(),
-        fee_rate: 0.001,
-        ..TradingBook::default()
-    }));
+    let book = exchange_account(Duration::ZERO);
     let venue = fast_exchange(bars.clone(), bars[START].0, 20, Some(book.clone()));
-    let extra = [
-        ("EXECUTION_VENUE", "binance"),
-        ("LIVE_TRADING", "1"),
-        ("BINANCE_API_KEY", common::venue::KEY),
-        ("BINANCE_API_SECRET", common::venue::SECRET),
-        ("BINANCE_TRADE_URL", venue.url.as_str()),
-    ];
+    let extra = on_exchange(&venue.url);
     let mut child = daemon(data, &venue.url, &extra);
     wait_for(
         data,
@@ -508,22 +548,11 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
     // LIMITED trades on the loopback exchange: an account of 10 BTC and 1,000,000 USDT, 10 bps
     // a fill. Ten minutes of bars a request and LIMITED over eight hours: room for twenty kills
     // (each restart's first cycle moves the exchange's clock on).
-    let book = Arc::new(Mutex::new(TradingBook {
-        balances: [("BTC".to_string(), 10.0), ("USDT".to_string(), 1e6)].into(),
-        fee_rate: 0.001,
-        // A reply that takes a while: a kill may come between the order and its record.
-        post_delay: Duration::from_millis(300),
-        ..TradingBook::default()
-    }));
+    // A reply that takes a while: a kill may come between the order and its record.
+    let book = exchange_account(Duration::from_millis(300));
     let venue = fast_exchange(bars.clone(), bars[START].0, 10, Some(book.clone()));
-    let extra = [
-        ("LIMITED_HOURS", "8"),
-        ("EXECUTION_VENUE", "binance"),
-        ("LIVE_TRADING", "1"),
-        ("BINANCE_API_KEY", common::venue::KEY),
-        ("BINANCE_API_SECRET", common::venue::SECRET),
-        ("BINANCE_TRADE_URL", venue.url.as_str()),
-    ];
+    let mut extra = vec![("LIMITED_HOURS", "8")];
+    extra.extend(on_exchange(&venue.url));
     let mut child = daemon(data, &venue.url, &extra);
     wait_for(data, Duration::from_secs(60), "WARM begins", in_paper_stage);
     let mut rng = fastrand::Rng::with_seed(7);
@@ -549,12 +578,13 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
     // One more start: the orders of LIMITED's last step are sent by then, and the account is
     // reconciled once more.
     stop(&mut child);
+    let reconciled = of_kind(&stage_events(data), "venue.reconciled").len();
     let mut child = daemon(data, &venue.url, &extra);
     wait_for(
         data,
         Duration::from_secs(60),
         "a last reconciliation",
-        |e| of_kind(e, "venue.reconciled").len() >= 2 + kills,
+        |e| of_kind(e, "venue.reconciled").len() > reconciled,
     );
     stop(&mut child);
     let events = stage_events(data);
@@ -576,7 +606,13 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
         .flat_map(|m| m["data"]["fills"].as_array().unwrap().clone())
         .map(|f| (f["at"].as_i64().unwrap(), f["quantity"].as_f64().unwrap()))
         .collect();
-    let submitted: Vec<&Value> = of_kind(&events, "order.submitted");
+    // LIMITED's orders (FULL's follow once it begins, under its own run).
+    let all_submitted = of_kind(&events, "order.submitted");
+    let submitted: Vec<&Value> = all_submitted
+        .iter()
+        .copied()
+        .filter(|o| o["data"]["run_id"] == limited_run)
+        .collect();
     let ordered: Vec<(i64, f64)> = submitted
         .iter()
         .map(|o| {
@@ -593,10 +629,15 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
         .iter()
         .map(|o| o["data"]["client_order_id"].as_str().unwrap())
         .collect();
-    let acks = of_kind(&events, "order.acknowledged");
+    let all_acks = of_kind(&events, "order.acknowledged");
+    let of_limited = |e: &&Value| ids.contains(&e["data"]["client_order_id"].as_str().unwrap());
+    let acks: Vec<&Value> = all_acks.iter().copied().filter(of_limited).collect();
     // The model re-sizes its position every bar; the re-sizings under the symbol's lot or
     // minimum notional are refused before they are sent, each on the log with its reason.
-    let rejected = of_kind(&events, "order.rejected");
+    let rejected: Vec<&Value> = of_kind(&events, "order.rejected")
+        .into_iter()
+        .filter(of_limited)
+        .collect();
     for r in &rejected {
         let reason = r["data"]["reason"].as_str().unwrap();
         assert!(reason.contains("under the minimum"), "{reason}");
@@ -620,7 +661,12 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
     all.sort_unstable();
     assert_eq!(answered, all, "one answer an order");
     assert!(acked.len() >= 4, "{acked:?}");
-    let expected = acked.clone();
+    // At the venue: every order of every run placed once.
+    let mut expected: Vec<&str> = all_acks
+        .iter()
+        .map(|a| a["data"]["client_order_id"].as_str().unwrap())
+        .collect();
+    expected.sort_unstable();
     let book = book.lock().unwrap();
     // The run ended flat on the venue: its last order sold what its fills had bought.
     let close = submitted.last().unwrap();
@@ -631,8 +677,13 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
         .sum();
     assert!(held.abs() > 0.0);
     assert!((close["data"]["quantity"].as_f64().unwrap() + held).abs() < 1e-9);
+    // The venue's BTC moved by exactly what the log's fills say.
+    let moved: f64 = all_acks
+        .iter()
+        .map(|a| a["data"]["executed_quantity"].as_f64().unwrap())
+        .sum();
     assert!(
-        (book.balances["BTC"] - 10.0).abs() < 1e-9,
+        (book.balances["BTC"] - 10.0 - moved).abs() < 1e-9,
         "{:?}",
         book.balances
     );
@@ -641,23 +692,21 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
     let v = &status["venue"];
     assert_eq!(
         v["orders"].as_u64().unwrap() as usize,
-        ids.len(),
+        all_submitted.len(),
         "{status:#}"
     );
     assert_eq!(v["waiting"], 0);
-    let btc = v["balances"]
+    assert!(v["balances"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|b| b["asset"] == "BTC")
-        .unwrap();
-    assert!(
-        (btc["free"].as_f64().unwrap() - 10.0).abs() < 1e-6,
-        "{status:#}"
-    );
+        .any(|b| b["asset"] == "BTC"));
     let text = common::stdout(&common::run_with(data, &["status"], &[]));
     assert!(
-        text.contains(&format!("venue         {} orders, 0 waiting", ids.len())),
+        text.contains(&format!(
+            "venue         {} orders, 0 waiting",
+            all_submitted.len()
+        )),
         "{text}"
     );
     let mut at_venue: Vec<&str> = book
@@ -667,13 +716,13 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
         .collect();
     at_venue.sort_unstable();
     assert_eq!(at_venue, expected, "each order placed exactly once");
-    assert_eq!(book.placed, acked.len());
+    assert_eq!(book.placed, expected.len());
     let posts = venue
         .requests()
         .iter()
         .filter(|r| r.method == "POST")
         .count();
-    assert_eq!(posts, acked.len(), "no second POST of an order");
+    assert_eq!(posts, expected.len(), "no second POST of an order");
     // Each acknowledgement is the venue's fill of that order, at its quantity.
     for (o, id) in submitted
         .iter()
@@ -722,30 +771,17 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
         acked.len() - 1,
         "the close is not the strategy's"
     );
-    let mut total = 0.0;
-    let mut missed = 0;
-    for row in l["rows"].as_array().unwrap() {
-        assert!(row["backtest"].is_object(), "no extra trade: {row:#}");
-        for a in row["attributions"].as_array().unwrap() {
-            let cause = a["cause"].as_str().unwrap();
-            assert!(
-                ["latency", "fill_price", "fees", "quantity", "missed_signal"].contains(&cause),
-                "{row:#}"
-            );
-            total += a["amount"].as_f64().unwrap();
-        }
-        // A backtest trade the venue has no fill for: its order was refused (a missed signal,
-        // or latency when it fell in the window's last bars).
-        missed += usize::from(row["stage"].is_null());
+    let (causes, _, unpaired) = ledger_causes(l);
+    for cause in causes.keys() {
+        assert!(
+            ["latency", "fill_price", "fees", "quantity", "missed_signal"]
+                .contains(&cause.as_str()),
+            "{l:#}"
+        );
     }
-    assert_eq!(missed, rejected.len());
-    let gap = l["backtest_equity"].as_f64().unwrap() - l["stage_equity"].as_f64().unwrap();
-    assert!((total - gap).abs() < 1e-6, "{total} against {gap}");
-    let ledger: stratagem_events::ParityLedger = serde_json::from_value(l.clone()).unwrap();
-    eprintln!(
-        "LIMITED on the exchange: {}",
-        stratagem_actors::stages::parity::summary(&ledger)
-    );
+    // A backtest trade the venue has no fill for: its order was refused (a missed signal, or
+    // latency when it fell in the window's last bars).
+    assert_eq!(unpaired, rejected.len());
     eprintln!(
         "{} orders: {} placed, each once ({found} found on the venue after a kill), {} refused under the minimum notional",
         ids.len(),
@@ -1007,35 +1043,20 @@ fn the_parity_ledger_of_a_warm_run_puts_every_difference_down_to_its_venues_dela
     assert_eq!(l["unexplained"], 0, "{l:#}");
     let trades = l["backtest_trades"].as_u64().unwrap();
     assert!(trades >= 2, "{l:#}");
-    let mut causes = std::collections::BTreeMap::new();
-    let mut total = 0.0;
+    let (causes, total, _) = ledger_causes(l);
+    // Each paired trade is two bars (120 s) late, at the backtest's quantity.
     for row in l["rows"].as_array().unwrap() {
-        assert!(row["backtest"].is_object(), "no extra trade: {row:#}");
-        for a in row["attributions"].as_array().unwrap() {
-            *causes
-                .entry(a["cause"].as_str().unwrap().to_string())
-                .or_insert(0) += 1;
-            total += a["amount"].as_f64().unwrap();
-        }
-        // Each paired trade is two bars (120 s) late.
         if let (Some(b), Some(s)) = (row["backtest"].as_object(), row["stage"].as_object()) {
             assert_eq!(s["at"].as_i64().unwrap() - b["at"].as_i64().unwrap(), 120);
             assert_eq!(s["quantity"], b["quantity"]);
         }
     }
-    let ledger: stratagem_events::ParityLedger = serde_json::from_value(l.clone()).unwrap();
-    eprintln!(
-        "parity ledger: {}",
-        stratagem_actors::stages::parity::summary(&ledger)
-    );
     let named: Vec<&str> = causes.keys().map(String::as_str).collect();
     assert_eq!(named, ["fees", "latency"], "{l:#}");
     // Every trade is late; the fee differs wherever both traded.
     assert_eq!(causes["latency"] as u64, trades);
-    // Nothing is left over: the causes add up to the gap between the two equities.
-    let gap = l["backtest_equity"].as_f64().unwrap() - l["stage_equity"].as_f64().unwrap();
-    assert!((total - gap).abs() < 1e-6, "{total} against {gap}");
-    assert!(gap.abs() > 0.0);
+    // There was a difference to put down (the causes add up to it: `ledger_causes`).
+    assert!(total.abs() > 0.0);
     common::audit_clean(data);
 }
 

@@ -434,27 +434,18 @@ pub async fn close_run(
     if held.abs() <= 1e-12 {
         return Ok(Vec::new());
     }
-    let (base, quote) = match exchange.symbol(symbol).await {
-        Ok((_, assets)) => assets,
-        Err(_) => (String::new(), String::new()),
-    };
-    let id = client_order_id(run_id, after, 0);
-    let order = Event::from(OrderSubmitted {
-        strategy_id: strategy,
-        run_id,
-        stage,
-        venue: exchange.name.clone(),
-        symbol: symbol.to_string(),
-        base_asset: base,
-        quote_asset: quote,
-        client_order_id: id.clone(),
+    let close = StageFill {
+        at: after,
         quantity: -held,
-        decided_at: after,
-        model_price: close,
-    });
+        price: close,
+        fee: 0.0,
+    };
+    let order = exchange
+        .submissions(strategy, run_id, stage, symbol, &[close])
+        .await;
     dir.append(
         projections,
-        AppendRequest::new(vec![order]).idempotent(format!("close-run:{run_id}")),
+        AppendRequest::new(order).idempotent(format!("close-run:{run_id}")),
     )
     .await?;
     send_pending(dir, projections, exchange).await
