@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use stratagem_actors::stages::realclock::StageMarket;
+use stratagem_actors::stages::paper::PaperVenue;
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::execute::{reconcile, Exchange};
+use stratagem_actors::workflow::execute::venue;
 use stratagem_actors::workflow::monitor::{line, pass};
 use stratagem_actors::workflow::notifications::Notifications;
 use stratagem_actors::workflow::settings::Settings;
@@ -20,15 +20,11 @@ pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
-    // On the real clock the stays trade on the execution venue, reconciled with the log first.
-    let mut exchange = match market {
-        StageMarket::Store { .. } => Exchange::from_settings(settings)?,
-        StageMarket::Recorded => None,
-    };
-    if let Some(x) = exchange.as_mut() {
-        for line in reconcile(&dir, &mut projections, x).await? {
-            eprintln!("reconciliation: {line}");
-        }
+    // The stays trade on the execution venue (on the real clock an exchange when so set),
+    // reconciled with the log first.
+    let mut venue = venue(settings, &market, PaperVenue::of(&stages))?;
+    for line in venue.reconcile(&dir, &mut projections).await? {
+        eprintln!("reconciliation: {line}");
     }
     let watched = pass(
         root,
@@ -38,7 +34,7 @@ pub async fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result
         &stages,
         &market,
         &monitor_settings,
-        exchange.as_mut(),
+        venue.as_mut(),
     )
     .await;
     notifications.finish(&dir, &mut projections).await;

@@ -1,27 +1,36 @@
-//! Orders on the execution venue (`EXECUTION_VENUE=binance`): a LIMITED run on the real clock
-//! sends the orders its paper model decides to the exchange, exactly once.
+//! Execution venues, behind one trait ([`ExecutionVenue`]): where the orders a stage's model
+//! decides go.
+//!
+//! - **`paper`** (the default, [`PaperVenue`]): the fill model itself (next open, fees,
+//!   slippage, a fill delay when set). Its fills are the model's, on the log in the stage's
+//!   marks; nothing leaves the process, and nothing needs reconciling.
+//! - **Binance spot** ([`Exchange`], `EXECUTION_VENUE=binance`, on the real clock): a LIMITED
+//!   or FULL run sends the orders its paper model decides to the exchange, exactly once.
+//!
+//! The exchange's orders:
 //!
 //! - **Write-ahead.** Each fill of a mark becomes an `order.submitted` in the mark's own batch
 //!   (atomic: a mark is never on the log without its orders), with a client order id derived
 //!   from the decision ([`crate::execution::client_order_id`]: the run, the bar, the order's
 //!   number in it).
-//! - **Sent from the log.** [`send_pending`] sends every order the log holds as submitted and
-//!   not acknowledged or rejected; the client asks the venue for the id before each send, so an
-//!   order whose reply was lost, or whose acknowledgement a crash kept off the log, is found,
-//!   not placed again. Each answer is an `order.acknowledged` (fills, average price, fee,
-//!   execution time) or an `order.rejected` (the venue's refusal, an order the symbol's filters
-//!   or `MAX_ORDER_NOTIONAL` refuse, a halt before it was sent).
-//! - **Reconciled at start** ([`reconcile`]): the pending orders are asked for, the venue's open
-//!   orders and balances compared with the log; the balances and every difference are one
-//!   `venue.reconciled`.
+//! - **Sent from the log.** [`ExecutionVenue::send_pending`] sends every order the log holds as
+//!   submitted and not acknowledged or rejected; the client asks the venue for the id before
+//!   each send, so an order whose reply was lost, or whose acknowledgement a crash kept off the
+//!   log, is found, not placed again. Each answer is an `order.acknowledged` (fills, average
+//!   price, fee, execution time) or an `order.rejected` (the venue's refusal, an order the
+//!   symbol's filters or `MAX_ORDER_NOTIONAL` refuse, a halt before it was sent).
+//! - **Reconciled at start** ([`ExecutionVenue::reconcile`]): the pending orders are asked
+//!   for, the venue's open orders and balances compared with the log; the balances and every
+//!   difference are one `venue.reconciled`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use stratagem_events::projection::files::ProjectionFiles;
 use stratagem_events::{
-    AppendRequest, Event, OrderAcknowledged, OrderRejected, OrderSubmitted, RiskState, Stage,
-    StageFill, VenueBalance, VenueReconciled,
+    AppendRequest, Event, OrderAcknowledged, OrderRejected, OrderSubmitted, ParityLedger,
+    RiskState, Stage, StageFill, VenueBalance, VenueReconciled,
 };
 use uuid::Uuid;
 
@@ -31,12 +40,179 @@ use crate::execution::{
     client_order_id, BinanceSpot, ExecutionError, ExecutionSettings, OrderRequest, Side,
     SymbolFilters,
 };
+use crate::stages::paper::PaperVenue;
 use crate::stages::parity::{ledger, FillModel};
+use crate::stages::realclock::StageMarket;
 use crate::stages::runner::{StageOutcome, StageSettings};
 use crate::validator::sandbox::runtime::SandboxBar;
 
 /// How long a request to the venue may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a stage's orders go. The stage's model decides them (on the bars it consumed); the
+/// venue fills them: by the model itself (paper) or on an exchange.
+pub trait ExecutionVenue: Send {
+    /// Its name on the log (`paper`, `binance`).
+    fn name(&self) -> &str;
+
+    /// Whether orders leave the process (an exchange) rather than fill in the model (paper).
+    fn sends_orders(&self) -> bool;
+
+    /// Compares the venue's account with the log (at start) and records what it finds;
+    /// returns the differences, one line each.
+    ///
+    /// # Errors
+    /// The venue cannot be reached (nothing is recorded); the log's.
+    fn reconcile<'a>(
+        &'a mut self,
+        dir: &'a DataDir,
+        projections: &'a mut ProjectionFiles,
+    ) -> BoxFuture<'a, Result<Vec<String>>>;
+
+    /// The write-ahead events of the orders of `fills` (the model's, of `run` of `strategy`
+    /// on `symbol`), to be recorded in one batch with what decided them. None on paper: its
+    /// fills are the model's own.
+    fn submissions<'a>(
+        &'a mut self,
+        strategy: Uuid,
+        run: (Uuid, Stage),
+        symbol: &'a str,
+        fills: &'a [StageFill],
+    ) -> BoxFuture<'a, Vec<Event>>;
+
+    /// Sends what the log holds as submitted and not answered, and records each answer;
+    /// returns a line for each order not acknowledged.
+    ///
+    /// # Errors
+    /// The log's.
+    fn send_pending<'a>(
+        &'a mut self,
+        dir: &'a DataDir,
+        projections: &'a mut ProjectionFiles,
+    ) -> BoxFuture<'a, Result<Vec<String>>>;
+
+    /// The parity ledger of run `run_id`'s fills on this venue against the backtest over its
+    /// `window`, when they differ from the paper model's (whose ledger is in `outcome`).
+    fn ledger(
+        &self,
+        projections: &ProjectionFiles,
+        run_id: Uuid,
+        outcome: &StageOutcome,
+        window: &[SandboxBar],
+        settings: &StageSettings,
+    ) -> Option<ParityLedger>;
+}
+
+/// The venue the stages trade on: the exchange `EXECUTION_VENUE` names on the real clock,
+/// else `paper` (its fill model from `paper`).
+///
+/// # Errors
+/// A missing opt-in or key, named (see [`ExecutionSettings::from_settings`]).
+pub fn venue(
+    settings: &super::settings::Settings,
+    market: &StageMarket,
+    paper: PaperVenue,
+) -> Result<Box<dyn ExecutionVenue>> {
+    Ok(match (market, Exchange::from_settings(settings)?) {
+        (StageMarket::Store { .. }, Some(exchange)) => Box::new(exchange),
+        _ => Box::new(paper),
+    })
+}
+
+impl ExecutionVenue for PaperVenue {
+    fn name(&self) -> &str {
+        "paper"
+    }
+
+    fn sends_orders(&self) -> bool {
+        false
+    }
+
+    fn reconcile<'a>(
+        &'a mut self,
+        _dir: &'a DataDir,
+        _projections: &'a mut ProjectionFiles,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        // No account beyond the log: nothing can differ.
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn submissions<'a>(
+        &'a mut self,
+        _strategy: Uuid,
+        _run: (Uuid, Stage),
+        _symbol: &'a str,
+        _fills: &'a [StageFill],
+    ) -> BoxFuture<'a, Vec<Event>> {
+        Box::pin(async { Vec::new() })
+    }
+
+    fn send_pending<'a>(
+        &'a mut self,
+        _dir: &'a DataDir,
+        _projections: &'a mut ProjectionFiles,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn ledger(
+        &self,
+        _projections: &ProjectionFiles,
+        _run_id: Uuid,
+        _outcome: &StageOutcome,
+        _window: &[SandboxBar],
+        _settings: &StageSettings,
+    ) -> Option<ParityLedger> {
+        None
+    }
+}
+
+impl ExecutionVenue for Exchange {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn sends_orders(&self) -> bool {
+        true
+    }
+
+    fn reconcile<'a>(
+        &'a mut self,
+        dir: &'a DataDir,
+        projections: &'a mut ProjectionFiles,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(reconcile(dir, projections, self))
+    }
+
+    fn submissions<'a>(
+        &'a mut self,
+        strategy: Uuid,
+        run: (Uuid, Stage),
+        symbol: &'a str,
+        fills: &'a [StageFill],
+    ) -> BoxFuture<'a, Vec<Event>> {
+        Box::pin(self.orders(strategy, run, symbol, fills))
+    }
+
+    fn send_pending<'a>(
+        &'a mut self,
+        dir: &'a DataDir,
+        projections: &'a mut ProjectionFiles,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(send_pending(dir, projections, self))
+    }
+
+    fn ledger(
+        &self,
+        projections: &ProjectionFiles,
+        run_id: Uuid,
+        outcome: &StageOutcome,
+        window: &[SandboxBar],
+        settings: &StageSettings,
+    ) -> Option<ParityLedger> {
+        exchange_ledger(projections, self, run_id, outcome, window, settings)
+    }
+}
 
 /// The execution venue of the stages that trade (LIMITED on the real clock).
 pub struct Exchange {
@@ -48,11 +224,8 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// The venue `EXECUTION_VENUE` names; `None` for the paper venue.
-    ///
-    /// # Errors
-    /// A missing opt-in or key, named (see [`ExecutionSettings::from_settings`]).
-    pub fn from_settings(settings: &super::settings::Settings) -> Result<Option<Exchange>> {
+    /// The exchange `EXECUTION_VENUE` names; `None` for the paper venue.
+    fn from_settings(settings: &super::settings::Settings) -> Result<Option<Exchange>> {
         match ExecutionSettings::from_settings(settings)
             .map_err(|e| super::WorkflowError::Usage(e.to_string()))?
         {
@@ -85,11 +258,10 @@ impl Exchange {
 
     /// The `order.submitted` events of `fills` (the model's, of `stage` of run `run_id` of
     /// `strategy` on `symbol`): one order each.
-    pub async fn submissions(
+    async fn orders(
         &mut self,
         strategy: Uuid,
-        run_id: Uuid,
-        stage: Stage,
+        (run_id, stage): (Uuid, Stage),
         symbol: &str,
         fills: &[StageFill],
     ) -> Vec<Event> {
@@ -166,7 +338,7 @@ async fn record_once(
 ///
 /// # Errors
 /// The log's.
-pub async fn send_pending(
+async fn send_pending(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     exchange: &mut Exchange,
@@ -254,7 +426,7 @@ pub async fn send_pending(
 ///
 /// # Errors
 /// The venue cannot be reached (nothing is recorded); the log's.
-pub async fn reconcile(
+async fn reconcile(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     exchange: &mut Exchange,
@@ -359,14 +531,14 @@ pub async fn reconcile(
 /// log's acknowledgements) against the backtest's over the same `window` of bars (those of
 /// the run's paper ledger in `outcome`). `None` while an order of the run waits for its answer,
 /// or when the run has no paper ledger.
-pub fn exchange_ledger(
+fn exchange_ledger(
     projections: &ProjectionFiles,
     exchange: &Exchange,
     run_id: Uuid,
     outcome: &StageOutcome,
     window: &[SandboxBar],
     settings: &StageSettings,
-) -> Option<stratagem_events::ParityLedger> {
+) -> Option<ParityLedger> {
     let state = projections.state();
     let paper = outcome.parity.as_ref()?;
     if window.is_empty() || state.venue.pending.values().any(|o| o.run_id == run_id) {
@@ -404,10 +576,11 @@ pub fn exchange_ledger(
     Some(l)
 }
 
-/// Ends run `run_id` (of `stage`) of `strategy` on `symbol` flat on the exchange: what its
+/// Ends run `run_id` (of `stage`) of `strategy` on `symbol` flat on `venue`: what its
 /// acknowledged fills hold is closed by one more order (decided at `after`, the bar after its
-/// last, priced at `close`), recorded first and sent. Nothing when the run holds nothing, or
-/// an order of it still waits for its answer (the next call closes it).
+/// last, priced at `close`), recorded first and sent. Nothing when the run holds nothing there
+/// (on paper it never does: the model's book is the run's), or an order of it still waits
+/// for its answer (the next call closes it).
 ///
 /// # Errors
 /// The log's.
@@ -415,7 +588,7 @@ pub fn exchange_ledger(
 pub async fn close_run(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
-    exchange: &mut Exchange,
+    venue: &mut dyn ExecutionVenue,
     strategy: Uuid,
     (run_id, stage): (Uuid, Stage),
     symbol: &str,
@@ -440,27 +613,29 @@ pub async fn close_run(
         price: close,
         fee: 0.0,
     };
-    let order = exchange
-        .submissions(strategy, run_id, stage, symbol, &[close])
+    let order = venue
+        .submissions(strategy, (run_id, stage), symbol, &[close])
         .await;
-    dir.append(
-        projections,
-        AppendRequest::new(order).idempotent(format!("close-run:{run_id}")),
-    )
-    .await?;
-    send_pending(dir, projections, exchange).await
+    if !order.is_empty() {
+        dir.append(
+            projections,
+            AppendRequest::new(order).idempotent(format!("close-run:{run_id}")),
+        )
+        .await?;
+    }
+    venue.send_pending(dir, projections).await
 }
 
-/// A stay (a LIMITED or FULL run trading on, read by the monitor) on the exchange: the fills
-/// of its model after the last bar it sent an order for are sent as orders (recorded first,
-/// in one batch), then every pending order.
+/// A stay (a LIMITED or FULL run trading on, read by the monitor) on `venue`: the fills of its
+/// model after the last bar it sent an order for are sent as orders (recorded first, in one
+/// batch), then every pending order. Nothing on paper.
 ///
 /// # Errors
 /// The log's.
 pub async fn trade_stay(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
-    exchange: &mut Exchange,
+    venue: &mut dyn ExecutionVenue,
     strategy: Uuid,
     (run_id, stage): (Uuid, Stage),
     symbol: &str,
@@ -476,11 +651,108 @@ pub async fn trade_stay(
     let new: Vec<StageFill> = fills.iter().filter(|f| f.at > through).copied().collect();
     if let (Some(first), Some(last)) = (new.first(), new.last()) {
         let key = format!("stay-orders:{run_id}:{}-{}", first.at, last.at);
-        let orders = exchange
-            .submissions(strategy, run_id, stage, symbol, &new)
+        let orders = venue
+            .submissions(strategy, (run_id, stage), symbol, &new)
             .await;
-        dir.append(projections, AppendRequest::new(orders).idempotent(key))
-            .await?;
+        if !orders.is_empty() {
+            dir.append(projections, AppendRequest::new(orders).idempotent(key))
+                .await?;
+        }
     }
-    send_pending(dir, projections, exchange).await
+    venue.send_pending(dir, projections).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::settings::Settings;
+
+    fn paper() -> PaperVenue {
+        PaperVenue::of(&StageSettings::default())
+    }
+
+    fn on_store(settings: &Settings) -> StageMarket {
+        settings.stage_market(false).unwrap()
+    }
+
+    fn binance(extra: &[(&str, &str)]) -> Settings {
+        let mut pairs = vec![
+            ("EXECUTION_VENUE", "binance"),
+            ("BINANCE_TRADE_URL", "http://127.0.0.1:9"),
+            ("STAGE_MARKET", "binance:BTCUSDT:1h"),
+        ];
+        pairs.extend_from_slice(extra);
+        Settings::from_pairs(pairs)
+    }
+
+    #[test]
+    fn the_exchange_trades_only_on_the_real_clock_and_paper_everywhere_else() {
+        let live = binance(&[
+            ("LIVE_TRADING", "1"),
+            ("BINANCE_API_KEY", "k"),
+            ("BINANCE_API_SECRET", "s"),
+        ]);
+        let on_exchange = venue(&live, &on_store(&live), paper()).unwrap();
+        assert_eq!(on_exchange.name(), "binance");
+        assert!(on_exchange.sends_orders());
+        // The recording's simulated clock never sends an order anywhere.
+        let recorded = venue(&live, &StageMarket::Recorded, paper()).unwrap();
+        assert_eq!(recorded.name(), "paper");
+        assert!(!recorded.sends_orders());
+        // Paper is the default.
+        let default = Settings::from_pairs([("STAGE_MARKET", "binance:BTCUSDT:1h")]);
+        let v = venue(&default, &on_store(&default), paper()).unwrap();
+        assert_eq!(v.name(), "paper");
+    }
+
+    #[test]
+    fn an_exchange_without_its_opt_in_and_keys_names_what_is_missing() {
+        let s = binance(&[]);
+        let e = venue(&s, &on_store(&s), paper()).err().unwrap().to_string();
+        for missing in ["LIVE_TRADING=1", "BINANCE_API_KEY", "BINANCE_API_SECRET"] {
+            assert!(e.contains(missing), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn paper_fills_in_its_model_so_nothing_is_sent_recorded_or_reconciled() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(root.path()).unwrap();
+        let mut projections = dir.projections().unwrap();
+        let mut v: Box<dyn ExecutionVenue> = Box::new(paper());
+        let fill = StageFill {
+            at: 3_600,
+            quantity: 0.5,
+            price: 100.0,
+            fee: 0.05,
+        };
+        let run = (Uuid::now_v7(), Stage::Limited);
+        let orders = v.submissions(Uuid::now_v7(), run, "BTCUSDT", &[fill]).await;
+        assert!(orders.is_empty());
+        assert!(v
+            .reconcile(&dir, &mut projections)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(v
+            .send_pending(&dir, &mut projections)
+            .await
+            .unwrap()
+            .is_empty());
+        let lines = trade_stay(
+            &dir,
+            &mut projections,
+            v.as_mut(),
+            Uuid::now_v7(),
+            run,
+            "BTCUSDT",
+            &[fill],
+        )
+        .await
+        .unwrap();
+        assert!(lines.is_empty());
+        // Nothing reached the log.
+        assert_eq!(projections.state().venue.pending.len(), 0);
+        assert_eq!(projections.state().venue.known.len(), 0);
+    }
 }

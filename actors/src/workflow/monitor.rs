@@ -59,13 +59,10 @@ pub async fn pass(
     stages: &StageSettings,
     market: &StageMarket,
     settings: &MonitorSettings,
-    mut exchange: Option<&mut super::execute::Exchange>,
+    venue: &mut dyn super::execute::ExecutionVenue,
 ) -> Result<Vec<Watched>> {
-    // On the real clock with an exchange the stays trade there: each pass sends the orders of
-    // the bars closed since the last one.
-    if *market == StageMarket::Recorded {
-        exchange = None;
-    }
+    // On an exchange the stays trade there: each pass sends the orders of the bars closed
+    // since the last one.
     let stays = monitor::stays(projections.state());
     if stays.is_empty() {
         return Ok(Vec::new());
@@ -108,7 +105,7 @@ pub async fn pass(
         let bars_per_year = market::bars_per_year(bars);
         let possible = monitor::readings_possible(live.end - live.start, bars_per_hour, settings);
         let to_read = stay.done < possible;
-        if !to_read && exchange.is_none() {
+        if !to_read && !venue.sends_orders() {
             // Watched to the last bar there is: nothing new to read.
             out.push(watched);
             continue;
@@ -166,7 +163,7 @@ pub async fn pass(
         );
         // Its orders on the exchange: the fills of the bars closed since the last pass.
         let symbol = stay_series(projections, &stay).map(|s| s.symbol);
-        if let (Some(x), Some(symbol)) = (exchange.as_deref_mut(), &symbol) {
+        if let Some(symbol) = &symbol {
             let fills: Vec<_> = run
                 .fills
                 .iter()
@@ -175,7 +172,7 @@ pub async fn pass(
             for line in super::execute::trade_stay(
                 dir,
                 projections,
-                x,
+                venue,
                 stay.strategy_id,
                 (stay.run_id, stay.stage),
                 symbol,
@@ -226,16 +223,11 @@ pub async fn pass(
             matches!(e, Event::StageRolledBack(r) if r.strategy_id == stay.strategy_id)
                 || matches!(e, Event::StrategyRetired(r) if r.strategy_id == stay.strategy_id)
         });
-        if let (true, Some(x), Some(symbol), Some(last)) = (
-            ended,
-            exchange.as_deref_mut(),
-            &symbol,
-            bars.get(live.end - 1),
-        ) {
+        if let (true, Some(symbol), Some(last)) = (ended, &symbol, bars.get(live.end - 1)) {
             for line in super::execute::close_run(
                 dir,
                 projections,
-                x,
+                venue,
                 stay.strategy_id,
                 (stay.run_id, stay.stage),
                 symbol,

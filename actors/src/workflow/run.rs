@@ -45,6 +45,9 @@ use crate::stages::runner::StageSettings;
 use crate::supervisor::{HostError, RestartPolicy};
 use crate::validator::{Screened, Validator};
 
+/// The execution venue the pipeline's stage runs and the monitor share.
+type Venue = Arc<Mutex<Box<dyn super::execute::ExecutionVenue>>>;
+
 /// The funnel: how far the ideas on the log went.
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 pub struct Funnel {
@@ -155,8 +158,8 @@ struct RecordedPipeline {
     market: crate::stages::realclock::StageMarket,
     monitor: MonitorSettings,
     progress: Progress,
-    /// The execution venue LIMITED trades on, if any.
-    exchange: Option<Arc<tokio::sync::Mutex<super::execute::Exchange>>>,
+    /// The execution venue LIMITED and FULL trade on.
+    venue: Venue,
 }
 
 impl RecordedPipeline {
@@ -291,17 +294,14 @@ impl RecordedPipeline {
                         .and_then(|v| v.open_run)
                         .map_or(Stage::Cold, |(st, _)| st),
                 };
-                let exchange = self.exchange.clone();
-                let mut exchange = match &exchange {
-                    Some(x) => Some(x.lock().await),
-                    None => None,
-                };
+                let venue = self.venue.clone();
+                let mut venue = venue.lock().await;
                 stage::record_step(
                     &self.dir,
                     &mut self.projections,
                     &mut self.notifications,
                     &self.settings,
-                    exchange.as_deref_mut(),
+                    venue.as_mut(),
                     id,
                     st,
                     &step,
@@ -390,11 +390,8 @@ impl PipelineWork for RecordedPipeline {
                 &self.progress,
                 "monitoring the strategies in LIMITED and FULL",
             );
-            let exchange = self.exchange.clone();
-            let mut exchange = match &exchange {
-                Some(x) => Some(x.lock().await),
-                None => None,
-            };
+            let venue = self.venue.clone();
+            let mut venue = venue.lock().await;
             let watched = monitor::pass(
                 &self.root,
                 &self.dir,
@@ -403,7 +400,7 @@ impl PipelineWork for RecordedPipeline {
                 &self.settings,
                 &self.market,
                 &self.monitor,
-                exchange.as_deref_mut(),
+                venue.as_mut(),
             )
             .await
             .map_err(host_error)?;
@@ -543,13 +540,10 @@ impl Engine {
         crate::execution::ExecutionSettings::from_settings(&settings)?;
         let market = settings.stage_market(matches!(mode, Mode::Offline(_)))?;
         // Orders go to an exchange only on the real clock.
-        let exchange = match &market {
-            crate::stages::realclock::StageMarket::Store { .. } => {
-                super::execute::Exchange::from_settings(&settings)?
-                    .map(|x| Arc::new(tokio::sync::Mutex::new(x)))
-            }
-            crate::stages::realclock::StageMarket::Recorded => None,
-        };
+        let paper = crate::stages::paper::PaperVenue::of(&settings.stages()?);
+        let venue = Arc::new(Mutex::new(super::execute::venue(
+            &settings, &market, paper,
+        )?));
         let host = Host {
             root: root.to_path_buf(),
             mode: mode.clone(),
@@ -560,7 +554,7 @@ impl Engine {
             ))),
             source_chaos: chaos.panic_source,
             phase_chaos: std::sync::Mutex::new(chaos.fail_phase),
-            exchange,
+            venue,
             reconciled: Default::default(),
         };
         // The courier delivers through the supervised notifier, found in its slot.
@@ -798,8 +792,9 @@ pub struct Host {
     source_chaos: Option<SourceName>,
     /// Chaos testing: this phase (`discovery` or `pipeline`) fails to start once.
     phase_chaos: std::sync::Mutex<Option<String>>,
-    /// The execution venue LIMITED trades on (on the real clock, `EXECUTION_VENUE=binance`).
-    exchange: Option<Arc<tokio::sync::Mutex<super::execute::Exchange>>>,
+    /// The execution venue LIMITED and FULL trade on (on the real clock
+    /// `EXECUTION_VENUE=binance` is the exchange, else paper).
+    venue: Venue,
     /// Whether its account was reconciled with the log since this process started.
     reconciled: std::sync::atomic::AtomicBool,
 }
@@ -870,11 +865,11 @@ impl Host {
         }
         // The venue's account against the log, once a process (again next cycle if the venue
         // cannot be reached), then whatever orders the log holds unsent.
-        if let Some(x) = &self.exchange {
-            let mut x = x.lock().await;
+        {
+            let mut venue = self.venue.lock().await;
             use std::sync::atomic::Ordering::SeqCst;
             if !self.reconciled.load(SeqCst) {
-                match super::execute::reconcile(&dir, &mut projections, &mut x).await {
+                match venue.reconcile(&dir, &mut projections).await {
                     Ok(differences) => {
                         self.reconciled.store(true, SeqCst);
                         for line in differences {
@@ -884,7 +879,7 @@ impl Host {
                     Err(e) => tracing::warn!("{e}"),
                 }
             }
-            for line in super::execute::send_pending(&dir, &mut projections, &mut x).await? {
+            for line in venue.send_pending(&dir, &mut projections).await? {
                 tracing::warn!("{line}");
             }
         }
@@ -900,7 +895,7 @@ impl Host {
                 .stage_market(matches!(self.mode, Mode::Offline(_)))?,
             monitor: self.settings.monitor()?,
             progress: self.progress.clone(),
-            exchange: self.exchange.clone(),
+            venue: self.venue.clone(),
         };
         Ok(Arc::new(
             Mutex::new(Box::new(work) as Box<dyn PipelineWork>),

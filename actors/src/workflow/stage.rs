@@ -14,10 +14,12 @@ use uuid::Uuid;
 
 use super::compile::compile_checked;
 use super::data_dir::DataDir;
+use super::execute::ExecutionVenue;
 use super::notifications::Notifications;
 use super::{refuse, Context, Result, WorkflowError};
 use crate::market;
 use crate::stages::feed::KlineFeed;
+use crate::stages::paper::PaperVenue;
 use crate::stages::realclock::{self, StageMarket, StageStep};
 use crate::stages::runner::{self, Baseline, PaperFeed};
 use crate::validator::sandbox::runtime::{LoadedStrategy, Sandbox};
@@ -72,7 +74,7 @@ pub async fn run_recorded(
     stage: Stage,
     speed: Option<f64>,
     feed: Option<&LiveFeed>,
-    mut exchange: Option<&mut super::execute::Exchange>,
+    venue: &mut dyn ExecutionVenue,
 ) -> Result<StageRun> {
     let mut plan = begin_recorded(dir, projections, settings, market, id, stage).await?;
     let (trials, resumed) = (plan.trials, plan.resumed);
@@ -86,7 +88,7 @@ pub async fn run_recorded(
             projections,
             notifications,
             settings,
-            exchange.as_deref_mut(),
+            venue,
             id,
             stage,
             &step,
@@ -155,15 +157,11 @@ pub async fn run_now(
     let mut notifications = Notifications::from_settings(settings)?;
     let dir = DataDir::open(root)?;
     let mut projections = dir.projections()?;
-    // On the real clock LIMITED trades on the execution venue, reconciled with the log first.
-    let mut exchange = match market {
-        StageMarket::Store { .. } => super::execute::Exchange::from_settings(settings)?,
-        StageMarket::Recorded => None,
-    };
-    if let Some(x) = exchange.as_mut() {
-        for line in super::execute::reconcile(&dir, &mut projections, x).await? {
-            say_difference(&line);
-        }
+    // The execution venue (on the real clock an exchange when so set), reconciled with the
+    // log first.
+    let mut venue = super::execute::venue(settings, &market, PaperVenue::of(&stages))?;
+    for line in venue.reconcile(&dir, &mut projections).await? {
+        say_difference(&line);
     }
     let run = run_recorded(
         root,
@@ -176,7 +174,7 @@ pub async fn run_now(
         stage,
         speed,
         feed,
-        exchange.as_mut(),
+        venue.as_mut(),
     )
     .await;
     notifications.finish(&dir, &mut projections).await;
@@ -596,20 +594,18 @@ pub async fn record_step(
     projections: &mut ProjectionFiles,
     notifications: &mut Notifications,
     settings: &runner::StageSettings,
-    mut exchange: Option<&mut super::execute::Exchange>,
+    venue: &mut dyn ExecutionVenue,
     id: Uuid,
     stage: Stage,
     step: &StageStep,
 ) -> Result<()> {
     if let Some(m) = &step.mark {
         let run_id = open_run(projections, id, stage)?;
-        // A LIMITED run on an exchange: the mark's fills are its orders, on the log with it.
-        let orders = match (
-            exchange.as_deref_mut(),
-            crate::bars::Series::parse(&m.series),
-        ) {
-            (Some(x), Ok(series)) if stage == Stage::Limited => {
-                x.submissions(id, run_id, stage, &series.symbol, &m.fills)
+        // LIMITED on an exchange: the mark's fills are its orders, on the log with it.
+        let orders = match crate::bars::Series::parse(&m.series) {
+            Ok(series) if stage == Stage::Limited => {
+                venue
+                    .submissions(id, (run_id, stage), &series.symbol, &m.fills)
                     .await
             }
             _ => Vec::new(),
@@ -655,47 +651,38 @@ pub async fn record_step(
         }
     }
     // The orders on the log go to the venue (a halt rejects them unsent).
-    let mut on_exchange = None;
-    if let Some(x) = exchange {
-        for line in super::execute::send_pending(dir, projections, x).await? {
-            tracing::warn!("{line}");
-        }
-        // A LIMITED window complete, every order answered: the venue's fills against the
-        // backtest's.
-        if let (Some(outcome), Stage::Limited) = (&step.outcome, stage) {
-            let run_id = open_run(projections, id, stage)?;
-            on_exchange = super::execute::exchange_ledger(
+    for line in venue.send_pending(dir, projections).await? {
+        tracing::warn!("{line}");
+    }
+    // A LIMITED window complete, every order answered: the venue's fills against the
+    // backtest's (when they are not the paper model's own).
+    let mut on_venue = None;
+    if let (Some(outcome), Stage::Limited) = (&step.outcome, stage) {
+        let run_id = open_run(projections, id, stage)?;
+        on_venue = venue.ledger(projections, run_id, outcome, &step.window, settings);
+        // The run ends flat on the venue (FULL begins from nothing, as its model does).
+        let series = step.window.last().zip(
+            step.mark
+                .as_ref()
+                .map(|m| m.series.clone())
+                .or_else(|| view_series(projections, id))
+                .and_then(|s| crate::bars::Series::parse(&s).ok()),
+        );
+        if let Some((last, series)) = series {
+            let after = last.timestamp + series.interval.seconds();
+            for line in super::execute::close_run(
+                dir,
                 projections,
-                x,
-                run_id,
-                outcome,
-                &step.window,
-                settings,
-            );
-            // The run ends flat on the venue (FULL begins from nothing, as its model does).
-            let series = step.window.last().zip(
-                step.mark
-                    .as_ref()
-                    .map(|m| m.series.clone())
-                    .or_else(|| view_series(projections, id))
-                    .and_then(|s| crate::bars::Series::parse(&s).ok()),
-            );
-            if let Some((last, series)) = series {
-                let after = last.timestamp + series.interval.seconds();
-                for line in super::execute::close_run(
-                    dir,
-                    projections,
-                    x,
-                    id,
-                    (run_id, stage),
-                    &series.symbol,
-                    after,
-                    last.close,
-                )
-                .await?
-                {
-                    tracing::warn!("{line}");
-                }
+                venue,
+                id,
+                (run_id, stage),
+                &series.symbol,
+                after,
+                last.close,
+            )
+            .await?
+            {
+                tracing::warn!("{line}");
             }
         }
     }
@@ -707,7 +694,7 @@ pub async fn record_step(
             id,
             stage,
             outcome,
-            on_exchange,
+            on_venue,
         )
         .await?;
     }
