@@ -1,36 +1,72 @@
 //! One conformance suite for every `EventStore` implementation: the same checks run against the
-//! in-memory store and the sled store (in a real temporary directory).
+//! in-memory store, the sled store (in a real temporary directory), and the JetStream store on
+//! a real `nats-server` (one node, and a three-node cluster with three replicas).
+
+#[path = "common/nats.rs"]
+mod nats;
 
 use std::sync::Arc;
 
 use stratagem_events::audit::verify_chain;
 use stratagem_events::record::GENESIS_HASH;
 use stratagem_events::{
-    ActorStarted, AppendRequest, Event, EventStore, Head, MemoryEventStore, OpportunityDiscovered,
-    Projections, SledEventStore, StoreError, Subscription,
+    ActorStarted, AppendRequest, Event, EventStore, Head, JetStreamEventStore, MemoryEventStore,
+    OpportunityDiscovered, Projections, SledEventStore, StoreError, Subscription,
 };
 use uuid::Uuid;
 
-/// A store under test, and whatever keeps its directory alive.
+/// A store under test, and whatever keeps its directory or servers alive.
 struct Subject {
     store: Arc<dyn EventStore>,
     _dir: Option<tempfile::TempDir>,
+    _nats: Option<nats::Nats>,
 }
 
-fn memory() -> Subject {
+async fn memory() -> Subject {
     Subject {
         store: Arc::new(MemoryEventStore::new()),
         _dir: None,
+        _nats: None,
     }
 }
 
-fn sled() -> Subject {
+async fn sled() -> Subject {
     let dir = tempfile::tempdir().unwrap();
     let store = SledEventStore::open(dir.path().join("events")).unwrap();
     Subject {
         store: Arc::new(store),
         _dir: Some(dir),
+        _nats: None,
     }
+}
+
+async fn on_nats(servers: nats::Nats) -> Subject {
+    let store = JetStreamEventStore::open(&servers.address("EVENTS"), servers.replicas())
+        .await
+        .unwrap();
+    Subject {
+        store: Arc::new(store),
+        _dir: None,
+        _nats: Some(servers),
+    }
+}
+
+async fn nats_single() -> Subject {
+    on_nats(
+        tokio::task::spawn_blocking(nats::Nats::single)
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn nats_cluster() -> Subject {
+    on_nats(
+        tokio::task::spawn_blocking(nats::Nats::cluster)
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 fn actor(name: &str) -> Event {
@@ -307,11 +343,19 @@ macro_rules! conformance {
     ($($check:ident),+ $(,)?) => {
         mod memory_store {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { super::$check(super::memory()).await })+
+            async fn $check() { super::$check(super::memory().await).await })+
         }
         mod sled_store {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { super::$check(super::sled()).await })+
+            async fn $check() { super::$check(super::sled().await).await })+
+        }
+        mod nats_single_node {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() { super::$check(super::nats_single().await).await })+
+        }
+        mod nats_three_node_cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() { super::$check(super::nats_cluster().await).await })+
         }
     };
 }

@@ -1,8 +1,10 @@
 //! The event store: an append-only, hash-chained log with one global sequence.
 //!
-//! Two implementations sit behind [`EventStore`]: [`SledEventStore`] (durable, the default) and
+//! Three implementations sit behind [`EventStore`]: [`SledEventStore`] (durable, the default),
+//! [`JetStreamEventStore`] (a NATS JetStream stream, replicated across a cluster) and
 //! [`MemoryEventStore`] (tests, benchmarks, dry runs). One conformance suite
-//! (`tests/store_conformance.rs`) runs against both.
+//! (`tests/store_conformance.rs`) runs against each, the JetStream store on one server and on a
+//! three-node cluster.
 //!
 //! Semantics every implementation keeps:
 //! - sequence numbers start at 1 and are contiguous; the first event's previous hash is zeros;
@@ -16,6 +18,7 @@
 //!   see durable events.
 
 pub mod inspect;
+mod jetstream;
 mod memory;
 mod sled_store;
 
@@ -28,6 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+pub use jetstream::{JetStreamEventStore, NatsAddress, DUPLICATE_WINDOW};
 pub use memory::MemoryEventStore;
 pub use sled_store::SledEventStore;
 
