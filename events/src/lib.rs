@@ -33,6 +33,6 @@ pub use event::*;
 pub use projection::{AutonomyState, Projections};
 pub use record::{Hash, RecordedEvent};
 pub use store::{
-    iter_from, AppendAck, AppendRequest, EventStore, Expected, Head, JetStreamEventStore,
-    MemoryEventStore, NatsAddress, SledEventStore, Subscription,
+    copy, iter_from, AppendAck, AppendRequest, CopyReport, EventStore, Expected, Head,
+    JetStreamEventStore, MemoryEventStore, NatsAddress, SledEventStore, Subscription,
 };

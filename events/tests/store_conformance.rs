@@ -339,6 +339,72 @@ async fn replay_equals_incremental_projection(s: Subject) {
     assert_eq!(replayed.last_seq, 40);
 }
 
+async fn a_copy_holds_the_same_records_hashes_and_keys(s: Subject) {
+    // A log elsewhere, with keyed batches among plain ones.
+    let source = MemoryEventStore::new();
+    for i in 0..30 {
+        let batch: Vec<Event> = (0..(i % 3 + 1))
+            .map(|j| actor(&format!("{i}-{j}")))
+            .collect();
+        let request = AppendRequest::new(batch);
+        let request = if i % 4 == 0 {
+            request.idempotent(format!("k{i}"))
+        } else {
+            request
+        };
+        source.append(request).await.unwrap();
+    }
+    // Copied in chunks smaller than a batch: each keyed batch still goes whole.
+    let report = stratagem_events::copy(&source, s.store.as_ref(), 2)
+        .await
+        .unwrap();
+    assert_eq!((report.already, report.copied, report.keys), (0, 60, 8));
+    assert_eq!(s.store.head(), source.head());
+    assert_eq!(
+        s.store.read_raw(1, 100).unwrap(),
+        source.read_raw(1, 100).unwrap(),
+        "byte for byte"
+    );
+    assert_eq!(s.store.keys().unwrap(), source.keys().unwrap());
+    let report = verify_chain(s.store.as_ref()).unwrap();
+    assert_eq!((report.verified, report.first_break), (60, None));
+    // A retry of a copied decision is found on the copy.
+    let retry = s
+        .store
+        .append(AppendRequest::one(actor("again")).idempotent("k4"))
+        .await
+        .unwrap();
+    let (_, first, last) = source.keys().unwrap()[1].clone();
+    assert_eq!(
+        (retry.first_seq, retry.last_seq, retry.deduplicated),
+        (first, last, true)
+    );
+    // The copy goes on where it is: a second copy finds nothing new.
+    let again = stratagem_events::copy(&source, s.store.as_ref(), 100)
+        .await
+        .unwrap();
+    assert_eq!((again.already, again.copied), (60, 0));
+    // A record that does not continue the chain is refused, and nothing of its call stored.
+    let mut forged = source.read_raw(60, 1).unwrap();
+    forged[0].0 = 61;
+    let err = s.store.import(forged, vec![]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { seq: 61, .. }), "{err}");
+    assert_eq!(s.store.head().seq, 60);
+    // Nor does a log go onto another one.
+    let other = MemoryEventStore::new();
+    other
+        .append(AppendRequest::one(actor("not the same")))
+        .await
+        .unwrap();
+    let err = stratagem_events::copy(&other, s.store.as_ref(), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not the start of the log"),
+        "{err}"
+    );
+}
+
 macro_rules! conformance {
     ($($check:ident),+ $(,)?) => {
         mod memory_store {
@@ -371,4 +437,5 @@ conformance!(
     subscription_catches_up_then_follows,
     concurrent_appends_stay_contiguous,
     replay_equals_incremental_projection,
+    a_copy_holds_the_same_records_hashes_and_keys,
 );

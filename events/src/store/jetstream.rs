@@ -25,19 +25,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::{
-    seal_batch, AppendAck, AppendRequest, EventStore, Expected, Head, RawRecord, StoreFuture,
+    continues, seal_batch, AppendAck, AppendRequest, EventStore, Expected, Head, RawRecord,
+    StoreFuture,
 };
 use crate::error::StoreError;
 use crate::record::{decode_record, GENESIS_HASH};
 
 /// The stream's duplicate window (`Nats-Msg-Id`); older keys are found in the local index.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// How long an append keeps trying through a cluster's election or a server going away.
+const APPEND_PATIENCE: Duration = Duration::from_secs(30);
 
 /// How long a request to the server may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -302,12 +307,23 @@ impl JetStreamEventStore {
             .get_or_create_stream(config)
             .await
             .map_err(|e| backend("cannot open the stream", &e))?;
-        let last = stream
-            .info()
-            .await
-            .map_err(|e| backend("cannot read the stream", &e))?
-            .state
-            .last_sequence;
+        // A replicated stream takes writes once it has a leader.
+        let began = std::time::Instant::now();
+        let last = loop {
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| backend("cannot read the stream", &e))?;
+            let led = replicas <= 1
+                || info
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|c| c.leader.as_ref().is_some_and(|l| !l.is_empty()));
+            if led || began.elapsed() > REQUEST_TIMEOUT {
+                break info.state.last_sequence;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let shared = Arc::new(Shared {
             mirror: Mutex::new(Mirror::default()),
             durable: watch::Sender::new(0),
@@ -397,6 +413,17 @@ impl JetStreamEventStore {
         }
     }
 
+    /// Whether `records` (a batch sealed here) are on the local copy, as they are.
+    fn landed(&self, records: &[RawRecord]) -> bool {
+        let m = self.shared.lock();
+        records.iter().all(|(seq, bytes)| {
+            usize::try_from(*seq - 1)
+                .ok()
+                .and_then(|i| m.records.get(i))
+                .is_some_and(|stored| stored == bytes)
+        })
+    }
+
     /// The stream's last sequence, asked of the server.
     async fn stream_last(&self) -> Result<u64, StoreError> {
         let mut stream = self.stream.clone();
@@ -417,6 +444,7 @@ impl JetStreamEventStore {
             return Err(self.backend("refusing to append", &broken));
         }
         let key = request.idempotency_key.clone();
+        let began = std::time::Instant::now();
         loop {
             let (head, stream_last) = {
                 let m = self.shared.lock();
@@ -446,9 +474,8 @@ impl JetStreamEventStore {
             }
             let (records, new_head) = seal_batch(head.seq + 1, head.hash, &request.events)?;
             let payload = encode_batch(key.as_deref(), &records);
-            // The server's largest message (0 until it has said).
-            let max_payload = self.client.server_info().max_payload;
-            if max_payload > 0 && payload.len() > max_payload {
+            let max_payload = self.message_limit();
+            if payload.len() > max_payload {
                 return Err(self.backend(
                     "cannot append",
                     &format!(
@@ -509,13 +536,39 @@ impl JetStreamEventStore {
                         deduplicated: false,
                     });
                 }
-                Err(e)
-                    if e.kind()
-                        == async_nats::jetstream::context::PublishErrorKind::WrongLastSequence =>
-                {
-                    // Another writer appended: catch up, then check and seal again.
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    // Another writer appended (or an earlier try of this batch landed after
+                    // all): catch up, then check and seal again.
                     let last = self.stream_last().await?;
                     self.catch_up(last).await?;
+                    if self.landed(&records) {
+                        return Ok(AppendAck {
+                            first_seq: head.seq + 1,
+                            last_seq: new_head.seq,
+                            deduplicated: false,
+                        });
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        PublishErrorKind::StreamNotFound
+                            | PublishErrorKind::TimedOut
+                            | PublishErrorKind::BrokenPipe
+                    ) && began.elapsed() < APPEND_PATIENCE =>
+                {
+                    // A cluster electing a leader, or a server going away: this batch may have
+                    // landed. Look, once the stream answers; else try again on a fresh view.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if let Ok(last) = self.stream_last().await {
+                        if self.catch_up(last).await.is_ok() && self.landed(&records) {
+                            return Ok(AppendAck {
+                                first_seq: head.seq + 1,
+                                last_seq: new_head.seq,
+                                deduplicated: false,
+                            });
+                        }
+                    }
                 }
                 Err(e) => return Err(self.backend(
                     "cannot append (it may have been stored: retry with the same idempotency key)",
@@ -523,6 +576,93 @@ impl JetStreamEventStore {
                 )),
             }
         }
+    }
+}
+
+impl JetStreamEventStore {
+    /// Largest batch message to publish: within the server's limit (1 MiB when it has not said).
+    fn message_limit(&self) -> usize {
+        match self.client.server_info().max_payload {
+            0 => 1 << 20,
+            n => n,
+        }
+    }
+
+    async fn import_now(
+        &self,
+        records: Vec<RawRecord>,
+        keys: Vec<(String, u64, u64)>,
+    ) -> Result<Head, StoreError> {
+        let _writer = self.writer.lock().await;
+        let last = self.stream_last().await?;
+        self.catch_up(last).await?;
+        let head = self.head();
+        continues(head, &records)?;
+        // Each key's batch is one message again, with its key; the records between are sent
+        // in messages as large as the server takes.
+        let starts: HashMap<u64, (String, u64)> = keys
+            .into_iter()
+            .map(|(key, first, last)| (first, (key, last)))
+            .collect();
+        let limit = self.message_limit() - 1024;
+        let mut i = 0;
+        while i < records.len() {
+            let seq = records[i].0;
+            let (key, end) = match starts.get(&seq) {
+                Some((key, last)) => {
+                    let n = usize::try_from(last - seq + 1).unwrap_or(usize::MAX);
+                    if i + n > records.len() {
+                        return Err(self.backend(
+                            "cannot import",
+                            &format!("the batch of key {key:?} ({seq}–{last}) is not all there"),
+                        ));
+                    }
+                    (Some(key.as_str()), i + n)
+                }
+                None => {
+                    let mut end = i;
+                    let mut size = 0;
+                    while end < records.len()
+                        && (end == i || !starts.contains_key(&records[end].0))
+                        && (end == i || size + records[end].1.len() + 4 <= limit)
+                    {
+                        size += records[end].1.len() + 4;
+                        end += 1;
+                    }
+                    (None, end)
+                }
+            };
+            let payload = encode_batch(key, &records[i..end]);
+            self.publish_batch(payload).await?;
+            i = end;
+        }
+        Ok(self.head())
+    }
+
+    /// Publishes a batch message after the last one applied here, and applies it.
+    async fn publish_batch(&self, payload: Vec<u8>) -> Result<(), StoreError> {
+        let stream_last = self.shared.lock().stream_last;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+            stream_last.to_string().as_str(),
+        );
+        let ack = match self
+            .context
+            .publish_with_headers(
+                subject(&self.address.stream),
+                headers,
+                Bytes::from(payload.clone()),
+            )
+            .await
+        {
+            Ok(future) => future.await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| self.backend("cannot import", &e))?;
+        self.shared
+            .apply(ack.sequence, &payload)
+            .map_err(|e| self.backend("the stream is not an event log", &e))
     }
 }
 
@@ -556,6 +696,26 @@ impl EventStore for JetStreamEventStore {
 
     fn durable_watch(&self) -> watch::Receiver<u64> {
         self.shared.durable.subscribe()
+    }
+
+    fn keys(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let mut keys: Vec<(String, u64, u64)> = self
+            .shared
+            .lock()
+            .keys
+            .iter()
+            .map(|(k, (f, l))| (k.clone(), *f, *l))
+            .collect();
+        keys.sort_by_key(|(_, first, _)| *first);
+        Ok(keys)
+    }
+
+    fn import(
+        &self,
+        records: Vec<RawRecord>,
+        keys: Vec<(String, u64, u64)>,
+    ) -> StoreFuture<'_, Head> {
+        Box::pin(self.import_now(records, keys))
     }
 }
 

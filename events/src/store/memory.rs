@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 
 use super::{
-    decode_ack_range, encode_ack_range, seal_batch, AppendAck, AppendRequest, EventStore, Expected,
-    Head, RawRecord, StoreFuture,
+    continues, decode_ack_range, encode_ack_range, seal_batch, AppendAck, AppendRequest,
+    EventStore, Expected, Head, RawRecord, StoreFuture,
 };
 use crate::error::StoreError;
 
@@ -116,5 +116,38 @@ impl EventStore for MemoryEventStore {
 
     fn durable_watch(&self) -> watch::Receiver<u64> {
         self.durable.subscribe()
+    }
+
+    fn keys(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let mut keys: Vec<(String, u64, u64)> = self
+            .lock()
+            .idempotency
+            .iter()
+            .filter_map(|(k, v)| decode_ack_range(v).map(|(f, l)| (k.clone(), f, l)))
+            .collect();
+        keys.sort_by_key(|(_, first, _)| *first);
+        Ok(keys)
+    }
+
+    fn import(
+        &self,
+        records: Vec<RawRecord>,
+        keys: Vec<(String, u64, u64)>,
+    ) -> StoreFuture<'_, Head> {
+        let result = (|| {
+            let mut inner = self.lock();
+            let head = continues(inner.head.unwrap_or(Head::EMPTY), &records)?;
+            inner
+                .records
+                .extend(records.into_iter().map(|(_, bytes)| bytes));
+            inner.head = Some(head);
+            for (key, first, last) in keys {
+                inner.idempotency.insert(key, encode_ack_range(first, last));
+            }
+            drop(inner);
+            self.durable.send_replace(head.seq);
+            Ok(head)
+        })();
+        Box::pin(async move { result })
     }
 }

@@ -146,6 +146,26 @@ pub trait EventStore: Send + Sync {
     /// A watch of the last durable sequence number.
     fn durable_watch(&self) -> watch::Receiver<u64>;
 
+    /// Every idempotency key used, with the first and last sequence of its batch, in order.
+    ///
+    /// # Errors
+    /// A storage error.
+    fn keys(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
+
+    /// Appends records sealed elsewhere (a copy of another store), byte for byte, with the
+    /// idempotency keys of their batches: they must continue this store's chain (each the next
+    /// sequence, linked to the one before, its hash its own). Resolves once durable; returns
+    /// the new head.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the first record that does not continue the chain
+    /// (nothing of the call is stored), or a storage error.
+    fn import(
+        &self,
+        records: Vec<RawRecord>,
+        keys: Vec<(String, u64, u64)>,
+    ) -> StoreFuture<'_, Head>;
+
     /// Up to `limit` events from sequence `from` on.
     ///
     /// # Errors
@@ -156,6 +176,40 @@ pub trait EventStore: Send + Sync {
             .map(|(seq, bytes)| parse_stored(seq, &bytes))
             .collect()
     }
+}
+
+/// Checks that `records` continue the chain at `head`: each the next sequence, linked to the
+/// one before, and hashing to its own hash. Returns the head after them.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming the first record that does not.
+pub(crate) fn continues(head: Head, records: &[RawRecord]) -> Result<Head, StoreError> {
+    let mut head = head;
+    for (seq, bytes) in records {
+        let corrupt = |why: String| StoreError::Corrupt {
+            seq: *seq,
+            source: crate::error::DecodeError::Record(why),
+        };
+        let r = decode_record(bytes).map_err(|e| corrupt(e.to_string()))?;
+        if r.seq != *seq || r.seq != head.seq + 1 {
+            return Err(corrupt(format!(
+                "record {} where event {} comes next",
+                r.seq,
+                head.seq + 1
+            )));
+        }
+        if r.prev_hash != head.hash {
+            return Err(corrupt("it does not link to the event before".into()));
+        }
+        if !crate::record::verify_record(bytes) {
+            return Err(corrupt("its hash is not its own".into()));
+        }
+        head = Head {
+            seq: r.seq,
+            hash: r.hash,
+        };
+    }
+    Ok(head)
 }
 
 /// Parses stored bytes found under key `seq`, checking that the record says the same sequence.
@@ -337,4 +391,87 @@ pub(crate) fn decode_ack_range(bytes: &[u8]) -> Option<(u64, u64)> {
     let first = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
     let last = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
     Some((first, last))
+}
+
+/// What [`copy`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Events the target held already (an earlier copy cut short, or 0).
+    pub already: u64,
+    /// Events copied now.
+    pub copied: u64,
+    /// Idempotency keys copied now.
+    pub keys: u64,
+    /// The head both stores end at.
+    pub head: Head,
+}
+
+/// Copies every event of `from` to `to` byte for byte, with their hashes and the idempotency
+/// keys of their batches, in chunks of about `chunk` events. A target that holds the start of
+/// the same log (a copy cut short) is continued; one that holds anything else is refused.
+///
+/// # Errors
+/// [`StoreError::Backend`] when the target holds another log or the two heads differ at the
+/// end; a record that does not continue the chain; a storage error.
+pub async fn copy(
+    from: &dyn EventStore,
+    to: &dyn EventStore,
+    chunk: usize,
+) -> Result<CopyReport, StoreError> {
+    let different = |message: String| StoreError::Backend {
+        path: std::path::PathBuf::from("the copy's target"),
+        message,
+    };
+    let start = to.head();
+    if start.seq > 0 {
+        let same = from
+            .read(start.seq, 1)?
+            .first()
+            .is_some_and(|r| r.seq == start.seq && r.hash == start.hash);
+        if !same {
+            return Err(different(format!(
+                "it holds {} events that are not the start of the log being copied",
+                start.seq
+            )));
+        }
+    }
+    let keys = from.keys()?;
+    let mut copied_keys = 0;
+    let mut next = start.seq + 1;
+    loop {
+        let mut records = from.read_raw(next, chunk.max(1))?;
+        let Some(&(mut last, _)) = records.last() else {
+            break;
+        };
+        // A batch whose key is copied goes whole into one call.
+        while let Some(&(_, _, end)) = keys.iter().find(|(_, f, l)| *f <= last && *l > last) {
+            let more = from.read_raw(last + 1, usize::try_from(end - last).unwrap_or(0))?;
+            if more.is_empty() {
+                break;
+            }
+            records.extend(more);
+            last = records.last().map_or(last, |r| r.0);
+        }
+        let these: Vec<(String, u64, u64)> = keys
+            .iter()
+            .filter(|(_, f, _)| *f >= next && *f <= last)
+            .cloned()
+            .collect();
+        copied_keys += these.len() as u64;
+        to.import(records, these).await?;
+        next = last + 1;
+    }
+    let (a, b) = (from.head(), to.head());
+    if a != b {
+        return Err(different(format!(
+            "after the copy the source ends at event {} and the target at {}",
+            a.seq, b.seq
+        )));
+    }
+    Ok(CopyReport {
+        already: start.seq,
+        copied: b.seq - start.seq,
+        keys: copied_keys,
+        head: b,
+    })
 }

@@ -21,8 +21,8 @@ use sled::Transactional;
 use tokio::sync::watch;
 
 use super::{
-    decode_ack_range, encode_ack_range, parse_stored, seal_batch, AppendAck, AppendRequest,
-    EventStore, Expected, Head, RawRecord, StoreFuture,
+    continues, decode_ack_range, encode_ack_range, parse_stored, seal_batch, AppendAck,
+    AppendRequest, EventStore, Expected, Head, RawRecord, StoreFuture,
 };
 use crate::error::{DecodeError, StoreError};
 use crate::record::{hex, Hash, RecordedEvent};
@@ -346,6 +346,50 @@ impl EventStore for SledEventStore {
 
     fn durable_watch(&self) -> watch::Receiver<u64> {
         self.durable.subscribe()
+    }
+
+    fn keys(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let mut keys = Vec::new();
+        for item in self.idempotency.iter() {
+            let (key, range) = item.map_err(|e| self.backend(e))?;
+            let (first, last) = decode_ack_range(&range)
+                .ok_or_else(|| self.backend("malformed idempotency entry"))?;
+            keys.push((String::from_utf8_lossy(&key).into_owned(), first, last));
+        }
+        keys.sort_by_key(|(_, first, _)| *first);
+        Ok(keys)
+    }
+
+    fn import(
+        &self,
+        records: Vec<RawRecord>,
+        keys: Vec<(String, u64, u64)>,
+    ) -> StoreFuture<'_, Head> {
+        Box::pin(async move {
+            {
+                let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                let head = continues(writer.head, &records)?;
+                (&self.events, &self.idempotency)
+                    .transaction(|(events, idempotency)| {
+                        for (seq, bytes) in &records {
+                            events.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                        }
+                        for (key, first, last) in &keys {
+                            idempotency.insert(key.as_bytes(), &encode_ack_range(*first, *last))?;
+                        }
+                        Ok::<(), ConflictableTransactionError<()>>(())
+                    })
+                    .map_err(|e: TransactionError<()>| self.backend(format!("{e:?}")))?;
+                writer.head = head;
+            }
+            let mut flushed = self.flushed.lock().await;
+            let covered = self.head();
+            self.db.flush_async().await.map_err(|e| self.backend(e))?;
+            *flushed = covered;
+            drop(flushed);
+            self.publish_durable(covered)?;
+            Ok(covered)
+        })
     }
 
     /// Parses straight from sled's buffers (no intermediate copy of each record).
