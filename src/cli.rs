@@ -23,6 +23,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "STRATAGEM_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// Where the event log is: `sled:DIR` (a sled store in DIR; the default is
+    /// `sled:DATA_DIR/events`) or `nats://HOST:PORT[,HOST:PORT…]/STREAM` (a NATS JetStream
+    /// stream; `NATS_STREAM_REPLICAS` copies). The data directory still holds the projections
+    /// and the audit files.
+    #[arg(long, global = true, env = "STRATAGEM_STORE")]
+    pub store: Option<String>,
+
     /// Create the data directory if it does not exist (`run`, `submit` and `discover` always
     /// may; any other command refuses a missing one, so a mistyped path is not a new empty log).
     #[arg(long, global = true)]
@@ -68,6 +75,7 @@ impl Command {
                 | DataCommand::Update(JsonFlag { json }),
             ) => *json,
             Command::Data(DataCommand::Export { .. }) => false,
+            Command::Store(StoreCommand::Copy { json, .. }) => *json,
             Command::Debug(_) => false,
         }
     }
@@ -221,6 +229,9 @@ pub enum Command {
     /// The bar store (`DATA_DIR/market`): download exchange bars, list and export them.
     #[command(subcommand)]
     Data(DataCommand),
+    /// The event store itself: copy a log between stores (sled and NATS JetStream).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Tools for tests; not for everyday use.
     #[command(subcommand, hide = true)]
     Debug(DebugCommand),
@@ -568,5 +579,25 @@ pub enum DebugCommand {
         /// Largest batch; batch sizes cycle from 1 to this.
         #[arg(long, default_value_t = 8)]
         max_batch: u64,
+    },
+}
+
+/// `stratagem store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copies every event of one store to another, byte for byte with its hash and the
+    /// idempotency keys of its batches (`sled:DIR` or `nats://HOST:PORT/STREAM`, either way).
+    /// A target that holds the start of the same log (a copy cut short) is continued; one that
+    /// holds another log is refused. `audit verify` then prints the same head hash on both.
+    Copy {
+        /// The store to read: `sled:DIR` or `nats://HOST:PORT/STREAM`.
+        #[arg(long)]
+        from: String,
+        /// The store to write: `sled:DIR` or `nats://HOST:PORT/STREAM`.
+        #[arg(long)]
+        to: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

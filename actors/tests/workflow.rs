@@ -12,7 +12,7 @@ use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::run::{sources_for, ChaosHooks, Engine, Funnel, Sources};
 use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::projection::files::ProjectionFiles;
-use stratagem_events::{Event, EventStore};
+use stratagem_events::Event;
 
 fn recordings() -> Mode {
     Mode::Offline(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sources"))

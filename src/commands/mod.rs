@@ -33,6 +33,7 @@ mod run;
 mod scan;
 mod stage;
 mod status;
+mod store;
 mod submit;
 mod sweep;
 mod validate;
@@ -55,9 +56,22 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     );
     let needs_none = matches!(
         cli.command,
-        Command::Scan { .. } | Command::Templates(_) | Command::Config(_) | Command::Data(_)
+        Command::Scan { .. }
+            | Command::Templates(_)
+            | Command::Config(_)
+            | Command::Data(_)
+            | Command::Store(_)
     );
-    if !(creates || needs_none || cli.create || root.join("events").is_dir()) {
+    // The log elsewhere (`--store`): kept open for the whole command, every part borrows it
+    // (`store copy` names its stores itself).
+    let _store = match (&cli.store, &cli.command) {
+        (Some(spec), c) if !matches!(c, Command::Store(_)) => {
+            Some(store::keep(root, spec, settings).await?)
+        }
+        _ => None,
+    };
+    if !(creates || needs_none || cli.create || cli.store.is_some() || root.join("events").is_dir())
+    {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!(
@@ -72,6 +86,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Submit(args) => submit::run(root, args).await,
         Command::Audit(cmd) => audit::run(root, settings, cmd),
         Command::Data(cmd) => data::run(root, settings, cmd).await,
+        Command::Store(cmd) => store::run(settings, cmd).await,
         Command::Config(cmd) => config::run(root, settings, cmd),
         Command::Review(cmd) => review::run(root, settings, cmd).await,
         Command::Halt(args) => risk::run(root, RiskState::Halted, args).await,

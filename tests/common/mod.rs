@@ -32,6 +32,7 @@ const SETTINGS: &[&str] = &[
     "REQUIRE_",
     "RUN_",
     "METRICS_",
+    "NATS_",
 ];
 
 /// The binary under test, with no setting inherited from the environment.

@@ -48,6 +48,11 @@ pub fn export(dir: &DataDir, out: &Path) -> Result<Vec<ExportedFile>> {
 /// The directory is in use by another process or holds no event store.
 pub fn verify(root: &Path) -> Result<stratagem_events::store::inspect::Inspection> {
     use stratagem_events::store::inspect::{self, Inspection};
+    // The log elsewhere (`--store`): the chain walked through the store itself.
+    if let (Some(label), Some(store)) = (DataDir::store_elsewhere(root), DataDir::kept_store(root))
+    {
+        return Ok(inspect::inspect_store(store.as_ref(), &label));
+    }
     let projected = stratagem_events::projection::files::projected_through(root);
     if !root.join("events").join("db").is_dir() {
         // A directory made for a log that was never written; or one whose log was removed.
@@ -214,7 +219,6 @@ pub fn replay(root: &Path, dir: &DataDir) -> Result<ReplayReport> {
 }
 
 fn compare(root: &Path, dir: &DataDir, scratch: &Path) -> Result<ReplayReport> {
-    use stratagem_events::EventStore;
     let fresh = ProjectionFiles::rebuild(scratch, dir.store())
         .context("cannot replay the log into a fresh folder")?;
     let events = fresh.state().last_seq;

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stratagem_events::EventStore;
-
 use super::data_dir::DataDir;
 use super::endpoints::{self, Shared};
 use super::review::handoffs_waiting;

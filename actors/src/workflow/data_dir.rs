@@ -15,7 +15,7 @@ use super::{Context, Result, WorkflowError};
 /// An open data directory.
 pub struct DataDir {
     root: PathBuf,
-    store: Arc<SledEventStore>,
+    store: Arc<dyn EventStore>,
     /// Held while this value (or projections it lent) lives, when the store is kept open by
     /// the process.
     lease: Option<Arc<Lease>>,
@@ -44,8 +44,10 @@ impl Drop for Lease {
 /// never write the projection files at once.
 struct Kept {
     root: PathBuf,
-    store: Arc<SledEventStore>,
+    store: Arc<dyn EventStore>,
     lent: AtomicBool,
+    /// Where the log is when it is not the directory's own `events/` (`--store`).
+    elsewhere: Option<String>,
     /// The projections in memory, handed from holder to holder: a phase takes them and only
     /// the events since the last holder are projected (no replay at each borrow).
     projections: Mutex<Option<ProjectionFiles>>,
@@ -90,13 +92,15 @@ impl Drop for Projected {
 /// The stores this process keeps open, one per data directory.
 static KEPT: Mutex<Vec<Arc<Kept>>> = Mutex::new(Vec::new());
 
-/// Keeps the data directory's store open until dropped; see [`DataDir::keep_open`].
-pub struct KeepOpen(Arc<Kept>);
+/// Keeps the data directory's store open until dropped; see [`DataDir::keep_open`]. (Empty
+/// when the store was kept open already, by an outer guard.)
+pub struct KeepOpen(Option<Arc<Kept>>);
 
 impl Drop for KeepOpen {
     fn drop(&mut self) {
+        let Some(mine) = &self.0 else { return };
         if let Ok(mut kept) = KEPT.lock() {
-            kept.retain(|k| !Arc::ptr_eq(k, &self.0));
+            kept.retain(|k| !Arc::ptr_eq(k, mine));
         }
     }
 }
@@ -137,11 +141,20 @@ impl DataDir {
     /// Opens the data directory without writing anything to it (a read-only directory
     /// included): the store is a scratch copy of `events/`, removed when this value is dropped.
     /// Its projections are not to be opened (they would be written in `root`): read the log.
+    /// A store the process keeps open elsewhere (`--store nats://…`) is read where it is.
     ///
     /// # Errors
     /// The directory is in use by another process, holds no store, or its files are damaged
     /// (`audit verify` names the damage).
     pub fn open_read_only(root: &Path) -> Result<DataDir> {
+        if let Some(store) = DataDir::kept_elsewhere(root) {
+            return Ok(DataDir {
+                root: root.to_path_buf(),
+                store,
+                lease: None,
+                _scratch: None,
+            });
+        }
         let (store, scratch) = stratagem_events::store::inspect::open_copy(&root.join("events"))
             .with_context(|| format!("cannot read the data directory {}", root.display()))?;
         Ok(DataDir {
@@ -154,7 +167,7 @@ impl DataDir {
 
     /// The store this process keeps open for `root`, if it does: for reads beside the
     /// holder of the lease (sled reads are safe while another thread appends).
-    pub fn kept_store(root: &Path) -> Option<Arc<SledEventStore>> {
+    pub fn kept_store(root: &Path) -> Option<Arc<dyn EventStore>> {
         KEPT.lock()
             .ok()?
             .iter()
@@ -162,22 +175,57 @@ impl DataDir {
             .map(|k| k.store.clone())
     }
 
+    /// The store kept open for `root` when it is not the directory's own (`--store`).
+    fn kept_elsewhere(root: &Path) -> Option<Arc<dyn EventStore>> {
+        KEPT.lock()
+            .ok()?
+            .iter()
+            .find(|k| k.root == root && k.elsewhere.is_some())
+            .map(|k| k.store.clone())
+    }
+
+    /// Where the log of `root` is when this process keeps it elsewhere than its `events/`
+    /// (`--store`): the store's address.
+    pub fn store_elsewhere(root: &Path) -> Option<String> {
+        KEPT.lock()
+            .ok()?
+            .iter()
+            .find(|k| k.root == root)
+            .and_then(|k| k.elsewhere.clone())
+    }
+
     /// Opens the store for the rest of the process's life (until the guard is dropped): every
-    /// later [`DataDir::open`] of `root` borrows it.
+    /// later [`DataDir::open`] of `root` borrows it. When a store is kept for `root` already
+    /// (`--store`), that one stays.
     pub fn keep_open(root: &Path) -> Result<KeepOpen> {
+        if DataDir::kept_store(root).is_some() {
+            return Ok(KeepOpen(None));
+        }
         let store = SledEventStore::open(root.join("events"))
             .with_context(|| format!("cannot open the data directory {}", root.display()))?;
+        Ok(DataDir::keep(root, Arc::new(store), None))
+    }
+
+    /// Keeps `store` (at `address`) as the event log of `root` for the rest of the process
+    /// (until the guard is dropped): the log is elsewhere (`--store sled:DIR` or `nats://…`);
+    /// the projections and audit files stay in `root`.
+    pub fn keep_store(root: &Path, store: Arc<dyn EventStore>, address: &str) -> KeepOpen {
+        DataDir::keep(root, store, Some(address.to_string()))
+    }
+
+    fn keep(root: &Path, store: Arc<dyn EventStore>, elsewhere: Option<String>) -> KeepOpen {
         let kept = Arc::new(Kept {
             root: root.to_path_buf(),
-            store: Arc::new(store),
+            store,
             lent: AtomicBool::new(false),
             projections: Mutex::new(None),
+            elsewhere,
         });
         if let Ok(mut slots) = KEPT.lock() {
             slots.retain(|k| k.root != root);
             slots.push(kept.clone());
         }
-        Ok(KeepOpen(kept))
+        KeepOpen(Some(kept))
     }
 
     /// Opens the data directory in a process whose other part may be holding it a moment
@@ -201,8 +249,8 @@ impl DataDir {
     }
 
     /// The event store.
-    pub fn store(&self) -> &SledEventStore {
-        &self.store
+    pub fn store(&self) -> &dyn EventStore {
+        self.store.as_ref()
     }
 
     /// Opens the live projection files, repairing and catching them up with the log. While the
@@ -235,7 +283,7 @@ impl DataDir {
     /// The source of a generated strategy, as the log recorded it: one read at the sequence
     /// number the read model keeps.
     pub fn strategy_source(&self, projections: &ProjectionFiles, id: uuid::Uuid) -> Result<String> {
-        use stratagem_events::{Event, EventStore};
+        use stratagem_events::Event;
         let Some(view) = projections.state().strategies.get(&id) else {
             return Err(WorkflowError::refused(format!(
                 "no strategy {id} in the log"

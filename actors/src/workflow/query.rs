@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use stratagem_events::projection::files::{read_summary, Summary, AUTONOMY_FILE};
 use stratagem_events::projection::{OpportunityStatus, OpportunityView, ScoreView};
-use stratagem_events::{EventStore, Head, Projections};
+use stratagem_events::{Head, Projections};
 use uuid::Uuid;
 
 use super::data_dir::DataDir;

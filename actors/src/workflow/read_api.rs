@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use stratagem_events::projection::files::projected_through;
 use stratagem_events::store::inspect::{inspect_open, Inspection};
-use stratagem_events::{EventStore, Head, Projections, SledEventStore};
+use stratagem_events::{EventStore, Head, Projections};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::data_dir::DataDir;
@@ -132,7 +132,7 @@ pub struct Server {
     /// The stages' settings (who waits for review depends on them).
     pub stages: StageSettings,
     /// The daemon's open store (for `audit verify`).
-    pub store: Option<Arc<SledEventStore>>,
+    pub store: Option<Arc<dyn EventStore>>,
 }
 
 /// Removes the socket when the daemon ends.
@@ -235,7 +235,16 @@ impl Server {
             let Some(store) = &self.store else {
                 return (503, error_body("the daemon's store is not open"));
             };
-            let found: Inspection = inspect_open(store, projected_through(&self.root));
+            let found: Inspection = match DataDir::store_elsewhere(&self.root) {
+                Some(label) => {
+                    stratagem_events::store::inspect::inspect_store(store.as_ref(), &label)
+                }
+                None => inspect_open(
+                    store.as_ref(),
+                    &self.root.join("events"),
+                    projected_through(&self.root),
+                ),
+            };
             return json(serde_json::to_string(&found));
         }
         let Some(view) = self.view() else {

@@ -274,7 +274,23 @@ impl Settings {
         self.compile_limits()?;
         self.slack()?;
         self.daemon()?;
+        self.store_replicas(1)?;
         Ok(())
+    }
+
+    /// Copies of the event stream on NATS (`NATS_STREAM_REPLICAS`): by default 3 when
+    /// `servers` (those the store's address names) are three or more, else 1.
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn store_replicas(&self, servers: usize) -> Result<usize, SettingError> {
+        let default = if servers >= 3 { 3 } else { 1 };
+        self.parsed(
+            "NATS_STREAM_REPLICAS",
+            default,
+            |n| (1..=5).contains(n),
+            "a number of copies from 1 to 5",
+        )
     }
 
     /// The daemon's own settings (`RUN_*`, `METRICS_ADDR`).
@@ -722,6 +738,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "PAPER_FILL_DELAY_BARS",
         "bars after the next open that the paper venue fills an order (default 0: at the next open, as the backtest); the parity ledger puts the difference down to latency",
+    ),
+    (
+        "NATS_STREAM_REPLICAS",
+        "copies of the event stream on a NATS JetStream cluster (`--store nats://…`), 1 to 5 (default 3 when three or more servers are named, else 1)",
     ),
     (
         "STAGE_POLL_SECONDS",

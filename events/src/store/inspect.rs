@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::sled_store::{read_marker, MarkerError, HEAD_MARKER, LOCK_FILE};
-use super::SledEventStore;
+use super::{EventStore, SledEventStore};
 use crate::audit::{verify_chain, ChainReport};
 use crate::error::StoreError;
 use crate::record::{decode_record, hex, verify_record, Hash};
@@ -479,10 +479,59 @@ pub fn inspect(path: &Path, projected: Option<u64>) -> Result<Inspection, StoreE
     Ok(conclude(path, projected, marker, chain, findings))
 }
 
+/// The inspection of a store kept elsewhere than a data directory's `events/` (a JetStream
+/// stream, `label` its address): the chain walked through the store. There is no head marker
+/// and no file to name; the stream's own replication keeps its copies.
+pub fn inspect_store(store: &dyn EventStore, label: &str) -> Inspection {
+    let (chain, findings) = match verify_chain(store) {
+        Ok(report) => {
+            let findings = report
+                .first_break
+                .iter()
+                .map(|b| Finding {
+                    severity: Severity::Error,
+                    file: Some(label.to_string()),
+                    offset: None,
+                    seqs: Some((b.seq, b.seq)),
+                    message: format!("the hash chain breaks: {}", b.reason),
+                    recovery: Some(format!("events 1–{} verify; {RESTORE}", report.verified)),
+                })
+                .collect();
+            (Some(report), findings)
+        }
+        Err(e) => (
+            None,
+            vec![Finding {
+                severity: Severity::Error,
+                file: Some(label.to_string()),
+                offset: None,
+                seqs: None,
+                message: format!("the store cannot be read: {}", one_line(&e.to_string())),
+                recovery: None,
+            }],
+        ),
+    };
+    Inspection {
+        walked: chain.is_some(),
+        broken: chain
+            .as_ref()
+            .and_then(|c| c.first_break.as_ref())
+            .map(|b| Break {
+                seq: b.seq,
+                reason: b.reason.clone(),
+            }),
+        verified: chain.as_ref().map_or(0, |c| c.verified),
+        head_hash: hex(&chain.as_ref().map_or([0; 32], |c| c.head_hash)),
+        marker: MarkerState::Missing,
+        findings,
+    }
+}
+
 /// The inspection of a store this process has open (the daemon's, for a reader that asks it):
-/// the chain walked on the live store, the marker read beside it. Nothing is written.
-pub fn inspect_open(store: &SledEventStore, projected: Option<u64>) -> Inspection {
-    let path = store.path().to_path_buf();
+/// the chain walked on the live store (in directory `path`), the marker read beside it.
+/// Nothing is written.
+pub fn inspect_open(store: &dyn EventStore, path: &Path, projected: Option<u64>) -> Inspection {
+    let path = path.to_path_buf();
     let marker = marker_state(&path);
     let mut findings = Vec::new();
     let chain = match verify_chain(store) {

@@ -284,7 +284,6 @@ impl JetStreamEventStore {
         let client = async_nats::ConnectOptions::new()
             .request_timeout(Some(REQUEST_TIMEOUT))
             .connection_timeout(REQUEST_TIMEOUT)
-            .retry_on_initial_connect()
             .connect(servers);
         let client = tokio::time::timeout(REQUEST_TIMEOUT, client)
             .await

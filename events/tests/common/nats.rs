@@ -15,8 +15,13 @@ pub fn server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("NATS_SERVER") {
         return PathBuf::from(path);
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(repo.join("scripts/nats-cluster"))
+    // The checkout's script, whichever crate's tests these are.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("scripts/nats-cluster"))
+        .find(|s| s.is_file())
+        .expect("scripts/nats-cluster in the checkout");
+    let out = Command::new(script)
         .arg("bin")
         .output()
         .expect("scripts/nats-cluster runs");
