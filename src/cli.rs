@@ -76,6 +76,7 @@ impl Command {
             ) => *json,
             Command::Data(DataCommand::Export { .. }) => false,
             Command::Store(StoreCommand::Copy { json, .. }) => *json,
+            Command::Worker { .. } => false,
             Command::Debug(_) => false,
         }
     }
@@ -232,6 +233,14 @@ pub enum Command {
     /// The event store itself: copy a log between stores (sled and NATS JetStream).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// A worker for a daemon on a shared log (`--store nats://…`, `REMOTE_WORKERS=1`): takes
+    /// validations from the job queue beside the stream, runs them in its own sandbox (the data
+    /// directory holds its compile caches) and stores their results, until SIGINT or SIGTERM.
+    Worker {
+        /// Stop after this many jobs (default: never).
+        #[arg(long)]
+        jobs: Option<u64>,
+    },
     /// Tools for tests; not for everyday use.
     #[command(subcommand, hide = true)]
     Debug(DebugCommand),

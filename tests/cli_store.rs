@@ -213,3 +213,262 @@ fn a_store_that_is_not_one_is_named() {
     );
     assert!(began.elapsed() < std::time::Duration::from_secs(30));
 }
+
+/// Collects a child's output lines as they come.
+fn collect(pipe: impl std::io::Read + Send + 'static) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead;
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let into = text.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut t = into.lock().unwrap();
+            t.push_str(&line);
+            t.push('\n');
+        }
+    });
+    text
+}
+
+fn wait_for_text(
+    text: &std::sync::Arc<std::sync::Mutex<String>>,
+    what: &str,
+    within: std::time::Duration,
+) -> std::time::Instant {
+    let began = std::time::Instant::now();
+    loop {
+        if text.lock().unwrap().contains(what) {
+            return std::time::Instant::now();
+        }
+        assert!(
+            began.elapsed() < within,
+            "no {what:?} in {within:?}: {}",
+            text.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn two_daemons_on_one_stream_one_acts_and_the_other_takes_over_within_the_lease_after_a_kill() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let server = nats::Nats::single();
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = format!("nats://{}/LEAD", server.servers());
+    let lease = 3;
+    let daemon = |dir: &str, cycles: u32, tick: &str| {
+        let mut cmd = common::daemon(&tmp.path().join(dir), cycles);
+        cmd.args(["--store", &stream])
+            .env("LEADER_LEASE_SECONDS", lease.to_string())
+            .env("RUN_TICK_SECONDS", tick)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let out = collect(child.stdout.take().unwrap());
+        let err = collect(child.stderr.take().unwrap());
+        (child, out, err)
+    };
+    // The first leads and works, a cycle a second.
+    let (mut a, a_out, a_err) = daemon("a", 1_000, "1");
+    wait_for_text(&a_err, "leader: ", Duration::from_secs(30));
+    wait_for_text(&a_out, "cycle 2 ", Duration::from_secs(60));
+    // The second waits: it names the leader and does nothing.
+    let (mut b, b_out, b_err) = daemon("b", 4, "0");
+    wait_for_text(&b_err, "standby: ", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !b_out.lock().unwrap().contains("cycle "),
+        "the standby acted"
+    );
+    assert!(!tmp.path().join("b/autonomy_state.json").exists());
+    // The leader dies without a word: its lease lapses, and the standby takes over within it.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let took_over = wait_for_text(&b_err, "leader: ", Duration::from_secs(30));
+    let after = took_over - killed;
+    eprintln!(
+        "the standby led {:.2} s after the leader's SIGKILL (lease {lease} s)",
+        after.as_secs_f64()
+    );
+    assert!(
+        after <= Duration::from_millis(lease * 1000 + 700),
+        "{after:?}"
+    );
+    // It carries on from the log and ends its cycles.
+    let status = b.wait().unwrap();
+    assert!(status.success(), "{}", b_err.lock().unwrap());
+    assert!(
+        b_out.lock().unwrap().contains("cycle 4 "),
+        "{}",
+        b_out.lock().unwrap()
+    );
+    // One log, every transition once.
+    let b_dir = tmp.path().join("b");
+    let verify = ok(&b_dir, &["--store", &stream, "audit", "verify"]);
+    assert!(verify.starts_with("chain ok"), "{verify}");
+    let replay = ok(&b_dir, &["--store", &stream, "audit", "replay"]);
+    assert!(replay.starts_with("identical"), "{replay}");
+    let text = std::fs::read_to_string(b_dir.join("strategy_stages.jsonl")).unwrap();
+    let mut runs = std::collections::HashMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if matches!(
+            v["kind"].as_str(),
+            Some("stage.started" | "stage.completed")
+        ) {
+            *runs
+                .entry((v["kind"].to_string(), v["data"]["run_id"].to_string()))
+                .or_insert(0) += 1;
+        }
+    }
+    assert!(!runs.is_empty(), "{text}");
+    for (key, n) in runs {
+        assert_eq!(n, 1, "{key:?} recorded {n} times");
+    }
+}
+
+/// A `stratagem worker` on `stream`, its data directory `dir`; stdout and stderr collected.
+fn worker(
+    dir: &std::path::Path,
+    stream: &str,
+) -> (
+    std::process::Child,
+    std::sync::Arc<std::sync::Mutex<String>>,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    use std::process::Stdio;
+    let mut child = common::bin()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--store", stream, "worker"])
+        .env("JOB_ACK_SECONDS", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = collect(child.stdout.take().unwrap());
+    let err = collect(child.stderr.take().unwrap());
+    (child, out, err)
+}
+
+/// The `validation.decided` events of the log, by strategy.
+fn decisions(data: &std::path::Path) -> std::collections::HashMap<String, u32> {
+    let text = std::fs::read_to_string(data.join("strategy_validation.jsonl")).unwrap();
+    let mut by = std::collections::HashMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["kind"] == "validation.decided" {
+            *by.entry(v["data"]["strategy_id"].to_string()).or_insert(0) += 1;
+        }
+    }
+    by
+}
+
+#[test]
+fn with_two_workers_the_pipeline_gives_the_funnel_and_state_it_gives_alone_on_sled() {
+    let server = nats::Nats::single();
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = format!("nats://{}/WORK", server.servers());
+    let alone = json(&ok(
+        &tmp.path().join("alone"),
+        &["run", "--once", "--offline", SOURCES, "--json"],
+    ));
+    let (mut w1, out1, _) = worker(&tmp.path().join("w1"), &stream);
+    let (mut w2, out2, _) = worker(&tmp.path().join("w2"), &stream);
+    let data = tmp.path().join("coordinator");
+    let out = common::run_with(
+        &data,
+        &[
+            "--store",
+            &stream,
+            "run",
+            "--once",
+            "--offline",
+            SOURCES,
+            "--json",
+        ],
+        &[("REMOTE_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let with_workers = json(&common::stdout(&out));
+    assert_eq!(with_workers["funnel"], alone["funnel"]);
+    assert_eq!(
+        std::fs::read_to_string(data.join("autonomy_state.json")).unwrap(),
+        std::fs::read_to_string(tmp.path().join("alone/autonomy_state.json")).unwrap()
+    );
+    // Every validation was a worker's, once.
+    let jobs = out1.lock().unwrap().matches("validated strategy").count()
+        + out2.lock().unwrap().matches("validated strategy").count();
+    let validated = alone["funnel"]["validated"].as_u64().unwrap() as usize;
+    assert_eq!(
+        jobs,
+        validated,
+        "{}{}",
+        out1.lock().unwrap(),
+        out2.lock().unwrap()
+    );
+    for (strategy, n) in decisions(&data) {
+        assert_eq!(n, 1, "{strategy}");
+    }
+    w1.kill().unwrap();
+    w2.kill().unwrap();
+}
+
+#[test]
+fn a_worker_killed_in_the_middle_of_a_validation_has_its_job_finished_by_another_once() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let server = nats::Nats::single();
+    let tmp = tempfile::tempdir().unwrap();
+    let stream = format!("nats://{}/KILLED", server.servers());
+    let (mut first, _, first_err) = worker(&tmp.path().join("w1"), &stream);
+    let data = tmp.path().join("coordinator");
+    let coordinator = common::bin()
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--store",
+            &stream,
+            "run",
+            "--once",
+            "--offline",
+            SOURCES,
+            "--json",
+        ])
+        .env("REMOTE_WORKERS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first worker dies as soon as it has taken a validation.
+    wait_for_text(&first_err, "took job validate-", Duration::from_secs(120));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let taken = first_err.lock().unwrap().clone();
+    let job = taken
+        .split("took job ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // Another takes it once its deadline passed, and finishes it.
+    let (mut second, second_out, _) = worker(&tmp.path().join("w2"), &stream);
+    let out = coordinator.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let done = second_out.lock().unwrap().clone();
+    assert!(
+        done.contains(&format!("job {job} (delivery 2)")),
+        "{job}: {done}"
+    );
+    // One decision for the strategy, and for every other.
+    let by = decisions(&data);
+    let strategy = job.trim_start_matches("validate-");
+    assert_eq!(by.get(&format!("\"{strategy}\"")), Some(&1), "{by:?}");
+    for (s, n) in &by {
+        assert_eq!(*n, 1, "{s}");
+    }
+    second.kill().unwrap();
+}

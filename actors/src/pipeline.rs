@@ -113,6 +113,8 @@ pub enum JobOutput {
     Validation(crate::validator::ValidationReport),
     /// A stage run, or a step of one on the real clock (its outcome `None` while under way).
     Stage(Box<crate::stages::realclock::StageStep>),
+    /// A validation a worker did (`REMOTE_WORKERS`), as it stored it.
+    RemoteValidation(crate::workflow::remote::RemoteReport),
 }
 
 /// Whether the read models show an opportunity waiting for a strategy: submitted, and none

@@ -34,5 +34,6 @@ pub use projection::{AutonomyState, Projections};
 pub use record::{Hash, RecordedEvent};
 pub use store::{
     copy, iter_from, AppendAck, AppendRequest, CopyReport, EventStore, Expected, Head,
-    JetStreamEventStore, MemoryEventStore, NatsAddress, SledEventStore, Subscription,
+    JetStreamEventStore, JobQueue, LeaderLease, MemoryEventStore, NatsAddress, SledEventStore,
+    Subscription, TakenJob,
 };

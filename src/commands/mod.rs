@@ -37,6 +37,7 @@ mod store;
 mod submit;
 mod sweep;
 mod validate;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -61,11 +62,12 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             | Command::Config(_)
             | Command::Data(_)
             | Command::Store(_)
+            | Command::Worker { .. }
     );
     // The log elsewhere (`--store`): kept open for the whole command, every part borrows it
     // (`store copy` names its stores itself).
     let _store = match (&cli.store, &cli.command) {
-        (Some(spec), c) if !matches!(c, Command::Store(_)) => {
+        (Some(spec), c) if !matches!(c, Command::Store(_) | Command::Worker { .. }) => {
             Some(store::keep(root, spec, settings).await?)
         }
         _ => None,
@@ -87,6 +89,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => audit::run(root, settings, cmd),
         Command::Data(cmd) => data::run(root, settings, cmd).await,
         Command::Store(cmd) => store::run(settings, cmd).await,
+        Command::Worker { jobs } => worker::run(root, settings, cli.store.as_deref(), jobs).await,
         Command::Config(cmd) => config::run(root, settings, cmd),
         Command::Review(cmd) => review::run(root, settings, cmd).await,
         Command::Halt(args) => risk::run(root, RiskState::Halted, args).await,
@@ -146,7 +149,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             once,
             offline,
             json,
-        } => run::run(root, settings, once, offline, json).await,
+        } => {
+            let nats = _store.as_ref().and_then(|k| k.nats.clone());
+            run::run(root, settings, once, offline, json, nats).await
+        }
         Command::Opportunities {
             limit,
             offset,

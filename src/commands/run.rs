@@ -37,8 +37,18 @@ pub async fn run(
     once: bool,
     offline: Option<PathBuf>,
     json: bool,
+    shared: Option<Arc<stratagem_events::JetStreamEventStore>>,
 ) -> anyhow::Result<ExitCode> {
     let mut stops = Stops::catch();
+    // On a log other processes share (`--store nats://…`) one process acts at a time: the
+    // holder of its leader lease. The others wait on standby.
+    let leadership = match &shared {
+        Some(store) => match super::store::lead(store, settings, &mut stops).await? {
+            Some(l) => Some(l),
+            None => return Ok(ExitCode::from(130)),
+        },
+        None => None,
+    };
     // Progress on stderr, only when someone is watching.
     let progress: Progress = (std::io::stderr().is_terminal() && !json).then(|| {
         Arc::new(|what: &str| eprintln!("… {}", stratagem_events::text::printable(what)))
@@ -73,6 +83,9 @@ pub async fn run(
         daemon(root, settings, &mode, &engine, stops, json).await
     };
     engine.stop().await;
+    if let Some(l) = leadership {
+        l.release().await;
+    }
     result
 }
 

@@ -16,6 +16,8 @@ use super::{Context, Result, WorkflowError};
 pub struct DataDir {
     root: PathBuf,
     store: Arc<dyn EventStore>,
+    /// Whether other processes may write the log (`--store nats://…`).
+    shared: bool,
     /// Held while this value (or projections it lent) lives, when the store is kept open by
     /// the process.
     lease: Option<Arc<Lease>>,
@@ -124,6 +126,10 @@ impl DataDir {
             return Ok(DataDir {
                 root: root.to_path_buf(),
                 store: k.store.clone(),
+                shared: k
+                    .elsewhere
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("nats://")),
                 lease: Some(Arc::new(Lease(k))),
                 _scratch: None,
             });
@@ -133,6 +139,7 @@ impl DataDir {
         Ok(DataDir {
             root: root.to_path_buf(),
             store: Arc::new(store),
+            shared: false,
             lease: None,
             _scratch: None,
         })
@@ -151,6 +158,7 @@ impl DataDir {
             return Ok(DataDir {
                 root: root.to_path_buf(),
                 store,
+                shared: true,
                 lease: None,
                 _scratch: None,
             });
@@ -160,6 +168,7 @@ impl DataDir {
         Ok(DataDir {
             root: root.to_path_buf(),
             store: Arc::new(store),
+            shared: false,
             lease: None,
             _scratch: Some(scratch),
         })
@@ -309,11 +318,23 @@ impl DataDir {
         // before anything is written.
         stratagem_events::projection::lifecycle::check(projections.state(), &request.events)
             .map_err(|e| WorkflowError::refused(e.to_string()))?;
-        let ack = self
-            .store
-            .append(request)
-            .await
-            .context("cannot append to the event log")?;
+        // A log other processes can write (`--store nats://…`): the decision was made on the
+        // projections as of their last event, so it lands only right after it. A process whose
+        // view is stale (a deposed leader) is refused rather than writing on what it missed.
+        let mut request = request;
+        if self.shared && request.expected == stratagem_events::Expected::Any {
+            request = request.expecting(projections.state().last_seq + 1);
+        }
+        let ack = match self.store.append(request).await {
+            Ok(ack) => ack,
+            Err(e) => {
+                if matches!(e, StoreError::Conflict { .. }) {
+                    // Read what was missed, for whoever decides again.
+                    let _ = projections.catch_up(self.store.as_ref());
+                }
+                return Err(e).context("cannot append to the event log");
+            }
+        };
         projections
             .catch_up(self.store.as_ref())
             .context("cannot update the projections")?;

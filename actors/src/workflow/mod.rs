@@ -28,6 +28,7 @@ pub mod monitor;
 pub mod notifications;
 pub mod query;
 pub mod read_api;
+pub mod remote;
 pub mod report;
 pub mod review;
 pub mod risk;

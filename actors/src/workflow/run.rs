@@ -160,6 +160,9 @@ struct RecordedPipeline {
     progress: Progress,
     /// The execution venue LIMITED and FULL trade on.
     venue: Venue,
+    /// The job queue validations go to (`REMOTE_WORKERS`), and how long one may wait.
+    jobs: Option<stratagem_events::JobQueue>,
+    remote_wait: std::time::Duration,
 }
 
 impl RecordedPipeline {
@@ -208,6 +211,21 @@ impl RecordedPipeline {
         );
         let source = self.dir.strategy_source(&self.projections, id)?;
         let author = Author::of_recorded(self.projections.state(), Some(id));
+        // On workers: queued on the log's job queue, the result a worker stored recorded here.
+        if let Some(queue) = self.jobs.clone() {
+            let job = super::remote::ValidateJob {
+                strategy_id: id,
+                source,
+                untrusted: author == Author::Untrusted,
+            };
+            let within = self.remote_wait;
+            return Ok(Box::pin(async move {
+                super::remote::validate(&queue, &job, within)
+                    .await
+                    .map(JobOutput::RemoteValidation)
+                    .map_err(HostError)
+            }));
+        }
         let validator = self.validator.clone();
         Ok(Box::pin(async move {
             validator
@@ -281,6 +299,20 @@ impl RecordedPipeline {
                 (
                     report.decision == stratagem_events::Decision::Approved,
                     report.reason(),
+                )
+            }
+            JobOutput::RemoteValidation(report) => {
+                validate::record_remote(
+                    &self.dir,
+                    &mut self.projections,
+                    &mut self.notifications,
+                    id,
+                    &report,
+                )
+                .await?;
+                (
+                    report.decision == stratagem_events::Decision::Approved,
+                    format!("{} (on worker {})", report.reason, report.worker),
                 )
             }
             JobOutput::Stage(step) => {
@@ -539,6 +571,26 @@ impl Engine {
         // Live trading starts only with its opt-in and keys: what is missing is named now.
         crate::execution::ExecutionSettings::from_settings(&settings)?;
         let market = settings.stage_market(matches!(mode, Mode::Offline(_)))?;
+        // Validations on workers: through the job queue beside the log's stream.
+        let jobs = if settings.flag("REMOTE_WORKERS")? {
+            let address = DataDir::store_elsewhere(root)
+                .and_then(|a| stratagem_events::NatsAddress::parse(&a).ok())
+                .ok_or_else(|| {
+                    WorkflowError::Usage(
+                        "REMOTE_WORKERS=1 needs the log on NATS JetStream: --store nats://HOST:PORT/STREAM"
+                            .into(),
+                    )
+                })?;
+            let replicas = settings.store_replicas(address.server.split(',').count())?;
+            let ack_wait = std::time::Duration::from_secs(settings.job_ack_seconds()?);
+            Some(
+                stratagem_events::JobQueue::open(&address, replicas, ack_wait)
+                    .await
+                    .map_err(|e| WorkflowError::refused(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         // Orders go to an exchange only on the real clock.
         let paper = crate::stages::paper::PaperVenue::of(&settings.stages()?);
         let venue = Arc::new(Mutex::new(super::execute::venue(
@@ -556,6 +608,8 @@ impl Engine {
             phase_chaos: std::sync::Mutex::new(chaos.fail_phase),
             venue,
             reconciled: Default::default(),
+            jobs,
+            remote_wait: std::time::Duration::from_secs(settings.remote_wait_seconds()?),
         };
         // The courier delivers through the supervised notifier, found in its slot.
         let notifier: crate::notify::NotifierSlot = Default::default();
@@ -797,6 +851,9 @@ pub struct Host {
     venue: Venue,
     /// Whether its account was reconciled with the log since this process started.
     reconciled: std::sync::atomic::AtomicBool,
+    /// The job queue validations go to (`REMOTE_WORKERS`), and how long one may wait.
+    jobs: Option<stratagem_events::JobQueue>,
+    remote_wait: std::time::Duration,
 }
 
 impl Host {
@@ -896,6 +953,8 @@ impl Host {
             monitor: self.settings.monitor()?,
             progress: self.progress.clone(),
             venue: self.venue.clone(),
+            jobs: self.jobs.clone(),
+            remote_wait: self.remote_wait,
         };
         Ok(Arc::new(
             Mutex::new(Box::new(work) as Box<dyn PipelineWork>),

@@ -275,7 +275,50 @@ impl Settings {
         self.slack()?;
         self.daemon()?;
         self.store_replicas(1)?;
+        self.leader_lease_seconds()?;
+        self.remote_wait_seconds()?;
+        self.job_ack_seconds()?;
+        self.flag("REMOTE_WORKERS")?;
         Ok(())
+    }
+
+    /// Seconds the daemon waits for a worker's result (`REMOTE_WAIT_SECONDS`).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn remote_wait_seconds(&self) -> Result<u64, SettingError> {
+        self.parsed(
+            "REMOTE_WAIT_SECONDS",
+            600,
+            |n| (5..=3600).contains(n),
+            "a number of seconds from 5 to 3600",
+        )
+    }
+
+    /// Seconds a job stays with a worker that does not say it is still at it (`JOB_ACK_SECONDS`).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn job_ack_seconds(&self) -> Result<u64, SettingError> {
+        self.parsed(
+            "JOB_ACK_SECONDS",
+            30,
+            |n| (1..=600).contains(n),
+            "a number of seconds from 1 to 600",
+        )
+    }
+
+    /// Seconds a leader lease on a shared log lasts unless renewed (`LEADER_LEASE_SECONDS`).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn leader_lease_seconds(&self) -> Result<u64, SettingError> {
+        self.parsed(
+            "LEADER_LEASE_SECONDS",
+            15,
+            |n| (2..=600).contains(n),
+            "a number of seconds from 2 to 600",
+        )
     }
 
     /// Copies of the event stream on NATS (`NATS_STREAM_REPLICAS`): by default 3 when
@@ -738,6 +781,22 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "PAPER_FILL_DELAY_BARS",
         "bars after the next open that the paper venue fills an order (default 0: at the next open, as the backtest); the parity ledger puts the difference down to latency",
+    ),
+    (
+        "REMOTE_WORKERS",
+        "1: validations go to `stratagem worker` processes through the job queue beside the log's stream (needs `--store nats://…`); the results they store are recorded by the daemon",
+    ),
+    (
+        "REMOTE_WAIT_SECONDS",
+        "how long the daemon waits for a worker's result of a validation before trying again next cycle, 5 to 3600 (default 600)",
+    ),
+    (
+        "JOB_ACK_SECONDS",
+        "a worker that has not said it is still at a job for this long (it died) loses it to another worker, 1 to 600 (default 30)",
+    ),
+    (
+        "LEADER_LEASE_SECONDS",
+        "how long a daemon's leader lease on a shared log (`--store nats://…`) lasts unless renewed: a standby takes over within it after the leader dies, 2 to 600 (default 15)",
     ),
     (
         "NATS_STREAM_REPLICAS",

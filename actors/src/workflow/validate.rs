@@ -136,6 +136,22 @@ pub async fn record_report(
     strategy_id: Uuid,
     report: &ValidationReport,
 ) -> Result<()> {
+    let remote = super::remote::RemoteReport::of(report, strategy_id, "");
+    record_remote(dir, projections, notifications, strategy_id, &remote).await
+}
+
+/// Records a validation's result as a worker stored it (see [`super::remote`]); the layers
+/// screened already are not recorded twice.
+///
+/// # Errors
+/// The log's.
+pub async fn record_remote(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    notifications: &mut Notifications,
+    strategy_id: Uuid,
+    report: &super::remote::RemoteReport,
+) -> Result<()> {
     let screened = projections
         .state()
         .strategies
@@ -144,14 +160,15 @@ pub async fn record_report(
     let mut events: Vec<Event> = report
         .layers
         .iter()
-        .filter(|l| !screened || l.layer.number() > 5)
-        .map(|l| Event::from(l.to_event(strategy_id)))
+        .filter(|l| !screened || l.layer > 5)
+        .cloned()
+        .map(Event::from)
         .collect();
     events.push(Event::from(ValidationDecided {
         strategy_id,
         decision: report.decision,
-        layers_passed: report.layers_passed(),
-        reason: report.reason(),
+        layers_passed: report.layers_passed,
+        reason: report.reason.clone(),
     }));
     dir.append(projections, AppendRequest::new(events.clone()))
         .await?;

@@ -264,6 +264,12 @@ impl PipelineWork for LogWork {
                     }));
                     self.append(events).await?;
                 }
+                JobOutput::RemoteValidation(report) => {
+                    return Err(HostError(format!(
+                        "{id}: this pipeline has no workers, yet a worker's result came: {}",
+                        report.reason
+                    )));
+                }
                 JobOutput::Stage(step_done) => {
                     let Some(outcome) = step_done.outcome else {
                         return Err(HostError(format!("{id}: a stage step without an end")));

@@ -665,6 +665,151 @@ impl JetStreamEventStore {
     }
 }
 
+/// A leader lease on a store's stream: one holder at a time, in the JetStream key-value bucket
+/// `{STREAM}_LEADER` (its entries expire `ttl` after their last write; the holder renews by
+/// compare-and-set on the revision it holds). A holder that cannot renew has lost it; another
+/// takes it once the entry expired. Writes of a deposed holder are refused by the store's
+/// expected-sequence check (its view is behind the new leader's appends).
+pub struct LeaderLease {
+    kv: jetstream::kv::Store,
+    holder: String,
+    revision: Option<u64>,
+    ttl: Duration,
+    label: String,
+}
+
+/// The lease's key in its bucket.
+const LEASE_KEY: &str = "leader";
+
+impl JetStreamEventStore {
+    /// The leader lease of this store's stream for `holder` (a name unique to the process),
+    /// lasting `ttl` unless renewed. Not taken yet: see [`LeaderLease::try_acquire`].
+    ///
+    /// # Errors
+    /// The bucket cannot be opened or created.
+    pub async fn leader_lease(
+        &self,
+        holder: &str,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<LeaderLease, StoreError> {
+        let bucket = format!("{}_LEADER", self.address.stream);
+        let kv = match self.context.get_key_value(&bucket).await {
+            Ok(kv) => kv,
+            Err(_) => self
+                .context
+                .create_key_value(jetstream::kv::Config {
+                    bucket: bucket.clone(),
+                    history: 1,
+                    max_age: ttl,
+                    num_replicas: replicas.max(1),
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| self.backend("cannot open the leader lease", &e))?,
+        };
+        Ok(LeaderLease {
+            kv,
+            holder: holder.to_string(),
+            revision: None,
+            ttl,
+            label: self.address.label(),
+        })
+    }
+}
+
+impl LeaderLease {
+    fn backend(&self, what: &str, e: &dyn std::fmt::Display) -> StoreError {
+        StoreError::Backend {
+            path: PathBuf::from(&self.label),
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    /// Takes the lease when nobody holds it (or this holder does): `Ok(None)`; else
+    /// `Ok(Some(holder))`, who holds it.
+    ///
+    /// # Errors
+    /// The bucket cannot be read.
+    pub async fn try_acquire(&mut self) -> Result<Option<String>, StoreError> {
+        match self
+            .kv
+            .create(LEASE_KEY, Bytes::from(self.holder.clone()))
+            .await
+        {
+            Ok(revision) => {
+                self.revision = Some(revision);
+                Ok(None)
+            }
+            Err(_) => {
+                let entry = self
+                    .kv
+                    .entry(LEASE_KEY)
+                    .await
+                    .map_err(|e| self.backend("cannot read the leader lease", &e))?;
+                match entry {
+                    Some(e) if e.value.as_ref() == self.holder.as_bytes() => {
+                        self.revision = Some(e.revision);
+                        Ok(None)
+                    }
+                    Some(e) if e.operation == jetstream::kv::Operation::Put => {
+                        Ok(Some(String::from_utf8_lossy(&e.value).into_owned()))
+                    }
+                    // Deleted or expired between the two: the next try takes it.
+                    _ => Ok(Some("nobody (just released)".into())),
+                }
+            }
+        }
+    }
+
+    /// Renews the lease held: `false` when it is lost (another holder took it, or it expired
+    /// and was taken).
+    ///
+    /// # Errors
+    /// The server cannot be reached (the lease may still be held; it lapses after `ttl`).
+    pub async fn renew(&mut self) -> Result<bool, StoreError> {
+        let Some(revision) = self.revision else {
+            return Ok(false);
+        };
+        match self
+            .kv
+            .update(LEASE_KEY, Bytes::from(self.holder.clone()), revision)
+            .await
+        {
+            Ok(revision) => {
+                self.revision = Some(revision);
+                Ok(true)
+            }
+            Err(e) if e.kind() == jetstream::kv::UpdateErrorKind::WrongLastRevision => {
+                self.revision = None;
+                Ok(false)
+            }
+            Err(e) => Err(self.backend("cannot renew the leader lease", &e)),
+        }
+    }
+
+    /// Gives the lease up (a holder that stops): another takes it at once.
+    pub async fn release(&mut self) {
+        if let Some(revision) = self.revision.take() {
+            let _ = self
+                .kv
+                .delete_expect_revision(LEASE_KEY, Some(revision))
+                .await;
+        }
+    }
+
+    /// How long the lease lasts unless renewed.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// This holder's name.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
 fn subject(stream: &str) -> String {
     format!("{stream}.events")
 }

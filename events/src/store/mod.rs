@@ -19,6 +19,7 @@
 
 pub mod inspect;
 mod jetstream;
+mod jobs;
 mod memory;
 mod sled_store;
 
@@ -31,7 +32,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-pub use jetstream::{JetStreamEventStore, NatsAddress, DUPLICATE_WINDOW};
+pub use jetstream::{JetStreamEventStore, LeaderLease, NatsAddress, DUPLICATE_WINDOW};
+pub use jobs::{JobQueue, TakenJob};
 pub use memory::MemoryEventStore;
 pub use sled_store::SledEventStore;
 
