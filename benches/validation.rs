@@ -5,7 +5,9 @@
 //!   rustc in its bubblewrap jail and, beside it, without one; with a cold SDK cache (the SDK
 //!   rebuilt every time), and with its module already compiled;
 //! - per-bar cost of the momentum template in wasmtime against the same source compiled
-//!   natively with the same SDK (target ≤ 3×).
+//!   natively with the same SDK (target ≤ 3×);
+//! - validations per second through the job queue of a log on a real `nats-server`
+//!   (`stratagem worker`'s loop), with 1 and with 2 workers, each its own sandbox.
 //!
 //! Run with `cargo bench --bench validation`.
 
@@ -30,6 +32,9 @@ use stratagem_actors::validator::{
     conventions, coverage, integration, security, syntax, Validator,
 };
 use stratagem_sdk::Strategy;
+
+#[path = "../events/tests/common/nats.rs"]
+mod nats;
 
 /// The clean strategy of the tests, grown past 300 lines with helper functions.
 fn strategy_of_300_lines() -> String {
@@ -235,5 +240,85 @@ fn to_sdk(b: &stratagem_actors::validator::sandbox::runtime::SandboxBar) -> stra
     }
 }
 
-criterion_group!(benches, source_layers, full_validation, per_bar);
+/// Validations of distinct sources (each compiled by rustc) through the job queue, by `n`
+/// workers running the worker's loop in this process, each with its own sandbox and caches.
+fn on_workers(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use stratagem_actors::workflow::remote::{self, ValidateJob};
+    use stratagem_events::JobQueue;
+    const JOBS: u64 = 4;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = nats::Nats::single();
+    let base = momentum_source();
+    let serial = Arc::new(AtomicU64::new(0));
+    let mut group = c.benchmark_group("validations_on_workers");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    group.throughput(Throughput::Elements(JOBS));
+    for workers in [1usize, 2] {
+        let tmp = tempfile::tempdir().unwrap();
+        let address = server.address(&format!("W{workers}"));
+        let queue = rt
+            .block_on(JobQueue::open(&address, 1, Duration::from_secs(30)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        for w in 0..workers {
+            let v = Arc::new(validator(tmp.path().join(format!("w{w}")), true));
+            // The SDK built once per worker, as a long-running worker has it.
+            v.validate(&base, Author::Untrusted).unwrap();
+            let (queue, stop) = (queue.clone(), stop.clone());
+            handles.push(rt.spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = remote::work_one(
+                        &queue,
+                        &v,
+                        "bench",
+                        Duration::from_millis(200),
+                        Duration::from_secs(5),
+                    )
+                    .await;
+                }
+            }));
+        }
+        group.bench_function(format!("{workers}_worker(s)_4_validations"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut waits = Vec::new();
+                    for _ in 0..JOBS {
+                        let n = serial.fetch_add(1, Ordering::Relaxed);
+                        let job = ValidateJob {
+                            strategy_id: uuid::Uuid::now_v7(),
+                            // A new source each time: rustc runs for every job.
+                            source: format!("{base}\n// variant {n}\n"),
+                            untrusted: true,
+                        };
+                        let queue = queue.clone();
+                        waits.push(tokio::spawn(async move {
+                            remote::validate(&queue, &job, Duration::from_secs(600))
+                                .await
+                                .unwrap()
+                        }));
+                    }
+                    for w in waits {
+                        w.await.unwrap();
+                    }
+                })
+            })
+        });
+        stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            rt.block_on(h).unwrap();
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, source_layers, full_validation, per_bar, on_workers);
 criterion_main!(benches);
