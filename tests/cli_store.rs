@@ -291,8 +291,9 @@ fn two_daemons_on_one_stream_one_acts_and_the_other_takes_over_within_the_lease_
         "the standby led {:.2} s after the leader's SIGKILL (lease {lease} s)",
         after.as_secs_f64()
     );
+    // The lease's time, and the standby's polling and the server's expiry timer around it.
     assert!(
-        after <= Duration::from_millis(lease * 1000 + 700),
+        after <= Duration::from_millis(lease * 1000 + 1_000),
         "{after:?}"
     );
     // It carries on from the log and ends its cycles.

@@ -100,6 +100,31 @@ impl NatsAddress {
     }
 }
 
+/// A client of the servers `address` names.
+///
+/// # Errors
+/// [`StoreError::Backend`]: a malformed server address, or no server answers in 10 s.
+pub(crate) async fn connect(address: &NatsAddress) -> Result<async_nats::Client, StoreError> {
+    let backend = |what: &str, e: &dyn std::fmt::Display| StoreError::Backend {
+        path: PathBuf::from(address.label()),
+        message: format!("{what}: {e}"),
+    };
+    let servers = address
+        .server
+        .split(',')
+        .map(|s| s.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| backend("not a server address", &e))?;
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .connection_timeout(REQUEST_TIMEOUT)
+        .connect(servers);
+    tokio::time::timeout(REQUEST_TIMEOUT, client)
+        .await
+        .map_err(|_| backend("cannot reach the server", &"no answer in 10 s"))?
+        .map_err(|e| backend("cannot reach the server", &e))
+}
+
 /// The local copy of the stream.
 #[derive(Default)]
 struct Mirror {
@@ -275,20 +300,7 @@ impl JetStreamEventStore {
             path: PathBuf::from(address.label()),
             message: format!("{what}: {e}"),
         };
-        let servers = address
-            .server
-            .split(',')
-            .map(|s| s.parse::<async_nats::ServerAddr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| backend("not a server address", &e))?;
-        let client = async_nats::ConnectOptions::new()
-            .request_timeout(Some(REQUEST_TIMEOUT))
-            .connection_timeout(REQUEST_TIMEOUT)
-            .connect(servers);
-        let client = tokio::time::timeout(REQUEST_TIMEOUT, client)
-            .await
-            .map_err(|_| backend("cannot reach the server", &"no answer in 10 s"))?
-            .map_err(|e| backend("cannot reach the server", &e))?;
+        let client = connect(address).await?;
         let mut context = jetstream::new(client.clone());
         context.set_timeout(REQUEST_TIMEOUT);
         let config = stream::Config {
@@ -412,6 +424,17 @@ impl JetStreamEventStore {
         }
     }
 
+    /// The original acknowledgement of idempotency key `key`, when it was used.
+    fn used(&self, key: Option<&str>) -> Option<AppendAck> {
+        let m = self.shared.lock();
+        let (first_seq, last_seq) = *m.keys.get(key?)?;
+        Some(AppendAck {
+            first_seq,
+            last_seq,
+            deduplicated: true,
+        })
+    }
+
     /// Whether `records` (a batch sealed here) are on the local copy, as they are.
     fn landed(&self, records: &[RawRecord]) -> bool {
         let m = self.shared.lock();
@@ -445,16 +468,12 @@ impl JetStreamEventStore {
         let key = request.idempotency_key.clone();
         let began = std::time::Instant::now();
         loop {
+            // The durable check: a key used before, however long ago.
+            if let Some(ack) = self.used(key.as_deref()) {
+                return Ok(ack);
+            }
             let (head, stream_last) = {
                 let m = self.shared.lock();
-                // The durable check: a key used before, however long ago.
-                if let Some((first_seq, last_seq)) = key.as_ref().and_then(|k| m.keys.get(k)) {
-                    return Ok(AppendAck {
-                        first_seq: *first_seq,
-                        last_seq: *last_seq,
-                        deduplicated: true,
-                    });
-                }
                 (m.head.unwrap_or(Head::EMPTY), m.stream_last)
             };
             if let Expected::NextSeq(expected) = request.expected {
@@ -510,13 +529,8 @@ impl JetStreamEventStore {
                     // The key was stored inside the duplicate window (a retry of a batch whose
                     // acknowledgement was lost): its original acknowledgement.
                     self.catch_up(ack.sequence).await?;
-                    let m = self.shared.lock();
-                    if let Some((first_seq, last_seq)) = key.as_ref().and_then(|k| m.keys.get(k)) {
-                        return Ok(AppendAck {
-                            first_seq: *first_seq,
-                            last_seq: *last_seq,
-                            deduplicated: true,
-                        });
+                    if let Some(ack) = self.used(key.as_deref()) {
+                        return Ok(ack);
                     }
                     return Err(self.backend(
                         "cannot append",

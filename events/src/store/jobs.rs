@@ -68,18 +68,7 @@ impl JobQueue {
             path: PathBuf::from(&label),
             message: format!("{what}: {e}"),
         };
-        let servers = address
-            .server
-            .split(',')
-            .map(|s| s.parse::<async_nats::ServerAddr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| backend("not a server address", &e))?;
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(10))
-            .connect(servers)
-            .await
-            .map_err(|e| backend("cannot reach the server", &e))?;
-        let context = jetstream::new(client);
+        let context = jetstream::new(super::jetstream::connect(address).await?);
         let name = &address.stream;
         let jobs = context
             .get_or_create_stream(stream::Config {

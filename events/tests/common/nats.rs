@@ -68,6 +68,18 @@ impl Nats {
 
     fn start(n: usize) -> Nats {
         let binary = server_binary();
+        // A port found free may be taken by another test before the server binds it: a node
+        // that exits at once is started again on other ports.
+        for _ in 0..5 {
+            if let Some(nats) = Nats::try_start(&binary, n) {
+                return nats;
+            }
+        }
+        panic!("nats-server did not start on free ports in 5 tries");
+    }
+
+    fn try_start(binary: &Path, n: usize) -> Option<Nats> {
+        let binary = binary.to_path_buf();
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16, u16)> = (0..n)
             .map(|_| (free_port(), free_port(), free_port()))
@@ -95,7 +107,7 @@ impl Nats {
                     &config,
                     format!(
                         "server_name: n{i}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{http}\n\
-                         max_payload: 8MB\njetstream {{\n  store_dir: \"{}\"\n}}\n{cluster}",
+                         max_payload: 8MB\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n{cluster}",
                         store.display()
                     ),
                 )
@@ -116,8 +128,29 @@ impl Nats {
         for i in 0..n {
             nats.spawn(i);
         }
-        nats.wait_ready();
-        nats
+        nats.ready_or_exited().then_some(nats)
+    }
+
+    /// Waits until ready (`true`), or until a node exited (`false`: its ports were taken).
+    fn ready_or_exited(&mut self) -> bool {
+        let began = Instant::now();
+        loop {
+            for node in &mut self.nodes {
+                if let Some(child) = node.child.as_mut() {
+                    if child.try_wait().ok().flatten().is_some() {
+                        return false;
+                    }
+                }
+            }
+            if self.is_ready() {
+                return true;
+            }
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "the NATS servers are not ready after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn spawn(&mut self, i: usize) {
@@ -185,21 +218,25 @@ impl Nats {
         None
     }
 
+    /// Whether every running node is healthy and knows the meta leader.
+    fn is_ready(&self) -> bool {
+        self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
+            let health = http_get(n.http, "/healthz").unwrap_or_default();
+            let jsz = http_get(n.http, "/jsz").unwrap_or_default();
+            let json: serde_json::Value = serde_json::from_str(&jsz).unwrap_or_default();
+            health.contains("\"ok\"")
+                && (self.nodes.len() == 1
+                    || json["meta_cluster"]["leader"]
+                        .as_str()
+                        .is_some_and(|l| !l.is_empty()))
+        })
+    }
+
     /// Waits until every running node is healthy and knows the meta leader.
     pub fn wait_ready(&self) {
         let began = Instant::now();
         loop {
-            let ready = self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
-                let health = http_get(n.http, "/healthz").unwrap_or_default();
-                let jsz = http_get(n.http, "/jsz").unwrap_or_default();
-                let json: serde_json::Value = serde_json::from_str(&jsz).unwrap_or_default();
-                health.contains("\"ok\"")
-                    && (self.nodes.len() == 1
-                        || json["meta_cluster"]["leader"]
-                            .as_str()
-                            .is_some_and(|l| !l.is_empty()))
-            });
-            if ready {
+            if self.is_ready() {
                 return;
             }
             assert!(
