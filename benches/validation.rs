@@ -274,11 +274,13 @@ fn on_workers(c: &mut Criterion) {
             // The SDK built once per worker, as a long-running worker has it.
             v.validate(&base, Author::Untrusted).unwrap();
             let (queue, stop) = (queue.clone(), stop.clone());
+            let root = tmp.path().join(format!("w{w}"));
             handles.push(rt.spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let _ = remote::work_one(
                         &queue,
                         &v,
+                        &root,
                         "bench",
                         Duration::from_millis(200),
                         Duration::from_secs(5),

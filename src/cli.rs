@@ -234,8 +234,9 @@ pub enum Command {
     #[command(subcommand)]
     Store(StoreCommand),
     /// A worker for a daemon on a shared log (`--store nats://…`, `REMOTE_WORKERS=1`): takes
-    /// validations from the job queue beside the stream, runs them in its own sandbox (the data
-    /// directory holds its compile caches) and stores their results, until SIGINT or SIGTERM.
+    /// validations and stage runs from the job queue beside the stream, runs them in its own
+    /// sandbox (the data directory holds its compile caches) and stores their results, until
+    /// SIGINT or SIGTERM.
     Worker {
         /// Stop after this many jobs (default: never).
         #[arg(long)]

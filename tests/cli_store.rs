@@ -398,17 +398,30 @@ fn with_two_workers_the_pipeline_gives_the_funnel_and_state_it_gives_alone_on_sl
         std::fs::read_to_string(data.join("autonomy_state.json")).unwrap(),
         std::fs::read_to_string(tmp.path().join("alone/autonomy_state.json")).unwrap()
     );
-    // Every validation was a worker's, once.
-    let jobs = out1.lock().unwrap().matches("validated strategy").count()
-        + out2.lock().unwrap().matches("validated strategy").count();
+    // Every validation was a worker's, once; so was every stage run.
+    let (out1, out2) = (out1.lock().unwrap().clone(), out2.lock().unwrap().clone());
+    let jobs =
+        out1.matches("validated strategy").count() + out2.matches("validated strategy").count();
     let validated = alone["funnel"]["validated"].as_u64().unwrap() as usize;
-    assert_eq!(
-        jobs,
-        validated,
-        "{}{}",
-        out1.lock().unwrap(),
-        out2.lock().unwrap()
+    assert_eq!(jobs, validated, "{out1}{out2}");
+    let stage_jobs = out1.matches("job stage-").count() + out2.matches("job stage-").count();
+    let runs = [
+        "reached_cold",
+        "reached_warm",
+        "reached_limited",
+        "reached_full",
+    ]
+    .iter()
+    .map(|k| alone["funnel"][k].as_u64().unwrap() as usize)
+    .sum::<usize>();
+    assert!(
+        stage_jobs >= runs,
+        "{stage_jobs} stage jobs for {runs} runs: {out1}{out2}"
     );
+    eprintln!("{stage_jobs} stage jobs for {runs} stage runs; {jobs} validations");
+    for line in out1.lines().chain(out2.lines()) {
+        assert!(!line.contains("could not be done"), "{line}");
+    }
     for (strategy, n) in decisions(&data) {
         assert_eq!(n, 1, "{strategy}");
     }

@@ -41,7 +41,7 @@ pub async fn run(
     let mut done = 0u64;
     while jobs.is_none_or(|n| done < n) {
         tokio::select! {
-            worked = work_one(&queue, &validator, &name, Duration::from_secs(2), heartbeat) => {
+            worked = work_one(&queue, &validator, root, &name, Duration::from_secs(2), heartbeat) => {
                 match worked {
                     Ok(Some(w)) => {
                         done += 1;

@@ -58,7 +58,7 @@ impl Venue {
 }
 
 /// A bar interval, in seconds, named as exchanges name it (`1m`, `1h`, `1d`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Interval(u32);
 
 impl Interval {
@@ -96,7 +96,7 @@ impl Interval {
 }
 
 /// One series: a venue's bars of a symbol at an interval.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Series {
     /// The venue.
     pub venue: Venue,

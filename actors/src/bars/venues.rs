@@ -24,7 +24,7 @@ use super::{iso, BarStore, Interval, Series, StoreError, StoredBar, Venue};
 use crate::sources::http::{FetchError, HttpClient, HttpPolicy};
 
 /// Where the venues are (settings, so a testnet or a loopback server can stand in).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VenueUrls {
     /// `BINANCE_REST_URL` (default `https://api.binance.com`).
     pub binance: String,

@@ -45,7 +45,7 @@ use super::metrics::{self, RunRecord};
 use crate::validator::sandbox::runtime::{HostOrder, OrderKind, SandboxBar};
 
 /// How the host's order sizes become positions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sizing {
     /// The order's share of capital, of the equity at the fill's open, at the fill price:
@@ -70,7 +70,7 @@ impl Sizing {
 }
 
 /// Fees and slippage, in basis points of traded notional, and how orders are sized.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct CostModel {
     /// Fee per side (default 10 bps, a typical taker fee).
     pub fee_bps: f64,

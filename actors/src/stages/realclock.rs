@@ -33,7 +33,7 @@ use crate::market::Calendar;
 use crate::validator::sandbox::runtime::{LoadedStrategy, Sandbox, SandboxBar};
 
 /// Where the stages take their bars.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StageMarket {
     /// The embedded 2017–2019 recording on a simulated clock (offline, and the default).
     Recorded,
@@ -81,7 +81,7 @@ impl StageMarket {
 }
 
 /// The bars of a paper stage consumed by one step: what `stage.marked` records, less its ids.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Mark {
     /// The series, `venue/SYMBOL/interval`.
     pub series: String,
@@ -102,7 +102,7 @@ pub struct Mark {
 }
 
 /// How far one step of a stage on the real clock got.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StageStep {
     /// The bars it consumed (none when no bar closed since the last step).
     pub mark: Option<Mark>,

@@ -32,7 +32,7 @@ use crate::validator::sandbox::runtime::{
 };
 
 /// Every duration, share and threshold of the stages, with the seed's values as defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct StageSettings {
     /// COLD backtest length, days (`COLD_DAYS`, 7).
     pub cold_days: u32,
@@ -152,7 +152,7 @@ impl Default for StageSettings {
 }
 
 /// Where a stage runs in the bars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StageWindow {
     /// First bar fed to the strategy (warm-up).
     pub feed_start: usize,
@@ -163,7 +163,7 @@ pub struct StageWindow {
 }
 
 /// What a stage run measured and decided.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StageOutcome {
     /// The stage.
     pub stage: Stage,

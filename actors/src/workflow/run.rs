@@ -252,6 +252,29 @@ impl RecordedPipeline {
             st,
         )
         .await?;
+        // On workers: the run travels whole; the step a worker computed is recorded here.
+        if let Some(queue) = self.jobs.clone() {
+            let run = self
+                .projections
+                .state()
+                .strategies
+                .get(&strategy)
+                .and_then(|v| v.open_run)
+                .map_or(Uuid::nil(), |(_, run)| run);
+            let job = super::remote::StageJob {
+                id: format!("stage-{run}-{}", Uuid::now_v7().simple()),
+                strategy_id: strategy,
+                plan,
+                settings: self.settings,
+            };
+            let within = self.remote_wait;
+            return Ok(Box::pin(async move {
+                super::remote::run_stage(&queue, &job, within)
+                    .await
+                    .map(|step| JobOutput::Stage(Box::new(step)))
+                    .map_err(HostError)
+            }));
+        }
         let (root, settings) = (self.root.clone(), self.settings);
         // The validator's engine: the module its layer 6 compiled is loaded from its cache.
         let validator = self.validator.clone();

@@ -784,11 +784,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "REMOTE_WORKERS",
-        "1: validations go to `stratagem worker` processes through the job queue beside the log's stream (needs `--store nats://…`); the results they store are recorded by the daemon",
+        "1: validations and stage runs (COLD's backtest, each step of a paper stage) go to `stratagem worker` processes through the job queue beside the log's stream (needs `--store nats://…`); the results they store are recorded by the daemon",
     ),
     (
         "REMOTE_WAIT_SECONDS",
-        "how long the daemon waits for a worker's result of a validation before trying again next cycle, 5 to 3600 (default 600)",
+        "how long the daemon waits for a worker's result of a validation or a stage run before trying again next cycle, 5 to 3600 (default 600)",
     ),
     (
         "JOB_ACK_SECONDS",

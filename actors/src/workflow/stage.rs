@@ -199,7 +199,8 @@ pub struct LiveFeed {
 }
 
 /// A stage run whose start is on the log: what [`StagePlan::run`] needs, owned, so it can run
-/// without the log (on another thread, for hours).
+/// without the log (on another thread, for hours, or on a worker: it travels whole).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct StagePlan {
     /// The stage.
     pub stage: Stage,

@@ -35,6 +35,8 @@ pub struct JobQueue {
 pub struct TakenJob {
     /// Its id (the coordinator's).
     pub id: String,
+    /// Its kind (the last token of its subject: `validate`, `stage`).
+    pub kind: String,
     /// What to do, as the coordinator wrote it.
     pub payload: Bytes,
     message: jetstream::Message,
@@ -197,8 +199,15 @@ impl JobQueue {
                     .and_then(|h| h.get("Stratagem-Job-Id"))
                     .map(|v| v.as_str().to_string())
                     .unwrap_or_default();
+                let kind = message
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 Ok(Some(TakenJob {
                     id,
+                    kind,
                     payload: message.payload.clone(),
                     message,
                 }))

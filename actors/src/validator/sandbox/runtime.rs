@@ -119,7 +119,7 @@ impl Default for RiskLimits {
 }
 
 /// A bar given to the strategy.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SandboxBar {
     /// Close time, unix seconds.
     pub timestamp: i64,
@@ -201,7 +201,7 @@ impl HostOrder {
 }
 
 /// Why a run stopped early, named.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxTrap {
     /// The fuel budget ran out (an endless or too costly loop).
@@ -228,7 +228,7 @@ pub enum SandboxTrap {
 }
 
 /// A host resource cap that a strategy went over: the run traps with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum HostLimit {
     /// More host calls in one bar than allowed.
