@@ -425,6 +425,34 @@ fn with_two_workers_the_pipeline_gives_the_funnel_and_state_it_gives_alone_on_sl
     for (strategy, n) in decisions(&data) {
         assert_eq!(n, 1, "{strategy}");
     }
+    // The same audit files: each holds the same events, kind for kind (their ids and times are
+    // each run's own).
+    let kinds = |file: &std::path::Path| {
+        let mut by = std::collections::BTreeMap::new();
+        for line in std::fs::read_to_string(file).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            *by.entry(v["kind"].as_str().unwrap().to_string())
+                .or_insert(0u32) += 1;
+        }
+        by
+    };
+    let mut compared = 0;
+    for file in alone["audit_files"].as_array().unwrap() {
+        let name = std::path::Path::new(file.as_str().unwrap())
+            .file_name()
+            .unwrap()
+            .to_owned();
+        if !name.to_string_lossy().ends_with(".jsonl") {
+            continue;
+        }
+        compared += 1;
+        assert_eq!(
+            kinds(&data.join(&name)),
+            kinds(&tmp.path().join("alone").join(&name)),
+            "{name:?}"
+        );
+    }
+    assert!(compared >= 4, "{alone:#}");
     w1.kill().unwrap();
     w2.kill().unwrap();
 }
