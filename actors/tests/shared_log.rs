@@ -8,7 +8,7 @@ mod nats;
 use std::sync::Arc;
 
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_events::{ActorStarted, AppendRequest, Event, EventStore, JetStreamEventStore};
+use stratagem_events::{ActorStarted, AppendRequest, Event, JetStreamEventStore};
 
 fn actor(name: &str) -> AppendRequest {
     AppendRequest::one(Event::from(ActorStarted { actor: name.into() }))
