@@ -94,7 +94,12 @@ pub struct ValidateJob {
 impl ValidateJob {
     /// The job's id: one per strategy.
     pub fn id(&self) -> String {
-        format!("{VALIDATE}-{}", self.strategy_id)
+        ValidateJob::id_of(self.strategy_id)
+    }
+
+    /// The id of strategy `id`'s validation job.
+    pub fn id_of(id: Uuid) -> String {
+        format!("{VALIDATE}-{id}")
     }
 }
 

@@ -331,6 +331,7 @@ impl RecordedPipeline {
                     &mut self.notifications,
                     id,
                     &report,
+                    Some(&super::remote::ValidateJob::id_of(id)),
                 )
                 .await?;
                 (

@@ -137,11 +137,12 @@ pub async fn record_report(
     report: &ValidationReport,
 ) -> Result<()> {
     let remote = super::remote::RemoteReport::of(report, strategy_id, "");
-    record_remote(dir, projections, notifications, strategy_id, &remote).await
+    record_remote(dir, projections, notifications, strategy_id, &remote, None).await
 }
 
 /// Records a validation's result as a worker stored it (see [`super::remote`]); the layers
-/// screened already are not recorded twice.
+/// screened already are not recorded twice. `job`: the worker's job id, the append's
+/// idempotency key (a result recorded once however often it is handed over).
 ///
 /// # Errors
 /// The log's.
@@ -151,6 +152,7 @@ pub async fn record_remote(
     notifications: &mut Notifications,
     strategy_id: Uuid,
     report: &super::remote::RemoteReport,
+    job: Option<&str>,
 ) -> Result<()> {
     let screened = projections
         .state()
@@ -170,8 +172,13 @@ pub async fn record_remote(
         layers_passed: report.layers_passed,
         reason: report.reason.clone(),
     }));
-    dir.append(projections, AppendRequest::new(events.clone()))
-        .await?;
-    notifications.after(dir, projections, &events).await;
+    let mut request = AppendRequest::new(events.clone());
+    if let Some(job) = job {
+        request = request.idempotent(format!("job:{job}"));
+    }
+    let ack = dir.append(projections, request).await?;
+    if !ack.deduplicated {
+        notifications.after(dir, projections, &events).await;
+    }
     Ok(())
 }
