@@ -160,7 +160,7 @@ impl Mirror {
                 .map_err(|e| format!("stream message {seq}: event {}: {e}", head.seq + 1))?;
             if r.seq != head.seq + 1 {
                 return Err(format!(
-                    "stream message {seq} holds event {} where {} comes next",
+                    "stream message {seq} holds event {} where event {} was to follow",
                     r.seq,
                     head.seq + 1
                 ));

@@ -195,7 +195,7 @@ pub(crate) fn continues(head: Head, records: &[RawRecord]) -> Result<Head, Store
         let r = decode_record(bytes).map_err(|e| corrupt(e.to_string()))?;
         if r.seq != *seq || r.seq != head.seq + 1 {
             return Err(corrupt(format!(
-                "record {} where event {} comes next",
+                "record {} where event {} was to follow",
                 r.seq,
                 head.seq + 1
             )));
