@@ -163,7 +163,8 @@ pub async fn pass(
         );
         // Its orders on the exchange: the fills of the bars closed since the last pass.
         let symbol = stay_series(projections, &stay).map(|s| s.symbol);
-        if let Some(symbol) = &symbol {
+        // (On paper the model's fills are the stay's: nothing to send.)
+        if let (true, Some(symbol)) = (venue.sends_orders(), &symbol) {
             let fills: Vec<_> = run
                 .fills
                 .iter()
@@ -223,7 +224,9 @@ pub async fn pass(
             matches!(e, Event::StageRolledBack(r) if r.strategy_id == stay.strategy_id)
                 || matches!(e, Event::StrategyRetired(r) if r.strategy_id == stay.strategy_id)
         });
-        if let (true, Some(symbol), Some(last)) = (ended, &symbol, bars.get(live.end - 1)) {
+        if let (true, true, Some(symbol), Some(last)) =
+            (ended, venue.sends_orders(), &symbol, bars.get(live.end - 1))
+        {
             for line in super::execute::close_run(
                 dir,
                 projections,

@@ -857,15 +857,13 @@ impl EventStore for JetStreamEventStore {
     }
 
     fn keys(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
-        let mut keys: Vec<(String, u64, u64)> = self
-            .shared
-            .lock()
-            .keys
-            .iter()
-            .map(|(k, (f, l))| (k.clone(), *f, *l))
-            .collect();
-        keys.sort_by_key(|(_, first, _)| *first);
-        Ok(keys)
+        Ok(super::in_log_order(
+            self.shared
+                .lock()
+                .keys
+                .iter()
+                .map(|(k, (f, l))| (k.clone(), *f, *l)),
+        ))
     }
 
     fn import(

@@ -119,14 +119,12 @@ impl EventStore for MemoryEventStore {
     }
 
     fn keys(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
-        let mut keys: Vec<(String, u64, u64)> = self
-            .lock()
-            .idempotency
-            .iter()
-            .filter_map(|(k, v)| decode_ack_range(v).map(|(f, l)| (k.clone(), f, l)))
-            .collect();
-        keys.sort_by_key(|(_, first, _)| *first);
-        Ok(keys)
+        Ok(super::in_log_order(
+            self.lock()
+                .idempotency
+                .iter()
+                .filter_map(|(k, v)| decode_ack_range(v).map(|(f, l)| (k.clone(), f, l))),
+        ))
     }
 
     fn import(

@@ -180,6 +180,15 @@ pub trait EventStore: Send + Sync {
     }
 }
 
+/// Idempotency keys with their batches' first and last sequence, in the order of the log.
+pub(crate) fn in_log_order(
+    keys: impl IntoIterator<Item = (String, u64, u64)>,
+) -> Vec<(String, u64, u64)> {
+    let mut keys: Vec<_> = keys.into_iter().collect();
+    keys.sort_by_key(|(_, first, _)| *first);
+    keys
+}
+
 /// Checks that `records` continue the chain at `head`: each the next sequence, linked to the
 /// one before, and hashing to its own hash. Returns the head after them.
 ///

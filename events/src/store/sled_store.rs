@@ -356,8 +356,7 @@ impl EventStore for SledEventStore {
                 .ok_or_else(|| self.backend("malformed idempotency entry"))?;
             keys.push((String::from_utf8_lossy(&key).into_owned(), first, last));
         }
-        keys.sort_by_key(|(_, first, _)| *first);
-        Ok(keys)
+        Ok(super::in_log_order(keys))
     }
 
     fn import(
