@@ -798,7 +798,9 @@ fn a_halt_stops_new_orders_from_the_next_bar_and_resume_lets_them_through() {
     let bars = minute_bars();
     let (_, source) = approved(data, "momentum");
     let venue = fast_binance(bars.clone(), bars[START].0, 20);
-    let extra = [("LIMITED_HOURS", "12")];
+    // The halt, not the gate, is under test: at 50 % the test of the difference decides on
+    // the window (pass or fail, never an extension for evidence).
+    let extra = [("LIMITED_HOURS", "12"), ("PAPER_GATE_CONFIDENCE", "0.5")];
     let mut child = daemon(data, &venue.url, &extra);
     let marks_of_limited = |e: &[Value]| {
         of_kind(e, "stage.marked")

@@ -183,6 +183,13 @@ pub trait PipelineWork: Send + 'static {
     /// One pass of the monitor over every strategy trading in LIMITED or FULL, recorded;
     /// returns a line for each rollback, retirement or clone it decided.
     fn monitor(&mut self) -> WorkFuture<'_, Result<Vec<String>, HostError>>;
+    /// Whether stage runs begin in the log's order (see `dispatch`), as they must on a
+    /// recorded timeline, where a run is a replay and its verdict must not depend on how many
+    /// workers there are. By default (and on the real clock, where each paper stage lasts hours
+    /// of the venue's time) strategies run their stages side by side.
+    fn stages_in_log_order(&self) -> bool {
+        false
+    }
 }
 
 /// The work, shared by the workers.
@@ -482,6 +489,9 @@ pub struct PipelineState {
     idle: Option<oneshot::Sender<Idle>>,
     chaos: Option<(Chaos, Arc<AtomicBool>)>,
     started: Instant,
+    /// Whether stage runs begin in the log's order
+    /// ([`PipelineWork::stages_in_log_order`]).
+    in_log_order: bool,
 }
 
 impl PipelineState {
@@ -582,7 +592,13 @@ impl PipelineState {
             // In the log's order (ids are UUID v7: their creation order), however the jobs
             // before them finished.
             queue.make_contiguous().sort_unstable();
-            self.dispatch(step)?;
+        }
+        // Every step's queue first, then the workers: what one step may begin depends on what
+        // the others have queued (see `dispatch`).
+        for step in steps {
+            if !self.step_gave_up(*step) {
+                self.dispatch(*step)?;
+            }
         }
         Ok(())
     }
@@ -597,6 +613,12 @@ impl PipelineState {
     /// generation and validation are idle: strategies then enter COLD in the log's order,
     /// whatever the order their validations finished in, so a run does the same with one
     /// validator as with several.
+    ///
+    /// On the recorded timeline ([`PipelineWork::stages_in_log_order`]) a strategy's stage run
+    /// begins only once no strategy before it in the log's order has a stage run queued or under
+    /// way: WARM and LIMITED are judged against the champion, which a FULL run makes (and every
+    /// run records the baseline it started with), so each run then sees the champion the
+    /// strategies before it left, with one stage worker or several.
     fn dispatch(&mut self, step: Step) -> Result<(), ActorProcessingErr> {
         if matches!(step, Step::Stage(_))
             && !(self.step_idle(Step::Generate)
@@ -604,6 +626,24 @@ impl PipelineState {
                 && self.step_idle(Step::Validate))
         {
             return Ok(());
+        }
+        if matches!(step, Step::Stage(_)) && self.in_log_order {
+            let Some(&next) = self.queue.get(&step).and_then(VecDeque::front) else {
+                return Ok(());
+            };
+            let earlier_stage_work = self
+                .busy
+                .iter()
+                .map(|((s, _), id)| (*s, *id))
+                .chain(
+                    self.queue
+                        .iter()
+                        .flat_map(|(s, q)| q.iter().map(move |id| (*s, *id))),
+                )
+                .any(|(s, id)| matches!(s, Step::Stage(_)) && id < next);
+            if earlier_stage_work {
+                return Ok(());
+            }
         }
         for slot in 0..self.concurrency.of(step) {
             if self.starting.contains_key(&step) {
@@ -675,7 +715,9 @@ impl Actor for PipelineSupervisor {
             .flat_map(|s| (0..a.concurrency.of(*s)).map(|slot| Child::Worker(*s, slot)))
             .collect();
         children.push(Child::Monitor);
+        let in_log_order = a.work.lock().await.stages_in_log_order();
         let mut state = PipelineState {
+            in_log_order,
             work: a.work,
             concurrency: a.concurrency,
             workers: HashMap::new(),
@@ -836,6 +878,12 @@ impl Actor for PipelineSupervisor {
                         }
                     }
                     Child::Monitor => state.watching = false,
+                }
+                // What waited behind its jobs in the log's order may begin now.
+                for step in Step::ALL {
+                    if !state.step_gave_up(step) {
+                        state.dispatch(step)?;
+                    }
                 }
                 state.check_idle()?;
             }

@@ -75,6 +75,32 @@ pub struct PaperSession {
     pub baseline: StageMetrics,
     /// A trap that stopped the candidate.
     pub trap: Option<SandboxTrap>,
+    /// The candidate's return over each bar (close to close; the first from the capital).
+    pub returns: Vec<f64>,
+    /// The baseline's over the same bars.
+    pub baseline_returns: Vec<f64>,
+}
+
+impl PaperSession {
+    /// The test of the candidate's Sharpe beating the baseline's by `improvement` × |its
+    /// Sharpe|, on the session's paired per-bar returns.
+    pub fn sharpe_test(&self, improvement: f64) -> Option<super::metrics::SharpeTest> {
+        super::metrics::sharpe_test(&self.returns, &self.baseline_returns, improvement)
+    }
+}
+
+/// Per-step returns of an equity curve.
+fn returns(equity: &[(i64, f64)]) -> Vec<f64> {
+    equity
+        .windows(2)
+        .map(|w| {
+            if w[0].1 > 0.0 {
+                w[1].1 / w[0].1 - 1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Why a paper session failed.
@@ -184,6 +210,8 @@ pub async fn trade(
     };
     let last = |b: &backtest::Backtest| b.equity.last().map_or(capital, |(_, e)| *e);
     Ok(PaperSession {
+        returns: returns(&candidate.equity),
+        baseline_returns: returns(&baseline.equity),
         bars,
         fills: candidate.fills.len(),
         equity: last(&candidate),

@@ -233,6 +233,7 @@ pub fn backtest_stage(
         bars: n,
         baseline_sharpe: 0.0,
         baseline_name: "none",
+        test: None,
     }
     .gate(&mut metrics, s);
     let mark = Mark {
@@ -327,7 +328,7 @@ pub async fn paper_step(
         })?;
         // Too few fills to judge over the whole window: it grows, while it may.
         if n == wanted
-            && session.fills < s.paper_min_fills
+            && s.wants_evidence(stage, &session)
             && session.trap.is_none()
             && extensions < s.paper_max_extensions
         {
@@ -385,6 +386,7 @@ pub async fn paper_step(
             bars: n,
             baseline_sharpe: session.baseline.sharpe,
             baseline_name: &baseline_name,
+            test: session.sharpe_test(s.improvement(stage)),
         }
         .gate(&mut metrics, s);
         StageOutcome {

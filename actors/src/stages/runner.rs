@@ -6,13 +6,20 @@
 //! | stage | window | capital | gate (defaults: the seed's) |
 //! | --- | --- | --- | --- |
 //! | COLD | the `cold_days` (7) days before `now` | 100 % | Sharpe ≥ `cold_min_sharpe` (0.5) **and** closed trades ≥ `cold_min_trades` (2) |
-//! | WARM | `warm_hours` (4) from `now`, beside the baseline | 100 % | at least `paper_min_fills` (1) filled orders, and Sharpe ≥ baseline + `warm_min_improvement` (10 %) × \|baseline\| |
-//! | LIMITED | the `limited_hours` (24) after WARM | `limited_capital_fraction` (10 %) | at least `paper_min_fills` filled orders, and Sharpe ≥ baseline + `limited_min_improvement` (15 %) × \|baseline\| |
+//! | WARM | `warm_hours` (4) from `now`, beside the baseline | 100 % | at least `paper_min_fills` (1) filled orders, and the test of the difference: Sharpe > baseline + `warm_min_improvement` (10 %) × \|baseline\| at `paper_gate_confidence` (70 %) |
+//! | LIMITED | the `limited_hours` (24) after WARM | `limited_capital_fraction` (10 %) | at least `paper_min_fills` filled orders, and Sharpe > baseline + `limited_min_improvement` (15 %) × \|baseline\| at the same confidence |
 //! | FULL | its first bar, then the `live_days` (28) recorded after LIMITED, watched by the monitor | 100 % | none: the monitor rolls it back on degradation |
 //!
-//! A WARM or LIMITED session with fewer filled orders than `paper_min_fills` is inconclusive, never a
-//! pass: it runs again over a window twice as long (on the recorded timeline it reaches into
-//! the bars after it), up to `paper_max_extensions` times, then is rejected as inconclusive.
+//! WARM and LIMITED compare the candidate with its baseline by a test of the difference of their
+//! Sharpe ratios on the window's paired per-bar returns ([`super::metrics::sharpe_test`]: Jobson
+//! & Korkie's variance as corrected by Memmel, which counts the two series' correlation), not by
+//! two noisy point estimates: the gate passes when z ≥ Φ⁻¹(`paper_gate_confidence`), fails when
+//! z ≤ −Φ⁻¹(it), and is inconclusive between, on fewer than [`MIN_TEST_BARS`] bars, or with
+//! fewer filled orders than `paper_min_fills`. An inconclusive session is never a pass: it runs
+//! again over a window twice as long (on the recorded timeline it reaches into the bars after
+//! it), up to `paper_max_extensions` times, then is rejected as inconclusive and says so. The
+//! two paper stages each at 70 % make a strategy that only matches the margin pass both about
+//! one time in eleven; a stricter operator raises the confidence and gives the stages more time.
 //!
 //! The baseline is the current FULL champion, or buy-and-hold when there is none, on the same
 //! window. The strategy is fed `warmup_bars` bars before its window (so its indicators are
@@ -24,6 +31,7 @@ use stratagem_events::{Stage, StageMetrics};
 
 use super::backtest::{self, CostModel};
 use super::clock::SimulatedClock;
+use super::metrics::{normal_quantile, SharpeTest, Verdict, MIN_TEST_BARS};
 use super::paper::{self, PaperError, RecordedFeed};
 use crate::market;
 use crate::validator::sandbox::runtime::{
@@ -56,6 +64,12 @@ pub struct StageSettings {
     /// Times an inconclusive WARM or LIMITED session is run again over a window twice as long
     /// before it is rejected as inconclusive (`PAPER_MAX_EXTENSIONS`, 5: up to 32× the window).
     pub paper_max_extensions: u32,
+    /// The confidence (one-sided) at which the WARM and LIMITED gates' test of the difference
+    /// decides (`PAPER_GATE_CONFIDENCE`, 0.70): the candidate passes when its Sharpe beats the
+    /// baseline's by the stage's margin at this confidence, fails when it falls short at it, and
+    /// between the two the window is extended for evidence, then rejected as inconclusive.
+    #[serde(default = "default_gate_confidence")]
+    pub paper_gate_confidence: f64,
     /// Recorded days after LIMITED that a strategy trades at FULL offline, watched by the
     /// monitor (`LIVE_DAYS`, 28).
     pub live_days: u32,
@@ -116,6 +130,11 @@ impl StageSettings {
     }
 }
 
+/// The default confidence of the WARM and LIMITED gates' test.
+fn default_gate_confidence() -> f64 {
+    0.70
+}
+
 impl Default for StageSettings {
     fn default() -> Self {
         StageSettings {
@@ -129,6 +148,7 @@ impl Default for StageSettings {
             limited_min_improvement: 0.15,
             paper_min_fills: 1,
             paper_max_extensions: 5,
+            paper_gate_confidence: default_gate_confidence(),
             live_days: 28,
             capital: 100_000.0,
             warmup_bars: 500,
@@ -365,6 +385,7 @@ pub async fn run_stage(
     let mut extensions = 0;
     let mut fills = 0;
     let mut parity = None;
+    let mut test = None;
     let (mut metrics, baseline_sharpe, trap) = match stage {
         Stage::Warm | Stage::Limited => loop {
             let champion = match baseline {
@@ -424,7 +445,7 @@ pub async fn run_stage(
                 PaperFeed::Recorded { .. } => longer <= bars.len(),
                 PaperFeed::Live(_) => false,
             };
-            if session.fills < s.paper_min_fills
+            if s.wants_evidence(stage, &session)
                 && session.trap.is_none()
                 && extensions < s.paper_max_extensions
                 && room
@@ -434,6 +455,7 @@ pub async fn run_stage(
                 continue;
             }
             fills = session.fills;
+            test = session.sharpe_test(s.improvement(stage));
             // The same bars through the backtest engine, trade by trade.
             parity = Some(match &feed {
                 PaperFeed::Recorded { .. } => super::parity::of_session(
@@ -478,6 +500,7 @@ pub async fn run_stage(
         bars: w.end - w.start,
         baseline_sharpe,
         baseline_name: &baseline_name,
+        test,
     };
     let (passed, gate) = judged.gate(&mut metrics, s);
     let passed = passed && trap.is_none();
@@ -506,32 +529,55 @@ pub(crate) struct Judged<'a> {
     pub(crate) bars: usize,
     pub(crate) baseline_sharpe: f64,
     pub(crate) baseline_name: &'a str,
+    /// WARM and LIMITED: the test of the difference of the candidate's Sharpe and the
+    /// baseline's on the window's paired per-bar returns (`None` on fewer than 3 bars).
+    pub(crate) test: Option<SharpeTest>,
+}
+
+impl StageSettings {
+    /// The Sharpe improvement over the baseline a paper stage's gate asks for.
+    pub fn improvement(&self, stage: Stage) -> f64 {
+        if stage == Stage::Limited {
+            self.limited_min_improvement
+        } else {
+            self.warm_min_improvement
+        }
+    }
+
+    /// Whether a WARM or LIMITED session needs a longer window before a verdict: too few
+    /// fills, or a test of the difference that cannot tell at `paper_gate_confidence`.
+    pub fn wants_evidence(&self, stage: Stage, session: &paper::PaperSession) -> bool {
+        session.fills < self.paper_min_fills
+            || session
+                .sharpe_test(self.improvement(stage))
+                .is_none_or(|t| t.verdict(self.paper_gate_confidence) == Verdict::Inconclusive)
+    }
 }
 
 impl Judged<'_> {
     /// The stage's gate on `metrics` (the baseline's Sharpe set on them for WARM and
     /// LIMITED): passed, and the gate as text with its numbers.
+    ///
+    /// WARM and LIMITED pass only on a test of the difference: the candidate's per-bar Sharpe
+    /// beats the baseline's by the stage's margin at `paper_gate_confidence` (z ≥ Φ⁻¹ of it).
+    /// They fail when it falls short at that confidence, and are inconclusive between, or on
+    /// fewer fills than `paper_min_fills` or bars than the test needs: an inconclusive verdict
+    /// is never a pass.
     pub(crate) fn gate(&self, metrics: &mut StageMetrics, s: &StageSettings) -> (bool, String) {
         let (stage, fills, extensions) = (self.stage, self.fills, self.extensions);
         let (baseline_sharpe, baseline_name) = (self.baseline_sharpe, self.baseline_name);
-        let beat = |m: &StageMetrics, improvement: f64| {
-            let needed = baseline_sharpe + improvement * baseline_sharpe.abs();
-            (m.sharpe >= needed, format!("sharpe {:.3} (needs ≥ {needed:.3}: baseline {baseline_name} {baseline_sharpe:.3} + {:.0} %)", m.sharpe, improvement * 100.0))
+        let after = if extensions > 0 {
+            format!(", after {extensions} extension(s) of the window")
+        } else {
+            String::new()
         };
-        let inconclusive =
-            matches!(stage, Stage::Warm | Stage::Limited) && fills < s.paper_min_fills;
+        let paper = matches!(stage, Stage::Warm | Stage::Limited);
         let verdict = match stage {
-            _ if inconclusive => (
+            _ if paper && fills < s.paper_min_fills => (
                 false,
                 format!(
-                    "inconclusive: {fills} order(s) filled over {} bars (needs ≥ {}){}; rejected",
-                    self.bars,
-                    s.paper_min_fills,
-                    if extensions > 0 {
-                        format!(", after {extensions} extension(s) of the window")
-                    } else {
-                        String::new()
-                    }
+                    "inconclusive: {fills} order(s) filled over {} bars (needs ≥ {}){after}; rejected",
+                    self.bars, s.paper_min_fills,
                 ),
             ),
             Stage::Cold => (
@@ -542,28 +588,54 @@ impl Judged<'_> {
                 ),
             ),
             Stage::Warm | Stage::Limited => {
-                let improvement = if stage == Stage::Warm {
-                    s.warm_min_improvement
-                } else {
-                    s.limited_min_improvement
-                };
-                let (passed, text) = beat(metrics, improvement);
-                let text = if extensions > 0 {
-                    format!(
-                        "{text}, over {} bars after {extensions} extension(s) for evidence",
-                        self.bars
-                    )
-                } else {
-                    text
-                };
-                (passed, text)
+                let improvement = s.improvement(stage);
+                let confidence = s.paper_gate_confidence;
+                let critical = normal_quantile(confidence.clamp(0.5, 0.999_999));
+                let against = format!(
+                    "baseline {baseline_name} + {:.0} % at {:.0} % confidence",
+                    improvement * 100.0,
+                    confidence * 100.0
+                );
+                match self.test {
+                    Some(t) if t.bars >= MIN_TEST_BARS => {
+                        let figures = format!(
+                            "per-bar sharpe {:.4} vs {:.4} (margin {:.4}, correlation {:.2}): z {:.2}, p {:.3} over {} bars",
+                            t.candidate, t.baseline, t.margin, t.correlation, t.z, t.p_value, t.bars
+                        );
+                        match t.verdict(confidence) {
+                            Verdict::Better => (
+                                true,
+                                format!("beats {against}: {figures} (needs z ≥ {critical:.2}){after}"),
+                            ),
+                            Verdict::NotBetter => (
+                                false,
+                                format!(
+                                    "falls short of {against}: {figures} (z ≤ −{critical:.2}){after}"
+                                ),
+                            ),
+                            Verdict::Inconclusive => (
+                                false,
+                                format!(
+                                    "inconclusive against {against}: {figures} (needs z ≥ {critical:.2}){after}; rejected"
+                                ),
+                            ),
+                        }
+                    }
+                    _ => (
+                        false,
+                        format!(
+                            "inconclusive against {against}: {} bars, the test of the difference needs ≥ {MIN_TEST_BARS}{after}; rejected",
+                            self.bars
+                        ),
+                    ),
+                }
             }
             Stage::Full => (
                 true,
                 "none (full capital; the monitor watches it)".to_string(),
             ),
         };
-        if matches!(stage, Stage::Warm | Stage::Limited) {
+        if paper {
             metrics.baseline_sharpe = Some(baseline_sharpe);
         }
         verdict
@@ -573,7 +645,98 @@ impl Judged<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stratagem_events::GenerationMode;
+    use stratagem_events::{GenerationMode, StageMetrics};
+
+    /// A WARM verdict on a test with `z` over `bars` paired returns, with `fills` filled orders.
+    fn judge(z: f64, bars: usize, fills: usize) -> (bool, String) {
+        let test = SharpeTest {
+            bars,
+            candidate: 0.05,
+            baseline: 0.01,
+            margin: 0.001,
+            correlation: 0.6,
+            z,
+            p_value: 1.0 - super::super::metrics::normal_cdf(z),
+        };
+        let mut metrics = StageMetrics::default();
+        let judged = Judged {
+            stage: Stage::Warm,
+            fills,
+            extensions: 2,
+            bars,
+            baseline_sharpe: 1.0,
+            baseline_name: "buy_and_hold",
+            test: Some(test),
+        };
+        let verdict = judged.gate(&mut metrics, &StageSettings::default());
+        assert_eq!(metrics.baseline_sharpe, Some(1.0));
+        verdict
+    }
+
+    #[test]
+    fn the_paper_gates_pass_only_on_a_difference_the_test_finds_at_their_confidence() {
+        // 70 %: z ≥ Φ⁻¹(0.70) = 0.524 passes, z ≤ −0.524 fails, between is inconclusive.
+        let (passed, text) = judge(0.53, 64, 3);
+        assert!(passed, "{text}");
+        assert!(
+            text.starts_with("beats baseline buy_and_hold + 10 % at 70 % confidence")
+                && text.contains("z 0.53, p 0.298 over 64 bars (needs z ≥ 0.52)")
+                && text.ends_with("after 2 extension(s) of the window"),
+            "{text}"
+        );
+        let (passed, text) = judge(0.51, 64, 3);
+        assert!(!passed);
+        assert!(
+            text.starts_with("inconclusive against") && text.ends_with("; rejected"),
+            "{text}"
+        );
+        let (passed, text) = judge(-0.53, 64, 3);
+        assert!(!passed);
+        assert!(text.starts_with("falls short of"), "{text}");
+        // A large z on too few bars is no evidence; no fill is no evidence whatever the test.
+        let (passed, text) = judge(9.0, 29, 3);
+        assert!(!passed);
+        assert!(
+            text.contains("29 bars, the test of the difference needs ≥ 30"),
+            "{text}"
+        );
+        let (passed, text) = judge(9.0, 64, 0);
+        assert!(!passed);
+        assert!(
+            text.starts_with("inconclusive: 0 order(s) filled"),
+            "{text}"
+        );
+        // A stricter operator: at 95 % the same 0.53 is not enough.
+        let strict = StageSettings {
+            paper_gate_confidence: 0.95,
+            ..StageSettings::default()
+        };
+        let test = SharpeTest {
+            bars: 64,
+            candidate: 0.05,
+            baseline: 0.01,
+            margin: 0.001,
+            correlation: 0.6,
+            z: 0.53,
+            p_value: 0.298,
+        };
+        let (passed, text) = Judged {
+            stage: Stage::Limited,
+            fills: 3,
+            extensions: 0,
+            bars: 64,
+            baseline_sharpe: 1.0,
+            baseline_name: "momentum_1",
+            test: Some(test),
+        }
+        .gate(&mut StageMetrics::default(), &strict);
+        assert!(!passed);
+        assert!(
+            text.starts_with("inconclusive against baseline momentum_1 + 15 % at 95 % confidence")
+                && text.contains("(needs z ≥ 1.64)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn code_a_model_wrote_waits_for_a_person_before_limited_by_default() {

@@ -387,6 +387,10 @@ impl RecordedPipeline {
 }
 
 impl PipelineWork for RecordedPipeline {
+    fn stages_in_log_order(&self) -> bool {
+        matches!(self.market, crate::stages::realclock::StageMarket::Recorded)
+    }
+
     fn begin(&mut self, id: Uuid, step: Step) -> WorkFuture<'_, Result<Begun, HostError>> {
         Box::pin(async move {
             match step {

@@ -624,6 +624,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "times an inconclusive WARM or LIMITED session runs again over twice the window (default 5)",
     ),
     (
+        "PAPER_GATE_CONFIDENCE",
+        "one-sided confidence at which WARM's and LIMITED's test of the Sharpe difference with the baseline decides (default 0.70; between pass and fail: inconclusive)",
+    ),
+    (
         "LIMITED_CAPITAL_FRACTION",
         "LIMITED's share of capital (default 0.10)",
     ),
@@ -1099,6 +1103,12 @@ impl Settings {
                 d.paper_max_extensions,
                 |n| *n <= 6,
                 "a number of extensions up to 6",
+            )?,
+            paper_gate_confidence: self.parsed(
+                "PAPER_GATE_CONFIDENCE",
+                d.paper_gate_confidence,
+                |x: &f64| (0.5..1.0).contains(x),
+                "a confidence of at least 0.5 and below 1",
             )?,
             live_days: self.parsed(
                 "LIVE_DAYS",
