@@ -118,6 +118,74 @@ fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
     retired_stays_out_until_reopened(data);
 }
 
+/// The seed's eight success criteria after the main job, in `status --json` (`kpis`) and in
+/// `status`'s text: each with its target, value and verdict, equal to the funnel's figures.
+fn kpis_of_the_main_job(data: &Path, status: &Value) {
+    let k = &status["kpis"];
+    assert_eq!(k["window_days"], 7, "{k}");
+    let names = [
+        "discoveries_per_day",
+        "validation_pass_rate",
+        "cold_to_warm",
+        "warm_to_full",
+        "discovery_to_decision",
+        "security_scanned",
+        "audit_trail",
+        "human_approval_optional",
+    ];
+    for name in names {
+        let kpi = &k[name];
+        assert!(kpi["target"].is_string(), "{name}: {k}");
+        assert!(
+            ["met", "missed", "no_data"].contains(&kpi["verdict"].as_str().unwrap()),
+            "{name}: {k}"
+        );
+    }
+    // 157 discovered in the last 7 days; two validations, both approved; two COLD runs, one
+    // promoted to WARM, which reached FULL; every event on the chain.
+    assert_eq!(k["discoveries_per_day"]["count"], 157, "{k}");
+    let per_day = k["discoveries_per_day"]["value"].as_f64().unwrap();
+    assert!((per_day - 157.0 / 7.0).abs() < 1e-9, "{k}");
+    assert_eq!(k["validation_pass_rate"]["count"], 2, "{k}");
+    assert_eq!(k["validation_pass_rate"]["of"], 2, "{k}");
+    assert_eq!(k["cold_to_warm"]["count"], 1, "{k}");
+    assert_eq!(k["cold_to_warm"]["of"], 2, "{k}");
+    assert_eq!(k["warm_to_full"]["verdict"], "met", "{k}");
+    assert_eq!(k["security_scanned"]["verdict"], "met", "{k}");
+    assert_eq!(k["audit_trail"]["count"], status["log"]["events"], "{k}");
+    assert_eq!(k["audit_trail"]["verdict"], "met", "{k}");
+    let l = &k["discovery_to_decision"];
+    assert_eq!(l["of"], 2, "{k}");
+    assert!(
+        l["p95_seconds"].as_f64().unwrap() >= l["p50_seconds"].as_f64().unwrap(),
+        "{k}"
+    );
+    let text = stdout(
+        &bin()
+            .arg("--data-dir")
+            .arg(data)
+            .arg("status")
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        text.contains("success criteria over the 7 days to "),
+        "{text}"
+    );
+    for line in [
+        "discoveries per day      MET      22.43 a day (157 in all)  (target ≥ 1 a day)",
+        "validation pass rate     MET      100.0 % (2 of 2)  (target ≥ 50 %)",
+        "COLD → WARM              MET      50.0 % (1 of 2)  (target ≥ 20 %)",
+        "WARM → FULL              MET      100.0 % (1 of 1)  (target ≥ 10 %)",
+        "discovery → decision     MET      p50 ",
+        "security-scanned code    MET      100.0 % (2 of 2)  (target 100 %)",
+        "audit trail              MET      100.0 % (",
+        "human approval optional  MET      100.0 % (",
+    ] {
+        assert!(text.contains(line), "{line} missing in:\n{text}");
+    }
+}
+
 /// `audit export --format sqlite` writes the seed's `strategy_opportunities.db`: its two tables
 /// with the seed's columns, rows as many as `status` counts, plus strategies, validations and
 /// stage runs.
@@ -144,6 +212,7 @@ fn sqlite_export_is_the_seeds_database(data: &Path) {
         status["strategies_rejected"].as_u64().unwrap() >= 1,
         "{status}"
     );
+    kpis_of_the_main_job(data, &status);
     let db = rusqlite::Connection::open_with_flags(
         out.join("strategy_opportunities.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -533,6 +602,15 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         "stratagem_stage_outcomes_total{stage=\"cold\",outcome=\"reached\"} 2",
         "stratagem_queue_depth{queue=\"stage_cold\"} 0",
         "stratagem_opportunities{status=\"held\"}",
+        // The seed's success criteria over the default 7 days.
+        "stratagem_kpi_value{kpi=\"validation_pass_rate\",window_days=\"7\"} 1",
+        "stratagem_kpi_value{kpi=\"cold_to_warm\",window_days=\"7\"} 0.5",
+        "stratagem_kpi_target{kpi=\"warm_to_full\",window_days=\"7\"} 0.1",
+        "stratagem_kpi_target{kpi=\"discovery_to_decision_p95_seconds\",window_days=\"7\"} 300",
+        "stratagem_kpi_met{kpi=\"discoveries_per_day\",window_days=\"7\"} 1",
+        "stratagem_kpi_met{kpi=\"audit_trail\",window_days=\"7\"} 1",
+        "stratagem_kpi_met{kpi=\"discovery_to_decision\",window_days=\"7\"} 1",
+        "stratagem_kpi_discovery_to_decision_seconds{quantile=\"0.95\",window_days=\"7\"}",
     ] {
         assert!(
             metrics.contains(expected),
@@ -540,6 +618,16 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         );
     }
     assert!(!metrics.contains("stratagem_cycles_total 0"), "{metrics}");
+    // `status` while the daemon holds the log asks its read API: the criteria come with it.
+    let held = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let held: Value = common::data(&stdout(&held)).unwrap();
+    assert_eq!(held["kpis"]["validation_pass_rate"]["of"], 2, "{held}");
+    assert_eq!(held["kpis"]["audit_trail"]["verdict"], "met", "{held}");
     assert!(http_get(&addr, "/livez").starts_with("HTTP/1.1 200 OK"));
     assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200 OK"));
     assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));

@@ -84,7 +84,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         .into());
     }
     match cli.command {
-        Command::Status(flags) => status::run(root, flags.json),
+        Command::Status(flags) => status::run(root, settings, flags.json),
         Command::Submit(args) => submit::run(root, args).await,
         Command::Audit(cmd) => audit::run(root, settings, cmd),
         Command::Data(cmd) => data::run(root, settings, cmd).await,

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 
 use stratagem_actors::workflow::query::{status, Status, StatusReport};
 use stratagem_actors::workflow::read_api;
+use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::projection::files::AUTONOMY_FILE;
 
 use super::print_json;
 
-pub fn run(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(root: &Path, settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
+    let window = settings.kpi_window_days()?;
     let report = match status(root)? {
-        Status::Open { summary, head } => StatusReport::of(root, &summary, head),
+        Status::Open { summary, head } => StatusReport::of(root, &summary, head, window),
         Status::HeldElsewhere(_) if read_api::running(root) => {
             serde_json::from_value(read_api::block_on_ask(root, "/v1/status")?)?
         }
@@ -92,6 +94,18 @@ fn render(r: &StatusReport, json: bool) -> anyhow::Result<ExitCode> {
         s.limited,
         s.full
     );
+    let k = &r.kpis;
+    say!(
+        "success criteria over the {} days to {} (the seed's targets):",
+        k.window_days,
+        k.until
+    );
+    for (name, target, value, verdict) in k.rows() {
+        say!(
+            "  {name:<24} {:<8} {value}  (target {target})",
+            verdict.as_str().to_uppercase()
+        );
+    }
     if r.notifications_waiting > 0 {
         say!(
             "notifications {} waiting in the outbox (delivered when the webhook answers)",

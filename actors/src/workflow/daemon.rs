@@ -181,6 +181,7 @@ pub async fn serve(
         published: published.clone(),
         stages: daemon.settings.stages()?,
         store: DataDir::kept_store(&daemon.root),
+        kpi_window_days: daemon.settings.kpi_window_days()?,
     });
     while !*stop.borrow() {
         if let Ok(mut s) = shared.lock() {

@@ -13,8 +13,14 @@ fn esc(label: &str) -> String {
         .replace('\n', " ")
 }
 
-/// The Prometheus exposition of the read models after a cycle.
-pub fn render(p: &Projections, queue: &[(Stage, usize)], waiting_review: usize) -> String {
+/// The Prometheus exposition of the read models after a cycle, with the seed's success
+/// criteria over the `kpi_window_days` up to now.
+pub fn render(
+    p: &Projections,
+    queue: &[(Stage, usize)],
+    waiting_review: usize,
+    kpi_window_days: u32,
+) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
         let _ = writeln!(
@@ -198,6 +204,72 @@ pub fn render(p: &Projections, queue: &[(Stage, usize)], waiting_review: usize) 
         "Items fetched from each source.",
         "counter",
         src(&|h| h.fetched as f64),
+    );
+    let k = p.kpis.report(super::query::now_micros(), kpi_window_days);
+    let l = &k.discovery_to_decision;
+    let criteria = [
+        ("discoveries_per_day", &k.discoveries_per_day, 1.0),
+        ("validation_pass_rate", &k.validation_pass_rate, 0.5),
+        ("cold_to_warm", &k.cold_to_warm, 0.2),
+        ("warm_to_full", &k.warm_to_full, 0.1),
+        ("security_scanned", &k.security_scanned, 1.0),
+        ("audit_trail", &k.audit_trail, 1.0),
+        ("human_approval_optional", &k.human_approval_optional, 0.0),
+    ];
+    let label = |name: &str| format!("{{kpi=\"{name}\",window_days=\"{}\"}}", k.window_days);
+    metric(
+        "kpi_value",
+        "Each of the seed's success criteria over the rolling window (a share 0-1, or discoveries a day); absent without data.",
+        "gauge",
+        criteria
+            .iter()
+            .filter_map(|(name, kpi, _)| Some((label(name), kpi.value?)))
+            .collect(),
+    );
+    metric(
+        "kpi_target",
+        "The seed's target of each criterion (human_approval_optional: above it).",
+        "gauge",
+        criteria
+            .iter()
+            .map(|(name, _, target)| (label(name), *target))
+            .chain(std::iter::once((
+                label("discovery_to_decision_p95_seconds"),
+                stratagem_events::projection::kpi::DECISION_LATENCY_TARGET_SECONDS,
+            )))
+            .collect(),
+    );
+    metric(
+        "kpi_met",
+        "1 when the criterion is met over the window, 0 when missed; absent without data.",
+        "gauge",
+        criteria
+            .iter()
+            .map(|(name, kpi, _)| (label(name), kpi.verdict))
+            .chain(std::iter::once((label("discovery_to_decision"), l.verdict)))
+            .filter_map(|(labels, verdict)| {
+                use stratagem_events::projection::kpi::KpiVerdict;
+                match verdict {
+                    KpiVerdict::Met => Some((labels, 1.0)),
+                    KpiVerdict::Missed => Some((labels, 0.0)),
+                    KpiVerdict::NoData => None,
+                }
+            })
+            .collect(),
+    );
+    metric(
+        "kpi_discovery_to_decision_seconds",
+        "Time from an opportunity's discovery to its strategy's validation decision, over the window.",
+        "gauge",
+        [("0.5", l.p50_seconds), ("0.95", l.p95_seconds)]
+            .into_iter()
+            .filter_map(|(q, v)| {
+                Some((
+                    format!("{{quantile=\"{q}\",window_days=\"{}\"}}", k.window_days),
+                    v?,
+                ))
+            })
+            .collect(),
     );
     out
 }

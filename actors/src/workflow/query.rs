@@ -68,6 +68,7 @@ pub fn status(root: &Path) -> Result<Status> {
                 notifications_waiting: state.outbox.len() as u64,
                 risk: state.risk.clone(),
                 venue: stratagem_events::projection::files::VenueSummary::of(&state.venue),
+                kpis: state.kpis.clone(),
             };
             if dir.is_read_only() {
                 // Replayed in memory: the projection files are not written.
@@ -305,6 +306,15 @@ pub struct StatusReport {
     /// reconciliation (none on the paper venue).
     #[serde(default)]
     pub venue: stratagem_events::projection::files::VenueSummary,
+    /// The seed's success criteria over the rolling window (`KPI_WINDOW_DAYS`).
+    pub kpis: stratagem_events::projection::kpi::KpiReport,
+}
+
+/// Now, µs since the epoch.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// The account's risk state, as `status` reports it.
@@ -324,7 +334,8 @@ pub struct RiskReport {
 
 impl StatusReport {
     /// From the summary of the read models and the log's head.
-    pub fn of(root: &Path, summary: &Summary, head: Head) -> StatusReport {
+    /// The criteria are judged over the `window_days` up to now.
+    pub fn of(root: &Path, summary: &Summary, head: Head, window_days: u32) -> StatusReport {
         use stratagem_events::projection::rfc3339_micros;
         StatusReport {
             autonomy: summary.autonomy.clone(),
@@ -363,11 +374,17 @@ impl StatusReport {
                 line: super::risk::line_of(&summary.risk),
             },
             venue: summary.venue.clone(),
+            kpis: summary.kpis.report(now_micros(), window_days),
         }
     }
 
     /// From the read models themselves.
-    pub fn of_state(root: &Path, state: &Projections, head: Head) -> StatusReport {
+    pub fn of_state(
+        root: &Path,
+        state: &Projections,
+        head: Head,
+        window_days: u32,
+    ) -> StatusReport {
         StatusReport::of(
             root,
             &Summary {
@@ -378,8 +395,10 @@ impl StatusReport {
                 notifications_waiting: state.outbox.len() as u64,
                 risk: state.risk.clone(),
                 venue: stratagem_events::projection::files::VenueSummary::of(&state.venue),
+                kpis: state.kpis.clone(),
             },
             head,
+            window_days,
         )
     }
 }

@@ -133,6 +133,8 @@ pub struct Server {
     pub stages: StageSettings,
     /// The daemon's open store (for `audit verify`).
     pub store: Option<Arc<dyn EventStore>>,
+    /// The window of the success criteria, days (`KPI_WINDOW_DAYS`).
+    pub kpi_window_days: u32,
 }
 
 /// Removes the socket when the daemon ends.
@@ -258,6 +260,7 @@ impl Server {
                 &self.root,
                 &view.state,
                 view.head,
+                self.kpi_window_days,
             ))),
             "/v1/opportunities" => {
                 let number = |name: &str, default: usize| {

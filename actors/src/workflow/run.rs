@@ -806,7 +806,14 @@ impl Engine {
             },
             funnel: Funnel::of(guard.state()),
             notes,
-            metrics: super::metrics::render(guard.state(), &queue, waiting.len()),
+            metrics: super::metrics::render(
+                guard.state(),
+                &queue,
+                waiting.len(),
+                self.settings
+                    .kpi_window_days()
+                    .unwrap_or(stratagem_events::projection::kpi::DEFAULT_WINDOW_DAYS),
+            ),
             checked: outcome
                 .summaries
                 .iter()

@@ -546,6 +546,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "strategies validated at once (default: the cores; 1-64)",
     ),
     (
+        "KPI_WINDOW_DAYS",
+        "days of the rolling window the seed's success criteria are measured over, in `status` and on /metrics (default 7; 1-90)",
+    ),
+    (
         "STAGE_CONCURRENCY",
         "strategies running each stage at once (default: the cores; 1-64)",
     ),
@@ -1240,6 +1244,20 @@ impl Settings {
                 "a number of generations from 0 to 10",
             )?,
         })
+    }
+
+    /// `KPI_WINDOW_DAYS`: the rolling window the seed's success criteria are measured over
+    /// (default 7, 1 to 90).
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn kpi_window_days(&self) -> Result<u32, SettingError> {
+        self.parsed(
+            "KPI_WINDOW_DAYS",
+            stratagem_events::projection::kpi::DEFAULT_WINDOW_DAYS,
+            |n| (1..=stratagem_events::projection::kpi::MAX_WINDOW_DAYS).contains(n),
+            "a number of days between 1 and 90",
+        )
     }
 
     /// `VALIDATOR_CONCURRENCY` and `STAGE_CONCURRENCY`: how many strategies validate, and how many

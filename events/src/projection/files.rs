@@ -102,6 +102,9 @@ pub struct Summary {
     /// The execution venue's orders and balances.
     #[serde(default)]
     pub venue: VenueSummary,
+    /// What the events say about the seed's success criteria.
+    #[serde(default)]
+    pub kpis: super::kpi::KpiLog,
 }
 
 /// The execution venue as `status` reports it.
@@ -367,6 +370,7 @@ impl ProjectionFiles {
             notifications_waiting: self.state.outbox.len() as u64,
             risk: self.state.risk.clone(),
             venue: VenueSummary::of(&self.state.venue),
+            kpis: self.state.kpis.clone(),
         };
         self.write_atomically(
             SUMMARY_FILE,

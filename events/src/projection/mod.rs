@@ -5,6 +5,7 @@
 //! the data directory are written by [`files::ProjectionFiles`].
 
 pub mod files;
+pub mod kpi;
 pub mod lifecycle;
 pub mod snapshot;
 
@@ -146,6 +147,9 @@ pub struct OpportunityView {
     pub parent_strategy_id: Option<Uuid>,
     /// Sequence number of its discovery event.
     pub discovered_seq: u64,
+    /// When it was discovered (its discovery event recorded), µs since the epoch.
+    #[serde(default)]
+    pub discovered_at_micros: i64,
     /// Latest score.
     pub score: Option<ScoreView>,
     /// Funnel status.
@@ -358,6 +362,9 @@ pub struct Projections {
     pub risk: RiskView,
     /// The execution venue's account as the log knows it.
     pub venue: VenueView,
+    /// What the events say about the seed's success criteria.
+    #[serde(default)]
+    pub kpis: kpi::KpiLog,
     /// Last sequence number applied.
     pub last_seq: u64,
 }
@@ -467,8 +474,32 @@ impl Projections {
 
     /// Applies an event already decoded from `rec`.
     pub fn apply_decoded(&mut self, rec: &RecordedEvent, event: Event) {
+        let known = self.known_for_kpis(&event);
+        self.kpis.observe(rec, &event, known);
         self.apply_event(rec.seq, rec.recorded_at_micros, event);
         self.last_seq = rec.seq;
+    }
+
+    /// What the criteria need to know of an event's strategy before it is applied.
+    fn known_for_kpis(&self, event: &Event) -> kpi::Known {
+        match event {
+            Event::ValidationDecided(e) => kpi::Known {
+                discovered_at: self
+                    .strategies
+                    .get(&e.strategy_id)
+                    .and_then(|s| self.opportunities.get(&s.opportunity_id))
+                    .map(|o| o.discovered_at_micros),
+                person_approved: false,
+            },
+            Event::StagePromoted(e) => kpi::Known {
+                discovered_at: None,
+                person_approved: self
+                    .strategies
+                    .get(&e.strategy_id)
+                    .is_some_and(|s| s.approved_stages.contains(&e.to)),
+            },
+            _ => kpi::Known::default(),
+        }
     }
 
     /// The family a strategy's trials are counted in: its opportunity's family, else its
@@ -798,6 +829,7 @@ impl Projections {
                         stated_sharpe: e.stated_sharpe,
                         parameters: e.parameters,
                         parent_strategy_id: e.parent_strategy_id,
+                        discovered_at_micros: recorded_at_micros,
                         discovered_seq: seq,
                         score: None,
                         status: OpportunityStatus::Discovered,

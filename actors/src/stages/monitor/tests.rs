@@ -170,6 +170,7 @@ fn opportunity(id: Uuid, parent: Option<Uuid>) -> OpportunityView {
         parameters: Vec::new(),
         parent_strategy_id: parent,
         discovered_seq: 1,
+        discovered_at_micros: 0,
         score: None,
         status: OpportunityStatus::Generated,
         strategies: Vec::new(),
