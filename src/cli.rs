@@ -55,7 +55,8 @@ impl Command {
             | Command::Scan { json, .. }
             | Command::Discover { json, .. }
             | Command::Run { json, .. }
-            | Command::Opportunities { json, .. } => *json,
+            | Command::Opportunities { json, .. }
+            | Command::Trace { json, .. } => *json,
             Command::Review(
                 ReviewCommand::List(JsonFlag { json })
                 | ReviewCommand::Approve { json, .. }
@@ -183,6 +184,16 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         offline: Option<PathBuf>,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A strategy's provenance: the source item its idea came from, its scores, generation,
+    /// every validation layer, every stage run with its gate, the monitor's readings, rollbacks
+    /// and clones, each with its event's sequence number.
+    Trace {
+        /// The strategy id.
+        strategy: String,
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },

@@ -145,6 +145,18 @@ fn every_command_speaks_one_envelope_with_its_exit_code() {
             Some("bad_data"),
         ),
         case(
+            "trace: not an id",
+            &["trace", "not-an-id"],
+            64,
+            Some("usage"),
+        ),
+        case(
+            "trace: an unknown strategy",
+            &["trace", unknown],
+            65,
+            Some("bad_data"),
+        ),
+        case(
             "discover",
             &["discover", "--source", "manual", "--offline", &off],
             0,

@@ -118,6 +118,100 @@ fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
     retired_stays_out_until_reopened(data);
 }
 
+/// `trace` of the main job's FULL strategy: source item → scores → generation → validation →
+/// COLD → WARM → LIMITED → FULL → monitor, each step with its event's sequence number, in the
+/// log's order; the text shows the same steps.
+fn trace_of_the_full_strategy(data: &Path) {
+    let stages = std::fs::read_to_string(data.join("strategy_stages.jsonl")).unwrap();
+    let full: String = stages
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["kind"] == "stage.promoted" && v["data"]["to"] == "full")
+        .expect("a strategy promoted to FULL")["data"]["strategy_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["trace", &full, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = common::data(&stdout(&out)).unwrap();
+    assert_eq!(t["strategy_id"], full.as_str());
+    let steps = t["steps"].as_array().unwrap();
+    let seqs: Vec<u64> = steps.iter().map(|s| s["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let first = |phase: &str| {
+        steps
+            .iter()
+            .find(|s| s["phase"] == phase)
+            .unwrap_or_else(|| panic!("no {phase} step in {t}"))["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    let order = [
+        "source",
+        "score",
+        "generation",
+        "validation",
+        "cold",
+        "warm",
+        "limited",
+        "full",
+        "monitor",
+    ];
+    let firsts: Vec<u64> = order.iter().map(|p| first(p)).collect();
+    assert!(
+        firsts.windows(2).all(|w| w[0] < w[1]),
+        "{order:?} first at {firsts:?}"
+    );
+    // The source item is the idea's discovery, with its title; each of the six layers is there.
+    assert_eq!(steps[0]["kind"], "opportunity.discovered", "{t}");
+    assert_eq!(steps[0]["data"]["opportunity_id"], t["opportunity_id"]);
+    let layers = steps
+        .iter()
+        .filter(|s| s["kind"] == "validation.layer_finished")
+        .count();
+    assert_eq!(layers, 6, "{t}");
+    for kind in ["stage.completed", "stage.promoted", "monitor.observed"] {
+        assert!(steps.iter().any(|s| s["kind"] == kind), "{kind}: {t}");
+    }
+    let text = stdout(
+        &bin()
+            .arg("--data-dir")
+            .arg(data)
+            .args(["trace", &full])
+            .output()
+            .unwrap(),
+    );
+    for line in [
+        format!("strategy {full} "),
+        format!("#{:<7} ", firsts[0]),
+        "opportunity.discovered".to_string(),
+        "layer 2 security: passed".to_string(),
+        "promoted LIMITED → FULL".to_string(),
+        "reading 1 in FULL".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line} missing in:\n{text}");
+    }
+    // An id the log does not hold is refused, naming it.
+    let unknown = "01900000-0000-7000-8000-000000000000";
+    let out = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["trace", unknown])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("no strategy {unknown} in the log")),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The seed's eight success criteria after the main job, in `status --json` (`kpis`) and in
 /// `status`'s text: each with its target, value and verdict, equal to the funnel's figures.
 fn kpis_of_the_main_job(data: &Path, status: &Value) {
@@ -169,7 +263,7 @@ fn kpis_of_the_main_job(data: &Path, status: &Value) {
             .unwrap(),
     );
     assert!(
-        text.contains("success criteria over the 7 days to "),
+        text.contains("success criteria over the 7 days to the last event, "),
         "{text}"
     );
     for line in [
@@ -213,6 +307,7 @@ fn sqlite_export_is_the_seeds_database(data: &Path) {
         "{status}"
     );
     kpis_of_the_main_job(data, &status);
+    trace_of_the_full_strategy(data);
     let db = rusqlite::Connection::open_with_flags(
         out.join("strategy_opportunities.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -628,6 +723,33 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
     let held: Value = common::data(&stdout(&held)).unwrap();
     assert_eq!(held["kpis"]["validation_pass_rate"]["of"], 2, "{held}");
     assert_eq!(held["kpis"]["audit_trail"]["verdict"], "met", "{held}");
+    // So does `trace`: the daemon reads its own log for it.
+    let stages = std::fs::read_to_string(data.join("strategy_stages.jsonl")).unwrap();
+    let full = stages
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["kind"] == "stage.promoted" && v["data"]["to"] == "full")
+        .unwrap()["data"]["strategy_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let traced = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["trace", &full, "--json"])
+        .output()
+        .unwrap();
+    assert!(traced.status.success(), "{}", stderr(&traced));
+    let traced: Value = common::data(&stdout(&traced)).unwrap();
+    assert_eq!(traced["strategy_id"], full.as_str(), "{traced}");
+    assert!(
+        traced["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["phase"] == "full"),
+        "{traced}"
+    );
     assert!(http_get(&addr, "/livez").starts_with("HTTP/1.1 200 OK"));
     assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200 OK"));
     assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));

@@ -1,12 +1,14 @@
 //! The seed's success criteria, measured on a log whose every time is chosen: each figure is
 //! checked against the arithmetic done by hand.
 
+mod common;
+
+use common::{discovered, generated_from};
 use stratagem_events::projection::kpi::KpiVerdict;
 use stratagem_events::record::RecordedEvent;
 use stratagem_events::{
-    Decision, Event, GenerationMode, OpportunityDiscovered, Projections, ReviewApproved, Stage,
-    StageCompleted, StageMetrics, StagePromoted, StageStarted, StrategyGenerated,
-    ValidationDecided, ValidationLayerFinished,
+    Decision, Event, Projections, ReviewApproved, Stage, StageCompleted, StageMetrics,
+    StagePromoted, StageStarted, ValidationDecided, ValidationLayerFinished,
 };
 use uuid::Uuid;
 
@@ -52,42 +54,6 @@ impl Log {
         };
         self.p.apply_decoded(&rec, event);
         self.prev = hash;
-    }
-}
-
-fn opportunity(id: Uuid) -> OpportunityDiscovered {
-    OpportunityDiscovered {
-        opportunity_id: id,
-        source: "manual".into(),
-        external_id: None,
-        title: "an idea".into(),
-        hypothesis: "h".into(),
-        url: None,
-        family: None,
-        asset_class: None,
-        timeframe: None,
-        parameters: vec![],
-        stated_sharpe: None,
-        template: None,
-        parent_strategy_id: None,
-    }
-}
-
-fn generated(id: Uuid, opportunity: Uuid) -> StrategyGenerated {
-    StrategyGenerated {
-        strategy_id: id,
-        opportunity_id: opportunity,
-        name: format!("momentum_{}", id.as_u128()),
-        path: String::new(),
-        sha256: String::new(),
-        source_code: String::new(),
-        mode: GenerationMode::Template,
-        template: Some("momentum".into()),
-        parameters: Vec::new(),
-        model: None,
-        prompt: None,
-        reply: None,
-        tokens_used: 0,
     }
 }
 
@@ -151,22 +117,25 @@ fn each_criterion_is_the_arithmetic_of_the_events_in_its_window() {
     for n in 0..3 {
         log.at(
             NOW - 8 * DAY - n * 3600 * SECOND,
-            opportunity(id(100 + n as u128)),
+            discovered(id(100 + n as u128), "an old idea"),
         );
     }
     let t0 = NOW - 3 * DAY;
     for n in 0..10u128 {
-        log.at(t0 + n as i64 * 60 * SECOND, opportunity(id(n + 1)));
+        log.at(
+            t0 + n as i64 * 60 * SECOND,
+            discovered(id(n + 1), "an idea"),
+        );
     }
     // An old strategy from an old opportunity: decided, COLD completed, 10 days ago.
     let old = id(500);
-    log.at(NOW - 10 * DAY, generated(old, id(100)));
+    log.at(NOW - 10 * DAY, generated_from(old, id(100)));
     log.at(NOW - 10 * DAY, decided(old, Decision::Rejected));
     log.at(NOW - 10 * DAY, completed(old, Stage::Cold));
     // Four strategies of opportunities 1–4 (discovered at t0, t0+60 s, t0+120 s, t0+180 s).
     let s: Vec<Uuid> = (1..=4).map(|n| id(1000 + n)).collect();
     for (n, sid) in s.iter().enumerate() {
-        log.at(t0 + DAY, generated(*sid, id(n as u128 + 1)));
+        log.at(t0 + DAY, generated_from(*sid, id(n as u128 + 1)));
     }
     // Security passed for S1 and S2; S3's code runs in the sandbox without it.
     log.at(t0 + DAY, layer(s[0], 2, "security", true));
@@ -288,11 +257,11 @@ fn what_falls_out_of_the_longest_window_is_let_go() {
     for n in 0..50u128 {
         log.at(
             NOW - 200 * DAY + n as i64 * DAY,
-            opportunity(Uuid::from_u128(n + 1)),
+            discovered(Uuid::from_u128(n + 1), "an idea"),
         );
     }
     // Events 200..151 days ago, then one now: only what is within 90 days of now stays.
-    log.at(NOW, opportunity(Uuid::from_u128(999)));
+    log.at(NOW, discovered(Uuid::from_u128(999), "today's idea"));
     let kept: u64 = log.p.kpis.discovered_per_hour.values().sum();
     assert_eq!(kept, 1);
     assert_eq!(log.p.kpis.report(NOW, 90).discoveries_per_day.count, 1);

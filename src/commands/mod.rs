@@ -36,6 +36,7 @@ mod status;
 mod store;
 mod submit;
 mod sweep;
+mod trace;
 mod validate;
 mod worker;
 
@@ -85,6 +86,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Status(flags) => status::run(root, settings, flags.json),
+        Command::Trace { strategy, json } => trace::run(root, &strategy, json),
         Command::Submit(args) => submit::run(root, args).await,
         Command::Audit(cmd) => audit::run(root, settings, cmd),
         Command::Data(cmd) => data::run(root, settings, cmd).await,

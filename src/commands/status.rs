@@ -96,7 +96,7 @@ fn render(r: &StatusReport, json: bool) -> anyhow::Result<ExitCode> {
     );
     let k = &r.kpis;
     say!(
-        "success criteria over the {} days to {} (the seed's targets):",
+        "success criteria over the {} days to the last event, {} (the seed's targets):",
         k.window_days,
         k.until
     );

@@ -205,7 +205,9 @@ pub fn render(
         "counter",
         src(&|h| h.fetched as f64),
     );
-    let k = p.kpis.report(super::query::now_micros(), kpi_window_days);
+    let k = p
+        .kpis
+        .report_to_newest(kpi_window_days, super::query::now_micros());
     let l = &k.discovery_to_decision;
     let criteria = [
         ("discoveries_per_day", &k.discoveries_per_day, 1.0),

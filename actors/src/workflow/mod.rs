@@ -38,6 +38,7 @@ pub mod sqlite;
 pub mod stage;
 pub mod submit;
 pub mod sweep;
+pub mod trace;
 pub mod validate;
 
 pub(crate) use error::refuse;

@@ -374,7 +374,7 @@ impl StatusReport {
                 line: super::risk::line_of(&summary.risk),
             },
             venue: summary.venue.clone(),
-            kpis: summary.kpis.report(now_micros(), window_days),
+            kpis: summary.kpis.report_to_newest(window_days, now_micros()),
         }
     }
 

@@ -290,7 +290,24 @@ impl Server {
                 let rows: Vec<WaitingRow> = waiting_rows(&view.state, &self.stages);
                 json(serde_json::to_string(&Page::all(rows)))
             }
-            _ => (404, error_body(&format!("no such route: {path}"))),
+            _ => match path.strip_prefix("/v1/trace/") {
+                Some(id) => {
+                    let Ok(id) = id.parse::<uuid::Uuid>() else {
+                        return (
+                            400,
+                            error_body(&format!("{id:?} is not a strategy id (a UUID)")),
+                        );
+                    };
+                    let Some(store) = &self.store else {
+                        return (503, error_body("the daemon's store is not open"));
+                    };
+                    match super::trace::trace(store.as_ref(), &view.state, id) {
+                        Ok(t) => json(serde_json::to_string(&t)),
+                        Err(e) => (404, error_body(&e.to_string())),
+                    }
+                }
+                None => (404, error_body(&format!("no such route: {path}"))),
+            },
         }
     }
 }

@@ -13,6 +13,9 @@
 //! | full audit trail | events on the log that link to the hash of the one before them | 100 % |
 //! | human approval optional | promotions in the window: share made without a person's approval | > 0 |
 //!
+//! The window ends at the newest event (`report_to_newest`): the figures are the log's, the same
+//! whenever they are read.
+//!
 //! A criterion with nothing to measure in the window (no decision, no COLD run) says so: its
 //! verdict is `no_data`, neither met nor missed.
 
@@ -200,6 +203,18 @@ impl KpiLog {
             self.journeys.remove(&id);
             self.scanned.remove(&id);
         }
+    }
+
+    /// The criteria over the `window_days` days up to the newest event (the log's own time:
+    /// a read gives the same figures whenever it is made, during a run or after it); an empty
+    /// log's window ends at `empty_now` (µs).
+    pub fn report_to_newest(&self, window_days: u32, empty_now: i64) -> KpiReport {
+        let now = if self.events == 0 {
+            empty_now
+        } else {
+            self.newest
+        };
+        self.report(now, window_days)
     }
 
     /// The criteria over the `window_days` days up to `now` (µs).

@@ -1,0 +1,294 @@
+//! A strategy's provenance, read from the log: the source item its idea came from, the scores,
+//! the generation, each validation layer, every stage run with its gate, the monitor's readings,
+//! rollbacks and clones — each step with the sequence number of the event that records it
+//! (`stratagem trace`, the daemon's `/v1/trace/ID`).
+
+use serde::Serialize;
+use serde_json::Value;
+use stratagem_events::projection::rfc3339_micros;
+use stratagem_events::store::iter_from;
+use stratagem_events::{Event, EventStore, Projections};
+use uuid::Uuid;
+
+use super::error::{Result, WorkflowError};
+
+/// One step of a trace.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TraceStep {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    /// `source`, `score`, `generation`, `validation`, `review`, `backtest`, `cold`, `warm`,
+    /// `limited`, `full`, `monitor` or `clone`.
+    pub phase: String,
+    /// The event's kind.
+    pub kind: String,
+    /// What it says, in one line.
+    pub summary: String,
+    /// The event as the audit files hold it.
+    pub data: Value,
+}
+
+/// A strategy's provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Trace {
+    /// The strategy.
+    pub strategy_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The opportunity it implements.
+    pub opportunity_id: Uuid,
+    /// The strategy it was cloned from, if it is a clone.
+    pub parent_strategy_id: Option<Uuid>,
+    /// Opportunities spawned from it as clones.
+    pub clones: Vec<Uuid>,
+    /// Where it is now (`status` and stage).
+    pub now: String,
+    /// Every event about it or its idea, in the log's order.
+    pub steps: Vec<TraceStep>,
+}
+
+/// The phases a trace goes through, in the order a strategy meets them.
+pub const PHASES: [&str; 12] = [
+    "source",
+    "score",
+    "generation",
+    "validation",
+    "review",
+    "backtest",
+    "cold",
+    "warm",
+    "limited",
+    "full",
+    "monitor",
+    "clone",
+];
+
+/// The trace of strategy `id`: its idea's events from its discovery on, and its own.
+///
+/// # Errors
+/// No such strategy, or the log cannot be read.
+pub fn trace(store: &dyn EventStore, state: &Projections, id: Uuid) -> Result<Trace> {
+    let Some(s) = state.strategies.get(&id) else {
+        return Err(WorkflowError::refused(format!(
+            "no strategy {id} in the log"
+        )));
+    };
+    let opportunity = state.opportunities.get(&s.opportunity_id);
+    let from = opportunity.map_or(1, |o| o.discovered_seq.max(1));
+    let (me, idea) = (id.to_string(), s.opportunity_id.to_string());
+    let mut steps = Vec::new();
+    for rec in iter_from(store, from) {
+        let rec = rec.map_err(|e| WorkflowError::refused(format!("cannot read the log: {e}")))?;
+        let event = rec
+            .event()
+            .map_err(|e| WorkflowError::refused(format!("event {}: {e}", rec.seq)))?;
+        if matches!(
+            event,
+            Event::NotificationQueued(_)
+                | Event::NotificationSent(_)
+                | Event::NotificationFailed(_)
+                | Event::NotificationDropped(_)
+        ) {
+            continue;
+        }
+        let data = serde_json::to_value(&event).unwrap_or(Value::Null);
+        let field = |k: &str| data.get(k).and_then(Value::as_str);
+        let about_me = field("strategy_id") == Some(me.as_str())
+            || field("parent_strategy_id") == Some(me.as_str());
+        let about_idea = field("opportunity_id") == Some(idea.as_str());
+        if !(about_me || about_idea) {
+            continue;
+        }
+        // The idea of a clone spawned from it is one of its clones, not its source.
+        let phase = match &event {
+            Event::OpportunityDiscovered(_) if !about_idea => "clone",
+            _ => phase_of(&event, &data),
+        };
+        steps.push(TraceStep {
+            seq: rec.seq,
+            at: rfc3339_micros(rec.recorded_at_micros),
+            phase: phase.to_string(),
+            kind: rec.kind.as_str().to_string(),
+            summary: summary_of(&event),
+            data,
+        });
+    }
+    Ok(Trace {
+        strategy_id: id,
+        name: s.name.clone(),
+        opportunity_id: s.opportunity_id,
+        parent_strategy_id: opportunity.and_then(|o| o.parent_strategy_id),
+        clones: s.clones.clone(),
+        now: match s.stage {
+            Some(stage) => format!("{} in {}", s.status.as_str(), stage.as_str().to_uppercase()),
+            None => s.status.as_str().to_string(),
+        },
+        steps,
+    })
+}
+
+fn phase_of(event: &Event, data: &Value) -> &'static str {
+    let stage = |key: &str| match data.get(key).and_then(Value::as_str) {
+        Some("cold") => "cold",
+        Some("warm") => "warm",
+        Some("limited") => "limited",
+        Some("full") => "full",
+        _ => "cold",
+    };
+    match event {
+        Event::OpportunityDiscovered(_) => "source",
+        Event::OpportunityScored(_)
+        | Event::OpportunityHeld(_)
+        | Event::OpportunitySubmitted(_)
+        | Event::OpportunityRejectedDuplicate(_)
+        | Event::OpportunityRejected(_) => "score",
+        Event::GenerationAttempted(_) | Event::StrategyGenerated(_) => "generation",
+        Event::ValidationStarted(_)
+        | Event::ValidationLayerFinished(_)
+        | Event::ValidationDecided(_) => "validation",
+        Event::ReviewApproved(_) | Event::ReviewRejected(_) | Event::ReviewReopened(_) => "review",
+        Event::BacktestTrial(_) => "backtest",
+        Event::StagePromoted(_) => stage("to"),
+        Event::StageRolledBack(_) | Event::MonitorObserved(_) | Event::StrategyRetired(_) => {
+            "monitor"
+        }
+        Event::CloneSpawned(_) => "clone",
+        _ => stage("stage"),
+    }
+}
+
+fn summary_of(event: &Event) -> String {
+    let short = |t: &str, n: usize| -> String {
+        let mut s: String = t.chars().take(n).collect();
+        if t.chars().count() > n {
+            s.push('…');
+        }
+        s
+    };
+    match event {
+        Event::OpportunityDiscovered(e) => format!(
+            "{} {}: \"{}\"{} — {}",
+            e.source,
+            e.external_id.as_deref().unwrap_or(""),
+            e.title.shown(),
+            e.url.as_deref().map(|u| format!(" <{u}>")).unwrap_or_default(),
+            short(&e.hypothesis.shown(), 160)
+        ),
+        Event::OpportunityScored(e) => format!(
+            "composite {:.3}: novelty {:.2}, market fit {:.2}, complexity {:.2}, capital efficiency {:.2}, risk {:.2} (regime {})",
+            e.composite,
+            e.novelty.value,
+            e.market_fit.value,
+            e.complexity.value,
+            e.capital_efficiency.value,
+            e.risk.value,
+            e.regime
+        ),
+        Event::OpportunitySubmitted(_) => "submitted to code generation".into(),
+        Event::OpportunityHeld(_) => "held below the threshold".into(),
+        Event::GenerationAttempted(e) => format!(
+            "attempt {} ({:?}), model {}",
+            e.attempt, e.mode, e.requested_model
+        ),
+        Event::StrategyGenerated(e) => format!(
+            "{} from {}{}; sha256 {}",
+            e.name,
+            match (&e.template, &e.model) {
+                (Some(t), Some(m)) => format!("template {t} and model {m}"),
+                (Some(t), None) => format!("template {t}"),
+                (None, Some(m)) => format!("model {m}"),
+                (None, None) => "?".into(),
+            },
+            if e.parameters.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    e.parameters
+                        .iter()
+                        .map(|p| format!("{} {}", p.name, p.value))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            short(&e.sha256, 12)
+        ),
+        Event::ValidationLayerFinished(e) => format!(
+            "layer {} {}: {}{}",
+            e.layer,
+            e.layer_name,
+            if e.passed { "passed" } else { "failed" },
+            {
+                let codes: Vec<&str> = e
+                    .errors
+                    .iter()
+                    .chain(&e.warnings)
+                    .map(|f| f.code.as_str())
+                    .collect();
+                if codes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", codes.join(", "))
+                }
+            }
+        ),
+        Event::ValidationDecided(e) => format!("{:?}: {}", e.decision, e.reason),
+        Event::StageStarted(e) => format!(
+            "{} run started, {:.0} % of capital, baseline {}",
+            e.stage.as_str().to_uppercase(),
+            e.capital_fraction * 100.0,
+            e.baseline.as_deref().unwrap_or("none")
+        ),
+        Event::StageCompleted(e) => format!(
+            "{} run {}: sharpe {:.3}, return {:.2} %, {} trades; gate {}",
+            e.stage.as_str().to_uppercase(),
+            if e.passed { "passed" } else { "failed" },
+            e.metrics.sharpe,
+            e.metrics.total_return * 100.0,
+            e.metrics.trades,
+            e.gate
+        ),
+        Event::StagePromoted(e) => format!(
+            "promoted {} → {}",
+            e.from.map_or("approved".to_string(), |s| s.as_str().to_uppercase()),
+            e.to.as_str().to_uppercase()
+        ),
+        Event::StageRejected(e) => format!("rejected at {}: {}", e.stage.as_str().to_uppercase(), e.reason),
+        Event::StageRolledBack(e) => format!(
+            "rolled back {} → {}: {}",
+            e.from.as_str().to_uppercase(),
+            e.to.as_str().to_uppercase(),
+            e.reason
+        ),
+        Event::StrategyRetired(e) => format!("retired: {}", e.reason),
+        Event::StageParity(e) => format!(
+            "parity on the {} venue: {} trades beside the backtest's {}, {} unexplained; equity {:.2} against {:.2}",
+            e.ledger.venue,
+            e.ledger.stage_trades,
+            e.ledger.backtest_trades,
+            e.ledger.unexplained,
+            e.ledger.stage_equity,
+            e.ledger.backtest_equity
+        ),
+        Event::ValidationStarted(_) => "validation started".into(),
+        Event::MonitorObserved(e) => format!(
+            "reading {} in {}: P&L {:.2}, return {:.2} %",
+            e.observation,
+            e.stage.as_str().to_uppercase(),
+            e.pnl,
+            e.total_return * 100.0
+        ),
+        Event::CloneSpawned(e) => format!(
+            "clone {} spawned ({})",
+            e.opportunity_id,
+            e.variant
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.value))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.kind().as_str().to_string(),
+    }
+}
