@@ -646,36 +646,71 @@ impl JetStreamEventStore {
                 }
             };
             let payload = encode_batch(key, &records[i..end]);
-            self.publish_batch(payload).await?;
+            self.publish_batch(payload, records[end - 1].0).await?;
             i = end;
         }
         Ok(self.head())
     }
 
-    /// Publishes a batch message after the last one applied here, and applies it.
-    async fn publish_batch(&self, payload: Vec<u8>) -> Result<(), StoreError> {
-        let stream_last = self.shared.lock().stream_last;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-            stream_last.to_string().as_str(),
-        );
-        let ack = match self
-            .context
-            .publish_with_headers(
-                subject(&self.address.stream),
-                headers,
-                Bytes::from(payload.clone()),
-            )
-            .await
-        {
-            Ok(future) => future.await,
-            Err(e) => Err(e),
+    /// Publishes a batch message (its last event `last_seq`) after the last one applied here,
+    /// and applies it. A cluster still placing a new stream, or electing a leader, answers
+    /// "no stream" or not at all for a moment: the batch is sent again (the expected-sequence
+    /// header lets only one copy land) until it lands or `APPEND_PATIENCE` runs out.
+    async fn publish_batch(&self, payload: Vec<u8>, last_seq: u64) -> Result<(), StoreError> {
+        let began = std::time::Instant::now();
+        loop {
+            let stream_last = self.shared.lock().stream_last;
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                stream_last.to_string().as_str(),
+            );
+            let ack = match self
+                .context
+                .publish_with_headers(
+                    subject(&self.address.stream),
+                    headers,
+                    Bytes::from(payload.clone()),
+                )
+                .await
+            {
+                Ok(future) => future.await,
+                Err(e) => Err(e),
+            };
+            match ack {
+                Ok(ack) => {
+                    return self
+                        .shared
+                        .apply(ack.sequence, &payload)
+                        .map_err(|e| self.backend("the stream is not an event log", &e))
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        PublishErrorKind::StreamNotFound
+                            | PublishErrorKind::TimedOut
+                            | PublishErrorKind::BrokenPipe
+                    ) && began.elapsed() < APPEND_PATIENCE =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    // It may have landed after all: then the stream holds it next.
+                    if let Ok(last) = self.stream_last().await {
+                        if last > stream_last {
+                            self.catch_up(last).await?;
+                            return if self.head().seq >= last_seq {
+                                Ok(())
+                            } else {
+                                Err(self.backend(
+                                    "cannot import",
+                                    &"another writer appended to the stream meanwhile",
+                                ))
+                            };
+                        }
+                    }
+                }
+                Err(e) => return Err(self.backend("cannot import", &e)),
+            }
         }
-        .map_err(|e| self.backend("cannot import", &e))?;
-        self.shared
-            .apply(ack.sequence, &payload)
-            .map_err(|e| self.backend("the stream is not an event log", &e))
     }
 }
 
