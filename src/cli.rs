@@ -77,7 +77,7 @@ impl Command {
             ) => *json,
             Command::Data(DataCommand::Export { .. }) => false,
             Command::Store(StoreCommand::Copy { json, .. }) => *json,
-            Command::Worker { .. } => false,
+            Command::Worker { .. } | Command::Console { .. } => false,
             Command::Debug(_) => false,
         }
     }
@@ -186,6 +186,13 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// The operator's console: web pages over a data directory no process holds (the funnel,
+    /// the success criteria, opportunities, each strategy's provenance), on `CONSOLE_ADDR`.
+    Console {
+        /// Where to listen (default `CONSOLE_ADDR`, else 127.0.0.1:8420).
+        #[arg(long)]
+        addr: Option<String>,
     },
     /// A strategy's provenance: the source item its idea came from, its scores, generation,
     /// every validation layer, every stage run with its gate, the monitor's readings, rollbacks

@@ -122,15 +122,7 @@ fn the_main_job_prints_the_funnel_and_runs_again_without_repeating_itself() {
 /// COLD → WARM → LIMITED → FULL → monitor, each step with its event's sequence number, in the
 /// log's order; the text shows the same steps.
 fn trace_of_the_full_strategy(data: &Path) {
-    let stages = std::fs::read_to_string(data.join("strategy_stages.jsonl")).unwrap();
-    let full: String = stages
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|v| v["kind"] == "stage.promoted" && v["data"]["to"] == "full")
-        .expect("a strategy promoted to FULL")["data"]["strategy_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let full = common::full_strategy(data);
     let out = bin()
         .arg("--data-dir")
         .arg(data)
@@ -724,15 +716,7 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
     assert_eq!(held["kpis"]["validation_pass_rate"]["of"], 2, "{held}");
     assert_eq!(held["kpis"]["audit_trail"]["verdict"], "met", "{held}");
     // So does `trace`: the daemon reads its own log for it.
-    let stages = std::fs::read_to_string(data.join("strategy_stages.jsonl")).unwrap();
-    let full = stages
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|v| v["kind"] == "stage.promoted" && v["data"]["to"] == "full")
-        .unwrap()["data"]["strategy_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let full = common::full_strategy(data);
     let traced = bin()
         .arg("--data-dir")
         .arg(data)

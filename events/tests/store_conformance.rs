@@ -2,6 +2,7 @@
 //! in-memory store, the sled store (in a real temporary directory), and the JetStream store on
 //! a real `nats-server` (one node, and a three-node cluster with three replicas).
 
+mod common;
 #[path = "common/nats.rs"]
 mod nats;
 
@@ -11,7 +12,7 @@ use stratagem_events::audit::verify_chain;
 use stratagem_events::record::GENESIS_HASH;
 use stratagem_events::{
     ActorStarted, AppendRequest, Event, EventStore, Head, JetStreamEventStore, MemoryEventStore,
-    OpportunityDiscovered, Projections, SledEventStore, StoreError, Subscription,
+    Projections, SledEventStore, StoreError, Subscription,
 };
 use uuid::Uuid;
 
@@ -74,21 +75,7 @@ fn actor(name: &str) -> Event {
 }
 
 fn opportunity(title: &str) -> Event {
-    Event::from(OpportunityDiscovered {
-        opportunity_id: Uuid::now_v7(),
-        source: "manual".into(),
-        external_id: None,
-        title: title.into(),
-        hypothesis: "h".into(),
-        url: None,
-        family: None,
-        asset_class: None,
-        timeframe: None,
-        parameters: vec![],
-        stated_sharpe: None,
-        template: None,
-        parent_strategy_id: None,
-    })
+    common::discovered(Uuid::now_v7(), title)
 }
 
 async fn empty_store(s: Subject) {

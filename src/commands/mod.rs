@@ -21,6 +21,7 @@ macro_rules! say {
 mod audit;
 mod backtest;
 mod config;
+mod console;
 mod data;
 mod debug;
 mod discover;
@@ -87,6 +88,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Status(flags) => status::run(root, settings, flags.json),
         Command::Trace { strategy, json } => trace::run(root, &strategy, json),
+        Command::Console { addr } => console::run(root, settings, addr.as_deref()).await,
         Command::Submit(args) => submit::run(root, args).await,
         Command::Audit(cmd) => audit::run(root, settings, cmd),
         Command::Data(cmd) => data::run(root, settings, cmd).await,

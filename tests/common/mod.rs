@@ -434,3 +434,17 @@ pub fn next_bar_flags_by_close(n: usize) -> Vec<(f64, i8)> {
         })
         .collect()
 }
+
+/// The first strategy the log of `data` promoted to FULL (its stages' audit file).
+#[allow(dead_code)]
+pub fn full_strategy(data: &Path) -> String {
+    let stages = std::fs::read_to_string(data.join("strategy_stages.jsonl")).unwrap();
+    stages
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["kind"] == "stage.promoted" && v["data"]["to"] == "full")
+        .expect("a strategy promoted to FULL")["data"]["strategy_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod backtest;
 pub mod capital;
 pub mod compile;
+pub mod console;
 pub mod daemon;
 pub mod data_dir;
 pub mod discover;

@@ -546,6 +546,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "strategies validated at once (default: the cores; 1-64)",
     ),
     (
+        "CONSOLE_ADDR",
+        "where `stratagem console` serves its pages (default 127.0.0.1:8420; off loopback only with CONSOLE_TOKEN)",
+    ),
+    (
+        "CONSOLE_TOKEN",
+        "the bearer token every console request must carry; required to bind off loopback (a secret)",
+    ),
+    (
         "KPI_WINDOW_DAYS",
         "days of the rolling window the seed's success criteria are measured over, in `status` and on /metrics (default 7; 1-90)",
     ),
@@ -1243,6 +1251,31 @@ impl Settings {
                 |n| *n <= 10,
                 "a number of generations from 0 to 10",
             )?,
+        })
+    }
+
+    /// The console's settings: `CONSOLE_ADDR` (or `flag`), `CONSOLE_TOKEN`, `KPI_WINDOW_DAYS`.
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn console(
+        &self,
+        flag: Option<&str>,
+    ) -> Result<super::console::ConsoleSettings, SettingError> {
+        let text = flag
+            .map(String::from)
+            .or_else(|| self.text("CONSOLE_ADDR"))
+            .unwrap_or_else(|| "127.0.0.1:8420".into());
+        let addr = text.parse().map_err(|_| {
+            SettingError::new(
+                "CONSOLE_ADDR",
+                format!("CONSOLE_ADDR={text:?} is not an address and port (127.0.0.1:8420)"),
+            )
+        })?;
+        Ok(super::console::ConsoleSettings {
+            addr,
+            token: self.text("CONSOLE_TOKEN").filter(|t| !t.is_empty()),
+            kpi_window_days: self.kpi_window_days()?,
         })
     }
 

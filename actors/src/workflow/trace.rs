@@ -159,7 +159,8 @@ fn phase_of(event: &Event, data: &Value) -> &'static str {
     }
 }
 
-fn summary_of(event: &Event) -> String {
+/// One line saying what `event` records.
+pub fn summary_of(event: &Event) -> String {
     let short = |t: &str, n: usize| -> String {
         let mut s: String = t.chars().take(n).collect();
         if t.chars().count() > n {
@@ -273,6 +274,26 @@ fn summary_of(event: &Event) -> String {
             e.ledger.backtest_equity
         ),
         Event::ValidationStarted(_) => "validation started".into(),
+        Event::RiskStateChanged(e) => format!(
+            "trading {} by {}: {}",
+            e.state.as_str(),
+            e.by,
+            e.reason
+        ),
+        Event::ActorGaveUp(e) => format!(
+            "{} given up after {} restarts: {}",
+            e.actor, e.restarts, e.reason
+        ),
+        Event::NotificationFailed(e) => format!(
+            "{} message to {} failed after {} attempts: {}",
+            e.message_kind, e.channel, e.attempts, e.error
+        ),
+        Event::SourceChecked(e) => match &e.outcome {
+            stratagem_events::SourceOutcome::Failed { error } => {
+                format!("{} failed: {error}", e.source)
+            }
+            _ => format!("{} checked: {} items, {} new", e.source, e.fetched, e.new_items),
+        },
         Event::MonitorObserved(e) => format!(
             "reading {} in {}: P&L {:.2}, return {:.2} %",
             e.observation,

@@ -562,14 +562,7 @@ impl JetStreamEventStore {
                         });
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        PublishErrorKind::StreamNotFound
-                            | PublishErrorKind::TimedOut
-                            | PublishErrorKind::BrokenPipe
-                    ) && began.elapsed() < APPEND_PATIENCE =>
-                {
+                Err(e) if passing(e.kind()) && began.elapsed() < APPEND_PATIENCE => {
                     // A cluster electing a leader, or a server going away: this batch may have
                     // landed. Look, once the stream answers; else try again on a fresh view.
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -684,14 +677,7 @@ impl JetStreamEventStore {
                         .apply(ack.sequence, &payload)
                         .map_err(|e| self.backend("the stream is not an event log", &e))
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        PublishErrorKind::StreamNotFound
-                            | PublishErrorKind::TimedOut
-                            | PublishErrorKind::BrokenPipe
-                    ) && began.elapsed() < APPEND_PATIENCE =>
-                {
+                Err(e) if passing(e.kind()) && began.elapsed() < APPEND_PATIENCE => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     // It may have landed after all: then the stream holds it next.
                     if let Ok(last) = self.stream_last().await {
@@ -712,6 +698,17 @@ impl JetStreamEventStore {
             }
         }
     }
+}
+
+/// Whether a publish failed in a way that passes: a cluster placing a stream or electing a
+/// leader ("no stream" for a moment), or a server going away. The batch may have landed.
+fn passing(kind: PublishErrorKind) -> bool {
+    matches!(
+        kind,
+        PublishErrorKind::StreamNotFound
+            | PublishErrorKind::TimedOut
+            | PublishErrorKind::BrokenPipe
+    )
 }
 
 /// A leader lease on a store's stream: one holder at a time, in the JetStream key-value bucket

@@ -1,0 +1,51 @@
+//! `stratagem console`: the operator's console over a data directory no process holds, on
+//! `CONSOLE_ADDR` (default `127.0.0.1:8420`), until SIGINT or SIGTERM.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use stratagem_actors::workflow::console::{serve, Console};
+use stratagem_actors::workflow::data_dir::DataDir;
+use stratagem_actors::workflow::settings::Settings;
+
+pub async fn run(root: &Path, settings: &Settings, addr: Option<&str>) -> anyhow::Result<ExitCode> {
+    let console = settings.console(addr)?;
+    console.check()?;
+    let dir = match DataDir::open(root) {
+        Ok(dir) => dir,
+        Err(e) if e.is_locked() => anyhow::bail!(
+            "another stratagem process holds {}: `stratagem console` reads a data directory no process holds",
+            root.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let addr = console.addr;
+    let console = Arc::new(Console::new(root, dir, console)?);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (CONSOLE_ADDR): {e}"))?;
+    let bound = listener.local_addr()?;
+    say!("console on http://{bound}/");
+    let _ = std::io::stdout().flush();
+    serve(listener, console, stopped()).await?;
+    say!("console stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stopped() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
