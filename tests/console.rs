@@ -235,3 +235,130 @@ fn off_loopback_the_console_needs_its_token_and_every_request_carries_it() {
     );
     stop(child);
 }
+
+/// The events of an SSE stream: reads until `n` `head` events came, or the time is up.
+fn sse_heads(stream: &mut std::net::TcpStream, n: usize) -> Vec<u64> {
+    let mut heads = Vec::new();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while heads.len() < n && std::time::Instant::now() < deadline {
+        let Ok(read) = stream.read(&mut buf) else {
+            continue;
+        };
+        if read == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..read]));
+        heads = text
+            .split("event: head\ndata: ")
+            .skip(1)
+            .filter_map(|rest| rest.split('\n').next()?.trim().parse().ok())
+            .collect();
+    }
+    heads
+}
+
+#[test]
+fn a_person_approves_in_the_review_queue_with_the_forms_token_and_open_pages_hear_of_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let settings = [("REQUIRE_APPROVAL_BEFORE", "limited")];
+    let out = bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["run", "--once", "--offline"])
+        .arg(common::offline())
+        .envs(settings)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let (child, addr) = console(data, &[("CONSOLE_ADDR", "127.0.0.1:0"), settings[0]]);
+    let (code, page) = http(&addr, "GET", "/review", &[]);
+    assert_eq!(code, 200);
+    let waiting = page
+        .split("data-strategy=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("nobody waits: {page}"))
+        .to_string();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(token.len(), 64, "{token}");
+
+    // An open page's event stream: the head now, then each move.
+    let mut sse = std::net::TcpStream::connect(&addr).unwrap();
+    sse.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    sse.write_all(
+        format!("GET /events HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let first = sse_heads(&mut sse, 1);
+    assert_eq!(first.len(), 1, "no head event");
+
+    // Without the form's token, or with another, nothing is recorded.
+    let post = |body: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(
+            format!(
+                "POST /review/{waiting} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let answer = post("decision=approve&reviewer=Mallory&note=");
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("CSRF token is missing or wrong"),
+        "{answer}"
+    );
+    let forged = post(&format!(
+        "decision=approve&reviewer=Mallory&csrf={}",
+        "0".repeat(64)
+    ));
+    assert!(forged.starts_with("HTTP/1.1 403"), "{forged}");
+    let (_, json) = http(&addr, "GET", &format!("/api/trace/{waiting}"), &[]);
+    assert!(!json.contains("review.approved"), "{json}");
+
+    // With it: a `review.approved` with the reviewer's name, and the open stream hears of it.
+    let answer = post(&format!(
+        "decision=approve&reviewer=Ada+Lovelace&note=read+the+code&csrf={token}"
+    ));
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    assert!(
+        answer.contains("approved before LIMITED by Ada Lovelace"),
+        "{answer}"
+    );
+    let (_, json) = http(&addr, "GET", &format!("/api/trace/{waiting}"), &[]);
+    let trace: Value = serde_json::from_str(&json).unwrap();
+    let review = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "review.approved")
+        .unwrap_or_else(|| panic!("{trace}"));
+    assert_eq!(review["data"]["reviewer"], "Ada Lovelace");
+    assert_eq!(review["data"]["before_stage"], "limited");
+    let moved = sse_heads(&mut sse, 1);
+    assert!(
+        moved.len() == 1 && moved[0] > first[0],
+        "{first:?} then {moved:?}"
+    );
+    // Nobody waits now.
+    let (_, page) = http(&addr, "GET", "/review", &[]);
+    assert!(page.contains("nobody waits"), "{page}");
+    // Stopped with its event stream still open: the console ends the stream and exits.
+    stop(child);
+}

@@ -22,7 +22,7 @@ pub async fn run(root: &Path, settings: &Settings, addr: Option<&str>) -> anyhow
         Err(e) => return Err(e.into()),
     };
     let addr = console.addr;
-    let console = Arc::new(Console::new(root, dir, console)?);
+    let console = Arc::new(Console::new(root, dir, console, settings.stages()?)?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (CONSOLE_ADDR): {e}"))?;

@@ -12,13 +12,16 @@
 //! request must carry it (`Authorization: Bearer …`), compared in constant time.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::Form;
 use axum::Router;
 use minijinja::{context, Environment};
 use serde::Serialize;
@@ -63,13 +66,24 @@ impl ConsoleSettings {
 /// What the pages are rendered from.
 pub struct Console {
     root: std::path::PathBuf,
-    dir: Mutex<DataDir>,
+    dir: tokio::sync::Mutex<DataDir>,
     env: Environment<'static>,
     settings: ConsoleSettings,
+    /// Who waits for a person depends on the stages' settings.
+    stages: crate::stages::runner::StageSettings,
+    /// Set when the console stops: the event streams end, so open pages do not hold it up.
+    stopping: std::sync::atomic::AtomicBool,
+    /// The token every state-changing request must carry (a form's hidden field): 256 random
+    /// bits drawn when the console starts, so a page of another site cannot forge a decision.
+    csrf: String,
 }
 
 /// The pages' templates, in the binary.
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
+    (
+        "review.html",
+        include_str!("../../../templates/console/review.html"),
+    ),
     (
         "base.html",
         include_str!("../../../templates/console/base.html"),
@@ -106,26 +120,35 @@ impl Console {
     ///
     /// # Errors
     /// A template does not parse (a build defect).
-    pub fn new(root: &std::path::Path, dir: DataDir, settings: ConsoleSettings) -> Result<Console> {
+    pub fn new(
+        root: &std::path::Path,
+        dir: DataDir,
+        settings: ConsoleSettings,
+        stages: crate::stages::runner::StageSettings,
+    ) -> Result<Console> {
         let mut env = Environment::new();
         for (name, text) in TEMPLATES {
             env.add_template(name, text)
                 .map_err(|e| WorkflowError::refused(format!("console template {name}: {e}")))?;
         }
+        let mut bits = [0u8; 32];
+        getrandom::fill(&mut bits).map_err(|e| {
+            WorkflowError::refused(format!("no randomness for the console's CSRF token: {e}"))
+        })?;
         Ok(Console {
             root: root.to_path_buf(),
-            dir: Mutex::new(dir),
+            dir: tokio::sync::Mutex::new(dir),
             env,
             settings,
+            stages,
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            csrf: stratagem_events::record::hex(&bits),
         })
     }
 
     /// Runs `f` over the data directory with its read models brought up to the log's head.
-    fn read<T>(&self, f: impl FnOnce(&DataDir, &Projections) -> Result<T>) -> Result<T> {
-        let dir = self
-            .dir
-            .lock()
-            .map_err(|_| WorkflowError::refused("the console's data directory is poisoned"))?;
+    async fn read<T>(&self, f: impl FnOnce(&DataDir, &Projections) -> Result<T>) -> Result<T> {
+        let dir = self.dir.lock().await;
         let projected = dir.projections()?;
         f(&dir, projected.state())
     }
@@ -163,6 +186,9 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/", get(overview))
         .route("/opportunities", get(opportunities))
         .route("/strategies/{id}", get(strategy))
+        .route("/review", get(review_queue))
+        .route("/review/{id}", post(review_decide))
+        .route("/events", get(events))
         .route("/api/status", get(api_status))
         .route("/api/trace/{id}", get(api_trace))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -312,7 +338,7 @@ async fn overview(State(c): State<Arc<Console>>) -> Response {
             sources,
             alerts,
         })
-    });
+    }).await;
     match read {
         Ok(ctx) => c.render("overview.html", ctx),
         Err(e) => failed(&e.to_string()),
@@ -384,7 +410,7 @@ async fn opportunities(
             source => filter.source.clone().unwrap_or_default(),
             status => filter.status.clone().unwrap_or_default(),
         })
-    });
+    }).await;
     match read {
         Ok(ctx) => c.render("opportunities.html", ctx),
         Err(e) => failed(&e.to_string()),
@@ -470,7 +496,7 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
             source,
             t,
         })
-    });
+    }).await;
     match read {
         Ok(ctx) => c.render("strategy.html", ctx),
         Err(e) => not_found(&e.to_string()),
@@ -479,14 +505,17 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
 
 async fn api_status(State(c): State<Arc<Console>>) -> Response {
     let window = c.settings.kpi_window_days;
-    match c.read(|dir, state| {
-        Ok(StatusReport::of_state(
-            &c.root,
-            state,
-            dir.store().head(),
-            window,
-        ))
-    }) {
+    match c
+        .read(|dir, state| {
+            Ok(StatusReport::of_state(
+                &c.root,
+                state,
+                dir.store().head(),
+                window,
+            ))
+        })
+        .await
+    {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => failed(&e.to_string()),
     }
@@ -496,10 +525,148 @@ async fn api_trace(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) 
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found(&format!("{id:?} is not a strategy id"));
     };
-    match c.read(|dir, state| trace(dir.store(), state, id)) {
+    match c.read(|dir, state| trace(dir.store(), state, id)).await {
         Ok(t) => axum::Json(t).into_response(),
         Err(e) => not_found(&e.to_string()),
     }
+}
+
+async fn review_queue(State(c): State<Arc<Console>>) -> Response {
+    let read = c
+        .read(|dir, state| {
+            let rows: Vec<minijinja::Value> = super::review::waiting_rows(state, &c.stages)
+                .into_iter()
+                .map(|r| {
+                    context! {
+                        id => r.strategy_id.to_string(),
+                        name => r.name,
+                        before => r.before_stage.map_or("COLD (the validator's manual review)".to_string(), |s| s.as_str().to_uppercase()),
+                        why => r.why,
+                    }
+                })
+                .collect();
+            Ok(context! {
+                head_seq => dir.store().head().seq,
+                rows,
+                csrf => c.csrf.clone(),
+            })
+        })
+        .await;
+    match read {
+        Ok(ctx) => c.render("review.html", ctx),
+        Err(e) => failed(&e.to_string()),
+    }
+}
+
+/// A person's decision, as the review form posts it.
+#[derive(serde::Deserialize)]
+struct ReviewForm {
+    /// `approve` or `reject`.
+    decision: String,
+    /// Who decides.
+    reviewer: String,
+    /// The note (approval) or the reason (rejection).
+    #[serde(default)]
+    note: String,
+    /// The console's CSRF token.
+    #[serde(default)]
+    csrf: String,
+}
+
+fn refused(status: StatusCode, why: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{why}\n"),
+    )
+        .into_response()
+}
+
+async fn review_decide(
+    State(c): State<Arc<Console>>,
+    UrlPath(id): UrlPath<String>,
+    Form(form): Form<ReviewForm>,
+) -> Response {
+    if !same(form.csrf.as_bytes(), c.csrf.as_bytes()) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or wrong: reload the console's page and decide again",
+        );
+    }
+    let Ok(strategy) = id.parse::<Uuid>() else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            &format!("{id:?} is not a strategy id"),
+        );
+    };
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                &format!("{other:?} is not a decision: approve or reject"),
+            )
+        }
+    };
+    if form.reviewer.trim().is_empty() {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "a decision needs the reviewer's name",
+        );
+    }
+    if !approve && form.note.trim().is_empty() {
+        return refused(StatusCode::BAD_REQUEST, "a rejection needs its reason");
+    }
+    let decision = super::review::Decision {
+        strategy,
+        approve,
+        text: form.note.trim().to_string(),
+        reviewer: super::review::reviewer(Some(form.reviewer)),
+    };
+    let dir = c.dir.lock().await;
+    let recorded = match dir.projections() {
+        Ok(mut projected) => {
+            super::review::record(&dir, &mut projected, &c.stages, &decision).await
+        }
+        Err(e) => Err(e),
+    };
+    match recorded {
+        Ok(line) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/review".to_string()),
+                (
+                    header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8".to_string(),
+                ),
+            ],
+            format!("{line}\n"),
+        )
+            .into_response(),
+        Err(e) => refused(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+/// Server-sent events: `head` with the log's head sequence whenever it moves (looked at every
+/// 250 ms), so an open page fetches itself again and shows what changed without a reload.
+async fn events(State(c): State<Arc<Console>>) -> Response {
+    let stream = futures_util::stream::unfold((c, None::<u64>), |(c, last)| async move {
+        loop {
+            if c.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
+            let head = c.dir.lock().await.store().head().seq;
+            if last != Some(head) {
+                let event = SseEvent::default().event("head").data(head.to_string());
+                return Some((Ok::<_, std::convert::Infallible>(event), (c, Some(head))));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// Serves the console on `listener` until `stop` resolves.
@@ -511,7 +678,14 @@ pub async fn serve(
     console: Arc<Console>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stopping = console.clone();
     axum::serve(listener, router(console))
-        .with_graceful_shutdown(stop)
+        .with_graceful_shutdown(async move {
+            stop.await;
+            // Open event streams end within a beat; then the connections close.
+            stopping
+                .stopping
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        })
         .await
 }
