@@ -314,23 +314,35 @@ impl JetStreamEventStore {
             allow_direct: true,
             ..Default::default()
         };
-        let mut stream = context
-            .get_or_create_stream(config)
-            .await
-            .map_err(|e| backend("cannot open the stream", &e))?;
+        // A cluster still electing its meta leader, or placing the stream's replicas, times out
+        // or says it has no peers for a while: asked again until `APPEND_PATIENCE` runs out.
+        let began = std::time::Instant::now();
+        let mut stream = loop {
+            match context.get_or_create_stream(config.clone()).await {
+                Ok(stream) => break stream,
+                Err(e) if forming(&e) && began.elapsed() < APPEND_PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(backend("cannot open the stream", &e)),
+            }
+        };
         // A replicated stream takes writes once it has a leader.
         let began = std::time::Instant::now();
         let last = loop {
-            let info = stream
-                .info()
-                .await
-                .map_err(|e| backend("cannot read the stream", &e))?;
+            let info = match stream.info().await {
+                Ok(info) => info,
+                Err(_) if began.elapsed() < APPEND_PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+                Err(e) => return Err(backend("cannot read the stream", &e)),
+            };
             let led = replicas <= 1
                 || info
                     .cluster
                     .as_ref()
                     .is_some_and(|c| c.leader.as_ref().is_some_and(|l| !l.is_empty()));
-            if led || began.elapsed() > REQUEST_TIMEOUT {
+            if led || began.elapsed() > APPEND_PATIENCE {
                 break info.state.last_sequence;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -697,6 +709,26 @@ impl JetStreamEventStore {
                 Err(e) => return Err(self.backend("cannot import", &e)),
             }
         }
+    }
+}
+
+/// Whether creating or finding the stream failed the way a cluster that is still forming fails.
+fn forming(e: &jetstream::context::CreateStreamError) -> bool {
+    use jetstream::context::CreateStreamErrorKind as K;
+    match e.kind() {
+        K::TimedOut | K::JetStreamUnavailable => true,
+        K::JetStream(_) => {
+            let text = e.to_string().to_lowercase();
+            [
+                "insufficient resources",
+                "no suitable peers",
+                "unavailable",
+                "timed out",
+            ]
+            .iter()
+            .any(|t| text.contains(t))
+        }
+        _ => false,
     }
 }
 
