@@ -227,6 +227,7 @@ fn logs_are_human_or_json_lines() {
         ("RUN_SIMULATED_HOURS_PER_CYCLE", "1"),
         ("RUN_TICK_SECONDS", "0"),
         ("METRICS_ADDR", "off"),
+        ("CONSOLE_ADDR", "off"),
     ];
     for s in [
         "ARXIV",

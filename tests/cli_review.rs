@@ -189,6 +189,7 @@ fn a_decision_made_while_the_daemon_runs_is_handed_to_it_and_recorded() {
         .env("REQUIRE_APPROVAL_BEFORE", "limited")
         .env("RUN_TICK_SECONDS", "1")
         .env("METRICS_ADDR", "off")
+        .env("CONSOLE_ADDR", "off")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

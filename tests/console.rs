@@ -69,6 +69,11 @@ fn stop(mut child: Child) {
 
 /// The offline main job, with one hand-submitted idea whose title is a script; its funnel.
 fn main_job(data: &Path) -> Value {
+    main_job_with(data, &[])
+}
+
+/// As [`main_job`], with settings.
+fn main_job_with(data: &Path, env: &[(&str, &str)]) -> Value {
     let out = bin()
         .arg("--data-dir")
         .arg(data)
@@ -87,6 +92,7 @@ fn main_job(data: &Path) -> Value {
         .arg(data)
         .args(["run", "--once", "--json", "--offline"])
         .arg(common::offline())
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -361,4 +367,457 @@ fn a_person_approves_in_the_review_queue_with_the_forms_token_and_open_pages_hea
     assert!(page.contains("nobody waits"), "{page}");
     // Stopped with its event stream still open: the console ends the stream and exits.
     stop(child);
+}
+
+/// Debian's chromedriver on a free loopback port, driving headless Chromium; stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start chromedriver ({e}): apt-get install -y chromium chromium-driver (scripts/test does)")
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || http(&format!("127.0.0.1:{port}"), "GET", "/status", &[]).0 != 200
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromedriver does not answer"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, url }
+    }
+
+    async fn browser(&self) -> fantoccini::Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"],
+            }),
+        );
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a headless Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the browser tests leave their screenshots.
+fn artefacts() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Polls `check` in the page every 100 ms until it returns true, for up to 20 s.
+async fn until(page: &fantoccini::Client, check: &str) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if page.execute(check, vec![]).await.unwrap() == Value::Bool(true) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_the_console_shows_the_funnel_and_the_provenance_escapes_titles_and_approves_live(
+) {
+    use fantoccini::Locator;
+    // Two data directories by the offline main job: as shipped, and with a person's approval
+    // required before LIMITED (so one strategy waits in the review queue).
+    let (plain, waits) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let settings = [("REQUIRE_APPROVAL_BEFORE", "limited")];
+    let (funnel, _) = std::thread::scope(|s| {
+        let other = s.spawn(|| main_job_with(waits.path(), &settings));
+        (main_job(plain.path()), other.join().unwrap())
+    });
+    let data = plain.path();
+    let (child, addr) = console(data, &[("CONSOLE_ADDR", "127.0.0.1:0")]);
+    let base = format!("http://{addr}");
+    let driver = Driver::start();
+    let page = driver.browser().await;
+
+    // The overview: the funnel's figures are `run --once --json`'s.
+    page.goto(&format!("{base}/")).await.unwrap();
+    for (key, value) in funnel.as_object().unwrap() {
+        let shown = page
+            .find(Locator::Css(&format!("[data-step=\"{key}\"] b")))
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"))
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(shown, value.to_string(), "{key}");
+    }
+    let shot = page.screenshot().await.unwrap();
+    assert_eq!(&shot[1..4], b"PNG");
+    std::fs::write(artefacts().join("overview.png"), &shot).unwrap();
+
+    // A hostile title is text, and the page's title stays the console's.
+    page.goto(&format!("{base}/opportunities")).await.unwrap();
+    let hostile = "<script>document.title='pwned'</script>";
+    let cells = page.find_all(Locator::Css("td")).await.unwrap();
+    let mut shown_as_text = false;
+    for cell in cells {
+        if cell.text().await.unwrap().contains(hostile) {
+            shown_as_text = true;
+            break;
+        }
+    }
+    assert!(shown_as_text, "the script's text is not on the page");
+    assert_eq!(
+        page.title().await.unwrap(),
+        "Opportunities · stratagem console"
+    );
+
+    // A FULL strategy: every step of its trace, and an equity chart whose paths are drawn.
+    let full = common::full_strategy(data);
+    let (_, json) = http(&addr, "GET", &format!("/api/trace/{full}"), &[]);
+    let trace: Value = serde_json::from_str(&json).unwrap();
+    page.goto(&format!("{base}/strategies/{full}"))
+        .await
+        .unwrap();
+    let rows = page
+        .find_all(Locator::Css("#trace tr[data-phase]"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), trace["steps"].as_array().unwrap().len());
+    let drawn = page
+        .execute(
+            "return Array.from(document.querySelectorAll('#equity path.equity')).map(p => p.getTotalLength());",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let lengths: Vec<f64> = serde_json::from_value(drawn).unwrap();
+    assert!(
+        !lengths.is_empty() && lengths.iter().all(|l| *l > 10.0),
+        "{lengths:?}"
+    );
+    let shot = page.screenshot().await.unwrap();
+    std::fs::write(artefacts().join("strategy.png"), &shot).unwrap();
+
+    stop(child);
+
+    // The review queue: a POST without the form's token is refused, in the page as anywhere.
+    let (child, addr) = console(
+        waits.path(),
+        &[("CONSOLE_ADDR", "127.0.0.1:0"), settings[0]],
+    );
+    let base = format!("http://{addr}");
+    page.goto(&format!("{base}/review")).await.unwrap();
+    let row = page
+        .find(Locator::Css("#queue tr[data-strategy]"))
+        .await
+        .expect("a strategy waits for review");
+    let waiting = row.attr("data-strategy").await.unwrap().unwrap();
+    let status = page
+        .execute(
+            "return fetch('/review/' + arguments[0], {method: 'POST', body: new URLSearchParams({decision: 'approve', reviewer: 'Mallory'})}).then(r => r.status);",
+            vec![Value::String(waiting.clone())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+
+    // Approved in the page: the event is recorded with the name, and the open page shows it
+    // without a reload (a value set on the page survives).
+    page.execute("window.stillThisPage = true; return true;", vec![])
+        .await
+        .unwrap();
+    let form = row.find(Locator::Css("form")).await.unwrap();
+    form.find(Locator::Css("input[name=reviewer]"))
+        .await
+        .unwrap()
+        .send_keys("Grace Hopper")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=note]"))
+        .await
+        .unwrap()
+        .send_keys("read the code")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[value=approve]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        until(
+            &page,
+            "return document.querySelector('#queue tr[data-strategy]') === null && window.stillThisPage === true;"
+        )
+        .await,
+        "the page did not update in place"
+    );
+    let (_, json) = http(&addr, "GET", &format!("/api/trace/{waiting}"), &[]);
+    let trace: Value = serde_json::from_str(&json).unwrap();
+    let review = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "review.approved")
+        .unwrap_or_else(|| panic!("{trace}"));
+    assert_eq!(review["data"]["reviewer"], "Grace Hopper");
+    assert_eq!(
+        page.title().await.unwrap(),
+        "Review queue · stratagem console"
+    );
+    page.close().await.unwrap();
+    drop(driver);
+    stop(child);
+}
+
+#[test]
+fn the_audit_page_verifies_the_chain_and_browses_filters_and_exports_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    main_job(data);
+    let full = common::full_strategy(data);
+    let (child, addr) = console(data, &[("CONSOLE_ADDR", "127.0.0.1:0")]);
+
+    // The whole log, exported: one JSON line per event, in order, from #1 to the head.
+    let (code, all) = http(&addr, "GET", "/audit/export.jsonl", &[]);
+    assert_eq!(code, 200);
+    let lines: Vec<Value> = all
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let head = lines.len() as u64;
+    assert!(head > 500, "{head}");
+    for (n, line) in lines.iter().enumerate() {
+        assert_eq!(line["seq"], n as u64 + 1);
+        assert_eq!(line["hash"].as_str().unwrap().len(), 64);
+    }
+
+    // The chain: every event verified, and the head's hash is the last event's.
+    let (code, page) = http(&addr, "GET", "/audit", &[]);
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains(&format!("intact: {head} event(s) verified")),
+        "{page}"
+    );
+    let last_hash = lines.last().unwrap()["hash"].as_str().unwrap();
+    assert!(page.contains(last_hash), "{last_hash}");
+    // The browser: the newest 100, newest first, and a link to the older ones.
+    assert!(page.contains(&format!("<a href=\"/audit/events/{head}\">{head}</a>")));
+    assert!(
+        page.contains(&format!("/audit?before={}", head - 99)),
+        "{page}"
+    );
+
+    // By kind: exactly the promotions, in the page and in its export.
+    let promoted = lines
+        .iter()
+        .filter(|l| l["kind"] == "stage.promoted")
+        .count();
+    assert!(promoted >= 4, "{promoted}");
+    let (_, page) = http(&addr, "GET", "/audit?kind=stage.promoted", &[]);
+    assert_eq!(page.matches("<td>stage.promoted</td>").count(), promoted);
+    assert_eq!(
+        page.matches("<td>").count() / 5,
+        promoted,
+        "only promotions"
+    );
+    let (_, export) = http(&addr, "GET", "/audit/export.jsonl?kind=stage.promoted", &[]);
+    assert_eq!(
+        export.lines().filter(|l| l.starts_with('{')).count(),
+        promoted
+    );
+    // A family of kinds.
+    let stages = lines
+        .iter()
+        .filter(|l| l["kind"].as_str().unwrap().starts_with("stage."))
+        .count();
+    let (_, export) = http(&addr, "GET", "/audit/export.jsonl?kind=stage.", &[]);
+    assert_eq!(
+        export.lines().filter(|l| l.starts_with('{')).count(),
+        stages
+    );
+
+    // By strategy: the events that name it, and nothing else.
+    let naming = |l: &&Value| {
+        ["strategy_id", "parent_strategy_id", "opportunity_id"]
+            .iter()
+            .any(|k| l["data"][*k] == full.as_str())
+    };
+    let about = lines.iter().filter(naming).count();
+    let (code, export) = http(
+        &addr,
+        "GET",
+        &format!("/audit/export.jsonl?strategy={full}"),
+        &[],
+    );
+    assert_eq!(code, 200);
+    let exported: Vec<Value> = export
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), about);
+    assert!(exported.iter().all(|l| naming(&l)));
+    let (_, page) = http(
+        &addr,
+        "GET",
+        &format!("/audit?strategy={full}&kind=stage.promoted"),
+        &[],
+    );
+    let its_promotions = exported
+        .iter()
+        .filter(|l| l["kind"] == "stage.promoted")
+        .count();
+    assert!(its_promotions >= 3, "COLD→WARM→LIMITED→FULL");
+    assert_eq!(
+        page.matches("<td>stage.promoted</td>").count(),
+        its_promotions
+    );
+
+    // By time: nothing after tomorrow; everything from the epoch on; a bad time is refused.
+    let (_, page) = http(&addr, "GET", "/audit?from=2999-01-01", &[]);
+    assert!(page.contains("no event matches"), "{page}");
+    let (_, export) = http(
+        &addr,
+        "GET",
+        "/audit/export.jsonl?from=1970-01-01&to=2999-01-01",
+        &[],
+    );
+    assert_eq!(
+        export.lines().filter(|l| l.starts_with('{')).count() as u64,
+        head
+    );
+    let (code, why) = http(&addr, "GET", "/audit?from=yesterday", &[]);
+    assert_eq!(code, 400);
+    assert!(why.contains("from=\"yesterday\" is not a time"), "{why}");
+
+    // One event: its envelope, its hashes and its payload.
+    let (code, page) = http(&addr, "GET", "/audit/events/1", &[]);
+    assert_eq!(code, 200);
+    assert!(page.contains(lines[0]["hash"].as_str().unwrap()));
+    assert!(
+        page.contains(&"0".repeat(64)),
+        "the first event links to zeros"
+    );
+    assert_eq!(
+        http(&addr, "GET", &format!("/audit/events/{}", head + 1), &[]).0,
+        404
+    );
+    stop(child);
+}
+
+#[test]
+fn the_daemon_serves_the_console_and_its_read_api_on_one_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let mut daemon = common::daemon(data, 100_000)
+        .env("CONSOLE_ADDR", "127.0.0.1:0")
+        .env("RUN_TICK_SECONDS", "1")
+        .env("REQUIRE_APPROVAL_BEFORE", "limited")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(daemon.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("console on http://")
+        .and_then(|r| r.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    // Its cycles go on printing; they are read (and dropped) so the daemon never blocks.
+    std::thread::spawn(move || for _ in out.lines() {});
+
+    // The read API answers on the console's server as on the socket, once the first cycle
+    // published the read models; until then the pages ask to come back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status: Value = loop {
+        let (code, body) = http(&addr, "GET", "/v1/status", &[]);
+        if code == 200 {
+            break serde_json::from_str(&body).unwrap();
+        }
+        assert_eq!(code, 503, "{body}");
+        assert!(std::time::Instant::now() < deadline, "no first cycle");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let found = status["opportunities_discovered"].as_u64().unwrap();
+    assert!(found > 100, "{status}");
+    let (code, page) = http(&addr, "GET", "/", &[]);
+    assert_eq!(code, 200);
+    let discovered = format!("data-step=\"discovered\"><b>{found}</b>");
+    assert!(page.contains(&discovered), "{page}");
+    let (code, page) = http(&addr, "GET", "/audit", &[]);
+    assert_eq!(code, 200);
+    assert!(page.contains("intact: "), "{page}");
+
+    // A decision in the daemon's console is handed to it and recorded at its next cycle.
+    let (_, page) = http(&addr, "GET", "/review", &[]);
+    let waiting = page
+        .split("data-strategy=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("nobody waits: {page}"))
+        .to_string();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let body = format!("decision=approve&reviewer=Ada&note=ok&csrf={token}");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        format!(
+            "POST /review/{waiting} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    assert!(answer.contains("handed to the daemon"), "{answer}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, json) = http(&addr, "GET", &format!("/v1/trace/{waiting}"), &[]);
+        if json.contains("\"review.approved\"") {
+            assert!(json.contains("\"reviewer\":\"Ada\""), "{json}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not recorded: {json}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    stop(daemon);
 }

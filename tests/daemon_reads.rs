@@ -47,6 +47,7 @@ fn reads_while_the_daemon_runs_equal_the_reads_after_it_stops() {
         .arg(offline())
         .env("RUN_TICK_SECONDS", "1")
         .env("METRICS_ADDR", "off")
+        .env("CONSOLE_ADDR", "off")
         .env("REQUIRE_APPROVAL_BEFORE", "limited")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -655,7 +655,8 @@ fn the_daemon_cycles_on_its_tick_and_stops_cleanly_on_sigterm() {
         .args(["run", "--offline"])
         .arg(offline())
         .env("RUN_TICK_SECONDS", "1")
-        .env("METRICS_ADDR", "127.0.0.1:0");
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .env("CONSOLE_ADDR", "off");
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

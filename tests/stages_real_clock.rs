@@ -152,7 +152,8 @@ fn daemon(data: &Path, venue: &str, extra: &[(&str, &str)]) -> Child {
         .envs(extra.iter().copied())
         .env("BINANCE_REST_URL", venue)
         .env("RUN_TICK_SECONDS", "1")
-        .env("METRICS_ADDR", "off");
+        .env("METRICS_ADDR", "off")
+        .env("CONSOLE_ADDR", "off");
     for source in [
         "ARXIV",
         "TWITTER",

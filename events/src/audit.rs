@@ -38,8 +38,22 @@ impl ChainReport {
 /// # Errors
 /// Only a storage error that prevents reading; a damaged record is a [`ChainBreak`], not an error.
 pub fn verify_chain(store: &dyn EventStore) -> Result<ChainReport, StoreError> {
-    let mut prev = GENESIS_HASH;
-    let mut expected = 1u64;
+    verify_chain_from(store, 0, GENESIS_HASH)
+}
+
+/// Walks the log on from a prefix already verified: `verified` events, the last of which
+/// hashes to `prev` (0 and [`GENESIS_HASH`]: the whole log). The report counts the prefix.
+/// A reader that keeps the last report verifies each event once.
+///
+/// # Errors
+/// As [`verify_chain`].
+pub fn verify_chain_from(
+    store: &dyn EventStore,
+    verified: u64,
+    prev: Hash,
+) -> Result<ChainReport, StoreError> {
+    let mut prev = prev;
+    let mut expected = verified + 1;
     loop {
         let chunk = store.read_raw(expected, READ_CHUNK)?;
         let chunk_len = chunk.len();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use stratagem_actors::sources::check::Mode;
 use stratagem_actors::sources::SourceName;
 use stratagem_actors::workflow::daemon::{
-    dir_size, resident_bytes, serve, Daemon, Listening, Stops, Tick,
+    dir_size, resident_bytes, serve, Daemon, Listening, Served, Stops, Tick,
 };
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::run::{
@@ -109,8 +109,11 @@ async fn daemon(
     });
     let mut daemon = Daemon::new(root, settings, mode)?;
     let mut cycles = 0;
-    let listening = |at: Listening| match at {
-        Some(local) if !json => say!("metrics on http://{local}/metrics (and /livez, /readyz)"),
+    let listening = |what: Served, at: Listening| match (what, at) {
+        (Served::Metrics, Some(local)) if !json => {
+            say!("metrics on http://{local}/metrics (and /livez, /readyz)")
+        }
+        (Served::Console, Some(local)) if !json => say!("console on http://{local}/"),
         _ => {}
     };
     let on_tick = |tick: &Tick, last: Option<&CycleDone>| {

@@ -211,7 +211,8 @@ pub fn daemon(data: &Path, cycles: u32) -> Command {
         .env("RUN_SIMULATED_HOURS_PER_CYCLE", "1")
         .env("RUN_TICK_SECONDS", "0")
         .env("RUN_CYCLES", cycles.to_string())
-        .env("METRICS_ADDR", "off");
+        .env("METRICS_ADDR", "off")
+        .env("CONSOLE_ADDR", "off");
     cmd
 }
 

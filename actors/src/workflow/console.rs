@@ -27,14 +27,15 @@ use minijinja::{context, Environment};
 use serde::Serialize;
 use stratagem_events::projection::rfc3339_micros;
 use stratagem_events::store::iter_from;
-use stratagem_events::{Event, Projections};
+use stratagem_events::{Event, EventStore, Projections};
 use uuid::Uuid;
 
 use super::data_dir::DataDir;
 use super::error::{Result, WorkflowError};
 use super::query::StatusReport;
+use super::read_api::Server as ReadApi;
 use super::run::Funnel;
-use super::trace::{summary_of, trace, Trace};
+use super::trace::{summary_of, trace_with, SubjectIndex, Trace};
 
 /// The console's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +64,23 @@ impl ConsoleSettings {
     }
 }
 
+/// Where the pages' read models come from.
+enum Backing {
+    /// `stratagem console` over a data directory no process holds: the read models are
+    /// brought up to the log's head at each request, and decisions are recorded here.
+    Dir(tokio::sync::Mutex<DataDir>),
+    /// Inside the daemon (`stratagem run`): the read models it publishes after each cycle,
+    /// and the same answers as its read API under `/v1`. A decision is handed to the daemon,
+    /// which records it at its next cycle (a cycle holds the log; a page never waits for it).
+    Daemon(Arc<ReadApi>),
+}
+
 /// What the pages are rendered from.
 pub struct Console {
     root: std::path::PathBuf,
-    dir: tokio::sync::Mutex<DataDir>,
+    backing: Backing,
+    /// The log, shared with whoever writes it (the chain status and the event browser read it).
+    store: Arc<dyn EventStore>,
     env: Environment<'static>,
     settings: ConsoleSettings,
     /// Who waits for a person depends on the stages' settings.
@@ -76,10 +90,51 @@ pub struct Console {
     /// The token every state-changing request must carry (a form's hidden field): 256 random
     /// bits drawn when the console starts, so a page of another site cannot forge a decision.
     csrf: String,
+    /// How far the hash chain is verified (verified again only from there on).
+    chain: std::sync::Mutex<ChainSeen>,
+    /// Which events are about which strategy or idea, and the recent alerts, up to where they
+    /// were last brought.
+    index: std::sync::Mutex<Followed>,
+}
+
+/// What the console keeps of the log as it grows: the subject index and the newest alerts.
+#[derive(Default)]
+struct Followed {
+    index: SubjectIndex,
+    alerts: std::collections::VecDeque<Alert>,
+}
+
+/// How many alerts the overview lists.
+const ALERTS_KEPT: usize = 50;
+
+/// What one request reads: the log, the read models and the head they are of.
+struct Seen<'a> {
+    store: &'a dyn EventStore,
+    state: &'a Projections,
+    head: stratagem_events::Head,
+}
+
+/// The chain as verified so far: the events verified in order, the hash of the last, and the
+/// first break if one was found (the walk does not go past it).
+#[derive(Debug, Clone, Serialize)]
+struct ChainSeen {
+    verified: u64,
+    head_hash: String,
+    #[serde(skip)]
+    prev: stratagem_events::record::Hash,
+    first_break: Option<(u64, String)>,
 }
 
 /// The pages' templates, in the binary.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 7] = [
+    (
+        "audit.html",
+        include_str!("../../../templates/console/audit.html"),
+    ),
+    (
+        "event.html",
+        include_str!("../../../templates/console/event.html"),
+    ),
     (
         "review.html",
         include_str!("../../../templates/console/review.html"),
@@ -102,7 +157,7 @@ const TEMPLATES: [(&str, &str); 5] = [
     ),
 ];
 
-/// Kinds of events the overview lists as alerts.
+/// Kinds of events the overview lists as alerts (and a source check that failed).
 const ALERTS: [&str; 6] = [
     "stage.rolled_back",
     "strategy.retired",
@@ -112,17 +167,62 @@ const ALERTS: [&str; 6] = [
     "notification.failed",
 ];
 
-/// How far back from the head the overview looks for alerts, events.
-const ALERT_LOOKBACK: u64 = 20_000;
+/// The alert an event raises, if it is one.
+fn alert_of(rec: &stratagem_events::RecordedEvent, event: &Event) -> Option<Alert> {
+    let kind = rec.kind.as_str();
+    let alert = match event {
+        Event::SourceChecked(e) => {
+            matches!(e.outcome, stratagem_events::SourceOutcome::Failed { .. })
+        }
+        _ => ALERTS.contains(&kind),
+    };
+    alert.then(|| Alert {
+        seq: rec.seq,
+        at: rfc3339_micros(rec.recorded_at_micros),
+        kind: kind.to_string(),
+        summary: summary_of(event),
+    })
+}
 
 impl Console {
-    /// A console over the data directory `dir`.
+    /// A console over the data directory `dir` (`stratagem console`).
     ///
     /// # Errors
-    /// A template does not parse (a build defect).
+    /// A template does not parse (a build defect); no randomness for the CSRF token.
     pub fn new(
         root: &std::path::Path,
         dir: DataDir,
+        settings: ConsoleSettings,
+        stages: crate::stages::runner::StageSettings,
+    ) -> Result<Console> {
+        let store = dir.shared_store();
+        Console::with(
+            root,
+            Backing::Dir(tokio::sync::Mutex::new(dir)),
+            store,
+            settings,
+            stages,
+        )
+    }
+
+    /// The daemon's console: the pages over the read models it publishes, and its read API's
+    /// JSON under `/v1` (one server for pages and JSON).
+    ///
+    /// # Errors
+    /// As [`Console::new`]; the daemon's store is not open.
+    pub fn in_daemon(api: Arc<ReadApi>, settings: ConsoleSettings) -> Result<Console> {
+        let store = api
+            .store
+            .clone()
+            .ok_or_else(|| WorkflowError::refused("the daemon's store is not open"))?;
+        let (root, stages) = (api.root.clone(), api.stages);
+        Console::with(&root, Backing::Daemon(api), store, settings, stages)
+    }
+
+    fn with(
+        root: &std::path::Path,
+        backing: Backing,
+        store: Arc<dyn EventStore>,
         settings: ConsoleSettings,
         stages: crate::stages::runner::StageSettings,
     ) -> Result<Console> {
@@ -137,20 +237,105 @@ impl Console {
         })?;
         Ok(Console {
             root: root.to_path_buf(),
-            dir: tokio::sync::Mutex::new(dir),
+            backing,
+            store,
             env,
             settings,
             stages,
             stopping: std::sync::atomic::AtomicBool::new(false),
             csrf: stratagem_events::record::hex(&bits),
+            chain: std::sync::Mutex::new(ChainSeen {
+                verified: 0,
+                head_hash: stratagem_events::record::hex(&stratagem_events::record::GENESIS_HASH),
+                prev: stratagem_events::record::GENESIS_HASH,
+                first_break: None,
+            }),
+            index: std::sync::Mutex::new(Followed::default()),
         })
     }
 
-    /// Runs `f` over the data directory with its read models brought up to the log's head.
-    async fn read<T>(&self, f: impl FnOnce(&DataDir, &Projections) -> Result<T>) -> Result<T> {
-        let dir = self.dir.lock().await;
-        let projected = dir.projections()?;
-        f(&dir, projected.state())
+    /// Runs `f` over the log and the read models: brought up to the log's head (over a data
+    /// directory), or as the daemon last published them.
+    async fn read<T>(&self, f: impl FnOnce(Seen<'_>) -> Result<T>) -> Result<T> {
+        match &self.backing {
+            Backing::Dir(dir) => {
+                let dir = dir.lock().await;
+                let projected = dir.projections()?;
+                f(Seen {
+                    store: dir.store(),
+                    state: projected.state(),
+                    head: dir.store().head(),
+                })
+            }
+            Backing::Daemon(api) => {
+                let view = api.view().ok_or_else(|| {
+                    WorkflowError::Unavailable(
+                        "the daemon has not read the log yet; this page shows it after its first cycle".into(),
+                    )
+                })?;
+                f(Seen {
+                    store: self.store.as_ref(),
+                    state: &view.state,
+                    head: view.head,
+                })
+            }
+        }
+    }
+
+    /// The head the pages show (the daemon's: as of its last published cycle).
+    async fn head(&self) -> u64 {
+        match &self.backing {
+            Backing::Dir(dir) => dir.lock().await.store().head().seq,
+            Backing::Daemon(api) => api.view().map_or(0, |v| v.head.seq),
+        }
+    }
+
+    /// The subject index and the alerts brought up to the log's head.
+    fn followed(&self) -> Result<std::sync::MutexGuard<'_, Followed>> {
+        let mut followed = self
+            .index
+            .lock()
+            .map_err(|_| WorkflowError::refused("the console's index was poisoned"))?;
+        let Followed { index, alerts } = &mut *followed;
+        index.bring_seeing(self.store.as_ref(), |rec, event| {
+            if let Some(alert) = alert_of(rec, event) {
+                if alerts.len() == ALERTS_KEPT {
+                    alerts.pop_front();
+                }
+                alerts.push_back(alert);
+            }
+        })?;
+        Ok(followed)
+    }
+
+    /// The chain verified up to the log's head (from where it was verified before).
+    fn chain(&self) -> Result<ChainSeen> {
+        let mut seen = self
+            .chain
+            .lock()
+            .map_err(|_| WorkflowError::refused("the console's chain status was poisoned"))?;
+        if seen.first_break.is_none() && self.store.head().seq > seen.verified {
+            let report = stratagem_events::audit::verify_chain_from(
+                self.store.as_ref(),
+                seen.verified,
+                seen.prev,
+            )
+            .map_err(|e| WorkflowError::refused(format!("cannot read the log: {e}")))?;
+            *seen = ChainSeen {
+                verified: report.verified,
+                head_hash: report.head_hex(),
+                prev: report.head_hash,
+                first_break: report.first_break.map(|b| (b.seq, b.reason)),
+            };
+        }
+        Ok(seen.clone())
+    }
+
+    /// Brings the chain status and the index up to the head (so the first page asking for
+    /// them does not pay for the whole log).
+    pub fn warm(&self) -> Result<()> {
+        self.chain()?;
+        self.followed().map(drop)
     }
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> Response {
@@ -182,13 +367,21 @@ fn not_found(why: &str) -> Response {
 /// The console's routes: pages, and the same reads as JSON under `/api`.
 pub fn router(console: Arc<Console>) -> Router {
     let guarded = console.clone();
-    Router::new()
+    let routes = match console.backing {
+        // The daemon's read API, on the same server as the pages.
+        Backing::Daemon(_) => Router::new().route("/v1/{*rest}", get(v1)),
+        Backing::Dir(_) => Router::new(),
+    };
+    routes
         .route("/", get(overview))
         .route("/opportunities", get(opportunities))
         .route("/strategies/{id}", get(strategy))
         .route("/review", get(review_queue))
         .route("/review/{id}", post(review_decide))
         .route("/events", get(events))
+        .route("/audit", get(audit))
+        .route("/audit/events/{seq}", get(audit_event))
+        .route("/audit/export.jsonl", get(audit_export))
         .route("/api/status", get(api_status))
         .route("/api/trace/{id}", get(api_trace))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -231,7 +424,7 @@ struct FunnelStep {
     value: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct Alert {
     seq: u64,
     at: String,
@@ -241,7 +434,8 @@ struct Alert {
 
 async fn overview(State(c): State<Arc<Console>>) -> Response {
     let window = c.settings.kpi_window_days;
-    let read = c.read(|dir, state| {
+    let read = c.read(|seen| {
+        let state = seen.state;
         let f = Funnel::of(state);
         let funnel = vec![
             FunnelStep { key: "discovered", name: "discovered", value: f.discovered },
@@ -305,29 +499,8 @@ async fn overview(State(c): State<Arc<Console>>) -> Response {
                 }
             })
             .collect();
-        let head = dir.store().head().seq;
-        let mut alerts = Vec::new();
-        for rec in iter_from(dir.store(), head.saturating_sub(ALERT_LOOKBACK) + 1) {
-            let rec = rec.map_err(|e| WorkflowError::refused(format!("cannot read the log: {e}")))?;
-            let failed_check = rec.kind.as_str() == "source.checked";
-            if !(ALERTS.contains(&rec.kind.as_str()) || failed_check) {
-                continue;
-            }
-            let Ok(event) = rec.event() else { continue };
-            if let Event::SourceChecked(e) = &event {
-                if !matches!(e.outcome, stratagem_events::SourceOutcome::Failed { .. }) {
-                    continue;
-                }
-            }
-            alerts.push(Alert {
-                seq: rec.seq,
-                at: rfc3339_micros(rec.recorded_at_micros),
-                kind: rec.kind.as_str().to_string(),
-                summary: summary_of(&event),
-            });
-        }
-        alerts.reverse();
-        alerts.truncate(50);
+        let head = seen.head.seq;
+        let alerts: Vec<Alert> = c.followed()?.alerts.iter().rev().filter(|a| a.seq <= head).cloned().collect();
         Ok(context! {
             head_seq => head,
             funnel,
@@ -355,7 +528,8 @@ async fn opportunities(
     State(c): State<Arc<Console>>,
     Query(filter): Query<OpportunityFilter>,
 ) -> Response {
-    let read = c.read(|dir, state| {
+    let read = c.read(|seen| {
+        let state = seen.state;
         let wanted_status = filter
             .status
             .as_deref()
@@ -404,7 +578,7 @@ async fn opportunities(
             })
             .collect();
         Ok(context! {
-            head_seq => dir.store().head().seq,
+            head_seq => seen.head.seq,
             total,
             rows,
             source => filter.source.clone().unwrap_or_default(),
@@ -473,8 +647,9 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found(&format!("{id:?} is not a strategy id"));
     };
-    let read = c.read(|dir, state| {
-        let t = trace(dir.store(), state, id)?;
+    let read = c.read(|seen| {
+        let state = seen.state;
+        let t = trace_with(seen.store, state, id, Some(&c.followed()?.index))?;
         let code = t
             .steps
             .iter()
@@ -489,7 +664,7 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
             }
         });
         Ok(context! {
-            head_seq => dir.store().head().seq,
+            head_seq => seen.head.seq,
             chart => equity_chart(&t),
             clones => t.clones.iter().map(ToString::to_string).collect::<Vec<_>>(),
             code,
@@ -506,12 +681,9 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
 async fn api_status(State(c): State<Arc<Console>>) -> Response {
     let window = c.settings.kpi_window_days;
     match c
-        .read(|dir, state| {
+        .read(|seen| {
             Ok(StatusReport::of_state(
-                &c.root,
-                state,
-                dir.store().head(),
-                window,
+                &c.root, seen.state, seen.head, window,
             ))
         })
         .await
@@ -525,7 +697,10 @@ async fn api_trace(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) 
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found(&format!("{id:?} is not a strategy id"));
     };
-    match c.read(|dir, state| trace(dir.store(), state, id)).await {
+    match c
+        .read(|seen| trace_with(seen.store, seen.state, id, Some(&c.followed()?.index)))
+        .await
+    {
         Ok(t) => axum::Json(t).into_response(),
         Err(e) => not_found(&e.to_string()),
     }
@@ -533,8 +708,8 @@ async fn api_trace(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) 
 
 async fn review_queue(State(c): State<Arc<Console>>) -> Response {
     let read = c
-        .read(|dir, state| {
-            let rows: Vec<minijinja::Value> = super::review::waiting_rows(state, &c.stages)
+        .read(|seen| {
+            let rows: Vec<minijinja::Value> = super::review::waiting_rows(seen.state, &c.stages)
                 .into_iter()
                 .map(|r| {
                     context! {
@@ -546,7 +721,7 @@ async fn review_queue(State(c): State<Arc<Console>>) -> Response {
                 })
                 .collect();
             Ok(context! {
-                head_seq => dir.store().head().seq,
+                head_seq => seen.head.seq,
                 rows,
                 csrf => c.csrf.clone(),
             })
@@ -624,12 +799,34 @@ async fn review_decide(
         text: form.note.trim().to_string(),
         reviewer: super::review::reviewer(Some(form.reviewer)),
     };
-    let dir = c.dir.lock().await;
-    let recorded = match dir.projections() {
-        Ok(mut projected) => {
-            super::review::record(&dir, &mut projected, &c.stages, &decision).await
+    let recorded = match &c.backing {
+        Backing::Dir(dir) => {
+            let dir = dir.lock().await;
+            match dir.projections() {
+                Ok(mut projected) => {
+                    super::review::record(&dir, &mut projected, &c.stages, &decision).await
+                }
+                Err(e) => Err(e),
+            }
         }
-        Err(e) => Err(e),
+        // The daemon records it at its next cycle; what can be refused now is refused now.
+        Backing::Daemon(api) => match api.view() {
+            None => Err(WorkflowError::Unavailable(
+                "the daemon has not read the log yet; decide again in a moment".into(),
+            )),
+            Some(view) => match view.state.strategies.get(&strategy) {
+                None => Err(super::review::Refused::Unknown(strategy).into()),
+                Some(s) if super::review::waits_for(s, &c.stages).is_none() => {
+                    Err(super::review::Refused::NotWaiting(strategy).into())
+                }
+                Some(_) => super::review::hand_over(&c.root, &decision).map(|file| {
+                    format!(
+                        "handed to the daemon ({}): recorded at its next cycle",
+                        file.display()
+                    )
+                }),
+            },
+        },
     };
     match recorded {
         Ok(line) => (
@@ -648,6 +845,366 @@ async fn review_decide(
     }
 }
 
+/// The daemon's read API (`/v1/…`), answered as on its socket.
+async fn v1(State(c): State<Arc<Console>>, uri: axum::http::Uri) -> Response {
+    let Backing::Daemon(api) = &c.backing else {
+        return not_found("no read API here: it is the daemon's");
+    };
+    let (api, target) = (api.clone(), uri.to_string());
+    let (status, body) = tokio::task::spawn_blocking(move || api.answer(&target))
+        .await
+        .unwrap_or_else(|e| (500, format!("{{\"error\":\"the read failed: {e}\"}}")));
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// The event browser's filters (each optional).
+#[derive(Debug, Default, serde::Deserialize)]
+struct EventFilter {
+    /// A kind (`stage.promoted`) or a kind's family (`stage.`).
+    #[serde(default)]
+    kind: String,
+    /// A strategy's or an idea's id: the events that name it.
+    #[serde(default)]
+    strategy: String,
+    /// Recorded at or after (RFC 3339, or a date).
+    #[serde(default)]
+    from: String,
+    /// Recorded before (RFC 3339, or a date: to the end of that day).
+    #[serde(default)]
+    to: String,
+    /// Only events before this sequence number (the next page).
+    #[serde(default)]
+    before: Option<u64>,
+}
+
+/// The filters, checked.
+struct Filter {
+    kind: Option<String>,
+    subject: Option<Uuid>,
+    from_micros: Option<i64>,
+    to_micros: Option<i64>,
+}
+
+impl EventFilter {
+    fn checked(&self) -> std::result::Result<Filter, String> {
+        let time = |name: &str,
+                    text: &str,
+                    end_of_day: bool|
+         -> std::result::Result<Option<i64>, String> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let secs = crate::market::parse_timestamp(text).ok_or_else(|| {
+                format!("{name}={text:?} is not a time (2026-12-03 or 2026-12-03T10:00:00Z)")
+            })?;
+            let day = if end_of_day && text.len() == 10 {
+                86_400
+            } else {
+                0
+            };
+            Ok(Some((secs + day) * 1_000_000))
+        };
+        let strategy = self.strategy.trim();
+        Ok(Filter {
+            kind: Some(self.kind.trim().to_string()).filter(|k| !k.is_empty()),
+            subject: if strategy.is_empty() {
+                None
+            } else {
+                Some(strategy.parse().map_err(|_| {
+                    format!("strategy={strategy:?} is not a strategy's or an idea's id (a UUID)")
+                })?)
+            },
+            from_micros: time("from", &self.from, false)?,
+            to_micros: time("to", &self.to, true)?,
+        })
+    }
+}
+
+impl Filter {
+    /// Whether the record passes the kind and time filters (the subject is chosen before).
+    fn passes(&self, rec: &stratagem_events::RecordedEvent) -> bool {
+        let kind = rec.kind.as_str();
+        self.kind
+            .as_deref()
+            .is_none_or(|k| kind == k || (k.ends_with('.') && kind.starts_with(k)))
+            && self.from_micros.is_none_or(|f| rec.recorded_at_micros >= f)
+            && self.to_micros.is_none_or(|t| rec.recorded_at_micros < t)
+    }
+}
+
+/// A row of the event browser.
+#[derive(Serialize)]
+struct EventRow {
+    seq: u64,
+    at: String,
+    kind: String,
+    summary: String,
+    hash: String,
+}
+
+/// Events a page of the browser lists.
+const EVENTS_PER_PAGE: usize = 100;
+
+/// Events a page looks through before it stops and offers the next page (a filter that
+/// matches rarely does not make one request walk the whole log).
+const EVENTS_SCANNED: u64 = 50_000;
+
+/// Walks the log back from `before` (exclusive) for events passing `filter`, newest first:
+/// the rows, and where the walk stopped if there is more to see.
+fn browse(
+    store: &dyn EventStore,
+    followed: &Followed,
+    filter: &Filter,
+    before: u64,
+) -> Result<(Vec<EventRow>, Option<u64>)> {
+    let unreadable = |e: stratagem_events::StoreError| {
+        WorkflowError::refused(format!("cannot read the log: {e}"))
+    };
+    let row = |rec: &stratagem_events::RecordedEvent| EventRow {
+        seq: rec.seq,
+        at: rfc3339_micros(rec.recorded_at_micros),
+        kind: rec.kind.as_str().to_string(),
+        summary: rec
+            .event()
+            .map_or_else(|e| format!("unreadable: {e}"), |e| summary_of(&e)),
+        hash: stratagem_events::record::hex(&rec.hash)[..16].to_string(),
+    };
+    let mut rows = Vec::new();
+    if let Some(subject) = filter.subject {
+        let seqs = followed.index.seqs(&[subject]);
+        let mut older = seqs.iter().rev().filter(|s| **s < before);
+        for seq in older.by_ref() {
+            let Some(rec) = store.read(*seq, 1).map_err(unreadable)?.pop() else {
+                continue;
+            };
+            if filter.passes(&rec) {
+                rows.push(row(&rec));
+                if rows.len() == EVENTS_PER_PAGE {
+                    break;
+                }
+            }
+        }
+        let more = older.next().map(|_| rows.last().map_or(before, |r| r.seq));
+        return Ok((rows, more));
+    }
+    let mut next = before;
+    let stop = before.saturating_sub(EVENTS_SCANNED).max(1);
+    while next > stop && rows.len() < EVENTS_PER_PAGE {
+        let from = next.saturating_sub(1024).max(stop);
+        let chunk = store
+            .read(from, (next - from) as usize)
+            .map_err(unreadable)?;
+        for rec in chunk.iter().rev() {
+            next = rec.seq;
+            if filter.passes(rec) {
+                rows.push(row(rec));
+                if rows.len() == EVENTS_PER_PAGE {
+                    break;
+                }
+            }
+        }
+        if chunk.is_empty() {
+            next = from;
+        }
+    }
+    Ok((rows, (next > 1).then_some(next)))
+}
+
+async fn audit(State(c): State<Arc<Console>>, Query(q): Query<EventFilter>) -> Response {
+    let filter = match q.checked() {
+        Ok(f) => f,
+        Err(why) => return refused(StatusCode::BAD_REQUEST, &why),
+    };
+    let read = c
+        .read(|seen| {
+            let chain = c.chain()?;
+            let followed = c.followed()?;
+            let head = seen.head.seq.max(followed.index.through());
+            let before = q.before.unwrap_or(head + 1).min(head + 1);
+            let (rows, more) = browse(seen.store, &followed, &filter, before)?;
+            let query = |extra: Option<u64>| {
+                let mut parts: Vec<String> = [
+                    ("kind", &q.kind),
+                    ("strategy", &q.strategy),
+                    ("from", &q.from),
+                    ("to", &q.to),
+                ]
+                .into_iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, v)| format!("{k}={}", encode(v.trim())))
+                .collect();
+                if let Some(b) = extra {
+                    parts.push(format!("before={b}"));
+                }
+                parts.join("&")
+            };
+            let mut kinds: Vec<&str> = stratagem_events::EventKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect();
+            kinds.sort_unstable();
+            Ok(context! {
+                head_seq => seen.head.seq,
+                chain,
+                rows,
+                kinds,
+                kind => q.kind.clone(),
+                strategy => q.strategy.clone(),
+                from => q.from.clone(),
+                to => q.to.clone(),
+                older => more.map(|b| query(Some(b))),
+                export => query(None),
+            })
+        })
+        .await;
+    match read {
+        Ok(ctx) => c.render("audit.html", ctx),
+        Err(e) => failed(&e.to_string()),
+    }
+}
+
+/// Percent-encoding of a query value.
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn audit_event(State(c): State<Arc<Console>>, UrlPath(seq): UrlPath<String>) -> Response {
+    let Ok(seq) = seq.parse::<u64>() else {
+        return not_found(&format!("{seq:?} is not a sequence number"));
+    };
+    let read = c
+        .read(|seen| {
+            let rec = seen
+                .store
+                .read(seq, 1)
+                .map_err(|e| WorkflowError::refused(format!("cannot read the log: {e}")))?
+                .pop()
+                .filter(|r| r.seq == seq)
+                .ok_or_else(|| WorkflowError::refused(format!("no event #{seq} in the log")))?;
+            let event = rec
+                .event()
+                .map_err(|e| WorkflowError::refused(format!("event #{seq} is unreadable: {e}")))?;
+            let data = serde_json::to_string_pretty(&event).unwrap_or_default();
+            Ok(context! {
+                head_seq => seen.head.seq,
+                seq,
+                id => rec.id.to_string(),
+                at => rfc3339_micros(rec.recorded_at_micros),
+                kind => rec.kind.as_str(),
+                schema_version => rec.schema_version,
+                prev_hash => stratagem_events::record::hex(&rec.prev_hash),
+                hash => stratagem_events::record::hex(&rec.hash),
+                summary => summary_of(&event),
+                data,
+            })
+        })
+        .await;
+    match read {
+        Ok(ctx) => c.render("event.html", ctx),
+        Err(e) => not_found(&e.to_string()),
+    }
+}
+
+/// The log's events passing the filters, oldest first, one JSON line each as the audit files
+/// write them (streamed: a log of any length is exported in constant memory).
+async fn audit_export(State(c): State<Arc<Console>>, Query(q): Query<EventFilter>) -> Response {
+    let filter = match q.checked() {
+        Ok(f) => f,
+        Err(why) => return refused(StatusCode::BAD_REQUEST, &why),
+    };
+    let seqs = match filter.subject {
+        Some(subject) => match c.followed() {
+            Ok(f) => Some(f.index.seqs(&[subject])),
+            Err(e) => return failed(&e.to_string()),
+        },
+        None => None,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<String, std::io::Error>>(16);
+    let store = c.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let send =
+            |line: std::result::Result<String, std::io::Error>| tx.blocking_send(line).is_ok();
+        let line = |rec: &stratagem_events::RecordedEvent| match rec.event() {
+            Ok(event) => Ok(stratagem_events::projection::event_line(rec, &event)),
+            Err(e) => Err(std::io::Error::other(format!(
+                "event #{} is unreadable: {e}",
+                rec.seq
+            ))),
+        };
+        match seqs {
+            Some(seqs) => {
+                for seq in seqs {
+                    match store.read(seq, 1) {
+                        Ok(found) => {
+                            for rec in found.iter().filter(|r| filter.passes(r)) {
+                                if !send(line(rec)) {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = send(Err(std::io::Error::other(e.to_string())));
+                            return;
+                        }
+                    }
+                }
+            }
+            None => {
+                let mut buffer = String::new();
+                for rec in iter_from(store.as_ref(), 1) {
+                    match rec {
+                        Ok(rec) if filter.passes(&rec) => match line(&rec) {
+                            Ok(l) => buffer.push_str(&l),
+                            Err(e) => {
+                                let _ = send(Err(e));
+                                return;
+                            }
+                        },
+                        Ok(_) => {}
+                        Err(e) => {
+                            let _ = send(Err(std::io::Error::other(e.to_string())));
+                            return;
+                        }
+                    }
+                    if buffer.len() >= 64 * 1024 && !send(Ok(std::mem::take(&mut buffer))) {
+                        return;
+                    }
+                }
+                if !buffer.is_empty() {
+                    let _ = send(Ok(buffer));
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"stratagem-events.jsonl\"",
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
 /// Server-sent events: `head` with the log's head sequence whenever it moves (looked at every
 /// 250 ms), so an open page fetches itself again and shows what changed without a reload.
 async fn events(State(c): State<Arc<Console>>) -> Response {
@@ -656,7 +1213,7 @@ async fn events(State(c): State<Arc<Console>>) -> Response {
             if c.stopping.load(std::sync::atomic::Ordering::Relaxed) {
                 return None;
             }
-            let head = c.dir.lock().await.store().head().seq;
+            let head = c.head().await;
             if last != Some(head) {
                 let event = SseEvent::default().event("head").data(head.to_string());
                 return Some((Ok::<_, std::convert::Infallible>(event), (c, Some(head))));

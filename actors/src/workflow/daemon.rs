@@ -137,10 +137,20 @@ pub struct Memory {
 /// Where the metrics endpoint listens, once it does.
 pub type Listening = Option<std::net::SocketAddr>;
 
+/// What the daemon serves beside its cycles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// `/metrics`, `/livez`, `/readyz` on `METRICS_ADDR`.
+    Metrics,
+    /// The console (pages and the read API's JSON) on `CONSOLE_ADDR`.
+    Console,
+}
+
 /// Runs the daemon's cycles a tick apart until `stop` turns true (the cycle in progress
 /// finishes; whatever is left is on the log and resumes at the next start) or `RUN_CYCLES`
 /// cycles ran, serving `/metrics`, `/livez` and `/readyz` on `METRICS_ADDR` meanwhile.
-/// `listening` is told where the endpoint listens, `on_tick` each cycle.
+/// The console is served on `CONSOLE_ADDR` meanwhile. `listening` is told where each listens,
+/// `on_tick` each cycle.
 ///
 /// # Errors
 /// As [`Daemon::tick`].
@@ -149,7 +159,7 @@ pub async fn serve(
     engine: &Engine,
     settings: &DaemonSettings,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    listening: impl FnOnce(Listening),
+    mut listening: impl FnMut(Served, Listening),
     mut on_tick: impl FnMut(&Tick, Option<&CycleDone>),
 ) -> Result<Memory> {
     let mut memory = Memory {
@@ -159,16 +169,16 @@ pub async fn serve(
     let shared: Shared = Default::default();
     let addr = settings.metrics_addr.trim();
     if addr == "off" {
-        listening(None);
+        listening(Served::Metrics, None);
     } else {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
-                listening(listener.local_addr().ok());
+                listening(Served::Metrics, listener.local_addr().ok());
                 tokio::spawn(endpoints::serve(listener, shared.clone(), settings.tick));
             }
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "cannot serve /metrics; running without it");
-                listening(None);
+                listening(Served::Metrics, None);
             }
         }
     }
@@ -176,13 +186,25 @@ pub async fn serve(
     // first cycle always works and publishes the read models (nothing is cloned at start,
     // which every restart would pay); until then a read is asked to retry.
     let published: super::read_api::Published = Default::default();
-    let _bound = super::read_api::start(super::read_api::Server {
+    let api = std::sync::Arc::new(super::read_api::Server {
         root: daemon.root.clone(),
         published: published.clone(),
         stages: daemon.settings.stages()?,
         store: DataDir::kept_store(&daemon.root),
         kpi_window_days: daemon.settings.kpi_window_days()?,
     });
+    let _bound = super::read_api::start(api.clone());
+    // The console on `CONSOLE_ADDR`: the pages over the same read models, and the read API's
+    // JSON under `/v1`. It stops with the daemon.
+    let console_stop = stop.clone();
+    let console_at = match daemon.settings.daemon_console()? {
+        None => None,
+        Some(console) => {
+            console.check()?;
+            start_console(api, console, console_stop).await
+        }
+    };
+    listening(Served::Console, console_at);
     while !*stop.borrow() {
         if let Ok(mut s) = shared.lock() {
             s.heartbeat = Some(Instant::now());
@@ -221,6 +243,50 @@ pub async fn serve(
         }
     }
     Ok(memory)
+}
+
+/// Binds the console and serves it until `stop` turns true; where it listens. A bind failure
+/// is logged and the daemon runs without it.
+async fn start_console(
+    api: std::sync::Arc<super::read_api::Server>,
+    settings: super::console::ConsoleSettings,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<std::net::SocketAddr> {
+    let addr = settings.addr;
+    let console = match super::console::Console::in_daemon(api, settings) {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(e) => {
+            tracing::warn!(error = %e.to_string(), "cannot make the console; running without it");
+            return None;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "cannot serve the console (CONSOLE_ADDR); running without it");
+            return None;
+        }
+    };
+    let bound = listener.local_addr().ok();
+    let warming = console.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = warming.warm() {
+            tracing::warn!(error = %e.to_string(), "the console cannot read the log");
+        }
+    });
+    tokio::spawn(async move {
+        let stopped = async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = super::console::serve(listener, console, stopped).await {
+            tracing::warn!(error = %e, "the console stopped");
+        }
+    });
+    bound
 }
 
 /// SIGINT and SIGTERM, caught from the moment this is made (a signal during start-up waits

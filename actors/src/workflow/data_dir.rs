@@ -262,6 +262,11 @@ impl DataDir {
         self.store.as_ref()
     }
 
+    /// The event log, to share with a reader that outlives a borrow (the console).
+    pub fn shared_store(&self) -> Arc<dyn EventStore> {
+        self.store.clone()
+    }
+
     /// Opens the live projection files, repairing and catching them up with the log. While the
     /// process keeps the directory open, the projections of the previous holder are taken over
     /// and only the events since are projected.

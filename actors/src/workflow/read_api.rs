@@ -149,7 +149,7 @@ impl Drop for Bound {
 /// Binds the socket in the data directory (a stale one, left by a daemon that was killed, is
 /// replaced: the directory's lock says no other daemon runs) and serves until the process
 /// ends. A bind failure is logged and the daemon runs without it.
-pub fn start(server: Server) -> Option<Bound> {
+pub fn start(server: Arc<Server>) -> Option<Bound> {
     let path = server.root.join(SOCKET);
     let _ = std::fs::remove_file(&path);
     let listener = match tokio::net::UnixListener::bind(&path) {
@@ -159,7 +159,6 @@ pub fn start(server: Server) -> Option<Bound> {
             return None;
         }
     };
-    let server = Arc::new(server);
     tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
@@ -215,12 +214,12 @@ fn error_body(message: &str) -> String {
 }
 
 impl Server {
-    fn view(&self) -> Option<View> {
+    pub(crate) fn view(&self) -> Option<View> {
         self.published.lock().ok().and_then(|v| v.clone())
     }
 
     /// The answer to one request: a status and a JSON body.
-    fn answer(&self, target: &str) -> (u16, String) {
+    pub(crate) fn answer(&self, target: &str) -> (u16, String) {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let param = |name: &str| {
             query

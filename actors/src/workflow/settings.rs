@@ -547,7 +547,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "CONSOLE_ADDR",
-        "where `stratagem console` serves its pages (default 127.0.0.1:8420; off loopback only with CONSOLE_TOKEN)",
+        "where the console serves its pages, in `stratagem run` and `stratagem console` (default 127.0.0.1:8420; `off`: the daemon serves none; off loopback only with CONSOLE_TOKEN)",
     ),
     (
         "CONSOLE_TOKEN",
@@ -1266,6 +1266,12 @@ impl Settings {
             .map(String::from)
             .or_else(|| self.text("CONSOLE_ADDR"))
             .unwrap_or_else(|| "127.0.0.1:8420".into());
+        if text.trim() == "off" {
+            return Err(SettingError::new(
+                "CONSOLE_ADDR",
+                "CONSOLE_ADDR=off turns the daemon's console off; `stratagem console` needs an address and port (--addr 127.0.0.1:8420)".to_string(),
+            ));
+        }
         let addr = text.parse().map_err(|_| {
             SettingError::new(
                 "CONSOLE_ADDR",
@@ -1277,6 +1283,18 @@ impl Settings {
             token: self.text("CONSOLE_TOKEN").filter(|t| !t.is_empty()),
             kpi_window_days: self.kpi_window_days()?,
         })
+    }
+
+    /// The console `stratagem run` serves beside its cycles: as [`Settings::console`], or none
+    /// with `CONSOLE_ADDR=off`.
+    ///
+    /// # Errors
+    /// A bad value, named.
+    pub fn daemon_console(&self) -> Result<Option<super::console::ConsoleSettings>, SettingError> {
+        if self.text("CONSOLE_ADDR").is_some_and(|t| t.trim() == "off") {
+            return Ok(None);
+        }
+        self.console(None).map(Some)
     }
 
     /// `KPI_WINDOW_DAYS`: the rolling window the seed's success criteria are measured over

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use stratagem_events::projection::rfc3339_micros;
 use stratagem_events::store::iter_from;
-use stratagem_events::{Event, EventStore, Projections};
+use stratagem_events::{Event, EventStore, Projections, RecordedEvent};
 use uuid::Uuid;
 
 use super::error::{Result, WorkflowError};
@@ -70,6 +70,20 @@ pub const PHASES: [&str; 12] = [
 /// # Errors
 /// No such strategy, or the log cannot be read.
 pub fn trace(store: &dyn EventStore, state: &Projections, id: Uuid) -> Result<Trace> {
+    trace_with(store, state, id, None)
+}
+
+/// As [`trace`], reading only the events `index` lists for the strategy and its idea instead
+/// of the log from the idea's discovery on (the index must be brought up to the head first).
+///
+/// # Errors
+/// As [`trace`].
+pub fn trace_with(
+    store: &dyn EventStore,
+    state: &Projections,
+    id: Uuid,
+    index: Option<&SubjectIndex>,
+) -> Result<Trace> {
     let Some(s) = state.strategies.get(&id) else {
         return Err(WorkflowError::refused(format!(
             "no strategy {id} in the log"
@@ -78,9 +92,21 @@ pub fn trace(store: &dyn EventStore, state: &Projections, id: Uuid) -> Result<Tr
     let opportunity = state.opportunities.get(&s.opportunity_id);
     let from = opportunity.map_or(1, |o| o.discovered_seq.max(1));
     let (me, idea) = (id.to_string(), s.opportunity_id.to_string());
+    let unreadable = |e: stratagem_events::StoreError| {
+        WorkflowError::refused(format!("cannot read the log: {e}"))
+    };
+    let records: Box<dyn Iterator<Item = Result<RecordedEvent>>> = match index {
+        None => Box::new(iter_from(store, from).map(move |r| r.map_err(unreadable))),
+        Some(index) => Box::new(index.seqs(&[id, s.opportunity_id]).into_iter().filter_map(
+            move |seq| match store.read(seq, 1) {
+                Ok(mut found) => found.pop().map(Ok),
+                Err(e) => Some(Err(unreadable(e))),
+            },
+        )),
+    };
     let mut steps = Vec::new();
-    for rec in iter_from(store, from) {
-        let rec = rec.map_err(|e| WorkflowError::refused(format!("cannot read the log: {e}")))?;
+    for rec in records {
+        let rec = rec?;
         let event = rec
             .event()
             .map_err(|e| WorkflowError::refused(format!("event {}: {e}", rec.seq)))?;
@@ -127,6 +153,83 @@ pub fn trace(store: &dyn EventStore, state: &Projections, id: Uuid) -> Result<Tr
         },
         steps,
     })
+}
+
+/// Which events name which strategy or idea (`strategy_id`, `parent_strategy_id`,
+/// `opportunity_id`), by sequence number: a strategy's trace, or the event browser filtered by
+/// a strategy, reads its own events instead of the whole log. Brought up to the head
+/// incrementally; each event is looked at once.
+#[derive(Debug, Default)]
+pub struct SubjectIndex {
+    through: u64,
+    by: std::collections::HashMap<Uuid, Vec<u64>>,
+}
+
+impl SubjectIndex {
+    /// Indexes the events after the last one indexed, up to the log's head.
+    ///
+    /// # Errors
+    /// The log cannot be read (what was indexed before stays).
+    pub fn bring(&mut self, store: &dyn EventStore) -> Result<()> {
+        self.bring_seeing(store, |_, _| {})
+    }
+
+    /// As [`SubjectIndex::bring`], showing `seen` each event indexed.
+    ///
+    /// # Errors
+    /// As [`SubjectIndex::bring`].
+    pub fn bring_seeing(
+        &mut self,
+        store: &dyn EventStore,
+        mut seen: impl FnMut(&RecordedEvent, &Event),
+    ) -> Result<()> {
+        if store.head().seq <= self.through {
+            return Ok(());
+        }
+        for rec in iter_from(store, self.through + 1) {
+            let rec =
+                rec.map_err(|e| WorkflowError::refused(format!("cannot read the log: {e}")))?;
+            // An event this build cannot decode names nobody; the chain status reports it.
+            if let Ok(event) = rec.event() {
+                for subject in subjects(&event) {
+                    self.by.entry(subject).or_default().push(rec.seq);
+                }
+                seen(&rec, &event);
+            }
+            self.through = rec.seq;
+        }
+        Ok(())
+    }
+
+    /// The events naming any of `subjects`, in the log's order, each once.
+    pub fn seqs(&self, subjects: &[Uuid]) -> Vec<u64> {
+        let mut all: Vec<u64> = subjects
+            .iter()
+            .filter_map(|s| self.by.get(s))
+            .flatten()
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// The last event indexed.
+    pub fn through(&self) -> u64 {
+        self.through
+    }
+}
+
+/// The strategies and ideas an event names.
+fn subjects(event: &Event) -> Vec<Uuid> {
+    let Ok(Value::Object(data)) = serde_json::to_value(event) else {
+        return Vec::new();
+    };
+    ["strategy_id", "parent_strategy_id", "opportunity_id"]
+        .iter()
+        .filter_map(|k| data.get(*k).and_then(Value::as_str))
+        .filter_map(|v| v.parse().ok())
+        .collect()
 }
 
 fn phase_of(event: &Event, data: &Value) -> &'static str {

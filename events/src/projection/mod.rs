@@ -1169,6 +1169,12 @@ struct AuditLine<'a> {
 /// The JSONL line (with its newline) an event adds to its audit file.
 pub fn audit_line(rec: &RecordedEvent, event: &Event) -> Option<(AuditFile, String)> {
     let file = audit_file_of(event)?;
+    Some((file, event_line(rec, event)))
+}
+
+/// The JSONL line (with its newline) of any event, as the audit files write it (the
+/// console's export of the log).
+pub fn event_line(rec: &RecordedEvent, event: &Event) -> String {
     let line = AuditLine {
         seq: rec.seq,
         event_id: rec.id,
@@ -1182,7 +1188,7 @@ pub fn audit_line(rec: &RecordedEvent, event: &Event) -> Option<(AuditFile, Stri
     let mut text =
         crate::text::json(&serde_json::to_string(&line).unwrap_or_default()).into_owned();
     text.push('\n');
-    Some((file, text))
+    text
 }
 
 /// RFC 3339 in UTC with microseconds, e.g. `2026-11-25T20:06:54.123456Z`.
