@@ -13,14 +13,17 @@ use stratagem_actors::workflow::settings::Settings;
 pub async fn run(root: &Path, settings: &Settings, addr: Option<&str>) -> anyhow::Result<ExitCode> {
     let console = settings.console(addr)?;
     console.check()?;
-    let dir = match DataDir::open(root) {
-        Ok(dir) => dir,
+    // Kept open, so the read models are taken over from one request to the next and only the
+    // events since are projected (not loaded from their snapshot each time).
+    let _kept = match DataDir::keep_open(root) {
+        Ok(kept) => kept,
         Err(e) if e.is_locked() => anyhow::bail!(
-            "another stratagem process holds {}: `stratagem console` reads a data directory no process holds",
+            "another stratagem process holds {}: `stratagem console` reads a data directory no process holds (the daemon serves its own console on CONSOLE_ADDR)",
             root.display()
         ),
         Err(e) => return Err(e.into()),
     };
+    let dir = DataDir::open(root)?;
     let addr = console.addr;
     let console = Arc::new(Console::new(root, dir, console, settings.stages()?)?);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -101,7 +101,34 @@ pub struct Console {
 #[derive(Default)]
 struct Followed {
     index: SubjectIndex,
+    /// Each kind's events, by sequence number.
+    kinds: std::collections::HashMap<&'static str, Vec<u64>>,
     alerts: std::collections::VecDeque<Alert>,
+}
+
+impl Followed {
+    /// The events the kind and subject filters let through, in the log's order; `None`: no
+    /// such filter (every event is a candidate).
+    fn candidates(&self, filter: &Filter) -> Option<Vec<u64>> {
+        let by_kind = filter.kind.as_deref().map(|k| {
+            let mut seqs: Vec<u64> = self
+                .kinds
+                .iter()
+                .filter(|(kind, _)| **kind == k || (k.ends_with('.') && kind.starts_with(k)))
+                .flat_map(|(_, seqs)| seqs.iter().copied())
+                .collect();
+            seqs.sort_unstable();
+            seqs
+        });
+        let by_subject = filter.subject.map(|s| self.index.seqs(&[s]));
+        match (by_kind, by_subject) {
+            (Some(k), Some(s)) => {
+                let wanted: std::collections::HashSet<u64> = s.into_iter().collect();
+                Some(k.into_iter().filter(|seq| wanted.contains(seq)).collect())
+            }
+            (k, s) => k.or(s),
+        }
+    }
 }
 
 /// How many alerts the overview lists.
@@ -296,8 +323,13 @@ impl Console {
             .index
             .lock()
             .map_err(|_| WorkflowError::refused("the console's index was poisoned"))?;
-        let Followed { index, alerts } = &mut *followed;
+        let Followed {
+            index,
+            kinds,
+            alerts,
+        } = &mut *followed;
         index.bring_seeing(self.store.as_ref(), |rec, event| {
+            kinds.entry(rec.kind.as_str()).or_default().push(rec.seq);
             if let Some(alert) = alert_of(rec, event) {
                 if alerts.len() == ALERTS_KEPT {
                     alerts.pop_front();
@@ -976,8 +1008,7 @@ fn browse(
         hash: stratagem_events::record::hex(&rec.hash)[..16].to_string(),
     };
     let mut rows = Vec::new();
-    if let Some(subject) = filter.subject {
-        let seqs = followed.index.seqs(&[subject]);
+    if let Some(seqs) = followed.candidates(filter) {
         let mut older = seqs.iter().rev().filter(|s| **s < before);
         for seq in older.by_ref() {
             let Some(rec) = store.read(*seq, 1).map_err(unreadable)?.pop() else {
@@ -1125,12 +1156,9 @@ async fn audit_export(State(c): State<Arc<Console>>, Query(q): Query<EventFilter
         Ok(f) => f,
         Err(why) => return refused(StatusCode::BAD_REQUEST, &why),
     };
-    let seqs = match filter.subject {
-        Some(subject) => match c.followed() {
-            Ok(f) => Some(f.index.seqs(&[subject])),
-            Err(e) => return failed(&e.to_string()),
-        },
-        None => None,
+    let seqs = match c.followed() {
+        Ok(f) => f.candidates(&filter),
+        Err(e) => return failed(&e.to_string()),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<String, std::io::Error>>(16);
     let store = c.store.clone();
