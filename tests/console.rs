@@ -169,7 +169,44 @@ fn the_console_serves_the_funnel_the_criteria_and_each_strategys_provenance() {
         );
     }
     assert!(page.contains("<path class=\"equity\" d=\"M"), "{page}");
-    assert!(page.contains("<pre id=\"code\">"), "the code is shown");
+    // The code, highlighted; each validation layer; the five sub-scores; every stage run with
+    // its gate, the paper runs drawn against their baseline.
+    assert!(
+        page.contains("<pre id=\"code\" class=\"rust\"><span class=\"c\">//"),
+        "the code is shown highlighted"
+    );
+    assert!(page.contains("<span class=\"k\">fn</span>"));
+    for layer in [
+        "syntax",
+        "security",
+        "conventions",
+        "integration",
+        "coverage",
+        "sandbox",
+    ] {
+        assert!(page.contains(&format!(" {layer}</td>")), "{layer} missing");
+    }
+    for score in [
+        "novelty",
+        "market fit",
+        "complexity",
+        "capital efficiency",
+        "risk",
+    ] {
+        assert!(
+            page.contains(&format!("<td>{score}</td>")),
+            "{score} missing"
+        );
+    }
+    for stage in ["COLD", "WARM", "LIMITED", "FULL"] {
+        assert!(
+            page.contains(&format!("<div class=\"run\" data-stage=\"{stage}\">")),
+            "{stage} run missing"
+        );
+    }
+    assert!(page.contains("</b>: beats baseline buy_and_hold"), "{page}");
+    // The recorded timeline judges a paper run in one pass: no marks, so no run chart.
+    assert!(page.contains("judged in one pass on the recorded timeline"));
 
     // The JSON beside the pages: the same status as `status --json`.
     let (code, json) = http(&addr, "GET", "/api/status", &[]);

@@ -33,9 +33,11 @@ use uuid::Uuid;
 use super::data_dir::DataDir;
 use super::error::{Result, WorkflowError};
 use super::query::StatusReport;
+mod strategy;
+
 use super::read_api::Server as ReadApi;
 use super::run::Funnel;
-use super::trace::{summary_of, trace_with, SubjectIndex, Trace};
+use super::trace::{summary_of, trace_with, SubjectIndex};
 
 /// The console's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,31 +158,31 @@ struct ChainSeen {
 const TEMPLATES: [(&str, &str); 7] = [
     (
         "audit.html",
-        include_str!("../../../templates/console/audit.html"),
+        include_str!("../../../../templates/console/audit.html"),
     ),
     (
         "event.html",
-        include_str!("../../../templates/console/event.html"),
+        include_str!("../../../../templates/console/event.html"),
     ),
     (
         "review.html",
-        include_str!("../../../templates/console/review.html"),
+        include_str!("../../../../templates/console/review.html"),
     ),
     (
         "base.html",
-        include_str!("../../../templates/console/base.html"),
+        include_str!("../../../../templates/console/base.html"),
     ),
     (
         "overview.html",
-        include_str!("../../../templates/console/overview.html"),
+        include_str!("../../../../templates/console/overview.html"),
     ),
     (
         "opportunities.html",
-        include_str!("../../../templates/console/opportunities.html"),
+        include_str!("../../../../templates/console/opportunities.html"),
     ),
     (
         "strategy.html",
-        include_str!("../../../templates/console/strategy.html"),
+        include_str!("../../../../templates/console/strategy.html"),
     ),
 ];
 
@@ -623,58 +625,6 @@ async fn opportunities(
     }
 }
 
-/// An inline SVG of each stay's equity by the monitor's readings (1 = the stay's start).
-fn equity_chart(t: &Trace) -> Option<String> {
-    let mut runs: Vec<(String, Vec<f64>)> = Vec::new();
-    for s in t.steps.iter().filter(|s| s.kind == "monitor.observed") {
-        let run = s.data["run_id"].as_str().unwrap_or("").to_string();
-        let value = 1.0 + s.data["total_return"].as_f64().unwrap_or(0.0);
-        match runs.iter_mut().find(|(r, _)| *r == run) {
-            Some((_, points)) => points.push(value),
-            None => runs.push((run, vec![1.0, value])),
-        }
-    }
-    if runs.is_empty() {
-        return None;
-    }
-    let (w, h, pad) = (720.0, 240.0, 24.0);
-    let longest = runs.iter().map(|(_, p)| p.len()).max().unwrap_or(2).max(2);
-    let all = runs.iter().flat_map(|(_, p)| p.iter().copied());
-    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-        (l.min(v), h.max(v))
-    });
-    let span = (hi - lo).max(1e-9);
-    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (longest - 1) as f64;
-    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / span;
-    let colours = ["#2456c9", "#c2410c", "#15803d", "#7e22ce", "#0e7490"];
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"equity of each stay\"><rect width=\"{w}\" height=\"{h}\" fill=\"#fff\" stroke=\"#dde1e8\"/>"
-    );
-    svg.push_str(&format!(
-        "<line x1=\"{pad}\" x2=\"{}\" y1=\"{y1:.1}\" y2=\"{y1:.1}\" stroke=\"#9ca3af\" stroke-dasharray=\"4 3\"/>",
-        w - pad,
-        y1 = y(1.0)
-    ));
-    for (n, (_, points)) in runs.iter().enumerate() {
-        let d: Vec<String> = points
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{}{:.1} {:.1}", if i == 0 { "M" } else { "L" }, x(i), y(*v)))
-            .collect();
-        svg.push_str(&format!(
-            "<path class=\"equity\" d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>",
-            d.join(" "),
-            colours[n % colours.len()]
-        ));
-    }
-    svg.push_str(&format!(
-        "<text x=\"{pad}\" y=\"14\" font-size=\"11\" fill=\"#374151\">{:.2} % … {:.2} % (dashed: the stay's start)</text></svg>",
-        (lo - 1.0) * 100.0,
-        (hi - 1.0) * 100.0
-    ));
-    Some(svg)
-}
-
 async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -> Response {
     let Ok(id) = id.parse::<Uuid>() else {
         return not_found(&format!("{id:?} is not a strategy id"));
@@ -686,20 +636,64 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
             .steps
             .iter()
             .find(|s| s.kind == "strategy.generated")
-            .and_then(|s| s.data["source_code"].as_str().map(String::from));
-        let source = state.opportunities.get(&t.opportunity_id).map(|o| {
+            .and_then(|s| s.data["source_code"].as_str());
+        let code_lines = code.map_or(0, |c| c.lines().count());
+        let code = code.map(strategy::highlight);
+        let opportunity = state.opportunities.get(&t.opportunity_id);
+        let source = opportunity.map(|o| {
             let text = o.hypothesis.shown();
             context! {
                 title => o.title.shown().into_owned(),
+                source => o.source.clone(),
                 url => o.url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://")),
                 excerpt => text.chars().take(600).collect::<String>(),
             }
         });
+        let scores: Vec<minijinja::Value> = opportunity
+            .and_then(|o| o.score.as_ref())
+            .map(|s| {
+                [
+                    ("novelty", "25 %", &s.novelty),
+                    ("market fit", "25 %", &s.market_fit),
+                    ("complexity", "15 %", &s.complexity),
+                    ("capital efficiency", "15 %", &s.capital_efficiency),
+                    ("risk", "20 %", &s.risk),
+                ]
+                .into_iter()
+                .map(|(name, weight, sub)| {
+                    context! { name, weight, value => format!("{:.2}", sub.value), reason => sub.reason.clone() }
+                })
+                .collect()
+            })
+            .unwrap_or_default();
+        let composite = opportunity
+            .and_then(|o| o.score.as_ref())
+            .map(|s| format!("{:.3}", s.composite));
+        // The clones' ideas, each with the strategies made from it.
+        let clones: Vec<minijinja::Value> = t
+            .clones
+            .iter()
+            .map(|idea| {
+                let made: Vec<minijinja::Value> = state
+                    .strategies
+                    .values()
+                    .filter(|s| s.opportunity_id == *idea)
+                    .map(|s| context! { id => s.id.to_string(), name => s.name.clone(), status => s.status.as_str() })
+                    .collect();
+                context! { idea => idea.to_string(), made }
+            })
+            .collect();
         Ok(context! {
             head_seq => seen.head.seq,
-            chart => equity_chart(&t),
-            clones => t.clones.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            chart => strategy::monitor_chart(&t),
+            runs => strategy::runs(&t),
+            layers => strategy::layers(&t),
+            generation => strategy::generation(&t),
+            scores,
+            composite,
+            clones,
             code,
+            code_lines,
             source,
             t,
         })
