@@ -139,6 +139,37 @@ fn the_console_serves_the_funnel_the_criteria_and_each_strategys_provenance() {
     );
     assert!(!page.contains("<script>document.title"), "{page}");
     assert!(!page.contains("<img src=x"), "{page}");
+    // Filtered by source and by status: only those rows, the filter kept in the form.
+    let (_, page) = http(&addr, "GET", "/opportunities?source=manual", &[]);
+    assert!(
+        page.contains("<option value=\"manual\" selected>"),
+        "{page}"
+    );
+    assert!(page.contains("<td>manual</td>"), "{page}");
+    for other in [
+        "arxiv",
+        "reddit",
+        "twitter",
+        "edgar",
+        "defillama",
+        "network",
+    ] {
+        assert!(
+            !page.contains(&format!("<td>{other}</td>")),
+            "{other} shown"
+        );
+    }
+    let (_, page) = http(&addr, "GET", "/opportunities?status=generated", &[]);
+    assert!(page.contains("match (status generated)"), "{page}");
+    assert!(!page.contains("<td>held</td>"), "{page}");
+    assert!(page.contains("<td>generated</td>"), "{page}");
+    assert!(
+        page.contains("→ <a href=\"/strategies/"),
+        "each idea links to the strategies made from it"
+    );
+    let (code, why) = http(&addr, "GET", "/opportunities?status=sleeping", &[]);
+    assert_eq!(code, 400, "{why}");
+    assert!(why.contains("unknown status \"sleeping\""), "{why}");
 
     // A FULL strategy's page: every step of its trace, and an equity chart with drawn paths.
     let full = common::full_strategy(data);
@@ -275,6 +306,49 @@ fn off_loopback_the_console_needs_its_token_and_every_request_carries_it() {
         )
         .0,
         200
+    );
+    // A browser asking for a page without it gets the sign-in form, which shows nothing else.
+    let (code, page) = http(&addr, "GET", "/", &[("accept", "text/html")]);
+    assert_eq!(code, 401);
+    assert!(
+        page.contains("<form method=\"post\" action=\"/login\">"),
+        "{page}"
+    );
+    assert!(!page.contains("Funnel"), "{page}");
+    // Signing in: a wrong token is refused; the right one gives the session cookie, which is
+    // then enough, and a cookie of another value is not.
+    let sign_in = |token: &str| {
+        let body = format!("token={token}");
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(
+            format!(
+                "POST /login HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let refused = sign_in("guess");
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(!refused.to_lowercase().contains("set-cookie"), "{refused}");
+    let signed = sign_in("s3cret-token");
+    assert!(signed.starts_with("HTTP/1.1 303"), "{signed}");
+    let cookie = signed
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("{signed}"));
+    assert!(cookie.contains("HttpOnly; SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().unwrap();
+    assert!(!session.contains("s3cret"), "the cookie is not the token");
+    assert_eq!(http(&addr, "GET", "/", &[("cookie", session)]).0, 200);
+    assert_eq!(
+        http(&addr, "GET", "/", &[("cookie", "stratagem_console=00")]).0,
+        401
     );
     stop(child);
 }

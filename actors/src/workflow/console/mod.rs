@@ -92,6 +92,9 @@ pub struct Console {
     /// The token every state-changing request must carry (a form's hidden field): 256 random
     /// bits drawn when the console starts, so a page of another site cannot forge a decision.
     csrf: String,
+    /// The session cookie's value for a browser signed in with the token (256 random bits drawn
+    /// at start: a restart signs everyone out).
+    session: String,
     /// How far the hash chain is verified (verified again only from there on).
     chain: std::sync::Mutex<ChainSeen>,
     /// Which events are about which strategy or idea, and the recent alerts, up to where they
@@ -260,10 +263,12 @@ impl Console {
             env.add_template(name, text)
                 .map_err(|e| WorkflowError::refused(format!("console template {name}: {e}")))?;
         }
-        let mut bits = [0u8; 32];
-        getrandom::fill(&mut bits).map_err(|e| {
-            WorkflowError::refused(format!("no randomness for the console's CSRF token: {e}"))
-        })?;
+        let (mut bits, mut session) = ([0u8; 32], [0u8; 32]);
+        getrandom::fill(&mut bits)
+            .and_then(|()| getrandom::fill(&mut session))
+            .map_err(|e| {
+                WorkflowError::refused(format!("no randomness for the console's CSRF token: {e}"))
+            })?;
         Ok(Console {
             root: root.to_path_buf(),
             backing,
@@ -273,6 +278,7 @@ impl Console {
             stages,
             stopping: std::sync::atomic::AtomicBool::new(false),
             csrf: stratagem_events::record::hex(&bits),
+            session: stratagem_events::record::hex(&session),
             chain: std::sync::Mutex::new(ChainSeen {
                 verified: 0,
                 head_hash: stratagem_events::record::hex(&stratagem_events::record::GENESIS_HASH),
@@ -418,32 +424,102 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/audit/export.jsonl", get(audit_export))
         .route("/api/status", get(api_status))
         .route("/api/trace/{id}", get(api_trace))
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let token = guarded.settings.token.clone();
-            async move { authorised(token.as_deref(), req, next).await }
-        }))
+        .route("/login", get(login_page).post(login))
+        .layer(middleware::from_fn_with_state(guarded, authorised))
         .with_state(console)
 }
 
-/// With a token set, a request without it is refused.
-async fn authorised(token: Option<&str>, req: Request, next: Next) -> Response {
-    if let Some(token) = token.filter(|t| !t.is_empty()) {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !same(given.as_bytes(), token.as_bytes()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "this console needs its token (Authorization: Bearer …)\n",
-            )
-                .into_response();
-        }
+/// The cookie a browser signed in with the token carries.
+const SESSION_COOKIE: &str = "stratagem_console";
+
+/// With a token set, a request must carry it (`Authorization: Bearer …`) or the session cookie
+/// `/login` gives for it; a page asked for without either answers with the sign-in form.
+async fn authorised(State(c): State<Arc<Console>>, req: Request, next: Next) -> Response {
+    let Some(token) = c.settings.token.as_deref().filter(|t| !t.is_empty()) else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == "/login" {
+        return next.run(req).await;
     }
-    next.run(req).await
+    let headers = req.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same(given.as_bytes(), token.as_bytes()));
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .any(|(k, v)| k == SESSION_COOKIE && same(v.as_bytes(), c.session.as_bytes()));
+    if bearer || cookie {
+        return next.run(req).await;
+    }
+    let wants_page = req.method() == axum::http::Method::GET
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if wants_page {
+        return (StatusCode::UNAUTHORIZED, login_form(None)).into_response();
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "this console needs its token (Authorization: Bearer …, or sign in at /login)\n",
+    )
+        .into_response()
+}
+
+/// The sign-in form (a page of its own: it shows nothing of the log).
+fn login_form(why: Option<&str>) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sign in · stratagem console</title></head>\
+         <body style=\"font:14px system-ui;margin:48px\"><h1>stratagem console</h1>{}\
+         <form method=\"post\" action=\"/login\"><label>token <input type=\"password\" name=\"token\" autofocus required></label> \
+         <button>Sign in</button></form></body></html>",
+        why.map_or(String::new(), |w| format!("<p style=\"color:#a1161e\">{w}</p>"))
+    ))
+}
+
+async fn login_page() -> Html<String> {
+    login_form(None)
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Signs a browser in: the right token gives it the session cookie (HttpOnly, SameSite=Strict).
+async fn login(State(c): State<Arc<Console>>, Form(form): Form<LoginForm>) -> Response {
+    let Some(token) = c.settings.token.as_deref().filter(|t| !t.is_empty()) else {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    };
+    if !same(form.token.as_bytes(), token.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_form(Some("that is not this console's token")),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/".to_string()),
+            (
+                header::SET_COOKIE,
+                format!(
+                    "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+                    c.session
+                ),
+            ),
+        ],
+    )
+        .into_response()
 }
 
 /// Equality in time independent of where the two differ.
@@ -562,15 +638,18 @@ async fn opportunities(
     State(c): State<Arc<Console>>,
     Query(filter): Query<OpportunityFilter>,
 ) -> Response {
+    let wanted_status = match filter
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(super::query::parse_status)
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
     let read = c.read(|seen| {
         let state = seen.state;
-        let wanted_status = filter
-            .status
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(super::query::parse_status)
-            .transpose()
-            .map_err(|e| WorkflowError::refused(e.to_string()))?;
         let mut rows: Vec<_> = state
             .opportunities
             .values()
@@ -607,14 +686,23 @@ async fn opportunities(
                     url => o.url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://")),
                     source => o.source.clone(),
                     status => super::query::status_name(o.status),
+                    strategies => o.strategies.iter().filter_map(|id| state.strategies.get(id)).map(|s| context! { id => s.id.to_string(), name => s.name.clone() }).collect::<Vec<_>>(),
                     scores,
                 }
             })
             .collect();
+        let sources: Vec<String> = state.sources.keys().map(ToString::to_string).collect();
+        let statuses: Vec<&str> = super::query::OPPORTUNITY_STATUSES
+            .into_iter()
+            .map(super::query::status_name)
+            .collect();
         Ok(context! {
             head_seq => seen.head.seq,
             total,
+            shown => rows.len(),
             rows,
+            sources,
+            statuses,
             source => filter.source.clone().unwrap_or_default(),
             status => filter.status.clone().unwrap_or_default(),
         })
