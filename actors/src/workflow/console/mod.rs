@@ -136,6 +136,9 @@ impl Followed {
     }
 }
 
+/// How many opportunities a page lists (the best by composite score).
+const OPPORTUNITIES_SHOWN: usize = 500;
+
 /// How many alerts the overview lists.
 const ALERTS_KEPT: usize = 50;
 
@@ -661,16 +664,25 @@ async fn opportunities(
             })
             .filter(|o| wanted_status.is_none_or(|st| o.status == st))
             .collect();
-        rows.sort_by(|a, b| {
+        // Highest composite first (unscored last), ties in discovery order. Only the page's
+        // rows are sorted: the best are selected in linear time first, so a log of hundreds of
+        // thousands of ideas costs one pass, not a sort of them all.
+        let rank = |a: &&stratagem_events::projection::OpportunityView,
+                    b: &&stratagem_events::projection::OpportunityView| {
             let c = |o: &stratagem_events::projection::OpportunityView| {
                 o.score.as_ref().map_or(-1.0, |s| s.composite)
             };
             c(b).total_cmp(&c(a))
-        });
+                .then(a.discovered_seq.cmp(&b.discovered_seq))
+        };
         let total = rows.len();
+        if rows.len() > OPPORTUNITIES_SHOWN {
+            rows.select_nth_unstable_by(OPPORTUNITIES_SHOWN - 1, rank);
+            rows.truncate(OPPORTUNITIES_SHOWN);
+        }
+        rows.sort_by(rank);
         let rows: Vec<minijinja::Value> = rows
             .into_iter()
-            .take(500)
             .map(|o| {
                 let scores: Vec<minijinja::Value> = o
                     .score
