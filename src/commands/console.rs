@@ -30,6 +30,14 @@ pub async fn run(root: &Path, settings: &Settings, addr: Option<&str>) -> anyhow
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (CONSOLE_ADDR): {e}"))?;
     let bound = listener.local_addr()?;
+    // The read models, the chain and the index brought up to the head before the first page
+    // asks for them (a page asked for meanwhile waits for them).
+    let warming = console.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = warming.warm() {
+            tracing::warn!(error = %e.to_string(), "the console cannot read the log");
+        }
+    });
     say!("console on http://{bound}/");
     let _ = std::io::stdout().flush();
     serve(listener, console, stopped()).await?;

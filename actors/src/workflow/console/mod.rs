@@ -374,9 +374,14 @@ impl Console {
         Ok(seen.clone())
     }
 
-    /// Brings the chain status and the index up to the head (so the first page asking for
-    /// them does not pay for the whole log).
+    /// Brings the read models, the chain status and the index up to the head (so the first
+    /// page asking for them does not pay for the whole log). Blocking: call it off the runtime.
     pub fn warm(&self) -> Result<()> {
+        if let Backing::Dir(dir) = &self.backing {
+            // The read models: loaded from their snapshot once, then taken over per request.
+            let dir = dir.blocking_lock();
+            drop(dir.projections()?);
+        }
         self.chain()?;
         self.followed().map(drop)
     }
