@@ -113,6 +113,37 @@ fn paired_ratio(name: &str, sandbox: &Sandbox, loaded: &LoadedStrategy, bars: &[
         v[v.len() / 2]
     };
     let (w, n) = (median(&mut wasm), median(&mut native));
+    // Where the time goes: the strategy in the sandbox alone, and the simulation alone.
+    let limits = SandboxLimits {
+        timeout: Duration::from_secs(600),
+        ..SandboxLimits::default()
+    };
+    let (mut run_alone, mut sim_alone) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.min(11) {
+        let t = std::time::Instant::now();
+        let run = sandbox
+            .run(loaded, bars, &limits, &RiskLimits::default())
+            .unwrap();
+        run_alone.push(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        std::hint::black_box(backtest::simulate(
+            bars,
+            &run.orders,
+            100_000.0,
+            CostModel::default(),
+            525_600.0,
+            1,
+        ));
+        sim_alone.push(t.elapsed().as_secs_f64());
+    }
+    let (r, m) = (median(&mut run_alone), median(&mut sim_alone));
+    println!(
+        "split {name}: the strategy in the sandbox {:.3} ms ({:.2} M bars/s), the simulation {:.3} ms ({:.2} M bars/s)",
+        r * 1e3,
+        bars.len() as f64 / r / 1e6,
+        m * 1e3,
+        bars.len() as f64 / m / 1e6
+    );
     println!(
         "paired {name}: wasm {:.3} ms ({:.2} M bars/s), native {:.3} ms ({:.2} M bars/s), \
          ratio {:.2} (medians of {rounds} alternating runs)",

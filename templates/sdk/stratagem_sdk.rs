@@ -266,7 +266,7 @@ mod host {
         pub safe fn size(confidence: f64, price: f64) -> f64;
         pub safe fn order(direction: i32, quantity: f64, confidence: f64) -> i32;
         pub unsafe fn log(level: i32, ptr: *const u8, len: usize) -> i32;
-        pub unsafe fn next_bar(previous: i32, out: *mut u64) -> i32;
+        pub unsafe fn bars(out: *mut u64, max: i32, errors: i32, handed: *mut u32) -> i32;
         #[allow(clippy::too_many_arguments)]
         pub safe fn place(
             kind: i32,
@@ -363,8 +363,8 @@ pub mod host {
     /// No bars natively: the native benchmark drives each bar itself.
     ///
     /// # Safety
-    /// Never writes to `out`.
-    pub unsafe fn next_bar(_previous: i32, _out: *mut u64) -> i32 {
+    /// Never writes to `out` or reads `handed`.
+    pub unsafe fn bars(_out: *mut u64, _max: i32, _errors: i32, _handed: *mut u32) -> i32 {
         0
     }
 
@@ -536,28 +536,73 @@ pub fn drive<S: Strategy>(strategy: &mut S, bar: Bar) -> i32 {
     }
 }
 
-/// The next bar from the host, reporting how the previous one went (`drive`'s result; 0 for
-/// the first). The host hands out each bar once, in order, and only bars already closed: a bar
-/// is the newest the strategy has seen from the moment it is handed out, and every order and
-/// size that follows is the host's at that bar (so taking bars early only loses them). The host
-/// starts each bar's fuel, host-call counts and (for live runs) deadline here. `None` ends the
+/// Bars the host writes into this module's memory at once.
+const FEED_BARS: usize = 256;
+
+/// The bars of the batch the host wrote, and how many were handed to the strategy. The host
+/// reads `handed` (its address is given with each request) whenever the strategy calls it, so
+/// every order, size and account read is the host's at the newest bar handed out; a bar still
+/// in the buffer is one the strategy has not reached and the SDK does not show it.
+#[repr(C)]
+struct Feed {
+    handed: u32,
+    len: u32,
+    errors: u32,
+    words: [u64; 6 * FEED_BARS],
+}
+
+thread_local! {
+    static FEED: core::cell::RefCell<Feed> = const {
+        core::cell::RefCell::new(Feed { handed: 0, len: 0, errors: 0, words: [0; 6 * FEED_BARS] })
+    };
+}
+
+/// The next bar, reporting how the previous one went (`drive`'s result; 0 for the first).
+/// The host writes bars already closed into this module's memory a batch at a time (one call
+/// for up to 256 bars, not one per bar); they are handed out here one at a time, in order. A
+/// bar is the newest the strategy has seen from the moment it is handed out, and every order
+/// and size that follows is the host's at that bar (so taking bars early only loses them).
+/// The host gives each batch its fuel (per bar, pooled over the batch), resets each bar's
+/// host-call counts as it reaches it, and sets the (live) deadline. `None` ends the run's
 /// batch. Called by the glue's loop: one call into the module runs a whole batch of bars.
 #[doc(hidden)]
 pub fn next_bar(previous: i32) -> Option<Bar> {
-    let mut slot = [0u64; 6];
-    // SAFETY: the host writes at most 48 bytes at `out`, bounds-checked against this module's
-    // memory, and `slot` is 48 bytes.
-    let given = unsafe { host::next_bar(previous, slot.as_mut_ptr()) };
-    if given != 1 {
-        return None;
-    }
-    Some(Bar {
-        timestamp: slot[0] as i64,
-        open: f64::from_bits(slot[1]),
-        high: f64::from_bits(slot[2]),
-        low: f64::from_bits(slot[3]),
-        close: f64::from_bits(slot[4]),
-        volume: f64::from_bits(slot[5]),
+    FEED.with(|feed| {
+        let mut feed = feed.borrow_mut();
+        let feed = &mut *feed;
+        if previous != 0 {
+            feed.errors = feed.errors.saturating_add(1);
+        }
+        if feed.handed >= feed.len {
+            let errors = core::mem::take(&mut feed.errors);
+            // SAFETY: the host writes at most `FEED_BARS` bars (48 bytes each) at `out`,
+            // bounds-checked against this module's memory, into `words`, which holds that many;
+            // it only reads the 4 bytes at `handed`.
+            let given = unsafe {
+                host::bars(
+                    feed.words.as_mut_ptr(),
+                    FEED_BARS as i32,
+                    errors as i32,
+                    &mut feed.handed as *mut u32,
+                )
+            };
+            feed.handed = 0;
+            feed.len = given.clamp(0, FEED_BARS as i32) as u32;
+            if feed.len == 0 {
+                return None;
+            }
+        }
+        let at = feed.handed as usize * 6;
+        feed.handed += 1;
+        let w = &feed.words[at..at + 6];
+        Some(Bar {
+            timestamp: w[0] as i64,
+            open: f64::from_bits(w[1]),
+            high: f64::from_bits(w[2]),
+            low: f64::from_bits(w[3]),
+            close: f64::from_bits(w[4]),
+            volume: f64::from_bits(w[5]),
+        })
     })
 }
 

@@ -706,6 +706,8 @@ pub fn simulate(
         orders = &sorted;
     }
     let mut book = Book::new(capital, costs);
+    // One mark per bar: the curve is sized once, not regrown (and copied) as it fills.
+    book.equity.reserve(bars.len());
     let mut next = 0;
     for (i, bar) in bars.iter().enumerate() {
         // The orders placed during the previous bar.

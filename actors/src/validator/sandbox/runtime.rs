@@ -336,8 +336,15 @@ struct HostState {
     cursor: usize,
     /// Bars handed out in the run.
     fed: usize,
-    /// Whether a bar is being processed (so the next `next_bar` closes its accounts).
-    in_bar: bool,
+    /// The batch the module was last given: where it starts in `queue`, its length, how many
+    /// of its bars the host has reached (their accounts closed and counts reset), and where in
+    /// the module's memory the SDK counts the bars it handed to the strategy.
+    batch_from: usize,
+    batch_len: usize,
+    reached: usize,
+    handed_at: Option<usize>,
+    /// Fuel given since it was last counted (the batch's, or the glue's own).
+    fuel_given: u64,
     /// Bars whose `drive` reported a strategy error.
     strategy_errors: usize,
     /// Fuel spent by the bars closed so far.
@@ -353,6 +360,25 @@ struct HostState {
 }
 
 impl HostState {
+    /// Reaches the batch's bars up to the `handed`-th: each bar in turn closes the one before
+    /// (the account steps over it with the orders placed during it), becomes the newest the
+    /// orders and sizes are at, and starts its own host-call counts.
+    fn reach(&mut self, handed: usize) {
+        let upto = handed.min(self.batch_len);
+        while self.reached < upto {
+            let bar = self.queue[self.batch_from + self.reached];
+            self.reached += 1;
+            if let Some(book) = self.book.as_mut() {
+                book.step(&bar, &self.orders[self.book_from..]);
+                self.book_from = self.orders.len();
+            }
+            self.bar = self.fed;
+            self.fed += 1;
+            self.price = bar.close;
+            self.new_bar();
+        }
+    }
+
     /// Counts one host call, trapping past the per-bar cap.
     fn call(&mut self) -> wasmtime::Result<()> {
         self.calls += 1;
@@ -492,9 +518,10 @@ impl Sandbox {
                     vec![ValType::I32, ValType::I32, ValType::I32],
                     vec![ValType::I32],
                 )),
-                (HOST_MODULE, "next_bar") => {
-                    Some((vec![ValType::I32, ValType::I32], vec![ValType::I32]))
-                }
+                (HOST_MODULE, "bars") => Some((
+                    vec![ValType::I32, ValType::I32, ValType::I32, ValType::I32],
+                    vec![ValType::I32],
+                )),
                 (HOST_MODULE, "place") => Some((
                     vec![
                         ValType::I32,
@@ -635,7 +662,11 @@ impl Sandbox {
             queue: Vec::new(),
             cursor: 0,
             fed: 0,
-            in_bar: false,
+            batch_from: 0,
+            batch_len: 0,
+            reached: 0,
+            handed_at: None,
+            fuel_given: 0,
             strategy_errors: 0,
             fuel_used: 0,
             per_bar_ticks: (deadline == Deadline::PerBar).then_some(ticks),
@@ -725,11 +756,15 @@ impl LiveRun {
         Ok(self.store.data().orders[before..].to_vec())
     }
 
-    /// Feeds bars in one call into the module. The module asks the host for each bar in turn
-    /// (`next_bar`): the host hands out a bar only when the strategy has finished the one
-    /// before, so the strategy never holds a bar it has not reached, and every order and size
-    /// is attributed to the newest bar handed out. Each bar starts with its own fuel, host-call
-    /// counts and (per-bar deadline) wall-clock budget, set by the host as it hands it out.
+    /// Feeds bars in one call into the module. The module asks the host for them in batches
+    /// (`bars`: up to 256 written into its memory at once, not one host call per bar); its SDK
+    /// hands them to the strategy one at a time and counts them where the host can read, so
+    /// every host call (order, size, gate, account, log) is answered at the newest bar the
+    /// strategy has seen, each bar's host-call counts start when the strategy reaches it, and
+    /// the account steps bar by bar. A bar still in the buffer is one the strategy has not
+    /// reached: the SDK shows none early, and taking one early only moves the strategy's orders
+    /// to it. Each batch gets the fuel of its bars pooled (and, per-bar deadline, their
+    /// wall-clock budget).
     ///
     /// # Errors
     /// The trap that stopped the strategy; it stays stopped.
@@ -752,14 +787,27 @@ impl LiveRun {
             self.trap = Some(trap.clone());
             return Err(trap);
         }
+        self.store.data_mut().fuel_given = self.limits.fuel_per_bar;
         let result = self.run.call(&mut self.store, ());
         let left = self.store.get_fuel().unwrap_or(0);
+        // Where the strategy got to (a trap may stop it inside a batch): the bars it was
+        // handed are reached, and the fuel spent since the last count is counted.
+        let handed = match (self.store.data().handed_at, self.store.data().memory) {
+            (Some(at), Some(memory)) => {
+                let mut word = [0u8; 4];
+                memory
+                    .read(&self.store, at, &mut word)
+                    .map(|()| u32::from_le_bytes(word) as usize)
+                    .ok()
+            }
+            _ => None,
+        };
         let s = self.store.data_mut();
-        if s.in_bar {
-            // Trapped inside a bar: its fuel is spent up to the trap.
-            s.in_bar = false;
-            s.fuel_used += self.limits.fuel_per_bar.saturating_sub(left);
+        if let Some(handed) = handed {
+            s.reach(handed);
         }
+        s.fuel_used += s.fuel_given.saturating_sub(left);
+        s.fuel_given = 0;
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -957,6 +1005,22 @@ fn accept_order(s: &mut HostState, asked: Asked) -> wasmtime::Result<i32> {
     Ok(0)
 }
 
+/// Bars one request of the SDK may take (its buffer holds 256).
+const MAX_FEED_BARS: usize = 4096;
+
+/// Reaches every bar the SDK has handed to the strategy (its count, read from the module's
+/// memory where the SDK said it keeps it), so a host call is answered at the newest bar the
+/// strategy has seen.
+fn reach_handed(caller: &mut Caller<'_, HostState>) -> wasmtime::Result<()> {
+    let (Some(at), Some(memory)) = (caller.data().handed_at, caller.data().memory) else {
+        return Ok(());
+    };
+    let mut word = [0u8; 4];
+    memory.read(&*caller, at, &mut word)?;
+    caller.data_mut().reach(u32::from_le_bytes(word) as usize);
+    Ok(())
+}
+
 fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
     let mut linker: Linker<HostState> = Linker::new(engine);
     let err = |e: wasmtime::Error| SandboxError::Setup(e.to_string());
@@ -965,6 +1029,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
             HOST_MODULE,
             "gate",
             |mut caller: Caller<'_, HostState>, confidence: f64| -> wasmtime::Result<i32> {
+                reach_handed(&mut caller)?;
                 let s = caller.data_mut();
                 s.call()?;
                 Ok(i32::from(passes_gate(&s.risk, confidence)))
@@ -979,6 +1044,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
              confidence: f64,
              price: f64|
              -> wasmtime::Result<f64> {
+                reach_handed(&mut caller)?;
                 let s = caller.data_mut();
                 s.call()?;
                 Ok(sized(&s.risk, confidence, price))
@@ -994,6 +1060,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
              quantity: f64,
              confidence: f64|
              -> wasmtime::Result<i32> {
+                reach_handed(&mut caller)?;
                 // A market order without a bracket: `place` with no prices.
                 let asked = Asked {
                     kind: 0,
@@ -1021,6 +1088,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
              take_profit: f64,
              confidence: f64|
              -> wasmtime::Result<i32> {
+                reach_handed(&mut caller)?;
                 let asked = Asked {
                     kind,
                     direction,
@@ -1039,6 +1107,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
             HOST_MODULE,
             "account",
             |mut caller: Caller<'_, HostState>, out: i32| -> wasmtime::Result<i32> {
+                reach_handed(&mut caller)?;
                 let s = caller.data_mut();
                 s.call()?;
                 let view = match &s.book {
@@ -1069,57 +1138,71 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
     linker
         .func_wrap(
             HOST_MODULE,
-            "next_bar",
-            |mut caller: Caller<'_, HostState>, previous: i32, out: i32| -> wasmtime::Result<i32> {
-                let fuel_per_bar = caller.data().sandbox.fuel_per_bar;
+            "bars",
+            |mut caller: Caller<'_, HostState>,
+             out: i32,
+             max: i32,
+             errors: i32,
+             handed: i32|
+             -> wasmtime::Result<i32> {
+                reach_handed(&mut caller)?;
                 let left = caller.get_fuel()?;
-                let s = caller.data_mut();
-                if s.in_bar {
-                    s.in_bar = false;
-                    s.fuel_used += fuel_per_bar.saturating_sub(left);
-                    if previous != 0 {
-                        s.strategy_errors += 1;
-                    }
-                }
-                let Some(bar) = s.queue.get(s.cursor).copied() else {
-                    return Ok(0);
-                };
-                s.cursor += 1;
-                if let Some(book) = s.book.as_mut() {
-                    book.step(&bar, &s.orders[s.book_from..]);
-                    s.book_from = s.orders.len();
-                }
-                s.bar = s.fed;
-                s.fed += 1;
-                s.price = bar.close;
-                s.in_bar = true;
-                s.new_bar();
-                let ticks = s.per_bar_ticks;
-                let memory = s.memory;
-                let mut bytes = [0u8; 48];
-                for (slot, word) in bytes.chunks_exact_mut(8).zip([
-                    bar.timestamp as u64,
-                    bar.open.to_bits(),
-                    bar.high.to_bits(),
-                    bar.low.to_bits(),
-                    bar.close.to_bits(),
-                    bar.volume.to_bits(),
-                ]) {
-                    slot.copy_from_slice(&word.to_le_bytes());
-                }
-                let Some(memory) = memory else {
+                let per_bar = caller.data().sandbox.fuel_per_bar;
+                let Some(memory) = caller.data().memory else {
                     return Err(wasmtime::Error::msg("the module has no memory"));
                 };
-                memory.write(
-                    &mut caller,
-                    usize::try_from(out as u32).unwrap_or(usize::MAX),
-                    &bytes,
-                )?;
-                caller.set_fuel(fuel_per_bar)?;
-                if let Some(ticks) = ticks {
-                    caller.as_context_mut().set_epoch_deadline(ticks);
+                let (out, handed) = (out as u32 as usize, handed as u32 as usize);
+                let size = memory.data_size(&caller);
+                if handed.checked_add(4).is_none_or(|end| end > size) {
+                    return Err(wasmtime::Error::msg(
+                        "the bar counter is outside the module's memory",
+                    ));
                 }
-                Ok(1)
+                let s = caller.data_mut();
+                s.fuel_used += s.fuel_given.saturating_sub(left);
+                s.strategy_errors += errors.max(0) as usize;
+                let n = (max.max(0) as usize)
+                    .min(MAX_FEED_BARS)
+                    .min(s.queue.len() - s.cursor);
+                s.batch_from = s.cursor;
+                s.batch_len = n;
+                s.reached = 0;
+                s.handed_at = Some(handed);
+                s.cursor += n;
+                let ticks = s.per_bar_ticks;
+                let (from, fuel) = (s.batch_from, per_bar.saturating_mul(n.max(1) as u64));
+                s.fuel_given = fuel;
+                if n > 0 {
+                    let end = out
+                        .checked_add(n * 48)
+                        .filter(|end| *end <= size)
+                        .ok_or_else(|| {
+                            wasmtime::Error::msg("the bars' buffer is outside the module's memory")
+                        })?;
+                    let (bytes, state) = memory.data_and_store_mut(&mut caller);
+                    for (slot, bar) in bytes[out..end]
+                        .chunks_exact_mut(48)
+                        .zip(&state.queue[from..from + n])
+                    {
+                        for (word, value) in slot.chunks_exact_mut(8).zip([
+                            bar.timestamp as u64,
+                            bar.open.to_bits(),
+                            bar.high.to_bits(),
+                            bar.low.to_bits(),
+                            bar.close.to_bits(),
+                            bar.volume.to_bits(),
+                        ]) {
+                            word.copy_from_slice(&value.to_le_bytes());
+                        }
+                    }
+                }
+                caller.set_fuel(fuel)?;
+                if let Some(ticks) = ticks {
+                    caller
+                        .as_context_mut()
+                        .set_epoch_deadline(ticks.saturating_mul(n.max(1) as u64));
+                }
+                Ok(n as i32)
             },
         )
         .map_err(err)?;
@@ -1132,6 +1215,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
              ptr: i32,
              len: i32|
              -> wasmtime::Result<i32> {
+                reach_handed(&mut caller)?;
                 let asked = u64::from(len as u32);
                 {
                     let s = caller.data_mut();
