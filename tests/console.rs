@@ -236,8 +236,17 @@ fn the_console_serves_the_funnel_the_criteria_and_each_strategys_provenance() {
         );
     }
     assert!(page.contains("</b>: beats baseline buy_and_hold"), "{page}");
-    // The recorded timeline judges a paper run in one pass: no marks, so no run chart.
-    assert!(page.contains("judged in one pass on the recorded timeline"));
+    // Every run is drawn against its baseline, from the curve recorded with its completion.
+    assert_eq!(
+        page.matches("<path class=\"run-equity\" d=\"M").count(),
+        page.matches("<div class=\"run\" data-stage=").count(),
+        "every run is drawn"
+    );
+    assert_eq!(
+        page.matches("<path class=\"run-baseline\" d=\"M").count(),
+        page.matches("<div class=\"run\" data-stage=").count()
+    );
+    assert!(!page.contains("no curve recorded"), "{page}");
 
     // The JSON beside the pages: the same status as `status --json`.
     let (code, json) = http(&addr, "GET", "/api/status", &[]);

@@ -51,7 +51,7 @@ fn transitions(data: &Path) -> HashMap<(String, String, String), u32> {
         let stage = d["stage"].as_str().or(d["to"].as_str()).unwrap_or("");
         let stay = stays.get(&strategy).copied().unwrap_or(0);
         let what = match kind.as_str() {
-            "stage.started" | "stage.completed" => d["run_id"].to_string(),
+            "stage.started" | "stage.completed" | "stage.curve" => d["run_id"].to_string(),
             "monitor.observed" => format!("{}#{}", d["run_id"], d["observation"]),
             "clone.spawned" => d["opportunity_id"].to_string(),
             _ => format!("{stage}@{stay}"),

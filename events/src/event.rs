@@ -646,6 +646,34 @@ pub struct StageParity {
     pub ledger: ParityLedger,
 }
 
+/// A point of a stage run's curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Bars of the run consumed.
+    pub bars: u64,
+    /// The strategy's equity at that bar's close.
+    pub equity: f64,
+    /// The baseline's equity at the same close.
+    pub baseline_equity: f64,
+}
+
+/// A stage run's equity beside its baseline's over the run (at most 200 points, evenly
+/// thinned, first and last kept), recorded with its completion when the run was judged in one
+/// pass (a run on the real clock marks its equity as it goes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageCurve {
+    /// Which strategy.
+    pub strategy_id: Uuid,
+    /// Which stage.
+    pub stage: Stage,
+    /// The run.
+    pub run_id: Uuid,
+    /// What the baseline line is (`buy_and_hold`, or the champion's name).
+    pub baseline: String,
+    /// The points.
+    pub points: Vec<CurvePoint>,
+}
+
 /// An order a stage run sends to its execution venue, recorded before it is sent (write-ahead,
 /// in the batch of the mark that decided it). Its client order id derives from that decision,
 /// so sending it again after a lost reply or a crash finds it instead of placing a second one.
@@ -1069,6 +1097,7 @@ vocabulary! {
     RiskStateChanged(RiskStateChanged) = "risk.state_changed",
     StageWaiting(StageWaiting) = "stage.waiting",
     StageParity(StageParity) = "stage.parity",
+    StageCurve(StageCurve) = "stage.curve",
     OrderSubmitted(OrderSubmitted) = "order.submitted",
     OrderAcknowledged(OrderAcknowledged) = "order.acknowledged",
     OrderRejected(OrderRejected) = "order.rejected",

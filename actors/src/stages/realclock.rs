@@ -259,6 +259,9 @@ pub fn backtest_stage(
             trap,
             bars_per_year: Calendar::Crypto.bars_per_year(bars),
             parity: None,
+            // The real clock's marks carry the curve.
+            curve: Vec::new(),
+            curve_baseline: String::new(),
         }),
         window: Vec::new(),
     })
@@ -400,6 +403,9 @@ pub async fn paper_step(
             trap: session.trap.clone(),
             bars_per_year: bpy,
             parity,
+            // The real clock's marks carry the curve.
+            curve: Vec::new(),
+            curve_baseline: String::new(),
         }
     });
     let window = if outcome.is_some() {

@@ -205,6 +205,11 @@ pub struct StageOutcome {
     pub bars_per_year: f64,
     /// A WARM or LIMITED window's trades beside the backtest's on the same bars.
     pub parity: Option<stratagem_events::ParityLedger>,
+    /// The run's equity beside its baseline's (at most [`CURVE_POINTS`]; empty on the real
+    /// clock, whose marks carry it), and what the baseline line is.
+    pub curve: Vec<stratagem_events::CurvePoint>,
+    /// What the curve's baseline is (`buy_and_hold`, or the champion's name).
+    pub curve_baseline: String,
 }
 
 /// Why a stage could not run.
@@ -386,6 +391,8 @@ pub async fn run_stage(
     let mut fills = 0;
     let mut parity = None;
     let mut test = None;
+    let mut curve = Vec::new();
+    let mut curve_baseline = baseline_name.clone();
     let (mut metrics, baseline_sharpe, trap) = match stage {
         Stage::Warm | Stage::Limited => loop {
             let champion = match baseline {
@@ -486,10 +493,52 @@ pub async fn run_stage(
                     )?
                 }
             });
+            if matches!(feed, PaperFeed::Recorded { .. }) {
+                let grow = |returns: &[f64]| {
+                    returns
+                        .iter()
+                        .scan(capital, |e, r| {
+                            *e *= 1.0 + r;
+                            Some(*e)
+                        })
+                        .collect::<Vec<f64>>()
+                };
+                let (e, b) = (grow(&session.returns), grow(&session.baseline_returns));
+                curve = thin(
+                    std::iter::once((0, capital, capital))
+                        .chain(
+                            e.iter()
+                                .zip(&b)
+                                .enumerate()
+                                .map(|(i, (e, b))| (i as u64 + 1, *e, *b)),
+                        )
+                        .collect(),
+                );
+            }
             break (session.candidate, session.baseline.sharpe, session.trap);
         },
         Stage::Cold | Stage::Full => {
             let (b, trap) = backtest_window(sandbox, candidate, bars, w, capital, s, trials, &[])?;
+            // Beside it, buy and hold over the same bars: bought at the window's first open.
+            curve_baseline = "buy_and_hold".into();
+            let traded = &bars[w.start..w.end];
+            if let Some(first) = traded.first().filter(|b| b.open > 0.0) {
+                curve = thin(
+                    b.equity
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (_, e))| {
+                            let held = match i {
+                                0 => capital,
+                                _ => traded
+                                    .get(i - 1)
+                                    .map_or(capital, |bar| capital * bar.close / first.open),
+                            };
+                            (i as u64, *e, held)
+                        })
+                        .collect(),
+                );
+            }
             (b.metrics, 0.0, trap)
         }
     };
@@ -515,7 +564,36 @@ pub async fn run_stage(
         trap,
         bars_per_year: market::bars_per_year(bars),
         parity,
+        curve,
+        curve_baseline,
     })
+}
+
+/// Points a stage run's recorded curve keeps at most.
+pub const CURVE_POINTS: usize = 200;
+
+/// At most [`CURVE_POINTS`] of `points`, evenly spaced, the first and the last kept.
+fn thin(points: Vec<(u64, f64, f64)>) -> Vec<stratagem_events::CurvePoint> {
+    let n = points.len();
+    let keep: Vec<usize> = if n <= CURVE_POINTS {
+        (0..n).collect()
+    } else {
+        let mut keep: Vec<usize> = (0..CURVE_POINTS)
+            .map(|k| k * (n - 1) / (CURVE_POINTS - 1))
+            .collect();
+        keep.dedup();
+        keep
+    };
+    keep.into_iter()
+        .map(|i| {
+            let (bars, equity, baseline_equity) = points[i];
+            stratagem_events::CurvePoint {
+                bars,
+                equity,
+                baseline_equity,
+            }
+        })
+        .collect()
 }
 
 /// What a gate judges besides the metrics.
@@ -645,6 +723,24 @@ impl Judged<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_curve_keeps_at_most_200_points_evenly_with_its_ends() {
+        let points: Vec<(u64, f64, f64)> =
+            (0..1000).map(|i| (i, 100.0 + i as f64, 100.0)).collect();
+        let thinned = thin(points.clone());
+        assert_eq!(thinned.len(), CURVE_POINTS);
+        assert_eq!(thinned[0].bars, 0);
+        assert_eq!(thinned[CURVE_POINTS - 1].bars, 999);
+        assert!(thinned.windows(2).all(|w| w[1].bars > w[0].bars));
+        assert!(thinned.windows(2).all(|w| w[1].bars - w[0].bars <= 6));
+        assert_eq!(
+            thin(points[..50].to_vec()).len(),
+            50,
+            "a short curve is kept whole"
+        );
+        assert!(thin(Vec::new()).is_empty());
+    }
     use stratagem_events::{GenerationMode, StageMetrics};
 
     /// A WARM verdict on a test with `z` over `bars` paired returns, with `fills` filled orders.

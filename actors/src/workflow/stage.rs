@@ -756,6 +756,16 @@ pub async fn finish_recorded(
             })
         })
         .collect();
+    // The run's curve beside its baseline's, when it was judged in one pass.
+    if !outcome.curve.is_empty() {
+        end.push(Event::from(stratagem_events::StageCurve {
+            strategy_id: id,
+            stage,
+            run_id,
+            baseline: outcome.curve_baseline.clone(),
+            points: outcome.curve.clone(),
+        }));
+    }
     end.push(Event::from(StageCompleted {
         strategy_id: id,
         stage,

@@ -367,6 +367,19 @@ pub fn summary_of(event: &Event) -> String {
             e.reason
         ),
         Event::StrategyRetired(e) => format!("retired: {}", e.reason),
+        Event::StageCurve(e) => match (e.points.first(), e.points.last()) {
+            (Some(a), Some(b)) => format!(
+                "{} run's curve, {} point(s): equity {:.2} → {:.2} against {} {:.2} → {:.2}",
+                e.stage.as_str().to_uppercase(),
+                e.points.len(),
+                a.equity,
+                b.equity,
+                e.baseline,
+                a.baseline_equity,
+                b.baseline_equity
+            ),
+            _ => format!("{} run's curve: empty", e.stage.as_str().to_uppercase()),
+        },
         Event::StageParity(e) => format!(
             "parity on the {} venue: {} trades beside the backtest's {}, {} unexplained; equity {:.2} against {:.2}",
             e.ledger.venue,

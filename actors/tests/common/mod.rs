@@ -222,6 +222,8 @@ impl PipelineWork for LogWork {
                         trap: None,
                         bars_per_year: 8760.0,
                         parity: None,
+                        curve: Vec::new(),
+                        curve_baseline: String::new(),
                     };
                     let takes = self.stage_time.get(&stage).copied().unwrap_or_default();
                     let step_done = stratagem_actors::stages::realclock::StageStep {

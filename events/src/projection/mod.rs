@@ -655,6 +655,8 @@ impl Projections {
             }
             // A parity ledger is a report: the read model keeps nothing of it (the audit file has it).
             Event::StageParity(_) => {}
+            // A curve is for reading (the console draws it): the read model keeps nothing of it.
+            Event::StageCurve(_) => {}
             Event::OrderSubmitted(e) => {
                 self.venue.assets.insert(
                     e.symbol.clone(),
@@ -1149,6 +1151,7 @@ pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
         Event::RiskStateChanged(_)
         | Event::StageWaiting(_)
         | Event::StageParity(_)
+        | Event::StageCurve(_)
         | Event::OrderSubmitted(_)
         | Event::OrderAcknowledged(_)
         | Event::OrderRejected(_)

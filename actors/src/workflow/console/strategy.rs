@@ -171,6 +171,27 @@ pub(super) fn runs(t: &Trace) -> Vec<Run> {
                 Vec::new(),
                 Vec::new(),
             )),
+            "stage.curve" => {
+                let Some((run, candidate, baseline)) =
+                    runs.iter_mut().rev().find(|(r, _, _)| r.run_id == run_id)
+                else {
+                    continue;
+                };
+                // A run judged in one pass: its curve, recorded with its completion.
+                if candidate.is_empty() {
+                    for p in s.data["points"].as_array().into_iter().flatten() {
+                        let bars = p["bars"].as_u64().unwrap_or(0);
+                        if let (Some(e), Some(b)) =
+                            (p["equity"].as_f64(), p["baseline_equity"].as_f64())
+                        {
+                            candidate.push((bars as f64, e));
+                            baseline.push((bars as f64, b));
+                        }
+                    }
+                    run.bars = run.bars.max(candidate.last().map_or(0, |p| p.0 as u64));
+                    run.baseline = text("baseline");
+                }
+            }
             "stage.marked" | "stage.completed" => {
                 let Some((run, candidate, baseline)) =
                     runs.iter_mut().rev().find(|(r, _, _)| r.run_id == run_id)
@@ -203,6 +224,17 @@ pub(super) fn runs(t: &Trace) -> Vec<Run> {
     runs.into_iter()
         .map(|(mut run, candidate, baseline)| {
             let start = candidate.first().map(|p| p.1);
+            let span = |l: &[(f64, f64)]| match (l.first(), l.last()) {
+                (Some(a), Some(b)) => format!("{:.0} → {:.0}", a.1, b.1),
+                _ => String::new(),
+            };
+            let caption = format!(
+                "{} run: the strategy (solid) {} against {} (dashed) {}, equity by bar",
+                run.stage,
+                span(&candidate),
+                run.baseline,
+                span(&baseline)
+            );
             run.chart = svg(
                 &[
                     Line {
@@ -221,10 +253,7 @@ pub(super) fn runs(t: &Trace) -> Vec<Run> {
                     },
                 ],
                 start,
-                &format!(
-                    "{} run: the strategy (solid) against {} (dashed), equity by bar",
-                    run.stage, run.baseline
-                ),
+                &caption,
             );
             run
         })
