@@ -18,8 +18,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use stratagem_actors::workflow::console::{serve, Console, ConsoleSettings};
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::settings::Settings;
-use stratagem_events::projection::files::ProjectionFiles;
-use stratagem_events::{AppendRequest, Event, EventStore, SledEventStore};
 
 #[path = "common/log.rs"]
 mod log;
@@ -44,22 +42,7 @@ fn data_dir() -> PathBuf {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = SledEventStore::open(dir.join("events")).unwrap();
-    let mut files = ProjectionFiles::open(&dir, &store).unwrap();
-    let mut i = 0;
-    while store.head().seq < EVENTS {
-        let batch: Vec<Event> = (0..100).flat_map(|k| log::cycle(i * 100 + k)).collect();
-        rt.block_on(store.append(AppendRequest::new(batch)))
-            .unwrap();
-        files.catch_up(&store).unwrap();
-        i += 1;
-    }
-    drop(files);
-    drop(store);
+    log::fill(&dir, EVENTS);
     std::fs::write(done, b"").unwrap();
     dir
 }

@@ -20,7 +20,7 @@ use stratagem_actors::workflow::review::handoffs_waiting;
 use stratagem_actors::workflow::run::{sources_for, Sources};
 use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::projection::files::{ProjectionFiles, SnapshotUse};
-use stratagem_events::{AppendRequest, Event, EventStore, SledEventStore};
+use stratagem_events::SledEventStore;
 
 #[path = "common/log.rs"]
 mod log;
@@ -36,22 +36,7 @@ fn data_dir(events: u64) -> PathBuf {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let store = SledEventStore::open(dir.join("events")).unwrap();
-    let mut files = ProjectionFiles::open(&dir, &store).unwrap();
-    let mut i = 0;
-    while store.head().seq < events {
-        let batch: Vec<Event> = (0..100).flat_map(|k| log::cycle(i * 100 + k)).collect();
-        rt.block_on(store.append(AppendRequest::new(batch)))
-            .unwrap();
-        files.catch_up(&store).unwrap();
-        i += 1;
-    }
-    drop(files);
-    drop(store);
+    log::fill(&dir, events);
     std::fs::write(done, b"").unwrap();
     dir
 }

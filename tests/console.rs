@@ -35,6 +35,23 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16,
     (status, body)
 }
 
+/// A form POSTed over one connection: the whole answer (status line, headers, body).
+fn post_form(addr: &str, path: &str, body: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 /// `stratagem console` on `data`, with `env`; its address once it listens.
 fn console(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = bin()
@@ -326,22 +343,7 @@ fn off_loopback_the_console_needs_its_token_and_every_request_carries_it() {
     assert!(!page.contains("Funnel"), "{page}");
     // Signing in: a wrong token is refused; the right one gives the session cookie, which is
     // then enough, and a cookie of another value is not.
-    let sign_in = |token: &str| {
-        let body = format!("token={token}");
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(
-            format!(
-                "POST /login HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    };
+    let sign_in = |token: &str| post_form(&addr, "/login", &format!("token={token}"));
     let refused = sign_in("guess");
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     assert!(!refused.to_lowercase().contains("set-cookie"), "{refused}");
@@ -429,21 +431,7 @@ fn a_person_approves_in_the_review_queue_with_the_forms_token_and_open_pages_hea
     assert_eq!(first.len(), 1, "no head event");
 
     // Without the form's token, or with another, nothing is recorded.
-    let post = |body: &str| {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(
-            format!(
-                "POST /review/{waiting} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    };
+    let post = |body: &str| post_form(&addr, &format!("/review/{waiting}"), body);
     let answer = post("decision=approve&reviewer=Mallory&note=");
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(
@@ -914,19 +902,11 @@ fn the_daemon_serves_the_console_and_its_read_api_on_one_server() {
         .and_then(|r| r.split('"').next())
         .unwrap()
         .to_string();
-    let body = format!("decision=approve&reviewer=Ada&note=ok&csrf={token}");
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(
-        format!(
-            "POST /review/{waiting} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
+    let answer = post_form(
+        &addr,
+        &format!("/review/{waiting}"),
+        &format!("decision=approve&reviewer=Ada&note=ok&csrf={token}"),
+    );
     assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
     assert!(answer.contains("handed to the daemon"), "{answer}");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -104,3 +104,25 @@ pub fn cycle(i: u64) -> Vec<Event> {
         }),
     ]
 }
+
+/// Appends whole cycles (`cycle`, a hundred a batch) to the data directory `dir`'s log until it
+/// holds at least `events`, its projections caught up as a running daemon leaves them.
+#[allow(dead_code)] // Not every bench that reads this file builds a directory.
+pub fn fill(dir: &std::path::Path, events: u64) {
+    use stratagem_events::projection::files::ProjectionFiles;
+    use stratagem_events::{AppendRequest, EventStore, SledEventStore};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = SledEventStore::open(dir.join("events")).unwrap();
+    let mut files = ProjectionFiles::open(dir, &store).unwrap();
+    let mut i = 0;
+    while store.head().seq < events {
+        let batch: Vec<Event> = (0..100).flat_map(|k| cycle(i * 100 + k)).collect();
+        rt.block_on(store.append(AppendRequest::new(batch)))
+            .unwrap();
+        files.catch_up(&store).unwrap();
+        i += 1;
+    }
+}

@@ -53,7 +53,8 @@ pub fn write_report(r: &Report<'_>, path: &Path) -> Result<()> {
         .map_err(|e| WorkflowError::io(format!("cannot write {}", path.display()), e))
 }
 
-fn escape(text: &str) -> String {
+/// HTML escaping of text from outside (control characters dropped).
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::super::report::escape;
 use super::super::trace::Trace;
 
 /// A line of a chart: its points, colour, whether dashed, and a class the tests look for.
@@ -350,22 +351,6 @@ pub(super) fn generation(t: &Trace) -> Option<Generation> {
             .filter(|s| s.kind == "generation.attempted")
             .count() as u64,
     })
-}
-
-/// HTML escaping of text (what minijinja's auto-escape does, for what is built here).
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const KEYWORDS: [&str; 38] = [
