@@ -52,6 +52,21 @@ fn post_form(addr: &str, path: &str, body: &str) -> String {
     out
 }
 
+/// The review queue page's first waiting strategy and the form's CSRF token.
+fn waiting_and_token(page: &str) -> (String, String) {
+    let attribute = |before: &str| {
+        page.split(before)
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no {before} in {page}"))
+            .to_string()
+    };
+    (
+        attribute("data-strategy=\""),
+        attribute("name=\"csrf\" value=\""),
+    )
+}
+
 /// `stratagem console` on `data`, with `env`; its address once it listens.
 fn console(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = bin()
@@ -404,18 +419,7 @@ fn a_person_approves_in_the_review_queue_with_the_forms_token_and_open_pages_hea
     let (child, addr) = console(data, &[("CONSOLE_ADDR", "127.0.0.1:0"), settings[0]]);
     let (code, page) = http(&addr, "GET", "/review", &[]);
     assert_eq!(code, 200);
-    let waiting = page
-        .split("data-strategy=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_else(|| panic!("nobody waits: {page}"))
-        .to_string();
-    let token = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
+    let (waiting, token) = waiting_and_token(&page);
     assert_eq!(token.len(), 64, "{token}");
 
     // An open page's event stream: the head now, then each move.
@@ -890,18 +894,7 @@ fn the_daemon_serves_the_console_and_its_read_api_on_one_server() {
 
     // A decision in the daemon's console is handed to it and recorded at its next cycle.
     let (_, page) = http(&addr, "GET", "/review", &[]);
-    let waiting = page
-        .split("data-strategy=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_else(|| panic!("nobody waits: {page}"))
-        .to_string();
-    let token = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
+    let (waiting, token) = waiting_and_token(&page);
     let answer = post_form(
         &addr,
         &format!("/review/{waiting}"),
