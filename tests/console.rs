@@ -52,6 +52,19 @@ fn post_form(addr: &str, path: &str, body: &str) -> String {
     out
 }
 
+/// The `review.approved` step of a strategy's trace, as the console's JSON gives it.
+fn approval_of(addr: &str, strategy: &str) -> Value {
+    let (_, json) = http(addr, "GET", &format!("/api/trace/{strategy}"), &[]);
+    let trace: Value = serde_json::from_str(&json).unwrap();
+    trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "review.approved")
+        .cloned()
+        .unwrap_or_else(|| panic!("{trace}"))
+}
+
 /// The review queue page's first waiting strategy and the form's CSRF token.
 fn waiting_and_token(page: &str) -> (String, String) {
     let attribute = |before: &str| {
@@ -459,14 +472,7 @@ fn a_person_approves_in_the_review_queue_with_the_forms_token_and_open_pages_hea
         answer.contains("approved before LIMITED by Ada Lovelace"),
         "{answer}"
     );
-    let (_, json) = http(&addr, "GET", &format!("/api/trace/{waiting}"), &[]);
-    let trace: Value = serde_json::from_str(&json).unwrap();
-    let review = trace["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "review.approved")
-        .unwrap_or_else(|| panic!("{trace}"));
+    let review = approval_of(&addr, &waiting);
     assert_eq!(review["data"]["reviewer"], "Ada Lovelace");
     assert_eq!(review["data"]["before_stage"], "limited");
     let moved = sse_heads(&mut sse, 1);
@@ -691,14 +697,7 @@ async fn in_a_real_browser_the_console_shows_the_funnel_and_the_provenance_escap
         .await,
         "the page did not update in place"
     );
-    let (_, json) = http(&addr, "GET", &format!("/api/trace/{waiting}"), &[]);
-    let trace: Value = serde_json::from_str(&json).unwrap();
-    let review = trace["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "review.approved")
-        .unwrap_or_else(|| panic!("{trace}"));
+    let review = approval_of(&addr, &waiting);
     assert_eq!(review["data"]["reviewer"], "Grace Hopper");
     assert_eq!(
         page.title().await.unwrap(),
