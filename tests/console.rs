@@ -671,18 +671,13 @@ async fn in_a_real_browser_the_console_shows_the_funnel_and_the_provenance_escap
         .await
         .unwrap();
     let form = row.find(Locator::Css("form")).await.unwrap();
-    form.find(Locator::Css("input[name=reviewer]"))
-        .await
-        .unwrap()
-        .send_keys("Grace Hopper")
-        .await
-        .unwrap();
-    form.find(Locator::Css("input[name=note]"))
-        .await
-        .unwrap()
-        .send_keys("read the code")
-        .await
-        .unwrap();
+    for (field, text) in [("reviewer", "Grace Hopper"), ("note", "read the code")] {
+        let input = form
+            .find(Locator::Css(&format!("input[name={field}]")))
+            .await
+            .unwrap();
+        input.send_keys(text).await.unwrap();
+    }
     form.find(Locator::Css("button[value=approve]"))
         .await
         .unwrap()
