@@ -267,13 +267,9 @@ async fn start_console(
             return None;
         }
     };
+    // Nothing of the log is read here: a daemon's start does not grow with its log. The
+    // console's index and chain status are built when a page first asks for them.
     let bound = listener.local_addr().ok();
-    let warming = console.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = warming.warm() {
-            tracing::warn!(error = %e.to_string(), "the console cannot read the log");
-        }
-    });
     tokio::spawn(async move {
         let stopped = async move {
             while !*stop.borrow() {

@@ -209,7 +209,8 @@ pub fn start(server: Arc<Server>) -> Option<Bound> {
     Some(Bound(path))
 }
 
-fn error_body(message: &str) -> String {
+/// The JSON body of an error answer.
+pub(crate) fn error_body(message: &str) -> String {
     serde_json::json!({ "error": message }).to_string()
 }
 

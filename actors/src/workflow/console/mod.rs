@@ -780,9 +780,11 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
             .iter()
             .map(|idea| {
                 let made: Vec<minijinja::Value> = state
-                    .strategies
-                    .values()
-                    .filter(|s| s.opportunity_id == *idea)
+                    .opportunities
+                    .get(idea)
+                    .into_iter()
+                    .flat_map(|o| o.strategies.iter())
+                    .filter_map(|id| state.strategies.get(id))
                     .map(|s| context! { id => s.id.to_string(), name => s.name.clone(), status => s.status.as_str() })
                     .collect();
                 context! { idea => idea.to_string(), made }
@@ -984,7 +986,12 @@ async fn v1(State(c): State<Arc<Console>>, uri: axum::http::Uri) -> Response {
     let (api, target) = (api.clone(), uri.to_string());
     let (status, body) = tokio::task::spawn_blocking(move || api.answer(&target))
         .await
-        .unwrap_or_else(|e| (500, format!("{{\"error\":\"the read failed: {e}\"}}")));
+        .unwrap_or_else(|e| {
+            (
+                500,
+                super::read_api::error_body(&format!("the read failed: {e}")),
+            )
+        });
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [(header::CONTENT_TYPE, "application/json")],
