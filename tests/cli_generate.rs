@@ -178,8 +178,9 @@ fn the_scorer_and_the_generator_agree_on_the_template() {
         .as_str()
         .unwrap()
         .to_string();
+    // An RSI rule is tested by the RSI template, its numbers carried.
     assert!(
-        reason.contains("the mean_reversion template fits"),
+        reason.contains("the rsi_reversal template fits"),
         "{reason}"
     );
     let generated = common::data(&ok(
@@ -194,7 +195,25 @@ fn the_scorer_and_the_generator_agree_on_the_template() {
         ],
     ))
     .unwrap();
-    assert_eq!(generated["template"], "mean_reversion", "{generated}");
+    assert_eq!(generated["template"], "rsi_reversal", "{generated}");
+    let carried: Vec<(String, f64)> = generated["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["origin"] == "opportunity")
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    for stated in [("period", 14.0), ("oversold", 30.0), ("overbought", 70.0)] {
+        assert!(
+            carried.contains(&(stated.0.to_string(), stated.1)),
+            "{stated:?} not carried: {generated}"
+        );
+    }
     // None fits: the scorer says so, and the generator refuses.
     let reason = row(&vague)["scores"]["complexity"]["reason"]
         .as_str()
@@ -206,4 +225,5 @@ fn the_scorer_and_the_generator_agree_on_the_template() {
         &["generate", "--opportunity", &vague, "--mode", "template"],
     );
     assert!(err.contains("no template fits opportunity"), "{err}");
+    assert!(err.contains("no trading rule recognised"), "{err}");
 }

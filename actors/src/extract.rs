@@ -7,7 +7,7 @@
 //! default and the only one built so far.
 
 use serde::Serialize;
-use stratagem_events::{OpportunityDiscovered, Parameter};
+use stratagem_events::{OpportunityDiscovered, OpportunityRead, Parameter};
 use uuid::Uuid;
 
 use crate::generator::templates;
@@ -29,6 +29,8 @@ pub enum Family {
     Volatility,
     /// Relative value between related instruments.
     StatisticalArbitrage,
+    /// Earn a carry (a perpetual's funding against its spot).
+    Carry,
     /// Quote both sides, earn the spread.
     MarketMaking,
     /// Trade on text and crowd mood.
@@ -43,13 +45,14 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Momentum,
         Family::MeanReversion,
         Family::Breakout,
         Family::Trend,
         Family::Volatility,
         Family::StatisticalArbitrage,
+        Family::Carry,
         Family::MarketMaking,
         Family::Sentiment,
         Family::EventDriven,
@@ -66,6 +69,7 @@ impl Family {
             Family::Trend => "trend",
             Family::Volatility => "volatility",
             Family::StatisticalArbitrage => "statistical_arbitrage",
+            Family::Carry => "carry",
             Family::MarketMaking => "market_making",
             Family::Sentiment => "sentiment",
             Family::EventDriven => "event_driven",
@@ -142,9 +146,14 @@ impl Family {
                 "statistical arbitrage",
                 "stat arb",
                 "spread trading",
-                "basis trade",
-                "funding rate",
                 "triangular arbitrage",
+            ],
+            Family::Carry => &[
+                "carry",
+                "funding rate",
+                "funding rates",
+                "basis trade",
+                "cash and carry",
             ],
             Family::MarketMaking => &[
                 "market making",
@@ -190,6 +199,7 @@ impl Family {
                 "mev",
                 "sandwich",
                 "front running",
+                "front run",
                 "frontrunning",
                 "flashbots",
                 "liquidation",
@@ -222,8 +232,13 @@ pub struct Extracted {
     pub parameters: Vec<(String, f64, String)>,
     /// A Sharpe ratio the text claims.
     pub stated_sharpe: Option<f64>,
-    /// The template that fits, if any.
+    /// The template that fits, if any (the fit's).
     pub template: Option<String>,
+    /// What the idea needs to be tested as stated.
+    pub needs: stratagem_events::IdeaNeeds,
+    /// The template-fit decision over those needs (no model assumed; the caller decides again
+    /// with [`templates::decide`] when one is configured).
+    pub fit: stratagem_events::IdeaFit,
 }
 
 /// Turns items into opportunities.
@@ -366,7 +381,23 @@ pub fn extract(item: &Item) -> Extracted {
         .iter()
         .find(|(_, phrases)| phrases.iter().any(|p| has(&both, p)))
         .map(|(t, _)| t.to_string());
-    let mut parameters = stated_parameters(family, &both);
+    let raw = format!("{}\n{}", item.title, item.text);
+    let reading = crate::needs::read(family, &both, &raw);
+    let named_family = item.field("family").and_then(Family::parse).is_some();
+    // A signal rule read in a text about markets says the family, even when no family phrase
+    // matched (an RSI rule, a crossover).
+    let readable = family != Family::Other || family_reason == NO_PHRASE;
+    let (family, family_reason) = match (reading.family, named_family) {
+        (Some(f), false) if readable => (
+            f,
+            format!(
+                "its {} rule ({family_reason})",
+                reading.signal.unwrap_or_default().replace('_', " ")
+            ),
+        ),
+        _ => (family, family_reason),
+    };
+    let mut parameters = reading.parameters.clone();
     for (name, value) in item
         .fields
         .iter()
@@ -379,11 +410,25 @@ pub fn extract(item: &Item) -> Extracted {
             "given in the idea file".to_string(),
         ));
     }
-    let template = item
-        .field("template")
-        .and_then(templates::find)
-        .or_else(|| templates::for_family(family.as_str()))
-        .map(|t| t.name.to_string());
+    let needs = stratagem_events::IdeaNeeds {
+        family: family.as_str().to_string(),
+        legs: reading.legs,
+        leg_count: reading.leg_count,
+        data: reading.data.iter().map(|d| d.to_string()).collect(),
+        timeframe: timeframe.clone(),
+        orders: reading.orders.iter().map(|o| o.to_string()).collect(),
+        signal: reading.signal.map(str::to_string),
+        rules: reading.rules,
+        parameters: parameters
+            .iter()
+            .map(|(name, value, _)| Parameter {
+                name: name.clone(),
+                value: *value,
+            })
+            .collect(),
+    };
+    let fit = templates::decide(&needs, item.field("template"), false);
+    let template = fit.template.clone();
     let hypothesis = if item.text.trim().is_empty() {
         item.title.clone()
     } else {
@@ -399,6 +444,8 @@ pub fn extract(item: &Item) -> Extracted {
         parameters,
         stated_sharpe: stated_sharpe(&both),
         template,
+        needs,
+        fit,
     }
 }
 
@@ -450,7 +497,17 @@ const MARKET_CONTEXT: &[&str] = &[
     "quantitative finance",
     "order book",
     "execution",
+    "buy",
+    "sell",
+    "coins",
+    "solana",
+    "mempool",
+    "swaps",
+    "uniswap",
 ];
+
+/// The family reason of a text about markets in which no family phrase matched.
+const NO_PHRASE: &str = "no trading phrase matched";
 
 fn family_of(item: &Item, title: &str, text: &str) -> (Family, String) {
     if let Some(f) = item.field("family").and_then(Family::parse) {
@@ -503,139 +560,8 @@ fn family_of(item: &Item, title: &str, text: &str) -> (Family, String) {
             ),
         ),
         (_, Some(why)) => (Family::EventDriven, why.to_string()),
-        (_, None) => (Family::Other, "no trading phrase matched".to_string()),
+        (_, None) => (Family::Other, NO_PHRASE.to_string()),
     }
-}
-
-/// Numbers and the words after them: `48 hour`, `20 day`, `2 standard deviations`, `2%`.
-fn numbers(text: &str) -> Vec<(f64, &str, &str, usize)> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut out = Vec::new();
-    for (i, w) in words.iter().enumerate() {
-        let (num, pct) = match w.strip_suffix('%') {
-            Some(n) => (n, true),
-            None => (*w, false),
-        };
-        if let Ok(v) = num.parse::<f64>() {
-            if v.is_finite() {
-                let next = if pct {
-                    "%"
-                } else {
-                    words.get(i + 1).copied().unwrap_or("")
-                };
-                let prev = if i > 0 { words[i - 1] } else { "" };
-                out.push((v, next, prev, i));
-            }
-        }
-    }
-    out
-}
-
-fn stated_parameters(family: Family, text: &str) -> Vec<(String, f64, String)> {
-    let nums = numbers(text);
-    let mut out: Vec<(String, f64, String)> = Vec::new();
-    let mut put = |name: &str, value: f64, why: String| {
-        if !out.iter().any(|(n, _, _)| n == name) {
-            out.push((name.to_string(), value, why));
-        }
-    };
-    // Look-backs in bars of the hourly data the stages run on.
-    let lookbacks: Vec<(f64, String)> = nums
-        .iter()
-        .filter_map(|(v, unit, _, _)| {
-            let hours = match *unit {
-                "hour" | "hours" | "bar" | "bars" | "period" | "periods" | "h" => 1.0,
-                "day" | "days" => 24.0,
-                "week" | "weeks" => 168.0,
-                _ => return None,
-            };
-            (*v >= 1.0 && *v <= 10_000.0).then(|| (v * hours, format!("'{v} {unit}'")))
-        })
-        .collect();
-    let sigma = nums
-        .iter()
-        .find(|(v, unit, prev, _)| {
-            (matches!(*unit, "standard" | "sigma" | "std" | "sd")
-                || *prev == "score"
-                || *prev == "z")
-                && v.abs() > 0.0
-                && v.abs() <= 6.0
-        })
-        .map(|(v, unit, _, _)| (v.abs(), format!("'{v} {unit}'")));
-    // The percentage nearest a word starting "stop" (within four words) is a stop-loss, the one
-    // nearest "take" or "target" a take-profit: never the family's own (a momentum threshold),
-    // which is the first other. (The templates' bracket parameters are not fed from the text
-    // yet: a stop changes what the stages measure, and is for the work on ideas as stated.)
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let percents: Vec<(f64, usize)> = nums
-        .iter()
-        .filter(|(v, unit, _, _)| *unit == "%" && *v > 0.0 && *v <= 500.0)
-        .map(|(v, _, _, i)| (*v, *i))
-        .collect();
-    let nearest = |keys: &[&str], max: f64| {
-        words
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| keys.iter().any(|k| w.starts_with(k)))
-            .filter_map(|(k, _)| {
-                percents
-                    .iter()
-                    .filter(|(v, i)| *v <= max && i.abs_diff(k) <= 4)
-                    .min_by_key(|(_, i)| i.abs_diff(k))
-                    .copied()
-            })
-            .next()
-    };
-    let stop_loss = nearest(&["stop"], 50.0);
-    let take_profit = nearest(&["take", "target"], 500.0);
-    let claimed = [stop_loss, take_profit];
-    let percent = percents
-        .iter()
-        .find(|p| p.0 <= 50.0 && !claimed.contains(&Some(**p)))
-        .map(|(v, _)| (v / 100.0, format!("'{v}%'")));
-    match family {
-        Family::Momentum => {
-            if let Some((v, why)) = lookbacks.first() {
-                put("lookback", *v, format!("{why} → lookback {v} bars"));
-            }
-            if let Some((v, why)) = percent {
-                put("threshold", v, format!("{why} → threshold {v}"));
-            }
-        }
-        Family::MeanReversion | Family::StatisticalArbitrage => {
-            if let Some((v, why)) = lookbacks.first() {
-                put("lookback", *v, format!("{why} → lookback {v} bars"));
-            }
-            if let Some((v, why)) = sigma {
-                put("entry_z", v, format!("{why} → entry_z {v}"));
-            }
-        }
-        Family::Breakout => {
-            if let Some((v, why)) = lookbacks.first() {
-                put("channel", *v, format!("{why} → channel {v} bars"));
-            }
-        }
-        Family::Trend | Family::Volatility => {
-            // "12/48 moving average" or two look-backs: the shorter is fast.
-            let pair = text.split_whitespace().find_map(|w| {
-                let (a, b) = w.split_once('/')?;
-                Some((a.parse::<f64>().ok()?, b.parse::<f64>().ok()?))
-            });
-            let two = match (pair, lookbacks.as_slice()) {
-                (Some((a, b)), _) => Some((a.min(b), a.max(b), format!("'{a}/{b}'"))),
-                (None, [(a, wa), (b, wb), ..]) => {
-                    Some((a.min(*b), a.max(*b), format!("{wa} and {wb}")))
-                }
-                _ => None,
-            };
-            if let Some((fast, slow, why)) = two.filter(|(f, s, _)| f < s) {
-                put("fast", fast, format!("{why} → fast {fast} bars"));
-                put("slow", slow, format!("{why} → slow {slow} bars"));
-            }
-        }
-        _ => {}
-    }
-    out
 }
 
 /// A Sharpe ratio the text claims: the first number within four words after "sharpe".
@@ -652,6 +578,30 @@ fn stated_sharpe(text: &str) -> Option<f64> {
                 .find_map(|w| w.trim_end_matches('.').parse::<f64>().ok())
                 .filter(|v| v.is_finite() && *v > -10.0 && *v < 20.0)
         })
+}
+
+/// The reading of an opportunity as its event: what it needs and the fit decision.
+pub fn read_event(x: &Extracted, id: Uuid) -> OpportunityRead {
+    OpportunityRead {
+        opportunity_id: id,
+        extractor: "rules".into(),
+        model: None,
+        needs: x.needs.clone(),
+        fit: x.fit.clone(),
+        reply: None,
+        tokens_used: 0,
+    }
+}
+
+impl Extracted {
+    /// The template the idea named, when the fit took it by name.
+    pub fn fit_named(&self) -> Option<&str> {
+        self.fit
+            .reason
+            .ends_with("named in the idea")
+            .then_some(self.fit.template.as_deref())
+            .flatten()
+    }
 }
 
 /// The event of a new opportunity from an item and what was read from it.
@@ -732,7 +682,12 @@ mod tests {
             "A 24-hour look-back, 1% threshold, a 2% stop loss and a take profit at 6%.",
             Family::Momentum,
             Some("momentum"),
-            &[("lookback", 24.0), ("threshold", 0.01)],
+            &[
+                ("stop_loss", 0.02),
+                ("take_profit", 0.06),
+                ("lookback", 24.0),
+                ("threshold", 0.01),
+            ],
             None,
         );
         check(
@@ -758,8 +713,8 @@ mod tests {
             "Trend following with a 12/48 moving average crossover",
             "Backtested on equity index futures.",
             Family::Trend,
-            Some("vol_target_trend"),
-            &[("fast", 12.0), ("slow", 48.0)],
+            Some("ma_crossover"),
+            &[("fast", 12.0), ("slow", 48.0), ("exponential", 0.0)],
             None,
         );
         check(

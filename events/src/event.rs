@@ -211,6 +211,91 @@ pub struct OpportunityDiscovered {
     pub parent_strategy_id: Option<Uuid>,
 }
 
+/// What an idea needs to be tested as stated, as an extractor read it: the legs it trades, the
+/// data kinds it reads, its signal rule, the order types and the rules and numbers it states.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdeaNeeds {
+    /// Strategy family (`momentum`, `statistical_arbitrage`, …).
+    pub family: String,
+    /// The instruments it trades, one per leg (`BTC-USDT`, `ETH-USDT`, `BTC-USDT-PERP`); empty
+    /// when the text names none (one leg of the default series).
+    pub legs: Vec<String>,
+    /// How many legs it trades (at least the instruments named; two for a pair even when
+    /// the text names neither).
+    pub leg_count: u32,
+    /// Data kinds it reads: `ohlcv`, `funding_rate`, `order_book`, `text`, `on_chain`,
+    /// `options`, `fundamentals`.
+    pub data: Vec<String>,
+    /// Bar time frame, when stated (`hourly`, `daily`, …).
+    pub timeframe: Option<String>,
+    /// Order types it uses beyond market orders (`limit`, `stop`).
+    pub orders: Vec<String>,
+    /// Its signal rule, when the text states one (`sma_crossover`, `rsi`, `spread_zscore`, …).
+    pub signal: Option<String>,
+    /// The rules it states, each with the phrase that said it.
+    pub rules: Vec<StatedRule>,
+    /// Its numbers, named as the templates know them.
+    pub parameters: Vec<Parameter>,
+}
+
+/// One rule an idea states: a stop-loss of 2 %, a holding period of 12 hours, long only, …
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatedRule {
+    /// The rule (`stop_loss`, `take_profit`, `holding_period`, `long_only`, `no_leverage`,
+    /// `volatility_filter`, `rebalance`, `hedge`, …).
+    pub rule: String,
+    /// Its number, when it states one (a fraction for percentages, bars for periods).
+    pub value: Option<f64>,
+    /// The words it was read from.
+    pub phrase: String,
+}
+
+/// The one template-fit decision over an idea's needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdeaFit {
+    /// The template that covers every need, if one does.
+    pub template: Option<String>,
+    /// Where the idea goes: `template`, `model` (a model writes it) or `held` (nothing can
+    /// express it; held with the reason).
+    pub route: String,
+    /// Why: `the ma_crossover template covers …`, or `no template fits: needs …`.
+    pub reason: String,
+    /// Which of the idea's stated rules the strategy implements and which it does not.
+    pub fidelity: Vec<FidelityNote>,
+}
+
+/// Whether one stated rule of an idea is in its strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FidelityNote {
+    /// The rule (as [`StatedRule::rule`], or `signal`, `legs`, `data`).
+    pub rule: String,
+    /// Whether the strategy implements it.
+    pub implemented: bool,
+    /// How, or why not.
+    pub note: String,
+}
+
+/// An extractor read an opportunity: what it needs, and which template (if any) covers it.
+/// Recorded with the discovery (or the first scoring of a submission), so a replay needs no
+/// extractor call; a model's reading carries its reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityRead {
+    /// Which opportunity.
+    pub opportunity_id: Uuid,
+    /// `rules`, or `model` when a language model read it.
+    pub extractor: String,
+    /// The model, when one read it.
+    pub model: Option<String>,
+    /// What the idea needs.
+    pub needs: IdeaNeeds,
+    /// The fit decision.
+    pub fit: IdeaFit,
+    /// The model's reply (its JSON), untrusted text.
+    pub reply: Option<Untrusted>,
+    /// Tokens the reading cost (0 for the rules).
+    pub tokens_used: u64,
+}
+
 /// An opportunity was scored (again, for held ones).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpportunityScored {
@@ -1078,6 +1163,7 @@ vocabulary! {
     DiscoveryToggled(DiscoveryToggled) = "discovery.toggled",
     SourceChecked(SourceChecked) = "source.checked",
     OpportunityDiscovered(OpportunityDiscovered) = "opportunity.discovered",
+    OpportunityRead(OpportunityRead) = "opportunity.read",
     OpportunityScored(OpportunityScored) = "opportunity.scored",
     OpportunityHeld(OpportunityHeld) = "opportunity.held",
     OpportunitySubmitted(OpportunitySubmitted) = "opportunity.submitted",

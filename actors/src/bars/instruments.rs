@@ -53,6 +53,29 @@ pub fn asset_of(text: &str) -> Option<&'static str> {
         .map(|(a, _)| a)
 }
 
+/// The base assets `text` names, in the order it first names them.
+pub fn assets_named(text: &str) -> Vec<&'static str> {
+    let words = words(text);
+    let mut first: Vec<(usize, &'static str)> = ASSETS
+        .iter()
+        .filter_map(|(asset, names)| {
+            let at = words.iter().position(|w| names.contains(&w.as_str()));
+            // Two-word names ("binance coin").
+            let at = at.or_else(|| {
+                names.iter().filter(|n| n.contains(' ')).find_map(|n| {
+                    let parts: Vec<&str> = n.split(' ').collect();
+                    words
+                        .windows(parts.len())
+                        .position(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
+                })
+            });
+            at.map(|i| (i, *asset))
+        })
+        .collect();
+    first.sort();
+    first.into_iter().map(|(_, a)| a).collect()
+}
+
 /// The intervals of a time frame the extractor names, preferred first.
 fn intervals_of(timeframe: Option<&str>) -> &'static [&'static str] {
     match timeframe {

@@ -21,7 +21,7 @@ use crate::sources::GasConditions;
 
 /// Bump when a change to the scorer can change the score of an idea already on the log: the
 /// held ideas settled under an older revision are then scored again.
-pub const SCORING_REVISION: u32 = 2;
+pub const SCORING_REVISION: u32 = 3;
 
 /// What the scorer needs beside the opportunity: the regime, the gas reading, the settings and
 /// every earlier idea.
@@ -279,7 +279,10 @@ pub fn plan_check(
         duration_ms: check.duration.as_millis() as u64,
     })];
     for item in &check.items {
-        let x = extractor.extract(item);
+        let mut x = extractor.extract(item);
+        if ctx.config.model && x.template.is_none() {
+            x.fit = crate::generator::templates::decide(&x.needs, None, true);
+        }
         let id = Uuid::now_v7();
         let order = first_seq + events.len() as u64;
         let (scored, sig) = ctx.score(&Candidate::from_extracted(id, order, &x));
@@ -292,17 +295,67 @@ pub fn plan_check(
         events.push(Event::OpportunityDiscovered(extract::to_event(
             item, &x, id,
         )));
+        events.push(Event::OpportunityRead(extract::read_event(&x, id)));
         events.extend(decision_events(id, &scored, ctx.config.min_score));
     }
     (events, summary)
 }
 
-/// Scores a recorded opportunity (a held one again, or a manual submission). An opportunity
-/// recorded without a family (`stratagem submit`) is read by the rule extractor first.
-pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
+/// The reading to record for a recorded opportunity before it is scored, if any: a
+/// submission never read is read by the rule extractor now; a reading whose fit decision
+/// changes with the context (a model configured since) is decided again over the same needs.
+pub fn reading_to_record(
+    o: &OpportunityView,
+    ctx: &ScoringContext,
+) -> Option<stratagem_events::OpportunityRead> {
+    use crate::generator::templates;
+    match (&o.needs, &o.fit) {
+        (Some(needs), Some(fit)) => {
+            if fit.template.is_some() {
+                return None;
+            }
+            let again = templates::decide(needs, None, ctx.config.model);
+            (again != *fit).then(|| stratagem_events::OpportunityRead {
+                opportunity_id: o.id,
+                extractor: o.read_by.clone().unwrap_or_else(|| "rules".into()),
+                model: None,
+                needs: needs.clone(),
+                fit: again,
+                reply: None,
+                tokens_used: 0,
+            })
+        }
+        _ if o.family.is_none() && o.parent_strategy_id.is_none() => {
+            let mut x = crate::extract::extract_text(&o.title, &o.hypothesis);
+            if ctx.config.model && x.template.is_none() {
+                x.fit = templates::decide(&x.needs, None, true);
+            }
+            Some(extract::read_event(&x, o.id))
+        }
+        _ => None,
+    }
+}
+
+/// Scores a recorded opportunity (a held one again, or a manual submission), with `reading`
+/// when one is to be recorded first ([`reading_to_record`]).
+pub fn score_view(
+    o: &OpportunityView,
+    reading: Option<&stratagem_events::OpportunityRead>,
+    ctx: &ScoringContext,
+) -> Scored {
     debug_assert!(ctx.indexed, "the novelty index is built before scoring");
+    let fit = reading.map(|r| &r.fit).or(o.fit.as_ref());
+    let needs = reading.map(|r| &r.needs).or(o.needs.as_ref());
     // The template-fit decision the generator makes too.
-    let (fits, read) = crate::generator::templates::fit(o);
+    let (fits, read) = match fit {
+        Some(f) => (
+            f.template
+                .as_deref()
+                .and_then(crate::generator::templates::find),
+            None,
+        ),
+        None => crate::generator::templates::fit(o),
+    };
     let candidate = match &read {
         Some(x) => Candidate::from_extracted(o.id, o.discovered_seq, x),
         None => Candidate {
@@ -310,15 +363,18 @@ pub fn score_view(o: &OpportunityView, ctx: &ScoringContext) -> Scored {
             order: o.discovered_seq,
             title: &o.title,
             hypothesis: &o.hypothesis,
-            family: o
-                .family
-                .as_deref()
+            family: needs
+                .map(|n| n.family.as_str())
+                .or(o.family.as_deref())
                 .and_then(Family::parse)
                 .unwrap_or(Family::Other),
             template: fits.map(|t| t.name),
-            parameters: o.parameters.len(),
+            fit,
+            parameters: needs.map_or(o.parameters.len(), |n| n.parameters.len()),
             stated_sharpe: o.stated_sharpe,
-            timeframe: o.timeframe.as_deref(),
+            timeframe: needs
+                .and_then(|n| n.timeframe.as_deref())
+                .or(o.timeframe.as_deref()),
             asset_class: o.asset_class.as_deref(),
             variant_of: o.parent_strategy_id,
         },
@@ -346,7 +402,11 @@ pub fn plan_rescore(projections: &Projections, ctx: &mut ScoringContext) -> (Vec
     }
     ctx.ensure_index(projections);
     for o in todo {
-        let scored = score_view(o, ctx);
+        let reading = reading_to_record(o, ctx);
+        let scored = score_view(o, reading.as_ref(), ctx);
+        if let Some(r) = reading {
+            events.push(Event::OpportunityRead(r));
+        }
         let old = o.score.as_ref().map_or(-1.0, |s| s.composite);
         let changed =
             !matches!(scored.verdict, Verdict::Hold) || (scored.composite - old).abs() >= 0.005;

@@ -38,6 +38,15 @@ pub struct TemplateSpec {
     pub source: &'static str,
     /// Its parameters.
     pub params: &'static [ParamSpec],
+    /// The signal rules it expresses (`rate_of_change`, `ma_crossover`, …): an idea stating
+    /// another rule is not tested by it.
+    pub signals: &'static [&'static str],
+    /// Legs it trades.
+    pub legs: u32,
+    /// Data kinds it reads.
+    pub data: &'static [&'static str],
+    /// Stated rules it implements (`stop_loss`, `holding_period`, `long_only`, …).
+    pub rules: &'static [&'static str],
 }
 
 const fn bars(
@@ -91,6 +100,33 @@ const TAKE_PROFIT: ParamSpec = real(
     5.0,
 );
 
+/// The rules every template implements: its bracket, and positions sized within the capital
+/// (never levered).
+const BRACKET_RULES: &[&str] = &["stop_loss", "take_profit", "no_leverage"];
+/// The bracket's rules, a holding period and long only.
+const HOLD_RULES: &[&str] = &[
+    "stop_loss",
+    "take_profit",
+    "no_leverage",
+    "holding_period",
+    "long_only",
+];
+
+const LONG_ONLY: ParamSpec = bars(
+    "long_only",
+    "1: never short (flat instead); 0: long and short",
+    0.0,
+    0.0,
+    1.0,
+);
+const MAX_HOLD: ParamSpec = bars(
+    "max_hold",
+    "bars a position is held at most before it is closed (0: no limit)",
+    0.0,
+    0.0,
+    10_000.0,
+);
+
 /// Every template, in a fixed order.
 pub const TEMPLATES: &[TemplateSpec] = &[
     TemplateSpec {
@@ -116,6 +152,10 @@ pub const TEMPLATES: &[TemplateSpec] = &[
             STOP_LOSS,
             TAKE_PROFIT,
         ],
+        signals: &["rate_of_change"],
+        legs: 1,
+        data: &["ohlcv"],
+        rules: BRACKET_RULES,
     },
     TemplateSpec {
         name: "mean_reversion",
@@ -142,6 +182,10 @@ pub const TEMPLATES: &[TemplateSpec] = &[
             STOP_LOSS,
             TAKE_PROFIT,
         ],
+        signals: &["zscore"],
+        legs: 1,
+        data: &["ohlcv"],
+        rules: BRACKET_RULES,
     },
     TemplateSpec {
         name: "donchian_breakout",
@@ -161,6 +205,10 @@ pub const TEMPLATES: &[TemplateSpec] = &[
             STOP_LOSS,
             TAKE_PROFIT,
         ],
+        signals: &["channel_breakout"],
+        legs: 1,
+        data: &["ohlcv"],
+        rules: BRACKET_RULES,
     },
     TemplateSpec {
         name: "vol_target_trend",
@@ -188,6 +236,67 @@ pub const TEMPLATES: &[TemplateSpec] = &[
             STOP_LOSS,
             TAKE_PROFIT,
         ],
+        signals: &["vol_target"],
+        legs: 1,
+        data: &["ohlcv"],
+        rules: BRACKET_RULES,
+    },
+    TemplateSpec {
+        name: "ma_crossover",
+        family: "trend",
+        description: "fast/slow moving-average crossing (simple or exponential): long above, short or flat below",
+        source: include_str!("../../../templates/strategies/ma_crossover.rs.j2"),
+        params: &[
+            bars("fast", "bars of the fast average", 20.0, 2.0, 5000.0),
+            bars("slow", "bars of the slow average", 100.0, 3.0, 10_000.0),
+            bars(
+                "exponential",
+                "1: exponential averages; 0: simple averages",
+                0.0,
+                0.0,
+                1.0,
+            ),
+            LONG_ONLY,
+            MAX_HOLD,
+            STOP_LOSS,
+            TAKE_PROFIT,
+        ],
+        signals: &["ma_crossover"],
+        legs: 1,
+        data: &["ohlcv"],
+        rules: HOLD_RULES,
+    },
+    TemplateSpec {
+        name: "rsi_reversal",
+        family: "mean_reversion",
+        description: "Wilder's RSI below an oversold level: buy; above an overbought level: sell; close back at the exit level",
+        source: include_str!("../../../templates/strategies/rsi_reversal.rs.j2"),
+        params: &[
+            bars("period", "bars of the RSI", 14.0, 2.0, 500.0),
+            real("oversold", "RSI below which to buy", 30.0, 1.0, 50.0),
+            real(
+                "overbought",
+                "RSI above which to sell short",
+                70.0,
+                50.0,
+                99.0,
+            ),
+            real(
+                "exit_level",
+                "RSI at which a position is closed on its way back",
+                50.0,
+                1.0,
+                99.0,
+            ),
+            LONG_ONLY,
+            MAX_HOLD,
+            STOP_LOSS,
+            TAKE_PROFIT,
+        ],
+        signals: &["rsi"],
+        legs: 1,
+        data: &["ohlcv"],
+        rules: HOLD_RULES,
     },
 ];
 
@@ -196,16 +305,20 @@ pub fn find(name: &str) -> Option<&'static TemplateSpec> {
     TEMPLATES.iter().find(|t| t.name == name)
 }
 
-/// The one template-fit decision, the scorer's (its complexity sub-score) and the generator's
-/// (template mode) alike: an opportunity recorded without a family (`stratagem submit`) is read
-/// by the rule extractor first, as the scorer reads it; else the template it names, else its
-/// family's. Returns the extractor's reading when it made one (its parameters are the idea's).
+/// The template the scorer and the generator take for an opportunity: its recorded reading's
+/// decision when it was read (`opportunity.read`); else (a log written before readings were
+/// recorded) a submission without a family is read by the rule extractor now, and any other
+/// takes the template it names, else its family's. Returns the extractor's reading when it made
+/// one (its parameters are the idea's).
 pub fn fit(
     o: &stratagem_events::projection::OpportunityView,
 ) -> (
     Option<&'static TemplateSpec>,
     Option<crate::extract::Extracted>,
 ) {
+    if let Some(fit) = &o.fit {
+        return (fit.template.as_deref().and_then(find), None);
+    }
     if o.family.is_none() {
         let x = crate::extract::extract_text(&o.title, &o.hypothesis);
         let spec = x.template.as_deref().and_then(find);
@@ -218,15 +331,343 @@ pub fn fit(
     (spec, None)
 }
 
-/// The template that fits a strategy family, if any.
+/// The template of a strategy family, when an idea states no signal rule: the first template
+/// of that family (a volatility idea: the volatility-targeted trend).
 pub fn for_family(family: &str) -> Option<&'static TemplateSpec> {
     match family {
-        "momentum" => find("momentum"),
-        "mean_reversion" | "statistical_arbitrage" => find("mean_reversion"),
-        "breakout" => find("donchian_breakout"),
-        "trend" | "volatility" => find("vol_target_trend"),
-        _ => None,
+        "volatility" => find("vol_target_trend"),
+        f => TEMPLATES.iter().find(|t| t.family == f),
     }
+}
+
+/// An idea's stated rules that change its trades: a template that does not implement one of
+/// them tests another idea. (The others — leverage, rebalancing — are noted, not required.)
+const HARD_RULES: &[&str] = &[
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "holding_period",
+    "long_only",
+    "volatility_filter",
+    "hedge",
+];
+
+/// A signal rule in words.
+pub fn signal_words(signal: &str) -> &str {
+    match signal {
+        "rate_of_change" => "rate-of-change",
+        "zscore" => "z-score",
+        "spread_zscore" => "spread z-score",
+        "channel_breakout" => "channel-breakout",
+        "vol_target" => "volatility-targeted trend",
+        "ma_crossover" => "moving-average crossover",
+        "rsi" => "RSI",
+        "reversal" => "short-term reversal",
+        "funding_carry" => "funding-rate carry",
+        other => other,
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A stated rule in words.
+fn rule_words(rule: &stratagem_events::StatedRule) -> String {
+    let what = match rule.rule.as_str() {
+        "stop_loss" => "a stop-loss",
+        "take_profit" => "a take-profit",
+        "trailing_stop" => "a trailing stop",
+        "holding_period" => "a holding period",
+        "long_only" => "long only",
+        "volatility_filter" => "a volatility filter",
+        "hedge" => "a hedge",
+        "rebalance" => "a rebalancing schedule",
+        "leverage" => "leverage",
+        "no_leverage" => "no leverage",
+        other => other,
+    };
+    match (rule.rule.as_str(), rule.value) {
+        ("holding_period", Some(v)) => format!("{what} of {v} bars"),
+        ("leverage", Some(v)) => format!("{v}x {what}"),
+        (_, Some(v)) => format!("{what} of {}%", round6(v * 100.0)),
+        (_, None) => what.to_string(),
+    }
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// What `t` lacks to test `needs` as stated, in words; empty when it covers them.
+pub fn lacks(t: &TemplateSpec, needs: &stratagem_events::IdeaNeeds) -> Vec<String> {
+    let mut out = Vec::new();
+    if needs.leg_count > t.legs || (t.legs > 1 && needs.leg_count != t.legs) {
+        out.push(if needs.legs.is_empty() {
+            format!("{} legs", needs.leg_count)
+        } else {
+            format!(
+                "{} legs ({})",
+                needs.leg_count.max(needs.legs.len() as u32),
+                needs.legs.join(", ")
+            )
+        });
+    }
+    for d in &needs.data {
+        if !t.data.contains(&d.as_str()) {
+            out.push(format!("{} data", d.replace('_', " ")));
+        }
+    }
+    for o in &needs.orders {
+        out.push(format!("{o} orders"));
+    }
+    match &needs.signal {
+        Some(s) if !t.signals.contains(&s.as_str()) => {
+            out.push(format!("a {} signal", signal_words(s)))
+        }
+        None if t.family != needs.family
+            && for_family(&needs.family).map(|f| f.name) != Some(t.name) =>
+        {
+            out.push(format!(
+                "a rule of the {} family",
+                needs.family.replace('_', " ")
+            ));
+        }
+        _ => {}
+    }
+    for r in &needs.rules {
+        if HARD_RULES.contains(&r.rule.as_str()) && !t.rules.contains(&r.rule.as_str()) {
+            out.push(rule_words(r));
+        }
+    }
+    out
+}
+
+/// Whether the SDK can express what an idea needs (a model could then write it): one series
+/// of bars, any order type the SDK has.
+pub fn sdk_expresses(needs: &stratagem_events::IdeaNeeds) -> bool {
+    needs.leg_count <= 1 && needs.data.iter().all(|d| d == "ohlcv") && needs.family != "other"
+}
+
+/// The one template-fit decision, the scorer's and the generator's: the template `named` by
+/// the idea (its file's `template`), else the first template that covers every need — its
+/// legs, data kinds, order types, signal rule (or family, when it states none) and the rules
+/// that change its trades. When none covers them the idea goes to a model (`model`: one is
+/// configured, and the SDK can express it), else it is held with the reason.
+pub fn decide(
+    needs: &stratagem_events::IdeaNeeds,
+    named: Option<&str>,
+    model: bool,
+) -> stratagem_events::IdeaFit {
+    use stratagem_events::IdeaFit;
+    if let Some(t) = named.and_then(find) {
+        return IdeaFit {
+            template: Some(t.name.to_string()),
+            route: "template".into(),
+            reason: format!("the {} template, named in the idea", t.name),
+            fidelity: fidelity(t, needs),
+        };
+    }
+    if needs.family == "other" {
+        return IdeaFit {
+            template: None,
+            route: "held".into(),
+            reason: "no template fits: no trading rule recognised".into(),
+            fidelity: Vec::new(),
+        };
+    }
+    let covering = TEMPLATES.iter().filter(|t| lacks(t, needs).is_empty());
+    let chosen = covering
+        .clone()
+        .find(|t| {
+            needs
+                .signal
+                .as_deref()
+                .is_some_and(|s| t.signals.contains(&s))
+        })
+        .or_else(|| covering.clone().next());
+    if let Some(t) = chosen {
+        let what = match &needs.signal {
+            Some(s) => format!("its {} signal", signal_words(s)),
+            None => format!("its family ({}; no signal rule stated)", needs.family),
+        };
+        return IdeaFit {
+            template: Some(t.name.to_string()),
+            route: "template".into(),
+            reason: format!(
+                "the {} template covers {what} and every stated rule",
+                t.name
+            ),
+            fidelity: fidelity(t, needs),
+        };
+    }
+    // The needs no template covers: what the templates of its family (else all) lack, the
+    // fewest first.
+    let of_family: Vec<&TemplateSpec> = TEMPLATES
+        .iter()
+        .filter(|t| t.family == needs.family)
+        .collect();
+    let pool: Vec<&TemplateSpec> = if of_family.is_empty() {
+        TEMPLATES.iter().collect()
+    } else {
+        of_family
+    };
+    let (closest, missing) = pool
+        .iter()
+        .map(|t| (t.name, lacks(t, needs)))
+        .min_by_key(|(_, m)| m.len())
+        .unwrap_or(("none", Vec::new()));
+    let mut reason = format!("no template fits: needs {}", and_list(&missing));
+    if pool.len() < TEMPLATES.len() {
+        reason.push_str(&format!(" (the {} template lacks it)", closest));
+    }
+    let route = if model && sdk_expresses(needs) {
+        reason.push_str("; a model writes it");
+        "model"
+    } else if sdk_expresses(needs) {
+        reason.push_str("; held until a model is configured");
+        "held"
+    } else {
+        reason.push_str("; held: a strategy reads one series of bars (no funding, order book, text or on-chain data, no second leg) yet");
+        "held"
+    };
+    IdeaFit {
+        template: None,
+        route: route.into(),
+        reason,
+        fidelity: Vec::new(),
+    }
+}
+
+/// Which of an idea's stated needs and rules the strategy of template `t` implements, with the
+/// parameters it carries (clamped into the template's ranges).
+pub fn fidelity(
+    t: &TemplateSpec,
+    needs: &stratagem_events::IdeaNeeds,
+) -> Vec<stratagem_events::FidelityNote> {
+    use stratagem_events::FidelityNote;
+    let mut out = Vec::new();
+    let given: Vec<(String, f64)> = needs
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.value))
+        .collect();
+    let chosen = choose_params(t, &given);
+    match &needs.signal {
+        Some(s) => out.push(FidelityNote {
+            rule: "signal".into(),
+            implemented: t.signals.contains(&s.as_str()),
+            note: if t.signals.contains(&s.as_str()) {
+                format!("{} signal: {}", signal_words(s), t.description)
+            } else {
+                format!(
+                    "{} signal: not implemented; {} trades {}",
+                    signal_words(s),
+                    t.name,
+                    t.description
+                )
+            },
+        }),
+        None => out.push(FidelityNote {
+            rule: "signal".into(),
+            implemented: true,
+            note: format!(
+                "no signal rule stated; the {} rule of {}: {}",
+                needs.family, t.name, t.description
+            ),
+        }),
+    }
+    if let Some(tf @ ("daily" | "weekly" | "monthly")) = needs.timeframe.as_deref() {
+        out.push(FidelityNote {
+            rule: "timeframe".into(),
+            implemented: true,
+            note: format!("a {tf} rule run on hourly bars: its spans in hours (a day is 24 bars)"),
+        });
+    }
+    if needs.leg_count > t.legs {
+        out.push(FidelityNote {
+            rule: "legs".into(),
+            implemented: false,
+            note: format!(
+                "the idea trades {} legs, {} trades {}",
+                needs.leg_count, t.name, t.legs
+            ),
+        });
+    }
+    for d in needs.data.iter().filter(|d| !t.data.contains(&d.as_str())) {
+        out.push(FidelityNote {
+            rule: "data".into(),
+            implemented: false,
+            note: format!("{} data: not read by {}", d.replace('_', " "), t.name),
+        });
+    }
+    for o in &needs.orders {
+        out.push(FidelityNote {
+            rule: "orders".into(),
+            implemented: false,
+            note: format!("{o} orders: {} places market orders", t.name),
+        });
+    }
+    for r in &needs.rules {
+        let implemented = t.rules.contains(&r.rule.as_str());
+        let param = match r.rule.as_str() {
+            "holding_period" => Some("max_hold"),
+            "stop_loss" | "take_profit" | "long_only" => Some(r.rule.as_str()),
+            _ => None,
+        };
+        let carried = param.and_then(|n| chosen.iter().find(|c| c.name == n));
+        let note = match (implemented, r.rule.as_str(), carried) {
+            (true, "no_leverage", _) => {
+                "no leverage: positions are sized within the capital".to_string()
+            }
+            (true, _, Some(c)) if c.origin == "opportunity (clamped)" => format!(
+                "{}: as {} {} (clamped into the template's range)",
+                rule_words(r),
+                c.name,
+                c.value
+            ),
+            (true, _, Some(c)) => format!("{}: as {} {}", rule_words(r), c.name, c.value),
+            (true, _, None) => format!("{}: implemented", rule_words(r)),
+            (false, "leverage", _) => format!(
+                "{}: not implemented; positions are sized within the capital, unlevered",
+                rule_words(r)
+            ),
+            (false, _, _) => format!("{}: not implemented by {}", rule_words(r), t.name),
+        };
+        out.push(FidelityNote {
+            rule: r.rule.clone(),
+            implemented,
+            note,
+        });
+    }
+    for c in chosen
+        .iter()
+        .filter(|c| c.origin == "opportunity (clamped)")
+    {
+        let stated = given
+            .iter()
+            .find(|(n, _)| n == c.name)
+            .map_or(c.value, |g| g.1);
+        if !out
+            .iter()
+            .any(|n| n.note.contains(&format!("as {} ", c.name)))
+        {
+            out.push(FidelityNote {
+                rule: c.name.to_string(),
+                implemented: false,
+                note: format!(
+                    "{} {stated} is outside {}'s range: {} used",
+                    c.name, t.name, c.value
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// A parameter value as it was chosen, for the audit.

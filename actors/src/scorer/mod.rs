@@ -55,6 +55,10 @@ pub struct ScorerConfig {
     pub min_score: f64,
     /// `OPPORTUNITY_DUPLICATE_SIMILARITY` (0.8): at or above, a near-duplicate.
     pub duplicate_similarity: f64,
+    /// Whether a language model is configured (`ANTHROPIC_API_KEY` or
+    /// `CODEGEN_OPENAI_BASE_URL`): an idea no template covers but the SDK can express then
+    /// goes to it, instead of being held.
+    pub model: bool,
 }
 
 impl Default for ScorerConfig {
@@ -63,6 +67,7 @@ impl Default for ScorerConfig {
             weights: ScoringWeights::default(),
             min_score: 0.65,
             duplicate_similarity: 0.8,
+            model: false,
         }
     }
 }
@@ -116,6 +121,7 @@ impl ScorerConfig {
             weights,
             min_score: read("OPPORTUNITY_MIN_SCORE_FOR_SUBMISSION", d.min_score)?,
             duplicate_similarity: read("OPPORTUNITY_DUPLICATE_SIMILARITY", d.duplicate_similarity)?,
+            model: false,
         })
     }
 }
@@ -135,6 +141,9 @@ pub struct Candidate<'a> {
     pub family: Family,
     /// Template, if one fits.
     pub template: Option<&'a str>,
+    /// The fit decision's reason and route (`template`, `model`, `held`), when the idea was
+    /// read for its needs.
+    pub fit: Option<&'a stratagem_events::IdeaFit>,
     /// Parameters stated.
     pub parameters: usize,
     /// Sharpe claimed.
@@ -158,6 +167,7 @@ impl<'a> Candidate<'a> {
             hypothesis: &x.hypothesis,
             family: x.family,
             template: x.template.as_deref(),
+            fit: Some(&x.fit),
             parameters: x.parameters.len(),
             stated_sharpe: x.stated_sharpe,
             timeframe: x.timeframe.as_deref(),
@@ -274,6 +284,14 @@ pub fn score(
             of: m.id,
             similarity: m.similarity,
         },
+        // Nothing can test it as stated: held with the fit's reason, never forced into a
+        // template that tests another idea.
+        _ if composite + 1e-9 >= config.min_score
+            && c.template.is_none()
+            && c.fit.is_some_and(|f| f.route == "held") =>
+        {
+            Verdict::Hold
+        }
         _ if composite + 1e-9 >= config.min_score => Verdict::Submit,
         // A clone is judged once, on its parent's evidence (a proven idea, new parameters):
         // what does not reach the threshold with it is rejected with the reason, never held to
@@ -317,6 +335,11 @@ fn market_fit(family: Family, r: &RegimeReading) -> SubScore {
             (0.9, "reverting and spread trades suit a range")
         }
         (MeanReversion, _) => (0.5, "fading moves fights a trending market"),
+        (Carry, Bear) => (
+            0.55,
+            "funding turns negative in a falling market: the carry thins",
+        ),
+        (Carry, _) => (0.8, "funding is positive while longs pay for leverage"),
         (StatisticalArbitrage | MarketMaking, _) => (
             0.65,
             "relative-value and spread trades depend little on direction",
@@ -347,6 +370,12 @@ fn complexity(c: &Candidate<'_>) -> SubScore {
             0.85,
             format!("the {t} template fits: parameter substitution"),
         ),
+        (None, _) if c.fit.is_some_and(|f| f.route == "model") => {
+            (0.5, c.fit.map(|f| f.reason.clone()).unwrap_or_default())
+        }
+        (None, f) if c.fit.is_some() && !matches!(f, Family::Other) => {
+            (0.3, c.fit.map(|f| f.reason.clone()).unwrap_or_default())
+        }
         (None, Family::Sentiment | Family::EventDriven) => (
             0.35,
             "needs text or event data strategies do not receive yet".to_string(),
@@ -386,6 +415,10 @@ fn capital_efficiency(c: &Candidate<'_>, gas: Option<&GasConditions>, text: &str
         Breakout => (0.65, "directional, idle between breakouts".to_string()),
         MeanReversion => (0.6, "one leg, in the market only at extremes".to_string()),
         StatisticalArbitrage => (0.5, "two legs tie up capital for a spread".to_string()),
+        Carry => (
+            0.45,
+            "a hedged pair earns only the funding on twice the capital".to_string(),
+        ),
         Volatility => (0.5, "options or hedges tie up margin".to_string()),
         Sentiment => (0.5, "directional, signals come and go".to_string()),
         MarketMaking => (0.4, "inventory ties up capital on both sides".to_string()),
@@ -427,6 +460,10 @@ fn risk(c: &Candidate<'_>, text: &str) -> SubScore {
         Momentum => (0.65, "momentum crashes at reversals"),
         Breakout => (0.6, "false breakouts cost small, frequent losses"),
         StatisticalArbitrage => (0.6, "spreads can widen before they converge"),
+        Carry => (
+            0.65,
+            "hedged, but the basis and funding can turn against it",
+        ),
         MeanReversion => (0.5, "fading a move can catch a falling knife"),
         EventDriven => (0.5, "event outcomes are binary"),
         Sentiment => (0.45, "crowd signals are noisy and crowded"),

@@ -26,6 +26,7 @@ fn candidate<'a>(
         hypothesis,
         family,
         template,
+        fit: None,
         parameters: 0,
         stated_sharpe: None,
         timeframe: None,

@@ -66,11 +66,18 @@ pub fn choose_template(
             let (spec, read) = templates::fit(opp);
             spec.ok_or_else(|| {
                 let family = read
+                    .as_ref()
                     .map(|x| x.family.as_str().to_string())
+                    .or_else(|| opp.needs.as_ref().map(|n| n.family.clone()))
                     .or_else(|| opp.family.clone())
                     .unwrap_or_else(|| "unknown".into());
+                let why = read
+                    .map(|x| x.fit.reason)
+                    .or_else(|| opp.fit.as_ref().map(|f| f.reason.clone()))
+                    .unwrap_or_default();
+                let why = why.trim_start_matches("no template fits: ");
                 WorkflowError::refused(format!(
-                    "no template fits opportunity {} (family: {family}); choose one with --template (see `stratagem templates`)",
+                    "no template fits opportunity {} (family: {family}): {why}; choose one with --template, which tests another idea than the one stated (see `stratagem templates`)",
                     opp.id,
                 ))
             })
@@ -164,21 +171,11 @@ pub async fn generate(
     // The idea's parameters and family: as recorded, else as the rule extractor reads its
     // text (a hand submission records neither) — the same reading as the scorer's.
     let (_, read) = templates::fit(&opp);
-    let mut given: Vec<(String, f64)> = opp
-        .parameters
-        .iter()
-        .map(|p| (p.name.clone(), p.value))
-        .collect();
-    if let (true, Some(x)) = (given.is_empty(), &read) {
-        given = x
-            .parameters
-            .iter()
-            .map(|(n, v, _)| (n.clone(), *v))
-            .collect();
-    }
+    let given = given_parameters(&opp, read.as_ref());
     let family = opp
         .family
         .clone()
+        .or_else(|| opp.needs.as_ref().map(|n| n.family.clone()))
         .or_else(|| read.as_ref().map(|x| x.family.as_str().to_string()));
     let (generated, provenance) = if mode == GenerationMode::Template {
         let spec = choose_template(&opp, template)?;
@@ -324,19 +321,34 @@ pub async fn record_generated(
 /// gives: its template or family's, else (a hand submission carries no family) what the rule
 /// extractor reads in its text. None when no template fits.
 pub fn template_for(opp: &OpportunityView) -> Option<(&'static TemplateSpec, Vec<(String, f64)>)> {
-    let mut given: Vec<(String, f64)> = opp
-        .parameters
-        .iter()
-        .map(|p| (p.name.clone(), p.value))
-        .collect();
-    // The scorer's decision (`templates::fit`), with the parameters the extractor read when
-    // the opportunity recorded none.
+    // The scorer's decision (`templates::fit`), with the parameters the idea states.
     let (spec, read) = templates::fit(opp);
-    let spec = spec?;
-    if let (true, Some(x)) = (given.is_empty(), read) {
-        given = x.parameters.into_iter().map(|(n, v, _)| (n, v)).collect();
+    Some((spec?, given_parameters(opp, read.as_ref())))
+}
+
+/// The parameters an idea states: as its discovery recorded them, else as its reading
+/// (`opportunity.read`) carries them, else as the rule extractor reads its text now (a
+/// submission on a log written before readings were recorded).
+fn given_parameters(
+    opp: &OpportunityView,
+    read: Option<&crate::extract::Extracted>,
+) -> Vec<(String, f64)> {
+    let recorded = opp
+        .needs
+        .as_ref()
+        .map(|n| &n.parameters)
+        .filter(|_| opp.parameters.is_empty())
+        .unwrap_or(&opp.parameters);
+    if !recorded.is_empty() {
+        return recorded.iter().map(|p| (p.name.clone(), p.value)).collect();
     }
-    Some((spec, given))
+    read.map(|x| {
+        x.parameters
+            .iter()
+            .map(|(n, v, _)| (n.clone(), *v))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Template mode for the pipeline: the strategy of a submitted opportunity from the template

@@ -243,8 +243,9 @@ impl Settings {
         if config.inbox.is_none() {
             config.inbox = Some(root.join("inbox"));
         }
-        let scorer = ScorerConfig::from_lookup(&get)
+        let mut scorer = ScorerConfig::from_lookup(&get)
             .map_err(|e| SettingError::new(e.key.clone(), format!("bad scorer setting: {e}")))?;
+        scorer.model = self.codegen()?.provider.is_some();
         Ok((config, scorer))
     }
 

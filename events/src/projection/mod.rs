@@ -156,6 +156,15 @@ pub struct OpportunityView {
     pub status: OpportunityStatus,
     /// Strategies generated from it.
     pub strategies: Vec<Uuid>,
+    /// What it needs to be tested as stated (its latest `opportunity.read`), if read.
+    #[serde(default)]
+    pub needs: Option<crate::event::IdeaNeeds>,
+    /// The template-fit decision over those needs, if read.
+    #[serde(default)]
+    pub fit: Option<crate::event::IdeaFit>,
+    /// Who read it: `rules` or `model`.
+    #[serde(default)]
+    pub read_by: Option<String>,
 }
 
 /// Where a strategy is.
@@ -836,8 +845,20 @@ impl Projections {
                         score: None,
                         status: OpportunityStatus::Discovered,
                         strategies: Vec::new(),
+                        needs: None,
+                        fit: None,
+                        read_by: None,
                     },
                 );
+            }
+            Event::OpportunityRead(e) => {
+                self.charge(recorded_at_micros, e.tokens_used);
+                let Some(o) = self.opportunities.get_mut(&e.opportunity_id) else {
+                    return;
+                };
+                o.needs = Some(e.needs);
+                o.fit = Some(e.fit);
+                o.read_by = Some(e.extractor);
             }
             Event::OpportunityScored(e) => {
                 let Some(o) = self.opportunities.get_mut(&e.opportunity_id) else {
@@ -1114,6 +1135,7 @@ fn utc_day(micros: i64) -> i64 {
 pub fn audit_file_of(event: &Event) -> Option<AuditFile> {
     match event {
         Event::OpportunityDiscovered(_)
+        | Event::OpportunityRead(_)
         | Event::OpportunityScored(_)
         | Event::OpportunityHeld(_)
         | Event::OpportunitySubmitted(_)

@@ -24,7 +24,7 @@ use crate::record::Hash;
 /// File name of the snapshot in the data directory.
 pub const SNAPSHOT_FILE: &str = "projections.snapshot";
 /// Version of the snapshot format and of the [`Projections`] layout inside it.
-pub const SNAPSHOT_VERSION: u32 = 13;
+pub const SNAPSHOT_VERSION: u32 = 14;
 /// A snapshot is written after this many events since the last one, so opening replays at most
 /// this many events beyond it.
 pub const SNAPSHOT_EVERY: u64 = 10_000;

@@ -174,6 +174,9 @@ fn opportunity(id: Uuid, parent: Option<Uuid>) -> OpportunityView {
         score: None,
         status: OpportunityStatus::Generated,
         strategies: Vec::new(),
+        needs: None,
+        fit: None,
+        read_by: None,
     }
 }
 
