@@ -245,6 +245,22 @@ fn the_console_serves_the_funnel_the_criteria_and_each_strategys_provenance() {
         );
     }
     assert!(page.contains("<path class=\"equity\" d=\"M"), "{page}");
+    // The idea as stated: its needs, the fit decision, and which stated rules the strategy
+    // implements.
+    assert!(
+        page.contains("<p id=\"needs\">needs (read by rules): 1 leg(s) (BTC); ohlcv data; hourly bars; z-score signal"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "the mean_reversion template covers its z-score signal and every stated rule"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-implemented=\"yes\"><td>signal</td><td>implemented</td>"),
+        "{page}"
+    );
     // The code, highlighted; each validation layer; the five sub-scores; every stage run with
     // its gate, the paper runs drawn against their baseline.
     assert!(

@@ -25,6 +25,17 @@ pub fn list_templates(json: bool) -> anyhow::Result<ExitCode> {
     }
     for t in templates::TEMPLATES {
         say!("{} ({}): {}", t.name, t.family, t.description);
+        say!(
+            "    covers: {} signal; {} leg(s); {} data; rules: {}",
+            t.signals
+                .iter()
+                .map(|s| templates::signal_words(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t.legs,
+            t.data.join(", "),
+            t.rules.join(", ")
+        );
         for p in t.params {
             let kind = if p.integer { "bars" } else { "real" };
             say!(

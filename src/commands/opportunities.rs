@@ -85,6 +85,26 @@ pub fn run(
                 say!("       {name:<11} {:.2}  {}", sub.value, sub.reason);
             }
         }
+        if let Some(n) = &r.needs {
+            say!(
+                "       needs       {}",
+                stratagem_actors::generator::templates::needs_words(n)
+            );
+        }
+        if let Some(f) = &r.fit {
+            say!("       fit         {}", f.reason);
+            for note in &f.fidelity {
+                say!(
+                    "         {} {}",
+                    if note.implemented {
+                        "[implemented]    "
+                    } else {
+                        "[NOT implemented]"
+                    },
+                    note.note
+                );
+            }
+        }
     }
     if rows.len() < total {
         let next = offset + rows.len();

@@ -368,6 +368,65 @@ pub fn signal_words(signal: &str) -> &str {
     }
 }
 
+/// The fidelity notes of a strategy made for an idea with `needs`: against the template it
+/// was generated from (`template`, which may differ from the fit's when a person chose it),
+/// else the fit's notes; a model's code is not checked rule by rule, and says so.
+pub fn fidelity_of_strategy(
+    needs: &stratagem_events::IdeaNeeds,
+    fit: Option<&stratagem_events::IdeaFit>,
+    template: Option<&str>,
+    by_model: bool,
+) -> Vec<stratagem_events::FidelityNote> {
+    let mut notes = match template.and_then(find) {
+        Some(t) => fidelity(t, needs),
+        None => fit.map(|f| f.fidelity.clone()).unwrap_or_default(),
+    };
+    if by_model {
+        notes.push(stratagem_events::FidelityNote {
+            rule: "model".into(),
+            implemented: false,
+            note: "a model wrote the code: whether it implements each stated rule is not checked rule by rule (read the code)".into(),
+        });
+    }
+    notes
+}
+
+/// An idea's needs in one line: `2 legs (ETH, BTC); ohlcv data; spread z-score signal; rules:
+/// a stop-loss of 2%; parameters: entry_z 2`.
+pub fn needs_words(n: &stratagem_events::IdeaNeeds) -> String {
+    let mut parts = vec![if n.legs.is_empty() {
+        format!("{} leg(s)", n.leg_count)
+    } else {
+        format!("{} leg(s) ({})", n.leg_count, n.legs.join(", "))
+    }];
+    if !n.data.is_empty() {
+        parts.push(format!("{} data", n.data.join(", ")));
+    }
+    if let Some(tf) = &n.timeframe {
+        parts.push(format!("{tf} bars"));
+    }
+    parts.push(match &n.signal {
+        Some(s) => format!("{} signal", signal_words(s)),
+        None => format!("no signal rule stated ({})", n.family),
+    });
+    if !n.orders.is_empty() {
+        parts.push(format!("{} orders", n.orders.join(", ")));
+    }
+    if !n.rules.is_empty() {
+        let rules: Vec<String> = n.rules.iter().map(rule_words).collect();
+        parts.push(format!("rules: {}", rules.join(", ")));
+    }
+    if !n.parameters.is_empty() {
+        let ps: Vec<String> = n
+            .parameters
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.value))
+            .collect();
+        parts.push(format!("parameters: {}", ps.join(", ")));
+    }
+    parts.join("; ")
+}
+
 /// `a`, `a and b`, `a, b and c`.
 fn and_list(items: &[String]) -> String {
     match items {
@@ -566,7 +625,7 @@ pub fn fidelity(
                 format!("{} signal: {}", signal_words(s), t.description)
             } else {
                 format!(
-                    "{} signal: not implemented; {} trades {}",
+                    "{} signal: {} trades another rule: {}",
                     signal_words(s),
                     t.name,
                     t.description
@@ -634,10 +693,10 @@ pub fn fidelity(
             (true, _, Some(c)) => format!("{}: as {} {}", rule_words(r), c.name, c.value),
             (true, _, None) => format!("{}: implemented", rule_words(r)),
             (false, "leverage", _) => format!(
-                "{}: not implemented; positions are sized within the capital, unlevered",
+                "{}: positions are sized within the capital, unlevered",
                 rule_words(r)
             ),
-            (false, _, _) => format!("{}: not implemented by {}", rule_words(r), t.name),
+            (false, _, _) => format!("{}: the {} template has none", rule_words(r), t.name),
         };
         out.push(FidelityNote {
             rule: r.rule.clone(),

@@ -173,6 +173,16 @@ pub struct OpportunityRow {
     pub composite: Option<f64>,
     /// The five sub-scores with their reasons.
     pub scores: Option<ScoreView>,
+    /// What it needs to be tested as stated, when it was read (`opportunity.read`).
+    #[serde(default)]
+    pub needs: Option<stratagem_events::IdeaNeeds>,
+    /// The template-fit decision over those needs, with the fidelity notes: which of its
+    /// stated rules the strategy implements and which it does not.
+    #[serde(default)]
+    pub fit: Option<stratagem_events::IdeaFit>,
+    /// Who read it: `rules` or `model`.
+    #[serde(default)]
+    pub read_by: Option<String>,
 }
 
 impl OpportunityRow {
@@ -183,12 +193,21 @@ impl OpportunityRow {
             source: o.source.clone(),
             external_id: o.external_id.clone(),
             title: o.title.to_string(),
-            family: o.family.clone(),
-            template: o.template.clone(),
+            family: o
+                .family
+                .clone()
+                .or_else(|| o.needs.as_ref().map(|n| n.family.clone())),
+            template: o
+                .template
+                .clone()
+                .or_else(|| o.fit.as_ref().and_then(|f| f.template.clone())),
             url: o.url.clone(),
             status: o.status,
             composite: o.score.as_ref().map(|s| s.composite),
             scores: o.score.clone(),
+            needs: o.needs.clone(),
+            fit: o.fit.clone(),
+            read_by: o.read_by.clone(),
         }
     }
 }

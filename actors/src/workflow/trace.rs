@@ -241,7 +241,7 @@ fn phase_of(event: &Event, data: &Value) -> &'static str {
         _ => "cold",
     };
     match event {
-        Event::OpportunityDiscovered(_) => "source",
+        Event::OpportunityDiscovered(_) | Event::OpportunityRead(_) => "source",
         Event::OpportunityScored(_)
         | Event::OpportunityHeld(_)
         | Event::OpportunitySubmitted(_)
@@ -290,7 +290,30 @@ pub fn summary_of(event: &Event) -> String {
             e.risk.value,
             e.regime
         ),
+        Event::OpportunityRead(e) => {
+            let missing: Vec<&str> = e
+                .fit
+                .fidelity
+                .iter()
+                .filter(|n| !n.implemented)
+                .map(|n| n.note.as_str())
+                .collect();
+            format!(
+                "read by {}: needs {}; {}{}",
+                e.model.as_deref().map_or(e.extractor.clone(), |m| format!("{} {m}", e.extractor)),
+                crate::generator::templates::needs_words(&e.needs),
+                e.fit.reason,
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!("; not implemented: {}", missing.join("; "))
+                }
+            )
+        }
         Event::OpportunitySubmitted(_) => "submitted to code generation".into(),
+        Event::OpportunityHeld(e) if e.composite >= e.threshold => {
+            "held: scored above the threshold, but nothing can test it as stated (see its reading)".into()
+        }
         Event::OpportunityHeld(_) => "held below the threshold".into(),
         Event::GenerationAttempted(e) => format!(
             "attempt {} ({:?}), model {}",

@@ -705,6 +705,8 @@ async fn opportunities(
                     status => super::query::status_name(o.status),
                     strategies => o.strategies.iter().filter_map(|id| state.strategies.get(id)).map(|s| context! { id => s.id.to_string(), name => s.name.clone() }).collect::<Vec<_>>(),
                     scores,
+                    fit => o.fit.as_ref().map(|f| f.reason.clone()),
+                    not_implemented => o.fit.as_ref().map(|f| f.fidelity.iter().filter(|n| !n.implemented).map(|n| n.note.clone()).collect::<Vec<_>>()).unwrap_or_default(),
                 }
             })
             .collect();
@@ -774,6 +776,26 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
         let composite = opportunity
             .and_then(|o| o.score.as_ref())
             .map(|s| format!("{:.3}", s.composite));
+        let stated = opportunity.and_then(|o| {
+            let needs = o.needs.as_ref()?;
+            let made = state.strategies.get(&id);
+            let notes = crate::generator::templates::fidelity_of_strategy(
+                needs,
+                o.fit.as_ref(),
+                made.and_then(|s| s.template.as_deref()),
+                made.is_some_and(|s| s.mode != stratagem_events::GenerationMode::Template),
+            );
+            let notes: Vec<minijinja::Value> = notes
+                .iter()
+                .map(|n| context! { rule => n.rule.clone(), implemented => n.implemented, note => n.note.clone() })
+                .collect();
+            Some(context! {
+                needs => crate::generator::templates::needs_words(needs),
+                fit => o.fit.as_ref().map(|f| f.reason.clone()),
+                read_by => o.read_by.clone(),
+                notes,
+            })
+        });
         // The clones' ideas, each with the strategies made from it.
         let clones: Vec<minijinja::Value> = t
             .clones
@@ -798,6 +820,7 @@ async fn strategy(State(c): State<Arc<Console>>, UrlPath(id): UrlPath<String>) -
             generation => strategy::generation(&t),
             scores,
             composite,
+            stated,
             clones,
             code,
             code_lines,
