@@ -5,8 +5,12 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::http::{LoopbackServer, Recorded, Reply};
 use common::{fails, ok};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const TREND: (&str, &str) = (
     "Trend following in crypto",
@@ -135,5 +139,174 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     assert!(
         trace.contains("read by rules: needs 1 leg(s) (BTC); ohlcv data; daily bars; moving-average crossover signal; rules: a stop-loss of 2%"),
         "{trace}"
+    );
+}
+
+/// An OpenAI-compatible reply whose content is `text`.
+fn chat(text: &str) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "model": "reader-test",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 700, "completion_tokens": 120}
+        }),
+    )
+}
+
+fn with_model(data: &Path, server: &LoopbackServer, args: &[&str]) -> Output {
+    let mut cmd = common::bin();
+    cmd.arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("CODEGEN_RETRY_BACKOFF_MS", "20")
+        .env("CODEGEN_OPENAI_BASE_URL", format!("{}/v1", server.url));
+    cmd.output().unwrap()
+}
+
+/// The idea text a reading request carries.
+fn asked_about(r: &Recorded) -> String {
+    r.json()["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+const REVERSAL: (&str, &str) = (
+    "Short-term reversal in BTC",
+    "The short-term reversal effect: buy BTC after it fell more than 5 % over the previous day and sell it a day later.",
+);
+const GARBLED: (&str, &str) = (
+    "Weekly reversal in ETH",
+    "Buy the short-term reversal in ETH after a weekly loss.",
+);
+
+/// With a model configured, an idea no template covers is read by the model: its JSON is
+/// validated and recorded with the reading, a reply that does not validate leaves the rules'
+/// reading, and `audit replay` reproduces every reading without calling the model.
+#[test]
+fn a_model_reads_what_no_template_covers_and_a_replay_needs_no_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let reversal = common::submit_idea(&d, REVERSAL.0, REVERSAL.1);
+    let garbled = common::submit_idea(&d, GARBLED.0, GARBLED.1);
+    let trend = common::submit_idea(&d, TREND.0, TREND.1);
+    let server = LoopbackServer::respond(|r| {
+        let asked = asked_about(r);
+        Some(if asked.contains("Weekly reversal in ETH") {
+            // Not the schema: an extra field.
+            chat("```json\n{\"family\": \"mean_reversion\", \"confidence\": 0.9}\n```")
+        } else {
+            chat(
+                "```json\n{\"family\": \"mean_reversion\", \"legs\": [\"BTC\"], \"leg_count\": 1, \"data\": [\"ohlcv\"], \"timeframe\": \"daily\", \"orders\": [], \"signal\": \"reversal\", \"rules\": [{\"rule\": \"holding_period\", \"value\": 24, \"phrase\": \"sell it a day later\"}], \"parameters\": [{\"name\": \"lookback\", \"value\": 24}, {\"name\": \"threshold\", \"value\": 0.05}]}\n```",
+            )
+        })
+    });
+    let out = with_model(
+        &d,
+        &server,
+        &[
+            "discover",
+            "--source",
+            "manual",
+            "--offline",
+            common::offline().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    // Only the ideas the rules fit no template to were asked about (the trend idea fits).
+    let asked: Vec<String> = server.requests().iter().map(asked_about).collect();
+    assert!(asked.iter().any(|a| a.contains(REVERSAL.0)), "{asked:?}");
+    assert!(asked.iter().any(|a| a.contains(GARBLED.0)), "{asked:?}");
+    assert!(!asked.iter().any(|a| a.contains(TREND.0)), "{asked:?}");
+    // The idea's text went as data, inside its delimiters.
+    let reversal_prompt = asked.iter().find(|a| a.contains(REVERSAL.0)).unwrap();
+    assert!(reversal_prompt.contains("<idea_data>"), "{reversal_prompt}");
+    let calls = server.requests().len();
+
+    let page = common::data(&ok(&d, &["opportunities", "--all", "--json"])).unwrap();
+    let row = |id: &str| -> Value {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let r = row(&reversal);
+    assert_eq!(r["read_by"], "model", "{r}");
+    assert_eq!(r["needs"]["signal"], "reversal", "{r}");
+    assert_eq!(r["needs"]["rules"][0]["rule"], "holding_period", "{r}");
+    assert_eq!(r["needs"]["rules"][0]["value"], 24.0, "{r}");
+    assert_eq!(r["fit"]["route"], "model", "{r}");
+    let reason = r["fit"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no template fits: needs a short-term reversal signal")
+            && reason.contains("a model writes it"),
+        "{reason}"
+    );
+    // A reply that does not validate: the rules' reading stands.
+    let g = row(&garbled);
+    assert_eq!(g["read_by"], "rules", "{g}");
+    assert_eq!(g["needs"]["signal"], "reversal", "{g}");
+    assert_eq!(row(&trend)["read_by"], "rules");
+    // The model's reading is on the log with its reply and its tokens.
+    let audit = std::fs::read_to_string(d.join("strategy_opportunities.jsonl")).unwrap();
+    let read: Value = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| {
+            l["kind"] == "opportunity.read" && l["data"]["opportunity_id"] == reversal.as_str()
+        })
+        .unwrap();
+    assert_eq!(read["data"]["extractor"], "model", "{read}");
+    assert_eq!(read["data"]["model"], "reader-test", "{read}");
+    assert_eq!(read["data"]["tokens_used"], 820, "{read}");
+    assert!(
+        read["data"]["reply"]
+            .as_str()
+            .unwrap()
+            .contains("\"signal\": \"reversal\""),
+        "{read}"
+    );
+
+    // A replay rebuilds every reading from the log alone: no difference, no model call.
+    let replay = with_model(&d, &server, &["audit", "replay", "--json"]);
+    assert!(
+        replay.status.success(),
+        "{}{}",
+        common::stdout(&replay),
+        common::stderr(&replay)
+    );
+    let report = common::data(&common::stdout(&replay)).unwrap();
+    assert_eq!(report["found"]["identical"], true, "{report}");
+    assert_eq!(
+        report["found"]["differences"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    // Nor does the next cycle read again what is read.
+    let again = with_model(
+        &d,
+        &server,
+        &[
+            "discover",
+            "--source",
+            "manual",
+            "--offline",
+            common::offline().to_str().unwrap(),
+        ],
+    );
+    assert!(again.status.success(), "{}", common::stderr(&again));
+    assert_eq!(
+        server.requests().len(),
+        calls,
+        "no model call after the first reading"
     );
 }

@@ -239,6 +239,8 @@ pub struct Extracted {
     /// The template-fit decision over those needs (no model assumed; the caller decides again
     /// with [`templates::decide`] when one is configured).
     pub fit: stratagem_events::IdeaFit,
+    /// When a language model read the needs: the model, its reply and the tokens it cost.
+    pub read_by: Option<(String, String, u64)>,
 }
 
 /// Turns items into opportunities.
@@ -446,6 +448,7 @@ pub fn extract(item: &Item) -> Extracted {
         template,
         needs,
         fit,
+        read_by: None,
     }
 }
 
@@ -582,14 +585,23 @@ fn stated_sharpe(text: &str) -> Option<f64> {
 
 /// The reading of an opportunity as its event: what it needs and the fit decision.
 pub fn read_event(x: &Extracted, id: Uuid) -> OpportunityRead {
+    let (extractor, model, reply, tokens_used) = match &x.read_by {
+        Some((model, reply, tokens)) => (
+            "model",
+            Some(model.clone()),
+            Some(reply.clone().into()),
+            *tokens,
+        ),
+        None => ("rules", None, None, 0),
+    };
     OpportunityRead {
         opportunity_id: id,
-        extractor: "rules".into(),
-        model: None,
+        extractor: extractor.into(),
+        model,
         needs: x.needs.clone(),
         fit: x.fit.clone(),
-        reply: None,
-        tokens_used: 0,
+        reply,
+        tokens_used,
     }
 }
 

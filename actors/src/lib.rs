@@ -25,6 +25,7 @@ pub mod extract;
 pub mod generator;
 pub mod http_policy;
 pub mod market;
+pub mod model_reader;
 pub mod needs;
 pub mod notify;
 pub mod pipeline;

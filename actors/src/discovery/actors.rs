@@ -22,7 +22,6 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use stratagem_events::{ActorStarted, Event, Projections};
 
 use super::{known_ids_of, plan_check, plan_rescore, CheckSummary, ScoringContext};
-use crate::extract::RuleExtractor;
 use crate::sources::check::{check_source, not_ready, Known, Mode, SourceCheck};
 use crate::sources::config::DiscoveryConfig;
 use crate::sources::http::Validators;
@@ -109,6 +108,8 @@ impl ScorerState {
     /// Scores what waits and re-scores held ideas not settled in the context; records it, then
     /// keeps the settled context in the log's cache.
     async fn rescore(&mut self) -> Result<(), ActorProcessingErr> {
+        let used = crate::model_reader::tokens_used_today(self.log.state());
+        crate::discovery::prepare_rescore(self.log.state(), &mut self.ctx, used).await;
         let (events, _, _) = plan_rescore(self.log.state(), &mut self.ctx);
         self.record(events).await?;
         let settled = Settled {
@@ -206,14 +207,13 @@ impl Actor for ScorerActor {
             }
             ScorerMsg::Checked(check) => {
                 // `record` appends at the next sequence number: the one the plan is made for.
+                let used = crate::model_reader::tokens_used_today(state.log.state());
+                let prepared =
+                    crate::model_reader::prepare(state.ctx.reader.as_ref(), &check.items, used)
+                        .await;
                 let first = state.log.state().last_seq + 1;
-                let (events, summary) = plan_check(
-                    &check,
-                    &mut state.ctx,
-                    &RuleExtractor,
-                    first,
-                    state.log.state(),
-                );
+                let (events, summary) =
+                    plan_check(&check, &mut state.ctx, &prepared, first, state.log.state());
                 state.record(events).await?;
                 // Only what is not settled in the context (all of it after a new gas reading).
                 state.rescore().await?;

@@ -44,6 +44,10 @@ pub struct ScoringContext {
     /// (its [`Self::fingerprint`]) and need no re-scoring: an idea's score depends only on
     /// itself, the ideas before it, and the context.
     pub settled_through: u64,
+    /// The language model that reads what the rules cannot fit, when one is configured.
+    pub reader: Option<std::sync::Arc<crate::model_reader::ModelReader>>,
+    /// Submissions read ahead by the model ([`prepare_rescore`]), by opportunity.
+    pub readings: std::collections::HashMap<Uuid, extract::Extracted>,
 }
 
 impl ScoringContext {
@@ -58,6 +62,8 @@ impl ScoringContext {
             index: NoveltyIndex::new(),
             indexed: false,
             settled_through: 0,
+            reader: None,
+            readings: std::collections::HashMap::new(),
         }
     }
 
@@ -326,6 +332,9 @@ pub fn reading_to_record(
             })
         }
         _ if o.family.is_none() && o.parent_strategy_id.is_none() => {
+            if let Some(x) = ctx.readings.get(&o.id) {
+                return Some(extract::read_event(x, o.id));
+            }
             let mut x = crate::extract::extract_text(&o.title, &o.hypothesis);
             if ctx.config.model && x.template.is_none() {
                 x.fit = templates::decide(&x.needs, None, true);
@@ -380,6 +389,45 @@ pub fn score_view(
         },
     };
     ctx.score(&candidate).0
+}
+
+/// Reads ahead with the model (when one is configured) the submissions that are read at
+/// their first scoring and that the rules find no template for, within the day's budget
+/// (`used`: tokens used today so far); [`plan_rescore`] records those readings.
+pub async fn prepare_rescore(projections: &Projections, ctx: &mut ScoringContext, used: u64) {
+    let Some(reader) = ctx.reader.clone() else {
+        return;
+    };
+    let items: Vec<crate::sources::Item> = projections
+        .opportunities
+        .values()
+        .filter(|o| {
+            o.status == OpportunityStatus::Discovered
+                && o.score.is_none()
+                && o.needs.is_none()
+                && o.family.is_none()
+                && o.parent_strategy_id.is_none()
+                && !ctx.readings.contains_key(&o.id)
+        })
+        .map(|o| crate::sources::Item {
+            source: crate::sources::SourceName::Manual,
+            external_id: o.id.to_string(),
+            title: o.title.raw().to_string(),
+            text: o.hypothesis.raw().to_string(),
+            url: None,
+            published: None,
+            fields: Vec::new(),
+        })
+        .collect();
+    if items.is_empty() {
+        return;
+    }
+    let prepared = crate::model_reader::prepare(Some(&reader), &items, used).await;
+    for (id, x) in prepared.readings {
+        if let Ok(id) = id.parse() {
+            ctx.readings.insert(id, x);
+        }
+    }
 }
 
 /// Scores opportunities never scored (manual submissions) and re-scores held ones not settled

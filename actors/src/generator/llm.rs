@@ -103,11 +103,17 @@ pub struct ModelRequest<'a> {
     pub user: &'a str,
     /// Reply cap, tokens.
     pub max_tokens: u32,
+    /// The fenced block the reply is asked for ([`CODE_FENCE`] for code, [`JSON_FENCE`] for
+    /// JSON): an Anthropic reply is prefilled with it and stopped at the closing fence.
+    pub fence: &'a str,
 }
 
 /// The opening of a code reply: Anthropic replies are prefilled with it and stopped at the
 /// closing fence.
 pub const CODE_FENCE: &str = "```rust\n";
+
+/// The opening of a JSON reply.
+pub const JSON_FENCE: &str = "```json\n";
 
 /// A model's reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,7 +246,7 @@ impl LlmClient {
                 "system": request.system,
                 "messages": [
                     {"role": "user", "content": request.user},
-                    {"role": "assistant", "content": CODE_FENCE.trim_end()},
+                    {"role": "assistant", "content": request.fence.trim_end()},
                 ],
                 "stop_sequences": ["```"],
             }),
@@ -296,6 +302,7 @@ impl LlmClient {
     /// [`LlmError`] after the retries are spent, or at once for a status that is not retried.
     pub async fn complete(&self, request: &ModelRequest<'_>) -> Result<Completion, LlmError> {
         let s = &self.settings;
+        let fence = request.fence;
         let body = self.body(request);
         // The full content, and who answers it: another server is another model.
         let key = {
@@ -345,7 +352,7 @@ impl LlmClient {
                     let retry_after = crate::http_policy::retry_after_header(response.headers());
                     let body = read_capped(response, s.max_body_bytes).await?;
                     if (200..300).contains(&status) {
-                        let mut completion = self.parse(&body)?;
+                        let mut completion = self.parse(&body, fence)?;
                         completion.request_sha256 = key;
                         if !completion.truncated {
                             self.store(&completion);
@@ -371,7 +378,7 @@ impl LlmClient {
         }
     }
 
-    fn parse(&self, body: &[u8]) -> Result<Completion, LlmError> {
+    fn parse(&self, body: &[u8], fence: &str) -> Result<Completion, LlmError> {
         let malformed = |e: serde_json::Error| LlmError::Malformed(e.to_string());
         match &self.provider {
             Provider::Anthropic { .. } => {
@@ -391,9 +398,9 @@ impl LlmClient {
                 let text = if text.contains("```") {
                     text
                 } else if stop == Some("max_tokens") {
-                    format!("{CODE_FENCE}{text}")
+                    format!("{fence}{text}")
                 } else {
-                    format!("{CODE_FENCE}{}\n```", text.trim_end())
+                    format!("{fence}{}\n```", text.trim_end())
                 };
                 let usage = reply.usage.unwrap_or(AnthropicUsage {
                     input_tokens: None,

@@ -249,6 +249,7 @@ pub async fn generate<L: AttemptLog + Send>(
             system,
             user: &user,
             max_tokens,
+            fence: super::llm::CODE_FENCE,
         };
         let mut event = GenerationAttempted {
             run_id,

@@ -19,7 +19,6 @@ use crate::discovery::actors::{
     run_until, AppendFuture, DiscoveryLog, ScorerArgs, Settled, SupervisorArgs,
 };
 use crate::discovery::{self, CheckSummary, ScoringContext};
-use crate::extract::RuleExtractor;
 use crate::scorer::regime::{self, RegimeReading};
 use crate::scorer::ScorerConfig;
 use crate::sources::check::{self, Known, Mode};
@@ -149,6 +148,7 @@ pub async fn discover(
         scorer,
         mode,
         instruments,
+        settings.model_reader(root)?,
     )
     .await;
     notifications.finish(&dir, &mut projections).await;
@@ -181,6 +181,7 @@ pub async fn watch(
         root,
         &settings.stage_market(matches!(mode, Mode::Offline(_)))?,
     );
+    ctx.reader = settings.model_reader(root)?;
     let validators_path = root.join(VALIDATORS_FILE);
     let validators = Arc::new(Mutex::new(Validators::load(&validators_path)));
     let args = SupervisorArgs {
@@ -263,12 +264,14 @@ pub async fn cycle(
     scorer: ScorerConfig,
     mode: &Mode,
     instruments: Option<discovery::Instruments>,
+    reader: Option<Arc<crate::model_reader::ModelReader>>,
 ) -> Result<Cycle> {
     let validators_path = root.join(VALIDATORS_FILE);
     let mut validators = Validators::load(&validators_path);
     let regime = regime::detect(crate::market::embedded_hourly());
     let mut ctx = ScoringContext::new(regime.clone(), scorer);
     ctx.instruments = instruments;
+    ctx.reader = reader;
     let known = discovery::known_ids(projections.state());
     let mut summaries = Vec::new();
     for &source in selected {
@@ -294,14 +297,11 @@ pub async fn cycle(
             last_success_unix,
         };
         let result = check::check_source(source, config, mode, &mut validators, &known_view).await;
+        let used = crate::model_reader::tokens_used_today(projections.state());
+        let prepared = crate::model_reader::prepare(ctx.reader.as_ref(), &result.items, used).await;
         let first_seq = projections.state().last_seq + 1;
-        let (events, summary) = discovery::plan_check(
-            &result,
-            &mut ctx,
-            &RuleExtractor,
-            first_seq,
-            projections.state(),
-        );
+        let (events, summary) =
+            discovery::plan_check(&result, &mut ctx, &prepared, first_seq, projections.state());
         dir.append(
             projections,
             AppendRequest::new(events.clone()).expecting(first_seq),
@@ -311,6 +311,8 @@ pub async fn cycle(
         notifications.after(dir, projections, &events).await;
         summaries.push(summary);
     }
+    let used = crate::model_reader::tokens_used_today(projections.state());
+    discovery::prepare_rescore(projections.state(), &mut ctx, used).await;
     let (events, rescored, resubmitted) = discovery::plan_rescore(projections.state(), &mut ctx);
     if !events.is_empty() {
         dir.append(projections, AppendRequest::new(events.clone()))

@@ -921,6 +921,7 @@ impl Host {
             .settings
             .stage_market(matches!(self.mode, Mode::Offline(_)))?;
         ctx.instruments = crate::stages::realclock::instruments(&self.root, &market);
+        ctx.reader = self.settings.model_reader(&self.root)?;
         Ok(SupervisorArgs {
             scorer: ScorerArgs {
                 log: Box::new(LiveLog {

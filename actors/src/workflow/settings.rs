@@ -249,6 +249,34 @@ impl Settings {
         Ok((config, scorer))
     }
 
+    /// The language model that reads the ideas no template fits (the code-generation model,
+    /// its reply cache and its daily token budget), when one is configured.
+    ///
+    /// # Errors
+    /// A bad code-generation setting, named.
+    pub fn model_reader(
+        &self,
+        root: &Path,
+    ) -> Result<Option<std::sync::Arc<crate::model_reader::ModelReader>>, SettingError> {
+        let codegen = self.codegen()?;
+        let Some(provider) = codegen.provider.clone() else {
+            return Ok(None);
+        };
+        let mut client = crate::generator::llm::LlmClient::new(provider, codegen.llm.clone())
+            .map_err(|e| {
+                SettingError::new(
+                    "CODEGEN_MODEL",
+                    format!("cannot set up the model client: {e}"),
+                )
+            })?;
+        if codegen.cache {
+            client = client.with_cache(root.join(super::generate::MODEL_CACHE_DIR));
+        }
+        Ok(Some(std::sync::Arc::new(
+            crate::model_reader::ModelReader::new(client, codegen.daily_token_budget),
+        )))
+    }
+
     /// The Slack channel, when `SLACK_WEBHOOK_URL` is set.
     ///
     /// # Errors
