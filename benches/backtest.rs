@@ -82,6 +82,7 @@ fn native_backtest(bars: &[SandboxBar]) -> f64 {
                 low: b.low,
                 close: b.close,
                 volume: b.volume,
+                leg: 0,
             },
         );
         for (direction, quantity) in stratagem_sdk::host::take_orders() {

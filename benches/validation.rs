@@ -237,6 +237,7 @@ fn to_sdk(b: &stratagem_actors::validator::sandbox::runtime::SandboxBar) -> stra
         low: b.low,
         close: b.close,
         volume: b.volume,
+        leg: 0,
     }
 }
 

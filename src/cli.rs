@@ -344,7 +344,7 @@ pub enum GenerationModeArg {
 }
 
 /// The bars a backtest or a sweep runs on, and its costs and sizing.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct MarketArgs {
     /// Bars: `coinbase-1h` (embedded hourly, the default), `ftx-1m` (embedded 1-minute),
     /// `store:VENUE/SYMBOL/INTERVAL` (a series of the bar store, `data download`), or a CSV file
@@ -421,10 +421,16 @@ pub struct BacktestArgs {
     /// The bars and the costs.
     #[command(flatten)]
     pub market: MarketArgs,
+    /// A strategy over several series (`Strategy::LEGS`): the bars of each leg, in its order,
+    /// comma-separated (each as `--data` takes it). The series are aligned by time (a time
+    /// one of them has no bar for is no step) and each leg trades its share of the capital;
+    /// `--trades-out` then writes every leg's fills. Replaces `--data`.
+    #[arg(long, value_name = "DATA,DATA")]
+    pub legs: Option<String>,
     /// Write the equity curve (`timestamp,equity`) to this CSV.
     #[arg(long)]
     pub equity_out: Option<PathBuf>,
-    /// Write the closed trades to this CSV.
+    /// Write the closed trades to this CSV (with `--legs`: every leg's fills).
     #[arg(long)]
     pub trades_out: Option<PathBuf>,
     /// Write a tear sheet to this HTML file: equity against buy and hold, the underwater

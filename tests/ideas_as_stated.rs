@@ -65,18 +65,18 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
             .any(|n| n["rule"] == "stop_loss" && n["implemented"] == true),
         "{t}"
     );
-    // The pair and the carry: held with the reason, never forced into a single-series template,
-    // whatever they scored.
-    for (id, words) in [
-        (
-            &pairs,
-            "no template fits: needs 2 legs (ETH, BTC) and a spread z-score signal",
-        ),
-        (
+    // The pair: the template over two series, never a single-series one.
+    let p = row(&pairs);
+    assert_eq!(p["template"], "pairs_spread", "{p}");
+    assert_eq!(p["needs"]["leg_count"], 2, "{p}");
+    assert_eq!(p["needs"]["legs"], json!(["ETH", "BTC"]), "{p}");
+    // The carry: held with the reason, never forced into a template that tests another idea,
+    // whatever it scored.
+    {
+        let (id, words) = (
             &carry,
-            "no template fits: needs 2 legs (BTC-PERP, BTC), funding rate data",
-        ),
-    ] {
+            "no template fits: needs funding rate data and a funding-rate carry signal",
+        );
         let o = row(id);
         assert_eq!(o["status"], "held", "{o}");
         assert!(o["template"].is_null(), "{o}");
@@ -95,6 +95,10 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     // The text view says the same.
     let text = ok(&d, &["opportunities", "--all"]);
     assert!(text.contains("needs       2 leg(s) (ETH, BTC)"), "{text}");
+    assert!(
+        text.contains("fit         the pairs_spread template covers its spread z-score signal"),
+        "{text}"
+    );
     assert!(
         text.contains("[implemented]     a stop-loss of 2%: as stop_loss 0.02"),
         "{text}"
@@ -132,6 +136,62 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
         assert_eq!(p["value"].as_f64(), Some(value), "{p}");
         assert_eq!(p["origin"], "opportunity", "{p}");
     }
+    // The pair backtests over two recorded series, both legs' fills in its trades CSV.
+    let pair = common::data(&ok(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            &pairs,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(pair["template"], "pairs_spread", "{pair}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let legs = format!(
+        "{},{}",
+        root.join("coinbase_btcusd_1h_2017-07-01_2019-10-17.csv")
+            .display(),
+        root.join("eurusd_1h_2017-04-19_2018-02-07.csv").display()
+    );
+    let fills = tmp.path().join("fills.csv");
+    let run = common::data(&ok(
+        &d,
+        &[
+            "backtest",
+            pair["strategy_id"].as_str().unwrap(),
+            "--legs",
+            &legs,
+            "--trades-out",
+            fills.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert!(run["steps"].as_u64().unwrap() > 3000, "{run}");
+    let per_leg = run["legs"].as_array().unwrap();
+    assert_eq!(per_leg.len(), 2, "{run}");
+    let sum: f64 = per_leg
+        .iter()
+        .map(|l| l["final_equity"].as_f64().unwrap())
+        .sum();
+    let total = run["final_equity"].as_f64().unwrap();
+    assert!((sum - total).abs() < 1e-6 * total, "{sum} vs {total}");
+    let csv = std::fs::read_to_string(&fills).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("timestamp,leg,series,quantity,price,fee,position")
+    );
+    let legs_seen: std::collections::HashSet<&str> =
+        lines.map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(legs_seen, ["0", "1"].into_iter().collect());
+    // Given one series, the pair is refused by name.
+    let err = fails(&d, &["backtest", pair["strategy_id"].as_str().unwrap()]);
+    assert!(err.contains("trades 2 series"), "{err}");
     // Its trace shows the reading, with the fit and the needs.
     let strategy = generated["strategy_id"].as_str().unwrap();
     let trace = ok(&d, &["trace", strategy]);

@@ -39,7 +39,7 @@ const ROWS: &[Row] = &[
         legs: 2,
         data: &["ohlcv"],
         rules: &[],
-        fit: Err("no template fits: needs 2 legs (ETH, BTC) and a spread z-score signal"),
+        fit: Ok("pairs_spread"),
         parameters: &[("entry_z", 2.0)],
     },
     Row {
@@ -50,7 +50,7 @@ const ROWS: &[Row] = &[
         legs: 2,
         data: &["ohlcv", "funding_rate"],
         rules: &["hedge"],
-        fit: Err("no template fits: needs 2 legs (BTC-PERP, BTC), funding rate data, a funding-rate carry signal and a hedge"),
+        fit: Err("no template fits: needs funding rate data and a funding-rate carry signal"),
         parameters: &[],
     },
     Row {

@@ -10,8 +10,8 @@ use stratagem_actors::stages::backtest::{CostModel, Liquidation, Sizing};
 use stratagem_actors::stages::metrics;
 use stratagem_actors::validator::sandbox::runtime::SandboxBar;
 use stratagem_actors::workflow::backtest::{
-    backtest, family_for, load_bars, recorded_source, write_equity, write_trades, BacktestRequest,
-    LoadedBars,
+    backtest, backtest_legs, family_for, load_bars, recorded_source, write_curve, write_equity,
+    write_leg_fills, write_trades, BacktestRequest, LoadedBars,
 };
 use stratagem_actors::workflow::data_dir::DataDir;
 use stratagem_actors::workflow::report::{write_report, Report};
@@ -138,6 +138,9 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         None => read_strategy(Path::new(&args.strategy))?,
     };
     let family = family_for(&dir, strategy_id, &source)?;
+    if let Some(legs) = &args.legs {
+        return run_legs(root, &dir, &args, legs, &source, costs, strategy_id, family).await;
+    }
     let loaded = bars(root, &args.market)?;
     let bars = &loaded.bars;
     if let Some(k) = args.walk_forward {
@@ -331,6 +334,158 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
                 timings.bars_per_second
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct LegJson<'a> {
+    series: &'a str,
+    bars: usize,
+    dropped: usize,
+    fills: usize,
+    trades: usize,
+    final_equity: f64,
+    total_return: f64,
+    fees: f64,
+}
+
+#[derive(Serialize)]
+struct LegsJson<'a> {
+    strategy: &'a str,
+    legs: Vec<LegJson<'a>>,
+    steps: usize,
+    first_step: String,
+    last_step: String,
+    capital: f64,
+    capital_per_leg: f64,
+    costs: CostModel,
+    metrics: &'a StageMetrics,
+    final_equity: f64,
+    fills: usize,
+    trap: Option<String>,
+    family: String,
+    trials: u64,
+}
+
+/// `backtest --legs A,B`: a strategy over several series.
+#[allow(clippy::too_many_arguments)]
+async fn run_legs(
+    root: &Path,
+    dir: &DataDir,
+    args: &BacktestArgs,
+    legs: &str,
+    source: &str,
+    costs: CostModel,
+    strategy_id: Option<uuid::Uuid>,
+    family: String,
+) -> anyhow::Result<ExitCode> {
+    if args.report.is_some() || args.walk_forward.is_some() {
+        bail!("--report and --walk-forward take one series; with --legs give --equity-out and --trades-out");
+    }
+    let names: Vec<String> = legs
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.len() < 2 {
+        bail!("--legs {legs:?} names fewer than two series: give each leg's bars, comma-separated");
+    }
+    let mut loaded = Vec::new();
+    for name in &names {
+        let market = MarketArgs {
+            data: name.clone(),
+            ..args.market.clone()
+        };
+        loaded.push(bars(root, &market)?);
+    }
+    let done = backtest_legs(
+        root,
+        dir,
+        source,
+        &loaded,
+        &names,
+        args.market.capital,
+        costs,
+        strategy_id,
+        family.clone(),
+    )
+    .await?;
+    let r = &done.result;
+    if let Some(path) = &args.equity_out {
+        write_curve(&r.equity, path)?;
+    }
+    if let Some(path) = &args.trades_out {
+        write_leg_fills(r, &names, path)?;
+    }
+    let when = |t: Option<i64>| t.map(|t| rfc3339_micros(t * 1_000_000)).unwrap_or_default();
+    let steps = &done.aligned.legs[0][..done.steps.min(done.aligned.steps())];
+    let per_leg: Vec<LegJson> = r
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(k, b)| LegJson {
+            series: &names[k],
+            bars: loaded[k].bars.len(),
+            dropped: done.aligned.dropped[k],
+            fills: b.fills.len(),
+            trades: b.trades.len(),
+            final_equity: b.equity.last().map_or(r.capital_per_leg, |(_, e)| *e),
+            total_return: b.metrics.total_return,
+            fees: b.fills.iter().map(|f| f.fee).sum(),
+        })
+        .collect();
+    let final_equity = r.equity.last().map_or(args.market.capital, |(_, e)| *e);
+    if args.json {
+        print_json(&LegsJson {
+            strategy: &args.strategy,
+            legs: per_leg,
+            steps: done.steps,
+            first_step: when(steps.first().map(|b| b.timestamp)),
+            last_step: when(steps.last().map(|b| b.timestamp)),
+            capital: args.market.capital,
+            capital_per_leg: r.capital_per_leg,
+            costs,
+            metrics: &r.metrics,
+            final_equity,
+            fills: r.fills.len(),
+            trap: done.trap.clone(),
+            family,
+            trials: done.trials,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    say!(
+        "{} steps of {} series aligned by time ({} → {}), {} fills",
+        done.steps,
+        names.len(),
+        when(steps.first().map(|b| b.timestamp)),
+        when(steps.last().map(|b| b.timestamp)),
+        r.fills.len()
+    );
+    for l in &per_leg {
+        say!(
+            "leg {:<28} {} bars ({} without a partner), {} fills, {} trades, fees {:.2}, equity {:.2} ({:+.2} %)",
+            l.series,
+            l.bars,
+            l.dropped,
+            l.fills,
+            l.trades,
+            l.fees,
+            l.final_equity,
+            l.total_return * 100.0
+        );
+    }
+    let m = &r.metrics;
+    say!(
+        "portfolio      equity {final_equity:.2} ({:+.2} %), sharpe {:.3}, max drawdown {:.2} %, {} trades",
+        m.total_return * 100.0,
+        m.sharpe,
+        m.max_drawdown * 100.0,
+        m.trades
+    );
+    if let Some(t) = &done.trap {
+        say!("stopped early: {t}");
     }
     Ok(ExitCode::SUCCESS)
 }

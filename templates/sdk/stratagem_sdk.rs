@@ -27,6 +27,10 @@ pub struct Bar {
     pub close: f64,
     /// Volume.
     pub volume: f64,
+    /// The series it is of: its index among the strategy's legs (0 for a strategy over one).
+    /// A strategy over several series sees every leg's bar of a time, leg 0 first, before any
+    /// bar of the next time: each only once every leg has closed it.
+    pub leg: usize,
 }
 
 /// Which way to be positioned.
@@ -112,6 +116,8 @@ pub struct Order {
     pub stop_loss: Option<f64>,
     /// Closes the position when the price goes its way to here.
     pub take_profit: Option<f64>,
+    /// The leg (series) it trades: 0 for a strategy over one.
+    pub leg: usize,
 }
 
 impl Order {
@@ -123,6 +129,7 @@ impl Order {
             kind: OrderKind::Market,
             stop_loss: None,
             take_profit: None,
+            leg: 0,
         }
     }
 
@@ -154,6 +161,11 @@ impl Order {
             kind: OrderKind::Cancel,
             ..Order::flat()
         }
+    }
+
+    /// This order for the leg `leg` (a strategy over several series; 0 is the first).
+    pub fn on_leg(self, leg: usize) -> Order {
+        Order { leg, ..self }
     }
 
     /// This order with a stop-loss at `price` on the position it opens.
@@ -240,6 +252,11 @@ impl core::fmt::Display for StrategyError {
 
 /// The contract of a strategy.
 pub trait Strategy {
+    /// The series it trades (its legs): 1, or 2 for a pair (a spread, a perpetual against its
+    /// spot). The host gives it every leg's bar of a time (`Bar::leg`), leg 0 first, once all
+    /// have closed it; its orders name their leg (`Order::on_leg`).
+    const LEGS: usize = 1;
+
     /// A fresh strategy with its default parameters.
     fn new() -> Self
     where
@@ -264,11 +281,12 @@ mod host {
     unsafe extern "C" {
         pub safe fn gate(confidence: f64) -> i32;
         pub safe fn size(confidence: f64, price: f64) -> f64;
-        pub safe fn order(direction: i32, quantity: f64, confidence: f64) -> i32;
+        pub safe fn order(leg: i32, direction: i32, quantity: f64, confidence: f64) -> i32;
         pub unsafe fn log(level: i32, ptr: *const u8, len: usize) -> i32;
         pub unsafe fn bars(out: *mut u64, max: i32, errors: i32, handed: *mut u32) -> i32;
         #[allow(clippy::too_many_arguments)]
         pub safe fn place(
+            leg: i32,
             kind: i32,
             direction: i32,
             quantity: f64,
@@ -306,7 +324,7 @@ pub mod host {
         }
     }
 
-    pub fn order(direction: i32, quantity: f64, confidence: f64) -> i32 {
+    pub fn order(_leg: i32, direction: i32, quantity: f64, confidence: f64) -> i32 {
         if direction != 0 && gate(confidence) == 0 {
             return -1;
         }
@@ -335,7 +353,9 @@ pub mod host {
     }
 
     /// Any order natively: recorded as a market order (the native stand-in has no book).
+    #[allow(clippy::too_many_arguments)]
     pub fn place(
+        leg: i32,
         _kind: i32,
         direction: i32,
         quantity: f64,
@@ -344,7 +364,7 @@ pub mod host {
         _take_profit: f64,
         confidence: f64,
     ) -> i32 {
-        order(direction, quantity, confidence)
+        order(leg, direction, quantity, confidence)
     }
 
     /// The native stand-in's account: flat with its capital.
@@ -485,9 +505,37 @@ macro_rules! log_debug {
 pub mod prelude {
     pub use crate::{log_debug, log_info, log_warn};
     pub use crate::{
-        Account, Bar, Direction, GoalValidator, Order, OrderKind, RiskController, Signal, Strategy,
-        StrategyError,
+        place_order, Account, Bar, Direction, GoalValidator, Order, OrderKind, RiskController,
+        Signal, Strategy, StrategyError,
     };
+}
+
+/// Places an order with the host at `confidence`, as the order `execute` returns is placed.
+/// A strategy over several series calls it for the other legs' orders of the same decision
+/// (the host counts and caps the orders of a bar). Returns 0 when the host took it, -1 when it
+/// refused it as malformed (or for a leg the strategy does not trade), -2 below its gate.
+pub fn place_order(order: Order, confidence: f64) -> i32 {
+    let (kind, price) = match order.kind {
+        OrderKind::Market => (0, f64::NAN),
+        OrderKind::Limit(price) => (1, price),
+        OrderKind::Stop(price) => (2, price),
+        OrderKind::Cancel => (3, f64::NAN),
+    };
+    let leg = i32::try_from(order.leg).unwrap_or(i32::MAX);
+    if kind == 0 && order.stop_loss.is_none() && order.take_profit.is_none() {
+        host::order(leg, order.direction.code(), order.quantity, confidence)
+    } else {
+        host::place(
+            leg,
+            kind,
+            order.direction.code(),
+            order.quantity,
+            price,
+            order.stop_loss.unwrap_or(f64::NAN),
+            order.take_profit.unwrap_or(f64::NAN),
+            confidence,
+        )
+    }
 }
 
 /// Drives one bar through a strategy: `should_trade`, then `execute`, then the order to the
@@ -507,25 +555,7 @@ pub fn drive<S: Strategy>(strategy: &mut S, bar: Bar) -> i32 {
     };
     match strategy.execute(signal, &bar) {
         Ok(Some(order)) => {
-            let (kind, price) = match order.kind {
-                OrderKind::Market => (0, f64::NAN),
-                OrderKind::Limit(price) => (1, price),
-                OrderKind::Stop(price) => (2, price),
-                OrderKind::Cancel => (3, f64::NAN),
-            };
-            if kind == 0 && order.stop_loss.is_none() && order.take_profit.is_none() {
-                host::order(order.direction.code(), order.quantity, signal.confidence);
-            } else {
-                host::place(
-                    kind,
-                    order.direction.code(),
-                    order.quantity,
-                    price,
-                    order.stop_loss.unwrap_or(f64::NAN),
-                    order.take_profit.unwrap_or(f64::NAN),
-                    signal.confidence,
-                );
-            }
+            place_order(order, signal.confidence);
             0
         }
         Ok(None) => 0,
@@ -548,12 +578,12 @@ struct Feed {
     handed: u32,
     len: u32,
     errors: u32,
-    words: [u64; 6 * FEED_BARS],
+    words: [u64; 7 * FEED_BARS],
 }
 
 thread_local! {
     static FEED: core::cell::RefCell<Feed> = const {
-        core::cell::RefCell::new(Feed { handed: 0, len: 0, errors: 0, words: [0; 6 * FEED_BARS] })
+        core::cell::RefCell::new(Feed { handed: 0, len: 0, errors: 0, words: [0; 7 * FEED_BARS] })
     };
 }
 
@@ -575,7 +605,7 @@ pub fn next_bar(previous: i32) -> Option<Bar> {
         }
         if feed.handed >= feed.len {
             let errors = core::mem::take(&mut feed.errors);
-            // SAFETY: the host writes at most `FEED_BARS` bars (48 bytes each) at `out`,
+            // SAFETY: the host writes at most `FEED_BARS` bars (56 bytes each) at `out`,
             // bounds-checked against this module's memory, into `words`, which holds that many;
             // it only reads the 4 bytes at `handed`.
             let given = unsafe {
@@ -592,9 +622,9 @@ pub fn next_bar(previous: i32) -> Option<Bar> {
                 return None;
             }
         }
-        let at = feed.handed as usize * 6;
+        let at = feed.handed as usize * 7;
         feed.handed += 1;
-        let w = &feed.words[at..at + 6];
+        let w = &feed.words[at..at + 7];
         Some(Bar {
             timestamp: w[0] as i64,
             open: f64::from_bits(w[1]),
@@ -602,6 +632,7 @@ pub fn next_bar(previous: i32) -> Option<Bar> {
             low: f64::from_bits(w[3]),
             close: f64::from_bits(w[4]),
             volume: f64::from_bits(w[5]),
+            leg: w[6] as usize,
         })
     })
 }

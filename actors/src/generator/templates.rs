@@ -298,6 +298,48 @@ pub const TEMPLATES: &[TemplateSpec] = &[
         data: &["ohlcv"],
         rules: HOLD_RULES,
     },
+    TemplateSpec {
+        name: "pairs_spread",
+        family: "statistical_arbitrage",
+        description: "z-score of the spread of two series (hedge ratio by least squares over the window) beyond an entry level: trade it back to its mean",
+        source: include_str!("../../../templates/strategies/pairs_spread.rs.j2"),
+        params: &[
+            bars(
+                "lookback",
+                "bars of the window of the hedge ratio and the spread's mean and deviation",
+                48.0,
+                10.0,
+                5000.0,
+            ),
+            real(
+                "entry_z",
+                "spread z-score beyond which to trade it",
+                2.0,
+                0.5,
+                5.0,
+            ),
+            real(
+                "exit_z",
+                "spread z-score within which to close both legs",
+                0.5,
+                0.0,
+                2.0,
+            ),
+            MAX_HOLD,
+            STOP_LOSS,
+            TAKE_PROFIT,
+        ],
+        signals: &["spread_zscore"],
+        legs: 2,
+        data: &["ohlcv"],
+        rules: &[
+            "stop_loss",
+            "take_profit",
+            "no_leverage",
+            "holding_period",
+            "hedge",
+        ],
+    },
 ];
 
 /// The template of that name.
@@ -507,10 +549,12 @@ pub fn lacks(t: &TemplateSpec, needs: &stratagem_events::IdeaNeeds) -> Vec<Strin
     out
 }
 
-/// Whether the SDK can express what an idea needs (a model could then write it): one series
-/// of bars, any order type the SDK has.
+/// Whether the SDK can express what an idea needs (a model could then write it): bars of up to
+/// four series, any order type the SDK has.
 pub fn sdk_expresses(needs: &stratagem_events::IdeaNeeds) -> bool {
-    needs.leg_count <= 1 && needs.data.iter().all(|d| d == "ohlcv") && needs.family != "other"
+    needs.leg_count as usize <= crate::validator::sandbox::MAX_LEGS
+        && needs.data.iter().all(|d| d == "ohlcv")
+        && needs.family != "other"
 }
 
 /// The one template-fit decision, the scorer's and the generator's: the template `named` by
@@ -592,7 +636,7 @@ pub fn decide(
         reason.push_str("; held until a model is configured");
         "held"
     } else {
-        reason.push_str("; held: a strategy reads one series of bars (no funding, order book, text or on-chain data, no second leg) yet");
+        reason.push_str("; held: a strategy reads bars of up to 4 series, no funding, order book, text or on-chain data yet");
         "held"
     };
     IdeaFit {

@@ -4,6 +4,7 @@
 pub mod backtest;
 pub mod clock;
 pub mod feed;
+pub mod legs;
 pub mod metrics;
 pub mod monitor;
 pub mod paper;

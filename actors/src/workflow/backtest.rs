@@ -249,17 +249,152 @@ pub async fn backtest(root: &Path, dir: &DataDir, r: &BacktestRequest<'_>) -> Re
     })
 }
 
+/// A backtest of a strategy over several series (`backtest --legs A,B`) as it ran.
+#[derive(Debug, Clone)]
+pub struct LegsDone {
+    /// The series, aligned by time.
+    pub aligned: crate::stages::legs::Aligned,
+    /// The multi-leg book.
+    pub result: crate::stages::legs::LegsBacktest,
+    /// Steps the strategy ran through (all, unless it trapped).
+    pub steps: usize,
+    /// Backtests of its family on the log, this one included.
+    pub trials: u64,
+    /// Why it stopped early, if it did.
+    pub trap: Option<String>,
+    /// Log lines of the run.
+    pub logs: Vec<String>,
+}
+
+/// Backtests a strategy over several series: `legs` (each a `--data` spec, loaded as
+/// [`load_bars`] loads one) aligned by time and interleaved, the strategy run once over them in
+/// the sandbox with each leg's capital (`capital` ÷ legs), then each leg's orders filled in its
+/// own book; the trial is recorded as one backtest of its family.
+///
+/// # Errors
+/// A bad bar file, fewer than two common times, a strategy that trades another number of
+/// series, the sandbox's or the log's error.
+#[allow(clippy::too_many_arguments)]
+pub async fn backtest_legs(
+    root: &Path,
+    dir: &DataDir,
+    source: &str,
+    legs: &[LoadedBars],
+    names: &[String],
+    capital: f64,
+    costs: CostModel,
+    strategy_id: Option<Uuid>,
+    family: String,
+) -> Result<LegsDone> {
+    let series: Vec<&[SandboxBar]> = legs.iter().map(|l| l.bars.as_slice()).collect();
+    let aligned = crate::stages::legs::align(&series);
+    if aligned.steps() < 2 {
+        refuse!(
+            "the series {} have fewer than two times in common: nothing to backtest",
+            names.join(", ")
+        );
+    }
+    let interleaved = crate::stages::legs::interleave(&aligned);
+    let wasm = compile_checked(root, source)?;
+    let sandbox = Sandbox::cached(&root.join("cache/native"))?;
+    let loaded = sandbox.load(&wasm)?;
+    let n = legs.len();
+    let risk = RiskLimits {
+        legs: n,
+        ..RiskLimits::with_account(capital / n as f64, costs)
+    };
+    let run = sandbox.run(&loaded, &interleaved, &SandboxLimits::backtest(), &risk)?;
+    let steps = run.bars / n;
+    // Annualised on the common times' spacing.
+    let bars_per_year =
+        crate::market::bars_per_year(&aligned.legs[0][..steps.max(2).min(aligned.steps())]);
+    let mut projections = dir.projections()?;
+    let trials = projections.state().trials_of_family(&family) + 1;
+    let result = crate::stages::legs::simulate_legs(
+        &aligned,
+        &run.orders,
+        steps,
+        capital,
+        costs,
+        bars_per_year,
+        trials,
+    );
+    let trial = stratagem_events::BacktestTrial {
+        strategy_id,
+        sha256: crate::generator::sha256_hex(source),
+        family,
+        data: names.join(","),
+        bars: steps as u64,
+        sharpe: result.metrics.sharpe,
+    };
+    dir.append(
+        &mut projections,
+        stratagem_events::AppendRequest::one(trial),
+    )
+    .await?;
+    Ok(LegsDone {
+        aligned,
+        result,
+        steps,
+        trials,
+        trap: run
+            .trap
+            .as_ref()
+            .map(|t| format!("{t} at bar {}", run.bars)),
+        logs: run.logs,
+    })
+}
+
+/// Writes every leg's fills as CSV (`timestamp,leg,series,quantity,price,fee,position`), in
+/// time order: the trades of a strategy over several series, one row a fill.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_leg_fills(
+    result: &crate::stages::legs::LegsBacktest,
+    names: &[String],
+    path: &Path,
+) -> Result<()> {
+    let mut out = String::from("timestamp,leg,series,quantity,price,fee,position\n");
+    for f in &result.fills {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            rfc3339_micros(f.fill.timestamp * 1_000_000),
+            f.leg,
+            names
+                .get(f.leg)
+                .map_or("", String::as_str)
+                .replace(',', ";"),
+            f.fill.quantity,
+            f.fill.price,
+            f.fill.fee,
+            f.fill.position
+        );
+    }
+    std::fs::write(path, out)
+        .map_err(|e| WorkflowError::io(format!("cannot write {}", path.display()), e))
+}
+
+/// Writes a curve as CSV (`timestamp,equity`).
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_curve(equity: &[(i64, f64)], path: &Path) -> Result<()> {
+    let mut out = String::from("timestamp,equity\n");
+    for (t, e) in equity {
+        let _ = writeln!(out, "{},{e}", rfc3339_micros(t * 1_000_000));
+    }
+    std::fs::write(path, out)
+        .map_err(|e| WorkflowError::io(format!("cannot write {}", path.display()), e))
+}
+
 /// Writes the equity curve as CSV (`timestamp,equity`).
 ///
 /// # Errors
 /// The file cannot be written.
 pub fn write_equity(result: &Backtest, path: &Path) -> Result<()> {
-    let mut out = String::from("timestamp,equity\n");
-    for (t, e) in &result.equity {
-        let _ = writeln!(out, "{},{e}", rfc3339_micros(t * 1_000_000));
-    }
-    std::fs::write(path, out)
-        .map_err(|e| WorkflowError::io(format!("cannot write {}", path.display()), e))
+    write_curve(&result.equity, path)
 }
 
 /// Writes the round trips as CSV.

@@ -12,6 +12,9 @@ use runtime::{RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits, Sand
 
 use super::{Finding, Layer, LayerReport};
 
+/// Most series a strategy may trade.
+pub const MAX_LEGS: usize = 4;
+
 /// The finding code of a trap: a host limit has its own.
 fn trap_code(trap: &SandboxTrap) -> &'static str {
     match trap {
@@ -147,6 +150,31 @@ impl SandboxLayer {
                 return Ok(report(errors, warnings));
             }
         };
+        // A strategy over several series runs over as many real series, aligned by time.
+        let legs = match self.sandbox.legs(&loaded) {
+            Ok(n) if (1..=MAX_LEGS).contains(&n) => n,
+            Ok(n) => {
+                errors.push(Finding::at(
+                    0,
+                    "sandbox.legs",
+                    format!("the strategy trades {n} series (Strategy::LEGS); from 1 to {MAX_LEGS} can run"),
+                ));
+                return Ok(report(errors, warnings));
+            }
+            Err(e) => {
+                errors.push(Finding::at(0, "sandbox.module", e.to_string()));
+                return Ok(report(errors, warnings));
+            }
+        };
+        let interleaved;
+        let bars = if legs > 1 {
+            interleaved =
+                crate::stages::legs::validation_legs(bars, crate::market::embedded_hourly(), legs);
+            &interleaved[..]
+        } else {
+            bars
+        };
+        let risk = RiskLimits { legs, ..self.risk };
         // One deadline for both runs: the second gets what the first left, and never follows
         // a trap.
         let deadline = Instant::now() + self.limits.timeout;
@@ -168,7 +196,7 @@ impl SandboxLayer {
                 timeout: left,
                 ..self.limits
             };
-            let out = match self.sandbox.run(&loaded, bars, &limits, &self.risk) {
+            let out = match self.sandbox.run(&loaded, bars, &limits, &risk) {
                 Ok(out) => out,
                 Err(SandboxError::Start(trap)) => {
                     errors.push(Finding::at(
@@ -241,16 +269,38 @@ impl SandboxLayer {
                 sizing: crate::stages::backtest::Sizing::Units,
                 ..crate::stages::backtest::CostModel::default()
             };
-            let bars_per_year = crate::market::bars_per_year(ran);
-            let replay = crate::stages::backtest::simulate(
-                ran,
-                &first.orders,
-                self.risk.capital,
-                unit_costs,
-                bars_per_year,
-                1,
-            );
-            if let Some(why) = crate::stages::metrics::implausible(&replay.metrics, bars_per_year) {
+            let steps: Vec<SandboxBar> = ran.iter().step_by(legs).copied().collect();
+            let bars_per_year = crate::market::bars_per_year(&steps);
+            let metrics = if legs > 1 {
+                let per_leg: Vec<Vec<SandboxBar>> = (0..legs)
+                    .map(|k| ran.iter().skip(k).step_by(legs).copied().collect())
+                    .collect();
+                let aligned = crate::stages::legs::Aligned {
+                    legs: per_leg,
+                    dropped: vec![0; legs],
+                };
+                crate::stages::legs::simulate_legs(
+                    &aligned,
+                    &first.orders,
+                    steps.len(),
+                    self.risk.capital * legs as f64,
+                    unit_costs,
+                    bars_per_year,
+                    1,
+                )
+                .metrics
+            } else {
+                crate::stages::backtest::simulate(
+                    ran,
+                    &first.orders,
+                    self.risk.capital,
+                    unit_costs,
+                    bars_per_year,
+                    1,
+                )
+                .metrics
+            };
+            if let Some(why) = crate::stages::metrics::implausible(&metrics, bars_per_year) {
                 warnings.push(Finding::at(0, "sandbox.implausible", why));
             }
         }

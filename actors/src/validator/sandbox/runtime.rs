@@ -105,6 +105,10 @@ pub struct RiskLimits {
     /// Fees, slippage and sizing of the account a strategy reads (`account`): those of the
     /// backtest or stage it runs in.
     pub costs: CostModel,
+    /// Series the strategy trades (its legs), their bars interleaved by the caller: bar `i` is
+    /// of leg `i % legs`, and every leg's bar of a time comes before any bar of the next time
+    /// ([`crate::stages::legs`]). `capital` is each leg's.
+    pub legs: usize,
 }
 
 impl Default for RiskLimits {
@@ -114,6 +118,7 @@ impl Default for RiskLimits {
             max_position_fraction: 1.0,
             min_confidence: 0.5,
             costs: CostModel::default(),
+            legs: 1,
         }
     }
 }
@@ -182,6 +187,8 @@ pub struct HostOrder {
     pub stop_loss: Option<f64>,
     /// The take-profit of the position it opens, if any.
     pub take_profit: Option<f64>,
+    /// The leg (series) it trades: 0 for a strategy over one.
+    pub leg: usize,
 }
 
 impl HostOrder {
@@ -196,6 +203,7 @@ impl HostOrder {
             price: 0.0,
             stop_loss: None,
             take_profit: None,
+            leg: 0,
         }
     }
 }
@@ -290,6 +298,14 @@ pub enum SandboxError {
     /// Instantiation or init trapped.
     #[error("the strategy failed to start: {0}")]
     Start(SandboxTrap),
+    /// The strategy trades another number of series than it was given.
+    #[error("the strategy trades {strategy} series (Strategy::LEGS) but {given} were given: give one bar file a leg (`backtest --legs A,B`)")]
+    Legs {
+        /// Its `LEGS`.
+        strategy: usize,
+        /// Series given.
+        given: usize,
+    },
 }
 
 /// What a run produced.
@@ -319,6 +335,8 @@ struct HostState {
     sandbox: SandboxLimits,
     bar: usize,
     price: f64,
+    /// Each leg's latest close reached (orders for a leg are sized at its own price).
+    leg_prices: Vec<f64>,
     orders: Vec<HostOrder>,
     refused_orders: usize,
     gated_orders: usize,
@@ -373,6 +391,10 @@ impl HostState {
                 self.book_from = self.orders.len();
             }
             self.bar = self.fed;
+            let leg = self.fed % self.leg_prices.len().max(1);
+            if let Some(p) = self.leg_prices.get_mut(leg) {
+                *p = bar.close;
+            }
             self.fed += 1;
             self.price = bar.close;
             self.new_bar();
@@ -511,7 +533,7 @@ impl Sandbox {
                     Some((vec![ValType::F64, ValType::F64], vec![ValType::F64]))
                 }
                 (HOST_MODULE, "order") => Some((
-                    vec![ValType::I32, ValType::F64, ValType::F64],
+                    vec![ValType::I32, ValType::I32, ValType::F64, ValType::F64],
                     vec![ValType::I32],
                 )),
                 (HOST_MODULE, "log") => Some((
@@ -524,6 +546,7 @@ impl Sandbox {
                 )),
                 (HOST_MODULE, "place") => Some((
                     vec![
+                        ValType::I32,
                         ValType::I32,
                         ValType::I32,
                         ValType::F64,
@@ -625,6 +648,31 @@ impl Sandbox {
         Ok(live.finish())
     }
 
+    /// The series a strategy trades (its `Strategy::LEGS`; 1 for a module without the export),
+    /// read from a fresh instance.
+    ///
+    /// # Errors
+    /// [`SandboxError`] when the module cannot start.
+    pub fn legs(&self, strategy: &LoadedStrategy) -> Result<usize, SandboxError> {
+        let mut risk = RiskLimits::default();
+        loop {
+            match self.start(
+                strategy,
+                &SandboxLimits::default(),
+                &risk,
+                Deadline::WholeRun,
+            ) {
+                Ok(_) => return Ok(risk.legs),
+                Err(SandboxError::Legs { strategy, .. })
+                    if strategy >= 1 && strategy != risk.legs =>
+                {
+                    risk.legs = strategy;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Starts a fresh instance (instantiated and initialised) to be fed one bar at a time.
     ///
     /// # Errors
@@ -649,6 +697,7 @@ impl Sandbox {
             sandbox: *limits,
             bar: 0,
             price: 0.0,
+            leg_prices: vec![0.0; risk.legs.max(1)],
             orders: Vec::new(),
             refused_orders: 0,
             gated_orders: 0,
@@ -671,8 +720,8 @@ impl Sandbox {
             fuel_used: 0,
             per_bar_ticks: (deadline == Deadline::PerBar).then_some(ticks),
             memory: None,
-            book: strategy
-                .reads_account
+            // One book of one series: a strategy over several reads no account (yet).
+            book: (strategy.reads_account && risk.legs <= 1)
                 .then(|| Book::new(risk.capital, risk.costs)),
             book_from: 0,
         };
@@ -701,6 +750,20 @@ impl Sandbox {
         store.data_mut().memory = Some(memory);
         if let Err(e) = init.call(&mut store, ()) {
             return Err(start(&mut store, e));
+        }
+        // The series it trades must be the series given (interleaved by the caller).
+        let legs = match instance.get_typed_func::<(), i32>(&mut store, "stratagem_legs") {
+            Ok(f) => match f.call(&mut store, ()) {
+                Ok(n) => usize::try_from(n).unwrap_or(0),
+                Err(e) => return Err(start(&mut store, e)),
+            },
+            Err(_) => 1,
+        };
+        if legs != risk.legs.max(1) {
+            return Err(SandboxError::Legs {
+                strategy: legs,
+                given: risk.legs.max(1),
+            });
         }
         store.data_mut().fuel_used = limits.init_fuel - store.get_fuel().unwrap_or(0);
         Ok(LiveRun {
@@ -905,6 +968,7 @@ fn sized(risk: &RiskLimits, confidence: f64, price: f64) -> f64 {
 
 /// An order as the strategy asked for it (NaN: no price, no stop-loss, no take-profit).
 struct Asked {
+    leg: i32,
     kind: i32,
     direction: i32,
     quantity: f64,
@@ -940,9 +1004,18 @@ fn accept_order(s: &mut HostState, asked: Asked) -> wasmtime::Result<i32> {
         s.refused_orders += 1;
         return Ok(-1);
     };
+    // A leg the strategy does not trade is refused.
+    let Some(leg) = usize::try_from(asked.leg)
+        .ok()
+        .filter(|l| *l < s.leg_prices.len())
+    else {
+        s.refused_orders += 1;
+        return Ok(-1);
+    };
     if kind == OrderKind::Cancel {
         s.orders.push(HostOrder {
             kind,
+            leg,
             ..HostOrder::market(bar, 0, 0.0)
         });
         return Ok(0);
@@ -989,7 +1062,7 @@ fn accept_order(s: &mut HostState, asked: Asked) -> wasmtime::Result<i32> {
     let most = if direction == 0 {
         0.0
     } else {
-        sized(&s.risk, asked.confidence, s.price)
+        sized(&s.risk, asked.confidence, s.leg_prices[leg])
     };
     let quantity = if direction == 0 { 0.0 } else { quantity };
     s.orders.push(HostOrder {
@@ -1001,9 +1074,13 @@ fn accept_order(s: &mut HostState, asked: Asked) -> wasmtime::Result<i32> {
         price: price.unwrap_or(0.0),
         stop_loss: stop_loss.ok().flatten(),
         take_profit: take_profit.ok().flatten(),
+        leg,
     });
     Ok(0)
 }
+
+/// Bytes of one bar in the module's memory: time, open, high, low, close, volume, leg.
+const BAR_BYTES: usize = 56;
 
 /// Bars one request of the SDK may take (its buffer holds 256).
 const MAX_FEED_BARS: usize = 4096;
@@ -1056,6 +1133,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
             HOST_MODULE,
             "order",
             |mut caller: Caller<'_, HostState>,
+             leg: i32,
              direction: i32,
              quantity: f64,
              confidence: f64|
@@ -1063,6 +1141,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                 reach_handed(&mut caller)?;
                 // A market order without a bracket: `place` with no prices.
                 let asked = Asked {
+                    leg,
                     kind: 0,
                     direction,
                     quantity,
@@ -1080,6 +1159,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
             HOST_MODULE,
             "place",
             |mut caller: Caller<'_, HostState>,
+             leg: i32,
              kind: i32,
              direction: i32,
              quantity: f64,
@@ -1090,6 +1170,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
              -> wasmtime::Result<i32> {
                 reach_handed(&mut caller)?;
                 let asked = Asked {
+                    leg,
                     kind,
                     direction,
                     quantity,
@@ -1174,16 +1255,21 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                 s.fuel_given = fuel;
                 if n > 0 {
                     let end = out
-                        .checked_add(n * 48)
+                        .checked_add(n * BAR_BYTES)
                         .filter(|end| *end <= size)
                         .ok_or_else(|| {
                             wasmtime::Error::msg("the bars' buffer is outside the module's memory")
                         })?;
                     let (bytes, state) = memory.data_and_store_mut(&mut caller);
-                    for (slot, bar) in bytes[out..end]
-                        .chunks_exact_mut(48)
+                    let legs = state.leg_prices.len().max(1);
+                    for (i, (slot, bar)) in bytes[out..end]
+                        .chunks_exact_mut(BAR_BYTES)
                         .zip(&state.queue[from..from + n])
+                        .enumerate()
                     {
+                        // The leg: the bar's place in the run (every bar before the batch is
+                        // reached by now: `fed` of them).
+                        let leg = ((state.fed + i) % legs) as u64;
                         for (word, value) in slot.chunks_exact_mut(8).zip([
                             bar.timestamp as u64,
                             bar.open.to_bits(),
@@ -1191,6 +1277,7 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                             bar.low.to_bits(),
                             bar.close.to_bits(),
                             bar.volume.to_bits(),
+                            leg,
                         ]) {
                             word.copy_from_slice(&value.to_le_bytes());
                         }

@@ -1,0 +1,286 @@
+//! Strategies over several series (legs): the series aligned by time, interleaved for the
+//! sandbox, and a multi-leg book simulated from the orders.
+//!
+//! - [`align`] keeps the times every series has a bar at: a time one series has no bar for (an
+//!   FX weekend beside a crypto series that trades through it) is not a step, so a strategy
+//!   never sees one leg's bar of a time before every leg has closed it.
+//! - [`interleave`] lays the aligned bars out for the sandbox: every leg's bar of a time, leg 0
+//!   first, before any bar of the next time (bar `i` is of leg `i % legs`, step `i / legs`).
+//! - [`simulate_legs`] fills each leg's orders in its own book ([`Book`]: the same fill rules,
+//!   fees and slippage per leg as a single series), each with its share of the capital (the
+//!   host sizes each leg's orders within it); the portfolio's equity is the legs' summed at
+//!   each step, and its metrics are computed on that curve with every leg's round trips. An
+//!   order placed at step `t` (whichever leg's bar the strategy was looking at) fills from the
+//!   leg's bar of step `t + 1`.
+
+use serde::Serialize;
+use stratagem_events::StageMetrics;
+
+use super::backtest::{simulate, Backtest, CostModel, Fill};
+use super::metrics::{self, RunRecord};
+use crate::validator::sandbox::runtime::{HostOrder, SandboxBar};
+
+/// Series aligned by time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aligned {
+    /// Each leg's bars, one per common time, in order.
+    pub legs: Vec<Vec<SandboxBar>>,
+    /// Bars of each series left out: their time is missing from another series.
+    pub dropped: Vec<usize>,
+}
+
+impl Aligned {
+    /// Steps (common times).
+    pub fn steps(&self) -> usize {
+        self.legs.first().map_or(0, Vec::len)
+    }
+}
+
+/// Aligns series by their bars' times: the times all of them have, each series' bar at each.
+/// Each series must be in time order (bar files are).
+pub fn align(series: &[&[SandboxBar]]) -> Aligned {
+    let n = series.len();
+    let mut legs: Vec<Vec<SandboxBar>> = vec![Vec::new(); n];
+    let mut at = vec![0usize; n];
+    if n == 0 {
+        return Aligned {
+            legs,
+            dropped: Vec::new(),
+        };
+    }
+    // The latest of the current times; every series catches up to it.
+    while let Some(latest) = (0..n)
+        .map(|k| series[k].get(at[k]).map(|b| b.timestamp))
+        .collect::<Option<Vec<i64>>>()
+        .and_then(|ts| ts.into_iter().max())
+    {
+        let mut all = true;
+        for k in 0..n {
+            while series[k].get(at[k]).is_some_and(|b| b.timestamp < latest) {
+                at[k] += 1;
+            }
+            if series[k].get(at[k]).is_none_or(|b| b.timestamp != latest) {
+                all = false;
+            }
+        }
+        if all {
+            for k in 0..n {
+                legs[k].push(series[k][at[k]]);
+                at[k] += 1;
+            }
+        }
+    }
+    let dropped = (0..n).map(|k| series[k].len() - legs[k].len()).collect();
+    Aligned { legs, dropped }
+}
+
+/// The aligned bars as the sandbox takes them: every leg's bar of a step, leg 0 first.
+pub fn interleave(aligned: &Aligned) -> Vec<SandboxBar> {
+    let steps = aligned.steps();
+    let mut out = Vec::with_capacity(steps * aligned.legs.len());
+    for t in 0..steps {
+        for leg in &aligned.legs {
+            out.push(leg[t]);
+        }
+    }
+    out
+}
+
+/// One fill of a leg.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LegFill {
+    /// The leg.
+    pub leg: usize,
+    /// The fill (its `bar` is the step).
+    #[serde(flatten)]
+    pub fill: Fill,
+}
+
+/// The result of a multi-leg backtest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LegsBacktest {
+    /// Each leg's own book.
+    pub legs: Vec<Backtest>,
+    /// The portfolio's equity: the start, then each step's close, the legs' summed.
+    pub equity: Vec<(i64, f64)>,
+    /// Every leg's fills, in time order (leg 0 first within a step).
+    pub fills: Vec<LegFill>,
+    /// The portfolio's metrics.
+    pub metrics: StageMetrics,
+    /// The capital of each leg.
+    pub capital_per_leg: f64,
+}
+
+/// Each leg's orders, with their bar turned into the step they were placed at.
+pub fn orders_by_leg(orders: &[HostOrder], legs: usize) -> Vec<Vec<HostOrder>> {
+    let mut out: Vec<Vec<HostOrder>> = vec![Vec::new(); legs];
+    for o in orders {
+        if let Some(v) = out.get_mut(o.leg) {
+            v.push(HostOrder {
+                bar: o.bar / legs.max(1),
+                ..*o
+            });
+        }
+    }
+    out
+}
+
+/// Simulates a multi-leg strategy's `orders` (placed during the interleaved run, `steps` steps
+/// of it) over the aligned bars, from `capital` split evenly over the legs.
+pub fn simulate_legs(
+    aligned: &Aligned,
+    orders: &[HostOrder],
+    steps: usize,
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+    trials: u64,
+) -> LegsBacktest {
+    let n = aligned.legs.len().max(1);
+    let capital_per_leg = capital / n as f64;
+    let by_leg = orders_by_leg(orders, n);
+    let legs: Vec<Backtest> = aligned
+        .legs
+        .iter()
+        .zip(&by_leg)
+        .map(|(bars, orders)| {
+            simulate(
+                &bars[..steps.min(bars.len())],
+                orders,
+                capital_per_leg,
+                costs,
+                bars_per_year,
+                trials,
+            )
+        })
+        .collect();
+    // The portfolio's curve: each leg's mark at each point (a leg stopped by ruin keeps its
+    // last mark).
+    let points = legs.iter().map(|b| b.equity.len()).max().unwrap_or(0);
+    let equity: Vec<(i64, f64)> = (0..points)
+        .map(|j| {
+            let t = legs
+                .iter()
+                .find_map(|b| b.equity.get(j).map(|(t, _)| *t))
+                .unwrap_or_default();
+            let e = legs
+                .iter()
+                .map(|b| b.equity.get(j).or(b.equity.last()).map_or(0.0, |(_, e)| *e))
+                .sum();
+            (t, e)
+        })
+        .collect();
+    let mut fills: Vec<LegFill> = legs
+        .iter()
+        .enumerate()
+        .flat_map(|(leg, b)| b.fills.iter().map(move |f| LegFill { leg, fill: *f }))
+        .collect();
+    fills.sort_by_key(|f| (f.fill.bar, f.leg));
+    let curve: Vec<f64> = equity.iter().map(|(_, e)| *e).collect();
+    let pnls: Vec<f64> = legs
+        .iter()
+        .flat_map(|b| b.trades.iter().map(|t| t.pnl))
+        .collect();
+    let in_market = legs
+        .iter()
+        .map(|b| (b.metrics.exposure * b.metrics.bars as f64).round() as u64)
+        .max()
+        .unwrap_or(0);
+    let notional: f64 = fills
+        .iter()
+        .map(|f| (f.fill.quantity * f.fill.price).abs())
+        .sum();
+    let metrics = metrics::compute(&RunRecord {
+        equity: &curve,
+        trades: &pnls,
+        bars_in_market: in_market,
+        traded_notional: notional,
+        bars_per_year,
+        trials,
+    });
+    LegsBacktest {
+        legs,
+        equity,
+        fills,
+        metrics,
+        capital_per_leg,
+    }
+}
+
+/// Two legs for validating a strategy over two series without a second recording: the
+/// validation bars, and an earlier window of the same recording restamped to their times (real
+/// bars, so the strategy's arithmetic meets real prices; the pair's relation is not tested
+/// here, only that the code runs safely, deterministically and trades).
+pub fn validation_legs(bars: &[SandboxBar], all: &[SandboxBar], legs: usize) -> Vec<SandboxBar> {
+    let steps = bars.len();
+    let mut series: Vec<Vec<SandboxBar>> = vec![bars.to_vec()];
+    for k in 1..legs {
+        let from = all.len().saturating_sub(steps * (k + 1));
+        let window = &all[from..(from + steps).min(all.len())];
+        series.push(
+            window
+                .iter()
+                .zip(bars)
+                .map(|(b, at)| SandboxBar {
+                    timestamp: at.timestamp,
+                    ..*b
+                })
+                .collect(),
+        );
+    }
+    let refs: Vec<&[SandboxBar]> = series.iter().map(Vec::as_slice).collect();
+    interleave(&align(&refs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(t: i64, close: f64) -> SandboxBar {
+        SandboxBar {
+            timestamp: t,
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 1.0,
+        }
+    }
+
+    #[test]
+    fn only_the_times_every_series_has_are_steps() {
+        let a: Vec<SandboxBar> = [1, 2, 3, 4, 6].iter().map(|t| bar(*t, 10.0)).collect();
+        let b: Vec<SandboxBar> = [2, 3, 5, 6, 7].iter().map(|t| bar(*t, 20.0)).collect();
+        let aligned = align(&[&a, &b]);
+        let times: Vec<i64> = aligned.legs[0].iter().map(|b| b.timestamp).collect();
+        assert_eq!(times, [2, 3, 6]);
+        assert_eq!(
+            aligned.legs[1]
+                .iter()
+                .map(|b| b.timestamp)
+                .collect::<Vec<_>>(),
+            [2, 3, 6]
+        );
+        assert_eq!(aligned.dropped, [2, 2]);
+        let flat = interleave(&aligned);
+        assert_eq!(
+            flat.iter()
+                .map(|b| (b.timestamp, b.close))
+                .collect::<Vec<_>>(),
+            [
+                (2, 10.0),
+                (2, 20.0),
+                (3, 10.0),
+                (3, 20.0),
+                (6, 10.0),
+                (6, 20.0)
+            ]
+        );
+        // An order placed while looking at leg 1's bar of step 1 is leg 0's at step 1.
+        let o = HostOrder {
+            leg: 0,
+            ..HostOrder::market(3, 1, 1.0)
+        };
+        assert_eq!(orders_by_leg(&[o], 2)[0][0].bar, 1);
+    }
+}
