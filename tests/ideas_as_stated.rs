@@ -158,6 +158,7 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
         root.join("eurusd_1h_2017-04-19_2018-02-07.csv").display()
     );
     let fills = tmp.path().join("fills.csv");
+    let sheet = tmp.path().join("pair.html");
     let run = common::data(&ok(
         &d,
         &[
@@ -167,10 +168,19 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
             &legs,
             "--trades-out",
             fills.to_str().unwrap(),
+            "--report",
+            sheet.to_str().unwrap(),
             "--json",
         ],
     ))
     .unwrap();
+    // The tear sheet is the portfolio's: both series named, its equity drawn.
+    let html = std::fs::read_to_string(&sheet).unwrap();
+    assert!(
+        html.contains("(legs, aligned by time)"),
+        "the legs are named"
+    );
+    assert!(html.contains("eurusd_1h_2017-04-19_2018-02-07.csv"));
     assert!(run["steps"].as_u64().unwrap() > 3000, "{run}");
     let per_leg = run["legs"].as_array().unwrap();
     assert_eq!(per_leg.len(), 2, "{run}");

@@ -380,8 +380,8 @@ async fn run_legs(
     strategy_id: Option<uuid::Uuid>,
     family: String,
 ) -> anyhow::Result<ExitCode> {
-    if args.report.is_some() || args.walk_forward.is_some() {
-        bail!("--report and --walk-forward take one series; with --legs give --equity-out and --trades-out");
+    if args.walk_forward.is_some() {
+        bail!("--walk-forward takes one series; with --legs give --equity-out, --trades-out and --report");
     }
     let names: Vec<String> = legs
         .split(',')
@@ -417,6 +417,37 @@ async fn run_legs(
     }
     if let Some(path) = &args.trades_out {
         write_leg_fills(r, &names, path)?;
+    }
+    if let Some(path) = &args.report {
+        // The portfolio's tear sheet: its summed equity against each leg bought and held with
+        // its share, every leg's round trips.
+        let steps = done.steps.min(done.aligned.steps());
+        let bars_per_year = done.bars_per_year;
+        let baseline = stratagem_actors::stages::legs::buy_and_hold_legs(
+            &done.aligned,
+            steps,
+            args.market.capital,
+            costs,
+            bars_per_year,
+        );
+        let portfolio = r.portfolio();
+        let label = format!("{} (legs, aligned by time)", names.join(" + "));
+        let implausible = metrics::implausible(&r.metrics, bars_per_year);
+        write_report(
+            &Report {
+                strategy: &args.strategy,
+                data: &label,
+                bars: &done.aligned.legs[0][..steps],
+                result: &portfolio,
+                baseline: &baseline,
+                calendar: loaded[0].calendar.as_str(),
+                bars_per_year,
+                costs,
+                capital: args.market.capital,
+                implausible: implausible.as_deref(),
+            },
+            path,
+        )?;
     }
     let when = |t: Option<i64>| t.map(|t| rfc3339_micros(t * 1_000_000)).unwrap_or_default();
     let steps = &done.aligned.legs[0][..done.steps.min(done.aligned.steps())];

@@ -207,6 +207,76 @@ pub fn simulate_legs(
     }
 }
 
+impl LegsBacktest {
+    /// The portfolio as one backtest (its summed equity, every leg's fills and round trips, its
+    /// metrics), for the tear sheet.
+    pub fn portfolio(&self) -> Backtest {
+        let mut trades: Vec<_> = self.legs.iter().flat_map(|b| b.trades.clone()).collect();
+        trades.sort_by_key(|t| (t.entry_bar, t.exit_bar));
+        Backtest {
+            equity: self.equity.clone(),
+            fills: self.fills.iter().map(|f| f.fill).collect(),
+            trades,
+            metrics: self.metrics.clone(),
+            liquidated: self.legs.iter().find_map(|b| b.liquidated),
+        }
+    }
+}
+
+/// The baseline of a multi-leg strategy: each leg bought and held with its share of the
+/// capital, the legs' equity summed.
+pub fn buy_and_hold_legs(
+    aligned: &Aligned,
+    steps: usize,
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+) -> Backtest {
+    let n = aligned.legs.len().max(1);
+    let each: Vec<Backtest> = aligned
+        .legs
+        .iter()
+        .map(|bars| {
+            super::backtest::buy_and_hold(
+                &bars[..steps.min(bars.len())],
+                capital / n as f64,
+                costs,
+                bars_per_year,
+            )
+        })
+        .collect();
+    let points = each.iter().map(|b| b.equity.len()).max().unwrap_or(0);
+    let equity: Vec<(i64, f64)> = (0..points)
+        .map(|j| {
+            let t = each
+                .iter()
+                .find_map(|b| b.equity.get(j).map(|(t, _)| *t))
+                .unwrap_or_default();
+            let e = each
+                .iter()
+                .map(|b| b.equity.get(j).or(b.equity.last()).map_or(0.0, |(_, e)| *e))
+                .sum();
+            (t, e)
+        })
+        .collect();
+    let curve: Vec<f64> = equity.iter().map(|(_, e)| *e).collect();
+    let metrics = metrics::compute(&RunRecord {
+        equity: &curve,
+        trades: &[],
+        bars_in_market: steps as u64,
+        traded_notional: 0.0,
+        bars_per_year,
+        trials: 1,
+    });
+    Backtest {
+        equity,
+        fills: each.iter().flat_map(|b| b.fills.clone()).collect(),
+        trades: Vec::new(),
+        metrics,
+        liquidated: None,
+    }
+}
+
 /// Two legs for validating a strategy over two series without a second recording: the
 /// validation bars, and an earlier window of the same recording restamped to their times (real
 /// bars, so the strategy's arithmetic meets real prices; the pair's relation is not tested

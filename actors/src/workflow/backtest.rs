@@ -264,6 +264,8 @@ pub struct LegsDone {
     pub trap: Option<String>,
     /// Log lines of the run.
     pub logs: Vec<String>,
+    /// Bars a year of the annualised figures (from the common times' spacing).
+    pub bars_per_year: f64,
 }
 
 /// Backtests a strategy over several series: `legs` (each a `--data` spec, loaded as
@@ -342,6 +344,7 @@ pub async fn backtest_legs(
             .as_ref()
             .map(|t| format!("{t} at bar {}", run.bars)),
         logs: run.logs,
+        bars_per_year,
     })
 }
 
