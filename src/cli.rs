@@ -427,6 +427,12 @@ pub struct BacktestArgs {
     /// `--trades-out` then writes every leg's fills. Replaces `--data`.
     #[arg(long, value_name = "DATA,DATA")]
     pub legs: Option<String>,
+    /// With `--legs`: the funding rates of the first leg, a perpetual (Binance's funding-rate
+    /// history as JSON, its monthly archive CSV `calc_time,funding_interval_hours,last_funding_rate`,
+    /// or `timestamp,funding_rate`): its book pays `position × close × rate` at each funding
+    /// time, in its equity and its round trips.
+    #[arg(long)]
+    pub funding: Option<PathBuf>,
     /// Write the equity curve (`timestamp,equity`) to this CSV.
     #[arg(long)]
     pub equity_out: Option<PathBuf>,

@@ -141,6 +141,9 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if let Some(legs) = &args.legs {
         return run_legs(root, &dir, &args, legs, &source, costs, strategy_id, family).await;
     }
+    if args.funding.is_some() {
+        bail!("--funding is the first leg's of a strategy over several series: give it with --legs PERPETUAL,SPOT");
+    }
     let loaded = bars(root, &args.market)?;
     let bars = &loaded.bars;
     if let Some(k) = args.walk_forward {
@@ -348,6 +351,8 @@ struct LegJson<'a> {
     final_equity: f64,
     total_return: f64,
     fees: f64,
+    funding_paid: f64,
+    funding_payments: usize,
 }
 
 #[derive(Serialize)]
@@ -399,6 +404,18 @@ async fn run_legs(
         };
         loaded.push(bars(root, &market)?);
     }
+    let funding = match &args.funding {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read funding rates from {}: {e}", path.display())
+            })?;
+            let rates = stratagem_actors::bars::funding::parse(&text).map_err(|e| {
+                anyhow::anyhow!("{} is not a usable funding file: {e}", path.display())
+            })?;
+            vec![rates]
+        }
+    };
     let done = backtest_legs(
         root,
         dir,
@@ -409,6 +426,7 @@ async fn run_legs(
         costs,
         strategy_id,
         family.clone(),
+        &funding,
     )
     .await?;
     let r = &done.result;
@@ -464,6 +482,8 @@ async fn run_legs(
             final_equity: b.equity.last().map_or(r.capital_per_leg, |(_, e)| *e),
             total_return: b.metrics.total_return,
             fees: b.fills.iter().map(|f| f.fee).sum(),
+            funding_paid: b.funding.iter().map(|f| f.paid).sum(),
+            funding_payments: b.funding.len(),
         })
         .collect();
     let final_equity = r.equity.last().map_or(args.market.capital, |(_, e)| *e);
@@ -496,13 +516,15 @@ async fn run_legs(
     );
     for l in &per_leg {
         say!(
-            "leg {:<28} {} bars ({} without a partner), {} fills, {} trades, fees {:.2}, equity {:.2} ({:+.2} %)",
+            "leg {:<28} {} bars ({} without a partner), {} fills, {} trades, fees {:.2}, funding paid {:.2} ({} payments), equity {:.2} ({:+.2} %)",
             l.series,
             l.bars,
             l.dropped,
             l.fills,
             l.trades,
             l.fees,
+            l.funding_paid,
+            l.funding_payments,
             l.final_equity,
             l.total_return * 100.0
         );

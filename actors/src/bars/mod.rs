@@ -18,6 +18,7 @@
 //! - Inside the coverage, an open time with no bar is a gap the venue has (no trades, or an
 //!   outage): `data list` counts them.
 
+pub mod funding;
 pub mod instruments;
 pub mod parquet;
 pub mod venues;

@@ -169,6 +169,25 @@ pub struct Backtest {
     pub metrics: StageMetrics,
     /// Where the equity reached zero and the run stopped, if it did.
     pub liquidated: Option<Liquidation>,
+    /// Funding paid (+) or received (−) at each funding time a position was held through (a
+    /// perpetual's book given its funding rates); in the equity, and in the round trips' P&L.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub funding: Vec<FundingPayment>,
+}
+
+/// One funding payment of a perpetual's position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FundingPayment {
+    /// The funding time, unix seconds.
+    pub time: i64,
+    /// The rate.
+    pub rate: f64,
+    /// The position held then.
+    pub position: f64,
+    /// The mark: the close of the bar the funding time falls in.
+    pub mark: f64,
+    /// Paid out of cash: `position × mark × rate` (a long pays a positive rate).
+    pub paid: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +270,10 @@ pub struct Book {
     in_market: u64,
     notional: f64,
     liquidated: Option<Liquidation>,
+    /// The perpetual's funding rates, and the next one not yet passed.
+    rates: Vec<crate::bars::funding::FundingRate>,
+    next_rate: usize,
+    funding: Vec<FundingPayment>,
 }
 
 impl Book {
@@ -273,7 +296,18 @@ impl Book {
             in_market: 0,
             notional: 0.0,
             liquidated: None,
+            rates: Vec::new(),
+            next_rate: 0,
+            funding: Vec::new(),
         }
+    }
+
+    /// This book as a perpetual's: at each funding time in `rates` a bar reaches (after the
+    /// bar before it closed, up to its own close), the position then held pays
+    /// `position × close × rate`.
+    pub fn with_funding(mut self, rates: Vec<crate::bars::funding::FundingRate>) -> Book {
+        self.rates = rates;
+        self
     }
 
     /// The account after the last bar stepped.
@@ -397,12 +431,42 @@ impl Book {
                 }
             }
         }
+        self.pay_funding(bar);
         if self.costs.hold_within_leverage {
             self.hold_within_leverage(bar);
         }
         self.equity
             .push((bar.timestamp, self.cash + self.position * bar.close));
         self.previous = Some(*bar);
+    }
+
+    /// Pays the funding of every funding time up to this bar's close on the position held at
+    /// the close (a run holds nothing at its first bar's close: no order fills before the
+    /// second bar, so funding before the run is never paid).
+    fn pay_funding(&mut self, bar: &SandboxBar) {
+        while let Some(r) = self
+            .rates
+            .get(self.next_rate)
+            .filter(|r| r.time <= bar.timestamp)
+        {
+            let r = *r;
+            self.next_rate += 1;
+            if self.position.abs() <= f64::EPSILON {
+                continue;
+            }
+            let paid = self.position * bar.close * r.rate;
+            self.cash -= paid;
+            if let Some(t) = self.open.as_mut() {
+                t.fees += paid;
+            }
+            self.funding.push(FundingPayment {
+                time: r.time,
+                rate: r.rate,
+                position: self.position,
+                mark: bar.close,
+                paid,
+            });
+        }
     }
 
     /// Cuts a position over `max_leverage` × equity at `bar`'s close back to it: a taker fill at
@@ -662,6 +726,7 @@ impl Book {
             trades: self.trades,
             metrics,
             liquidated: self.liquidated,
+            funding: self.funding,
         }
     }
 }
@@ -698,6 +763,28 @@ pub fn simulate(
     bars_per_year: f64,
     trials: u64,
 ) -> Backtest {
+    simulate_with_funding(
+        bars,
+        orders,
+        capital,
+        costs,
+        bars_per_year,
+        trials,
+        Vec::new(),
+    )
+}
+
+/// Simulates `orders` over `bars` from `capital`, a perpetual's book paying `rates`
+/// ([`Book::with_funding`]).
+pub fn simulate_with_funding(
+    bars: &[SandboxBar],
+    orders: &[HostOrder],
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+    trials: u64,
+    rates: Vec<crate::bars::funding::FundingRate>,
+) -> Backtest {
     let mut sorted;
     let mut orders = orders;
     if !orders.windows(2).all(|w| w[0].bar <= w[1].bar) {
@@ -705,7 +792,7 @@ pub fn simulate(
         sorted.sort_by_key(|o| o.bar);
         orders = &sorted;
     }
-    let mut book = Book::new(capital, costs);
+    let mut book = Book::new(capital, costs).with_funding(rates);
     // One mark per bar: the curve is sized once, not regrown (and copied) as it fills.
     book.equity.reserve(bars.len());
     let mut next = 0;
@@ -1294,5 +1381,56 @@ mod tests {
         let v = book.view();
         assert!((v.average_price - (200.0 + 110.0) / 3.0).abs() < 1e-12);
         assert_eq!(v.equity, 1000.0 - 200.0 - 110.0 + 360.0);
+    }
+
+    #[test]
+    fn a_perpetuals_book_pays_funding_on_the_position_held_at_each_funding_time() {
+        use crate::bars::funding::FundingRate;
+        // The recorded FTX BTC-PERP minutes; funding each hour on the hour.
+        let bars = crate::market::embedded("ftx-1m").unwrap();
+        let bars = &bars[..600];
+        let hours: Vec<i64> = bars
+            .iter()
+            .map(|b| b.timestamp)
+            .filter(|t| t % 3600 == 0)
+            .collect();
+        assert!(hours.len() >= 9);
+        let rates: Vec<FundingRate> = hours
+            .iter()
+            .enumerate()
+            .map(|(i, t)| FundingRate {
+                time: *t,
+                rate: if i % 2 == 0 { 0.0001 } else { -0.00005 },
+            })
+            .collect();
+        for direction in [1, -1] {
+            // One unit held from the second bar to the end.
+            let orders = [HostOrder::market(0, direction, 1.0)];
+            let plain = simulate(bars, &orders, 100_000.0, FREE, 525_600.0, 1);
+            let perp =
+                simulate_with_funding(bars, &orders, 100_000.0, FREE, 525_600.0, 1, rates.clone());
+            // Every funding time after the entry is paid, at its bar's close.
+            let expected: Vec<(i64, f64)> = rates
+                .iter()
+                .filter(|r| r.time > bars[1].timestamp - 1)
+                .map(|r| {
+                    let bar = bars.iter().find(|b| b.timestamp == r.time).unwrap();
+                    (r.time, f64::from(direction) * bar.close * r.rate)
+                })
+                .collect();
+            let paid: Vec<(i64, f64)> = perp.funding.iter().map(|p| (p.time, p.paid)).collect();
+            assert_eq!(paid, expected);
+            // In the equity, and nowhere else.
+            let total: f64 = expected.iter().map(|(_, p)| p).sum();
+            let (end_plain, end_perp) = (
+                plain.equity.last().unwrap().1,
+                perp.equity.last().unwrap().1,
+            );
+            assert!(
+                (end_plain - total - end_perp).abs() < 1e-6,
+                "{end_plain} {total} {end_perp}"
+            );
+            assert_eq!(plain.fills, perp.fills);
+        }
     }
 }

@@ -16,7 +16,7 @@
 use serde::Serialize;
 use stratagem_events::StageMetrics;
 
-use super::backtest::{simulate, Backtest, CostModel, Fill};
+use super::backtest::{Backtest, CostModel, Fill};
 use super::metrics::{self, RunRecord};
 use crate::validator::sandbox::runtime::{HostOrder, SandboxBar};
 
@@ -136,6 +136,31 @@ pub fn simulate_legs(
     bars_per_year: f64,
     trials: u64,
 ) -> LegsBacktest {
+    simulate_legs_with_funding(
+        aligned,
+        orders,
+        steps,
+        capital,
+        costs,
+        bars_per_year,
+        trials,
+        &[],
+    )
+}
+
+/// As [`simulate_legs`], each leg with a funding schedule in `funding` (by leg; a leg without
+/// one — a spot leg — pays none) paying it in its book.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_legs_with_funding(
+    aligned: &Aligned,
+    orders: &[HostOrder],
+    steps: usize,
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+    trials: u64,
+    funding: &[Vec<crate::bars::funding::FundingRate>],
+) -> LegsBacktest {
     let n = aligned.legs.len().max(1);
     let capital_per_leg = capital / n as f64;
     let by_leg = orders_by_leg(orders, n);
@@ -143,14 +168,16 @@ pub fn simulate_legs(
         .legs
         .iter()
         .zip(&by_leg)
-        .map(|(bars, orders)| {
-            simulate(
+        .enumerate()
+        .map(|(k, (bars, orders))| {
+            super::backtest::simulate_with_funding(
                 &bars[..steps.min(bars.len())],
                 orders,
                 capital_per_leg,
                 costs,
                 bars_per_year,
                 trials,
+                funding.get(k).cloned().unwrap_or_default(),
             )
         })
         .collect();
@@ -219,6 +246,7 @@ impl LegsBacktest {
             trades,
             metrics: self.metrics.clone(),
             liquidated: self.legs.iter().find_map(|b| b.liquidated),
+            funding: self.legs.iter().flat_map(|b| b.funding.clone()).collect(),
         }
     }
 }
@@ -274,6 +302,7 @@ pub fn buy_and_hold_legs(
         trades: Vec::new(),
         metrics,
         liquidated: None,
+        funding: Vec::new(),
     }
 }
 

@@ -287,6 +287,7 @@ pub async fn backtest_legs(
     costs: CostModel,
     strategy_id: Option<Uuid>,
     family: String,
+    funding: &[Vec<crate::bars::funding::FundingRate>],
 ) -> Result<LegsDone> {
     let series: Vec<&[SandboxBar]> = legs.iter().map(|l| l.bars.as_slice()).collect();
     let aligned = crate::stages::legs::align(&series);
@@ -312,7 +313,7 @@ pub async fn backtest_legs(
         crate::market::bars_per_year(&aligned.legs[0][..steps.max(2).min(aligned.steps())]);
     let mut projections = dir.projections()?;
     let trials = projections.state().trials_of_family(&family) + 1;
-    let result = crate::stages::legs::simulate_legs(
+    let result = crate::stages::legs::simulate_legs_with_funding(
         &aligned,
         &run.orders,
         steps,
@@ -320,6 +321,7 @@ pub async fn backtest_legs(
         costs,
         bars_per_year,
         trials,
+        funding,
     );
     let trial = stratagem_events::BacktestTrial {
         strategy_id,
