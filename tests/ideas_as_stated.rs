@@ -199,6 +199,54 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     let legs_seen: std::collections::HashSet<&str> =
         lines.map(|l| l.split(',').nth(1).unwrap()).collect();
     assert_eq!(legs_seen, ["0", "1"].into_iter().collect());
+    // The first leg as a perpetual: its book pays funding at each funding time it holds a
+    // position through (rates constructed here, 0.01 % every 8 hours: the mechanics, not a
+    // recording), and the run is otherwise the same.
+    let rates = tmp.path().join("funding.csv");
+    let mut text = String::from("timestamp,funding_rate\n");
+    let mut t = 1_498_867_200i64; // 2017-07-01T00:00:00Z
+    while t < 1_518_048_000 {
+        text.push_str(&format!("{t},0.0001\n"));
+        t += 8 * 3600;
+    }
+    std::fs::write(&rates, text).unwrap();
+    // (The arithmetic, payment by payment against the equity, is the book's unit test:
+    // `a_perpetuals_book_pays_funding_on_the_position_held_at_each_funding_time`.)
+    let funded = common::data(&ok(
+        &d,
+        &[
+            "backtest",
+            pair["strategy_id"].as_str().unwrap(),
+            "--legs",
+            &legs,
+            "--funding",
+            rates.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let perp = &funded["legs"][0];
+    assert!(perp["funding_payments"].as_u64().unwrap() > 10, "{perp}");
+    assert!(perp["funding_paid"].as_f64().unwrap().abs() > 0.0, "{perp}");
+    assert_eq!(funded["legs"][1]["funding_payments"], 0);
+    assert_ne!(funded["final_equity"], run["final_equity"]);
+    std::fs::write(
+        &rates,
+        "timestamp,funding_rate\n2017-07-01T00:00:00Z,lots\n",
+    )
+    .unwrap();
+    let err = fails(
+        &d,
+        &[
+            "backtest",
+            pair["strategy_id"].as_str().unwrap(),
+            "--legs",
+            &legs,
+            "--funding",
+            rates.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("row 2: the rate does not read"), "{err}");
     // Given one series, the pair is refused by name.
     let err = fails(&d, &["backtest", pair["strategy_id"].as_str().unwrap()]);
     assert!(err.contains("trades 2 series"), "{err}");
