@@ -25,6 +25,11 @@ const CARRY: (&str, &str) = (
     "When the BTC perpetual's funding rate is positive, short the perpetual and hedge with spot, collecting the funding every 8 hours.",
 );
 
+const SENTIMENT: (&str, &str) = (
+    "Twitter sentiment predicts bitcoin",
+    "Go long BTC when the sentiment of tweets about bitcoin turns positive; it has a Sharpe ratio of 2.",
+);
+
 #[test]
 fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     let tmp = tempfile::tempdir().unwrap();
@@ -32,6 +37,7 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     let trend = common::submit_idea(&d, TREND.0, TREND.1);
     let pairs = common::submit_idea(&d, PAIRS.0, PAIRS.1);
     let carry = common::submit_idea(&d, CARRY.0, CARRY.1);
+    let sentiment = common::submit_idea(&d, SENTIMENT.0, SENTIMENT.1);
     ok(
         &d,
         &[
@@ -70,13 +76,15 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     assert_eq!(p["template"], "pairs_spread", "{p}");
     assert_eq!(p["needs"]["leg_count"], 2, "{p}");
     assert_eq!(p["needs"]["legs"], json!(["ETH", "BTC"]), "{p}");
-    // The carry: held with the reason, never forced into a template that tests another idea,
-    // whatever it scored.
+    // The carry: the perpetual against its spot, reading funding rates.
+    let c = row(&carry);
+    assert_eq!(c["template"], "funding_carry", "{c}");
+    assert_eq!(c["needs"]["legs"], json!(["BTC-PERP", "BTC"]), "{c}");
+    assert_eq!(c["needs"]["data"], json!(["ohlcv", "funding_rate"]), "{c}");
+    // An idea that reads tweets: held with the reason, never forced into a template that tests
+    // another idea, whatever it scored.
     {
-        let (id, words) = (
-            &carry,
-            "no template fits: needs funding rate data and a funding-rate carry signal",
-        );
+        let (id, words) = (&sentiment, "no template fits: needs text data");
         let o = row(id);
         assert_eq!(o["status"], "held", "{o}");
         assert!(o["template"].is_null(), "{o}");
@@ -230,6 +238,44 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     assert!(perp["funding_paid"].as_f64().unwrap().abs() > 0.0, "{perp}");
     assert_eq!(funded["legs"][1]["funding_payments"], 0);
     assert_ne!(funded["final_equity"], run["final_equity"]);
+    // The carry template reads the funding the host gives its perpetual leg (the same series
+    // and constructed rates: its mechanics, not a market's), sells the perpetual and buys the
+    // spot, and collects the funding the longs pay.
+    let carry_strategy = common::data(&ok(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            &carry,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        carry_strategy["template"], "funding_carry",
+        "{carry_strategy}"
+    );
+    let carried = common::data(&ok(
+        &d,
+        &[
+            "backtest",
+            carry_strategy["strategy_id"].as_str().unwrap(),
+            "--legs",
+            &legs,
+            "--funding",
+            rates.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let perp = &carried["legs"][0];
+    assert!(perp["funding_payments"].as_u64().unwrap() > 100, "{perp}");
+    assert!(
+        perp["funding_paid"].as_f64().unwrap() < 0.0,
+        "a short collects positive funding: {perp}"
+    );
     std::fs::write(
         &rates,
         "timestamp,funding_rate\n2017-07-01T00:00:00Z,lots\n",

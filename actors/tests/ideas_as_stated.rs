@@ -50,7 +50,7 @@ const ROWS: &[Row] = &[
         legs: 2,
         data: &["ohlcv", "funding_rate"],
         rules: &["hedge"],
-        fit: Err("no template fits: needs funding rate data and a funding-rate carry signal"),
+        fit: Ok("funding_carry"),
         parameters: &[],
     },
     Row {

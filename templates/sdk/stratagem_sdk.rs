@@ -228,6 +228,19 @@ impl Account {
     }
 }
 
+/// What the market says beside bars.
+pub struct Market;
+
+impl Market {
+    /// The funding rate of the perpetual traded as leg `leg`: the latest whose funding time
+    /// the newest bar handed out has reached (a rate for one interval, 0.0001 is 0.01 %), or
+    /// `None` when the host was given none (a spot leg, or no funding data).
+    pub fn funding_rate(leg: usize) -> Option<f64> {
+        let rate = host::funding(i32::try_from(leg).unwrap_or(i32::MAX));
+        rate.is_finite().then_some(rate)
+    }
+}
+
 /// What went wrong inside a strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StrategyError {
@@ -296,6 +309,7 @@ mod host {
             confidence: f64,
         ) -> i32;
         pub unsafe fn account(out: *mut u64) -> i32;
+        pub safe fn funding(leg: i32) -> f64;
     }
 }
 
@@ -386,6 +400,11 @@ pub mod host {
     /// Never writes to `out` or reads `handed`.
     pub unsafe fn bars(_out: *mut u64, _max: i32, _errors: i32, _handed: *mut u32) -> i32 {
         0
+    }
+
+    /// No funding natively.
+    pub fn funding(_leg: i32) -> f64 {
+        f64::NAN
     }
 
     /// Starts a run: no orders, no lines logged.
@@ -505,8 +524,8 @@ macro_rules! log_debug {
 pub mod prelude {
     pub use crate::{log_debug, log_info, log_warn};
     pub use crate::{
-        place_order, Account, Bar, Direction, GoalValidator, Order, OrderKind, RiskController,
-        Signal, Strategy, StrategyError,
+        place_order, Account, Bar, Direction, GoalValidator, Market, Order, OrderKind,
+        RiskController, Signal, Strategy, StrategyError,
     };
 }
 

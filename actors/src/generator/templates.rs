@@ -340,6 +340,48 @@ pub const TEMPLATES: &[TemplateSpec] = &[
             "hedge",
         ],
     },
+    TemplateSpec {
+        name: "funding_carry",
+        family: "carry",
+        description: "a perpetual short against its spot long while its funding, annualised, is above an entry level: collect the funding",
+        source: include_str!("../../../templates/strategies/funding_carry.rs.j2"),
+        params: &[
+            real(
+                "entry_funding",
+                "annualised funding at or above which to hold the carry (fraction a year)",
+                0.1,
+                0.0,
+                5.0,
+            ),
+            real(
+                "exit_funding",
+                "annualised funding below which to close both legs (fraction a year)",
+                0.0,
+                -5.0,
+                5.0,
+            ),
+            real(
+                "intervals_per_year",
+                "funding intervals a year (1095: every 8 hours)",
+                1095.0,
+                1.0,
+                35_040.0,
+            ),
+            MAX_HOLD,
+            STOP_LOSS,
+            TAKE_PROFIT,
+        ],
+        signals: &["funding_carry"],
+        legs: 2,
+        data: &["ohlcv", "funding_rate"],
+        rules: &[
+            "stop_loss",
+            "take_profit",
+            "no_leverage",
+            "holding_period",
+            "hedge",
+        ],
+    },
 ];
 
 /// The template of that name.

@@ -306,7 +306,13 @@ pub async fn backtest_legs(
         legs: n,
         ..RiskLimits::with_account(capital / n as f64, costs)
     };
-    let run = sandbox.run(&loaded, &interleaved, &SandboxLimits::backtest(), &risk)?;
+    let run = sandbox.run_with_funding(
+        &loaded,
+        &interleaved,
+        &SandboxLimits::backtest(),
+        &risk,
+        funding.to_vec(),
+    )?;
     let steps = run.bars / n;
     // Annualised on the common times' spacing.
     let bars_per_year =

@@ -12,6 +12,10 @@ use runtime::{RiskLimits, Sandbox, SandboxBar, SandboxError, SandboxLimits, Sand
 
 use super::{Finding, Layer, LayerReport};
 
+/// The funding rate a strategy that reads funding is validated with: Binance's interest
+/// component, 0.01 % an 8-hour interval (the rate when the perpetual trades at its index).
+pub const NEUTRAL_FUNDING_RATE: f64 = 0.0001;
+
 /// Most series a strategy may trade.
 pub const MAX_LEGS: usize = 4;
 
@@ -175,6 +179,25 @@ impl SandboxLayer {
             bars
         };
         let risk = RiskLimits { legs, ..self.risk };
+        // A strategy reading funding rates gets, on its first leg, the venue's neutral rate
+        // (Binance's interest component: 0.01 % every 8 hours) at each 8-hour mark of the
+        // validation bars: what runs is its code, not a claim about any market's funding.
+        let funding = if loaded.reads_funding() {
+            let marks: Vec<crate::bars::funding::FundingRate> = bars
+                .iter()
+                .map(|b| b.timestamp)
+                .filter(|t| t.rem_euclid(8 * 3600) == 0)
+                .collect::<std::collections::BTreeSet<i64>>()
+                .into_iter()
+                .map(|time| crate::bars::funding::FundingRate {
+                    time,
+                    rate: NEUTRAL_FUNDING_RATE,
+                })
+                .collect();
+            vec![marks]
+        } else {
+            Vec::new()
+        };
         // One deadline for both runs: the second gets what the first left, and never follows
         // a trap.
         let deadline = Instant::now() + self.limits.timeout;
@@ -196,21 +219,25 @@ impl SandboxLayer {
                 timeout: left,
                 ..self.limits
             };
-            let out = match self.sandbox.run(&loaded, bars, &limits, &risk) {
-                Ok(out) => out,
-                Err(SandboxError::Start(trap)) => {
-                    errors.push(Finding::at(
-                        0,
-                        trap_code(&trap),
-                        format!("while starting: {trap}"),
-                    ));
-                    return Ok(report(errors, warnings));
-                }
-                Err(e) => {
-                    errors.push(Finding::at(0, "sandbox.module", e.to_string()));
-                    return Ok(report(errors, warnings));
-                }
-            };
+            let out =
+                match self
+                    .sandbox
+                    .run_with_funding(&loaded, bars, &limits, &risk, funding.clone())
+                {
+                    Ok(out) => out,
+                    Err(SandboxError::Start(trap)) => {
+                        errors.push(Finding::at(
+                            0,
+                            trap_code(&trap),
+                            format!("while starting: {trap}"),
+                        ));
+                        return Ok(report(errors, warnings));
+                    }
+                    Err(e) => {
+                        errors.push(Finding::at(0, "sandbox.module", e.to_string()));
+                        return Ok(report(errors, warnings));
+                    }
+                };
             if let Some(trap) = &out.trap {
                 errors.push(Finding::at(
                     0,

@@ -337,6 +337,10 @@ struct HostState {
     price: f64,
     /// Each leg's latest close reached (orders for a leg are sized at its own price).
     leg_prices: Vec<f64>,
+    /// The time of the newest bar reached.
+    time: i64,
+    /// Each leg's funding rates (a perpetual's), by time; empty for a leg without.
+    funding: Vec<Vec<crate::bars::funding::FundingRate>>,
     orders: Vec<HostOrder>,
     refused_orders: usize,
     gated_orders: usize,
@@ -397,6 +401,7 @@ impl HostState {
             }
             self.fed += 1;
             self.price = bar.close;
+            self.time = bar.timestamp;
             self.new_bar();
         }
     }
@@ -450,12 +455,18 @@ pub struct LoadedStrategy {
     /// Whether the strategy reads its account (imports `account`): the host then keeps the
     /// account bar by bar beside it.
     reads_account: bool,
+    reads_funding: bool,
 }
 
 impl LoadedStrategy {
     /// Whether the strategy reads its account (the host keeps a book beside it only then).
     pub fn reads_account(&self) -> bool {
         self.reads_account
+    }
+
+    /// Whether it reads funding rates (`Market::funding_rate`).
+    pub fn reads_funding(&self) -> bool {
+        self.reads_funding
     }
 }
 
@@ -558,6 +569,7 @@ impl Sandbox {
                     vec![ValType::I32],
                 )),
                 (HOST_MODULE, "account") => Some((vec![ValType::I32], vec![ValType::I32])),
+                (HOST_MODULE, "funding") => Some((vec![ValType::I32], vec![ValType::F64])),
                 _ => None,
             };
             let matches = match (expected, import.ty()) {
@@ -593,11 +605,18 @@ impl Sandbox {
         let reads_account = module
             .imports()
             .any(|i| (i.module(), i.name()) == (HOST_MODULE, "account"));
+        let reads_funding = module
+            .imports()
+            .any(|i| (i.module(), i.name()) == (HOST_MODULE, "funding"));
         let pre = self
             .linker
             .instantiate_pre(&module)
             .map_err(|e| SandboxError::InvalidModule(format!("{e:#}")))?;
-        Ok(LoadedStrategy { pre, reads_account })
+        Ok(LoadedStrategy {
+            pre,
+            reads_account,
+            reads_funding,
+        })
     }
 
     /// The compiled module for these bytes, from the cache or compiled now.
@@ -643,7 +662,24 @@ impl Sandbox {
         limits: &SandboxLimits,
         risk: &RiskLimits,
     ) -> Result<RunOutput, SandboxError> {
-        let mut live = self.start(strategy, limits, risk, Deadline::WholeRun)?;
+        self.run_with_funding(strategy, bars, limits, risk, Vec::new())
+    }
+
+    /// As [`Sandbox::run`], each leg given its funding rates ([`LiveRun::with_funding`]).
+    ///
+    /// # Errors
+    /// As [`Sandbox::run`].
+    pub fn run_with_funding(
+        &self,
+        strategy: &LoadedStrategy,
+        bars: &[SandboxBar],
+        limits: &SandboxLimits,
+        risk: &RiskLimits,
+        funding: Vec<Vec<crate::bars::funding::FundingRate>>,
+    ) -> Result<RunOutput, SandboxError> {
+        let mut live = self
+            .start(strategy, limits, risk, Deadline::WholeRun)?
+            .with_funding(funding);
         live.feed_all(bars);
         Ok(live.finish())
     }
@@ -698,6 +734,8 @@ impl Sandbox {
             bar: 0,
             price: 0.0,
             leg_prices: vec![0.0; risk.legs.max(1)],
+            time: i64::MIN,
+            funding: Vec::new(),
             orders: Vec::new(),
             refused_orders: 0,
             gated_orders: 0,
@@ -809,6 +847,13 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
+    /// Gives the strategy each leg's funding rates (`Market::funding_rate` in the SDK): at a
+    /// bar, the latest rate whose funding time it has reached.
+    pub fn with_funding(mut self, funding: Vec<Vec<crate::bars::funding::FundingRate>>) -> LiveRun {
+        self.store.data_mut().funding = funding;
+        self
+    }
+
     /// Feeds one bar; returns the orders the host accepted during it.
     ///
     /// # Errors
@@ -1180,6 +1225,25 @@ fn host_linker(engine: &Engine) -> Result<Linker<HostState>, SandboxError> {
                     confidence,
                 };
                 accept_order(caller.data_mut(), asked)
+            },
+        )
+        .map_err(err)?;
+    linker
+        .func_wrap(
+            HOST_MODULE,
+            "funding",
+            |mut caller: Caller<'_, HostState>, leg: i32| -> wasmtime::Result<f64> {
+                reach_handed(&mut caller)?;
+                let s = caller.data_mut();
+                s.call()?;
+                // The latest rate whose funding time the newest bar has reached: never one of
+                // a time still ahead.
+                let rates = usize::try_from(leg)
+                    .ok()
+                    .and_then(|l| s.funding.get(l))
+                    .map_or(&[][..], Vec::as_slice);
+                let known = rates.partition_point(|r| r.time <= s.time);
+                Ok(known.checked_sub(1).map_or(f64::NAN, |i| rates[i].rate))
             },
         )
         .map_err(err)?;
