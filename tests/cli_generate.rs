@@ -154,26 +154,9 @@ fn the_scorer_and_the_generator_agree_on_the_template() {
         "Buy when the 14-hour RSI falls below 30 and sell when it rises above 70: stretched moves revert to the mean.",
     );
     let vague = submit("t", "h");
-    ok(
-        &d,
-        &[
-            "discover",
-            "--source",
-            "manual",
-            "--offline",
-            common::offline().to_str().unwrap(),
-        ],
-    );
+    common::discover_manual(&d);
     let page = common::data(&ok(&d, &["opportunities", "--all", "--json"])).unwrap();
-    let row = |id: &str| -> Value {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let row = |id: &str| common::row_of(&page, id);
     let reason = row(&rsi)["scores"]["complexity"]["reason"]
         .as_str()
         .unwrap()

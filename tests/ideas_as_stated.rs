@@ -38,26 +38,9 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     let pairs = common::submit_idea(&d, PAIRS.0, PAIRS.1);
     let carry = common::submit_idea(&d, CARRY.0, CARRY.1);
     let sentiment = common::submit_idea(&d, SENTIMENT.0, SENTIMENT.1);
-    ok(
-        &d,
-        &[
-            "discover",
-            "--source",
-            "manual",
-            "--offline",
-            common::offline().to_str().unwrap(),
-        ],
-    );
+    common::discover_manual(&d);
     let page = common::data(&ok(&d, &["opportunities", "--all", "--json"])).unwrap();
-    let row = |id: &str| -> Value {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let row = |id: &str| common::row_of(&page, id);
     // The trend idea: its own rule, template and numbers.
     let t = row(&trend);
     assert_eq!(t["status"], "submitted", "{t}");
@@ -165,23 +148,24 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
             .display(),
         root.join("eurusd_1h_2017-04-19_2018-02-07.csv").display()
     );
+    // `backtest STRATEGY --legs BTC,EURUSD EXTRA… --json`.
+    let backtest = |strategy: &str, extra: &[&str]| -> Value {
+        let mut args = vec!["backtest", strategy, "--legs", &legs];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        common::data(&ok(&d, &args)).unwrap()
+    };
     let fills = tmp.path().join("fills.csv");
     let sheet = tmp.path().join("pair.html");
-    let run = common::data(&ok(
-        &d,
+    let run = backtest(
+        pair["strategy_id"].as_str().unwrap(),
         &[
-            "backtest",
-            pair["strategy_id"].as_str().unwrap(),
-            "--legs",
-            &legs,
             "--trades-out",
             fills.to_str().unwrap(),
             "--report",
             sheet.to_str().unwrap(),
-            "--json",
         ],
-    ))
-    .unwrap();
+    );
     // The tear sheet is the portfolio's: both series named, its equity drawn.
     let html = std::fs::read_to_string(&sheet).unwrap();
     assert!(
@@ -220,19 +204,10 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
     std::fs::write(&rates, text).unwrap();
     // (The arithmetic, payment by payment against the equity, is the book's unit test:
     // `a_perpetuals_book_pays_funding_on_the_position_held_at_each_funding_time`.)
-    let funded = common::data(&ok(
-        &d,
-        &[
-            "backtest",
-            pair["strategy_id"].as_str().unwrap(),
-            "--legs",
-            &legs,
-            "--funding",
-            rates.to_str().unwrap(),
-            "--json",
-        ],
-    ))
-    .unwrap();
+    let funded = backtest(
+        pair["strategy_id"].as_str().unwrap(),
+        &["--funding", rates.to_str().unwrap()],
+    );
     let perp = &funded["legs"][0];
     assert!(perp["funding_payments"].as_u64().unwrap() > 10, "{perp}");
     assert!(perp["funding_paid"].as_f64().unwrap().abs() > 0.0, "{perp}");
@@ -257,19 +232,10 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
         carry_strategy["template"], "funding_carry",
         "{carry_strategy}"
     );
-    let carried = common::data(&ok(
-        &d,
-        &[
-            "backtest",
-            carry_strategy["strategy_id"].as_str().unwrap(),
-            "--legs",
-            &legs,
-            "--funding",
-            rates.to_str().unwrap(),
-            "--json",
-        ],
-    ))
-    .unwrap();
+    let carried = backtest(
+        carry_strategy["strategy_id"].as_str().unwrap(),
+        &["--funding", rates.to_str().unwrap()],
+    );
     let perp = &carried["legs"][0];
     assert!(perp["funding_payments"].as_u64().unwrap() > 100, "{perp}");
     assert!(
@@ -394,15 +360,7 @@ fn a_model_reads_what_no_template_covers_and_a_replay_needs_no_model() {
     let calls = server.requests().len();
 
     let page = common::data(&ok(&d, &["opportunities", "--all", "--json"])).unwrap();
-    let row = |id: &str| -> Value {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let row = |id: &str| common::row_of(&page, id);
     let r = row(&reversal);
     assert_eq!(r["read_by"], "model", "{r}");
     assert_eq!(r["needs"]["signal"], "reversal", "{r}");

@@ -243,6 +243,45 @@ const DATA: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Rules an idea states in so many words (no number), and the words that state them.
+const WORDED_RULES: &[(&str, &[&str])] = &[
+    (
+        "volatility_filter",
+        &[
+            "volatility filter",
+            "above its recent volatility",
+            "volatility regime filter",
+            "only when volatility",
+            "low volatility regime",
+            "high volatility regime",
+        ],
+    ),
+    (
+        "rebalance",
+        &[
+            "rebalance daily",
+            "rebalance weekly",
+            "rebalance monthly",
+            "rebalanced daily",
+            "rebalanced weekly",
+            "rebalanced monthly",
+            "rebalance every",
+        ],
+    ),
+    (
+        "hedge",
+        &[
+            "hedge ratio",
+            "hedged with",
+            "hedge with",
+            "delta neutral",
+            "delta hedged",
+            "market neutral",
+            "beta neutral",
+        ],
+    ),
+];
+
 /// Numbers and the words beside them: (value, next word or `%`, previous word, index).
 fn numbers(text: &str) -> Vec<(f64, &str, &str, usize)> {
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -677,58 +716,15 @@ pub fn read(family: Family, text: &str, raw: &str) -> Reading {
             phrase: format!("'{v}x leverage'"),
         });
     }
-    if let Some(p) = first_of(
-        text,
-        &[
-            "volatility filter",
-            "above its recent volatility",
-            "volatility regime filter",
-            "only when volatility",
-            "low volatility regime",
-            "high volatility regime",
-        ],
-    ) {
-        rules.push(StatedRule {
-            rule: "volatility_filter".into(),
-            value: None,
-            phrase: format!("'{p}'"),
-        });
-    }
-    if let Some(p) = first_of(
-        text,
-        &[
-            "rebalance daily",
-            "rebalance weekly",
-            "rebalance monthly",
-            "rebalanced daily",
-            "rebalanced weekly",
-            "rebalanced monthly",
-            "rebalance every",
-        ],
-    ) {
-        rules.push(StatedRule {
-            rule: "rebalance".into(),
-            value: None,
-            phrase: format!("'{p}'"),
-        });
-    }
-    if let Some(p) = first_of(
-        text,
-        &[
-            "hedge ratio",
-            "hedged with",
-            "hedge with",
-            "delta neutral",
-            "delta hedged",
-            "market neutral",
-            "beta neutral",
-        ],
-    ) {
-        rules.push(StatedRule {
-            rule: "hedge".into(),
-            value: None,
-            phrase: format!("'{p}'"),
-        });
+    // Rules stated in so many words, without a number.
+    for (rule, phrases) in WORDED_RULES {
+        if let Some(p) = first_of(text, phrases) {
+            rules.push(StatedRule {
+                rule: (*rule).into(),
+                value: None,
+                phrase: format!("'{p}'"),
+            });
+        }
     }
 
     // Legs: the assets named, as spot or perpetual; a pair trades two whatever it names, a

@@ -166,6 +166,31 @@ pub fn submit_idea(dir: &Path, title: &str, hypothesis: &str) -> String {
     v["opportunity_id"].as_str().unwrap().to_string()
 }
 
+/// `discover --source manual` over the shipped recordings (the submissions scored too).
+pub fn discover_manual(dir: &Path) -> String {
+    ok(
+        dir,
+        &[
+            "discover",
+            "--source",
+            "manual",
+            "--offline",
+            offline().to_str().unwrap(),
+        ],
+    )
+}
+
+/// The row of opportunity `id` in a page of `opportunities --json`.
+pub fn row_of(page: &serde_json::Value, id: &str) -> serde_json::Value {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == id)
+        .unwrap_or_else(|| panic!("no opportunity {id} in {page}"))
+        .clone()
+}
+
 /// The shipped recordings of the sources (`data/sources`), for `--offline`.
 pub fn offline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources")

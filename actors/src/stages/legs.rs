@@ -181,22 +181,7 @@ pub fn simulate_legs_with_funding(
             )
         })
         .collect();
-    // The portfolio's curve: each leg's mark at each point (a leg stopped by ruin keeps its
-    // last mark).
-    let points = legs.iter().map(|b| b.equity.len()).max().unwrap_or(0);
-    let equity: Vec<(i64, f64)> = (0..points)
-        .map(|j| {
-            let t = legs
-                .iter()
-                .find_map(|b| b.equity.get(j).map(|(t, _)| *t))
-                .unwrap_or_default();
-            let e = legs
-                .iter()
-                .map(|b| b.equity.get(j).or(b.equity.last()).map_or(0.0, |(_, e)| *e))
-                .sum();
-            (t, e)
-        })
-        .collect();
+    let equity = summed(&legs);
     let mut fills: Vec<LegFill> = legs
         .iter()
         .enumerate()
@@ -232,6 +217,24 @@ pub fn simulate_legs_with_funding(
         metrics,
         capital_per_leg,
     }
+}
+
+/// The legs' equity summed point by point (a leg stopped by ruin keeps its last mark).
+fn summed(legs: &[Backtest]) -> Vec<(i64, f64)> {
+    let points = legs.iter().map(|b| b.equity.len()).max().unwrap_or(0);
+    (0..points)
+        .map(|j| {
+            let t = legs
+                .iter()
+                .find_map(|b| b.equity.get(j).map(|(t, _)| *t))
+                .unwrap_or_default();
+            let e = legs
+                .iter()
+                .map(|b| b.equity.get(j).or(b.equity.last()).map_or(0.0, |(_, e)| *e))
+                .sum();
+            (t, e)
+        })
+        .collect()
 }
 
 impl LegsBacktest {
@@ -273,20 +276,7 @@ pub fn buy_and_hold_legs(
             )
         })
         .collect();
-    let points = each.iter().map(|b| b.equity.len()).max().unwrap_or(0);
-    let equity: Vec<(i64, f64)> = (0..points)
-        .map(|j| {
-            let t = each
-                .iter()
-                .find_map(|b| b.equity.get(j).map(|(t, _)| *t))
-                .unwrap_or_default();
-            let e = each
-                .iter()
-                .map(|b| b.equity.get(j).or(b.equity.last()).map_or(0.0, |(_, e)| *e))
-                .sum();
-            (t, e)
-        })
-        .collect();
+    let equity = summed(&each);
     let curve: Vec<f64> = equity.iter().map(|(_, e)| *e).collect();
     let metrics = metrics::compute(&RunRecord {
         equity: &curve,
