@@ -71,6 +71,7 @@ impl Command {
             ) => *json,
             Command::Data(
                 DataCommand::Download { json, .. }
+                | DataCommand::Funding { json, .. }
                 | DataCommand::Follow { json, .. }
                 | DataCommand::List(JsonFlag { json })
                 | DataCommand::Update(JsonFlag { json }),
@@ -298,6 +299,26 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Downloads a perpetual's funding-rate history (Binance USD-M futures,
+    /// `BINANCE_FUTURES_URL`) into the store (`market/binance/SYMBOL/funding.csv`), beside what
+    /// it holds; `backtest --funding store:binance/SYMBOL` reads it.
+    Funding {
+        /// The venue (`binance`).
+        #[arg(long, default_value = "binance")]
+        venue: String,
+        /// The perpetual's symbol (`BTCUSDT`).
+        #[arg(long)]
+        symbol: String,
+        /// First funding time: a date (`2024-01-01`), RFC 3339, or unix seconds.
+        #[arg(long)]
+        since: String,
+        /// End (exclusive; default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every configured series (`MARKETS`) brought up to the bar forming now; a series not in
     /// the store yet from `MARKET_HISTORY_DAYS` ago.
     Update(JsonFlag),
@@ -427,12 +448,12 @@ pub struct BacktestArgs {
     /// `--trades-out` then writes every leg's fills. Replaces `--data`.
     #[arg(long, value_name = "DATA,DATA")]
     pub legs: Option<String>,
-    /// With `--legs`: the funding rates of the first leg, a perpetual (Binance's funding-rate
-    /// history as JSON, its monthly archive CSV `calc_time,funding_interval_hours,last_funding_rate`,
-    /// or `timestamp,funding_rate`): its book pays `position × close × rate` at each funding
+    /// With `--legs`: the funding rates of the first leg, a perpetual: `store:binance/SYMBOL`
+    /// (`data funding`), or a file (Binance's funding-rate history as JSON, its monthly archive
+    /// CSV `calc_time,funding_interval_hours,last_funding_rate`, or `timestamp,funding_rate`): its book pays `position × close × rate` at each funding
     /// time, in its equity and its round trips.
     #[arg(long)]
-    pub funding: Option<PathBuf>,
+    pub funding: Option<String>,
     /// Write the equity curve (`timestamp,equity`) to this CSV.
     #[arg(long)]
     pub equity_out: Option<PathBuf>,

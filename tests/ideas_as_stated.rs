@@ -432,3 +432,120 @@ fn a_model_reads_what_no_template_covers_and_a_replay_needs_no_model() {
         "no model call after the first reading"
     );
 }
+
+/// Binance's funding-rate history, as its USD-M futures API answers
+/// `GET /fapi/v1/fundingRate?symbol&startTime&endTime&limit`: the rates of the asked range, 8
+/// hours apart, at most `limit` (rates made up here: the client and the store are tested).
+fn binance_funding(r: &Recorded) -> Option<Reply> {
+    let query = r.path.split_once('?')?.1;
+    let get = |k: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let (start, end, limit) = (get("startTime")?, get("endTime")?, get("limit")?);
+    let step = 8 * 3600 * 1000;
+    let first = (start + step - 1) / step * step;
+    let rows: Vec<Value> = (0..)
+        .map(|i| first + i * step)
+        .take_while(|t| *t <= end)
+        .take(limit as usize)
+        .map(|t| {
+            let rate = if (t / step) % 3 == 0 { "-0.00005000" } else { "0.00010000" };
+            json!({"symbol": "BTCUSDT", "fundingTime": t, "fundingRate": rate, "markPrice": "34287.54619963"})
+        })
+        .collect();
+    Some(Reply::json(200, Value::Array(rows)))
+}
+
+#[test]
+fn funding_history_is_downloaded_into_the_store_page_by_page_and_backtests_read_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let server = LoopbackServer::respond(binance_funding);
+    let funding = |args: &[&str]| -> Value {
+        let mut cmd = common::bin();
+        cmd.arg("--data-dir")
+            .arg(&d)
+            .arg("--create")
+            .args(["data", "funding", "--symbol", "BTCUSDT"])
+            .args(args)
+            .arg("--json")
+            .env("BINANCE_FUTURES_URL", &server.url);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        common::data(&common::stdout(&out)).unwrap()
+    };
+    // 2017-07-01 to 2018-08-01: 1,188 funding times, two pages of at most 1,000.
+    let done = funding(&["--since", "2017-07-01", "--until", "2018-08-01"]);
+    assert_eq!(done["rates"], 1188, "{done}");
+    assert_eq!(done["requests"], 2, "{done}");
+    assert_eq!(done["first"], "2017-07-01T00:00:00Z", "{done}");
+    let asked: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(
+        asked[0].starts_with("/fapi/v1/fundingRate?symbol=BTCUSDT&startTime=1498867200000&"),
+        "{asked:?}"
+    );
+    // A rerun over part of it adds nothing twice.
+    let again = funding(&["--since", "2018-01-01", "--until", "2018-02-01"]);
+    assert_eq!(again["stored"], 1188, "{again}");
+    let file = std::fs::read_to_string(d.join("market/binance/BTCUSDT/funding.csv")).unwrap();
+    assert_eq!(file.lines().count(), 1189);
+    assert!(
+        file.starts_with("timestamp,funding_rate\n2017-07-01T00:00:00Z,-0.00005\n"),
+        "{file}"
+    );
+    // A backtest of a carry over two series reads them from the store.
+    let carry = common::submit_idea(&d, CARRY.0, CARRY.1);
+    common::discover_manual(&d);
+    let generated = common::data(&ok(
+        &d,
+        &[
+            "generate",
+            "--opportunity",
+            &carry,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let legs = format!(
+        "{},{}",
+        root.join("coinbase_btcusd_1h_2017-07-01_2019-10-17.csv")
+            .display(),
+        root.join("eurusd_1h_2017-04-19_2018-02-07.csv").display()
+    );
+    let run = common::data(&ok(
+        &d,
+        &[
+            "backtest",
+            generated["strategy_id"].as_str().unwrap(),
+            "--legs",
+            &legs,
+            "--funding",
+            "store:binance/BTCUSDT",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert!(
+        run["legs"][0]["funding_payments"].as_u64().unwrap() > 100,
+        "{run}"
+    );
+    // A series the store has no funding of is refused by name.
+    let err = fails(
+        &d,
+        &[
+            "backtest",
+            generated["strategy_id"].as_str().unwrap(),
+            "--legs",
+            &legs,
+            "--funding",
+            "store:binance/ETHUSDT",
+        ],
+    );
+    assert!(err.contains("no funding rates of ETHUSDT"), "{err}");
+}

@@ -373,6 +373,28 @@ struct LegsJson<'a> {
     trials: u64,
 }
 
+/// The funding rates `--funding` names: `store:VENUE/SYMBOL` or a file.
+fn funding_rates(
+    root: &Path,
+    spec: &str,
+) -> anyhow::Result<Vec<stratagem_actors::bars::funding::FundingRate>> {
+    if let Some(stored) = spec.strip_prefix("store:") {
+        let (venue, symbol) = stored.split_once('/').unwrap_or(("", stored));
+        let Some(venue) = stratagem_actors::bars::Venue::parse(venue) else {
+            bail!("--funding {spec:?}: give store:binance/SYMBOL");
+        };
+        let rates = stratagem_actors::bars::BarStore::new(root).funding(venue, symbol)?;
+        if rates.is_empty() {
+            bail!("the store has no funding rates of {symbol} (`stratagem data funding --symbol {symbol} --since …` first)");
+        }
+        return Ok(rates);
+    }
+    let text = std::fs::read_to_string(spec)
+        .map_err(|e| anyhow::anyhow!("cannot read funding rates from {spec}: {e}"))?;
+    stratagem_actors::bars::funding::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{spec} is not a usable funding file: {e}"))
+}
+
 /// `backtest --legs A,B`: a strategy over several series.
 #[allow(clippy::too_many_arguments)]
 async fn run_legs(
@@ -406,15 +428,7 @@ async fn run_legs(
     }
     let funding = match &args.funding {
         None => Vec::new(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("cannot read funding rates from {}: {e}", path.display())
-            })?;
-            let rates = stratagem_actors::bars::funding::parse(&text).map_err(|e| {
-                anyhow::anyhow!("{} is not a usable funding file: {e}", path.display())
-            })?;
-            vec![rates]
-        }
+        Some(spec) => vec![funding_rates(root, spec)?],
     };
     let done = backtest_legs(
         root,

@@ -68,6 +68,53 @@ pub async fn run(root: &Path, settings: &Settings, cmd: DataCommand) -> anyhow::
                 );
             }
         }
+        DataCommand::Funding {
+            venue,
+            symbol,
+            since,
+            until,
+            json,
+        } => {
+            let Some(venue) = stratagem_actors::bars::Venue::parse(&venue) else {
+                bail!("--venue {venue:?} is not binance");
+            };
+            let since = when("--since", &since)?;
+            let now = stratagem_actors::bars::now();
+            let until = until
+                .map(|u| when("--until", &u))
+                .transpose()?
+                .unwrap_or(now);
+            let mut client = VenueClient::new(venue, urls(settings)?)?;
+            let (rates, requests) = client.funding_history(&symbol, since, until).await?;
+            let stored = store.put_funding(venue, &symbol, &rates)?;
+            #[derive(serde::Serialize)]
+            struct Funded<'a> {
+                symbol: &'a str,
+                requests: usize,
+                rates: usize,
+                stored: usize,
+                first: Option<String>,
+                last: Option<String>,
+            }
+            let done = Funded {
+                symbol: &symbol,
+                requests,
+                rates: rates.len(),
+                stored,
+                first: rates.first().map(|r| iso(r.time)),
+                last: rates.last().map(|r| iso(r.time)),
+            };
+            if json {
+                print_json(&done)?;
+            } else {
+                say!(
+                    "{symbol}: {} funding rate(s) in {requests} request(s), {} to {}; the store holds {stored}",
+                    done.rates,
+                    done.first.as_deref().unwrap_or("-"),
+                    done.last.as_deref().unwrap_or("-")
+                );
+            }
+        }
         DataCommand::Follow {
             series: args,
             bars,

@@ -292,6 +292,77 @@ impl BarStore {
         &self.root
     }
 
+    /// The funding rates stored of a perpetual (`VENUE/SYMBOL/funding.csv`, the plain
+    /// `timestamp,funding_rate` format with RFC 3339 times): none when none are.
+    ///
+    /// # Errors
+    /// A bad symbol; a stored file that does not read (named).
+    pub fn funding(
+        &self,
+        venue: Venue,
+        symbol: &str,
+    ) -> Result<Vec<funding::FundingRate>, StoreError> {
+        let path = self.funding_path(venue, symbol)?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => funding::parse(&text).map_err(|e| StoreError::Corrupt {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Stores funding rates of a perpetual beside those already stored (one rate a time; a
+    /// newer download's rate of a time replaces the stored one), written whole and renamed into
+    /// place. Returns how many are stored.
+    ///
+    /// # Errors
+    /// A bad symbol; the store cannot be read or written.
+    pub fn put_funding(
+        &self,
+        venue: Venue,
+        symbol: &str,
+        rates: &[funding::FundingRate],
+    ) -> Result<usize, StoreError> {
+        let mut all: std::collections::BTreeMap<i64, f64> = self
+            .funding(venue, symbol)?
+            .into_iter()
+            .map(|r| (r.time, r.rate))
+            .collect();
+        all.extend(rates.iter().map(|r| (r.time, r.rate)));
+        if all.is_empty() {
+            return Ok(0);
+        }
+        let path = self.funding_path(venue, symbol)?;
+        let mut text = String::from("timestamp,funding_rate\n");
+        for (t, r) in &all {
+            text.push_str(&format!("{},{r}\n", iso(*t)));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let tmp = path.with_extension("csv.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(io(&path))?;
+        Ok(all.len())
+    }
+
+    fn funding_path(&self, venue: Venue, symbol: &str) -> Result<PathBuf, StoreError> {
+        // The symbol names a directory: checked as a series' is.
+        let s = Series::new(
+            venue,
+            symbol,
+            Interval::parse("1h").unwrap_or(Interval(3600)),
+        )?;
+        Ok(self
+            .root
+            .join(s.venue.as_str())
+            .join(&s.symbol)
+            .join("funding.csv"))
+    }
+
     fn dir(&self, s: &Series) -> PathBuf {
         self.root
             .join(s.venue.as_str())

@@ -35,6 +35,14 @@ pub struct VenueUrls {
     /// `BINANCE_WEIGHT_LIMIT`: request weight a minute past which the download waits (default
     /// 1000; Binance allows 6000).
     pub binance_weight_limit: u32,
+    /// `BINANCE_FUTURES_URL`: Binance USD-M futures, for funding rates (default
+    /// `https://fapi.binance.com`).
+    #[serde(default = "default_futures")]
+    pub binance_futures: String,
+}
+
+fn default_futures() -> String {
+    "https://fapi.binance.com".into()
 }
 
 impl Default for VenueUrls {
@@ -44,6 +52,7 @@ impl Default for VenueUrls {
             coinbase: "https://api.exchange.coinbase.com".into(),
             binance_ws: "wss://stream.binance.com:9443/ws".into(),
             binance_weight_limit: 1000,
+            binance_futures: default_futures(),
         }
     }
 }
@@ -62,6 +71,9 @@ impl VenueUrls {
             binance: settings.text("BINANCE_REST_URL").unwrap_or(d.binance),
             coinbase: settings.text("COINBASE_REST_URL").unwrap_or(d.coinbase),
             binance_ws: settings.text("BINANCE_WS_URL").unwrap_or(d.binance_ws),
+            binance_futures: settings
+                .text("BINANCE_FUTURES_URL")
+                .unwrap_or(d.binance_futures),
             binance_weight_limit: settings.parsed(
                 "BINANCE_WEIGHT_LIMIT",
                 d.binance_weight_limit,
@@ -204,6 +216,58 @@ impl VenueClient {
                 venue,
                 message: format!("its time is not {{\"{field}\": …}}"),
             })
+    }
+
+    /// A perpetual's funding rates of `[from, to)` (unix seconds) from Binance USD-M futures:
+    /// `GET {BINANCE_FUTURES_URL}/fapi/v1/fundingRate?symbol&startTime&endTime&limit=1000`,
+    /// page after page (each from the last funding time it gave), oldest first.
+    ///
+    /// # Errors
+    /// Not Binance; the venue did not answer, or not in its format (named).
+    pub async fn funding_history(
+        &mut self,
+        symbol: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<(Vec<super::funding::FundingRate>, usize), DownloadError> {
+        if self.venue != Venue::Binance {
+            return Err(DownloadError::Format {
+                venue: self.venue.as_str(),
+                message: "funding rates come from Binance USD-M futures (--venue binance)".into(),
+            });
+        }
+        const LIMIT: usize = 1000;
+        let (mut out, mut requests, mut at) = (Vec::new(), 0, from);
+        while at < to {
+            let url = format!(
+                "{}/fapi/v1/fundingRate?symbol={symbol}&startTime={}&endTime={}&limit={LIMIT}",
+                self.urls.binance_futures.trim_end_matches('/'),
+                at * 1000,
+                to * 1000 - 1
+            );
+            let response = self.get(url).await?;
+            requests += 1;
+            let text = String::from_utf8_lossy(&response.body);
+            let page = if text.trim() == "[]" {
+                Vec::new()
+            } else {
+                super::funding::parse(&text).map_err(|e| DownloadError::Format {
+                    venue: "binance",
+                    message: e.to_string(),
+                })?
+            };
+            let Some(last) = page.last().map(|r| r.time) else {
+                break;
+            };
+            let full = page.len() >= LIMIT;
+            out.extend(page.into_iter().filter(|r| r.time >= at && r.time < to));
+            if !full || last + 1 <= at {
+                break;
+            }
+            at = last + 1;
+        }
+        out.dedup_by_key(|r| r.time);
+        Ok((out, requests))
     }
 
     async fn page(&mut self, s: &Series, from: i64, to: i64) -> Result<Page, DownloadError> {

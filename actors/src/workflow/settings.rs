@@ -760,6 +760,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "Binance spot REST base URL of `data download` (default https://api.binance.com)",
     ),
     (
+        "BINANCE_FUTURES_URL",
+        "Binance USD-M futures REST base URL of `data funding` (default https://fapi.binance.com)",
+    ),
+    (
         "COINBASE_REST_URL",
         "Coinbase Exchange REST base URL of `data download` (default https://api.exchange.coinbase.com)",
     ),
