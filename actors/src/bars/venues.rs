@@ -261,7 +261,7 @@ impl VenueClient {
             };
             let full = page.len() >= LIMIT;
             out.extend(page.into_iter().filter(|r| r.time >= at && r.time < to));
-            if !full || last + 1 <= at {
+            if !full || last < at {
                 break;
             }
             at = last + 1;
