@@ -84,20 +84,6 @@ const SIGNALS: &[(&str, Family, &[&str])] = &[
         &["rsi", "relative strength index"],
     ),
     (
-        "reversal",
-        Family::MeanReversion,
-        &[
-            "short term reversal",
-            "short term reversals",
-            "reversal effect",
-            "buy the losers",
-            "buy yesterday s losers",
-            "fade the previous",
-            "fade the last",
-            "fade yesterday",
-        ],
-    ),
-    (
         "vol_target",
         Family::Trend,
         &[
@@ -135,6 +121,20 @@ const SIGNALS: &[(&str, Family, &[&str])] = &[
             "standard deviation",
             "bollinger",
             "sigma",
+        ],
+    ),
+    (
+        "reversal",
+        Family::MeanReversion,
+        &[
+            "short term reversal",
+            "short term reversals",
+            "reversal effect",
+            "buy the losers",
+            "buy yesterday s losers",
+            "fade the previous",
+            "fade the last",
+            "fade yesterday",
         ],
     ),
     (
