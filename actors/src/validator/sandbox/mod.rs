@@ -165,6 +165,15 @@ impl SandboxLayer {
                 ));
                 return Ok(report(errors, warnings));
             }
+            // A strategy that cannot start is reported as the runs report it.
+            Err(SandboxError::Start(trap)) => {
+                errors.push(Finding::at(
+                    0,
+                    trap_code(&trap),
+                    format!("while starting: {trap}"),
+                ));
+                return Ok(report(errors, warnings));
+            }
             Err(e) => {
                 errors.push(Finding::at(0, "sandbox.module", e.to_string()));
                 return Ok(report(errors, warnings));
