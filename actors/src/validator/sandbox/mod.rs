@@ -20,6 +20,17 @@ pub const NEUTRAL_FUNDING_RATE: f64 = 0.0001;
 pub const MAX_LEGS: usize = 4;
 
 /// The finding code of a trap: a host limit has its own.
+/// The finding of a module that did not start: its trap's code when it trapped starting,
+/// else a module error.
+fn not_started(e: SandboxError) -> Finding {
+    match e {
+        SandboxError::Start(trap) => {
+            Finding::at(0, trap_code(&trap), format!("while starting: {trap}"))
+        }
+        e => Finding::at(0, "sandbox.module", e.to_string()),
+    }
+}
+
 fn trap_code(trap: &SandboxTrap) -> &'static str {
     match trap {
         SandboxTrap::HostLimit(_) => "sandbox.host_limit",
@@ -166,16 +177,8 @@ impl SandboxLayer {
                 return Ok(report(errors, warnings));
             }
             // A strategy that cannot start is reported as the runs report it.
-            Err(SandboxError::Start(trap)) => {
-                errors.push(Finding::at(
-                    0,
-                    trap_code(&trap),
-                    format!("while starting: {trap}"),
-                ));
-                return Ok(report(errors, warnings));
-            }
             Err(e) => {
-                errors.push(Finding::at(0, "sandbox.module", e.to_string()));
+                errors.push(not_started(e));
                 return Ok(report(errors, warnings));
             }
         };
@@ -234,16 +237,8 @@ impl SandboxLayer {
                     .run_with_funding(&loaded, bars, &limits, &risk, funding.clone())
                 {
                     Ok(out) => out,
-                    Err(SandboxError::Start(trap)) => {
-                        errors.push(Finding::at(
-                            0,
-                            trap_code(&trap),
-                            format!("while starting: {trap}"),
-                        ));
-                        return Ok(report(errors, warnings));
-                    }
                     Err(e) => {
-                        errors.push(Finding::at(0, "sandbox.module", e.to_string()));
+                        errors.push(not_started(e));
                         return Ok(report(errors, warnings));
                     }
                 };
