@@ -173,6 +173,18 @@ fn the_three_ideas_are_fitted_honestly_and_say_so_everywhere() {
         "the legs are named"
     );
     assert!(html.contains("eurusd_1h_2017-04-19_2018-02-07.csv"));
+    // … with a row a leg (its fills and fees) and the book's net and gross exposure.
+    assert!(html.contains("<table id=\"legs\">"), "the legs' table");
+    assert!(html.contains("id=\"exposure\">net exposure mean"));
+    assert!(html.contains("id=\"exposure-chart\""));
+    let exposure = &run["exposure"];
+    // The spread mostly offsets: its mean net exposure is well inside its mean gross one.
+    let (net, gross) = (
+        exposure["net_mean"].as_f64().unwrap(),
+        exposure["gross_mean"].as_f64().unwrap(),
+    );
+    assert!(gross > 0.0 && net.abs() < gross / 2.0, "{exposure}");
+    assert!(exposure["gross_max"].as_f64().unwrap() >= exposure["net_max_abs"].as_f64().unwrap());
     assert!(run["steps"].as_u64().unwrap() > 3000, "{run}");
     let per_leg = run["legs"].as_array().unwrap();
     assert_eq!(per_leg.len(), 2, "{run}");

@@ -151,6 +151,10 @@ fn the_pairs_template_trades_both_legs_and_its_equity_is_its_fills() {
     let mut cash = [capital / 2.0; 2];
     let mut position = [0.0f64; 2];
     let mut next = 0;
+    // The book's exposure at each step is the same positions at the closes, over the equity.
+    let exposure = result.exposure(&aligned);
+    assert_eq!(exposure.curve.len(), steps);
+    let (mut hedged, mut open) = (0, 0);
     for (j, (t, equity)) in result.equity.iter().enumerate().skip(1) {
         while let Some(f) = result.fills.get(next).filter(|f| f.fill.timestamp <= *t) {
             cash[f.leg] -= f.fill.quantity * f.fill.price + f.fill.fee;
@@ -164,6 +168,34 @@ fn the_pairs_template_trades_both_legs_and_its_equity_is_its_fills() {
             (marked - equity).abs() <= 1e-9 * equity.abs().max(1.0),
             "step {j} at {t}: {marked} from the fills, {equity} in the curve"
         );
+        let notional = |k: usize| position[k] * aligned.legs[k][j - 1].close;
+        let (_, net, gross) = exposure.curve[j - 1];
+        let (want_net, want_gross) = (
+            (notional(0) + notional(1)) / equity,
+            (notional(0).abs() + notional(1).abs()) / equity,
+        );
+        assert!(
+            (net - want_net).abs() < 1e-9 && (gross - want_gross).abs() < 1e-9,
+            "step {j}: exposure {net}/{gross}, from the fills {want_net}/{want_gross}"
+        );
+        // A spread position holds the legs on opposite sides: its net is below its gross.
+        if position[0] * position[1] < 0.0 {
+            hedged += 1;
+            assert!(net.abs() < gross, "step {j}: {net} vs {gross}");
+        }
+        if position[0] != 0.0 || position[1] != 0.0 {
+            open += 1;
+        }
     }
     assert_eq!(next, result.fills.len(), "every fill is in the curve");
+    // (A negative hedge ratio — BTC and EUR/USD at times move against each other — holds
+    // both legs on one side: not every step in the market is hedged.)
+    assert!(
+        hedged > 0 && open >= hedged,
+        "{hedged} of {open} steps in the market hedged"
+    );
+    let per_leg = result.summaries();
+    let fees: f64 = result.fills.iter().map(|f| f.fill.fee).sum();
+    assert!((per_leg[0].fees + per_leg[1].fees - fees).abs() < 1e-9);
+    assert!(per_leg.iter().all(|l| l.fees > 0.0), "{per_leg:?}");
 }

@@ -14,7 +14,7 @@ use stratagem_actors::workflow::backtest::{
     write_leg_fills, write_trades, BacktestRequest, LoadedBars,
 };
 use stratagem_actors::workflow::data_dir::DataDir;
-use stratagem_actors::workflow::report::{write_report, Report};
+use stratagem_actors::workflow::report::{write_report, BookSection, Report};
 use stratagem_actors::workflow::sweep::{check_folds, walk_forward, Fold, OutOfSample};
 use stratagem_events::projection::rfc3339_micros;
 use stratagem_events::StageMetrics;
@@ -181,6 +181,7 @@ pub async fn run(root: &Path, args: BacktestArgs) -> anyhow::Result<ExitCode> {
                 costs,
                 capital: args.market.capital,
                 implausible: implausible.as_deref(),
+                book: None,
             },
             path,
         )?;
@@ -346,13 +347,8 @@ struct LegJson<'a> {
     series: &'a str,
     bars: usize,
     dropped: usize,
-    fills: usize,
-    trades: usize,
-    final_equity: f64,
-    total_return: f64,
-    fees: f64,
-    funding_paid: f64,
-    funding_payments: usize,
+    #[serde(flatten)]
+    summary: stratagem_actors::stages::legs::LegSummary,
 }
 
 #[derive(Serialize)]
@@ -366,6 +362,7 @@ struct LegsJson<'a> {
     capital_per_leg: f64,
     costs: CostModel,
     metrics: &'a StageMetrics,
+    exposure: &'a stratagem_actors::stages::legs::BookExposure,
     final_equity: f64,
     fills: usize,
     trap: Option<String>,
@@ -444,6 +441,8 @@ async fn run_legs(
     )
     .await?;
     let r = &done.result;
+    let exposure = r.exposure(&done.aligned);
+    let summaries = r.summaries();
     if let Some(path) = &args.equity_out {
         write_curve(&r.equity, path)?;
     }
@@ -477,27 +476,25 @@ async fn run_legs(
                 costs,
                 capital: args.market.capital,
                 implausible: implausible.as_deref(),
+                book: Some(BookSection {
+                    names: &names,
+                    legs: &summaries,
+                    exposure: &exposure,
+                }),
             },
             path,
         )?;
     }
     let when = |t: Option<i64>| t.map(|t| rfc3339_micros(t * 1_000_000)).unwrap_or_default();
     let steps = &done.aligned.legs[0][..done.steps.min(done.aligned.steps())];
-    let per_leg: Vec<LegJson> = r
-        .legs
+    let per_leg: Vec<LegJson> = summaries
         .iter()
         .enumerate()
-        .map(|(k, b)| LegJson {
+        .map(|(k, summary)| LegJson {
             series: &names[k],
             bars: loaded[k].bars.len(),
             dropped: done.aligned.dropped[k],
-            fills: b.fills.len(),
-            trades: b.trades.len(),
-            final_equity: b.equity.last().map_or(r.capital_per_leg, |(_, e)| *e),
-            total_return: b.metrics.total_return,
-            fees: b.fills.iter().map(|f| f.fee).sum(),
-            funding_paid: b.funding.iter().map(|f| f.paid).sum(),
-            funding_payments: b.funding.len(),
+            summary: *summary,
         })
         .collect();
     let final_equity = r.equity.last().map_or(args.market.capital, |(_, e)| *e);
@@ -512,6 +509,7 @@ async fn run_legs(
             capital_per_leg: r.capital_per_leg,
             costs,
             metrics: &r.metrics,
+            exposure: &exposure,
             final_equity,
             fills: r.fills.len(),
             trap: done.trap.clone(),
@@ -534,15 +532,22 @@ async fn run_legs(
             l.series,
             l.bars,
             l.dropped,
-            l.fills,
-            l.trades,
-            l.fees,
-            l.funding_paid,
-            l.funding_payments,
-            l.final_equity,
-            l.total_return * 100.0
+            l.summary.fills,
+            l.summary.trades,
+            l.summary.fees,
+            l.summary.funding_paid,
+            l.summary.funding_payments,
+            l.summary.final_equity,
+            l.summary.total_return * 100.0
         );
     }
+    say!(
+        "exposure       net mean {:+.2} % (largest {:.2} %), gross mean {:.2} % (largest {:.2} %) of equity",
+        exposure.net_mean * 100.0,
+        exposure.net_max_abs * 100.0,
+        exposure.gross_mean * 100.0,
+        exposure.gross_max * 100.0
+    );
     let m = &r.metrics;
     say!(
         "portfolio      equity {final_equity:.2} ({:+.2} %), sharpe {:.3}, max drawdown {:.2} %, {} trades",

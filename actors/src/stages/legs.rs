@@ -254,6 +254,98 @@ impl LegsBacktest {
     }
 }
 
+/// One leg of a multi-leg book, summed up: what the trades CSV's rows of the leg add to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LegSummary {
+    /// Fills of the leg.
+    pub fills: usize,
+    /// Its closed round trips.
+    pub trades: usize,
+    /// Fees it paid.
+    pub fees: f64,
+    /// Funding it paid (+) or received (−).
+    pub funding_paid: f64,
+    /// Funding payments it made or received.
+    pub funding_payments: usize,
+    /// Its equity at the end (its share of the capital at the start).
+    pub final_equity: f64,
+    /// Its return on its share.
+    pub total_return: f64,
+}
+
+/// A multi-leg book's exposure at each step's close, as fractions of the portfolio's equity
+/// then: **net** = Σ position × close over the legs (signed: a hedged pair is near 0), **gross**
+/// = Σ |position × close|.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BookExposure {
+    /// (timestamp, net, gross) at each step's close.
+    #[serde(skip)]
+    pub curve: Vec<(i64, f64, f64)>,
+    /// Mean net exposure.
+    pub net_mean: f64,
+    /// Largest |net exposure|.
+    pub net_max_abs: f64,
+    /// Mean gross exposure.
+    pub gross_mean: f64,
+    /// Largest gross exposure.
+    pub gross_max: f64,
+}
+
+impl LegsBacktest {
+    /// Each leg summed up.
+    pub fn summaries(&self) -> Vec<LegSummary> {
+        self.legs
+            .iter()
+            .map(|b| LegSummary {
+                fills: b.fills.len(),
+                trades: b.trades.len(),
+                fees: b.fills.iter().map(|f| f.fee).sum(),
+                funding_paid: b.funding.iter().map(|f| f.paid).sum(),
+                funding_payments: b.funding.len(),
+                final_equity: b.equity.last().map_or(self.capital_per_leg, |(_, e)| *e),
+                total_return: b.metrics.total_return,
+            })
+            .collect()
+    }
+
+    /// The book's net and gross exposure at each step it ran, on the `aligned` bars it ran
+    /// over: each leg's position after its last fill at or before the step, at the step's
+    /// close, over the portfolio's equity then.
+    pub fn exposure(&self, aligned: &Aligned) -> BookExposure {
+        let steps = self.equity.len().saturating_sub(1).min(aligned.steps());
+        let mut next = vec![0usize; self.legs.len()];
+        let mut position = vec![0.0f64; self.legs.len()];
+        let mut curve = Vec::with_capacity(steps);
+        for t in 0..steps {
+            let (mut net, mut gross) = (0.0, 0.0);
+            for (k, book) in self.legs.iter().enumerate() {
+                while let Some(f) = book.fills.get(next[k]).filter(|f| f.bar <= t) {
+                    position[k] = f.position;
+                    next[k] += 1;
+                }
+                let notional = position[k] * aligned.legs[k][t].close;
+                net += notional;
+                gross += notional.abs();
+            }
+            let equity = self.equity[t + 1].1;
+            let (net, gross) = if equity > 0.0 {
+                (net / equity, gross / equity)
+            } else {
+                (0.0, 0.0)
+            };
+            curve.push((aligned.legs[0][t].timestamp, net, gross));
+        }
+        let n = curve.len().max(1) as f64;
+        BookExposure {
+            net_mean: curve.iter().map(|c| c.1).sum::<f64>() / n,
+            net_max_abs: curve.iter().map(|c| c.1.abs()).fold(0.0, f64::max),
+            gross_mean: curve.iter().map(|c| c.2).sum::<f64>() / n,
+            gross_max: curve.iter().map(|c| c.2).fold(0.0, f64::max),
+            curve,
+        }
+    }
+}
+
 /// The baseline of a multi-leg strategy: each leg bought and held with its share of the
 /// capital, the legs' equity summed.
 pub fn buy_and_hold_legs(

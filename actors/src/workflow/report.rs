@@ -36,6 +36,19 @@ pub struct Report<'a> {
     pub capital: f64,
     /// Why the figures are not believed, if they are not.
     pub implausible: Option<&'a str>,
+    /// A strategy over several series: its legs and its book's exposure.
+    pub book: Option<BookSection<'a>>,
+}
+
+/// The legs of a multi-leg book on the tear sheet.
+#[derive(Debug, Clone, Copy)]
+pub struct BookSection<'a> {
+    /// Each leg's series, as given.
+    pub names: &'a [String],
+    /// Each leg summed up.
+    pub legs: &'a [crate::stages::legs::LegSummary],
+    /// The book's net and gross exposure.
+    pub exposure: &'a crate::stages::legs::BookExposure,
 }
 
 /// Most points a chart draws (longer series are thinned, keeping the last point).
@@ -359,6 +372,9 @@ pub fn tear_sheet(r: &Report<'_>) -> String {
         let _ = write!(html, "<tr><th>{name}</th><td>{s}</td><td>{bh}</td></tr>");
     }
     html.push_str("</tbody></table>");
+    if let Some(book) = &r.book {
+        legs_section(&mut html, book);
+    }
     html.push_str("<h2>Monthly returns</h2><table id=\"monthly\"><thead><tr><th>year</th>");
     for name in [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "year",
@@ -404,6 +420,47 @@ pub fn tear_sheet(r: &Report<'_>) -> String {
     html.push_str(MEASURE);
     html.push_str("</body></html>\n");
     html
+}
+
+/// The legs' table and the book's exposure (net and gross, over the portfolio's equity).
+fn legs_section(html: &mut String, book: &BookSection<'_>) {
+    html.push_str("<h2>Legs</h2><table id=\"legs\"><thead><tr><th>leg</th><th>series</th><th>fills</th><th>trades</th><th>fees</th><th>funding paid</th><th>final equity</th><th>return</th></tr></thead><tbody>");
+    for (k, l) in book.legs.iter().enumerate() {
+        let class = if l.total_return < 0.0 { "neg" } else { "pos" };
+        let _ = write!(
+            html,
+            "<tr><td>{k}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td class=\"{class}\">{}</td></tr>",
+            escape(book.names.get(k).map_or("", String::as_str)),
+            l.fills,
+            l.trades,
+            l.fees,
+            l.funding_paid,
+            l.final_equity,
+            percent(l.total_return)
+        );
+    }
+    let e = book.exposure;
+    let _ = write!(
+        html,
+        "</tbody></table><p id=\"exposure\">net exposure mean {}, largest {}; gross exposure mean {}, largest {} (of the portfolio's equity at each close)</p>",
+        percent(e.net_mean),
+        percent(e.net_max_abs),
+        percent(e.gross_mean),
+        percent(e.gross_max)
+    );
+    let series = |pick: fn(&(i64, f64, f64)) -> f64| -> Vec<(i64, f64)> {
+        e.curve.iter().map(|c| (c.0, pick(c))).collect()
+    };
+    html.push_str(&chart(
+        "exposure-chart",
+        "Exposure: net and gross notional over equity",
+        &[
+            ("net", "#1f5fbf", series(|c| c.1)),
+            ("gross", "#e67e22", series(|c| c.2)),
+        ],
+        |v| format!("{:.0} %", v * 100.0),
+        false,
+    ));
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}figure{margin:16px 0}figcaption{font-weight:600}svg{width:100%;max-width:1000px;background:#fafafa;border:1px solid #ddd}svg text{font-size:11px;fill:#555}line.grid{stroke:#e3e3e3}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}thead th{background:#f0f0f0}.neg{color:#c0392b}.pos{color:#1e7e34}.alert{background:#fdecea;border:1px solid #c0392b;padding:8px}.meta{color:#555}.legend{margin:4px 0}";
