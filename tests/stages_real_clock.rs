@@ -15,7 +15,7 @@ use common::venue::{binance_klines, binance_trading, real_bars, TradingBook, Ven
 use common::{approved_idea, bin, ok};
 use serde_json::Value;
 use stratagem_actors::bars::Series;
-use stratagem_actors::stages::realclock::paper_step;
+use stratagem_actors::stages::realclock::{paper_step, StageBars};
 use stratagem_actors::stages::runner::Baseline;
 use stratagem_actors::validator::sandbox::runtime::{Sandbox, SandboxBar};
 use stratagem_actors::workflow::settings::Settings;
@@ -41,12 +41,23 @@ fn fast_exchange(
     step: i64,
     book: Option<Arc<Mutex<TradingBook>>>,
 ) -> LoopbackServer {
-    let asked = std::sync::atomic::AtomicI64::new(0);
     // ETHUSDT: the same moves at 7.5 % of the price.
     let eth: Vec<VenueBar> = bars
         .iter()
         .map(|(t, [o, h, l, c, v])| (*t, [o * 0.075, h * 0.075, l * 0.075, c * 0.075, *v]))
         .collect();
+    fast_market(bars, eth, start, step, book)
+}
+
+/// [`fast_exchange`] with `eth` the bars of ETHUSDT.
+fn fast_market(
+    bars: Vec<VenueBar>,
+    eth: Vec<VenueBar>,
+    start: i64,
+    step: i64,
+    book: Option<Arc<Mutex<TradingBook>>>,
+) -> LoopbackServer {
+    let asked = std::sync::atomic::AtomicI64::new(0);
     LoopbackServer::respond(move |r: &Recorded| {
         use std::sync::atomic::Ordering::SeqCst;
         if r.path.starts_with("/api/v3/time") {
@@ -235,7 +246,7 @@ fn stop(child: &mut Child) {
 fn session(
     events: &[Value],
     source: &Path,
-    venue: &[VenueBar],
+    venue: &[&[VenueBar]],
     extra: &[(&str, &str)],
     run: &str,
 ) -> stratagem_actors::stages::realclock::Mark {
@@ -243,17 +254,28 @@ fn session(
         .stages()
         .unwrap();
     let series = Series::parse("binance/BTCUSDT/1m").unwrap();
-    let bars: Vec<SandboxBar> = venue
+    let legs: Vec<Vec<SandboxBar>> = venue
         .iter()
-        .map(|(t, [o, h, l, c, v])| SandboxBar {
-            timestamp: *t,
-            open: *o,
-            high: *h,
-            low: *l,
-            close: *c,
-            volume: *v,
+        .map(|leg| {
+            leg.iter()
+                .map(|(t, [o, h, l, c, v])| SandboxBar {
+                    timestamp: *t,
+                    open: *o,
+                    high: *h,
+                    low: *l,
+                    close: *c,
+                    volume: *v,
+                })
+                .collect()
         })
         .collect();
+    // Several series: their steps, aligned by time (the label is the marks').
+    let refs: Vec<&[SandboxBar]> = legs.iter().map(Vec::as_slice).collect();
+    let aligned = stratagem_actors::stages::legs::align(&refs);
+    let bars: &[SandboxBar] = match legs.len() {
+        1 => &legs[0],
+        _ => &aligned.legs[0],
+    };
     let cache = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::cached(cache.path()).unwrap();
     let text = std::fs::read_to_string(source).unwrap();
@@ -268,6 +290,11 @@ fn session(
     let window_start = first["data"]["window_start"].as_i64().unwrap();
     let n = last["data"]["bars"].as_u64().unwrap() as usize;
     let start = bars.partition_point(|b| b.timestamp < window_start);
+    let window = aligned.slice(0..start + n);
+    let stage_bars = match legs.len() {
+        1 => StageBars::One(&bars[..start + n]),
+        _ => StageBars::Legs(&window),
+    };
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(paper_step(
@@ -275,10 +302,9 @@ fn session(
             &strategy,
             &Baseline::BuyAndHold,
             stage,
-            &series,
-            &bars[..start + n],
-            start,
-            0,
+            (&series.label(), series.interval.seconds()),
+            stage_bars,
+            (start, 0, None),
             &settings,
             &risk_marks(events, run),
         ))
@@ -302,7 +328,7 @@ fn run_marks<'a>(events: &'a [Value], run: &str) -> Vec<&'a Value> {
 fn marks_are_one_uninterrupted_session(
     events: &[Value],
     source: &Path,
-    venue: &[VenueBar],
+    venue: &[&[VenueBar]],
     extra: &[(&str, &str)],
 ) -> Vec<(String, usize)> {
     let mut runs: Vec<String> = Vec::new();
@@ -374,7 +400,7 @@ fn marks_are_one_uninterrupted_session(
 fn replayed_fills(
     events: &[Value],
     source: &Path,
-    venue: &[VenueBar],
+    venue: &[&[VenueBar]],
     extra: &[(&str, &str)],
     run: &str,
 ) -> Vec<i64> {
@@ -472,7 +498,7 @@ fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock
     );
     // WARM and LIMITED traded the bars that closed after they began, marked as they came,
     // and their fills are those of one uninterrupted session over their windows.
-    let runs = marks_are_one_uninterrupted_session(&events, &source, &bars, &[]);
+    let runs = marks_are_one_uninterrupted_session(&events, &source, &[&bars], &[]);
     let stages: Vec<&str> = runs.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(stages, ["warm", "limited"]);
     assert!(runs.iter().all(|(_, fills)| *fills > 0), "{runs:?}");
@@ -589,7 +615,7 @@ fn stages_killed_at_random_moments_resume_as_one_session_and_send_each_order_exa
     );
     stop(&mut child);
     let events = stage_events(data);
-    let runs = marks_are_one_uninterrupted_session(&events, &source, &bars, &extra);
+    let runs = marks_are_one_uninterrupted_session(&events, &source, &[&bars], &extra);
     assert!(!runs.is_empty(), "{events:#?}");
     eprintln!("{kills} kills during the paper stages ({in_limited} in LIMITED); fills of each run: {runs:?}");
     assert_eq!(kills, 20, "kills during the paper stages");
@@ -873,13 +899,13 @@ fn a_halt_stops_new_orders_from_the_next_bar_and_resume_lets_them_through() {
     assert!(fills.iter().any(|t| *t > resume), "{fills:?}");
     // And the marks are one session under those states, while the same session without the
     // halt trades in between: the halt is what kept those orders out.
-    marks_are_one_uninterrupted_session(&events, &source, &bars, &extra);
+    marks_are_one_uninterrupted_session(&events, &source, &[&bars], &extra);
     let unhalted: Vec<Value> = events
         .iter()
         .filter(|e| e["kind"] != "risk.state_changed")
         .cloned()
         .collect();
-    let free = replayed_fills(&unhalted, &source, &bars, &extra, &limited_run);
+    let free = replayed_fills(&unhalted, &source, &[&bars], &extra, &limited_run);
     assert!(
         free.iter().any(|t| *t > halt + 60 && *t <= resume),
         "the session without the halt trades while it was halted: {free:?}"
@@ -944,9 +970,263 @@ fn the_daily_loss_limit_halts_trading_by_itself() {
     assert!(!of_kind(&events, "stage.started")
         .iter()
         .any(|e| e["seq"].as_u64().unwrap() > seq));
-    marks_are_one_uninterrupted_session(&events, &source, &bars, &extra);
+    marks_are_one_uninterrupted_session(&events, &source, &[&bars], &extra);
     let status = common::data(&ok(data, &["status", "--json"])).unwrap();
     assert_eq!(status["risk"]["state"], "halted", "{status}");
+    common::audit_clean(data);
+}
+
+/// The pair of the tests: ETH and BTC, as a user writes it.
+const PAIR: (&str, &str) = (
+    "Pairs trading ETH and BTC via cointegration",
+    "ETH and BTC are cointegrated: short the spread when it is 2 standard deviations above its mean, long it 2 below, close when it reverts.",
+);
+
+/// The second leg of the pair tests, ETHUSDT: BTC's bars at 7.5 % of its price, each bar moved
+/// by a deviation that reverts — six times BTC's log distance from its mean of the hour, as it
+/// was a week before — so the two are cointegrated by construction: the spread the pair's rule
+/// trades is that deviation, real moves of another week. Each minute's bar closes when the
+/// first leg's does; every other minute of the first leg is missing from it, so a step is a
+/// time both have closed (two minutes).
+fn cointegrated(bars: &[VenueBar]) -> Vec<VenueBar> {
+    let week = 7 * 24 * 60;
+    let logs: Vec<f64> = bars.iter().map(|(_, b)| b[3].ln()).collect();
+    let mut sum = 0.0;
+    let deviation: Vec<f64> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            sum += x;
+            if i >= 60 {
+                sum -= logs[i - 60];
+            }
+            x - sum / (i + 1).min(60) as f64
+        })
+        .collect();
+    bars.iter()
+        .enumerate()
+        .skip(week)
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(i, (t, [o, h, l, c, v]))| {
+            let f = 0.075 * (6.0 * deviation[i - week]).exp();
+            // At the venue's tick, a cent: the prices are what its klines say.
+            let tick = |x: f64| (x * f * 100.0).round() / 100.0;
+            (*t, [tick(*o), tick(*h), tick(*l), tick(*c), *v])
+        })
+        .collect()
+}
+
+#[test]
+fn a_pair_is_staged_on_the_series_of_both_its_legs_aligned_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let bars = minute_bars();
+    let eth = cointegrated(&bars);
+    let opportunity = common::submit_idea(data, PAIR.0, PAIR.1);
+    // Scored (and read: its two legs, ETH and BTC) with no other source item.
+    let none = tempfile::tempdir().unwrap();
+    ok(
+        data,
+        &[
+            "discover",
+            "--source",
+            "manual",
+            "--offline",
+            none.path().to_str().unwrap(),
+        ],
+    );
+    let generated = common::data(&ok(
+        data,
+        &[
+            "generate",
+            "--opportunity",
+            &opportunity,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(generated["template"], "pairs_spread", "{generated}");
+    let id = generated["strategy_id"].as_str().unwrap().to_string();
+    let source = PathBuf::from(generated["path"].as_str().unwrap());
+    ok(data, &["validate", source.to_str().unwrap()]);
+    let venue = fast_market(bars.clone(), eth.clone(), bars[START].0, 20, None);
+    let mut child = daemon(
+        data,
+        &venue.url,
+        &[
+            ("STAGE_MARKET", ""),
+            ("MARKETS", "binance/BTCUSDT/1m,binance/ETHUSDT/1m"),
+        ],
+    );
+    wait_for(
+        data,
+        Duration::from_secs(120),
+        "the pair through FULL, then a reading of the monitor",
+        |e| {
+            !of_kind(e, "stage.rejected").is_empty()
+                || (completed(e, "full") && !of_kind(e, "monitor.observed").is_empty())
+        },
+    );
+    stop(&mut child);
+    let events = stage_events(data);
+    assert!(of_kind(&events, "stage.rejected").is_empty(), "{events:#?}");
+    let verdicts: Vec<(String, String)> = of_kind(&events, "stage.completed")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["data"]["strategy_id"], id.as_str());
+            assert_eq!(e["data"]["passed"], true, "{e:#}");
+            let d = |k: &str| e["data"][k].as_str().unwrap().to_string();
+            (d("stage"), d("gate"))
+        })
+        .collect();
+    for (stage, gate) in &verdicts {
+        eprintln!("{stage}: {gate}");
+    }
+    let stages: Vec<&str> = verdicts.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(stages, ["cold", "warm", "limited", "full"]);
+    // Every stage ran on both legs' series (the marks name them, leg 0 first: ETH, then BTC),
+    // and the paper stages measured the pair against its legs bought and held.
+    let marks = of_kind(&events, "stage.marked");
+    let eth_times: std::collections::HashSet<i64> = eth.iter().map(|(t, _)| *t).collect();
+    for m in &marks {
+        assert_eq!(
+            m["data"]["series"], "binance/ETHUSDT/1m+binance/BTCUSDT/1m",
+            "{m}"
+        );
+        // A step is a time both legs closed: never a minute ETH has no bar at.
+        let through = m["data"]["through"].as_i64().unwrap();
+        assert!(
+            m["data"]["bars"] == 0 || eth_times.contains(&through),
+            "{m}"
+        );
+    }
+    for (stage, gate) in &verdicts[1..3] {
+        assert!(gate.contains("baseline buy_and_hold"), "{stage}: {gate}");
+    }
+    // COLD: a day of steps (1,440), both legs traded (a fill of each at each decision).
+    let cold = marks.iter().find(|m| m["data"]["stage"] == "cold").unwrap();
+    assert_eq!(cold["data"]["bars"], 1440);
+    assert!(
+        cold["data"]["fills"].as_array().unwrap().len() >= 4,
+        "{cold}"
+    );
+    // WARM and LIMITED: their marks are one uninterrupted session over the aligned steps —
+    // the library's paper session of the pair over the same steps, fill for fill.
+    let runs = marks_are_one_uninterrupted_session(&events, &source, &[&eth, &bars], &[]);
+    let paper: Vec<&str> = runs.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(paper, ["warm", "limited"]);
+    assert!(runs.iter().all(|(_, fills)| *fills > 0), "{runs:?}");
+    // The monitor read FULL's stay on both series.
+    assert!(!of_kind(&events, "monitor.observed").is_empty());
+    // Both series are in the store, ETH with the minutes it does not have as gaps.
+    let listed = common::data(&ok(data, &["data", "list", "--json"])).unwrap();
+    assert!(
+        listed.to_string().contains("binance/ETHUSDT/1m"),
+        "{listed}"
+    );
+    common::audit_clean(data);
+}
+
+#[test]
+fn a_pair_waits_on_the_recorded_timeline_and_for_a_series_of_each_leg_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let opportunity = common::submit_idea(data, PAIR.0, PAIR.1);
+    let none = tempfile::tempdir().unwrap();
+    let offline = none.path().to_str().unwrap();
+    ok(
+        data,
+        &["discover", "--source", "manual", "--offline", offline],
+    );
+    let generated = common::data(&ok(
+        data,
+        &[
+            "generate",
+            "--opportunity",
+            &opportunity,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let id = generated["strategy_id"].as_str().unwrap().to_string();
+    ok(data, &["validate", generated["path"].as_str().unwrap()]);
+    // Offline: one recorded series; the strategy waits, the reason on the log once.
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = bin();
+        cmd.arg("--data-dir")
+            .arg(data)
+            .args(["run", "--once", "--offline", offline])
+            .envs(extra.iter().copied());
+        cmd.output().unwrap()
+    };
+    for _ in 0..2 {
+        let out = run(&[]);
+        assert!(out.status.success(), "{out:?}");
+        let text = common::stdout(&out);
+        assert!(
+            text.contains("it trades 2 series (ETH, BTC) and the recorded timeline is one"),
+            "{text}"
+        );
+    }
+    let events = stage_events(data);
+    let waiting = of_kind(&events, "stage.waiting");
+    assert_eq!(waiting.len(), 1, "once per reason: {waiting:#?}");
+    assert_eq!(waiting[0]["data"]["strategy_id"], id.as_str());
+    assert!(of_kind(&events, "stage.started").is_empty());
+    // On the real clock without a series of ETH: it waits for one, naming it.
+    let bars = minute_bars();
+    let venue = fast_binance(bars.clone(), bars[START].0, 20);
+    let mut child = daemon(data, &venue.url, &[("MARKETS", "binance/BTCUSDT/1m")]);
+    wait_for(data, Duration::from_secs(60), "the wait for ETH", |e| {
+        of_kind(e, "stage.waiting").len() == 2
+    });
+    stop(&mut child);
+    let events = stage_events(data);
+    let reason = of_kind(&events, "stage.waiting")[1]["data"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("no series of ETH at 1m is in MARKETS")
+            && reason.contains("binance/ETHUSDT/1m"),
+        "{reason}"
+    );
+    assert!(of_kind(&events, "stage.started").is_empty());
+    // With both series it runs COLD and WARM; an exchange takes the orders of one series, so
+    // LIMITED waits, saying so, and nothing is sent to it.
+    let book = exchange_account(Duration::ZERO);
+    let venue = fast_market(
+        bars.clone(),
+        cointegrated(&bars),
+        bars[START].0,
+        20,
+        Some(book.clone()),
+    );
+    let mut extra = on_exchange(&venue.url).to_vec();
+    extra.push(("MARKETS", "binance/BTCUSDT/1m,binance/ETHUSDT/1m"));
+    let mut child = daemon(data, &venue.url, &extra);
+    wait_for(data, Duration::from_secs(120), "LIMITED's wait", |e| {
+        !of_kind(e, "stage.rejected").is_empty() || of_kind(e, "stage.waiting").len() == 3
+    });
+    stop(&mut child);
+    let events = stage_events(data);
+    assert!(completed(&events, "warm"), "{events:#?}");
+    let waiting = of_kind(&events, "stage.waiting");
+    assert_eq!(waiting[2]["data"]["stage"], "limited");
+    assert!(
+        waiting[2]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the execution venue takes the orders of one series"),
+        "{:#}",
+        waiting[2]
+    );
+    assert!(of_kind(&events, "order.submitted").is_empty());
+    assert!(book.lock().unwrap().orders.is_empty());
     common::audit_clean(data);
 }
 
@@ -1040,7 +1320,7 @@ fn the_parity_ledger_of_a_warm_run_puts_every_difference_down_to_its_venues_dela
         .map(|r| r["stage"].clone())
         .collect();
     assert_eq!(marked, in_ledger);
-    let whole = session(&events, &source, &bars, &extra, run);
+    let whole = session(&events, &source, &[&bars], &extra, run);
     assert_eq!(whole.fills.len(), marked.len());
     assert_eq!(l["stage_equity"].as_f64().unwrap(), whole.equity);
     assert_eq!(l["unexplained"], 0, "{l:#}");

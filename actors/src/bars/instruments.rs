@@ -137,12 +137,93 @@ pub fn choose(
     }
 }
 
+/// The configured series of each leg of a strategy over several series: for each instrument
+/// the idea names (`ETH-USDT`, `BTC-USDT`), in its order, the series of `markets` of its base
+/// asset at `interval` (the legs are aligned by time, so they share one). Else why not: a leg
+/// without an instrument, an asset no series of that interval is of, or a perpetual (the
+/// store's venues give spot bars).
+pub fn legs_series(
+    markets: &[Series],
+    instruments: &[String],
+    count: usize,
+    interval: &str,
+) -> Result<Vec<Series>, String> {
+    if instruments.len() < count {
+        return Err(format!(
+            "it trades {count} series but the idea names {} instrument(s) ({}): no series can be chosen for the others",
+            instruments.len(),
+            instruments.join(", ")
+        ));
+    }
+    let mut out = Vec::with_capacity(count);
+    for leg in &instruments[..count] {
+        let upper = leg.to_ascii_uppercase();
+        if upper.ends_with("-PERP") {
+            return Err(format!(
+                "its leg {leg} is a perpetual: the bar store's venues give spot series, so no configured series is of it"
+            ));
+        }
+        let asset = upper.split(['-', '/']).next().unwrap_or_default();
+        let found = markets
+            .iter()
+            .find(|s| of_asset(&s.symbol, asset) && s.interval.name() == interval);
+        match found {
+            Some(s) if !out.contains(s) => out.push(s.clone()),
+            Some(s) => {
+                return Err(format!(
+                    "two of its legs are the one series {}",
+                    s.label()
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "no series of {asset} at {interval} is in MARKETS for its leg {leg} (add one, e.g. binance/{asset}USDT/{interval})"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn series(spec: &str) -> Series {
         Series::parse(spec).unwrap()
+    }
+
+    #[test]
+    fn each_leg_trades_the_series_of_its_asset_at_one_interval_else_why_not() {
+        let markets = [
+            series("binance/BTCUSDT/1h"),
+            series("binance/ETHUSDT/1m"),
+            series("binance/ETHUSDT/1h"),
+        ];
+        let legs = |names: &[&str], n: usize, interval: &str| {
+            let names: Vec<String> = names.iter().map(|s| (*s).to_string()).collect();
+            legs_series(&markets, &names, n, interval)
+                .map(|v| v.iter().map(Series::label).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            legs(&["ETH-USDT", "BTC-USDT"], 2, "1h").unwrap(),
+            ["binance/ETHUSDT/1h", "binance/BTCUSDT/1h"]
+        );
+        assert!(legs(&["ETH-USDT", "BTC-USDT"], 2, "1m")
+            .unwrap_err()
+            .contains("no series of BTC at 1m"));
+        assert!(legs(&["BTC-USDT-PERP", "BTC-USDT"], 2, "1h")
+            .unwrap_err()
+            .contains("perpetual"));
+        assert!(legs(&["ETH-USDT"], 2, "1h")
+            .unwrap_err()
+            .contains("names 1 instrument"));
+        assert!(legs(&["BTC-USDT", "BTC-USD"], 2, "1h")
+            .unwrap_err()
+            .contains("two of its legs"));
+        assert!(legs(&["SOL-USDT", "BTC-USDT"], 2, "1h")
+            .unwrap_err()
+            .contains("binance/SOLUSDT/1h"));
     }
 
     #[test]

@@ -16,9 +16,16 @@
 use serde::Serialize;
 use stratagem_events::StageMetrics;
 
+use stratagem_events::projection::RiskMark;
+
 use super::backtest::{Backtest, CostModel, Fill};
 use super::metrics::{self, RunRecord};
-use crate::validator::sandbox::runtime::{HostOrder, SandboxBar};
+use super::paper::{PaperSession, PaperVenue};
+use super::runner::StageWindow;
+use crate::validator::sandbox::runtime::{
+    Deadline, HostOrder, LoadedStrategy, RiskLimits, Sandbox, SandboxBar, SandboxError,
+    SandboxLimits, SandboxTrap,
+};
 
 /// Series aligned by time.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +40,18 @@ impl Aligned {
     /// Steps (common times).
     pub fn steps(&self) -> usize {
         self.legs.first().map_or(0, Vec::len)
+    }
+
+    /// The steps `range` of every leg.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Aligned {
+        Aligned {
+            legs: self
+                .legs
+                .iter()
+                .map(|l| l[range.start.min(l.len())..range.end.min(l.len())].to_vec())
+                .collect(),
+            dropped: vec![0; self.legs.len()],
+        }
     }
 }
 
@@ -161,13 +180,37 @@ pub fn simulate_legs_with_funding(
     trials: u64,
     funding: &[Vec<crate::bars::funding::FundingRate>],
 ) -> LegsBacktest {
+    let by_leg = orders_by_leg(orders, aligned.legs.len().max(1));
+    simulate_by_leg(
+        aligned,
+        &by_leg,
+        steps,
+        capital,
+        costs,
+        bars_per_year,
+        trials,
+        funding,
+    )
+}
+
+/// As [`simulate_legs_with_funding`], the orders given by leg (each `bar` a step).
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_by_leg(
+    aligned: &Aligned,
+    by_leg: &[Vec<HostOrder>],
+    steps: usize,
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+    trials: u64,
+    funding: &[Vec<crate::bars::funding::FundingRate>],
+) -> LegsBacktest {
     let n = aligned.legs.len().max(1);
     let capital_per_leg = capital / n as f64;
-    let by_leg = orders_by_leg(orders, n);
     let legs: Vec<Backtest> = aligned
         .legs
         .iter()
-        .zip(&by_leg)
+        .zip(by_leg)
         .enumerate()
         .map(|(k, (bars, orders))| {
             super::backtest::simulate_with_funding(
@@ -386,6 +429,163 @@ pub fn buy_and_hold_legs(
         liquidated: None,
         funding: Vec::new(),
     }
+}
+
+/// A stage's run of a strategy over several series: fed the steps `w.feed_start..w.end` of
+/// `aligned` interleaved (the warm-up first, then its account opened), each leg with its share
+/// of `capital`. Returns its orders placed inside the window by leg (each `bar` a step of the
+/// window), kept under the risk states `risk_states` leg by leg, and the trap that stopped it.
+///
+/// # Errors
+/// [`SandboxError`] when the module cannot start (or trades another number of series).
+#[allow(clippy::too_many_arguments)]
+pub fn run_window(
+    sandbox: &Sandbox,
+    strategy: &LoadedStrategy,
+    aligned: &Aligned,
+    w: StageWindow,
+    capital: f64,
+    costs: CostModel,
+    (limits, deadline): (&SandboxLimits, Deadline),
+    risk_states: &[RiskMark],
+) -> Result<(Vec<Vec<HostOrder>>, Option<SandboxTrap>), SandboxError> {
+    let n = aligned.legs.len().max(1);
+    let risk = RiskLimits {
+        legs: n,
+        ..RiskLimits::with_account(capital / n as f64, costs)
+    };
+    let mut live = sandbox.start(strategy, limits, &risk, deadline)?;
+    let warm = interleave(&aligned.slice(w.feed_start..w.start));
+    let window = aligned.slice(w.start..w.end);
+    live.feed_all(&warm);
+    live.open_account();
+    live.feed_all(&interleave(&window));
+    let run = live.finish();
+    let offset = warm.len();
+    let placed: Vec<HostOrder> = run
+        .orders
+        .iter()
+        .filter(|o| o.bar >= offset)
+        .map(|o| HostOrder {
+            bar: o.bar - offset,
+            ..*o
+        })
+        .collect();
+    let by_leg = orders_by_leg(&placed, n)
+        .iter()
+        .zip(&window.legs)
+        .map(|(orders, bars)| super::risk::filter(orders, bars, risk_states))
+        .collect();
+    Ok((by_leg, run.trap))
+}
+
+/// COLD's or FULL's backtest of a strategy over several series: the window `w` of `aligned`
+/// (steps), its book from `capital`.
+///
+/// # Errors
+/// [`SandboxError`] when the module cannot start.
+#[allow(clippy::too_many_arguments)]
+pub fn backtest_window(
+    sandbox: &Sandbox,
+    strategy: &LoadedStrategy,
+    aligned: &Aligned,
+    w: StageWindow,
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+    trials: u64,
+    risk_states: &[RiskMark],
+) -> Result<(LegsBacktest, Option<SandboxTrap>), SandboxError> {
+    let (by_leg, trap) = run_window(
+        sandbox,
+        strategy,
+        aligned,
+        w,
+        capital,
+        costs,
+        (&SandboxLimits::backtest(), Deadline::WholeRun),
+        risk_states,
+    )?;
+    let window = aligned.slice(w.start..w.end);
+    let result = simulate_by_leg(
+        &window,
+        &by_leg,
+        window.steps(),
+        capital,
+        costs,
+        bars_per_year,
+        trials,
+        &[],
+    );
+    Ok((result, trap))
+}
+
+/// A WARM or LIMITED session of a strategy over several series on the window `w` of `aligned`:
+/// the paper venue fills each leg's orders (its costs, its delay) in the leg's book, beside its
+/// baseline, **each of its legs bought and held** with its share (a champion trades other
+/// series: it is no yardstick for a book of these), on the same steps.
+///
+/// # Errors
+/// [`SandboxError`] when the module cannot start.
+#[allow(clippy::too_many_arguments)]
+pub fn paper_session(
+    sandbox: &Sandbox,
+    candidate: &LoadedStrategy,
+    aligned: &Aligned,
+    w: StageWindow,
+    capital: f64,
+    venue: PaperVenue,
+    bars_per_year: f64,
+    risk_states: &[RiskMark],
+) -> Result<PaperSession, SandboxError> {
+    let (by_leg, trap) = run_window(
+        sandbox,
+        candidate,
+        aligned,
+        w,
+        capital,
+        venue.costs,
+        (&SandboxLimits::default(), Deadline::PerBar),
+        risk_states,
+    )?;
+    let late: Vec<Vec<HostOrder>> = by_leg
+        .iter()
+        .map(|orders| {
+            orders
+                .iter()
+                .map(|o| HostOrder {
+                    bar: o.bar + venue.fill_delay_bars,
+                    ..*o
+                })
+                .collect()
+        })
+        .collect();
+    let window = aligned.slice(w.start..w.end);
+    let steps = window.steps();
+    let book = simulate_by_leg(
+        &window,
+        &late,
+        steps,
+        capital,
+        venue.costs,
+        bars_per_year,
+        1,
+        &[],
+    );
+    let baseline = buy_and_hold_legs(&window, steps, capital, venue.costs, bars_per_year);
+    let last = |equity: &[(i64, f64)]| equity.last().map_or(capital, |(_, e)| *e);
+    Ok(PaperSession {
+        returns: super::paper::returns(&book.equity),
+        baseline_returns: super::paper::returns(&baseline.equity),
+        bars: window.legs.first().cloned().unwrap_or_default(),
+        fills: book.fills.len(),
+        equity: last(&book.equity),
+        baseline_equity: last(&baseline.equity),
+        filled: book.fills.iter().map(|f| f.fill).collect(),
+        candidate: book.metrics,
+        baseline: baseline.metrics,
+        trap,
+    })
 }
 
 /// Two legs for validating a strategy over two series without a second recording: the

@@ -90,7 +90,7 @@ impl PaperSession {
 }
 
 /// Per-step returns of an equity curve.
-fn returns(equity: &[(i64, f64)]) -> Vec<f64> {
+pub(crate) fn returns(equity: &[(i64, f64)]) -> Vec<f64> {
     equity
         .windows(2)
         .map(|w| {

@@ -192,9 +192,142 @@ pub async fn bring_up_to_now(
     .await
 }
 
-/// COLD or FULL over `bars`, the series' closed bars up to now: COLD backtests the last
-/// `cold_days` of them (the warm-up before), FULL its last bar. Its mark records the window
-/// (the monitor reads a FULL stay from the bar after it).
+/// The bars a stage on the real clock runs over: one series of the store, or the series of a
+/// strategy's legs aligned by time (a step is a time every leg has closed a bar at).
+#[derive(Clone, Copy)]
+pub enum StageBars<'a> {
+    /// One series.
+    One(&'a [SandboxBar]),
+    /// Several, aligned.
+    Legs(&'a super::legs::Aligned),
+}
+
+/// What a backtest of a stage's window came to, whichever its bars.
+struct WindowRun {
+    metrics: stratagem_events::StageMetrics,
+    fills: Vec<StageFill>,
+    equity: f64,
+    trap: Option<crate::validator::sandbox::runtime::SandboxTrap>,
+}
+
+impl StageBars<'_> {
+    /// Steps (bars of one series).
+    fn len(&self) -> usize {
+        match self {
+            StageBars::One(bars) => bars.len(),
+            StageBars::Legs(aligned) => aligned.steps(),
+        }
+    }
+
+    /// The first leg's bars (a step's time is its bar's).
+    fn first(&self) -> &[SandboxBar] {
+        match self {
+            StageBars::One(bars) => bars,
+            StageBars::Legs(aligned) => aligned.legs.first().map_or(&[], Vec::as_slice),
+        }
+    }
+
+    fn backtest(
+        &self,
+        sandbox: &Sandbox,
+        candidate: &LoadedStrategy,
+        w: StageWindow,
+        s: &StageSettings,
+        trials: u64,
+    ) -> Result<WindowRun, StageError> {
+        let capital = s.capital;
+        Ok(match self {
+            StageBars::One(bars) => {
+                let (b, trap) =
+                    backtest_window(sandbox, candidate, bars, w, capital, s, trials, &[])?;
+                WindowRun {
+                    fills: b.fills.iter().map(stage_fill).collect(),
+                    equity: b.equity.last().map_or(capital, |(_, e)| *e),
+                    metrics: b.metrics,
+                    trap,
+                }
+            }
+            StageBars::Legs(aligned) => {
+                let bpy = Calendar::Crypto.bars_per_year(self.first());
+                let (b, trap) = super::legs::backtest_window(
+                    sandbox,
+                    candidate,
+                    aligned,
+                    w,
+                    capital,
+                    s.costs,
+                    bpy,
+                    trials,
+                    &[],
+                )?;
+                WindowRun {
+                    fills: b.fills.iter().map(|f| stage_fill(&f.fill)).collect(),
+                    equity: b.equity.last().map_or(capital, |(_, e)| *e),
+                    metrics: b.metrics,
+                    trap,
+                }
+            }
+        })
+    }
+
+    /// A paper session of the window `start..start + n` (the warm-up before it).
+    #[allow(clippy::too_many_arguments)]
+    async fn paper(
+        &self,
+        sandbox: &Sandbox,
+        candidate: &LoadedStrategy,
+        champion: Option<&LoadedStrategy>,
+        (start, n): (usize, usize),
+        capital: f64,
+        s: &StageSettings,
+        bpy: f64,
+        risk: &[RiskMark],
+    ) -> Result<paper::PaperSession, StageError> {
+        let w = StageWindow {
+            feed_start: start.saturating_sub(s.warmup_bars),
+            start,
+            end: start + n,
+        };
+        match self {
+            StageBars::One(bars) => {
+                let clock = SimulatedClock::new(0, None);
+                let mut feed = RecordedFeed::new(&bars[start..start + n], &clock);
+                paper::trade(
+                    sandbox,
+                    candidate,
+                    champion,
+                    &bars[w.feed_start..start],
+                    &mut feed,
+                    n,
+                    capital,
+                    PaperVenue::of(s),
+                    bpy,
+                    risk,
+                )
+                .await
+                .map_err(|e| match e {
+                    PaperError::Sandbox(e) => StageError::Sandbox(e),
+                    PaperError::Feed(e) => StageError::Feed(e),
+                })
+            }
+            StageBars::Legs(aligned) => Ok(super::legs::paper_session(
+                sandbox,
+                candidate,
+                aligned,
+                w,
+                capital,
+                PaperVenue::of(s),
+                bpy,
+                risk,
+            )?),
+        }
+    }
+}
+
+/// COLD or FULL over `bars`, the closed bars up to now of the series `label` (bars of
+/// `interval` seconds): COLD backtests the last `cold_days` of them (the warm-up before), FULL
+/// its last bar. Its mark records the window (the monitor reads a FULL stay from the bar after
+/// it).
 ///
 /// # Errors
 /// [`StageError::NotEnoughBars`] when the store has too few; the sandbox's.
@@ -203,32 +336,29 @@ pub fn backtest_stage(
     sandbox: &Sandbox,
     candidate: &LoadedStrategy,
     stage: Stage,
-    series: &Series,
-    bars: &[SandboxBar],
+    (label, interval): (&str, i64),
+    bars: StageBars<'_>,
     s: &StageSettings,
     trials: u64,
 ) -> Result<StageStep, StageError> {
-    let n = window_bars(stage, s, series.interval.seconds());
-    if bars.len() < n + 1 {
+    let n = window_bars(stage, s, interval);
+    let end = bars.len();
+    if end < n + 1 {
         return Err(StageError::NotEnoughBars(format!(
-            "{} closed bars of {} in the store; {} needs {} and one before",
-            bars.len(),
-            series.label(),
+            "{end} closed bars of {label} in the store; {} needs {n} and one before",
             stage.as_str().to_uppercase(),
-            n
         )));
     }
-    let end = bars.len();
     let w = StageWindow {
         feed_start: (end - n).saturating_sub(s.warmup_bars),
         start: end - n,
         end,
     };
-    let (b, trap) = backtest_window(sandbox, candidate, bars, w, s.capital, s, trials, &[])?;
-    let mut metrics = b.metrics;
+    let run = bars.backtest(sandbox, candidate, w, s, trials)?;
+    let mut metrics = run.metrics;
     let (passed, gate) = Judged {
         stage,
-        fills: b.fills.len(),
+        fills: run.fills.len(),
         extensions: 0,
         bars: n,
         baseline_sharpe: 0.0,
@@ -236,14 +366,15 @@ pub fn backtest_stage(
         test: None,
     }
     .gate(&mut metrics, s);
+    let first = bars.first();
     let mark = Mark {
-        series: series.label(),
-        window_start: bars[w.start].timestamp,
+        series: label.to_string(),
+        window_start: first[w.start].timestamp,
         window_bars: n as u64,
         bars: n as u64,
-        through: bars[end - 1].timestamp,
-        fills: b.fills.iter().map(stage_fill).collect(),
-        equity: b.equity.last().map_or(s.capital, |(_, e)| *e),
+        through: first[end - 1].timestamp,
+        fills: run.fills,
+        equity: run.equity,
         baseline_equity: s.capital,
     };
     Ok(StageStep {
@@ -254,10 +385,10 @@ pub fn backtest_stage(
             capital_fraction: 1.0,
             metrics,
             baseline: "none".into(),
-            passed: passed && trap.is_none(),
+            passed: passed && run.trap.is_none(),
             gate,
-            trap,
-            bars_per_year: Calendar::Crypto.bars_per_year(bars),
+            trap: run.trap,
+            bars_per_year: Calendar::Crypto.bars_per_year(first),
             parity: None,
             // The real clock's marks carry the curve.
             curve: Vec::new(),
@@ -269,8 +400,10 @@ pub fn backtest_stage(
 
 /// One step of WARM or LIMITED: the candidate and its baseline over the warm-up (the bars
 /// before `start`) and the window's bars closed so far (from `start`), of which `consumed`
-/// were marked by earlier steps. The new bars' fills and equity are the step's mark; once the
-/// window is complete the gate is applied.
+/// were marked by earlier steps (whose marks gave the window's start, `marked_start`). The new bars' fills and equity are the step's mark; once the
+/// window is complete the gate is applied. Over several series the baseline is their legs
+/// bought and held, and no parity ledger is kept (the paper model is the backtest's, leg by
+/// leg).
 ///
 /// # Errors
 /// The sandbox could not start a strategy.
@@ -280,55 +413,47 @@ pub async fn paper_step(
     candidate: &LoadedStrategy,
     baseline: &Baseline<'_>,
     stage: Stage,
-    series: &Series,
-    bars: &[SandboxBar],
-    start: usize,
-    consumed: usize,
+    (label, interval): (&str, i64),
+    bars: StageBars<'_>,
+    (start, consumed, marked_start): (usize, usize, Option<i64>),
     s: &StageSettings,
     risk: &[RiskMark],
 ) -> Result<StageStep, StageError> {
-    let interval = series.interval.seconds();
     let fraction = if stage == Stage::Limited {
         s.limited_capital_fraction
     } else {
         1.0
     };
     let capital = s.capital * fraction;
+    let legs = matches!(bars, StageBars::Legs(_));
     let champion = match baseline {
-        Baseline::Champion { strategy, .. } => Some(*strategy),
-        Baseline::BuyAndHold => None,
+        Baseline::Champion { strategy, .. } if !legs => Some(*strategy),
+        _ => None,
     };
     let baseline_name = match baseline {
-        Baseline::BuyAndHold => "buy_and_hold".to_string(),
-        Baseline::Champion { name, .. } => name.clone(),
+        Baseline::Champion { name, .. } if !legs => name.clone(),
+        _ => "buy_and_hold".to_string(),
     };
-    let bpy = Calendar::Crypto.bars_per_year(bars);
+    let first = bars.first();
+    let bpy = Calendar::Crypto.bars_per_year(first);
     let start = start.min(bars.len());
     let available = bars.len() - start;
-    let warmup = &bars[start.saturating_sub(s.warmup_bars)..start];
     let mut wanted = window_bars(stage, s, interval);
     let mut extensions = 0;
     let (session, n) = loop {
         let n = available.min(wanted);
-        let clock = SimulatedClock::new(0, None);
-        let mut feed = RecordedFeed::new(&bars[start..start + n], &clock);
-        let session = paper::trade(
-            sandbox,
-            candidate,
-            champion,
-            warmup,
-            &mut feed,
-            n,
-            capital,
-            PaperVenue::of(s),
-            bpy,
-            risk,
-        )
-        .await
-        .map_err(|e| match e {
-            PaperError::Sandbox(e) => StageError::Sandbox(e),
-            PaperError::Feed(e) => StageError::Feed(e),
-        })?;
+        let session = bars
+            .paper(
+                sandbox,
+                candidate,
+                champion,
+                (start, n),
+                capital,
+                s,
+                bpy,
+                risk,
+            )
+            .await?;
         // Too few fills to judge over the whole window: it grows, while it may.
         if n == wanted
             && s.wants_evidence(stage, &session)
@@ -341,22 +466,26 @@ pub async fn paper_step(
         }
         break (session, n);
     };
-    let first_open = bars.get(start).map_or(0, |b| b.timestamp);
-    let window_start = if start < bars.len() {
+    let first_open = first.get(start).map_or(0, |b| b.timestamp);
+    // The window's start, once marked, stays (over several series the step after the last
+    // one known is known only when it closes).
+    let window_start = if let Some(marked) = marked_start {
+        marked
+    } else if start < first.len() {
         first_open
     } else {
         // No bar of the window closed yet: it starts at the bar after the last one.
-        bars.last().map_or(0, |b| b.timestamp + interval)
+        first.last().map_or(0, |b| b.timestamp + interval)
     };
     let mark = (n > consumed || consumed == 0).then(|| Mark {
-        series: series.label(),
+        series: label.to_string(),
         window_start,
         window_bars: wanted as u64,
         bars: n as u64,
         through: if n == 0 {
             window_start - interval
         } else {
-            bars[start + n - 1].timestamp
+            first[start + n - 1].timestamp
         },
         fills: session
             .filled
@@ -373,12 +502,11 @@ pub async fn paper_step(
         start,
         end: start + n,
     };
-    let parity = if complete {
-        Some(super::parity::of_session(
-            sandbox, candidate, bars, window, capital, s, risk, &session,
-        )?)
-    } else {
-        None
+    let parity = match bars {
+        StageBars::One(one) if complete => Some(super::parity::of_session(
+            sandbox, candidate, one, window, capital, s, risk, &session,
+        )?),
+        _ => None,
     };
     let outcome = complete.then(|| {
         let mut metrics = session.candidate.clone();
@@ -408,10 +536,9 @@ pub async fn paper_step(
             curve_baseline: String::new(),
         }
     });
-    let window = if outcome.is_some() {
-        bars[window.start..window.end].to_vec()
-    } else {
-        Vec::new()
+    let window = match (&outcome, bars) {
+        (Some(_), StageBars::One(one)) => one[window.start..window.end].to_vec(),
+        _ => Vec::new(),
     };
     Ok(StageStep {
         mark,

@@ -22,7 +22,7 @@ use crate::stages::backtest;
 use crate::stages::monitor::{self, MonitorSettings, StayCurves};
 use crate::stages::realclock::StageMarket;
 use crate::stages::runner::{self, StageSettings};
-use crate::validator::sandbox::runtime::Sandbox;
+use crate::validator::sandbox::runtime::{Sandbox, SandboxBar};
 
 /// What one pass did for one watched strategy.
 #[derive(Debug, Clone, Serialize)]
@@ -93,7 +93,8 @@ pub async fn pass(
             actions: Vec::new(),
             error: None,
         };
-        let Some((bars, live)) = stay_bars(root, projections, &stay, market, recorded, stages)?
+        let Some((bars, live, aligned)) =
+            stay_bars(root, projections, &stay, market, recorded, stages)?
         else {
             // On the real clock: no bar of the stay has closed yet.
             out.push(watched);
@@ -150,17 +151,45 @@ pub async fn pass(
             StageMarket::Store { .. } => stages.for_stays(),
             StageMarket::Recorded => *stages,
         };
-        let (run, trap) =
-            runner::backtest_window(sandbox, &loaded, bars, live, capital, &read_with, 1, &risk)
-                .with_context(|| {
-                    format!("cannot run strategy {} for the monitor", stay.strategy_id)
-                })?;
-        let base = backtest::buy_and_hold(
-            &bars[live.start..live.end],
-            capital,
-            stages.costs,
-            bars_per_year,
-        );
+        let context = || format!("cannot run strategy {} for the monitor", stay.strategy_id);
+        // Over several series: its legs' book, beside each leg bought and held with its share.
+        let (run, base, trap) = match &aligned {
+            None => {
+                let (run, trap) = runner::backtest_window(
+                    sandbox, &loaded, bars, live, capital, &read_with, 1, &risk,
+                )
+                .with_context(context)?;
+                let base = backtest::buy_and_hold(
+                    &bars[live.start..live.end],
+                    capital,
+                    stages.costs,
+                    bars_per_year,
+                );
+                (run, base, trap)
+            }
+            Some(aligned) => {
+                let (book, trap) = crate::stages::legs::backtest_window(
+                    sandbox,
+                    &loaded,
+                    aligned,
+                    live,
+                    capital,
+                    read_with.costs,
+                    bars_per_year,
+                    1,
+                    &risk,
+                )
+                .with_context(context)?;
+                let base = crate::stages::legs::buy_and_hold_legs(
+                    &aligned.slice(live.start..live.end),
+                    live.end - live.start,
+                    capital,
+                    stages.costs,
+                    bars_per_year,
+                );
+                (book.portfolio(), base, trap)
+            }
+        };
         // Its orders on the exchange: the fills of the bars closed since the last pass.
         let symbol = stay_series(projections, &stay).map(|s| s.symbol);
         // (On paper the model's fills are the stay's: nothing to send.)
@@ -251,26 +280,31 @@ pub async fn pass(
     Ok(out)
 }
 
+/// A stay's bars (the first leg's, for a strategy over several series), where the stay is in
+/// them, and the legs aligned by time when there are several.
+type StayBars = (
+    std::borrow::Cow<'static, [SandboxBar]>,
+    runner::StageWindow,
+    Option<crate::stages::legs::Aligned>,
+);
+
 /// The bars of a stay and where the stay is in them: on the recorded timeline the `LIVE_DAYS`
 /// after LIMITED's window; on the real clock the store's bars after the last bar of the run
-/// that began it (its last mark), to now. `None` when the stay has no bar yet.
+/// that began it (its last mark), to now — for a strategy over several series, each leg's
+/// series aligned by time (its steps, and the first leg's bars as the times). `None` when the
+/// stay has no bar yet.
 fn stay_bars(
     root: &Path,
     projections: &ProjectionFiles,
     stay: &monitor::Stay,
     market: &StageMarket,
-    recorded: &[crate::validator::sandbox::runtime::SandboxBar],
+    recorded: &[SandboxBar],
     stages: &StageSettings,
-) -> Result<
-    Option<(
-        std::borrow::Cow<'static, [crate::validator::sandbox::runtime::SandboxBar]>,
-        runner::StageWindow,
-    )>,
-> {
+) -> Result<Option<StayBars>> {
     if *market == StageMarket::Recorded {
         let live = runner::live_window(recorded, stages)?;
         let all: &'static [_] = market::embedded_hourly();
-        return Ok(Some((std::borrow::Cow::Borrowed(all), live)));
+        return Ok(Some((std::borrow::Cow::Borrowed(all), live, None)));
     }
     // The series the run that began the stay traded, and its last bar, from its marks.
     let Some((through, series)) = projections
@@ -283,15 +317,24 @@ fn stay_bars(
     else {
         return Ok(None);
     };
-    let series = crate::bars::Series::parse(&series)
+    let legs = super::stage::parse_label(&series)
         .map_err(|e| super::WorkflowError::refused(format!("the stay's series: {e}")))?;
-    let series = &series;
-    let interval = series.interval.seconds();
-    let from = through - stages.warmup_bars as i64 * interval;
-    let stored = crate::bars::BarStore::new(root)
-        .read(series, from, i64::MAX)
-        .map_err(|e| super::WorkflowError::refused(format!("the bar store: {e}")))?;
-    let bars = crate::stages::realclock::sandbox_bars(&stored);
+    let mut series = Vec::with_capacity(legs.len());
+    for leg in &legs {
+        let interval = leg.interval.seconds();
+        let from = through - stages.warmup_bars as i64 * interval;
+        let stored = crate::bars::BarStore::new(root)
+            .read(leg, from, i64::MAX)
+            .map_err(|e| super::WorkflowError::refused(format!("the bar store: {e}")))?;
+        series.push(crate::stages::realclock::sandbox_bars(&stored));
+    }
+    let (bars, aligned) = if series.len() > 1 {
+        let refs: Vec<&[SandboxBar]> = series.iter().map(Vec::as_slice).collect();
+        let aligned = crate::stages::legs::align(&refs);
+        (aligned.legs[0].clone(), Some(aligned))
+    } else {
+        (series.pop().unwrap_or_default(), None)
+    };
     let start = bars.partition_point(|b| b.timestamp <= through);
     if start >= bars.len() {
         return Ok(None);
@@ -301,7 +344,7 @@ fn stay_bars(
         start,
         end: bars.len(),
     };
-    Ok(Some((std::borrow::Cow::Owned(bars), live)))
+    Ok(Some((std::borrow::Cow::Owned(bars), live, aligned)))
 }
 
 /// The series the run that began `stay` traded (from its marks; none on the recorded timeline).

@@ -243,11 +243,12 @@ impl RecordedPipeline {
             &self.progress,
             &format!("{} of strategy {strategy}", st.as_str().to_uppercase()),
         );
+        let sends_orders = self.venue.lock().await.sends_orders();
         let plan = stage::begin_recorded(
             &self.dir,
             &mut self.projections,
             &self.settings,
-            &self.market,
+            (&self.market, sends_orders),
             strategy,
             st,
         )

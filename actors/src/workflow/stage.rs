@@ -20,7 +20,7 @@ use super::{refuse, Context, Result, WorkflowError};
 use crate::market;
 use crate::stages::feed::KlineFeed;
 use crate::stages::paper::PaperVenue;
-use crate::stages::realclock::{self, StageMarket, StageStep};
+use crate::stages::realclock::{self, StageBars, StageMarket, StageStep};
 use crate::stages::runner::{self, Baseline, PaperFeed};
 use crate::validator::sandbox::runtime::{LoadedStrategy, Sandbox};
 
@@ -76,7 +76,15 @@ pub async fn run_recorded(
     feed: Option<&LiveFeed>,
     venue: &mut dyn ExecutionVenue,
 ) -> Result<StageRun> {
-    let mut plan = begin_recorded(dir, projections, settings, market, id, stage).await?;
+    let mut plan = begin_recorded(
+        dir,
+        projections,
+        settings,
+        (market, venue.sends_orders()),
+        id,
+        stage,
+    )
+    .await?;
     let (trials, resumed) = (plan.trials, plan.resumed);
     let sandbox = Sandbox::cached(&root.join("cache/native"))?;
     // On the real clock a paper stage runs step by step, each step's bars marked on the log,
@@ -220,6 +228,10 @@ pub struct StagePlan {
     marks: Option<MarksView>,
     /// The risk states its run trades under.
     risk: Vec<stratagem_events::projection::RiskMark>,
+    /// A strategy over several series: the series of each leg, in its order (on the real
+    /// clock; empty for one series).
+    #[serde(default)]
+    legs: Vec<crate::bars::Series>,
 }
 
 /// Checks that `id` may run `stage` and records its start (write-ahead; a run of this stage
@@ -228,7 +240,7 @@ pub async fn begin_recorded(
     dir: &DataDir,
     projections: &mut ProjectionFiles,
     settings: &runner::StageSettings,
-    market: &StageMarket,
+    (market, sends_orders): (&StageMarket, bool),
     id: Uuid,
     stage: Stage,
 ) -> Result<StagePlan> {
@@ -302,6 +314,11 @@ pub async fn begin_recorded(
         None => market.clone(),
     };
     let market = &market;
+    // A strategy over several series runs on the series of its legs, or waits, saying why.
+    let legs = match legs_of(projections.state(), &view, market, stage, sends_orders) {
+        Ok(legs) => legs,
+        Err(reason) => return Err(wait(dir, projections, &view, stage, reason).await?),
+    };
     // On the recorded timeline the window is known now; on the real clock it is fixed by the
     // run's first mark (the bars that close after it starts).
     let (window, planned) = match market {
@@ -329,20 +346,7 @@ pub async fn begin_recorded(
     if let (true, None) = (on_store, resumed) {
         match super::capital::allot(projections.state(), id, stage, settings) {
             Ok(share) => allotted = Some(share),
-            Err(reason) => {
-                if view.waiting != Some((stage, reason.clone())) {
-                    dir.append(
-                        projections,
-                        AppendRequest::one(Event::from(stratagem_events::StageWaiting {
-                            strategy_id: id,
-                            stage,
-                            reason: reason.clone(),
-                        })),
-                    )
-                    .await?;
-                }
-                return Err(WorkflowError::refused(format!("strategy {id} {reason}")));
-            }
+            Err(reason) => return Err(wait(dir, projections, &view, stage, reason).await?),
         }
     }
     let marks = view
@@ -390,6 +394,7 @@ pub async fn begin_recorded(
         .unwrap_or_default();
     Ok(StagePlan {
         risk,
+        legs,
         stage,
         candidate,
         champion,
@@ -399,6 +404,92 @@ pub async fn begin_recorded(
         market: market.clone(),
         marks,
     })
+}
+
+/// Records that `view` waits before `stage` for `reason` (once per reason: a strategy that
+/// waits the same way every cycle writes it once), and the refusal that says so.
+async fn wait(
+    dir: &DataDir,
+    projections: &mut ProjectionFiles,
+    view: &stratagem_events::projection::StrategyView,
+    stage: Stage,
+    reason: String,
+) -> Result<WorkflowError> {
+    if view.waiting != Some((stage, reason.clone())) {
+        dir.append(
+            projections,
+            AppendRequest::one(Event::from(stratagem_events::StageWaiting {
+                strategy_id: view.id,
+                stage,
+                reason: reason.clone(),
+            })),
+        )
+        .await?;
+    }
+    Ok(WorkflowError::refused(format!(
+        "strategy {} {reason}",
+        view.id
+    )))
+}
+
+/// The series a strategy trades: its template's count, else as many as its idea needs.
+fn legs_wanted(
+    state: &stratagem_events::Projections,
+    view: &stratagem_events::projection::StrategyView,
+) -> (usize, Vec<String>) {
+    let needs = state
+        .opportunities
+        .get(&view.opportunity_id)
+        .and_then(|o| o.needs.as_ref());
+    let count = match view
+        .template
+        .as_deref()
+        .and_then(crate::generator::templates::find)
+    {
+        Some(spec) => spec.legs as usize,
+        None => needs.map_or(1, |n| n.leg_count as usize),
+    };
+    (
+        count.max(1),
+        needs.map(|n| n.legs.clone()).unwrap_or_default(),
+    )
+}
+
+/// The series of the legs of a strategy over several series on `market` (none for one
+/// series), else why its `stage` cannot run there: the recorded timeline is one series; on
+/// the real clock each leg's instrument needs a configured series at the stage series'
+/// interval; an exchange takes the orders of one series.
+fn legs_of(
+    state: &stratagem_events::Projections,
+    view: &stratagem_events::projection::StrategyView,
+    market: &StageMarket,
+    stage: Stage,
+    sends_orders: bool,
+) -> std::result::Result<Vec<crate::bars::Series>, String> {
+    let (count, instruments) = legs_wanted(state, view);
+    if count < 2 {
+        return Ok(Vec::new());
+    }
+    let named = if instruments.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", instruments.join(", "))
+    };
+    let StageMarket::Store {
+        series, markets, ..
+    } = market
+    else {
+        return Err(format!(
+            "waits: it trades {count} series{named} and the recorded timeline is one (Coinbase BTC/USD hourly); its stages run on the real clock, with a series of each leg in MARKETS"
+        ));
+    };
+    if sends_orders && matches!(stage, Stage::Limited | Stage::Full) {
+        return Err(format!(
+            "waits: it trades {count} series{named} and the execution venue takes the orders of one series; LIMITED and FULL over several series trade on paper (EXECUTION_VENUE=paper)"
+        ));
+    }
+    crate::bars::instruments::legs_series(markets, &instruments, count, series.interval.name())
+        .map_err(|why| format!("waits: {why}"))
 }
 
 /// The trials a COLD backtest counts for the deflated Sharpe ratio: every backtest completed,
@@ -436,6 +527,9 @@ impl StagePlan {
                 outcome: Some(self.run(sandbox, root, settings, speed, feed).await?),
             });
         };
+        if !self.legs.is_empty() {
+            return self.step_legs(sandbox, root, settings, urls).await;
+        }
         let store = crate::bars::BarStore::new(root);
         let mut client = crate::bars::venues::VenueClient::new(series.venue, urls.clone())
             .map_err(|e| WorkflowError::refused(e.to_string()))?;
@@ -459,8 +553,8 @@ impl StagePlan {
                 sandbox,
                 &candidate,
                 self.stage,
-                series,
-                &bars,
+                (&series.label(), interval),
+                StageBars::One(&bars),
                 settings,
                 self.trials,
             )?),
@@ -476,8 +570,103 @@ impl StagePlan {
                     None => (bars.len(), 0),
                 };
                 Ok(realclock::paper_step(
-                    sandbox, &candidate, &baseline, self.stage, series, &bars, start, consumed,
-                    settings, &self.risk,
+                    sandbox,
+                    &candidate,
+                    &baseline,
+                    self.stage,
+                    (&series.label(), interval),
+                    StageBars::One(&bars),
+                    (start, consumed, self.marks.as_ref().map(|m| m.window_start)),
+                    settings,
+                    &self.risk,
+                )
+                .await?)
+            }
+        }
+    }
+
+    /// [`StagePlan::step`] of a strategy over several series: each leg's series brought up to
+    /// the venue's now and read from the store, the legs aligned by time (a step is a time
+    /// every leg has closed), then the stage over the steps as over one series' bars. Its marks
+    /// name the legs' series joined by `+`.
+    async fn step_legs(
+        &self,
+        sandbox: &Sandbox,
+        root: &Path,
+        settings: &runner::StageSettings,
+        urls: &crate::bars::venues::VenueUrls,
+    ) -> Result<StageStep> {
+        let store = crate::bars::BarStore::new(root);
+        let interval = self.legs[0].interval.seconds();
+        let window = realclock::window_bars(self.stage, settings, interval);
+        let (warmup, needed) = (settings.warmup_bars, window + settings.warmup_bars + 1);
+        // A time one leg has no bar at is no step: the series are read further back (up to 8×)
+        // until the steps cover the window and its warm-up (a paper stage's, before its start).
+        let mut factor = 1i64;
+        let aligned = loop {
+            let mut series = Vec::with_capacity(self.legs.len());
+            for leg in &self.legs {
+                let mut client = crate::bars::venues::VenueClient::new(leg.venue, urls.clone())
+                    .map_err(|e| WorkflowError::refused(e.to_string()))?;
+                let from = |now: i64| match &self.marks {
+                    Some(m) => m.window_start - factor * (warmup as i64 + 1) * interval,
+                    None => {
+                        crate::bars::venues::forming(leg.interval, now)
+                            - factor * needed as i64 * interval
+                    }
+                };
+                let now = realclock::update(&store, &mut client, leg, from).await?;
+                let stored = store
+                    .read(leg, from(now), i64::MAX)
+                    .map_err(|e| WorkflowError::refused(format!("the bar store: {e}")))?;
+                series.push(realclock::sandbox_bars(&stored));
+            }
+            let refs: Vec<&[crate::validator::sandbox::runtime::SandboxBar]> =
+                series.iter().map(Vec::as_slice).collect();
+            let aligned = crate::stages::legs::align(&refs);
+            let covered = match &self.marks {
+                Some(m) => {
+                    let first = aligned.legs.first().map_or(&[][..], Vec::as_slice);
+                    first.partition_point(|b| b.timestamp < m.window_start) >= warmup
+                }
+                None => aligned.steps() >= needed,
+            };
+            if covered || factor >= 8 {
+                break aligned;
+            }
+            factor *= 2;
+        };
+        let label = legs_label(&self.legs);
+        let candidate = self.load(sandbox, root, &self.candidate)?;
+        match self.stage {
+            Stage::Cold | Stage::Full => Ok(realclock::backtest_stage(
+                sandbox,
+                &candidate,
+                self.stage,
+                (&label, interval),
+                StageBars::Legs(&aligned),
+                settings,
+                self.trials,
+            )?),
+            Stage::Warm | Stage::Limited => {
+                let steps = aligned.legs.first().map_or(&[][..], Vec::as_slice);
+                let (start, consumed) = match &self.marks {
+                    Some(m) => (
+                        steps.partition_point(|b| b.timestamp < m.window_start),
+                        m.bars as usize,
+                    ),
+                    None => (steps.len(), 0),
+                };
+                Ok(realclock::paper_step(
+                    sandbox,
+                    &candidate,
+                    &Baseline::BuyAndHold,
+                    self.stage,
+                    (&label, interval),
+                    StageBars::Legs(&aligned),
+                    (start, consumed, self.marks.as_ref().map(|m| m.window_start)),
+                    settings,
+                    &self.risk,
                 )
                 .await?)
             }
@@ -570,6 +759,23 @@ impl StagePlan {
         )
         .await?)
     }
+}
+
+/// The label of the series of a strategy's legs on its marks: each `venue/SYMBOL/interval`,
+/// joined by `+`.
+pub fn legs_label(legs: &[crate::bars::Series]) -> String {
+    legs.iter()
+        .map(crate::bars::Series::label)
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// The series of a label of marks: one, or each leg's ([`legs_label`]).
+pub fn parse_label(label: &str) -> std::result::Result<Vec<crate::bars::Series>, String> {
+    label
+        .split('+')
+        .map(|s| crate::bars::Series::parse(s).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// The baseline of a loaded champion, else buy and hold.
