@@ -269,7 +269,8 @@ pub enum Command {
 /// One series of the bar store.
 #[derive(Debug, Args)]
 pub struct SeriesArgs {
-    /// The venue: `binance` (spot) or `coinbase` (Coinbase Exchange).
+    /// The venue: `binance` (spot), `binance-futures` (USD-M perpetuals) or `coinbase`
+    /// (Coinbase Exchange).
     #[arg(long)]
     pub venue: String,
     /// The venue's symbol: `BTCUSDT` (Binance), `BTC-USD` (Coinbase).

@@ -17,7 +17,7 @@ use serde_json::Value;
 use stratagem_actors::bars::Series;
 use stratagem_actors::stages::realclock::{paper_step, StageBars};
 use stratagem_actors::stages::runner::Baseline;
-use stratagem_actors::validator::sandbox::runtime::{Sandbox, SandboxBar};
+use stratagem_actors::validator::sandbox::runtime::{Deadline, Sandbox, SandboxBar, SandboxLimits};
 use stratagem_actors::workflow::settings::Settings;
 use stratagem_events::projection::RiskMark;
 use stratagem_events::{RiskState, Stage};
@@ -57,10 +57,35 @@ fn fast_market(
     step: i64,
     book: Option<Arc<Mutex<TradingBook>>>,
 ) -> LoopbackServer {
+    let market = FastMarket {
+        spot: vec![("ETHUSDT", eth)],
+        perpetual: Vec::new(),
+        funding: Vec::new(),
+    };
+    fast_venues(bars, market, start, step, book)
+}
+
+/// What a loopback Binance serves besides BTCUSDT spot: other spot symbols, USD-M perpetuals
+/// (`/fapi/v1/klines`) and their funding history (`/fapi/v1/fundingRate`, time and rate).
+struct FastMarket {
+    spot: Vec<(&'static str, Vec<VenueBar>)>,
+    perpetual: Vec<(&'static str, Vec<VenueBar>)>,
+    funding: Vec<(i64, f64)>,
+}
+
+/// [`fast_exchange`] serving `market` beside BTCUSDT's `bars`; spot's and futures' clocks
+/// (`/api/v3/time`, `/fapi/v1/time`) are one, moved on by either.
+fn fast_venues(
+    bars: Vec<VenueBar>,
+    market: FastMarket,
+    start: i64,
+    step: i64,
+    book: Option<Arc<Mutex<TradingBook>>>,
+) -> LoopbackServer {
     let asked = std::sync::atomic::AtomicI64::new(0);
     LoopbackServer::respond(move |r: &Recorded| {
         use std::sync::atomic::Ordering::SeqCst;
-        if r.path.starts_with("/api/v3/time") {
+        if r.path.starts_with("/api/v3/time") || r.path.starts_with("/fapi/v1/time") {
             let n = asked.fetch_add(1, SeqCst) + 1;
             let now_ms = (start + n * step * 60) * 1000;
             return Some(Reply::json(
@@ -77,10 +102,38 @@ fn fast_market(
                 return Some(reply);
             }
         }
-        assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
-        let bars = match common::venue::query(&r.path)["symbol"].as_str() {
-            "ETHUSDT" => &eth,
-            _ => &bars,
+        let q = common::venue::query(&r.path);
+        if r.path.starts_with("/fapi/v1/fundingRate?") {
+            let (from, to) = (
+                q["startTime"].parse::<i64>().unwrap(),
+                q["endTime"].parse::<i64>().unwrap(),
+            );
+            let rates: Vec<Value> = market
+                .funding
+                .iter()
+                .filter(|(t, _)| t * 1000 >= from && t * 1000 <= to && *t <= now)
+                .take(1000)
+                .map(|(t, rate)| {
+                    serde_json::json!({
+                        "symbol": q["symbol"],
+                        "fundingTime": t * 1000,
+                        "fundingRate": format!("{rate:.8}"),
+                    })
+                })
+                .collect();
+            return Some(Reply::json(200, Value::Array(rates)));
+        }
+        let (listed, path) = if r.path.starts_with("/fapi/v1/klines?") {
+            (&market.perpetual, "perpetual")
+        } else {
+            assert!(r.path.starts_with("/api/v3/klines?"), "{}", r.path);
+            (&market.spot, "spot")
+        };
+        let symbol = q["symbol"].as_str();
+        let bars = match listed.iter().find(|(s, _)| *s == symbol) {
+            Some((_, bars)) => bars,
+            None if path == "spot" => &bars,
+            None => panic!("no perpetual {symbol}"),
         };
         Some(Reply::json(
             200,
@@ -293,7 +346,7 @@ fn session(
     let window = aligned.slice(0..start + n);
     let stage_bars = match legs.len() {
         1 => StageBars::One(&bars[..start + n]),
-        _ => StageBars::Legs(&window),
+        _ => StageBars::Legs(&window, &[]),
     };
     tokio::runtime::Runtime::new()
         .unwrap()
@@ -1191,7 +1244,7 @@ fn a_pair_waits_on_the_recorded_timeline_and_for_a_series_of_each_leg_saying_why
         .unwrap()
         .to_string();
     assert!(
-        reason.contains("no series of ETH at 1m is in MARKETS")
+        reason.contains("no spot series of ETH at 1m is in MARKETS")
             && reason.contains("binance/ETHUSDT/1m"),
         "{reason}"
     );
@@ -1227,6 +1280,176 @@ fn a_pair_waits_on_the_recorded_timeline_and_for_a_series_of_each_leg_saying_why
     );
     assert!(of_kind(&events, "order.submitted").is_empty());
     assert!(book.lock().unwrap().orders.is_empty());
+    common::audit_clean(data);
+}
+
+/// The carry of the tests, as a user writes it.
+const CARRY: (&str, &str) = (
+    "Funding rate carry in perpetual futures",
+    "When the BTC perpetual's funding rate is positive, short the perpetual and hedge with spot, collecting the funding every 8 hours.",
+);
+
+/// The bars as the sandbox takes them.
+fn sandbox_bars(bars: &[VenueBar]) -> Vec<SandboxBar> {
+    bars.iter()
+        .map(|(t, [o, h, l, c, v])| SandboxBar {
+            timestamp: *t,
+            open: *o,
+            high: *h,
+            low: *l,
+            close: *c,
+            volume: *v,
+        })
+        .collect()
+}
+
+#[test]
+fn a_funding_carry_is_staged_on_a_perpetual_and_its_spot_and_its_book_is_paid_the_funding() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // The perpetual: the recorded FTX BTC-PERP minutes. Its spot: the same minutes 5 bps
+    // below (a basis, to the cent), and its funding every 8 hours at 0.03 % (longs pay).
+    let perpetual = minute_bars();
+    let spot: Vec<VenueBar> = perpetual
+        .iter()
+        .map(|(t, b)| (*t, b.map(|x| (x * 0.9995 * 100.0).round() / 100.0)))
+        .map(|(t, [o, h, l, c, v])| (t, [o, h.max(o).max(c), l.min(o).min(c), c, v]))
+        .collect();
+    let first = perpetual[0].0.div_euclid(8 * 3600) * 8 * 3600;
+    let funding: Vec<(i64, f64)> = (0..200).map(|k| (first + k * 8 * 3600, 0.0003)).collect();
+    let opportunity = common::submit_idea(data, CARRY.0, CARRY.1);
+    let none = tempfile::tempdir().unwrap();
+    let offline = none.path().to_str().unwrap();
+    ok(
+        data,
+        &["discover", "--source", "manual", "--offline", offline],
+    );
+    let generated = common::data(&ok(
+        data,
+        &[
+            "generate",
+            "--opportunity",
+            &opportunity,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(generated["template"], "funding_carry", "{generated}");
+    let source = PathBuf::from(generated["path"].as_str().unwrap());
+    ok(data, &["validate", source.to_str().unwrap()]);
+    let market = FastMarket {
+        spot: Vec::new(),
+        perpetual: vec![("BTCUSDT", perpetual.clone())],
+        funding: funding.clone(),
+    };
+    let venue = fast_venues(spot.clone(), market, perpetual[START].0, 20, None);
+    let mut child = daemon(
+        data,
+        &venue.url,
+        &[
+            ("STAGE_MARKET", ""),
+            ("MARKETS", "binance-futures/BTCUSDT/1m,binance/BTCUSDT/1m"),
+            ("BINANCE_FUTURES_URL", &venue.url),
+        ],
+    );
+    wait_for(data, Duration::from_secs(60), "the carry's COLD", |e| {
+        completed(e, "cold")
+    });
+    stop(&mut child);
+    let events = stage_events(data);
+    // COLD ran on the perpetual (leg 0) and its spot (leg 1), a day of minutes.
+    let cold = of_kind(&events, "stage.marked")
+        .into_iter()
+        .find(|m| m["data"]["stage"] == "cold")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        cold["data"]["series"], "binance-futures/BTCUSDT/1m+binance/BTCUSDT/1m",
+        "{cold}"
+    );
+    assert_eq!(cold["data"]["bars"], 1440);
+    // The funding history is in the store beside the bars.
+    let stored = std::fs::read_to_string(data.join("market/binance/BTCUSDT/funding.csv")).unwrap();
+    assert!(stored.lines().count() > 3, "{stored}");
+    // Its equity is the library's book over the same steps with the funding paid: short the
+    // perpetual, it is paid at each funding time it holds through; without the funding the
+    // same orders end elsewhere.
+    let settings = Settings::from_pairs(SETTINGS.iter().copied())
+        .stages()
+        .unwrap();
+    let (perp_bars, spot_bars) = (sandbox_bars(&perpetual), sandbox_bars(&spot));
+    let aligned = stratagem_actors::stages::legs::align(&[&perp_bars, &spot_bars]);
+    let window_start = cold["data"]["window_start"].as_i64().unwrap();
+    let at = aligned.legs[0].partition_point(|b| b.timestamp < window_start);
+    let w = stratagem_actors::stages::runner::StageWindow {
+        feed_start: at - settings.warmup_bars,
+        start: at,
+        end: at + 1440,
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::cached(cache.path()).unwrap();
+    let text = std::fs::read_to_string(&source).unwrap();
+    let wasm = stratagem_actors::workflow::compile::compile_checked(cache.path(), &text).unwrap();
+    let strategy = sandbox.load(&wasm).unwrap();
+    let rates: Vec<stratagem_actors::bars::funding::FundingRate> = funding
+        .iter()
+        .map(
+            |(time, rate)| stratagem_actors::bars::funding::FundingRate {
+                time: *time,
+                rate: *rate,
+            },
+        )
+        .collect();
+    // The run's orders (it reads the funding to decide), then its book with the payments
+    // and, for the same orders, without them.
+    let funding = [rates, Vec::new()];
+    let (orders, _) = stratagem_actors::stages::legs::run_window(
+        &sandbox,
+        &strategy,
+        &aligned,
+        w,
+        settings.capital,
+        settings.costs,
+        (&SandboxLimits::backtest(), Deadline::WholeRun),
+        &[],
+        &funding,
+    )
+    .unwrap();
+    let window = aligned.slice(w.start..w.end);
+    let book = |funding: &[Vec<stratagem_actors::bars::funding::FundingRate>]| {
+        stratagem_actors::stages::legs::simulate_by_leg(
+            &window,
+            &orders,
+            1440,
+            settings.capital,
+            settings.costs,
+            525_600.0,
+            1,
+            funding,
+        )
+    };
+    let paid = book(&funding);
+    let payments = &paid.legs[0].funding;
+    assert!(payments.len() >= 2, "{payments:?}");
+    let received: f64 = payments.iter().map(|p| -p.paid).sum();
+    assert!(
+        received > 0.0,
+        "a short is paid a positive rate: {payments:?}"
+    );
+    let equity = paid.equity.last().unwrap().1;
+    let recorded = cold["data"]["equity"].as_f64().unwrap();
+    assert!((recorded - equity).abs() < 1e-6, "{recorded} vs {equity}");
+    let unpaid = book(&[Vec::new(), Vec::new()]).equity.last().unwrap().1;
+    assert!(
+        (equity - unpaid - received).abs() < 1e-6,
+        "{equity} = {unpaid} + {received}"
+    );
+    eprintln!(
+        "carry COLD: {} funding payments received {received:.2}; equity {equity:.2} ({unpaid:.2} without them)",
+        payments.len()
+    );
     common::audit_clean(data);
 }
 

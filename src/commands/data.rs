@@ -18,7 +18,10 @@ fn urls(settings: &Settings) -> anyhow::Result<VenueUrls> {
 
 fn series(a: &SeriesArgs) -> anyhow::Result<Series> {
     let Some(venue) = Venue::parse(&a.venue) else {
-        bail!("--venue {:?} is not binance or coinbase", a.venue);
+        bail!(
+            "--venue {:?} is not binance, binance-futures or coinbase",
+            a.venue
+        );
     };
     let Some(interval) = Interval::parse(&a.interval) else {
         let names: Vec<&str> = Interval::NAMES.iter().map(|(n, _)| *n).collect();

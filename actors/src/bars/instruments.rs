@@ -138,10 +138,10 @@ pub fn choose(
 }
 
 /// The configured series of each leg of a strategy over several series: for each instrument
-/// the idea names (`ETH-USDT`, `BTC-USDT`), in its order, the series of `markets` of its base
-/// asset at `interval` (the legs are aligned by time, so they share one). Else why not: a leg
-/// without an instrument, an asset no series of that interval is of, or a perpetual (the
-/// store's venues give spot bars).
+/// the idea names (`ETH-USDT`, `BTC-USDT`, `BTC-PERP`), in its order, the series of `markets`
+/// of its base asset at `interval` (the legs are aligned by time, so they share one) — of a
+/// perpetuals' venue (`binance-futures`) for a perpetual, of a spot venue otherwise. Else why
+/// not: a leg without an instrument, or an instrument no series of that interval is of.
 pub fn legs_series(
     markets: &[Series],
     instruments: &[String],
@@ -158,27 +158,25 @@ pub fn legs_series(
     let mut out = Vec::with_capacity(count);
     for leg in &instruments[..count] {
         let upper = leg.to_ascii_uppercase();
-        if upper.ends_with("-PERP") {
-            return Err(format!(
-                "its leg {leg} is a perpetual: the bar store's venues give spot series, so no configured series is of it"
-            ));
-        }
+        let perpetual = upper.ends_with("-PERP");
         let asset = upper.split(['-', '/']).next().unwrap_or_default();
-        let found = markets
-            .iter()
-            .find(|s| of_asset(&s.symbol, asset) && s.interval.name() == interval);
+        let found = markets.iter().find(|s| {
+            of_asset(&s.symbol, asset)
+                && s.interval.name() == interval
+                && s.venue.perpetual() == perpetual
+        });
         match found {
             Some(s) if !out.contains(s) => out.push(s.clone()),
-            Some(s) => {
-                return Err(format!(
-                    "two of its legs are the one series {}",
-                    s.label()
-                ))
-            }
+            Some(s) => return Err(format!("two of its legs are the one series {}", s.label())),
             None => {
+                let (kind, venue) = if perpetual {
+                    ("perpetual", "binance-futures")
+                } else {
+                    ("spot", "binance")
+                };
                 return Err(format!(
-                    "no series of {asset} at {interval} is in MARKETS for its leg {leg} (add one, e.g. binance/{asset}USDT/{interval})"
-                ))
+                    "no {kind} series of {asset} at {interval} is in MARKETS for its leg {leg} (add one, e.g. {venue}/{asset}USDT/{interval})"
+                ));
             }
         }
     }
@@ -211,10 +209,23 @@ mod tests {
         );
         assert!(legs(&["ETH-USDT", "BTC-USDT"], 2, "1m")
             .unwrap_err()
-            .contains("no series of BTC at 1m"));
+            .contains("no spot series of BTC at 1m"));
         assert!(legs(&["BTC-USDT-PERP", "BTC-USDT"], 2, "1h")
             .unwrap_err()
-            .contains("perpetual"));
+            .contains("no perpetual series of BTC at 1h is in MARKETS for its leg BTC-USDT-PERP (add one, e.g. binance-futures/BTCUSDT/1h)"));
+        let with_perp = [
+            series("binance-futures/BTCUSDT/1h"),
+            series("binance/BTCUSDT/1h"),
+        ];
+        let carry: Vec<String> = vec!["BTC-PERP".into(), "BTC".into()];
+        assert_eq!(
+            legs_series(&with_perp, &carry, 2, "1h")
+                .unwrap()
+                .iter()
+                .map(Series::label)
+                .collect::<Vec<_>>(),
+            ["binance-futures/BTCUSDT/1h", "binance/BTCUSDT/1h"]
+        );
         assert!(legs(&["ETH-USDT"], 2, "1h")
             .unwrap_err()
             .contains("names 1 instrument"));

@@ -37,6 +37,9 @@ pub enum Venue {
     Binance,
     /// Coinbase Exchange (`/products/{id}/candles`).
     Coinbase,
+    /// Binance USD-M futures: perpetuals (`/fapi/v1/klines`), named `binance-futures`.
+    #[serde(rename = "binance-futures")]
+    BinanceFutures,
 }
 
 impl Venue {
@@ -45,6 +48,7 @@ impl Venue {
         match name {
             "binance" => Some(Venue::Binance),
             "coinbase" => Some(Venue::Coinbase),
+            "binance-futures" => Some(Venue::BinanceFutures),
             _ => None,
         }
     }
@@ -54,7 +58,13 @@ impl Venue {
         match self {
             Venue::Binance => "binance",
             Venue::Coinbase => "coinbase",
+            Venue::BinanceFutures => "binance-futures",
         }
+    }
+
+    /// Whether its instruments are perpetuals (their funding is paid between longs and shorts).
+    pub fn perpetual(self) -> bool {
+        self == Venue::BinanceFutures
     }
 }
 

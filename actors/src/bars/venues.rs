@@ -11,6 +11,8 @@
 //!   watched: past `BINANCE_WEIGHT_LIMIT` the download waits for the next minute. 429 and 418
 //!   answers are retried after their `Retry-After`; a wait longer than a minute ends the
 //!   download with the venue's words, keeping every page stored so far.
+//! - **Binance USD-M futures** (perpetuals, `binance-futures`): `GET {BINANCE_FUTURES_URL}
+//!   /fapi/v1/klines`, the spot klines' format and limits; its clock `GET /fapi/v1/time`.
 //! - **Coinbase Exchange**: `GET {COINBASE_REST_URL}/products/{id}/candles?granularity&start
 //!   &end`, at most 300 candles, newest first, each `[time s, low, high, open, close, volume]`.
 //!
@@ -205,6 +207,14 @@ impl VenueClient {
                 "epoch",
                 1.0,
             ),
+            Venue::BinanceFutures => (
+                format!(
+                    "{}/fapi/v1/time",
+                    self.urls.binance_futures.trim_end_matches('/')
+                ),
+                "serverTime",
+                1000.0,
+            ),
         };
         let response = self.get(url).await?;
         serde_json::from_slice::<serde_json::Value>(&response.body)
@@ -230,7 +240,7 @@ impl VenueClient {
         from: i64,
         to: i64,
     ) -> Result<(Vec<super::funding::FundingRate>, usize), DownloadError> {
-        if self.venue != Venue::Binance {
+        if !matches!(self.venue, Venue::Binance | Venue::BinanceFutures) {
             return Err(DownloadError::Format {
                 venue: self.venue.as_str(),
                 message: "funding rates come from Binance USD-M futures (--venue binance)".into(),
@@ -272,7 +282,7 @@ impl VenueClient {
 
     async fn page(&mut self, s: &Series, from: i64, to: i64) -> Result<Page, DownloadError> {
         match self.venue {
-            Venue::Binance => self.binance_page(s, from, to).await,
+            Venue::Binance | Venue::BinanceFutures => self.binance_page(s, from, to).await,
             Venue::Coinbase => self.coinbase_page(s, from, to).await,
         }
     }
@@ -293,9 +303,14 @@ impl VenueClient {
         to: i64,
     ) -> Result<Page, DownloadError> {
         const LIMIT: usize = 1000;
+        // Spot and the perpetuals answer klines in one format.
+        let (base, path) = match self.venue {
+            Venue::BinanceFutures => (&self.urls.binance_futures, "fapi/v1"),
+            _ => (&self.urls.binance, "api/v3"),
+        };
         let url = format!(
-            "{}/api/v3/klines?symbol={}&interval={}&startTime={}&endTime={}&limit={LIMIT}",
-            self.urls.binance.trim_end_matches('/'),
+            "{}/{path}/klines?symbol={}&interval={}&startTime={}&endTime={}&limit={LIMIT}",
+            base.trim_end_matches('/'),
             s.symbol,
             s.interval.name(),
             from * 1000,
@@ -305,10 +320,8 @@ impl VenueClient {
         let used = response
             .header("x-mbx-used-weight-1m")
             .and_then(|w| w.trim().parse::<u32>().ok());
-        let format = |message: String| DownloadError::Format {
-            venue: "binance",
-            message,
-        };
+        let venue = self.venue.as_str();
+        let format = |message: String| DownloadError::Format { venue, message };
         let rows: Vec<Vec<serde_json::Value>> =
             serde_json::from_slice(&response.body).map_err(|e| format(e.to_string()))?;
         let mut bars = Vec::with_capacity(rows.len());

@@ -18,12 +18,14 @@ use stratagem_events::StageMetrics;
 
 use stratagem_events::projection::RiskMark;
 
+use crate::bars::funding::FundingRate;
+
 use super::backtest::{Backtest, CostModel, Fill};
 use super::metrics::{self, RunRecord};
 use super::paper::{PaperSession, PaperVenue};
 use super::runner::StageWindow;
 use crate::validator::sandbox::runtime::{
-    Deadline, HostOrder, LoadedStrategy, RiskLimits, Sandbox, SandboxBar, SandboxError,
+    Deadline, HostOrder, LoadedStrategy, OrderKind, RiskLimits, Sandbox, SandboxBar, SandboxError,
     SandboxLimits, SandboxTrap,
 };
 
@@ -434,7 +436,8 @@ pub fn buy_and_hold_legs(
 /// A stage's run of a strategy over several series: fed the steps `w.feed_start..w.end` of
 /// `aligned` interleaved (the warm-up first, then its account opened), each leg with its share
 /// of `capital`. Returns its orders placed inside the window by leg (each `bar` a step of the
-/// window), kept under the risk states `risk_states` leg by leg, and the trap that stopped it.
+/// window; first, the position each leg held at the end of the warm-up, taken at step 0), kept under the risk states `risk_states` leg by leg, and the trap that stopped it.
+/// A perpetual leg's funding rates (`funding`, by leg) are what the strategy reads of it.
 ///
 /// # Errors
 /// [`SandboxError`] when the module cannot start (or trades another number of series).
@@ -448,13 +451,16 @@ pub fn run_window(
     costs: CostModel,
     (limits, deadline): (&SandboxLimits, Deadline),
     risk_states: &[RiskMark],
+    funding: &[Vec<FundingRate>],
 ) -> Result<(Vec<Vec<HostOrder>>, Option<SandboxTrap>), SandboxError> {
     let n = aligned.legs.len().max(1);
     let risk = RiskLimits {
         legs: n,
         ..RiskLimits::with_account(capital / n as f64, costs)
     };
-    let mut live = sandbox.start(strategy, limits, &risk, deadline)?;
+    let mut live = sandbox
+        .start(strategy, limits, &risk, deadline)?
+        .with_funding(funding.to_vec());
     let warm = interleave(&aligned.slice(w.feed_start..w.start));
     let window = aligned.slice(w.start..w.end);
     live.feed_all(&warm);
@@ -462,14 +468,26 @@ pub fn run_window(
     live.feed_all(&interleave(&window));
     let run = live.finish();
     let offset = warm.len();
-    let placed: Vec<HostOrder> = run
-        .orders
-        .iter()
-        .filter(|o| o.bar >= offset)
-        .map(|o| HostOrder {
-            bar: o.bar - offset,
-            ..*o
-        })
+    // The position a leg holds at the end of the warm-up (its last market order there, when
+    // not flat) is taken at the window's first step: a strategy that entered before its window
+    // and holds (a carry held while the funding lasts) holds in it too.
+    let carried = (0..n).filter_map(|leg| {
+        run.orders
+            .iter()
+            .rfind(|o| o.bar < offset && o.leg == leg && o.kind == OrderKind::Market)
+            .filter(|o| o.direction != 0)
+            .map(|o| HostOrder { bar: leg, ..*o })
+    });
+    let placed: Vec<HostOrder> = carried
+        .chain(
+            run.orders
+                .iter()
+                .filter(|o| o.bar >= offset)
+                .map(|o| HostOrder {
+                    bar: o.bar - offset,
+                    ..*o
+                }),
+        )
         .collect();
     let by_leg = orders_by_leg(&placed, n)
         .iter()
@@ -480,7 +498,7 @@ pub fn run_window(
 }
 
 /// COLD's or FULL's backtest of a strategy over several series: the window `w` of `aligned`
-/// (steps), its book from `capital`.
+/// (steps), its book from `capital`, each perpetual leg paying its `funding`.
 ///
 /// # Errors
 /// [`SandboxError`] when the module cannot start.
@@ -494,7 +512,7 @@ pub fn backtest_window(
     costs: CostModel,
     bars_per_year: f64,
     trials: u64,
-    risk_states: &[RiskMark],
+    (risk_states, funding): (&[RiskMark], &[Vec<FundingRate>]),
 ) -> Result<(LegsBacktest, Option<SandboxTrap>), SandboxError> {
     let (by_leg, trap) = run_window(
         sandbox,
@@ -505,6 +523,7 @@ pub fn backtest_window(
         costs,
         (&SandboxLimits::backtest(), Deadline::WholeRun),
         risk_states,
+        funding,
     )?;
     let window = aligned.slice(w.start..w.end);
     let result = simulate_by_leg(
@@ -515,13 +534,14 @@ pub fn backtest_window(
         costs,
         bars_per_year,
         trials,
-        &[],
+        funding,
     );
     Ok((result, trap))
 }
 
 /// A WARM or LIMITED session of a strategy over several series on the window `w` of `aligned`:
-/// the paper venue fills each leg's orders (its costs, its delay) in the leg's book, beside its
+/// the paper venue fills each leg's orders (its costs, its delay) in the leg's book (a
+/// perpetual leg paying its `funding`), beside its
 /// baseline, **each of its legs bought and held** with its share (a champion trades other
 /// series: it is no yardstick for a book of these), on the same steps.
 ///
@@ -536,7 +556,7 @@ pub fn paper_session(
     capital: f64,
     venue: PaperVenue,
     bars_per_year: f64,
-    risk_states: &[RiskMark],
+    (risk_states, funding): (&[RiskMark], &[Vec<FundingRate>]),
 ) -> Result<PaperSession, SandboxError> {
     let (by_leg, trap) = run_window(
         sandbox,
@@ -547,6 +567,7 @@ pub fn paper_session(
         venue.costs,
         (&SandboxLimits::default(), Deadline::PerBar),
         risk_states,
+        funding,
     )?;
     let late: Vec<Vec<HostOrder>> = by_leg
         .iter()
@@ -570,7 +591,7 @@ pub fn paper_session(
         venue.costs,
         bars_per_year,
         1,
-        &[],
+        funding,
     );
     let baseline = buy_and_hold_legs(&window, steps, capital, venue.costs, bars_per_year);
     let last = |equity: &[(i64, f64)]| equity.last().map_or(capital, |(_, e)| *e);

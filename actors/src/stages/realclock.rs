@@ -171,6 +171,39 @@ pub async fn update(
     Ok(now)
 }
 
+/// A perpetual series' funding rates: those of `[from, now)` fetched from the venue into the
+/// store (merged by time, kept under `binance`, as `data funding` keeps them), then all the
+/// store holds; none for a spot series.
+///
+/// # Errors
+/// The venue or the store; what was stored stays.
+pub async fn update_funding(
+    store: &BarStore,
+    client: &mut VenueClient,
+    series: &Series,
+    (from, now): (i64, i64),
+) -> Result<Vec<crate::bars::funding::FundingRate>, StageError> {
+    if !series.venue.perpetual() {
+        return Ok(Vec::new());
+    }
+    let market = |e: String| {
+        StageError::Market(format!(
+            "cannot bring the funding of {} up to now: {e}",
+            series.label()
+        ))
+    };
+    let (rates, _) = client
+        .funding_history(&series.symbol, from, now)
+        .await
+        .map_err(|e| market(e.to_string()))?;
+    store
+        .put_funding(crate::bars::Venue::Binance, &series.symbol, &rates)
+        .map_err(|e| market(e.to_string()))?;
+    store
+        .funding(crate::bars::Venue::Binance, &series.symbol)
+        .map_err(|e| market(e.to_string()))
+}
+
 /// Brings `series` in the bar store of the data directory `root` up to the venue's now (see
 /// [`update`]), from `lookback` bars before now for a new series. Returns the venue's now.
 ///
@@ -186,10 +219,11 @@ pub async fn bring_up_to_now(
     let mut client = VenueClient::new(series.venue, urls.clone())
         .map_err(|e| StageError::Market(e.to_string()))?;
     let step = series.interval.seconds();
-    update(&store, &mut client, series, |now| {
-        crate::bars::venues::forming(series.interval, now) - lookback as i64 * step
-    })
-    .await
+    let since = |now| crate::bars::venues::forming(series.interval, now) - lookback as i64 * step;
+    let now = update(&store, &mut client, series, since).await?;
+    // A perpetual's funding too (the monitor pays it on a stay's perpetual leg).
+    update_funding(&store, &mut client, series, (since(now), now)).await?;
+    Ok(now)
 }
 
 /// The bars a stage on the real clock runs over: one series of the store, or the series of a
@@ -198,8 +232,11 @@ pub async fn bring_up_to_now(
 pub enum StageBars<'a> {
     /// One series.
     One(&'a [SandboxBar]),
-    /// Several, aligned.
-    Legs(&'a super::legs::Aligned),
+    /// Several, aligned, and each leg's funding rates (a perpetual's; none for spot).
+    Legs(
+        &'a super::legs::Aligned,
+        &'a [Vec<crate::bars::funding::FundingRate>],
+    ),
 }
 
 /// What a backtest of a stage's window came to, whichever its bars.
@@ -215,7 +252,7 @@ impl StageBars<'_> {
     fn len(&self) -> usize {
         match self {
             StageBars::One(bars) => bars.len(),
-            StageBars::Legs(aligned) => aligned.steps(),
+            StageBars::Legs(aligned, _) => aligned.steps(),
         }
     }
 
@@ -223,7 +260,7 @@ impl StageBars<'_> {
     fn first(&self) -> &[SandboxBar] {
         match self {
             StageBars::One(bars) => bars,
-            StageBars::Legs(aligned) => aligned.legs.first().map_or(&[], Vec::as_slice),
+            StageBars::Legs(aligned, _) => aligned.legs.first().map_or(&[], Vec::as_slice),
         }
     }
 
@@ -247,7 +284,7 @@ impl StageBars<'_> {
                     trap,
                 }
             }
-            StageBars::Legs(aligned) => {
+            StageBars::Legs(aligned, funding) => {
                 let bpy = Calendar::Crypto.bars_per_year(self.first());
                 let (b, trap) = super::legs::backtest_window(
                     sandbox,
@@ -258,7 +295,7 @@ impl StageBars<'_> {
                     s.costs,
                     bpy,
                     trials,
-                    &[],
+                    (&[], funding),
                 )?;
                 WindowRun {
                     fills: b.fills.iter().map(|f| stage_fill(&f.fill)).collect(),
@@ -310,7 +347,7 @@ impl StageBars<'_> {
                     PaperError::Feed(e) => StageError::Feed(e),
                 })
             }
-            StageBars::Legs(aligned) => Ok(super::legs::paper_session(
+            StageBars::Legs(aligned, funding) => Ok(super::legs::paper_session(
                 sandbox,
                 candidate,
                 aligned,
@@ -318,7 +355,7 @@ impl StageBars<'_> {
                 capital,
                 PaperVenue::of(s),
                 bpy,
-                risk,
+                (risk, funding),
             )?),
         }
     }
@@ -425,7 +462,7 @@ pub async fn paper_step(
         1.0
     };
     let capital = s.capital * fraction;
-    let legs = matches!(bars, StageBars::Legs(_));
+    let legs = matches!(bars, StageBars::Legs(..));
     let champion = match baseline {
         Baseline::Champion { strategy, .. } if !legs => Some(*strategy),
         _ => None,

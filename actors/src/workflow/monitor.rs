@@ -93,7 +93,7 @@ pub async fn pass(
             actions: Vec::new(),
             error: None,
         };
-        let Some((bars, live, aligned)) =
+        let Some((bars, live, aligned, funding)) =
             stay_bars(root, projections, &stay, market, recorded, stages)?
         else {
             // On the real clock: no bar of the stay has closed yet.
@@ -177,7 +177,7 @@ pub async fn pass(
                     read_with.costs,
                     bars_per_year,
                     1,
-                    &risk,
+                    (&risk, &funding),
                 )
                 .with_context(context)?;
                 let base = crate::stages::legs::buy_and_hold_legs(
@@ -281,11 +281,13 @@ pub async fn pass(
 }
 
 /// A stay's bars (the first leg's, for a strategy over several series), where the stay is in
-/// them, and the legs aligned by time when there are several.
+/// them, and the legs aligned by time when there are several (with each perpetual leg's
+/// funding rates from the store).
 type StayBars = (
     std::borrow::Cow<'static, [SandboxBar]>,
     runner::StageWindow,
     Option<crate::stages::legs::Aligned>,
+    Vec<Vec<crate::bars::funding::FundingRate>>,
 );
 
 /// The bars of a stay and where the stay is in them: on the recorded timeline the `LIVE_DAYS`
@@ -304,7 +306,12 @@ fn stay_bars(
     if *market == StageMarket::Recorded {
         let live = runner::live_window(recorded, stages)?;
         let all: &'static [_] = market::embedded_hourly();
-        return Ok(Some((std::borrow::Cow::Borrowed(all), live, None)));
+        return Ok(Some((
+            std::borrow::Cow::Borrowed(all),
+            live,
+            None,
+            Vec::new(),
+        )));
     }
     // The series the run that began the stay traded, and its last bar, from its marks.
     let Some((through, series)) = projections
@@ -320,13 +327,21 @@ fn stay_bars(
     let legs = super::stage::parse_label(&series)
         .map_err(|e| super::WorkflowError::refused(format!("the stay's series: {e}")))?;
     let mut series = Vec::with_capacity(legs.len());
+    let store = crate::bars::BarStore::new(root);
+    let stored =
+        |e: crate::bars::StoreError| super::WorkflowError::refused(format!("the bar store: {e}"));
+    let mut funding = Vec::with_capacity(legs.len());
     for leg in &legs {
         let interval = leg.interval.seconds();
         let from = through - stages.warmup_bars as i64 * interval;
-        let stored = crate::bars::BarStore::new(root)
-            .read(leg, from, i64::MAX)
-            .map_err(|e| super::WorkflowError::refused(format!("the bar store: {e}")))?;
-        series.push(crate::stages::realclock::sandbox_bars(&stored));
+        let bars = store.read(leg, from, i64::MAX).map_err(stored)?;
+        series.push(crate::stages::realclock::sandbox_bars(&bars));
+        funding.push(match leg.venue.perpetual() {
+            true => store
+                .funding(crate::bars::Venue::Binance, &leg.symbol)
+                .map_err(stored)?,
+            false => Vec::new(),
+        });
     }
     let (bars, aligned) = if series.len() > 1 {
         let refs: Vec<&[SandboxBar]> = series.iter().map(Vec::as_slice).collect();
@@ -344,7 +359,12 @@ fn stay_bars(
         start,
         end: bars.len(),
     };
-    Ok(Some((std::borrow::Cow::Owned(bars), live, aligned)))
+    Ok(Some((
+        std::borrow::Cow::Owned(bars),
+        live,
+        aligned,
+        funding,
+    )))
 }
 
 /// The series the run that began `stay` traded (from its marks; none on the recorded timeline).

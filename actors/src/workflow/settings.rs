@@ -761,7 +761,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "BINANCE_FUTURES_URL",
-        "Binance USD-M futures REST base URL of `data funding` (default https://fapi.binance.com)",
+        "Binance USD-M futures REST base URL: the perpetuals' klines (`binance-futures` series) and funding rates (`data funding`, a perpetual leg's stages) (default https://fapi.binance.com)",
     ),
     (
         "COINBASE_REST_URL",

@@ -603,8 +603,9 @@ impl StagePlan {
         // A time one leg has no bar at is no step: the series are read further back (up to 8×)
         // until the steps cover the window and its warm-up (a paper stage's, before its start).
         let mut factor = 1i64;
-        let aligned = loop {
+        let (aligned, funding) = loop {
             let mut series = Vec::with_capacity(self.legs.len());
+            let mut funding = Vec::with_capacity(self.legs.len());
             for leg in &self.legs {
                 let mut client = crate::bars::venues::VenueClient::new(leg.venue, urls.clone())
                     .map_err(|e| WorkflowError::refused(e.to_string()))?;
@@ -620,6 +621,10 @@ impl StagePlan {
                     .read(leg, from(now), i64::MAX)
                     .map_err(|e| WorkflowError::refused(format!("the bar store: {e}")))?;
                 series.push(realclock::sandbox_bars(&stored));
+                // A perpetual leg's funding, paid in its book and read by the strategy.
+                funding.push(
+                    realclock::update_funding(&store, &mut client, leg, (from(now), now)).await?,
+                );
             }
             let refs: Vec<&[crate::validator::sandbox::runtime::SandboxBar]> =
                 series.iter().map(Vec::as_slice).collect();
@@ -632,7 +637,7 @@ impl StagePlan {
                 None => aligned.steps() >= needed,
             };
             if covered || factor >= 8 {
-                break aligned;
+                break (aligned, funding);
             }
             factor *= 2;
         };
@@ -644,7 +649,7 @@ impl StagePlan {
                 &candidate,
                 self.stage,
                 (&label, interval),
-                StageBars::Legs(&aligned),
+                StageBars::Legs(&aligned, &funding),
                 settings,
                 self.trials,
             )?),
@@ -663,7 +668,7 @@ impl StagePlan {
                     &Baseline::BuyAndHold,
                     self.stage,
                     (&label, interval),
-                    StageBars::Legs(&aligned),
+                    StageBars::Legs(&aligned, &funding),
                     (start, consumed, self.marks.as_ref().map(|m| m.window_start)),
                     settings,
                     &self.risk,
