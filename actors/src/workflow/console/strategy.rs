@@ -138,6 +138,9 @@ pub(super) struct Run {
     pub started_seq: u64,
     pub started: String,
     pub baseline: String,
+    /// The series it ran on, from its marks (each leg's, joined by ` + `; none recorded on the
+    /// recorded timeline).
+    pub series: String,
     pub bars: u64,
     pub fills: u64,
     pub gate: String,
@@ -163,6 +166,7 @@ pub(super) fn runs(t: &Trace) -> Vec<Run> {
                     started_seq: s.seq,
                     started: s.at.clone(),
                     baseline: text("baseline"),
+                    series: String::new(),
                     bars: 0,
                     fills: 0,
                     gate: String::new(),
@@ -202,6 +206,7 @@ pub(super) fn runs(t: &Trace) -> Vec<Run> {
                 if s.kind == "stage.marked" {
                     let bars = s.data["bars"].as_u64().unwrap_or(0);
                     run.bars = bars;
+                    run.series = text("series").replace('+', " + ");
                     run.fills += s.data["fills"].as_array().map_or(0, |f| f.len() as u64);
                     if let (Some(e), Some(b)) = (
                         s.data["equity"].as_f64(),
@@ -471,7 +476,8 @@ mod tests {
         let run = "01900000-0000-7000-8000-000000000001";
         let mark = |bars: u64, equity: f64, baseline: f64, fills: usize| {
             serde_json::json!({"run_id": run, "bars": bars, "equity": equity,
-                "baseline_equity": baseline, "fills": vec![serde_json::json!({}); fills]})
+                "baseline_equity": baseline, "fills": vec![serde_json::json!({}); fills],
+                "series": "binance/ETHUSDT/1m+binance/BTCUSDT/1m"})
         };
         let t = Trace {
             strategy_id: uuid::Uuid::nil(),
@@ -499,6 +505,8 @@ mod tests {
         assert_eq!(runs.len(), 1);
         let r = &runs[0];
         assert_eq!((r.stage.as_str(), r.bars, r.fills), ("WARM", 8, 3));
+        // A pair's run names both its legs' series.
+        assert_eq!(r.series, "binance/ETHUSDT/1m + binance/BTCUSDT/1m");
         assert_eq!(
             (r.verdict.as_str(), r.gate.as_str()),
             ("passed", "beats it")
