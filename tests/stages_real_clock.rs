@@ -272,6 +272,25 @@ fn wait_for(data: &Path, within: Duration, what: &str, done: impl Fn(&[Value]) -
     }
 }
 
+/// Waits (two minutes at most) until the strategy is through FULL and the monitor has read
+/// it, or one was rejected; stops the daemon; returns the stage events, checked to have no
+/// rejection.
+fn through_full(data: &Path, child: &mut Child) -> Vec<Value> {
+    wait_for(
+        data,
+        Duration::from_secs(120),
+        "FULL, then a reading of the monitor",
+        |e| {
+            !of_kind(e, "stage.rejected").is_empty()
+                || (completed(e, "full") && !of_kind(e, "monitor.observed").is_empty())
+        },
+    );
+    stop(child);
+    let events = stage_events(data);
+    assert!(of_kind(&events, "stage.rejected").is_empty(), "{events:#?}");
+    events
+}
+
 /// Whether the log shows a WARM or LIMITED run started and not completed.
 fn in_paper_stage(events: &[Value]) -> bool {
     let Some(last) = of_kind(events, "stage.started").last().copied() else {
@@ -519,18 +538,7 @@ fn the_online_daemon_takes_a_strategy_through_every_stage_on_the_exchanges_clock
     let venue = fast_exchange(bars.clone(), bars[START].0, 20, Some(book.clone()));
     let extra = on_exchange(&venue.url);
     let mut child = daemon(data, &venue.url, &extra);
-    wait_for(
-        data,
-        Duration::from_secs(120),
-        "FULL, then a reading of the monitor",
-        |e| {
-            !of_kind(e, "stage.rejected").is_empty()
-                || (completed(e, "full") && !of_kind(e, "monitor.observed").is_empty())
-        },
-    );
-    stop(&mut child);
-    let events = stage_events(data);
-    assert!(of_kind(&events, "stage.rejected").is_empty(), "{events:#?}");
+    let events = through_full(data, &mut child);
     for e in of_kind(&events, "stage.completed") {
         assert_eq!(e["data"]["strategy_id"], id.as_str());
         assert_eq!(e["data"]["passed"], true, "{e:#}");
@@ -1029,6 +1037,42 @@ fn the_daily_loss_limit_halts_trading_by_itself() {
     common::audit_clean(data);
 }
 
+/// The idea `(title, hypothesis)` submitted, scored and read (its legs) with no other source
+/// item, its strategy generated from the template its reading fits (`template`, checked) and
+/// approved: its id and source file.
+fn approved_as_stated(
+    data: &Path,
+    (title, hypothesis): (&str, &str),
+    template: &str,
+) -> (String, PathBuf) {
+    let opportunity = common::submit_idea(data, title, hypothesis);
+    let none = tempfile::tempdir().unwrap();
+    let offline = none.path().to_str().unwrap();
+    ok(
+        data,
+        &["discover", "--source", "manual", "--offline", offline],
+    );
+    let generated = common::data(&ok(
+        data,
+        &[
+            "generate",
+            "--opportunity",
+            &opportunity,
+            "--mode",
+            "template",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(generated["template"], template, "{generated}");
+    let source = PathBuf::from(generated["path"].as_str().unwrap());
+    ok(data, &["validate", source.to_str().unwrap()]);
+    (
+        generated["strategy_id"].as_str().unwrap().to_string(),
+        source,
+    )
+}
+
 /// The pair of the tests: ETH and BTC, as a user writes it.
 const PAIR: (&str, &str) = (
     "Pairs trading ETH and BTC via cointegration",
@@ -1075,35 +1119,7 @@ fn a_pair_is_staged_on_the_series_of_both_its_legs_aligned_by_time() {
     let data = dir.path();
     let bars = minute_bars();
     let eth = cointegrated(&bars);
-    let opportunity = common::submit_idea(data, PAIR.0, PAIR.1);
-    // Scored (and read: its two legs, ETH and BTC) with no other source item.
-    let none = tempfile::tempdir().unwrap();
-    ok(
-        data,
-        &[
-            "discover",
-            "--source",
-            "manual",
-            "--offline",
-            none.path().to_str().unwrap(),
-        ],
-    );
-    let generated = common::data(&ok(
-        data,
-        &[
-            "generate",
-            "--opportunity",
-            &opportunity,
-            "--mode",
-            "template",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    assert_eq!(generated["template"], "pairs_spread", "{generated}");
-    let id = generated["strategy_id"].as_str().unwrap().to_string();
-    let source = PathBuf::from(generated["path"].as_str().unwrap());
-    ok(data, &["validate", source.to_str().unwrap()]);
+    let (id, source) = approved_as_stated(data, PAIR, "pairs_spread");
     let venue = fast_market(bars.clone(), eth.clone(), bars[START].0, 20, None);
     let mut child = daemon(
         data,
@@ -1113,18 +1129,7 @@ fn a_pair_is_staged_on_the_series_of_both_its_legs_aligned_by_time() {
             ("MARKETS", "binance/BTCUSDT/1m,binance/ETHUSDT/1m"),
         ],
     );
-    wait_for(
-        data,
-        Duration::from_secs(120),
-        "the pair through FULL, then a reading of the monitor",
-        |e| {
-            !of_kind(e, "stage.rejected").is_empty()
-                || (completed(e, "full") && !of_kind(e, "monitor.observed").is_empty())
-        },
-    );
-    stop(&mut child);
-    let events = stage_events(data);
-    assert!(of_kind(&events, "stage.rejected").is_empty(), "{events:#?}");
+    let events = through_full(data, &mut child);
     let verdicts: Vec<(String, String)> = of_kind(&events, "stage.completed")
         .iter()
         .map(|e| {
@@ -1186,27 +1191,9 @@ fn a_pair_is_staged_on_the_series_of_both_its_legs_aligned_by_time() {
 fn a_pair_waits_on_the_recorded_timeline_and_for_a_series_of_each_leg_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let opportunity = common::submit_idea(data, PAIR.0, PAIR.1);
+    let (id, _) = approved_as_stated(data, PAIR, "pairs_spread");
     let none = tempfile::tempdir().unwrap();
     let offline = none.path().to_str().unwrap();
-    ok(
-        data,
-        &["discover", "--source", "manual", "--offline", offline],
-    );
-    let generated = common::data(&ok(
-        data,
-        &[
-            "generate",
-            "--opportunity",
-            &opportunity,
-            "--mode",
-            "template",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let id = generated["strategy_id"].as_str().unwrap().to_string();
-    ok(data, &["validate", generated["path"].as_str().unwrap()]);
     // Offline: one recorded series; the strategy waits, the reason on the log once.
     let run = |extra: &[(&str, &str)]| {
         let mut cmd = bin();
@@ -1317,28 +1304,7 @@ fn a_funding_carry_is_staged_on_a_perpetual_and_its_spot_and_its_book_is_paid_th
         .collect();
     let first = perpetual[0].0.div_euclid(8 * 3600) * 8 * 3600;
     let funding: Vec<(i64, f64)> = (0..200).map(|k| (first + k * 8 * 3600, 0.0003)).collect();
-    let opportunity = common::submit_idea(data, CARRY.0, CARRY.1);
-    let none = tempfile::tempdir().unwrap();
-    let offline = none.path().to_str().unwrap();
-    ok(
-        data,
-        &["discover", "--source", "manual", "--offline", offline],
-    );
-    let generated = common::data(&ok(
-        data,
-        &[
-            "generate",
-            "--opportunity",
-            &opportunity,
-            "--mode",
-            "template",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    assert_eq!(generated["template"], "funding_carry", "{generated}");
-    let source = PathBuf::from(generated["path"].as_str().unwrap());
-    ok(data, &["validate", source.to_str().unwrap()]);
+    let (_, source) = approved_as_stated(data, CARRY, "funding_carry");
     let market = FastMarket {
         spot: Vec::new(),
         perpetual: vec![("BTCUSDT", perpetual.clone())],

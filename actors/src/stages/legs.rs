@@ -157,9 +157,9 @@ pub fn simulate_legs(
     bars_per_year: f64,
     trials: u64,
 ) -> LegsBacktest {
-    simulate_legs_with_funding(
+    simulate_by_leg(
         aligned,
-        orders,
+        &orders_by_leg(orders, aligned.legs.len().max(1)),
         steps,
         capital,
         costs,
@@ -169,33 +169,9 @@ pub fn simulate_legs(
     )
 }
 
-/// As [`simulate_legs`], each leg with a funding schedule in `funding` (by leg; a leg without
-/// one — a spot leg — pays none) paying it in its book.
-#[allow(clippy::too_many_arguments)]
-pub fn simulate_legs_with_funding(
-    aligned: &Aligned,
-    orders: &[HostOrder],
-    steps: usize,
-    capital: f64,
-    costs: CostModel,
-    bars_per_year: f64,
-    trials: u64,
-    funding: &[Vec<crate::bars::funding::FundingRate>],
-) -> LegsBacktest {
-    let by_leg = orders_by_leg(orders, aligned.legs.len().max(1));
-    simulate_by_leg(
-        aligned,
-        &by_leg,
-        steps,
-        capital,
-        costs,
-        bars_per_year,
-        trials,
-        funding,
-    )
-}
-
-/// As [`simulate_legs_with_funding`], the orders given by leg (each `bar` a step).
+/// As [`simulate_legs`], the orders given by leg (each `bar` a step: [`orders_by_leg`]), each
+/// leg with a funding schedule in `funding` (by leg; a leg without one — a spot leg — pays
+/// none) paying it in its book.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_by_leg(
     aligned: &Aligned,
@@ -436,8 +412,9 @@ pub fn buy_and_hold_legs(
 /// A stage's run of a strategy over several series: fed the steps `w.feed_start..w.end` of
 /// `aligned` interleaved (the warm-up first, then its account opened), each leg with its share
 /// of `capital`. Returns its orders placed inside the window by leg (each `bar` a step of the
-/// window; first, the position each leg held at the end of the warm-up, taken at step 0), kept under the risk states `risk_states` leg by leg, and the trap that stopped it.
-/// A perpetual leg's funding rates (`funding`, by leg) are what the strategy reads of it.
+/// window; first, the position each leg held at the end of the warm-up, taken at step 0),
+/// kept under the risk states `risk_states` leg by leg, and the trap that stopped it. A
+/// perpetual leg's funding rates (`funding`, by leg) are what the strategy reads of it.
 ///
 /// # Errors
 /// [`SandboxError`] when the module cannot start (or trades another number of series).
@@ -569,18 +546,7 @@ pub fn paper_session(
         risk_states,
         funding,
     )?;
-    let late: Vec<Vec<HostOrder>> = by_leg
-        .iter()
-        .map(|orders| {
-            orders
-                .iter()
-                .map(|o| HostOrder {
-                    bar: o.bar + venue.fill_delay_bars,
-                    ..*o
-                })
-                .collect()
-        })
-        .collect();
+    let late: Vec<Vec<HostOrder>> = by_leg.iter().map(|o| venue.delayed(o)).collect();
     let window = aligned.slice(w.start..w.end);
     let steps = window.steps();
     let book = simulate_by_leg(

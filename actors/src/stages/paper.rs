@@ -124,6 +124,17 @@ pub struct PaperVenue {
 }
 
 impl PaperVenue {
+    /// `orders` as the venue fills them: each `fill_delay_bars` after the next open.
+    pub fn delayed(&self, orders: &[HostOrder]) -> Vec<HostOrder> {
+        orders
+            .iter()
+            .map(|o| HostOrder {
+                bar: o.bar + self.fill_delay_bars,
+                ..*o
+            })
+            .collect()
+    }
+
     /// The paper venue of the stage settings `s`.
     pub fn of(s: &super::runner::StageSettings) -> PaperVenue {
         PaperVenue {
@@ -187,15 +198,7 @@ pub async fn trade(
     let kept = super::risk::filter(&orders[0], &bars, risk_states);
     // The venue fills an order `fill_delay_bars` after the next open (the champion's too: the
     // two are judged on one venue).
-    let late = |orders: &[HostOrder]| -> Vec<HostOrder> {
-        orders
-            .iter()
-            .map(|o| HostOrder {
-                bar: o.bar + venue.fill_delay_bars,
-                ..*o
-            })
-            .collect()
-    };
+    let late = |orders: &[HostOrder]| venue.delayed(orders);
     let candidate = backtest::simulate(&bars, &late(&kept), capital, costs, bars_per_year, 1);
     let baseline = match orders.get(1) {
         Some(champion_orders) => backtest::simulate(

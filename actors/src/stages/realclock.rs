@@ -257,7 +257,7 @@ impl StageBars<'_> {
     }
 
     /// The first leg's bars (a step's time is its bar's).
-    fn first(&self) -> &[SandboxBar] {
+    pub fn first(&self) -> &[SandboxBar] {
         match self {
             StageBars::One(bars) => bars,
             StageBars::Legs(aligned, _) => aligned.legs.first().map_or(&[], Vec::as_slice),

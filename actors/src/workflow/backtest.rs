@@ -319,9 +319,9 @@ pub async fn backtest_legs(
         crate::market::bars_per_year(&aligned.legs[0][..steps.max(2).min(aligned.steps())]);
     let mut projections = dir.projections()?;
     let trials = projections.state().trials_of_family(&family) + 1;
-    let result = crate::stages::legs::simulate_legs_with_funding(
+    let result = crate::stages::legs::simulate_by_leg(
         &aligned,
-        &run.orders,
+        &crate::stages::legs::orders_by_leg(&run.orders, n),
         steps,
         capital,
         costs,

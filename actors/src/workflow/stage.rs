@@ -547,35 +547,60 @@ impl StagePlan {
             .read(series, from(now), i64::MAX)
             .map_err(|e| WorkflowError::refused(format!("the bar store: {e}")))?;
         let bars = realclock::sandbox_bars(&stored);
+        self.stage_on(
+            sandbox,
+            root,
+            settings,
+            (&series.label(), interval),
+            StageBars::One(&bars),
+        )
+        .await
+    }
+
+    /// The stage's step over `bars` (of the series `label`, bars of `interval` seconds): COLD's
+    /// or FULL's backtest, or a paper stage's bars closed since its last mark, beside the
+    /// champion (one series) or buy and hold (several: their legs held).
+    async fn stage_on(
+        &self,
+        sandbox: &Sandbox,
+        root: &Path,
+        settings: &runner::StageSettings,
+        (label, interval): (&str, i64),
+        bars: StageBars<'_>,
+    ) -> Result<StageStep> {
         let candidate = self.load(sandbox, root, &self.candidate)?;
         match self.stage {
             Stage::Cold | Stage::Full => Ok(realclock::backtest_stage(
                 sandbox,
                 &candidate,
                 self.stage,
-                (&series.label(), interval),
-                StageBars::One(&bars),
+                (label, interval),
+                bars,
                 settings,
                 self.trials,
             )?),
             Stage::Warm | Stage::Limited => {
-                let champion = self.load_champion(sandbox, root)?;
+                let champion = match bars {
+                    StageBars::One(_) => self.load_champion(sandbox, root)?,
+                    StageBars::Legs(..) => None,
+                };
                 let baseline = baseline_of(&champion);
+                let steps = bars.first();
                 let (start, consumed) = match &self.marks {
                     Some(m) => (
-                        bars.partition_point(|b| b.timestamp < m.window_start),
+                        steps.partition_point(|b| b.timestamp < m.window_start),
                         m.bars as usize,
                     ),
                     // The first step: the window is the bars that close from now on.
-                    None => (bars.len(), 0),
+                    None => (steps.len(), 0),
                 };
                 Ok(realclock::paper_step(
                     sandbox,
                     &candidate,
                     &baseline,
                     self.stage,
-                    (&series.label(), interval),
-                    StageBars::One(&bars),
+                    (label, interval),
+                    bars,
                     (start, consumed, self.marks.as_ref().map(|m| m.window_start)),
                     settings,
                     &self.risk,
@@ -642,40 +667,14 @@ impl StagePlan {
             factor *= 2;
         };
         let label = legs_label(&self.legs);
-        let candidate = self.load(sandbox, root, &self.candidate)?;
-        match self.stage {
-            Stage::Cold | Stage::Full => Ok(realclock::backtest_stage(
-                sandbox,
-                &candidate,
-                self.stage,
-                (&label, interval),
-                StageBars::Legs(&aligned, &funding),
-                settings,
-                self.trials,
-            )?),
-            Stage::Warm | Stage::Limited => {
-                let steps = aligned.legs.first().map_or(&[][..], Vec::as_slice);
-                let (start, consumed) = match &self.marks {
-                    Some(m) => (
-                        steps.partition_point(|b| b.timestamp < m.window_start),
-                        m.bars as usize,
-                    ),
-                    None => (steps.len(), 0),
-                };
-                Ok(realclock::paper_step(
-                    sandbox,
-                    &candidate,
-                    &Baseline::BuyAndHold,
-                    self.stage,
-                    (&label, interval),
-                    StageBars::Legs(&aligned, &funding),
-                    (start, consumed, self.marks.as_ref().map(|m| m.window_start)),
-                    settings,
-                    &self.risk,
-                )
-                .await?)
-            }
-        }
+        self.stage_on(
+            sandbox,
+            root,
+            settings,
+            (&label, interval),
+            StageBars::Legs(&aligned, &funding),
+        )
+        .await
     }
 
     /// Takes the mark a step recorded into account for the next step.
