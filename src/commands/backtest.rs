@@ -459,7 +459,7 @@ async fn run_legs(
             steps,
             args.market.capital,
             costs,
-            bars_per_year,
+            (bars_per_year, &funding),
         );
         let portfolio = r.portfolio();
         let label = format!("{} (legs, aligned by time)", names.join(" + "));

@@ -909,8 +909,19 @@ pub fn buy_and_hold(
     costs: CostModel,
     bars_per_year: f64,
 ) -> Backtest {
+    buy_and_hold_paying(bars, capital, costs, bars_per_year, Vec::new())
+}
+
+/// As [`buy_and_hold`], a perpetual held paying its funding `rates` at each funding time.
+pub fn buy_and_hold_paying(
+    bars: &[SandboxBar],
+    capital: f64,
+    costs: CostModel,
+    bars_per_year: f64,
+    rates: Vec<crate::bars::funding::FundingRate>,
+) -> Backtest {
     let Some(second) = bars.get(1) else {
-        return simulate(bars, &[], capital, costs, bars_per_year, 1);
+        return simulate_with_funding(bars, &[], capital, costs, bars_per_year, 1, rates);
     };
     let price = second.open * (1.0 + costs.slippage_bps / 10_000.0);
     let quantity = capital / (price * (1.0 + costs.fee_bps / 10_000.0));
@@ -919,13 +930,14 @@ pub fn buy_and_hold(
         sizing: Sizing::Units,
         ..costs
     };
-    simulate(
+    simulate_with_funding(
         bars,
         &[HostOrder::market(0, 1, quantity)],
         capital,
         costs,
         bars_per_year,
         1,
+        rates,
     )
 }
 
@@ -1432,5 +1444,14 @@ mod tests {
             );
             assert_eq!(plain.fills, perp.fills);
         }
+        // Bought and held as a baseline, the perpetual pays the funding of its position too.
+        let held = buy_and_hold(bars, 100_000.0, FREE, 525_600.0);
+        let paying = buy_and_hold_paying(bars, 100_000.0, FREE, 525_600.0, rates);
+        let position = held.fills[0].quantity;
+        let total: f64 = paying.funding.iter().map(|p| p.paid).sum();
+        assert!(paying.funding.len() >= 9 && paying.funding.iter().all(|p| p.position == position));
+        assert!(
+            (held.equity.last().unwrap().1 - total - paying.equity.last().unwrap().1).abs() < 1e-6
+        );
     }
 }

@@ -368,24 +368,26 @@ impl LegsBacktest {
 }
 
 /// The baseline of a multi-leg strategy: each leg bought and held with its share of the
-/// capital, the legs' equity summed.
+/// capital (a perpetual leg paying its `funding`, by leg), the legs' equity summed.
 pub fn buy_and_hold_legs(
     aligned: &Aligned,
     steps: usize,
     capital: f64,
     costs: CostModel,
-    bars_per_year: f64,
+    (bars_per_year, funding): (f64, &[Vec<FundingRate>]),
 ) -> Backtest {
     let n = aligned.legs.len().max(1);
     let each: Vec<Backtest> = aligned
         .legs
         .iter()
-        .map(|bars| {
-            super::backtest::buy_and_hold(
+        .enumerate()
+        .map(|(k, bars)| {
+            super::backtest::buy_and_hold_paying(
                 &bars[..steps.min(bars.len())],
                 capital / n as f64,
                 costs,
                 bars_per_year,
+                funding.get(k).cloned().unwrap_or_default(),
             )
         })
         .collect();
@@ -559,7 +561,13 @@ pub fn paper_session(
         1,
         funding,
     );
-    let baseline = buy_and_hold_legs(&window, steps, capital, venue.costs, bars_per_year);
+    let baseline = buy_and_hold_legs(
+        &window,
+        steps,
+        capital,
+        venue.costs,
+        (bars_per_year, funding),
+    );
     let last = |equity: &[(i64, f64)]| equity.last().map_or(capital, |(_, e)| *e);
     Ok(PaperSession {
         returns: super::paper::returns(&book.equity),

@@ -185,7 +185,7 @@ pub async fn pass(
                     live.end - live.start,
                     capital,
                     stages.costs,
-                    bars_per_year,
+                    (bars_per_year, &funding),
                 );
                 (book.portfolio(), base, trap)
             }
