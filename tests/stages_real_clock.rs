@@ -326,21 +326,7 @@ fn session(
         .stages()
         .unwrap();
     let series = Series::parse("binance/BTCUSDT/1m").unwrap();
-    let legs: Vec<Vec<SandboxBar>> = venue
-        .iter()
-        .map(|leg| {
-            leg.iter()
-                .map(|(t, [o, h, l, c, v])| SandboxBar {
-                    timestamp: *t,
-                    open: *o,
-                    high: *h,
-                    low: *l,
-                    close: *c,
-                    volume: *v,
-                })
-                .collect()
-        })
-        .collect();
+    let legs: Vec<Vec<SandboxBar>> = venue.iter().map(|leg| sandbox_bars(leg)).collect();
     // Several series: their steps, aligned by time (the label is the marks').
     let refs: Vec<&[SandboxBar]> = legs.iter().map(Vec::as_slice).collect();
     let aligned = stratagem_actors::stages::legs::align(&refs);
@@ -1537,17 +1523,7 @@ fn three_strategies_in_full_never_hold_more_than_the_accounts_equity() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let venue_bars = minute_bars();
-    let bars: Vec<SandboxBar> = venue_bars
-        .iter()
-        .map(|(t, [o, h, l, c, v])| SandboxBar {
-            timestamp: *t,
-            open: *o,
-            high: *h,
-            low: *l,
-            close: *c,
-            volume: *v,
-        })
-        .collect();
+    let bars = sandbox_bars(&venue_bars);
     let settings = Settings::from_pairs(
         SETTINGS
             .iter()
