@@ -1398,6 +1398,30 @@ fn a_funding_carry_is_staged_on_a_perpetual_and_its_spot_and_its_book_is_paid_th
         (equity - unpaid - received).abs() < 1e-6,
         "{equity} = {unpaid} + {received}"
     );
+    // Each step and cycle asked only for the funding it did not hold: no rate was in the range
+    // of two requests.
+    let mut asked: Vec<i64> = Vec::new();
+    for r in venue.requests() {
+        if !r.path.starts_with("/fapi/v1/fundingRate?") {
+            continue;
+        }
+        let q = common::venue::query(&r.path);
+        let (from, to) = (
+            q["startTime"].parse::<i64>().unwrap(),
+            q["endTime"].parse::<i64>().unwrap(),
+        );
+        asked.extend(
+            funding[0]
+                .iter()
+                .map(|r| r.time * 1000)
+                .filter(|t| (from..=to).contains(t)),
+        );
+    }
+    let served = asked.len();
+    asked.sort_unstable();
+    asked.dedup();
+    assert_eq!(asked.len(), served, "a funding rate asked for twice");
+    assert!(served > 3, "{served}");
     eprintln!(
         "carry COLD: {} funding payments received {received:.2}; equity {equity:.2} ({unpaid:.2} without them)",
         payments.len()

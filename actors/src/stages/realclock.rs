@@ -171,9 +171,10 @@ pub async fn update(
     Ok(now)
 }
 
-/// A perpetual series' funding rates: those of `[from, now)` fetched from the venue into the
-/// store (merged by time, kept under `binance`, as `data funding` keeps them), then all the
-/// store holds; none for a spot series.
+/// A perpetual series' funding rates: those of `[from, now)` the store does not hold yet
+/// (before its first rate and after its last) fetched from the venue into the store (merged
+/// by time, kept under `binance`, as `data funding` keeps them), then all the store holds; none
+/// for a spot series.
 ///
 /// # Errors
 /// The venue or the store; what was stored stays.
@@ -192,10 +193,26 @@ pub async fn update_funding(
             series.label()
         ))
     };
-    let (rates, _) = client
-        .funding_history(&series.symbol, from, now)
-        .await
+    let held = store
+        .funding(crate::bars::Venue::Binance, &series.symbol)
         .map_err(|e| market(e.to_string()))?;
+    // Each step and cycle asks only for what it does not hold: before the first rate held and
+    // after the last.
+    let missing = match (held.first(), held.last()) {
+        (Some(first), Some(last)) => [(from, first.time.min(now)), (from.max(last.time + 1), now)],
+        _ => [(from, now), (now, now)],
+    };
+    let mut rates = Vec::new();
+    for (since, until) in missing.into_iter().filter(|(a, b)| a < b) {
+        let (got, _) = client
+            .funding_history(&series.symbol, since, until)
+            .await
+            .map_err(|e| market(e.to_string()))?;
+        rates.extend(got);
+    }
+    if rates.is_empty() {
+        return Ok(held);
+    }
     store
         .put_funding(crate::bars::Venue::Binance, &series.symbol, &rates)
         .map_err(|e| market(e.to_string()))?;
